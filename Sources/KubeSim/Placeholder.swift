@@ -1,0 +1,2 @@
+import KubeClient
+public enum KubeSimModule {}
