@@ -1,0 +1,183 @@
+import Foundation
+import KubeClient
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Who may call the API when authentication is on.
+public struct Authenticator: Sendable {
+    /// Bearer tokens and the user each stands for.
+    public var tokens: [String: String]
+    /// When false, every request is allowed (plain-HTTP sandbox).
+    public var required: Bool
+
+    public init(tokens: [String: String] = [:], required: Bool = false) {
+        self.tokens = tokens
+        self.required = required
+    }
+
+    /// The user for a request: from a verified client certificate, else a bearer token.
+    func user(authorization: String?, certificateUser: String?) -> String? {
+        if let certificateUser { return certificateUser }
+        if let auth = authorization, auth.hasPrefix("Bearer ") {
+            return tokens[String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)]
+        }
+        return required ? nil : "anonymous"
+    }
+}
+
+/// The HTTP(S) front of KubeSim on swift-nio: keep-alive connections,
+/// whole-body responses, and chunked watch streams that end at their
+/// timeoutSeconds, when the client goes away, or when the server stops.
+final class HTTPServer: Sendable {
+    let handler: APIHandler
+    let authenticator: Authenticator
+    let tlsContext: NIOSSLContext?
+    let logger: Logger
+    let serverChannel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>
+    let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+    let runTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+
+    var port: Int { serverChannel.channel.localAddress?.port ?? 0 }
+
+    static func bind(host: String, port: Int, tls: NIOSSLContext?) async throws -> NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never> {
+        try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    init(handler: APIHandler, authenticator: Authenticator, tlsContext: NIOSSLContext?, logger: Logger, serverChannel: NIOAsyncChannel<NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>, Never>) {
+        self.handler = handler
+        self.authenticator = authenticator
+        self.tlsContext = tlsContext
+        self.logger = logger
+        self.serverChannel = serverChannel
+    }
+
+    func start() {
+        let task = Task {
+            await withDiscardingTaskGroup { group in
+                do {
+                    try await serverChannel.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    }
+                } catch {
+                    logger.debug("accept loop ended: \(error)")
+                }
+            }
+        }
+        runTask.withLockedValue { $0 = task }
+    }
+
+    func stop() async {
+        try? await serverChannel.channel.close()
+        let open = connections.withLockedValue { Array($0.values) }
+        for c in open { try? await c.close() }
+        let task = runTask.withLockedValue { $0 }
+        await task?.value
+    }
+
+    func certificateUser(_ channel: any Channel) async -> String? {
+        guard tlsContext != nil else { return nil }
+        let der: [UInt8]? = try? await channel.pipeline.handler(type: NIOSSLHandler.self).flatMapThrowing { handler in
+            try handler.peerCertificate?.toDERBytes()
+        }.get()
+        guard let der else { return nil }
+        return CertificateAuthority.commonName(derBytes: der)
+    }
+
+    func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let channel = connection.channel
+        let id = ObjectIdentifier(channel)
+        connections.withLockedValue { $0[id] = channel }
+        defer { _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+        var certUser: String??
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body: [UInt8] = []
+                for try await part in inbound {
+                    switch part {
+                    case .head(let h):
+                        head = h
+                        body = []
+                    case .body(let buffer):
+                        body.append(contentsOf: buffer.readableBytesView)
+                    case .end:
+                        guard let h = head else { continue }
+                        if certUser == nil { certUser = .some(await certificateUser(channel)) }
+                        let keepAlive = try await respond(h, body, certUser: certUser ?? nil, channel: channel, outbound: outbound)
+                        head = nil
+                        if !keepAlive { return }
+                    }
+                }
+            }
+        } catch {
+            logger.trace("connection ended: \(error)")
+        }
+    }
+
+    /// Handles one request; returns whether the connection stays open.
+    func respond(_ head: HTTPRequestHead, _ body: [UInt8], certUser: String?, channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+        let keepAlive = head.isKeepAlive
+        let headers = head.headers.map { ($0.name, $0.value) }
+        let request = SimRequest(method: head.method.rawValue, uri: head.uri, headers: headers, body: body)
+        let response: SimResponse
+        if authenticator.user(authorization: request.header("Authorization"), certificateUser: certUser) == nil {
+            response = APIHandler.statusBody(SimError(401, "Unauthorized", "Unauthorized"))
+        } else {
+            response = handler.handle(request)
+        }
+        switch response {
+        case .json(let status, let value):
+            let bytes = JSONWire.serialize(value)
+            var h = HTTPHeaders()
+            h.add(name: "Content-Type", value: "application/json")
+            h.add(name: "Content-Length", value: String(bytes.count))
+            h.add(name: "Cache-Control", value: "no-cache, private")
+            if !keepAlive { h.add(name: "Connection", value: "close") }
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: h)))
+            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+            try await outbound.write(.end(nil))
+            return keepAlive
+        case .watch(let watch):
+            var h = HTTPHeaders()
+            h.add(name: "Content-Type", value: "application/json")
+            h.add(name: "Transfer-Encoding", value: "chunked")
+            h.add(name: "Cache-Control", value: "no-cache, private")
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .ok, headers: h)))
+            let store = handler.store
+            let sub = watch.subscription
+            channel.closeFuture.whenComplete { _ in store.unwatch(sub) }
+            let timer = Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, watch.timeoutSeconds) * 1_000_000_000))
+                store.unwatch(sub)
+            }
+            defer {
+                timer.cancel()
+                store.unwatch(sub)
+            }
+            for await item in sub.stream {
+                try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: watch.render(item, now: store.now())))))
+                if case .expired = item { break }
+            }
+            try await outbound.write(.end(nil))
+            return keepAlive
+        }
+    }
+}

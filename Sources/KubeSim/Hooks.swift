@@ -1,0 +1,62 @@
+import KubeClient
+
+/// Kind-specific server behaviour: CRDs register their resource and report
+/// Established; namespaces report their phase.
+enum Hooks {
+    static let crdKey = "apiextensions.k8s.io/customresourcedefinitions"
+    static let namespaceKey = "/namespaces"
+
+    static func beforeCreate(_ type: ResourceType, _ obj: inout JSONValue, _ s: inout ObjectStore.State) throws {
+        switch type.key {
+        case crdKey:
+            try establish(&obj, &s, type: type)
+        case namespaceKey:
+            obj["status"] = ["phase": "Active"]
+        default:
+            break
+        }
+    }
+
+    static func beforeUpdate(_ type: ResourceType, _ old: JSONValue, _ new: inout JSONValue, _ s: inout ObjectStore.State) throws {
+        if type.key == crdKey, old["spec"] != new["spec"] {
+            try establish(&new, &s, type: type)
+        }
+    }
+
+    static func afterDelete(_ type: ResourceType, _ obj: JSONValue, _ s: inout ObjectStore.State, store: ObjectStore) {
+        guard type.key == crdKey, let crd = try? ResourceType.fromCRD(obj) else { return }
+        // Removing a CRD removes its objects and stops serving the resource.
+        for (objectKey, o) in s.objects[crd.key] ?? [:] {
+            _ = ObjectStore.commit(&s, crd, objectKey, o, .deleted)
+        }
+        s.objects.removeValue(forKey: crd.key)
+        s.registry.unregister(key: crd.key)
+    }
+
+    /// Registers the CRD's resource and sets acceptedNames and the
+    /// NamesAccepted / Established conditions, as the real API server does.
+    static func establish(_ obj: inout JSONValue, _ s: inout ObjectStore.State, type: ResourceType) throws {
+        let resource: ResourceType
+        do {
+            resource = try ResourceType.fromCRD(obj)
+        } catch let e as InvalidObject {
+            throw SimError.invalid(type, obj.name ?? "", e.causes)
+        }
+        if let existing = s.registry.byKey[resource.key], existing.isCustom == false {
+            throw SimError.invalid(type, obj.name ?? "", [.init(reason: "FieldValueInvalid", message: "conflicts with a built-in resource", field: "spec.names.plural")])
+        }
+        s.registry.register(resource)
+        let stamp = obj[path: ["metadata", "creationTimestamp"]] ?? .string("")
+        var names = obj[path: ["spec", "names"]] ?? .emptyObject
+        if names["singular"] == nil { names["singular"] = .string(resource.singular) }
+        if names["listKind"] == nil { names["listKind"] = .string(resource.listKind) }
+        obj["status"] = [
+            "acceptedNames": names,
+            "storedVersions": .array([.string(resource.versions[0])]),
+            "conditions": [
+                ["type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": stamp],
+                ["type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": stamp],
+            ],
+        ]
+    }
+}

@@ -1,2 +1,0 @@
-import KubeClient
-public enum KubeSimModule {}
