@@ -55,8 +55,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim"]),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim"]),
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "KubeClient",
+                "KubeSim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .executableTarget(
+            name: "kube-bench",
+            dependencies: [
+                "KubeClient",
+                "KubeSim",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Benchmarks/KubeBench"
+        ),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import Foundation
+import KubeClient
+import KubeSim
+
+/// One HTTP client for the whole test process (as in production: one per process).
+public let sharedHTTPClient: HTTPClient = {
+    var config = HTTPClient.Configuration()
+    config.timeout.connect = .seconds(5)
+    return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: config)
+}()
+
+/// A running KubeSim with a kubeconfig and a client for it; stop it when done.
+public struct SimFixture: Sendable {
+    public let server: KubeSimServer
+    public let kubeconfig: String
+    public let client: KubeClient
+
+    public static func start(_ configure: (inout KubeSimOptions) -> Void = { _ in }) async throws -> SimFixture {
+        var options = KubeSimOptions()
+        options.dataDirectory = try makeTempDir("kubesim")
+        options.bookmarkInterval = 0.3
+        configure(&options)
+        let server = try await KubeSimServer.start(options)
+        let kubeconfig = try server.writeKubeconfig()
+        let config = try KubeConfigLoader.load(files: [kubeconfig])
+        return SimFixture(server: server, kubeconfig: kubeconfig, client: KubeClient(config: config, httpClient: sharedHTTPClient))
+    }
+
+    public func stop() async {
+        await server.stop()
+    }
+}
+
+/// A new empty folder under the system temporary directory.
+public func makeTempDir(_ prefix: String) throws -> String {
+    let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// The result of running a command.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var combined: String { stdout + stderr }
+}
+
+/// Runs a program to completion (stdout and stderr captured). The waiting
+/// happens on a Dispatch thread, never on Swift's cooperative pool, so an
+/// in-process KubeSim keeps serving while kubectl runs.
+@discardableResult
+public func runCommand(_ executable: String, _ args: [String], environment: [String: String] = [:], input: String? = nil, timeout: Double = 60) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { cont in
+        DispatchQueue.global().async {
+            do {
+                cont.resume(returning: try runCommandBlocking(executable, args, environment: environment, input: input, timeout: timeout))
+            } catch {
+                cont.resume(throwing: error)
+            }
+        }
+    }
+}
+
+func runCommandBlocking(_ executable: String, _ args: [String], environment: [String: String], input: String?, timeout: Double) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+    process.arguments = executable.hasPrefix("/") ? args : [executable] + args
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let inPipe = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    try process.run()
+    if let input {
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try? inPipe.fileHandleForWriting.close()
+    }
+    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    let group = DispatchGroup()
+    nonisolated(unsafe) var outData = Data()
+    nonisolated(unsafe) var errData = Data()
+    group.enter()
+    DispatchQueue.global().async {
+        outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    group.enter()
+    DispatchQueue.global().async {
+        errData = err.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    process.waitUntilExit()
+    group.wait()
+    killer.cancel()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Waits for a started process to exit without blocking the cooperative pool.
+public func waitForExit(_ process: Process) async {
+    await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+        DispatchQueue.global().async {
+            process.waitUntilExit()
+            cont.resume()
+        }
+    }
+}
+
+/// Polls `condition` until it is true or `timeout` passes.
+public func eventually(timeout: Double = 10, interval: Double = 0.05, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
+    }
+    return try await condition()
+}
