@@ -73,7 +73,7 @@ let package = Package(
             ],
             path: "Benchmarks/KubeBench"
         ),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -56,6 +56,13 @@ public struct KubeConfigFile: Codable, Sendable {
         public var env: [EnvVar]?
         public var interactiveMode: String?
         public var provideClusterInfo: Bool?
+
+        public init(apiVersion: String?, command: String, args: [String]? = nil, env: [EnvVar]? = nil) {
+            self.apiVersion = apiVersion
+            self.command = command
+            self.args = args
+            self.env = env
+        }
     }
     public struct NamedContext: Codable, Sendable {
         public var name: String
@@ -89,6 +96,9 @@ public struct KubeConfigFile: Codable, Sendable {
         } catch let error as YamlError {
             throw KubeConfigError.invalidYAML(file: source, detail: Self.describe(error))
         } catch let error as DecodingError {
+            if case .dataCorrupted(let context) = error, let yaml = context.underlyingError as? YamlError {
+                throw KubeConfigError.invalidYAML(file: source, detail: Self.describe(yaml))
+            }
             throw KubeConfigError.invalidField(file: source, field: Self.fieldPath(of: error), detail: Self.describe(error))
         }
     }

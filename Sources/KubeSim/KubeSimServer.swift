@@ -127,7 +127,7 @@ public final class KubeSimServer: Sendable {
         case clientCertificate(user: String)
         /// A bearer token (must be one of `options.tokens` to be accepted).
         case token(String)
-        case none
+        case anonymous
     }
 
     /// Writes a kubeconfig for this server and returns its path. In HTTPS mode
@@ -135,7 +135,7 @@ public final class KubeSimServer: Sendable {
     @discardableResult
     public func writeKubeconfig(to path: String? = nil, auth: KubeconfigAuth? = nil, namespace: String = "default") throws -> String {
         let path = path ?? dataDirectory + "/kubeconfig"
-        let auth = auth ?? (options.tls ? .clientCertificate(user: "admin") : .none)
+        let auth = auth ?? (options.tls ? .clientCertificate(user: "admin") : .anonymous)
         var cluster = "    server: \(url)\n"
         if let authority {
             cluster += "    certificate-authority-data: \(Data(authority.certificatePEM.utf8).base64EncodedString())\n"
@@ -148,7 +148,7 @@ public final class KubeSimServer: Sendable {
             user = "    client-certificate-data: \(Data(issued.certificatePEM.utf8).base64EncodedString())\n    client-key-data: \(Data(issued.keyPEM.utf8).base64EncodedString())\n"
         case .token(let t):
             user = "    token: \(t)\n"
-        case .none:
+        case .anonymous:
             user = "    {}\n"
         }
         let text = """
