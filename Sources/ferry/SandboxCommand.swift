@@ -28,6 +28,9 @@ struct SandboxAPI: AsyncParsableCommand {
     @Option(help: "Seconds between watch BOOKMARK events.")
     var bookmarkInterval: Double = 30
 
+    @Option(help: "Changes kept for watch replay; older resourceVersions answer 410 Gone.")
+    var historyLimit: Int = 10_000
+
     @Flag(help: "Do not save state on exit or load it on start.")
     var ephemeral = false
 
@@ -38,6 +41,7 @@ struct SandboxAPI: AsyncParsableCommand {
         options.dataDirectory = dataDir
         options.persistState = !ephemeral
         options.bookmarkInterval = bookmarkInterval
+        options.historyLimit = historyLimit
         for t in token { options.tokens[t] = "token-user" }
         let server = try await KubeSimServer.start(options)
         let kubeconfig = try server.writeKubeconfig()

@@ -1,0 +1,32 @@
+# Ferry — the two commands a new user runs:
+#   make sandbox   try it: a Kubernetes-API-compatible server for kubectl, no cluster needed
+#   make test      run every test (what CI runs)
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(CURDIR)/.tools/bin:$(PATH)
+
+.PHONY: build test sandbox bench release clean tools
+
+build:
+	swift build
+
+tools:
+	@scripts/install-tools.sh kubectl >/dev/null
+
+test: tools
+	swift build --build-tests
+	swift test --skip-build
+
+release:
+	swift build -c release --product ferry
+
+sandbox: release
+	@mkdir -p .sandbox
+	.build/release/ferry sandbox api --data-dir .sandbox
+
+bench: tools
+	swift build -c release --product ferry
+	swift build -c release --product kube-bench
+	.build/release/kube-bench
+
+clean:
+	rm -rf .build .tools .sandbox
