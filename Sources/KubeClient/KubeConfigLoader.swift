@@ -113,6 +113,9 @@ public enum KubeConfigLoader {
         guard server.hasPrefix("https://") || server.hasPrefix("http://") else {
             throw KubeConfigError.invalidField(file: cluster.file, field: "clusters.cluster.server", detail: "\"\(server)\" must start with https:// or http://")
         }
+        if let name = c.tlsServerName, !name.isEmpty {
+            throw KubeConfigError.invalidField(file: cluster.file, field: "clusters.cluster.tls-server-name", detail: "is not supported by Ferry's client; point server at a name or address the certificate covers and remove tls-server-name")
+        }
         var tls: TLSConfiguration?
         let insecure = c.insecureSkipTLSVerify == true
         if server.hasPrefix("https://") {

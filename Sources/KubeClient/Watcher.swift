@@ -64,8 +64,11 @@ public struct Watcher: Sendable {
                     resourceVersion = listed.resourceVersion
                     out.yield(.restarted(listed.items, resourceVersion: listed.resourceVersion))
                 }
+                let opened = Date()
+                var received = 0
                 let options = WatchOptions(labelSelector: labelSelector, fieldSelector: fieldSelector, resourceVersion: resourceVersion, allowWatchBookmarks: true, timeoutSeconds: timeoutSeconds)
                 for try await event in client.watch(resource, namespace: namespace, options: options) {
+                    received += 1
                     if let rv = event.object.resourceVersion, !rv.isEmpty { resourceVersion = rv }
                     switch event.type {
                     case .added, .modified: out.yield(.applied(event.object))
@@ -75,6 +78,11 @@ public struct Watcher: Sendable {
                     }
                 }
                 // The server closed the stream (timeoutSeconds): reconnect from the last version.
+                // A stream that closes at once with nothing in it is a failure in disguise: back off.
+                if received == 0 && Date().timeIntervalSince(opened) < 1 {
+                    let delay = backoff.next(now: now())
+                    try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                }
                 logger.debug("watch closed by server; resuming", metadata: ["resource": "\(resource)", "resourceVersion": "\(resourceVersion ?? "")"])
             } catch let error as KubeAPIError where error.isGone {
                 logger.info("watch resourceVersion too old; relisting", metadata: ["resource": "\(resource)"])

@@ -563,6 +563,9 @@ public final class ObjectStore: Sendable {
         sub.continuation.finish()
     }
 
+    /// How many watches are open (a cancelled client watch must drop out of this).
+    public var activeWatchCount: Int { state.withLock { $0.watchers.count } }
+
     /// Sends a BOOKMARK carrying the current resourceVersion to every watch that asked for them.
     public func emitBookmarks() {
         state.withLock { s in

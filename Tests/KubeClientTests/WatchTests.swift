@@ -32,6 +32,28 @@ struct WatchTests {
         #expect(seen == ["ADDED a", "DELETED a"])
     }
 
+    @Test("stopping iteration cancels the watch: the server drops it")
+    func cancellation() async throws {
+        let f = try await SimFixture.start()
+        defer { Task { await f.stop() } }
+        let c = f.client
+        let task = Task {
+            for try await e in c.watch(.configMaps, options: WatchOptions(timeoutSeconds: 250)) {
+                if e.object.name == "stop" { break }
+            }
+        }
+        #expect(try await eventually { f.server.store.activeWatchCount == 1 })
+        _ = try await c.create(.configMaps, ["metadata": ["name": "stop"]])
+        try await task.value
+        #expect(try await eventually { f.server.store.activeWatchCount == 0 }, "the watch connection must close when the consumer stops")
+        let cancelled = Task {
+            for try await _ in c.watch(.configMaps, options: WatchOptions(timeoutSeconds: 250)) {}
+        }
+        #expect(try await eventually { f.server.store.activeWatchCount == 1 })
+        cancelled.cancel()
+        #expect(try await eventually { f.server.store.activeWatchCount == 0 }, "task cancellation must close the watch")
+    }
+
     @Test("an ERROR 410 ends a watch from a compacted resourceVersion with .gone")
     func goneError() async throws {
         let f = try await SimFixture.start()
