@@ -46,20 +46,27 @@ func timed<T>(_ body: () async throws -> T) async rethrows -> (T, Double) {
     return (value, Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
 }
 
-log("creating \(count) ConfigMaps…")
-let (_, createSeconds) = try await timed {
+/// Runs `body(i)` for i in 0..<count with 16 requests in flight.
+func forEachConcurrently(_ body: @escaping @Sendable (Int) async throws -> Void) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
         let workers = 16
         for w in 0..<workers {
             group.addTask {
                 var i = w
                 while i < count {
-                    _ = try await client.create(.configMaps, ["metadata": ["name": .string("cm-\(i)"), "labels": ["bench": "yes"]], "data": ["key": .string(String(repeating: "v", count: 200)), "index": .string(String(i))]])
+                    try await body(i)
                     i += workers
                 }
             }
         }
         try await group.waitForAll()
+    }
+}
+
+log("creating \(count) ConfigMaps…")
+let (_, createSeconds) = try await timed {
+    try await forEachConcurrently { i in
+        _ = try await client.create(.configMaps, ["metadata": ["name": .string("cm-\(i)"), "labels": ["bench": "yes"]], "data": ["key": .string(String(repeating: "v", count: 200)), "index": .string(String(i))]])
     }
 }
 
@@ -71,18 +78,8 @@ precondition(single.items.count == count && paged.items.count == count, "list re
 // Watch: 10,000 changes recorded, then one watch replays them all.
 let startRV = single.resourceVersion
 log("patching \(count) ConfigMaps…")
-try await withThrowingTaskGroup(of: Void.self) { group in
-    let workers = 16
-    for w in 0..<workers {
-        group.addTask {
-            var i = w
-            while i < count {
-                _ = try await client.patch(.configMaps, name: "cm-\(i)", .merge(["data": ["changed": "yes"]]))
-                i += workers
-            }
-        }
-    }
-    try await group.waitForAll()
+try await forEachConcurrently { i in
+    _ = try await client.patch(.configMaps, name: "cm-\(i)", .merge(["data": ["changed": "yes"]]))
 }
 let (events, watchSeconds) = try await timed { () async throws -> Int in
     var n = 0

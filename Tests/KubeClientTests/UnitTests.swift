@@ -80,3 +80,38 @@ struct UnitTests {
         #expect(Timestamps.parse("2023-11-14T22:13:20.123456Z") != nil)
     }
 }
+
+@Suite("API error classification")
+struct APIErrorTests {
+    @Test("Status reasons and codes map to typed errors")
+    func classification() {
+        func kind(_ code: Int, _ reason: String) -> String {
+            switch KubeAPIError(status: APIStatus(code: code, reason: reason, message: "m")) {
+            case .notFound: return "notFound"
+            case .alreadyExists: return "alreadyExists"
+            case .conflict: return "conflict"
+            case .gone: return "gone"
+            case .forbidden: return "forbidden"
+            case .unauthorized: return "unauthorized"
+            case .invalid: return "invalid"
+            case .unsupportedMediaType: return "unsupportedMediaType"
+            case .other: return "other"
+            }
+        }
+        #expect(kind(404, "NotFound") == "notFound")
+        #expect(kind(409, "AlreadyExists") == "alreadyExists")
+        #expect(kind(409, "Conflict") == "conflict")
+        #expect(kind(410, "Expired") == "gone")
+        #expect(kind(403, "Forbidden") == "forbidden")
+        #expect(kind(401, "Unauthorized") == "unauthorized")
+        #expect(kind(422, "Invalid") == "invalid")
+        #expect(kind(415, "UnsupportedMediaType") == "unsupportedMediaType")
+        #expect(kind(500, "InternalError") == "other")
+        let body = Array(#"{"kind":"Status","code":422,"reason":"Invalid","message":"bad","details":{"causes":[{"field":"spec.x","message":"must be positive"}]}}"#.utf8)
+        let parsed = KubeAPIError(status: APIStatus.from(body: body, httpStatus: 422))
+        #expect(parsed.causes.first?.field == "spec.x")
+        #expect("\(parsed)".contains("spec.x: must be positive"))
+        let plain = APIStatus.from(body: Array("upstream connect error".utf8), httpStatus: 503)
+        #expect(plain.code == 503 && plain.message == "upstream connect error")
+    }
+}
