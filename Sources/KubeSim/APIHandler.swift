@@ -185,6 +185,7 @@ public struct APIHandler: Sendable {
             }
         }
         let dryRun = req.query["dryRun"] != nil
+        let strict = req.query["fieldValidation"] == "Strict"
         let now = store.now()
         switch (req.method, name) {
         case ("GET", nil):
@@ -211,7 +212,7 @@ public struct APIHandler: Sendable {
             }
             return .json(status: 200, body: present(obj, type, version))
         case ("POST", nil):
-            let created = try store.create(type, namespace: namespace, try parseBody(req), dryRun: dryRun)
+            let created = try store.create(type, namespace: namespace, try parseBody(req), dryRun: dryRun, strict: strict)
             return .json(status: 201, body: present(created, type, version))
         case ("PUT", let name?):
             var body = try parseBody(req)
@@ -220,7 +221,7 @@ public struct APIHandler: Sendable {
                 body = try store.patch(type, namespace: namespace, name: name, patch: ["spec": ["replicas": replicas]], contentType: "application/merge-patch+json", dryRun: dryRun)
                 return .json(status: 200, body: scale(body))
             }
-            let updated = try store.update(type, namespace: namespace, name: name, body, subresource: subresource, dryRun: dryRun)
+            let updated = try store.update(type, namespace: namespace, name: name, body, subresource: subresource, dryRun: dryRun, strict: strict)
             return .json(status: 200, body: present(updated, type, version))
         case ("PATCH", let name?):
             let contentType = (req.header("Content-Type") ?? "").split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
@@ -236,7 +237,7 @@ public struct APIHandler: Sendable {
                 let obj = try store.patch(type, namespace: namespace, name: name, patch: ["spec": ["replicas": patched[path: ["spec", "replicas"]] ?? .int(0)]], contentType: "application/merge-patch+json", dryRun: dryRun)
                 return .json(status: 200, body: scale(obj))
             }
-            let patched = try store.patch(type, namespace: namespace, name: name, patch: body, contentType: contentType, subresource: subresource, dryRun: dryRun)
+            let patched = try store.patch(type, namespace: namespace, name: name, patch: body, contentType: contentType, subresource: subresource, dryRun: dryRun, strict: strict)
             return .json(status: 200, body: present(patched, type, version))
         case ("DELETE", let name?):
             // Always read (and here parse) the DeleteOptions body.

@@ -156,7 +156,7 @@ public final class ObjectStore: Sendable {
 
     /// Creates an object. `namespace` comes from the URL; a different one in the body is refused.
     @discardableResult
-    public func create(_ type: ResourceType, namespace: String?, _ body: JSONValue, dryRun: Bool = false) throws -> JSONValue {
+    public func create(_ type: ResourceType, namespace: String?, _ body: JSONValue, dryRun: Bool = false, strict: Bool = false) throws -> JSONValue {
         let stamp = Timestamps.format(now())
         return try state.withLock { s in
             var obj = body
@@ -204,6 +204,7 @@ public final class ObjectStore: Sendable {
             obj["kind"] = .string(type.kind)
             if obj["apiVersion"] == nil { obj["apiVersion"] = .string(type.apiVersion(type.versions[0])) }
             if type.hasStatus && type.isCustom { obj["status"] = nil }
+            try Self.applySchema(type, &obj, strict: strict, name: name)
             try Hooks.beforeCreate(type, &obj, &s)
             if dryRun { return obj }
             return Self.commit(&s, type, objectKey, obj, .added)
@@ -249,6 +250,16 @@ public final class ObjectStore: Sendable {
         return obj
     }
 
+    /// Applies a custom resource's schema: defaults, pruning (or strict
+    /// rejection) of unknown fields, validation → 422 with field causes.
+    static func applySchema(_ type: ResourceType, _ obj: inout JSONValue, strict: Bool, name: String) throws {
+        guard type.isCustom else { return }
+        let version = obj["apiVersion"]?.stringValue.flatMap { $0.split(separator: "/").last.map(String.init) } ?? type.versions[0]
+        guard let schema = type.schemas[version] ?? type.schemas[type.versions[0]] else { return }
+        let causes = SchemaValidator.apply(schema, to: &obj, strict: strict)
+        if !causes.isEmpty { throw SimError.invalid(type, name, causes) }
+    }
+
     /// Fields of `a` and `b` other than metadata and status differ: the spec changed.
     static func specChanged(_ a: JSONValue, _ b: JSONValue) -> Bool {
         var x = a.objectValue ?? [:]
@@ -262,13 +273,13 @@ public final class ObjectStore: Sendable {
 
     /// Replaces an object (PUT), or only its status when `subresource` is "status".
     @discardableResult
-    public func update(_ type: ResourceType, namespace: String?, name: String, _ body: JSONValue, subresource: String? = nil, dryRun: Bool = false) throws -> JSONValue {
+    public func update(_ type: ResourceType, namespace: String?, name: String, _ body: JSONValue, subresource: String? = nil, dryRun: Bool = false, strict: Bool = false) throws -> JSONValue {
         try state.withLock { s in
-            try Self.update(&s, type, namespace: namespace, name: name, body, subresource: subresource, dryRun: dryRun, store: self)
+            try Self.update(&s, type, namespace: namespace, name: name, body, subresource: subresource, dryRun: dryRun, strict: strict, store: self)
         }
     }
 
-    static func update(_ s: inout State, _ type: ResourceType, namespace: String?, name: String, _ body: JSONValue, subresource: String?, dryRun: Bool, store: ObjectStore) throws -> JSONValue {
+    static func update(_ s: inout State, _ type: ResourceType, namespace: String?, name: String, _ body: JSONValue, subresource: String?, dryRun: Bool, strict: Bool = false, store: ObjectStore) throws -> JSONValue {
         let ns = type.namespaced ? namespace : nil
         let objectKey = objectKey(ns, name)
         guard let old = s.objects[type.key]?[objectKey] else { throw SimError.notFound(type, name) }
@@ -298,6 +309,7 @@ public final class ObjectStore: Sendable {
             }
         }
         new[path: ["metadata", "resourceVersion"]] = old["metadata"]?["resourceVersion"]
+        try applySchema(type, &new, strict: strict, name: name)
         let terminating = old[path: ["metadata", "deletionTimestamp"]] != nil
         let oldFinalizers = Set(old[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? [])
         let newFinalizers = new[path: ["metadata", "finalizers"]]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -321,7 +333,7 @@ public final class ObjectStore: Sendable {
 
     /// Applies a patch (merge, JSON or strategic) to the object or its status.
     @discardableResult
-    public func patch(_ type: ResourceType, namespace: String?, name: String, patch: JSONValue, contentType: String, subresource: String? = nil, dryRun: Bool = false) throws -> JSONValue {
+    public func patch(_ type: ResourceType, namespace: String?, name: String, patch: JSONValue, contentType: String, subresource: String? = nil, dryRun: Bool = false, strict: Bool = false) throws -> JSONValue {
         try state.withLock { s in
             let ns = type.namespaced ? namespace : nil
             guard let old = s.objects[type.key]?[Self.objectKey(ns, name)] else { throw SimError.notFound(type, name) }
@@ -345,7 +357,7 @@ public final class ObjectStore: Sendable {
                 throw SimError(422, "Invalid", "the server rejected our request due to an error in our request: \(e)")
             }
             if subresource != "status", type.hasStatus { patched["status"] = old["status"] }
-            return try Self.update(&s, type, namespace: namespace, name: name, patched, subresource: subresource, dryRun: dryRun, store: self)
+            return try Self.update(&s, type, namespace: namespace, name: name, patched, subresource: subresource, dryRun: dryRun, strict: strict, store: self)
         }
     }
 

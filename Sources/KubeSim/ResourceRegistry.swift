@@ -27,6 +27,8 @@ public struct ResourceType: Sendable {
     public var printerColumns: [String: [PrinterColumn]]
     /// Built-in kinds accept strategic-merge patches; custom resources do not.
     public var isCustom: Bool
+    /// A CRD's openAPIV3Schema per version (defaults, pruning, validation).
+    public var schemas: [String: JSONValue] = [:]
 
     /// Storage key: group and plural.
     public var key: String { "\(group)/\(plural)" }
@@ -80,6 +82,7 @@ public struct ResourceType: Sendable {
         var hasStatus = false
         var hasScale = false
         var columns: [String: [PrinterColumn]] = [:]
+        var schemas: [String: JSONValue] = [:]
         for (i, v) in (spec["versions"]?.arrayValue ?? []).enumerated() {
             guard let name = v["name"]?.stringValue else {
                 causes.append(.init(reason: "FieldValueRequired", message: "Required value", field: "spec.versions[\(i)].name"))
@@ -88,6 +91,7 @@ public struct ResourceType: Sendable {
             if v["served"]?.boolValue == false { continue }
             if v["storage"]?.boolValue == true { versions.insert(name, at: 0) } else { versions.append(name) }
             if v[path: ["subresources", "status"]] != nil { hasStatus = true }
+            if let schema = v[path: ["schema", "openAPIV3Schema"]] { schemas[name] = schema }
             if v[path: ["subresources", "scale"]] != nil { hasScale = true }
             columns[name] = (v["additionalPrinterColumns"]?.arrayValue ?? []).compactMap { c in
                 guard let n = c["name"]?.stringValue, let path = c["jsonPath"]?.stringValue else { return nil }
@@ -105,7 +109,7 @@ public struct ResourceType: Sendable {
             namespaced: scope == "Namespaced",
             shortNames: names["shortNames"]?.arrayValue?.compactMap(\.stringValue) ?? [],
             categories: names["categories"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            hasStatus: hasStatus, hasScale: hasScale, printerColumns: columns, isCustom: true)
+            hasStatus: hasStatus, hasScale: hasScale, printerColumns: columns, isCustom: true, schemas: schemas)
     }
 }
 

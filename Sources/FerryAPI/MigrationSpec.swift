@@ -1,0 +1,277 @@
+import KubeClient
+
+/// The desired migration: where the backup package is and what to restore where.
+/// Field names match `manifests/crd.yaml`; a test keeps the two in agreement.
+public struct MigrationSpec: Codable, Sendable, Hashable {
+    public var package: PackageSource
+    /// Must equal the package's recorded version unless `allowVersionMismatch`.
+    public var appVersion: String
+    public var allowVersionMismatch: Bool?
+    public var workloads: WorkloadsSpec?
+    public var mysql: MySQLSpec?
+    public var clickhouse: ClickHouseSpec?
+    public var kafka: KafkaSpec?
+    public var redis: RedisSpec?
+    public var files: [FileMapping]?
+    public var fileSync: FileSyncSpec?
+    public var rebuilds: [RebuildSpec]?
+    public var steps: StepsSpec?
+
+    public init(package: PackageSource, appVersion: String) {
+        self.package = package
+        self.appVersion = appVersion
+    }
+}
+
+/// Where the backup package lives: a node's folder or a volume claim.
+public struct PackageSource: Codable, Sendable, Hashable {
+    public var hostPath: String?
+    /// The node holding `hostPath` (data-plane pods are pinned to it).
+    public var nodeName: String?
+    public var persistentVolumeClaim: String?
+    public var subPath: String?
+
+    public init(hostPath: String? = nil, nodeName: String? = nil, persistentVolumeClaim: String? = nil, subPath: String? = nil) {
+        self.hostPath = hostPath
+        self.nodeName = nodeName
+        self.persistentVolumeClaim = persistentVolumeClaim
+        self.subPath = subPath
+    }
+}
+
+/// A label selector as Kubernetes writes it.
+public struct LabelSelectorSpec: Codable, Sendable, Hashable {
+    public struct Requirement: Codable, Sendable, Hashable {
+        public var key: String
+        /// In, NotIn, Exists, DoesNotExist.
+        public var `operator`: String
+        public var values: [String]?
+        public init(key: String, operator: String, values: [String]? = nil) {
+            self.key = key
+            self.operator = `operator`
+            self.values = values
+        }
+    }
+    public var matchLabels: [String: String]?
+    public var matchExpressions: [Requirement]?
+
+    public init(matchLabels: [String: String]? = nil, matchExpressions: [Requirement]? = nil) {
+        self.matchLabels = matchLabels
+        self.matchExpressions = matchExpressions
+    }
+
+    /// The query-string form (`a=b,c in (x,y)`).
+    public var queryString: String {
+        var parts = (matchLabels ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        for r in matchExpressions ?? [] {
+            let values = (r.values ?? []).joined(separator: ",")
+            switch r.operator {
+            case "In": parts.append("\(r.key) in (\(values))")
+            case "NotIn": parts.append("\(r.key) notin (\(values))")
+            case "Exists": parts.append(r.key)
+            case "DoesNotExist": parts.append("!\(r.key)")
+            default: break
+            }
+        }
+        return parts.joined(separator: ",")
+    }
+}
+
+/// The Deployments and StatefulSets scaled to zero while data is restored.
+public struct WorkloadsSpec: Codable, Sendable, Hashable {
+    /// Default: the Migration's namespace.
+    public var namespace: String?
+    public var selector: LabelSelectorSpec
+    /// Keep workloads at zero when the migration fails (default: restore them).
+    public var leaveStoppedOnFailure: Bool?
+
+    public init(namespace: String? = nil, selector: LabelSelectorSpec, leaveStoppedOnFailure: Bool? = nil) {
+        self.namespace = namespace
+        self.selector = selector
+        self.leaveStoppedOnFailure = leaveStoppedOnFailure
+    }
+}
+
+/// MySQL/MariaDB target.
+public struct MySQLSpec: Codable, Sendable, Hashable {
+    public var host: String
+    public var port: Int?
+    /// Secret with keys `username` and `password`.
+    public var credentialsSecret: String
+    /// Databases to restore; default: all that the package holds.
+    public var databases: [String]?
+    /// Connections used to import one database.
+    public var parallelism: Int?
+    /// A failure marks the migration Degraded instead of Failed.
+    public var optional: Bool?
+
+    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil) {
+        self.host = host
+        self.port = port
+        self.credentialsSecret = credentialsSecret
+        self.databases = databases
+        self.parallelism = parallelism
+        self.optional = optional
+    }
+}
+
+/// ClickHouse target (HTTP interface).
+public struct ClickHouseSpec: Codable, Sendable, Hashable {
+    /// e.g. `http://clickhouse:8123`.
+    public var url: String
+    /// Secret with keys `username` and `password` (optional).
+    public var credentialsSecret: String?
+    /// `db.table` names to restore; default: all in the package.
+    public var tables: [String]?
+    public var maxInsertBlockSize: Int?
+    public var parallelism: Int?
+    public var optional: Bool?
+
+    public init(url: String, credentialsSecret: String? = nil, tables: [String]? = nil, maxInsertBlockSize: Int? = nil, parallelism: Int? = nil, optional: Bool? = nil) {
+        self.url = url
+        self.credentialsSecret = credentialsSecret
+        self.tables = tables
+        self.maxInsertBlockSize = maxInsertBlockSize
+        self.parallelism = parallelism
+        self.optional = optional
+    }
+}
+
+/// Kafka consumer-group offsets to set.
+public struct KafkaSpec: Codable, Sendable, Hashable {
+    /// Comma-separated `host:port` list.
+    public var bootstrap: String
+    /// Secret with SASL `username`/`password` and `mechanism` (optional).
+    public var credentialsSecret: String?
+    /// Groups to seek; default: every group in the package.
+    public var groups: [String]?
+    /// package (saved offsets), earliest, latest or timestamp.
+    public var mode: String?
+    /// RFC 3339 time for mode `timestamp`.
+    public var timestamp: String?
+    public var optional: Bool?
+
+    public init(bootstrap: String, credentialsSecret: String? = nil, groups: [String]? = nil, mode: String? = nil, timestamp: String? = nil, optional: Bool? = nil) {
+        self.bootstrap = bootstrap
+        self.credentialsSecret = credentialsSecret
+        self.groups = groups
+        self.mode = mode
+        self.timestamp = timestamp
+        self.optional = optional
+    }
+}
+
+/// Redis cache flushed after the restore.
+public struct RedisSpec: Codable, Sendable, Hashable {
+    public var host: String
+    public var port: Int?
+    /// Secret with key `password` (optional).
+    public var credentialsSecret: String?
+    /// Flush only this database; default: all (FLUSHALL).
+    public var database: Int?
+
+    public init(host: String, port: Int? = nil, credentialsSecret: String? = nil, database: Int? = nil) {
+        self.host = host
+        self.port = port
+        self.credentialsSecret = credentialsSecret
+        self.database = database
+    }
+}
+
+/// One folder of the package copied into a volume.
+public struct FileMapping: Codable, Sendable, Hashable {
+    public struct Target: Codable, Sendable, Hashable {
+        public var persistentVolumeClaim: String
+        public var subPath: String?
+        public init(persistentVolumeClaim: String, subPath: String? = nil) {
+            self.persistentVolumeClaim = persistentVolumeClaim
+            self.subPath = subPath
+        }
+    }
+    public var name: String
+    /// Folder inside the package.
+    public var from: String
+    public var to: Target
+
+    public init(name: String, from: String, to: Target) {
+        self.name = name
+        self.from = from
+        self.to = to
+    }
+}
+
+/// How the data-files-transfer pod copies.
+public struct FileSyncSpec: Codable, Sendable, Hashable {
+    /// A daily window outside which the copy waits.
+    public struct Window: Codable, Sendable, Hashable {
+        /// `HH:MM`.
+        public var start: String
+        /// `HH:MM`; may be earlier than start (overnight).
+        public var end: String
+        /// IANA name, default UTC.
+        public var timeZone: String?
+        public init(start: String, end: String, timeZone: String? = nil) {
+            self.start = start
+            self.end = end
+            self.timeZone = timeZone
+        }
+    }
+    public var parallelism: Int?
+    /// Bytes per second; changes apply live.
+    public var bandwidth: Int64?
+    /// size (size + mtime) or checksum.
+    public var verify: String?
+    public var window: Window?
+    /// Copy while the app still runs, then only a final delta after quiesce.
+    public var preSync: Bool?
+    /// No progress for this many seconds → Progressing=False.
+    public var stallSeconds: Int?
+
+    public init(parallelism: Int? = nil, bandwidth: Int64? = nil, verify: String? = nil, window: Window? = nil, preSync: Bool? = nil, stallSeconds: Int? = nil) {
+        self.parallelism = parallelism
+        self.bandwidth = bandwidth
+        self.verify = verify
+        self.window = window
+        self.preSync = preSync
+        self.stallSeconds = stallSeconds
+    }
+}
+
+/// A post-restore trigger: exactly one of configMap, job, rolloutRestart.
+public struct RebuildSpec: Codable, Sendable, Hashable {
+    public struct ConfigMapKey: Codable, Sendable, Hashable {
+        public var name: String
+        public var key: String
+        public init(name: String, key: String) {
+            self.name = name
+            self.key = key
+        }
+    }
+    public struct JobTemplate: Codable, Sendable, Hashable {
+        /// A batch/v1 Job spec.
+        public var template: JSONValue
+        public init(template: JSONValue) { self.template = template }
+    }
+    public struct RolloutRestart: Codable, Sendable, Hashable {
+        public var deployment: String
+        public init(deployment: String) { self.deployment = deployment }
+    }
+    public var name: String
+    public var configMap: ConfigMapKey?
+    public var job: JobTemplate?
+    public var rolloutRestart: RolloutRestart?
+
+    public init(name: String, configMap: ConfigMapKey? = nil, job: JobTemplate? = nil, rolloutRestart: RolloutRestart? = nil) {
+        self.name = name
+        self.configMap = configMap
+        self.job = job
+        self.rolloutRestart = rolloutRestart
+    }
+}
+
+/// Step selection.
+public struct StepsSpec: Codable, Sendable, Hashable {
+    /// Step names (or prefixes such as `clickhouse`) not to run.
+    public var skip: [String]?
+    public init(skip: [String]? = nil) { self.skip = skip }
+}

@@ -1,0 +1,128 @@
+import KubeClient
+
+/// Where a migration is. `steps` is the checkpoint a restarted controller continues from.
+public struct MigrationStatus: Codable, Sendable, Hashable {
+    public var observedGeneration: Int64?
+    public var phase: Phase?
+    /// The step running now (or the last one that ran).
+    public var step: String?
+    /// "6/11 steps".
+    public var progress: String?
+    public var message: String?
+    public var conditions: [Condition]?
+    public var steps: [StepStatus]?
+    public var files: FilesStatus?
+    /// The last `ferry.dev/rerun` request acted on (so it is not acted on twice).
+    public var handledRerun: String?
+
+    public init() {}
+}
+
+/// The migration's overall state.
+public enum Phase: String, Codable, Sendable, Hashable, CaseIterable {
+    case pending = "Pending"
+    case running = "Running"
+    case paused = "Paused"
+    case succeeded = "Succeeded"
+    case failed = "Failed"
+}
+
+/// One planned step and what happened to it.
+public struct StepStatus: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable, Hashable, CaseIterable {
+        case pending = "Pending"
+        case running = "Running"
+        case succeeded = "Succeeded"
+        case failed = "Failed"
+        case skipped = "Skipped"
+    }
+    public var name: String
+    public var state: State
+    public var attempts: Int?
+    public var startedAt: String?
+    public var finishedAt: String?
+    public var message: String?
+    /// A small result: rows imported, tables verified, offsets set, bytes…
+    public var result: JSONValue?
+
+    public init(name: String, state: State, attempts: Int? = nil, startedAt: String? = nil, finishedAt: String? = nil, message: String? = nil, result: JSONValue? = nil) {
+        self.name = name
+        self.state = state
+        self.attempts = attempts
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.message = message
+        self.result = result
+    }
+}
+
+/// Progress of the file sync.
+public struct FilesStatus: Codable, Sendable, Hashable {
+    public var filesDone: Int64?
+    public var filesTotal: Int64?
+    public var bytesDone: Int64?
+    public var bytesTotal: Int64?
+    public var bytesPerSecond: Int64?
+    /// Seconds left at the current rate.
+    public var etaSeconds: Int64?
+    public var paused: Bool?
+    public var lastError: String?
+    /// The Files printer column, e.g. `41% 118MiB/s ETA 3m`.
+    public var summary: String?
+
+    public init() {}
+}
+
+/// A status condition with apimachinery semantics.
+public struct Condition: Codable, Sendable, Hashable {
+    public var type: String
+    /// "True", "False" or "Unknown".
+    public var status: String
+    public var reason: String
+    public var message: String
+    /// Changes only when `status` flips.
+    public var lastTransitionTime: String
+    public var observedGeneration: Int64?
+
+    public init(type: String, status: String, reason: String, message: String, lastTransitionTime: String, observedGeneration: Int64? = nil) {
+        self.type = type
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.lastTransitionTime = lastTransitionTime
+        self.observedGeneration = observedGeneration
+    }
+}
+
+/// The `migrations.ferry.dev` custom resource.
+public struct Migration: KubeResource, Hashable {
+    public static let resource = ResourceDescriptor(group: "ferry.dev", version: "v1alpha1", plural: "migrations", kind: "Migration", namespaced: true)
+    public var apiVersion: String = "ferry.dev/v1alpha1"
+    public var kind: String = "Migration"
+    public var metadata: ObjectMeta
+    public var spec: MigrationSpec
+    public var status: MigrationStatus?
+
+    public init(metadata: ObjectMeta, spec: MigrationSpec, status: MigrationStatus? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+/// Well-known names: annotations, labels, finalizer, condition types.
+public enum FerryNames {
+    public static let finalizer = "ferry.dev/cleanup"
+    public static let filesAnnotation = "ferry.dev/files"
+    public static let rerunAnnotation = "ferry.dev/rerun"
+    public static let replicasAnnotation = "ferry.dev/replicas"
+    public static let migrationLabel = "ferry.dev/migration"
+
+    public enum ConditionType {
+        public static let ready = "Ready"
+        public static let progressing = "Progressing"
+        public static let degraded = "Degraded"
+        public static let paused = "Paused"
+        public static let specValid = "SpecValid"
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+
+/// One problem with a Migration spec: the field path and what to do about it.
+public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+    public var description: String { "\(field): \(message)" }
+}
+
+/// The step kinds a plan can hold, in order; `spec.steps.skip` names these (or full step names).
+public enum StepKind: String, CaseIterable, Sendable {
+    case validate, presync, quiesce, mysql, clickhouse, kafka, resume, cache, rebuild, files
+}
+
+extension MigrationSpec {
+    /// Every problem in the spec (empty when valid). Pure: no I/O.
+    public func validate() -> [ValidationError] {
+        var errors: [ValidationError] = []
+        func fail(_ field: String, _ message: String) { errors.append(ValidationError(field, message)) }
+
+        // package
+        let p = package
+        switch (p.hostPath?.isEmpty == false, p.persistentVolumeClaim?.isEmpty == false) {
+        case (false, false): fail("spec.package", "set hostPath (a folder on a node) or persistentVolumeClaim (a volume claim holding the package)")
+        case (true, true): fail("spec.package", "set only one of hostPath and persistentVolumeClaim")
+        default: break
+        }
+        if let h = p.hostPath, !h.isEmpty, !h.hasPrefix("/") { fail("spec.package.hostPath", "\"\(h)\" must be an absolute path, e.g. /data/backup") }
+        if let sub = p.subPath, !Self.isSafeRelative(sub) { fail("spec.package.subPath", "\"\(sub)\" must be a relative path without '..'") }
+        if p.nodeName != nil && p.hostPath == nil { fail("spec.package.nodeName", "only applies with hostPath; remove it or set hostPath") }
+        if appVersion.trimmingCharacters(in: .whitespaces).isEmpty {
+            fail("spec.appVersion", "is empty; set the application version the package was exported from (see the package's metadata)")
+        }
+
+        if let w = workloads {
+            let sel = w.selector
+            if (sel.matchLabels ?? [:]).isEmpty && (sel.matchExpressions ?? []).isEmpty {
+                fail("spec.workloads.selector", "is empty and would stop every workload in the namespace; set matchLabels, e.g. {app.kubernetes.io/part-of: myapp}")
+            }
+            for (i, r) in (sel.matchExpressions ?? []).enumerated() {
+                let field = "spec.workloads.selector.matchExpressions[\(i)]"
+                switch r.operator {
+                case "In", "NotIn":
+                    if (r.values ?? []).isEmpty { fail("\(field).values", "must list at least one value for operator \(r.operator)") }
+                case "Exists", "DoesNotExist":
+                    if !(r.values ?? []).isEmpty { fail("\(field).values", "must be empty for operator \(r.operator)") }
+                default:
+                    fail("\(field).operator", "\"\(r.operator)\" is not one of In, NotIn, Exists, DoesNotExist")
+                }
+            }
+        }
+
+        if let m = mysql {
+            if m.host.isEmpty { fail("spec.mysql.host", "is empty; set the MySQL service name, e.g. mysql.myapp") }
+            if m.credentialsSecret.isEmpty { fail("spec.mysql.credentialsSecret", "is empty; name a Secret with keys username and password") }
+            Self.checkPort(m.port, "spec.mysql.port", &errors)
+            Self.checkRange(m.parallelism, 1...64, "spec.mysql.parallelism", &errors)
+            for (i, db) in (m.databases ?? []).enumerated() where db.isEmpty || db.contains("/") || db.contains(".") || db.contains(" ") {
+                fail("spec.mysql.databases[\(i)]", "\"\(db)\" is not a database name")
+            }
+        }
+        if let c = clickhouse {
+            if !(c.url.hasPrefix("http://") || c.url.hasPrefix("https://")) {
+                fail("spec.clickhouse.url", "\"\(c.url)\" must be the HTTP interface URL, e.g. http://clickhouse:8123")
+            }
+            for (i, t) in (c.tables ?? []).enumerated() where t.split(separator: ".").count != 2 {
+                fail("spec.clickhouse.tables[\(i)]", "\"\(t)\" must be database.table")
+            }
+            Self.checkRange(c.maxInsertBlockSize, 1...100_000_000, "spec.clickhouse.maxInsertBlockSize", &errors)
+            Self.checkRange(c.parallelism, 1...16, "spec.clickhouse.parallelism", &errors)
+        }
+        if let k = kafka {
+            let brokers = k.bootstrap.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if brokers.isEmpty || brokers.contains(where: { $0.split(separator: ":").count != 2 || Int($0.split(separator: ":").last ?? "") == nil }) {
+                fail("spec.kafka.bootstrap", "\"\(k.bootstrap)\" must be host:port[,host:port…]")
+            }
+            let modes = ["package", "earliest", "latest", "timestamp"]
+            if let mode = k.mode, !modes.contains(mode) { fail("spec.kafka.mode", "\"\(mode)\" is not one of \(modes.joined(separator: ", "))") }
+            if k.mode == "timestamp" {
+                if let ts = k.timestamp {
+                    if ISO8601DateFormatter().date(from: ts) == nil { fail("spec.kafka.timestamp", "\"\(ts)\" is not RFC 3339, e.g. 2026-11-20T22:00:00Z") }
+                } else {
+                    fail("spec.kafka.timestamp", "is required when mode is timestamp")
+                }
+            } else if k.timestamp != nil {
+                fail("spec.kafka.timestamp", "only applies with mode: timestamp")
+            }
+        }
+        if let r = redis {
+            if r.host.isEmpty { fail("spec.redis.host", "is empty; set the Redis service name") }
+            Self.checkPort(r.port, "spec.redis.port", &errors)
+            Self.checkRange(r.database, 0...1023, "spec.redis.database", &errors)
+        }
+        var fileNames = Set<String>()
+        for (i, f) in (files ?? []).enumerated() {
+            let field = "spec.files[\(i)]"
+            if !Self.isDNSLabel(f.name) { fail("\(field).name", "\"\(f.name)\" must be a lowercase DNS label (a-z, 0-9, '-')") }
+            if !fileNames.insert(f.name).inserted { fail("\(field).name", "\"\(f.name)\" is used twice; names must be unique") }
+            if !Self.isSafeRelative(f.from) { fail("\(field).from", "\"\(f.from)\" must be a folder inside the package: relative, without '..'") }
+            if f.to.persistentVolumeClaim.isEmpty { fail("\(field).to.persistentVolumeClaim", "is empty; name the claim to copy into") }
+            if let sub = f.to.subPath, !Self.isSafeRelative(sub) { fail("\(field).to.subPath", "\"\(sub)\" must be relative, without '..'") }
+        }
+        if let fs = fileSync {
+            Self.checkRange(fs.parallelism, 1...256, "spec.fileSync.parallelism", &errors)
+            if let b = fs.bandwidth, b <= 0 { fail("spec.fileSync.bandwidth", "must be a positive number of bytes per second; remove it for no limit") }
+            if let v = fs.verify, v != "size" && v != "checksum" { fail("spec.fileSync.verify", "\"\(v)\" is not one of size, checksum") }
+            Self.checkRange(fs.stallSeconds, 10...86_400, "spec.fileSync.stallSeconds", &errors)
+            if let w = fs.window {
+                if Self.minutes(w.start) == nil { fail("spec.fileSync.window.start", "\"\(w.start)\" must be HH:MM") }
+                if Self.minutes(w.end) == nil { fail("spec.fileSync.window.end", "\"\(w.end)\" must be HH:MM") }
+                if let tz = w.timeZone, TimeZone(identifier: tz) == nil { fail("spec.fileSync.window.timeZone", "\"\(tz)\" is not a time zone name, e.g. Europe/Berlin") }
+            }
+            if fs.preSync == true && (files ?? []).isEmpty { fail("spec.fileSync.preSync", "needs spec.files to copy") }
+        }
+        var rebuildNames = Set<String>()
+        for (i, r) in (rebuilds ?? []).enumerated() {
+            let field = "spec.rebuilds[\(i)]"
+            if !Self.isDNSLabel(r.name) { fail("\(field).name", "\"\(r.name)\" must be a lowercase DNS label") }
+            if !rebuildNames.insert(r.name).inserted { fail("\(field).name", "\"\(r.name)\" is used twice") }
+            let triggers = [r.configMap != nil, r.job != nil, r.rolloutRestart != nil].filter { $0 }.count
+            if triggers != 1 { fail(field, "set exactly one of configMap, job, rolloutRestart") }
+            if let c = r.configMap, c.name.isEmpty || c.key.isEmpty { fail("\(field).configMap", "needs name and key") }
+        }
+        let kinds = Set(StepKind.allCases.map(\.rawValue))
+        for (i, s) in (steps?.skip ?? []).enumerated() {
+            let kind = String(s.split(separator: "/").first ?? "")
+            if !kinds.contains(kind) {
+                fail("spec.steps.skip[\(i)]", "\"\(s)\" is not a step; use one of \(StepKind.allCases.map(\.rawValue).joined(separator: ", ")) or a full name such as mysql/project")
+            }
+            if kind == "validate" { fail("spec.steps.skip[\(i)]", "validate cannot be skipped: it protects your data") }
+        }
+        return errors
+    }
+
+    static func isSafeRelative(_ path: String) -> Bool {
+        !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
+    }
+
+    static func isDNSLabel(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        return !b.isEmpty && b.count <= 63 && b.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 }
+            && b.first != 45 && b.last != 45
+    }
+
+    static func minutes(_ hhmm: String) -> Int? {
+        let parts = hhmm.split(separator: ":")
+        guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else { return nil }
+        return h * 60 + m
+    }
+
+    static func checkPort(_ port: Int?, _ field: String, _ errors: inout [ValidationError]) {
+        checkRange(port, 1...65535, field, &errors)
+    }
+
+    static func checkRange(_ value: Int?, _ range: ClosedRange<Int>, _ field: String, _ errors: inout [ValidationError]) {
+        if let v = value, !range.contains(v) {
+            errors.append(ValidationError(field, "\(v) is out of range; use \(range.lowerBound)…\(range.upperBound)"))
+        }
+    }
+}

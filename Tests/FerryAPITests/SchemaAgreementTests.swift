@@ -1,0 +1,180 @@
+import FerryAPI
+import Foundation
+import KubeClient
+import KubeSim
+import Testing
+import Yams
+
+/// The repository root (tests run from anywhere).
+let repoRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}()
+
+/// YAML text → JSONValue (through Yams).
+func yamlToJSON(_ text: String) throws -> [JSONValue] {
+    func convert(_ any: Any?) -> JSONValue {
+        switch any {
+        case nil: return .null
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(Int64(i))
+        case let d as Double: return .double(d)
+        case let s as String: return .string(s)
+        case let a as [Any?]: return .array(a.map(convert))
+        case let o as [String: Any?]: return .object(o.mapValues(convert))
+        case let o as [AnyHashable: Any?]: return .object(Dictionary(uniqueKeysWithValues: o.map { ("\($0.key)", convert($0.value)) }))
+        default: return .string("\(any!)")
+        }
+    }
+    return try Yams.load_all(yaml: text).map(convert)
+}
+
+func loadCRD() throws -> JSONValue {
+    try yamlToJSON(String(contentsOfFile: repoRoot + "/manifests/crd.yaml", encoding: .utf8))[0]
+}
+
+func migrationSchema() throws -> JSONValue {
+    try loadCRD()[path: ["spec"]]!["versions"]!.arrayValue![0][path: ["schema", "openAPIV3Schema"]]!
+}
+
+/// Every key path of a JSON value (arrays as `[]`); subtrees under `opaque` paths are not entered.
+func keyPaths(_ v: JSONValue, _ prefix: String = "", opaque: Set<String>) -> Set<String> {
+    var out = Set<String>()
+    switch v {
+    case .object(let o):
+        for (k, child) in o {
+            let p = prefix.isEmpty ? k : "\(prefix).\(k)"
+            out.insert(p)
+            if !opaque.contains(p) { out.formUnion(keyPaths(child, p, opaque: opaque)) }
+        }
+    case .array(let a):
+        for child in a { out.formUnion(keyPaths(child, prefix + "[]", opaque: opaque)) }
+    default: break
+    }
+    return out
+}
+
+/// Every property path a schema declares; maps (additionalProperties) and preserved subtrees are leaves.
+func schemaPaths(_ schema: JSONValue, _ prefix: String = "") -> (paths: Set<String>, opaque: Set<String>) {
+    var paths = Set<String>()
+    var opaque = Set<String>()
+    if let items = schema["items"] {
+        let sub = schemaPaths(items, prefix + "[]")
+        return sub
+    }
+    for (name, child) in schema["properties"]?.objectValue ?? [:] {
+        let p = prefix.isEmpty ? name : "\(prefix).\(name)"
+        paths.insert(p)
+        if child["x-kubernetes-preserve-unknown-fields"]?.boolValue == true || child["additionalProperties"] != nil {
+            opaque.insert(p)
+            continue
+        }
+        let sub = schemaPaths(child, p)
+        paths.formUnion(sub.paths)
+        opaque.formUnion(sub.opaque)
+    }
+    return (paths, opaque)
+}
+
+/// A Migration with every field set, so its JSON shows every key the Swift types have.
+func maximalMigration() -> Migration {
+    var spec = MigrationSpec(package: PackageSource(hostPath: "/data", nodeName: "n", persistentVolumeClaim: "c", subPath: "s"), appVersion: "1")
+    spec.allowVersionMismatch = true
+    spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true)
+    spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true)
+    spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
+    spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
+    spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
+    spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s"))]
+    spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
+    spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
+    spec.steps = StepsSpec(skip: ["files"])
+    var status = MigrationStatus()
+    status.observedGeneration = 1
+    status.phase = .running
+    status.step = "s"
+    status.progress = "1/2 steps"
+    status.message = "m"
+    status.handledRerun = "r"
+    status.conditions = [Condition(type: "Ready", status: "False", reason: "r", message: "m", lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 1)]
+    status.steps = [StepStatus(name: "validate", state: .succeeded, attempts: 1, startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:00Z", message: "m", result: ["rows": 1])]
+    var files = FilesStatus()
+    files.filesDone = 1
+    files.filesTotal = 1
+    files.bytesDone = 1
+    files.bytesTotal = 1
+    files.bytesPerSecond = 1
+    files.etaSeconds = 1
+    files.paused = false
+    files.lastError = "e"
+    files.summary = "s"
+    status.files = files
+    return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
+}
+
+@Suite("The CRD schema and the Swift types")
+struct SchemaAgreementTests {
+    @Test("every Swift field is in the schema and every schema property is a Swift field")
+    func fieldByField() throws {
+        let schema = try migrationSchema()
+        let (declared, opaque) = schemaPaths(schema)
+        let encoded = keyPaths(try JSONValue(encoding: maximalMigration()), opaque: opaque.union(["metadata"]))
+        let swiftOnly = encoded.subtracting(declared).sorted()
+        let schemaOnly = declared.subtracting(encoded).sorted()
+        #expect(swiftOnly.isEmpty, "fields in the Swift types but not in manifests/crd.yaml: \(swiftOnly)")
+        #expect(schemaOnly.isEmpty, "properties in manifests/crd.yaml but not in the Swift types: \(schemaOnly)")
+    }
+
+    @Test("the schema's defaults are the Swift defaults")
+    func defaultsAgree() throws {
+        let schema = try migrationSchema()
+        var minimal = MigrationSpec(package: PackageSource(hostPath: "/d"), appVersion: "1")
+        minimal.workloads = WorkloadsSpec(selector: LabelSelectorSpec(matchLabels: ["a": "b"]))
+        minimal.mysql = MySQLSpec(host: "h", credentialsSecret: "s")
+        minimal.clickhouse = ClickHouseSpec(url: "http://c")
+        minimal.kafka = KafkaSpec(bootstrap: "k:1")
+        minimal.redis = RedisSpec(host: "r")
+        minimal.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p"))]
+        minimal.fileSync = FileSyncSpec(window: .init(start: "22:00", end: "06:00"))
+        var object: JSONValue = ["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "metadata": ["name": "m"], "spec": try JSONValue(encoding: minimal)]
+        let causes = SchemaValidator.apply(schema, to: &object, strict: true)
+        #expect(causes.isEmpty, "\(causes)")
+        var fromSchema = try object["spec"]!.decode(as: MigrationSpec.self)
+        var fromSwift = minimal.withDefaults(namespace: "default")
+        // The workloads namespace defaults to the Migration's own: only Swift can know it.
+        fromSwift.workloads?.namespace = nil
+        fromSchema.workloads?.namespace = nil
+        #expect(fromSchema == fromSwift)
+    }
+
+    @Test("every example in manifests/examples passes the schema (strict) and Swift validation")
+    func examplesValidate() throws {
+        let dir = repoRoot + "/manifests/examples"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        #expect(!files.isEmpty)
+        let schema = try migrationSchema()
+        for file in files {
+            for var doc in try yamlToJSON(String(contentsOfFile: dir + "/" + file, encoding: .utf8)) where doc["kind"] == "Migration" {
+                let causes = SchemaValidator.apply(schema, to: &doc, strict: true)
+                #expect(causes.isEmpty, "\(file): \(causes)")
+                let migration = try doc.decode(as: Migration.self)
+                #expect(migration.spec.validate().isEmpty, "\(file): \(migration.spec.validate())")
+            }
+        }
+    }
+
+    @Test("the schema rejects what users get wrong, naming the field")
+    func schemaRejects() throws {
+        let schema = try migrationSchema()
+        var bad: JSONValue = ["spec": ["package": ["hostPath": "/d"], "appVersion": "1", "mysql": ["host": "h", "credentialsSecret": "s", "port": 70000, "pasword": "x"], "kafka": ["bootstrap": "k:1", "mode": "newest"]]]
+        let causes = SchemaValidator.apply(schema, to: &bad, strict: true)
+        let fields = Set(causes.compactMap(\.field))
+        #expect(fields.contains("spec.mysql.port"))
+        #expect(fields.contains("spec.mysql.pasword"), "a typo'd (or secret) field is refused in strict mode")
+        #expect(fields.contains("spec.kafka.mode"))
+    }
+}
