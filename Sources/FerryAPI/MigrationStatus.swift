@@ -73,27 +73,6 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public init() {}
 }
 
-/// A status condition with apimachinery semantics.
-public struct Condition: Codable, Sendable, Hashable {
-    public var type: String
-    /// "True", "False" or "Unknown".
-    public var status: String
-    public var reason: String
-    public var message: String
-    /// Changes only when `status` flips.
-    public var lastTransitionTime: String
-    public var observedGeneration: Int64?
-
-    public init(type: String, status: String, reason: String, message: String, lastTransitionTime: String, observedGeneration: Int64? = nil) {
-        self.type = type
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.lastTransitionTime = lastTransitionTime
-        self.observedGeneration = observedGeneration
-    }
-}
-
 /// The `migrations.ferry.dev` custom resource.
 public struct Migration: KubeResource, Hashable {
     public static let resource = ResourceDescriptor(group: "ferry.dev", version: "v1alpha1", plural: "migrations", kind: "Migration", namespaced: true)
