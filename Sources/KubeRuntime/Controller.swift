@@ -34,11 +34,14 @@ public final class Controller: Sendable {
     public let reconciler: any Reconciler
     public let workers: Int
     public let resyncSeconds: Double
+    /// Server-side timeout of each watch request (reconnects from the last version after it).
+    public let watchTimeoutSeconds: Int
     public let queue = WorkQueue<ObjectKey>()
     public let cache: ObjectCache
     let logger: Logger
 
-    public init(client: KubeClient, primary: ResourceDescriptor, namespace: String?, owned: [ResourceDescriptor] = [], reconciler: any Reconciler, workers: Int = 2, resyncSeconds: Double = 300, logger: Logger = Logger(label: "controller")) {
+    public init(client: KubeClient, primary: ResourceDescriptor, namespace: String?, owned: [ResourceDescriptor] = [], reconciler: any Reconciler, workers: Int = 2, resyncSeconds: Double = 300, watchTimeoutSeconds: Int = 290, logger: Logger = Logger(label: "controller")) {
+        self.watchTimeoutSeconds = watchTimeoutSeconds
         self.client = client
         self.primary = primary
         self.namespace = namespace
@@ -58,7 +61,7 @@ public final class Controller: Sendable {
         let ns = namespace ?? KubeClient.allNamespaces
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await self.cache.run(Watcher(client: self.client, resource: self.primary, namespace: ns, logger: self.logger)) { change in
+                await self.cache.run(Watcher(client: self.client, resource: self.primary, namespace: ns, timeoutSeconds: self.watchTimeoutSeconds, logger: self.logger)) { change in
                     switch change {
                     case .applied(let o), .deleted(let o):
                         if let k = ObjectKey(o) { await self.queue.add(k) }
@@ -68,7 +71,7 @@ public final class Controller: Sendable {
             for resource in owned {
                 group.addTask {
                     let ownedCache = ObjectCache(resource: resource)
-                    await ownedCache.run(Watcher(client: self.client, resource: resource, namespace: ns, logger: self.logger)) { change in
+                    await ownedCache.run(Watcher(client: self.client, resource: resource, namespace: ns, timeoutSeconds: self.watchTimeoutSeconds, logger: self.logger)) { change in
                         switch change {
                         case .applied(let o), .deleted(let o):
                             for key in self.owners(of: o) { await self.queue.add(key) }

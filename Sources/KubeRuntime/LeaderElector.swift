@@ -58,7 +58,9 @@ public struct LeaderElector: Sendable {
         }
         leading.cancel()
         await leading.value
-        await release()
+        // Release from a task that does not inherit our cancellation, so the request goes out.
+        let elector = self
+        await Task.detached { await elector.release() }.value
     }
 
     func tryAcquireOrRenew(_ observed: inout (record: String, at: Date)?) async throws -> Bool {

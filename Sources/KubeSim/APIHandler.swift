@@ -49,13 +49,15 @@ public struct WatchResponse: Sendable {
     let version: String
     let asTable: Bool
     let timeoutSeconds: Double
+    /// Converts stored objects to the served form (events.k8s.io/v1 from core Events).
+    var convert: (@Sendable (JSONValue) -> JSONValue)? = nil
 
     /// Renders one item as a watch line (JSON + newline), or nil to skip it.
     func render(_ item: WatchItem, now: Date) -> [UInt8] {
         let event: JSONValue
         switch item {
         case .event(let t, let obj):
-            var o = obj
+            var o = convert?(obj) ?? obj
             o["apiVersion"] = .string(type.apiVersion(version))
             let shown = asTable ? TableConverter.table(type, version: version, objects: [o], resourceVersion: nil, now: now) : o
             event = ["type": .string(t.rawValue), "object": shown]
@@ -175,6 +177,9 @@ public struct APIHandler: Sendable {
         guard let type = store.resourceType(group: group, version: version, plural: rest[0]) else {
             throw SimError(404, "NotFound", "the server could not find the requested resource")
         }
+        if type.key == EventConversion.v1Key {
+            return try eventsV1(req, type: type, namespace: namespace, rest: rest, version: version)
+        }
         if namespace != nil && !type.namespaced { throw SimError(404, "NotFound", "the server could not find the requested resource") }
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2] : nil
@@ -253,6 +258,55 @@ public struct APIHandler: Sendable {
                 _ = try? store.delete(type, namespace: item.namespace, name: item.name ?? "", dryRun: dryRun)
             }
             return .json(status: 200, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Success"])
+        default:
+            throw SimError.methodNotAllowed("the server does not allow this method on the requested resource")
+        }
+    }
+
+    /// events.k8s.io/v1: served from core Event storage with conversion both ways.
+    func eventsV1(_ req: SimRequest, type: ResourceType, namespace: String?, rest: [String], version: String) throws -> SimResponse {
+        guard let core = store.resourceType(group: "", version: "v1", plural: "events") else { throw SimError(500, "InternalError", "core events missing") }
+        let name = rest.count > 1 ? rest[1] : nil
+        let dryRun = req.query["dryRun"] != nil
+        func out(_ o: JSONValue) -> JSONValue { EventConversion.toV1(o) }
+        switch (req.method, name) {
+        case ("GET", nil):
+            let filter = try makeFilter(req, namespace: namespace)
+            if let w = req.query["watch"], w == "true" || w == "1" {
+                let sub = try store.watch(core, filter: filter, resourceVersion: req.query["resourceVersion"], bookmarks: req.query["allowWatchBookmarks"] == "true")
+                return .watch(WatchResponse(subscription: sub, type: type, version: version, asTable: wantsTable(req), timeoutSeconds: Double(req.query["timeoutSeconds"] ?? "") ?? 1800, convert: EventConversion.toV1))
+            }
+            let result = try store.list(core, filter: filter, limit: req.query["limit"].flatMap(Int.init), continueToken: req.query["continue"])
+            let items = result.items.map(out)
+            if wantsTable(req) {
+                return .json(status: 200, body: TableConverter.table(type, version: version, objects: items, resourceVersion: String(result.resourceVersion), continueToken: result.continueToken, now: store.now()))
+            }
+            var meta: JSONValue = ["resourceVersion": .string(String(result.resourceVersion))]
+            if let c = result.continueToken { meta["continue"] = .string(c) }
+            return .json(status: 200, body: ["kind": "EventList", "apiVersion": "events.k8s.io/v1", "metadata": meta, "items": .array(items)])
+        case ("GET", let name?):
+            return .json(status: 200, body: out(try store.get(core, namespace: namespace, name: name)))
+        case ("POST", nil):
+            return .json(status: 201, body: out(try store.create(core, namespace: namespace, EventConversion.toCore(try parseBody(req)), dryRun: dryRun)))
+        case ("PUT", let name?):
+            return .json(status: 200, body: out(try store.update(core, namespace: namespace, name: name, EventConversion.toCore(try parseBody(req)), dryRun: dryRun)))
+        case ("PATCH", let name?):
+            let current = out(try store.get(core, namespace: namespace, name: name))
+            let contentType = (req.header("Content-Type") ?? "").split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
+            let body = try parseBody(req)
+            let patched: JSONValue
+            do {
+                switch contentType {
+                case "application/json-patch+json": patched = try Patching.jsonPatch(current, body)
+                case "application/strategic-merge-patch+json": patched = try Patching.strategicMerge(current, body)
+                default: patched = Patching.mergePatch(current, body)
+                }
+            } catch {
+                throw SimError(422, "Invalid", "\(error)")
+            }
+            return .json(status: 200, body: out(try store.update(core, namespace: namespace, name: name, EventConversion.toCore(patched), dryRun: dryRun)))
+        case ("DELETE", let name?):
+            return .json(status: 200, body: out(try store.delete(core, namespace: namespace, name: name, dryRun: dryRun)))
         default:
             throw SimError.methodNotAllowed("the server does not allow this method on the requested resource")
         }

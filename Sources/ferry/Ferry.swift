@@ -7,7 +7,7 @@ struct Ferry: AsyncParsableCommand {
         commandName: "ferry",
         abstract: "Ferry moves an application's data into Kubernetes: declarative, resumable, verifiable.",
         version: FerryVersion.current,
-        subcommands: [VersionCommand.self, SandboxCommand.self])
+        subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self])
 }
 
 enum FerryVersion {
