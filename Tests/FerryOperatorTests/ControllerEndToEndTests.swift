@@ -1,0 +1,222 @@
+import FerryAPI
+import FerryOperator
+import Foundation
+import KubeClient
+import KubeRuntime
+import KubeSim
+import Synchronization
+import TestSupport
+import Testing
+
+let repoRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}()
+
+/// `ferry controller` as its own process, logging to a file.
+final class ControllerProcess: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+
+    init(kubeconfig: String, name: String, extra: [String] = []) throws {
+        let binary = repoRoot + "/.build/debug/ferry"
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw KubeClientError.invalidArgument("\(binary) is missing: run swift build first")
+        }
+        logPath = NSTemporaryDirectory() + "ferry-controller-\(name)-\(UUID().uuidString.prefix(6)).log"
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["controller", "--kubeconfig", kubeconfig, "--metrics-port", "0", "--identity", name] + extra
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    func kill9() { kill(process.processIdentifier, SIGKILL) }
+
+    func stop() async {
+        if process.isRunning { process.terminate() }
+        await waitForExit(process)
+    }
+}
+
+@Suite("ferry controller end to end (kubectl, separate process)", .serialized)
+struct ControllerEndToEndTests {
+    struct Env {
+        let fixture: SimFixture
+        let home: String
+        func kubectl(_ args: String..., input: String? = nil) async throws -> CommandResult {
+            try await runCommand("kubectl", args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home], input: input)
+        }
+        func jsonpath(_ object: String, _ path: String) async throws -> String {
+            try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
+        }
+    }
+
+    func withEnv(_ body: (Env) async throws -> Void) async throws {
+        let f = try await SimFixture.start()
+        let env = Env(fixture: f, home: try makeTempDir("home"))
+        let crd = try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml")
+        #expect(crd.status == 0, "\(crd.combined)")
+        do { try await body(env) } catch {
+            await f.stop()
+            throw error
+        }
+        await f.stop()
+    }
+
+    @Test("apply the example: get shows phase and progress, -o yaml shows the plan, describe shows events; invalid → Failed naming the field")
+    func planAndStatus() async throws {
+        try await withEnv { env in
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "solo")
+            defer { Task { await controller.stop() } }
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Pending" }, "\(controller.log)")
+            let table = try await env.kubectl("get", "migrations").stdout
+            let row = table.split(separator: "\n").last?.split(separator: " ", omittingEmptySubsequences: true) ?? []
+            #expect(Array(row.prefix(4)) == ["ones", "Pending", "validate", "0/11"], "\(table)")
+            let yaml = try await env.kubectl("get", "migration", "ones", "-o", "yaml").stdout
+            for step in ["validate", "presync", "quiesce", "mysql", "clickhouse", "kafka", "resume", "cache", "rebuild/search-index", "rebuild/performance-report", "files"] {
+                #expect(yaml.contains("name: \(step)\n"), "plan lacks \(step)")
+            }
+            #expect(yaml.contains("- ferry.dev/cleanup"), "the finalizer is set")
+            let describe = try await env.kubectl("describe", "migration", "ones").stdout
+            #expect(describe.contains("Planned"), "\(describe)")
+            #expect(describe.contains("ferry.dev/controller"))
+            let bad = try await env.kubectl("apply", "-f", "-", input: "apiVersion: ferry.dev/v1alpha1\nkind: Migration\nmetadata: {name: bad}\nspec:\n  package: {hostPath: /p}\n  appVersion: \"1\"\n  workloads: {selector: {}}\n")
+            #expect(bad.status == 0, "\(bad.combined)")
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/bad", ".status.phase") == "Failed" })
+            #expect(try await env.jsonpath("migration/bad", ".status.message").contains("spec.workloads.selector"))
+            #expect(try await env.jsonpath("migration/bad", #".status.conditions[?(@.type=="SpecValid")].status"#) == "False")
+            #expect(try await env.kubectl("describe", "migration", "bad").stdout.contains("InvalidSpec"))
+        }
+    }
+
+    @Test("deleting a Migration: the finalizer removes its pods and jobs, then it goes")
+    func finalizerCleanup() async throws {
+        try await withEnv { env in
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "cleaner")
+            defer { Task { await controller.stop() } }
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".metadata.finalizers[0]") == "ferry.dev/cleanup" })
+            let uid = try await env.jsonpath("migration/ones", ".metadata.uid")
+            let owned = """
+                apiVersion: v1
+                kind: Pod
+                metadata:
+                  name: ones-data-files-transfer
+                  labels: {app: data-files-transfer, ferry.dev/migration: ones}
+                  ownerReferences: [{apiVersion: ferry.dev/v1alpha1, kind: Migration, name: ones, uid: \(uid), controller: true}]
+                  finalizers: [test.ferry.dev/slow]
+                spec:
+                  containers: [{name: mover, image: ferry}]
+                ---
+                apiVersion: batch/v1
+                kind: Job
+                metadata:
+                  name: ones-mysql-project
+                  labels: {ferry.dev/migration: ones}
+                spec:
+                  template:
+                    spec:
+                      restartPolicy: Never
+                      containers: [{name: restore, image: ferry}]
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: owned).status == 0)
+            let deletion = try await env.kubectl("delete", "migration", "ones", "--wait=false")
+            #expect(deletion.status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.kubectl("get", "job", "ones-mysql-project").status != 0 }, "the job is deleted")
+            #expect(try await eventually { try await env.jsonpath("pod/ones-data-files-transfer", ".metadata.deletionTimestamp") != "" })
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            #expect(try await env.kubectl("get", "migration", "ones").status == 0, "the Migration waits while its pod is still terminating")
+            #expect(try await env.kubectl("patch", "pod", "ones-data-files-transfer", "--type=json", "-p", #"[{"op":"remove","path":"/metadata/finalizers"}]"#).status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.kubectl("get", "migration", "ones").status != 0 }, "\(controller.log)")
+        }
+    }
+
+    @Test("two controllers: only the leader reconciles; kill -9 the leader and the other takes over within 20 s; a restart redoes nothing")
+    func leaderElectionAndRestart() async throws {
+        try await withEnv { env in
+            let first = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "first")
+            #expect(try await eventually(timeout: 15) { try await env.jsonpath("lease/ferry-controller", ".spec.holderIdentity") == "first" })
+            let second = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "second")
+            defer { Task { await second.stop() } }
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Pending" })
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            #expect(first.log.contains("status updated"))
+            #expect(!second.log.contains("status updated"), "the follower must not reconcile")
+            #expect(!second.log.contains("became leader"))
+            let rvBefore = try await env.jsonpath("migration/ones", ".metadata.resourceVersion")
+            let eventsBefore = try await env.kubectl("get", "events", "-o", "name").stdout.split(separator: "\n").count
+            first.kill9()
+            await waitForExit(first.process)
+            let killed = Date()
+            #expect(try await eventually(timeout: 25, interval: 0.2) { try await env.jsonpath("lease/ferry-controller", ".spec.holderIdentity") == "second" })
+            let takeover = Date().timeIntervalSince(killed)
+            #expect(takeover < 20, "takeover took \(takeover)s")
+            // The new leader works: a new Migration gets its status.
+            let another = try String(contentsOfFile: repoRoot + "/manifests/examples/migration.yaml", encoding: .utf8).replacingOccurrences(of: "name: ones\n", with: "name: second-one\n")
+            #expect(try await env.kubectl("apply", "-f", "-", input: another).status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/second-one", ".status.phase") == "Pending" }, "\(second.log)")
+            // Taking over (a restart, in effect) redid nothing for the existing Migration.
+            #expect(try await env.jsonpath("migration/ones", ".metadata.resourceVersion") == rvBefore)
+            let eventsAfter = try await env.kubectl("get", "events", "-o", "name").stdout.split(separator: "\n").count
+            #expect(eventsAfter == eventsBefore + 1, "only the new Migration's event")
+        }
+    }
+}
+
+/// Annotates the object behind the cache's back before its first reconcile, so
+/// the status write carries a stale resourceVersion and must be retried.
+final class StaleOnceReconciler: Reconciler {
+    let inner: MigrationReconciler
+    let client: KubeClient
+    let done = Mutex(false)
+
+    init(inner: MigrationReconciler, client: KubeClient) {
+        self.inner = inner
+        self.client = client
+    }
+
+    func reconcile(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileAction {
+        let first = done.withLock { d -> Bool in
+            defer { d = true }
+            return !d
+        }
+        if first {
+            _ = try await client.patch(Migration.resource, name: key.name, namespace: key.namespace, .merge(["metadata": ["annotations": ["touched": "yes"]]]))
+        }
+        return try await inner.reconcile(object, key: key)
+    }
+}
+
+@Suite("Migration reconciler in process")
+struct ReconcilerInProcessTests {
+    @Test("a conflicting status write is retried, not lost")
+    func conflictRetried() async throws {
+        let f = try await SimFixture.start()
+        defer { Task { await f.stop() } }
+        let c = f.client
+        let crd = try await runCommand("kubectl", ["apply", "-f", repoRoot + "/manifests/crd.yaml"], environment: ["KUBECONFIG": f.kubeconfig, "HOME": try makeTempDir("home")])
+        #expect(crd.status == 0)
+        let events = EventRecorder(client: c, controller: "ferry.dev/controller", instance: "test")
+        let reconciler = StaleOnceReconciler(inner: MigrationReconciler(client: c, events: events), client: c)
+        let controller = Controller(client: c, primary: Migration.resource, namespace: "default", reconciler: reconciler)
+        let run = Task { await controller.run() }
+        defer { run.cancel() }
+        _ = try await c.create(Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "1")))
+        #expect(try await eventually { (try? await c.get(Migration.self, name: "m"))?.status?.phase == .pending })
+        let m = try await c.get(Migration.self, name: "m")
+        #expect(m.metadata.annotations?["touched"] == "yes")
+        #expect(m.status?.progress == "0/1 steps")
+    }
+}
