@@ -10,7 +10,7 @@ build:
 	swift build
 
 tools:
-	@scripts/install-tools.sh kubectl >/dev/null
+	@scripts/install-tools.sh kubectl helm >/dev/null
 
 test: tools
 	swift build --build-tests

@@ -57,6 +57,10 @@ public struct ResourceType: Sendable {
         builtin("apps", "v1", "statefulsets", "StatefulSet", short: ["sts"], status: true, scale: true),
         builtin("batch", "v1", "jobs", "Job", status: true),
         builtin("coordination.k8s.io", "v1", "leases", "Lease"),
+        builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+        builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+        builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced: false),
+        builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced: false),
         builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced: false, short: ["crd", "crds"], status: true),
     ]
 

@@ -1,0 +1,48 @@
+{{- define "ferry.labels" -}}
+app.kubernetes.io/name: ferry
+helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ferry.rules" -}}
+# Migrations: watch them (get/list/watch); add and remove the cleanup finalizer (patch, update).
+- apiGroups: [ferry.dev]
+  resources: [migrations]
+  verbs: [get, list, watch, patch, update]
+# Migration status: the checkpoint and progress are written to the status subresource only.
+- apiGroups: [ferry.dev]
+  resources: [migrations/status]
+  verbs: [get, patch, update]
+# Pods: run the data-files-transfer pod, follow it, remove it on cleanup.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete]
+# Jobs: each restore step runs as a Job.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+# Workloads: quiesce and resume.
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [get, list, watch, patch]
+- apiGroups: [apps]
+  resources: [deployments/scale, statefulsets/scale]
+  verbs: [get, patch, update]
+# ConfigMaps: rebuild triggers bump one key.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, patch]
+# Secrets: validate checks that credentials Secrets exist (get only).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Volume claims: validate checks the claims exist.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get]
+# Events: one per transition.
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
