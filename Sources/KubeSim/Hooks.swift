@@ -1,3 +1,4 @@
+import Foundation
 import KubeClient
 
 /// Kind-specific server behaviour: CRDs register their resource and report
@@ -12,15 +13,29 @@ enum Hooks {
             try establish(&obj, &s, type: type)
         case namespaceKey:
             obj["status"] = ["phase": "Active"]
+        case "/secrets":
+            foldStringData(&obj)
         default:
             break
         }
+    }
+
+    /// Secrets: `stringData` is write-only; the server folds it into base64 `data`.
+    static func foldStringData(_ obj: inout JSONValue) {
+        guard let stringData = obj["stringData"]?.objectValue else { return }
+        var data = obj["data"]?.objectValue ?? [:]
+        for (k, v) in stringData {
+            data[k] = .string(Data((v.stringValue ?? "").utf8).base64EncodedString())
+        }
+        obj["data"] = .object(data)
+        obj["stringData"] = nil
     }
 
     static func beforeUpdate(_ type: ResourceType, _ old: JSONValue, _ new: inout JSONValue, _ s: inout ObjectStore.State) throws {
         if type.key == crdKey, old["spec"] != new["spec"] {
             try establish(&new, &s, type: type)
         }
+        if type.key == "/secrets" { foldStringData(&new) }
     }
 
     static func afterDelete(_ type: ResourceType, _ obj: JSONValue, _ s: inout ObjectStore.State, store: ObjectStore) {

@@ -21,6 +21,8 @@ public struct KubeSimOptions: Sendable {
     public var bookmarkInterval: Double = 30
     /// How many changes are kept for watch replay before older versions answer 410.
     public var historyLimit: Int = 10_000
+    /// Run the built-in Deployment/StatefulSet/Job controllers and the pod runner.
+    public var runWorkloads: Bool = true
 
     public init() {}
 }
@@ -36,12 +38,16 @@ public final class KubeSimServer: Sendable {
     public let authority: CertificateAuthority?
     let http: HTTPServer
     let bookmarkTask: Task<Void, Never>
+    let workloadTask: Task<Void, Never>?
+    let podRunner: PodRunner?
 
     public var port: Int { http.port }
     public var url: String { "\(options.tls ? "https" : "http")://\(options.host):\(port)" }
     var statePath: String { dataDirectory + "/state.json" }
 
-    private init(store: ObjectStore, options: KubeSimOptions, dataDirectory: String, authority: CertificateAuthority?, http: HTTPServer, bookmarkTask: Task<Void, Never>) {
+    private init(store: ObjectStore, options: KubeSimOptions, dataDirectory: String, authority: CertificateAuthority?, http: HTTPServer, bookmarkTask: Task<Void, Never>, workloadTask: Task<Void, Never>?, podRunner: PodRunner?) {
+        self.workloadTask = workloadTask
+        self.podRunner = podRunner
         self.store = store
         self.options = options
         self.dataDirectory = dataDirectory
@@ -107,12 +113,29 @@ public final class KubeSimServer: Sendable {
                 store.collectGarbage()
             }
         }
-        return KubeSimServer(store: store, options: options, dataDirectory: dir, authority: authority, http: http, bookmarkTask: bookmarks)
+        var runner: PodRunner?
+        var workloads: Task<Void, Never>?
+        if options.runWorkloads {
+            let controllers = WorkloadControllers(store: store)
+            let podRunner = PodRunner(store: store, dataDirectory: dir)
+            runner = podRunner
+            workloads = Task {
+                while !Task.isCancelled {
+                    controllers.reconcileAll()
+                    podRunner.reconcile()
+                    try? await Task.sleep(nanoseconds: 200_000_000)
+                }
+            }
+        }
+        return KubeSimServer(store: store, options: options, dataDirectory: dir, authority: authority, http: http, bookmarkTask: bookmarks, workloadTask: workloads, podRunner: runner)
     }
 
     /// Stops serving: closes watches and connections, saves state when asked.
     public func stop() async {
         bookmarkTask.cancel()
+        workloadTask?.cancel()
+        await workloadTask?.value
+        podRunner?.stopAll()
         store.closeAllWatches()
         await http.stop()
         if options.persistState {

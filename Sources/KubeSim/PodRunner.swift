@@ -1,0 +1,251 @@
+import Foundation
+import KubeClient
+import Synchronization
+
+/// Runs Pods as local processes, so Jobs and Deployments really run in tests
+/// and the sandbox. A container's `command` + `args` run with its env (values
+/// and `valueFrom`/`envFrom` Secrets and ConfigMaps); volume mount paths and
+/// the termination-message path are mapped to local folders under the data
+/// directory (hostPath as is, claims per claim, emptyDir per pod) wherever
+/// they appear in args and env values. Pod phase and container statuses follow
+/// the processes; the termination-message file becomes the container's
+/// message. Deleting a Pod sends SIGTERM to its process group, then SIGKILL
+/// after the grace period. A container whose command is not on this machine
+/// stays Pending with the reason.
+final class PodRunner: Sendable {
+    struct Running: Sendable {
+        var key: (namespace: String, name: String)
+        var pids: [Int32]
+        var grace: Double
+    }
+
+    let store: ObjectStore
+    let dataDirectory: String
+    private let running = Mutex<[String: Running]>([:])
+    private let refused = Mutex<Set<String>>([])
+
+    init(store: ObjectStore, dataDirectory: String) {
+        self.store = store
+        self.dataDirectory = dataDirectory
+    }
+
+    var podType: ResourceType { store.registry.byKey["/pods"]! }
+
+    /// One pass: start new pods, stop deleted ones.
+    func reconcile() {
+        let pods = (try? store.list(podType, filter: ObjectFilter(), limit: nil, continueToken: nil).items) ?? []
+        var live = Set<String>()
+        for pod in pods {
+            guard let uid = pod.uid else { continue }
+            if pod[path: ["metadata", "deletionTimestamp"]] != nil { continue }
+            live.insert(uid)
+            let phase = pod[path: ["status", "phase"]]?.stringValue
+            if phase == "Succeeded" || phase == "Failed" { continue }
+            let known = running.withLock { $0[uid] != nil } || refused.withLock { $0.contains(uid) }
+            if !known { start(pod, uid: uid) }
+        }
+        let gone = running.withLock { r -> [Running] in
+            let stale = r.filter { !live.contains($0.key) }
+            for k in stale.keys { r.removeValue(forKey: k) }
+            return Array(stale.values)
+        }
+        for r in gone { terminate(r) }
+    }
+
+    /// Stops every process (server shutdown).
+    func stopAll() {
+        let all = running.withLock { r -> [Running] in
+            defer { r.removeAll() }
+            return Array(r.values)
+        }
+        for r in all {
+            for pid in r.pids { kill(-pid, SIGKILL) }
+        }
+    }
+
+    func terminate(_ r: Running) {
+        for pid in r.pids { kill(-pid, SIGTERM) }
+        let pids = r.pids
+        DispatchQueue.global().asyncAfter(deadline: .now() + r.grace) {
+            for pid in pids { kill(-pid, SIGKILL) }
+        }
+    }
+
+    static func findExecutable(_ name: String, path: String) -> String? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Replaces mount paths where they appear as whole path prefixes inside `text`.
+    static func mapPaths(_ text: String, _ mounts: [(String, String)]) -> String {
+        var out = text
+        for (from, to) in mounts.sorted(by: { $0.0.count > $1.0.count }) where !from.isEmpty {
+            var result = ""
+            var rest = Substring(out)
+            while let range = rest.range(of: from) {
+                let before = range.lowerBound == rest.startIndex ? (result.last ?? " ") : rest[rest.index(before: range.lowerBound)]
+                let after = range.upperBound < rest.endIndex ? rest[range.upperBound] : " "
+                let boundaryBefore = " \t'\"=:;(".contains(before) || result.isEmpty && range.lowerBound == rest.startIndex
+                let boundaryAfter = " \t'\"/;:)".contains(after)
+                result += rest[..<range.lowerBound]
+                result += (boundaryBefore && boundaryAfter) ? to : from
+                rest = rest[range.upperBound...]
+            }
+            out = result + rest
+        }
+        return out
+    }
+
+    func setStatus(_ namespace: String, _ name: String, _ status: JSONValue) {
+        _ = try? store.patch(podType, namespace: namespace, name: name, patch: ["status": status], contentType: "application/merge-patch+json", subresource: "status")
+    }
+
+    func refuse(_ pod: JSONValue, uid: String, container: String, reason: String, message: String) {
+        refused.withLock { _ = $0.insert(uid) }
+        setStatus(pod.namespace ?? "default", pod.name ?? "", [
+            "phase": "Pending",
+            "conditions": [["type": "Ready", "status": "False", "reason": .string(reason), "message": .string(message)]],
+            "containerStatuses": [["name": .string(container), "ready": false, "restartCount": 0, "state": ["waiting": ["reason": .string(reason), "message": .string(message)]]]],
+        ])
+    }
+
+    func start(_ pod: JSONValue, uid: String) {
+        let namespace = pod.namespace ?? "default"
+        let name = pod.name ?? ""
+        let containers = pod[path: ["spec", "containers"]]?.arrayValue ?? []
+        guard let container = containers.first else { return }
+        let containerName = container["name"]?.stringValue ?? "main"
+        let command = (container["command"]?.arrayValue ?? []).compactMap(\.stringValue) + (container["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+        guard let program = command.first else {
+            refuse(pod, uid: uid, container: containerName, reason: "NoCommand", message: "KubeSim runs containers as local processes and needs an explicit command; image \(container["image"]?.stringValue ?? "?") has none")
+            return
+        }
+        let hostPATH = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        guard let executable = Self.findExecutable(program, path: hostPATH) else {
+            refuse(pod, uid: uid, container: containerName, reason: "CommandNotFound", message: "exec: \"\(program)\": executable file not found on this machine")
+            return
+        }
+        // Volumes → local folders.
+        let podDir = "\(dataDirectory)/pods/\(namespace)/\(name)-\(uid.prefix(8))"
+        var volumes: [String: String] = [:]
+        for v in pod[path: ["spec", "volumes"]]?.arrayValue ?? [] {
+            guard let vname = v["name"]?.stringValue else { continue }
+            if let path = v[path: ["hostPath", "path"]]?.stringValue {
+                volumes[vname] = path
+            } else if let claim = v[path: ["persistentVolumeClaim", "claimName"]]?.stringValue {
+                volumes[vname] = "\(dataDirectory)/volumes/\(namespace)/\(claim)"
+            } else {
+                volumes[vname] = "\(podDir)/volumes/\(vname)"
+            }
+            if let dir = volumes[vname] { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            // ConfigMap and Secret volumes: their keys as files.
+            if let cm = v[path: ["configMap", "name"]]?.stringValue, let obj = try? store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: cm) {
+                for (k, val) in obj["data"]?.objectValue ?? [:] { try? (val.stringValue ?? "").write(toFile: "\(volumes[vname]!)/\(k)", atomically: true, encoding: .utf8) }
+            }
+            if let sec = v[path: ["secret", "secretName"]]?.stringValue, let obj = try? store.get(store.registry.byKey["/secrets"]!, namespace: namespace, name: sec) {
+                for (k, val) in obj["data"]?.objectValue ?? [:] {
+                    FileManager.default.createFile(atPath: "\(volumes[vname]!)/\(k)", contents: Data(base64Encoded: val.stringValue ?? "") ?? Data(), attributes: [.posixPermissions: 0o600])
+                }
+            }
+        }
+        var mounts: [(String, String)] = []
+        for m in container["volumeMounts"]?.arrayValue ?? [] {
+            guard let path = m["mountPath"]?.stringValue, let vname = m["name"]?.stringValue, var local = volumes[vname] else { continue }
+            if let sub = m["subPath"]?.stringValue, !sub.isEmpty {
+                local += "/" + sub
+                try? FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+            }
+            mounts.append((path, local))
+        }
+        let terminationPath = container["terminationMessagePath"]?.stringValue ?? "/dev/termination-log"
+        let localTermination = "\(podDir)/\(containerName).termination-log"
+        try? FileManager.default.createDirectory(atPath: podDir, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: localTermination, contents: nil)
+        mounts.append((terminationPath, localTermination))
+        // Environment.
+        var env: [String: String] = ["PATH": hostPATH, "HOME": podDir, "HOSTNAME": name, "KUBESIM_POD_DIR": podDir]
+        do {
+            for from in container["envFrom"]?.arrayValue ?? [] {
+                let prefix = from["prefix"]?.stringValue ?? ""
+                if let cm = from[path: ["configMapRef", "name"]]?.stringValue {
+                    for (k, v) in try store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: cm)["data"]?.objectValue ?? [:] { env[prefix + k] = v.stringValue }
+                }
+                if let sec = from[path: ["secretRef", "name"]]?.stringValue {
+                    for (k, v) in try store.get(store.registry.byKey["/secrets"]!, namespace: namespace, name: sec)["data"]?.objectValue ?? [:] {
+                        env[prefix + k] = String(decoding: Data(base64Encoded: v.stringValue ?? "") ?? Data(), as: UTF8.self)
+                    }
+                }
+            }
+            for e in container["env"]?.arrayValue ?? [] {
+                guard let key = e["name"]?.stringValue else { continue }
+                if let v = e["value"]?.stringValue {
+                    env[key] = v
+                } else if let ref = e[path: ["valueFrom", "secretKeyRef"]], let sec = ref["name"]?.stringValue, let k = ref["key"]?.stringValue {
+                    let obj = try store.get(store.registry.byKey["/secrets"]!, namespace: namespace, name: sec)
+                    guard let b64 = obj[path: ["data", k]]?.stringValue else { throw SimError(404, "NotFound", "key \(k) not found in secret \(sec)") }
+                    env[key] = String(decoding: Data(base64Encoded: b64) ?? Data(), as: UTF8.self)
+                } else if let ref = e[path: ["valueFrom", "configMapKeyRef"]], let cm = ref["name"]?.stringValue, let k = ref["key"]?.stringValue {
+                    let obj = try store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: cm)
+                    guard let v = obj[path: ["data", k]]?.stringValue else { throw SimError(404, "NotFound", "key \(k) not found in configmap \(cm)") }
+                    env[key] = v
+                } else if let field = e[path: ["valueFrom", "fieldRef", "fieldPath"]]?.stringValue {
+                    env[key] = pod[path: field.split(separator: ".").map(String.init)]?.stringValue ?? ""
+                }
+            }
+        } catch {
+            refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "\(error)")
+            return
+        }
+        for (k, v) in env { env[k] = Self.mapPaths(v, mounts) }
+        let args = command.dropFirst().map { Self.mapPaths($0, mounts) }
+        let logPath = "\(podDir)/\(containerName).log"
+        let restartPolicy = pod[path: ["spec", "restartPolicy"]]?.stringValue ?? "Always"
+        let grace = Double(pod[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30)
+        let started = Timestamps.format(store.now())
+        let pid: pid_t
+        do {
+            pid = try Spawn.run(executable, args, environment: env, directory: podDir, logPath: logPath) { [weak self] status in
+                self?.exited(namespace: namespace, name: name, uid: uid, container: containerName, code: Spawn.exitCode(status), started: started, terminationFile: localTermination, restartPolicy: restartPolicy)
+            }
+        } catch {
+            refuse(pod, uid: uid, container: containerName, reason: "StartError", message: "\(error)")
+            return
+        }
+        running.withLock { $0[uid] = Running(key: (namespace, name), pids: [pid], grace: grace) }
+        setStatus(namespace, name, [
+            "phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1", "startTime": .string(started),
+            "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(started)]],
+            "containerStatuses": [["name": .string(containerName), "ready": true, "started": true, "restartCount": 0, "image": container["image"] ?? "", "state": ["running": ["startedAt": .string(started)]]]],
+        ])
+    }
+
+    func exited(namespace: String, name: String, uid: String, container: String, code: Int32, started: String, terminationFile: String, restartPolicy: String) {
+        let stillOurs = running.withLock { r -> Bool in
+            guard r[uid] != nil else { return false }
+            r.removeValue(forKey: uid)
+            return true
+        }
+        guard stillOurs else { return }  // deleted: nobody to report to
+        let data = FileManager.default.contents(atPath: terminationFile) ?? Data()
+        let message = String(decoding: data.prefix(4096), as: UTF8.self)
+        let exitCode = code
+        let finished = Timestamps.format(store.now())
+        var terminated: JSONValue = ["exitCode": .int(Int64(exitCode)), "reason": exitCode == 0 ? "Completed" : "Error", "startedAt": .string(started), "finishedAt": .string(finished)]
+        if !message.isEmpty { terminated["message"] = .string(message) }
+        let restart = restartPolicy == "Always" || (restartPolicy == "OnFailure" && exitCode != 0)
+        if restart {
+            // The controller will start it again on its next pass, as a kubelet restarts containers.
+            setStatus(namespace, name, ["phase": "Pending", "conditions": [["type": "Ready", "status": "False"]], "containerStatuses": [["name": .string(container), "ready": false, "restartCount": 1, "lastState": ["terminated": terminated], "state": ["waiting": ["reason": "CrashLoopBackOff"]]]]])
+            return
+        }
+        setStatus(namespace, name, [
+            "phase": exitCode == 0 ? "Succeeded" : "Failed",
+            "conditions": [["type": "Ready", "status": "False", "reason": "PodCompleted"]],
+            "containerStatuses": [["name": .string(container), "ready": false, "started": false, "restartCount": 0, "state": ["terminated": terminated]]],
+        ])
+    }
+}
