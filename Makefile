@@ -26,7 +26,9 @@ sandbox: release
 bench: tools
 	swift build -c release --product ferry
 	swift build -c release --product kube-bench
+	swift build -c release --product controller-bench
 	.build/release/kube-bench
+	.build/release/controller-bench
 
 clean:
 	rm -rf .build .tools .sandbox

@@ -103,6 +103,14 @@ let package = Package(
             ],
             path: "Benchmarks/KubeBench"
         ),
+        .executableTarget(
+            name: "controller-bench",
+            dependencies: [
+                "KubeClient", "FerryAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Benchmarks/ControllerBench"
+        ),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),

@@ -92,7 +92,7 @@ enum ExecCredentialRunner {
             throw KubeConfigError.execFailed(command: exec.command, detail: "cannot start (named in \(configFile) users.user.exec.command): \(error.localizedDescription)")
         }
         let (out, err) = await withCheckedContinuation { (cont: CheckedContinuation<(Data, Data), Never>) in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 let o = stdout.fileHandleForReading.readDataToEndOfFile()
                 let e = stderr.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()

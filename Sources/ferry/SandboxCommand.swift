@@ -31,6 +31,9 @@ struct SandboxAPI: AsyncParsableCommand {
     @Option(help: "Changes kept for watch replay; older resourceVersions answer 410 Gone.")
     var historyLimit: Int = 10_000
 
+    @Flag(help: "Do not run the built-in Deployment/StatefulSet/Job controllers and pod runner.")
+    var noWorkloads = false
+
     @Flag(help: "Do not save state on exit or load it on start.")
     var ephemeral = false
 
@@ -42,6 +45,7 @@ struct SandboxAPI: AsyncParsableCommand {
         options.persistState = !ephemeral
         options.bookmarkInterval = bookmarkInterval
         options.historyLimit = historyLimit
+        options.runWorkloads = !noWorkloads
         for t in token { options.tokens[t] = "token-user" }
         let server = try await KubeSimServer.start(options)
         let kubeconfig = try server.writeKubeconfig()

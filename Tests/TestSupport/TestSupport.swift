@@ -52,13 +52,43 @@ public struct CommandResult: Sendable {
 /// in-process KubeSim keeps serving while kubectl runs.
 @discardableResult
 public func runCommand(_ executable: String, _ args: [String], environment: [String: String] = [:], input: String? = nil, timeout: Double = 60) async throws -> CommandResult {
-    try await withCheckedThrowingContinuation { cont in
-        DispatchQueue.global().async {
+    await commandSlots.acquire()
+    defer { Task { await commandSlots.release() } }
+    return try await withCheckedThrowingContinuation { cont in
+        // A dedicated thread: blocking waits must not occupy Dispatch's or Swift's shared pools.
+        Thread.detachNewThread {
             do {
                 cont.resume(returning: try runCommandBlocking(executable, args, environment: environment, input: input, timeout: timeout))
             } catch {
                 cont.resume(throwing: error)
             }
+        }
+    }
+}
+
+/// At most a few commands (kubectl, helm) at once, so parallel tests do not starve 2 cores.
+let commandSlots = AsyncSemaphore(3)
+
+/// A counting semaphore for async code.
+public actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(_ count: Int) { available = count }
+
+    public func acquire() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    public func release() {
+        if waiters.isEmpty {
+            available += 1
+        } else {
+            waiters.removeFirst().resume()
         }
     }
 }
@@ -87,12 +117,12 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
     nonisolated(unsafe) var outData = Data()
     nonisolated(unsafe) var errData = Data()
     group.enter()
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         outData = out.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
     group.enter()
-    DispatchQueue.global().async {
+    Thread.detachNewThread {
         errData = err.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
@@ -105,7 +135,7 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
 /// Waits for a started process to exit without blocking the cooperative pool.
 public func waitForExit(_ process: Process) async {
     await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             process.waitUntilExit()
             cont.resume()
         }
