@@ -91,6 +91,7 @@ let package = Package(
                 "KubeClient",
                 "KubeSim",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Tests/TestSupport"
         ),

@@ -37,7 +37,7 @@ apply.waitUntilExit()
 
 let controller = Process()
 controller.executableURL = URL(fileURLWithPath: binDir + "/ferry")
-controller.arguments = ["controller", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port", "0", "--log-level", "warning"]
+controller.arguments = ["controller", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port=-1", "--log-level", "warning"]
 controller.standardError = FileHandle.nullDevice
 try controller.run()
 let pid = controller.processIdentifier

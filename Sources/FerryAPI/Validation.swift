@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 
 /// One problem with a Migration spec: the field path and what to do about it.
 public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -82,7 +83,7 @@ extension MigrationSpec {
             if let mode = k.mode, !modes.contains(mode) { fail("spec.kafka.mode", "\"\(mode)\" is not one of \(modes.joined(separator: ", "))") }
             if k.mode == "timestamp" {
                 if let ts = k.timestamp {
-                    if ISO8601DateFormatter().date(from: ts) == nil { fail("spec.kafka.timestamp", "\"\(ts)\" is not RFC 3339, e.g. 2026-11-20T22:00:00Z") }
+                    if Timestamps.parse(ts) == nil { fail("spec.kafka.timestamp", "\"\(ts)\" is not RFC 3339, e.g. 2026-11-20T22:00:00Z") }
                 } else {
                     fail("spec.kafka.timestamp", "is required when mode is timestamp")
                 }

@@ -129,13 +129,17 @@ enum ExecCredentialRunner {
     }
 }
 
-/// RFC 3339 timestamps as Kubernetes writes them.
+/// RFC 3339 timestamps as Kubernetes writes them. Hand-written on the C
+/// calendar functions (no ICU), which keeps the controller's memory small.
 public enum Timestamps {
+    static func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
     /// `2026-11-21T10:00:00Z`
     public static func format(_ date: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: date)
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
     /// MicroTime: `2026-11-21T10:00:00.123456Z` (exactly six fractional digits).
@@ -153,19 +157,55 @@ public enum Timestamps {
         return base + "." + String(repeating: "0", count: 6 - frac.count) + frac + "Z"
     }
 
-    /// Parses RFC 3339 with or without fractional seconds.
+    /// Parses RFC 3339: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`.
     public static func parse(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
-        // Fractions longer than milliseconds: trim to three digits.
-        if let dot = s.firstIndex(of: "."), let end = s[dot...].firstIndex(where: { !$0.isNumber && $0 != "." }) {
-            let frac = s[s.index(after: dot)..<end]
-            let trimmed = s[..<dot] + "." + frac.prefix(3) + s[end...]
-            return f.date(from: String(trimmed))
+        let b = Array(s.utf8)
+        func num(_ from: Int, _ len: Int) -> Int32? {
+            guard from + len <= b.count else { return nil }
+            var v: Int32 = 0
+            for i in from..<(from + len) {
+                guard b[i] >= 48 && b[i] <= 57 else { return nil }
+                v = v * 10 + Int32(b[i] - 48)
+            }
+            return v
         }
-        return nil
+        guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116 || b[10] == 32, b[13] == 58, b[16] == 58,
+            let year = num(0, 4), let month = num(5, 2), let day = num(8, 2), let hour = num(11, 2), let minute = num(14, 2), let second = num(17, 2),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
+        var i = 19
+        var fraction = 0.0
+        if i < b.count, b[i] == 46 {
+            i += 1
+            var scale = 0.1
+            let start = i
+            while i < b.count, b[i] >= 48, b[i] <= 57 {
+                fraction += Double(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+            if i == start { return nil }
+        }
+        guard i < b.count else { return nil }
+        var offset = 0
+        if b[i] == 90 || b[i] == 122 {
+            i += 1
+        } else if b[i] == 43 || b[i] == 45, let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 58, let om = num(i + 4, 2) {
+            offset = Int(oh) * 3600 + Int(om) * 60
+            if b[i] == 45 { offset = -offset }
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        var parts = tm()
+        parts.tm_year = year - 1900
+        parts.tm_mon = month - 1
+        parts.tm_mday = day
+        parts.tm_hour = hour
+        parts.tm_min = minute
+        parts.tm_sec = second
+        let epoch = timegm(&parts)
+        return Date(timeIntervalSince1970: Double(epoch) - Double(offset) + fraction)
     }
 }

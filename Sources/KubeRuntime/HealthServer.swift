@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -84,7 +85,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        var fields: [String: String] = ["ts": ISO8601DateFormatter().string(from: Date()), "level": level.rawValue, "logger": label, "msg": message.description]
+        var fields: [String: String] = ["ts": Timestamps.format(Date()), "level": level.rawValue, "logger": label, "msg": message.description]
         for (k, v) in self.metadata.merging(explicit ?? [:], uniquingKeysWith: { _, b in b }) { fields[k] = "\(v)" }
         var out = "{"
         out += fields.keys.sorted().map { k in "\(Self.quote(k)):\(Self.quote(fields[k]!))" }.joined(separator: ",")

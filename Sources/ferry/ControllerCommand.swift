@@ -37,7 +37,7 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "This replica's identity in the Lease (default: hostname-pid).")
     var identity: String?
 
-    @Option(help: "Port for /healthz, /readyz and /metrics (0 disables).")
+    @Option(help: "Port for /healthz, /readyz and /metrics (0 picks a free port, -1 disables).")
     var metricsPort = 8080
 
     @Option(help: "Address for the health and metrics port.")
@@ -81,7 +81,7 @@ struct ControllerCommand: AsyncParsableCommand {
         }
         logger.info("starting", metadata: ["server": "\(config.server)", "namespaces": "\(watched.isEmpty ? "all" : watched.joined(separator: ","))", "leaderElection": "\(leaderElect)", "identity": "\(id)"])
         var services: [any Service] = [ControllerService(controllers: controllers, elector: elector)]
-        if metricsPort > 0 {
+        if metricsPort >= 0 {
             services.append(HealthServer(host: metricsHost, port: metricsPort, registry: registry, logger: Logger(label: "ferry.health")) {
                 controllers.allSatisfy(\.hasSynced)
             })

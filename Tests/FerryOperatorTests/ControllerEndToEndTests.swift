@@ -22,7 +22,7 @@ final class ControllerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(kubeconfig: String, name: String, extra: [String] = []) throws {
+    init(kubeconfig: String, name: String, metricsPort: Int? = nil, extra: [String] = []) throws {
         let binary = repoRoot + "/.build/debug/ferry"
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw KubeClientError.invalidArgument("\(binary) is missing: run swift build first")
@@ -30,7 +30,8 @@ final class ControllerProcess: @unchecked Sendable {
         logPath = NSTemporaryDirectory() + "ferry-controller-\(name)-\(UUID().uuidString.prefix(6)).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["controller", "--kubeconfig", kubeconfig, "--metrics-port", "0", "--identity", name] + extra
+        let metrics = metricsPort.map { ["--metrics-port", String($0), "--metrics-host", "127.0.0.1"] } ?? ["--metrics-port=-1"]
+        process.arguments = ["controller", "--kubeconfig", kubeconfig, "--identity", name] + metrics + extra
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log
@@ -40,6 +41,11 @@ final class ControllerProcess: @unchecked Sendable {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func kill9() { kill(process.processIdentifier, SIGKILL) }
+
+    /// SIGTERM now, without waiting (safe in a defer: no process outlives the test).
+    func terminateNow() { if process.isRunning { process.terminate() } }
+
+    deinit { terminateNow() }
 
     func stop() async {
         if process.isRunning { process.terminate() }
@@ -75,8 +81,8 @@ struct ControllerEndToEndTests {
     @Test("apply the example: get shows phase and progress, -o yaml shows the plan, describe shows events; invalid → Failed naming the field")
     func planAndStatus() async throws {
         try await withEnv { env in
-            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "solo")
-            defer { Task { await controller.stop() } }
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "solo", metricsPort: 0)
+            defer { controller.terminateNow() }
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
             #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Pending" }, "\(controller.log)")
             let table = try await env.kubectl("get", "migrations").stdout
@@ -96,6 +102,17 @@ struct ControllerEndToEndTests {
             #expect(try await env.jsonpath("migration/bad", ".status.message").contains("spec.workloads.selector"))
             #expect(try await env.jsonpath("migration/bad", #".status.conditions[?(@.type=="SpecValid")].status"#) == "False")
             #expect(try await env.kubectl("describe", "migration", "bad").stdout.contains("InvalidSpec"))
+            // Health, readiness and metrics on the controller's port.
+            let port = controller.log.split(separator: "\n").first { $0.contains("health and metrics listening") }
+                .flatMap { line in line.range(of: "\"port\":\"").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } } ?? 0
+            #expect(port > 0, "\(controller.log)")
+            let base = "http://127.0.0.1:\(port)"
+            #expect(try await httpGet(base + "/healthz").body == "ok\n")
+            #expect(try await httpGet(base + "/readyz").status == 200)
+            let metrics = try await httpGet(base + "/metrics").body
+            #expect(metrics.contains("ferry_reconcile_total{result=\"success\"}"), "\(metrics.prefix(500))")
+            #expect(metrics.contains("ferry_reconcile_duration_seconds"))
+            #expect(metrics.contains("ferry_workqueue_depth"))
         }
     }
 
@@ -103,7 +120,7 @@ struct ControllerEndToEndTests {
     func finalizerCleanup() async throws {
         try await withEnv { env in
             let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "cleaner")
-            defer { Task { await controller.stop() } }
+            defer { controller.terminateNow() }
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
             #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".metadata.finalizers[0]") == "ferry.dev/cleanup" })
             let uid = try await env.jsonpath("migration/ones", ".metadata.uid")
@@ -148,7 +165,7 @@ struct ControllerEndToEndTests {
             let first = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "first")
             #expect(try await eventually(timeout: 15) { try await env.jsonpath("lease/ferry-controller", ".spec.holderIdentity") == "first" })
             let second = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "second")
-            defer { Task { await second.stop() } }
+            defer { second.terminateNow() }
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
             #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Pending" })
             try await Task.sleep(nanoseconds: 1_000_000_000)

@@ -115,3 +115,17 @@ struct APIErrorTests {
         #expect(plain.code == 503 && plain.message == "upstream connect error")
     }
 }
+
+@Suite("RFC 3339 parsing")
+struct TimestampParsingTests {
+    @Test("offsets, fractions and rejects")
+    func parsing() {
+        #expect(Timestamps.parse("2026-11-21T10:00:00Z")?.timeIntervalSince1970 == 1_795_255_200)
+        #expect(Timestamps.parse("2026-11-21T12:00:00+02:00")?.timeIntervalSince1970 == 1_795_255_200)
+        #expect(Timestamps.parse("2026-11-21T10:00:00.5Z")?.timeIntervalSince1970 == 1_795_255_200.5)
+        for bad in ["2026-11-21", "2026-13-01T00:00:00Z", "2026-11-21T10:00:00", "yesterday", "2026-11-21T10:00:00Zjunk"] {
+            #expect(Timestamps.parse(bad) == nil, "\(bad)")
+        }
+        #expect(Timestamps.format(Timestamps.parse("2026-01-02T03:04:05Z")!) == "2026-01-02T03:04:05Z")
+    }
+}

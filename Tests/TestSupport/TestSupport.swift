@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOCore
 import Foundation
 import KubeClient
 import KubeSim
@@ -150,4 +151,11 @@ public func eventually(timeout: Double = 10, interval: Double = 0.05, _ conditio
         try? await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000))
     }
     return try await condition()
+}
+
+/// GET a URL with the shared client: status code and body text.
+public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
+    let response = try await sharedHTTPClient.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+    let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
+    return (Int(response.status.code), String(buffer: body))
 }
