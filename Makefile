@@ -27,8 +27,12 @@ bench: tools
 	swift build -c release --product ferry
 	swift build -c release --product kube-bench
 	swift build -c release --product controller-bench
+	swift build -c release --product ferry --static-swift-stdlib --scratch-path .build-static
 	.build/release/kube-bench
+	@echo "--- controller, dynamically linked (as built here)"
 	.build/release/controller-bench
+	@echo "--- controller, statically linked Swift runtime (as in the image)"
+	FERRY_BIN=.build-static/release/ferry .build/release/controller-bench
 
 clean:
 	rm -rf .build .tools .sandbox

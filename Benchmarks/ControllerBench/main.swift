@@ -10,6 +10,8 @@ import KubeClient
 let count = Int(ProcessInfo.processInfo.environment["MIGRATIONS"] ?? "") ?? 500
 let steadySeconds = Double(ProcessInfo.processInfo.environment["STEADY_SECONDS"] ?? "") ?? 60
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+/// The controller binary measured: FERRY_BIN (e.g. the statically linked build the image ships), else the one beside this tool.
+let ferryBinary = ProcessInfo.processInfo.environment["FERRY_BIN"] ?? binDir + "/ferry"
 let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 let dataDir = NSTemporaryDirectory() + "controller-bench-\(getpid())"
 try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -36,7 +38,7 @@ try apply.run()
 apply.waitUntilExit()
 
 let controller = Process()
-controller.executableURL = URL(fileURLWithPath: binDir + "/ferry")
+controller.executableURL = URL(fileURLWithPath: ferryBinary)
 controller.arguments = ["controller", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port=-1", "--log-level", "warning"]
 controller.standardError = FileHandle.nullDevice
 try controller.run()
@@ -103,7 +105,7 @@ let rss = memoryKiB(pid, "VmRSS")
 let peak = memoryKiB(pid, "VmHWM")
 try await http.shutdown()
 
-print("controller-bench: \(count) Migrations, ferry controller (release) against KubeSim, 2 cores")
+print("controller-bench: \(count) Migrations, \(ferryBinary) controller against KubeSim, 2 cores")
 print("created all (16 in flight)        \(String(format: "%.2f", secs(created))) s")
 print("all have status                   \(String(format: "%.2f", secs(allStatus))) s  (\(withStatus)/\(count), \(String(format: "%.0f", Double(withStatus) / secs(allStatus))) Migrations/s)")
 print("idle RSS before Migrations        \(idleRSSBefore / 1024) MiB")

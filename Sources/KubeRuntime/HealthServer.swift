@@ -34,14 +34,18 @@ public struct HealthServer: Service {
                 }
             }
         logger.info("health and metrics listening", metadata: ["port": "\(server.channel.localAddress?.port ?? port)"])
-        try await cancelWhenGracefulShutdown {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { try? await self.serve(connection) }
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { inbound in
+                        for try await connection in inbound {
+                            group.addTask { try? await self.serve(connection) }
+                        }
                     }
                 }
             }
+        } catch is CancellationError {
+            // Graceful shutdown.
         }
     }
 

@@ -108,6 +108,14 @@ struct ControllerService: Service {
     let elector: LeaderElector?
 
     func run() async throws {
+        do {
+            try await runControllers()
+        } catch is CancellationError {
+            // Graceful shutdown.
+        }
+    }
+
+    func runControllers() async throws {
         try await cancelWhenGracefulShutdown {
             let runAll: @Sendable () async -> Void = {
                 await withTaskGroup(of: Void.self) { group in

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The one Ferry executable.
 @main
@@ -8,6 +9,16 @@ struct Ferry: AsyncParsableCommand {
         abstract: "Ferry moves an application's data into Kubernetes: declarative, resumable, verifiable.",
         version: FerryVersion.current,
         subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self])
+
+    /// Entry point. A parent that spawned us from a Dispatch worker thread
+    /// passes on a mask that blocks SIGTERM and SIGINT; unblock them so a
+    /// graceful shutdown is always possible.
+    static func main() async {
+        var none = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, nil)
+        await Self.main(nil)
+    }
 }
 
 enum FerryVersion {

@@ -2,18 +2,9 @@ import FerryAPI
 import Foundation
 import KubeClient
 import KubeSim
+import TestSupport
 import Testing
 import Yams
-
-/// The repository root (tests run from anywhere).
-let repoRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
-}()
 
 /// YAML text → JSONValue (through Yams).
 func yamlToJSON(_ text: String) throws -> [JSONValue] {

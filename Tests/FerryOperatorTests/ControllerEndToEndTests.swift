@@ -8,15 +8,6 @@ import Synchronization
 import TestSupport
 import Testing
 
-let repoRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
-}()
-
 /// `ferry controller` as its own process, logging to a file.
 final class ControllerProcess: @unchecked Sendable {
     let process = Process()
@@ -55,27 +46,12 @@ final class ControllerProcess: @unchecked Sendable {
 
 @Suite("ferry controller end to end (kubectl, separate process)", .serialized)
 struct ControllerEndToEndTests {
-    struct Env {
-        let fixture: SimFixture
-        let home: String
-        func kubectl(_ args: String..., input: String? = nil) async throws -> CommandResult {
-            try await runCommand("kubectl", args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home], input: input)
+    func withEnv(_ body: (KubectlEnv) async throws -> Void) async throws {
+        try await KubectlEnv.with { env in
+            let crd = try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml")
+            #expect(crd.status == 0, "\(crd.combined)")
+            try await body(env)
         }
-        func jsonpath(_ object: String, _ path: String) async throws -> String {
-            try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
-        }
-    }
-
-    func withEnv(_ body: (Env) async throws -> Void) async throws {
-        let f = try await SimFixture.start()
-        let env = Env(fixture: f, home: try makeTempDir("home"))
-        let crd = try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml")
-        #expect(crd.status == 0, "\(crd.combined)")
-        do { try await body(env) } catch {
-            await f.stop()
-            throw error
-        }
-        await f.stop()
     }
 
     @Test("apply the example: get shows phase and progress, -o yaml shows the plan, describe shows events; invalid → Failed naming the field")
@@ -113,6 +89,13 @@ struct ControllerEndToEndTests {
             #expect(metrics.contains("ferry_reconcile_total{result=\"success\"}"), "\(metrics.prefix(500))")
             #expect(metrics.contains("ferry_reconcile_duration_seconds"))
             #expect(metrics.contains("ferry_workqueue_depth"))
+            // SIGTERM is a graceful shutdown: the process exits 0 and releases its Lease.
+            controller.process.terminate()
+            let stopped = Date()
+            await waitForExit(controller.process)
+            #expect(Date().timeIntervalSince(stopped) < 10)
+            #expect(controller.process.terminationStatus == 0, "\(controller.log.suffix(600))")
+            #expect(try await env.jsonpath("lease/ferry-controller", ".spec.holderIdentity") == "")
         }
     }
 

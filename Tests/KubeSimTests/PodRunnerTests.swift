@@ -6,25 +6,8 @@ import Testing
 
 @Suite("KubeSim workloads and pod runner (real processes, through kubectl)")
 struct PodRunnerTests {
-    struct Env {
-        let fixture: SimFixture
-        let home: String
-        func kubectl(_ args: String..., input: String? = nil) async throws -> CommandResult {
-            try await runCommand("kubectl", args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home], input: input)
-        }
-        func jsonpath(_ object: String, _ path: String) async throws -> String {
-            try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
-        }
-    }
-
-    func withEnv(_ body: (Env) async throws -> Void) async throws {
-        let f = try await SimFixture.start()
-        let env = Env(fixture: f, home: try makeTempDir("home"))
-        do { try await body(env) } catch {
-            await f.stop()
-            throw error
-        }
-        await f.stop()
+    func withEnv(_ body: (KubectlEnv) async throws -> Void) async throws {
+        try await KubectlEnv.with(body)
     }
 
     @Test("a Job running sh -c 'echo ok > /dev/termination-log' completes and its message is visible")

@@ -159,3 +159,39 @@ public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
     let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
     return (Int(response.status.code), String(buffer: body))
 }
+
+/// The repository root, found from this file's location.
+public let repoRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
+    }
+    return FileManager.default.currentDirectoryPath
+}()
+
+/// kubectl pointed at a KubeSim fixture, with its own HOME (discovery cache).
+public struct KubectlEnv: Sendable {
+    public let fixture: SimFixture
+    public let home: String
+
+    public func kubectl(_ args: String..., input: String? = nil) async throws -> CommandResult {
+        try await runCommand("kubectl", args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home], input: input)
+    }
+
+    /// `kubectl get OBJECT -o jsonpath={PATH}`.
+    public func jsonpath(_ object: String, _ path: String) async throws -> String {
+        try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
+    }
+
+    /// Starts KubeSim, runs `body`, stops KubeSim (also when `body` throws).
+    public static func with(_ body: (KubectlEnv) async throws -> Void) async throws {
+        let f = try await SimFixture.start()
+        let env = KubectlEnv(fixture: f, home: try makeTempDir("home"))
+        do { try await body(env) } catch {
+            await f.stop()
+            throw error
+        }
+        await f.stop()
+    }
+}
