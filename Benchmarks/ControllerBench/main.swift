@@ -68,6 +68,7 @@ func memoryKiB(_ pid: Int32, _ field: String) -> Int {
 
 try await Task.sleep(nanoseconds: 1_000_000_000)
 let idleRSSBefore = memoryKiB(pid, "VmRSS")
+let idleAnonBefore = memoryKiB(pid, "RssAnon")
 log("creating \(count) Migrations…")
 let start = ContinuousClock.now
 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -102,13 +103,14 @@ try await Task.sleep(nanoseconds: UInt64(steadySeconds * 1_000_000_000))
 let cpu1 = cpuSeconds(pid)
 let steadyCPU = (cpu1 - cpu0) / steadySeconds * 100
 let rss = memoryKiB(pid, "VmRSS")
+let anon = memoryKiB(pid, "RssAnon")
 let peak = memoryKiB(pid, "VmHWM")
 try await http.shutdown()
 
 print("controller-bench: \(count) Migrations, \(ferryBinary) controller against KubeSim, 2 cores")
 print("created all (16 in flight)        \(String(format: "%.2f", secs(created))) s")
 print("all have status                   \(String(format: "%.2f", secs(allStatus))) s  (\(withStatus)/\(count), \(String(format: "%.0f", Double(withStatus) / secs(allStatus))) Migrations/s)")
-print("idle RSS before Migrations        \(idleRSSBefore / 1024) MiB")
-print("RSS after, steady                 \(rss / 1024) MiB   (goal ≤ 30 MiB idle)")
+print("idle RSS before Migrations        \(idleRSSBefore / 1024) MiB   (of which private heap/stacks \(idleAnonBefore / 1024) MiB; the rest is shared code pages)")
+print("RSS after, steady                 \(rss / 1024) MiB   (private \(anon / 1024) MiB; goal ≤ 30 MiB idle)")
 print("peak RSS                          \(peak / 1024) MiB")
 print("steady CPU over \(Int(steadySeconds)) s              \(String(format: "%.2f", steadyCPU)) % of a core   (goal < 5%)")
