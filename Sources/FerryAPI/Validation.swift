@@ -33,7 +33,7 @@ extension MigrationSpec {
         if let h = p.hostPath, !h.isEmpty, !h.hasPrefix("/") { fail("spec.package.hostPath", "\"\(h)\" must be an absolute path, e.g. /data/backup") }
         if let sub = p.subPath, !Self.isSafeRelative(sub) { fail("spec.package.subPath", "\"\(sub)\" must be a relative path without '..'") }
         if p.nodeName != nil && p.hostPath == nil { fail("spec.package.nodeName", "only applies with hostPath; remove it or set hostPath") }
-        if appVersion.trimmingCharacters(in: .whitespaces).isEmpty {
+        if appVersion.trimmedWhitespace.isEmpty {
             fail("spec.appVersion", "is empty; set the application version the package was exported from (see the package's metadata)")
         }
 
@@ -75,7 +75,7 @@ extension MigrationSpec {
             Self.checkRange(c.parallelism, 1...16, "spec.clickhouse.parallelism", &errors)
         }
         if let k = kafka {
-            let brokers = k.bootstrap.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let brokers = k.bootstrap.split(separator: ",").map { $0.trimmedWhitespace }
             if brokers.isEmpty || brokers.contains(where: { $0.split(separator: ":").count != 2 || Int($0.split(separator: ":").last ?? "") == nil }) {
                 fail("spec.kafka.bootstrap", "\"\(k.bootstrap)\" must be host:port[,host:port…]")
             }

@@ -67,7 +67,7 @@ public struct ClientConfig: Sendable {
         }
         var namespace = "default"
         if let ns = try? String(contentsOfFile: serviceAccountDirectory + "/namespace", encoding: .utf8) {
-            let trimmed = ns.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = ns.trimmedWhitespace
             if !trimmed.isEmpty { namespace = trimmed }
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host

@@ -29,7 +29,7 @@ public actor CredentialProvider {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw KubeConfigError.invalidField(file: path, field: "tokenFile", detail: "cannot read the token file")
             }
-            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = String(decoding: data, as: UTF8.self).trimmedWhitespace
             cachedToken = token
             cachedUntil = now().addingTimeInterval(interval)
             return "Bearer \(token)"
@@ -100,7 +100,7 @@ enum ExecCredentialRunner {
             }
         }
         guard process.terminationStatus == 0 else {
-            let msg = String(decoding: err, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let msg = String(decoding: err, as: UTF8.self).trimmedWhitespace
             throw KubeConfigError.execFailed(command: exec.command, detail: "exited with status \(process.terminationStatus): \(msg)")
         }
         let value: JSONValue

@@ -88,7 +88,7 @@ public struct KubeConfigFile: Codable, Sendable {
 
     /// Parses kubeconfig YAML; `source` names the file in errors.
     public static func parse(yaml: String, source: String) throws -> KubeConfigFile {
-        if yaml.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if yaml.trimmedWhitespace.isEmpty {
             return KubeConfigFile()
         }
         do {

@@ -25,7 +25,8 @@ public enum KubeConfigLoader {
             return try load(files: [defaultPath], context: context)
         }
         if environment["KUBERNETES_SERVICE_HOST"] != nil {
-            return try ClientConfig.inCluster(environment: environment)
+            // FERRY_SERVICE_ACCOUNT_DIR exists for tests and benchmarks of the in-cluster path.
+            return try ClientConfig.inCluster(environment: environment, serviceAccountDirectory: environment["FERRY_SERVICE_ACCOUNT_DIR"] ?? "/var/run/secrets/kubernetes.io/serviceaccount")
         }
         throw KubeConfigError.noConfig(searched: ["$KUBECONFIG", defaultPath, "in-cluster"])
     }

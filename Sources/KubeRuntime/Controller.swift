@@ -142,7 +142,7 @@ public final class Controller: Sendable {
         } catch {
             let delay = await queue.addRateLimited(key)
             Counter(label: "ferry_reconcile_errors_total", dimensions: [("kind", "retriable")]).increment()
-            logger.warning("reconcile failed; retrying", metadata: ["key": "\(key)", "error": "\(error)", "retryIn": "\(String(format: "%.3f", delay))s"])
+            logger.warning("reconcile failed; retrying", metadata: ["key": "\(key)", "error": "\(error)", "retryIn": "\((delay * 1000).rounded() / 1000)s"])
         }
         let elapsed = ContinuousClock.now - start
         Metrics.Timer(label: "ferry_reconcile_duration_seconds").recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)

@@ -107,7 +107,12 @@ public struct JSONLogHandler: LogHandler {
             case "\r": o += "\\r"
             case "\t": o += "\\t"
             default:
-                if c.value < 0x20 { o += String(format: "\\u%04x", c.value) } else { o.unicodeScalars.append(c) }
+                if c.value < 0x20 {
+                    let hex = String(c.value, radix: 16)
+                    o += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    o.unicodeScalars.append(c)
+                }
             }
         }
         return o + "\""
