@@ -242,6 +242,13 @@ struct ConfigTests {
         #expect(config.namespace == "ferry-system")
         #expect(config.auth == .tokenFile(path: sa + "/token", refreshInterval: 60))
         #expect(try await namespaces(config) == ["default"])
+        // With no kubeconfig anywhere, the loader falls back to the in-cluster setup.
+        let fallback = try KubeConfigLoader.load(environment: [
+            "HOME": "/nonexistent", "KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(f.server.port),
+            "FERRY_SERVICE_ACCOUNT_DIR": sa,
+        ])
+        #expect(fallback.source == "in-cluster")
+        #expect(try await namespaces(fallback) == ["default"])
         #expect(throws: KubeConfigError.self) { try ClientConfig.inCluster(environment: [:], serviceAccountDirectory: sa) }
         do {
             _ = try ClientConfig.inCluster(environment: [:], serviceAccountDirectory: sa)
