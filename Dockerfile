@@ -8,7 +8,7 @@ COPY Package.swift ./
 COPY Sources ./Sources
 COPY Tests/TestSupport ./Tests/TestSupport
 COPY Benchmarks ./Benchmarks
-RUN swift build -c release --product ferry --static-swift-stdlib \
+RUN swift build -c release --product ferry --static-swift-stdlib -Xswiftc -Osize \
  && install -D .build/release/ferry /out/ferry
 
 FROM debian:bookworm-slim

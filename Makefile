@@ -27,11 +27,11 @@ bench: tools
 	swift build -c release --product ferry
 	swift build -c release --product kube-bench
 	swift build -c release --product controller-bench
-	swift build -c release --product ferry --static-swift-stdlib --scratch-path .build-static
+	swift build -c release --product ferry --static-swift-stdlib -Xswiftc -Osize --scratch-path .build-static
 	.build/release/kube-bench
 	@echo "--- controller, dynamically linked (as built here)"
 	.build/release/controller-bench
-	@echo "--- controller, statically linked Swift runtime (as in the image)"
+	@echo "--- controller, static Swift runtime and -Osize (as the Dockerfile builds it)"
 	FERRY_BIN=.build-static/release/ferry .build/release/controller-bench
 
 clean:
