@@ -31,19 +31,26 @@ public enum CacheChange: Sendable {
 
 /// One resource kept in memory and current by a ``Watcher``: a relist swaps
 /// the whole content atomically (and reports what appeared, changed or
-/// vanished); `waitUntilSynced` returns after the first full list.
+/// vanished); `waitUntilSynced` returns after the first full list. Objects
+/// are held as compact JSON bytes (a parsed tree costs several times more
+/// memory) and parsed when a reconcile asks for one.
 public final class ObjectCache: Sendable {
     public let resource: ResourceDescriptor
-    private let objects = Mutex<[ObjectKey: JSONValue]>([:])
+    private let objects = Mutex<[ObjectKey: [UInt8]]>([:])
     private let syncState = Mutex<(synced: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     public init(resource: ResourceDescriptor) {
         self.resource = resource
     }
 
-    public func get(_ key: ObjectKey) -> JSONValue? { objects.withLock { $0[key] } }
+    public func get(_ key: ObjectKey) -> JSONValue? {
+        guard let bytes = objects.withLock({ $0[key] }) else { return nil }
+        return try? JSONWire.parse(bytes)
+    }
 
-    public func list() -> [JSONValue] { objects.withLock { Array($0.values) } }
+    public func list() -> [JSONValue] { objects.withLock { Array($0.values) }.compactMap { try? JSONWire.parse($0) } }
+
+    static func pack(_ object: JSONValue) -> [UInt8] { JSONWire.serialize(object, sortedKeys: true) }
 
     public var keys: [ObjectKey] { objects.withLock { Array($0.keys) } }
 
@@ -75,22 +82,29 @@ public final class ObjectCache: Sendable {
     public func apply(_ event: WatcherEvent) -> [CacheChange] {
         switch event {
         case .restarted(let items, _):
-            var fresh: [ObjectKey: JSONValue] = [:]
-            for item in items { if let k = ObjectKey(item) { fresh[k] = item } }
-            let changes = objects.withLock { current -> [CacheChange] in
-                var out: [CacheChange] = []
-                for (k, v) in fresh where current[k] != v { out.append(.applied(v)) }
-                for (k, v) in current where fresh[k] == nil { out.append(.deleted(v)) }
-                current = fresh
-                return out
+            var fresh: [ObjectKey: [UInt8]] = [:]
+            var byKey: [ObjectKey: JSONValue] = [:]
+            for item in items {
+                if let k = ObjectKey(item) {
+                    fresh[k] = Self.pack(item)
+                    byKey[k] = item
+                }
             }
+            let (applied, removed) = objects.withLock { current -> ([ObjectKey], [[UInt8]]) in
+                let applied = fresh.filter { current[$0.key] != $0.value }.map(\.key)
+                let removed = current.filter { fresh[$0.key] == nil }.map(\.value)
+                current = fresh
+                return (applied, removed)
+            }
+            let changes = applied.compactMap { byKey[$0].map(CacheChange.applied) } + removed.compactMap { (try? JSONWire.parse($0)).map(CacheChange.deleted) }
             markSynced()
             return changes
         case .applied(let obj):
             guard let k = ObjectKey(obj) else { return [] }
+            let packed = Self.pack(obj)
             let changed = objects.withLock { current -> Bool in
-                if current[k] == obj { return false }
-                current[k] = obj
+                if current[k] == packed { return false }
+                current[k] = packed
                 return true
             }
             return changed ? [.applied(obj)] : []
