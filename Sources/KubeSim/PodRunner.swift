@@ -206,21 +206,29 @@ final class PodRunner: Sendable {
         let restartPolicy = pod[path: ["spec", "restartPolicy"]]?.stringValue ?? "Always"
         let grace = Double(pod[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30)
         let started = Timestamps.format(store.now())
-        let pid: pid_t
-        do {
-            pid = try Spawn.run(executable, args, environment: env, directory: podDir, logPath: logPath) { [weak self] status in
-                self?.exited(namespace: namespace, name: name, uid: uid, container: containerName, code: Spawn.exitCode(status), started: started, terminationFile: localTermination, restartPolicy: restartPolicy)
-            }
-        } catch {
-            refuse(pod, uid: uid, container: containerName, reason: "StartError", message: "\(error)")
-            return
-        }
-        running.withLock { $0[uid] = Running(key: (namespace, name), pids: [pid], grace: grace) }
+        // Record the pod and its Running status before the process starts: a
+        // container that exits at once must find both when it reports.
+        running.withLock { $0[uid] = Running(key: (namespace, name), pids: [], grace: grace) }
         setStatus(namespace, name, [
             "phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1", "startTime": .string(started),
             "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(started)]],
             "containerStatuses": [["name": .string(containerName), "ready": true, "started": true, "restartCount": 0, "image": container["image"] ?? "", "state": ["running": ["startedAt": .string(started)]]]],
         ])
+        do {
+            let pid = try Spawn.run(executable, args, environment: env, directory: podDir, logPath: logPath) { [weak self] status in
+                self?.exited(namespace: namespace, name: name, uid: uid, container: containerName, code: Spawn.exitCode(status), started: started, terminationFile: localTermination, restartPolicy: restartPolicy)
+            }
+            let stillRunning = running.withLock { r -> Bool in
+                guard r[uid] != nil else { return false }
+                r[uid]?.pids = [pid]
+                return true
+            }
+            if !stillRunning { kill(-pid, SIGKILL) }
+        } catch {
+            _ = running.withLock { $0.removeValue(forKey: uid) }
+            refuse(pod, uid: uid, container: containerName, reason: "StartError", message: "\(error)")
+            return
+        }
     }
 
     func exited(namespace: String, name: String, uid: String, container: String, code: Int32, started: String, terminationFile: String, restartPolicy: String) {
