@@ -76,6 +76,10 @@ public final class KubeClient: Sendable {
                 bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             } catch let error as CancellationError {
                 throw error
+            } catch where attempt == 1 && Self.isStalePooledConnection(error) {
+                // A kept-alive connection the server had already closed (it restarted, or idled
+                // it out): the request never reached a live server, so send it once more on a new one.
+                continue
             } catch {
                 throw KubeClientError.transport(method: method.rawValue, url: urlString(path, query), detail: "\(error)")
             }
@@ -89,6 +93,13 @@ public final class KubeClient: Sendable {
             }
             return RawResponse(status: code, body: bytes)
         }
+    }
+
+    /// Whether a transport error means a pooled connection was dead before the request got an answer.
+    static func isStalePooledConnection(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError, e == .remoteConnectionClosed { return true }
+        if let e = error as? ChannelError, e == .ioOnClosedChannel || e == .alreadyClosed { return true }
+        return false
     }
 
     func parse(_ bytes: [UInt8], what: String) throws -> JSONValue {

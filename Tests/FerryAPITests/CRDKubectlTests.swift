@@ -3,7 +3,7 @@ import KubeClient
 import TestSupport
 import Testing
 
-@Suite("manifests/crd.yaml through kubectl")
+@Suite("manifests/crd.yaml through kubectl", .timeLimit(.minutes(3)))
 struct CRDKubectlTests {
     @Test("the CRD installs, the example applies, get migrations shows the printer columns; bad specs are refused by field")
     func applyCRDAndExample() async throws {

@@ -24,7 +24,7 @@ func keyed(_ docs: [JSONValue]) -> [String: JSONValue] {
     return out
 }
 
-@Suite("Helm chart and manifests")
+@Suite("Helm chart and manifests", .timeLimit(.minutes(3)))
 struct ChartTests {
     @Test("helm lint passes")
     func lint() async throws {

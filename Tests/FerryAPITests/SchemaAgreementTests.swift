@@ -107,7 +107,7 @@ func maximalMigration() -> Migration {
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
 }
 
-@Suite("The CRD schema and the Swift types")
+@Suite("The CRD schema and the Swift types", .timeLimit(.minutes(3)))
 struct SchemaAgreementTests {
     @Test("every Swift field is in the schema and every schema property is a Swift field")
     func fieldByField() throws {

@@ -1,7 +1,7 @@
 import FerryAPI
 import Testing
 
-@Suite("Migration spec validation")
+@Suite("Migration spec validation", .timeLimit(.minutes(3)))
 struct ValidationTests {
     func base() -> MigrationSpec { MigrationSpec(package: PackageSource(hostPath: "/data/pkg"), appVersion: "6.4.1") }
 

@@ -44,7 +44,7 @@ final class ControllerProcess: @unchecked Sendable {
     }
 }
 
-@Suite("ferry controller end to end (kubectl, separate process)", .serialized)
+@Suite("ferry controller end to end (kubectl, separate process)", .serialized, .timeLimit(.minutes(3)))
 struct ControllerEndToEndTests {
     func withEnv(_ body: (KubectlEnv) async throws -> Void) async throws {
         try await KubectlEnv.with { env in
@@ -199,7 +199,7 @@ final class StaleOnceReconciler: Reconciler {
     }
 }
 
-@Suite("Migration reconciler in process")
+@Suite("Migration reconciler in process", .timeLimit(.minutes(3)))
 struct ReconcilerInProcessTests {
     @Test("a conflicting status write is retried, not lost")
     func conflictRetried() async throws {

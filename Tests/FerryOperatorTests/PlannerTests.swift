@@ -4,7 +4,7 @@ import FerryOperator
 import KubeClient
 import Testing
 
-@Suite("Planning")
+@Suite("Planning", .timeLimit(.minutes(3)))
 struct PlannerTests {
     func reference() -> MigrationSpec {
         var s = MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "1")

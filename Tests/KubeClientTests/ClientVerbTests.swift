@@ -4,7 +4,7 @@ import KubeSim
 import TestSupport
 import Testing
 
-@Suite("KubeClient verbs against KubeSim")
+@Suite("KubeClient verbs against KubeSim", .timeLimit(.minutes(3)))
 struct ClientVerbTests {
     func withSim(_ configure: (inout KubeSimOptions) -> Void = { _ in }, _ body: (SimFixture) async throws -> Void) async throws {
         let f = try await SimFixture.start(configure)

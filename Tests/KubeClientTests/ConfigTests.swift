@@ -4,7 +4,7 @@ import KubeSim
 import TestSupport
 import Testing
 
-@Suite("kubeconfig, in-cluster config and credentials")
+@Suite("kubeconfig, in-cluster config and credentials", .timeLimit(.minutes(3)))
 struct ConfigTests {
     func write(_ text: String, _ path: String) throws {
         try text.write(toFile: path, atomically: true, encoding: .utf8)

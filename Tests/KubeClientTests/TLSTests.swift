@@ -5,7 +5,7 @@ import NIOSSL
 import TestSupport
 import Testing
 
-@Suite("TLS and authentication against KubeSim in HTTPS mode")
+@Suite("TLS and authentication against KubeSim in HTTPS mode", .timeLimit(.minutes(3)))
 struct TLSTests {
     func sim() async throws -> SimFixture {
         try await SimFixture.start {

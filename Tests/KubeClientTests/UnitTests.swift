@@ -2,7 +2,7 @@ import Foundation
 import KubeClient
 import Testing
 
-@Suite("JSON, line splitting, backoff")
+@Suite("JSON, line splitting, backoff", .timeLimit(.minutes(3)))
 struct UnitTests {
     @Test("JSON round-trips objects, escapes, unicode, numbers")
     func jsonRoundTrip() throws {
@@ -81,7 +81,7 @@ struct UnitTests {
     }
 }
 
-@Suite("API error classification")
+@Suite("API error classification", .timeLimit(.minutes(3)))
 struct APIErrorTests {
     @Test("Status reasons and codes map to typed errors")
     func classification() {
@@ -116,7 +116,7 @@ struct APIErrorTests {
     }
 }
 
-@Suite("RFC 3339 parsing")
+@Suite("RFC 3339 parsing", .timeLimit(.minutes(3)))
 struct TimestampParsingTests {
     @Test("offsets, fractions and rejects")
     func parsing() {

@@ -42,7 +42,7 @@ final class RecordingReconciler: Reconciler {
     func count(_ k: String) -> Int { counts.withLock { $0[k, default: 0] } }
 }
 
-@Suite("Controller, leader election and events against KubeSim")
+@Suite("Controller, leader election and events against KubeSim", .timeLimit(.minutes(3)))
 struct RuntimeIntegrationTests {
     @Test("the controller reconciles on change, maps owned objects to their owner, never overlaps a key, retries failures")
     func controllerLoop() async throws {

@@ -3,7 +3,7 @@ import KubeClient
 import KubeRuntime
 import Testing
 
-@Suite("Work queue")
+@Suite("Work queue", .timeLimit(.minutes(3)))
 struct WorkQueueTests {
     @Test("duplicates collapse; order is first-added")
     func dedup() async {
@@ -69,7 +69,7 @@ struct WorkQueueTests {
     }
 }
 
-@Suite("Conditions")
+@Suite("Conditions", .timeLimit(.minutes(3)))
 struct ConditionTests {
     @Test("lastTransitionTime changes only when the status flips")
     func transitions() {

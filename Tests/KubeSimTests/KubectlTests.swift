@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 
 /// kubectl 1.32 is the outside judge: every assertion here is on kubectl's own output.
-@Suite("kubectl against KubeSim")
+@Suite("kubectl against KubeSim", .timeLimit(.minutes(3)))
 struct KubectlTests {
     static let crd = """
         apiVersion: apiextensions.k8s.io/v1

@@ -4,7 +4,7 @@ import KubeSim
 import TestSupport
 import Testing
 
-@Suite("KubeSim workloads and pod runner (real processes, through kubectl)")
+@Suite("KubeSim workloads and pod runner (real processes, through kubectl)", .timeLimit(.minutes(3)))
 struct PodRunnerTests {
     func withEnv(_ body: (KubectlEnv) async throws -> Void) async throws {
         try await KubectlEnv.with(body)

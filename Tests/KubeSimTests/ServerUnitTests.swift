@@ -3,7 +3,7 @@ import KubeClient
 @testable import KubeSim
 import Testing
 
-@Suite("KubeSim building blocks")
+@Suite("KubeSim building blocks", .timeLimit(.minutes(3)))
 struct ServerUnitTests {
     @Test("merge patch: objects merge, null deletes, lists replace")
     func mergePatch() {
