@@ -14,7 +14,7 @@ tools:
 
 test: tools
 	swift build --build-tests
-	timeout --kill-after=30s 40m swift test --skip-build
+	scripts/with-test-servers.sh timeout --kill-after=30s 40m swift test --skip-build
 
 release:
 	swift build -c release --product ferry

@@ -65,6 +65,17 @@ let package = Package(
         .target(name: "FerryAPI", dependencies: ["KubeClient"]),
         .target(name: "FerryEngine", dependencies: ["FerryAPI", "KubeClient"]),
         .target(
+            name: "FerrySteps",
+            dependencies: [
+                "KubeClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "FerryOperator",
             dependencies: [
                 "FerryAPI", "FerryEngine", "KubeClient", "KubeRuntime",
@@ -79,6 +90,7 @@ let package = Package(
                 "KubeRuntime",
                 "FerryAPI",
                 "FerryOperator",
+                "FerrySteps",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -116,6 +128,12 @@ let package = Package(
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
+        .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport"]),
+        .executableTarget(
+            name: "restore-bench",
+            dependencies: ["FerrySteps"],
+            path: "Benchmarks/RestoreBench"
+        ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -94,43 +94,84 @@ public actor AsyncSemaphore {
     }
 }
 
+/// posix_spawn + waitpid rather than Foundation's Process: Process on Linux
+/// sometimes misses a child's exit (its SIGCHLD source never fires) and
+/// waits forever on a zombie.
 func runCommandBlocking(_ executable: String, _ args: [String], environment: [String: String], input: String?, timeout: Double) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-    process.arguments = executable.hasPrefix("/") ? args : [executable] + args
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let inPipe = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-    try process.run()
-    if let input {
-        inPipe.fileHandleForWriting.write(Data(input.utf8))
-        try? inPipe.fileHandleForWriting.close()
+    var inFDs: [Int32] = [-1, -1], outFDs: [Int32] = [-1, -1], errFDs: [Int32] = [-1, -1]
+    guard pipe(&inFDs) == 0, pipe(&outFDs) == 0, pipe(&errFDs) == 0 else { throw POSIXError(.EMFILE) }
+    for fd in [inFDs[1], outFDs[0], errFDs[0]] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    var none = sigset_t()
+    sigemptyset(&none)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0)
+    posix_spawn_file_actions_adddup2(&actions, outFDs[1], 1)
+    posix_spawn_file_actions_adddup2(&actions, errFDs[1], 2)
+    for fd in [inFDs[0], outFDs[1], errFDs[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+    let argv = ([executable] + args).map { strdup($0) } + [nil]
+    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer {
+        for p in argv { free(p) }
+        for p in envp { free(p) }
     }
-    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    var pid: pid_t = 0
+    let rc = posix_spawnp(&pid, executable, &actions, &attr, argv, envp)
+    for fd in [inFDs[0], outFDs[1], errFDs[1]] { close(fd) }
+    guard rc == 0 else {
+        for fd in [inFDs[1], outFDs[0], errFDs[0]] { close(fd) }
+        throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .ENOENT)
+    }
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data()
     nonisolated(unsafe) var errData = Data()
-    group.enter()
-    Thread.detachNewThread {
-        outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
+    for (fd, isOut) in [(outFDs[0], true), (errFDs[0], false)] {
+        group.enter()
+        Thread.detachNewThread {
+            let data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
+            if isOut { outData = data } else { errData = data }
+            group.leave()
+        }
     }
-    group.enter()
+    let writer = FileHandle(fileDescriptor: inFDs[1], closeOnDealloc: true)
+    if let input { try? writer.write(contentsOf: Data(input.utf8)) }
+    try? writer.close()
+    let exited = ManagedAtomicFlag()
+    let child = pid
     Thread.detachNewThread {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
+        let deadline = Date().addingTimeInterval(timeout)
+        while !exited.isSet {
+            if Date() > deadline { kill(child, SIGTERM); return }
+            usleep(50_000)
+        }
     }
-    process.waitUntilExit()
-    group.wait()
-    killer.cancel()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    exited.set()
+    // Output pipes may be held open by daemons the command started: wait a moment, not forever.
+    _ = group.wait(timeout: .now() + 5)
+    let signal = status & 0x7f
+    let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
+    return CommandResult(status: code, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// A flag set once, read from other threads.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }
 
 /// Waits for a started process to exit without blocking the cooperative pool.

@@ -1,0 +1,318 @@
+import Crypto
+import Foundation
+import Synchronization
+
+/// Restores one database from a plain mysqldump file:
+///
+/// 1. check the dump before touching anything: it ends with mysqldump's
+///    completion line, no statement is cut off, its sha256 and tables match
+///    the manifest (when there is one), and the server answers;
+/// 2. drop and create the database, create the tables (plain secondary
+///    indexes deferred);
+/// 3. import the INSERT statements on `parallelism` connections at once
+///    (contiguous runs of one table's statements per connection), with
+///    foreign_key_checks=0, unique_checks=0 and, when allowed, sql_log_bin=0;
+/// 4. add the deferred indexes, run the dump's views/triggers/routines;
+/// 5. verify the table list, structure digests and row counts against the
+///    manifest, or against the dump itself in the legacy layout.
+public struct MySQLRestore: Sendable {
+    public struct Options: Sendable {
+        public var dumpPath: String
+        /// The database to (re)create on the target.
+        public var database: String
+        public var parallelism: Int
+        /// Expected tables from the manifest; nil → taken from the dump.
+        public var expectedTables: [String: PackageManifest.MySQLTable]?
+        /// Expected sha256 (hex) of the dump file, from the manifest.
+        public var expectedSHA256: String?
+        /// Bytes of INSERT statements per connection run.
+        public var chunkBytes: Int
+        public var deferIndexes: Bool
+
+        public init(dumpPath: String, database: String, parallelism: Int = 2, expectedTables: [String: PackageManifest.MySQLTable]? = nil, expectedSHA256: String? = nil, chunkBytes: Int = 16 << 20, deferIndexes: Bool = true) {
+            self.dumpPath = dumpPath
+            self.database = database
+            self.parallelism = parallelism
+            self.expectedTables = expectedTables
+            self.expectedSHA256 = expectedSHA256
+            self.chunkBytes = chunkBytes
+            self.deferIndexes = deferIndexes
+        }
+    }
+
+    /// What the step reports (into status.steps[].result).
+    public struct Result: Codable, Sendable, Equatable {
+        public var database: String
+        public var tables: Int
+        public var rows: Int
+        public var bytes: Int
+        public var seconds: Double
+        public var rowsPerSecond: Int
+        public var parallelism: Int
+        public var deferredIndexes: Int
+        public var verified: String
+        public var binlog: String
+    }
+
+    public let client: MySQLClient
+    public let options: Options
+    /// Receives progress lines.
+    public let say: @Sendable (String) -> Void
+
+    public init(client: MySQLClient, options: Options, say: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.client = client
+        self.options = options
+        self.say = say
+    }
+
+    /// Blocking: run it on a dedicated thread (see ``run()``).
+    public func runBlocking() throws -> Result {
+        let started = Date()
+        let db = options.database
+        let file = try MappedFile(path: options.dumpPath)
+        // 1. Check everything before anything is dropped.
+        let plan = try check(file)
+        let binlog = disableBinlogAllowed() ? "off for the import" : "left on (no privilege to turn it off)"
+        say("mysql/\(db): dump checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(plan.totalRows) rows, \(file.count) bytes; importing on \(options.parallelism) connections")
+
+        // 2. Database and tables.
+        let options = plan.databaseOptions.map { " " + $0 } ?? ""
+        try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(options);\n", what: "recreating database \(db)")
+        var deferred: [String] = []
+        var schema = plan.sessionSettings.map { $0 + ";\n" }.joined()
+        for statement in plan.schemaStatements {
+            if self.options.deferIndexes, let table = plan.tables.first(where: { $0.createStatement == statement && !$0.insertRanges.isEmpty }) {
+                let d = TableStructure.deferSecondaryKeys(statement, table: table.name)
+                if let add = d.addKeys { deferred.append(add) }
+                schema += d.createStatement + "\n"
+            } else {
+                schema += statement + "\n"
+            }
+        }
+        try client.run(schema, database: db, what: "creating tables in \(db)")
+
+        // 3. Data, in parallel.
+        let header = plan.sessionSettings.map { $0 + ";\n" }.joined()
+            + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
+            + (binlog.hasPrefix("off") ? "SET SESSION sql_log_bin=0;\n" : "")
+        let chunks = Self.chunks(plan, chunkBytes: self.options.chunkBytes)
+        try importChunks(chunks, file: file, header: header, totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
+
+        // 4. Deferred indexes, then views, triggers, routines.
+        if !deferred.isEmpty {
+            say("mysql/\(db): data in after \(Self.seconds(since: started)); building \(deferred.count) deferred index set(s)")
+            try parallelRun(deferred.map { header + $0 + ";\n" }, what: "adding deferred indexes in \(db)")
+        }
+        if !plan.postScript.isEmpty {
+            try client.run(plan.sessionSettings.map { $0 + ";\n" }.joined() + plan.postScript, database: db, what: "creating views, triggers and routines in \(db)")
+        }
+
+        // 5. Verify.
+        say("mysql/\(db): verifying after \(Self.seconds(since: started))")
+        let verified = try verify(plan)
+        let seconds = Date().timeIntervalSince(started)
+        let rows = plan.totalRows
+        say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
+        return Result(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
+                      rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: self.options.parallelism,
+                      deferredIndexes: deferred.count, verified: verified, binlog: binlog)
+    }
+
+    /// Runs on a dedicated thread so the blocking client I/O never holds Swift concurrency's pool.
+    public func run() async throws -> Result {
+        let restore = self
+        return try await onThread { try restore.runBlocking() }
+    }
+
+    static func seconds(since start: Date) -> String {
+        String(format: "%.1f s", Date().timeIntervalSince(start))
+    }
+
+    // MARK: - Checks
+
+    /// The dump is complete and matches the manifest; the server answers. Throws before any change.
+    func check(_ file: MappedFile) throws -> DumpPlan {
+        let path = options.dumpPath
+        if let expected = options.expectedSHA256 {
+            let actual = SHA256.hash(data: file.bytes).map { TableStructure.hexByte($0) }.joined()
+            guard actual == expected.lowercased() else {
+                throw StepError.badPackage("\(path): sha256 is \(actual), the manifest says \(expected); the file changed or is corrupt. Nothing was changed on the target")
+            }
+        }
+        let plan = SQLDumpScanner.scan(file.bytes)
+        guard plan.completed else {
+            throw StepError.badPackage("\(path) has no \"-- Dump completed\" line: the dump was cut off or mysqldump failed. Re-export it; nothing was changed on the target")
+        }
+        guard !plan.truncatedStatement else {
+            throw StepError.badPackage("\(path) ends inside a statement; re-export it; nothing was changed on the target")
+        }
+        if let expected = options.expectedTables {
+            let inDump = Dictionary(plan.tables.filter { !$0.createStatement.isEmpty }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            var problems: [String] = []
+            for name in expected.keys.sorted() {
+                guard let t = inDump[name] else { problems.append("table \(name) is in the manifest but not in the dump"); continue }
+                if t.rows != expected[name]!.rows { problems.append("table \(name): the dump holds \(t.rows) rows, the manifest \(expected[name]!.rows)") }
+                if TableStructure.digest(t.createStatement) != expected[name]!.structureDigest { problems.append("table \(name): its CREATE TABLE does not match the manifest's structure digest") }
+            }
+            for name in inDump.keys.sorted() where expected[name] == nil { problems.append("table \(name) is in the dump but not in the manifest") }
+            if !problems.isEmpty {
+                throw StepError.badPackage("\(path) does not match manifest.json: " + problems.joined(separator: "; ") + ". Nothing was changed on the target")
+            }
+        }
+        do {
+            _ = try client.query("SELECT 1")
+        } catch let e as StepError {
+            throw StepError.target("cannot reach MySQL before restoring \(options.database): \(e). Nothing was changed")
+        }
+        return plan
+    }
+
+    /// Whether this login may turn binary logging off for its session.
+    func disableBinlogAllowed() -> Bool {
+        (try? client.run("SET SESSION sql_log_bin=0;", what: "probe")) != nil
+    }
+
+    // MARK: - Import
+
+    /// One connection's share: byte ranges of INSERT statements, each run of one table contiguous.
+    struct Chunk: Sendable {
+        var ranges: [Range<Int>]
+        var bytes: Int
+        var tables: [String]
+    }
+
+    /// Cuts the INSERT statements into runs of about `chunkBytes`, keeping each table's statements in order.
+    static func chunks(_ plan: DumpPlan, chunkBytes: Int) -> [Chunk] {
+        var out: [Chunk] = []
+        var current = Chunk(ranges: [], bytes: 0, tables: [])
+        for table in plan.tables {
+            for range in table.insertRanges {
+                if current.bytes > 0 && current.bytes + range.count > chunkBytes {
+                    out.append(current)
+                    current = Chunk(ranges: [], bytes: 0, tables: [])
+                }
+                current.ranges.append(range)
+                current.bytes += range.count
+                if current.tables.last != table.name { current.tables.append(table.name) }
+            }
+        }
+        if current.bytes > 0 { out.append(current) }
+        return out
+    }
+
+    /// Feeds the chunks to `parallelism` client processes at a time; the first failure stops the rest.
+    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, totalBytes: Int, started: Date) throws {
+        let state = Locked<(next: Int, done: Int, failure: String?)>((0, 0, nil))
+        let db = options.database
+        let client = self.client
+        let say = self.say
+        let finished = Locked(false)
+        let ticker = Thread {
+            var last = Date()
+            while !finished.withLock({ $0 }) {
+                usleep(200_000)
+                guard Date().timeIntervalSince(last) >= 2 else { continue }
+                last = Date()
+                let done = state.withLock { $0.done }
+                let elapsed = Date().timeIntervalSince(started)
+                let pct = totalBytes > 0 ? done * 100 / totalBytes : 100
+                say("mysql/\(db): \(pct)% of data (\(done >> 20)/\(totalBytes >> 20) MiB, \(elapsed > 0 ? Int(Double(done) / elapsed) >> 20 : 0) MiB/s)")
+            }
+        }
+        ticker.start()
+        defer { finished.withLock { $0 = true } }
+        let workers = max(1, min(options.parallelism, chunks.count))
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while true {
+                    let index: Int? = state.withLock { s in
+                        guard s.failure == nil, s.next < chunks.count else { return nil }
+                        s.next += 1
+                        return s.next - 1
+                    }
+                    guard let index else { return }
+                    let chunk = chunks[index]
+                    do {
+                        let child = try client.start(database: db)
+                        defer { child.removeOutputs() }
+                        var ok = child.write(header)
+                        for range in chunk.ranges where ok {
+                            ok = child.write(file.slice(range))
+                            state.withLock { $0.done += range.count }
+                        }
+                        let code = child.wait()
+                        if code != 0 || !ok {
+                            let message = MySQLClient.failure(child, what: "importing \(chunk.tables.joined(separator: ", ")) into \(db)", endpoint: client.endpoint, code: code)
+                            state.withLock { if $0.failure == nil { $0.failure = message } }
+                        }
+                    } catch {
+                        state.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
+                    }
+                }
+            }
+        }
+        group.wait()
+        if let failure = state.withLock({ $0.failure }) { throw StepError.target(failure) }
+    }
+
+    /// Runs independent scripts on up to `parallelism` connections.
+    func parallelRun(_ scripts: [String], what: String) throws {
+        let next = Locked((index: 0, failure: String?.none))
+        let group = DispatchGroup()
+        let client = self.client
+        let db = options.database
+        for _ in 0..<max(1, min(options.parallelism, scripts.count)) {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while true {
+                    let i: Int? = next.withLock { s in
+                        guard s.failure == nil, s.index < scripts.count else { return nil }
+                        s.index += 1
+                        return s.index - 1
+                    }
+                    guard let i else { return }
+                    do { try client.run(scripts[i], database: db, what: what) } catch {
+                        next.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
+                    }
+                }
+            }
+        }
+        group.wait()
+        if let failure = next.withLock({ $0.failure }) { throw StepError.target(failure) }
+    }
+
+    // MARK: - Verify
+
+    /// Table list, structure digests and row counts on the target against the manifest (or the dump).
+    func verify(_ plan: DumpPlan) throws -> String {
+        let db = options.database
+        let expected: [String: PackageManifest.MySQLTable] = options.expectedTables ?? Dictionary(
+            plan.tables.filter { !$0.createStatement.isEmpty }.map { ($0.name, PackageManifest.MySQLTable(rows: $0.rows, structureDigest: TableStructure.digest($0.createStatement))) },
+            uniquingKeysWith: { a, _ in a })
+        let listed = try client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = \(MySQLClient.quoteString(db)) AND table_type = 'BASE TABLE'")
+        let actual = Set(listed.compactMap(\.first))
+        var problems: [String] = []
+        for name in expected.keys.sorted() where !actual.contains(name) { problems.append("table \(name) is missing") }
+        for name in actual.sorted() where expected[name] == nil { problems.append("table \(name) is not in the package") }
+        let present = expected.keys.sorted().filter { actual.contains($0) }
+        if !present.isEmpty {
+            let counts = try client.query(present.map { "SELECT \(MySQLClient.quoteString($0)), COUNT(*) FROM \(MySQLClient.quoteIdentifier($0))" }.joined(separator: " UNION ALL ") + ";", database: db)
+            for row in counts where row.count == 2 {
+                let want = expected[row[0]]?.rows ?? -1
+                if Int(row[1]) != want { problems.append("table \(row[0]) has \(row[1]) rows, expected \(want)") }
+            }
+            let creates = try client.query(present.map { "SHOW CREATE TABLE \(MySQLClient.quoteIdentifier($0));" }.joined(separator: "\n"), database: db)
+            for row in creates where row.count >= 2 {
+                if TableStructure.digest(row[1]) != expected[row[0]]?.structureDigest {
+                    problems.append("table \(row[0]) structure differs from the package (SHOW CREATE TABLE digest)")
+                }
+            }
+        }
+        guard problems.isEmpty else { throw StepError.verification("database \(db): " + problems.joined(separator: "; ")) }
+        return "\(expected.count) tables: names, structure digests and row counts match \(options.expectedTables == nil ? "the dump" : "the manifest")"
+    }
+}

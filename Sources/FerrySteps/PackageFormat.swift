@@ -1,0 +1,108 @@
+/// The files of Ferry's own backup package layout (docs/package-format.md).
+public enum PackageFiles {
+    /// Top-level metadata: app version, when, where from, what is inside.
+    public static let metadata = "ferry-package.json"
+    /// Per-item details: tables, row counts, digests, file sha256s.
+    public static let manifest = "manifest.json"
+    /// The legacy exporter's metadata (JSON, possibly base64-encoded).
+    public static let legacyInfo = "info.json"
+}
+
+/// `ferry-package.json`.
+public struct PackageMetadata: Codable, Sendable, Equatable {
+    /// Always 1 for this layout.
+    public var formatVersion: Int
+    public var appVersion: String
+    /// RFC 3339.
+    public var createdAt: String
+    public var sourceHost: String
+    public var contents: Contents
+
+    public struct Contents: Codable, Sendable, Equatable {
+        public var mysql: [String]
+        public var clickhouse: [String]
+        public var kafka: Bool
+        public var redis: Bool
+        public var files: [String]
+        public init(mysql: [String] = [], clickhouse: [String] = [], kafka: Bool = false, redis: Bool = false, files: [String] = []) {
+            self.mysql = mysql
+            self.clickhouse = clickhouse
+            self.kafka = kafka
+            self.redis = redis
+            self.files = files
+        }
+    }
+
+    public init(formatVersion: Int = 1, appVersion: String, createdAt: String, sourceHost: String, contents: Contents) {
+        self.formatVersion = formatVersion
+        self.appVersion = appVersion
+        self.createdAt = createdAt
+        self.sourceHost = sourceHost
+        self.contents = contents
+    }
+}
+
+/// `manifest.json`: what the package holds, precisely enough to verify a restore.
+public struct PackageManifest: Codable, Sendable, Equatable {
+    public var mysql: [String: MySQLDatabase]
+    /// Keyed by `db.table`.
+    public var clickhouse: [String: ClickHouseTable]
+    public var files: [String: FileFolder]
+    /// Package-relative path → sha256 (hex) of every dump and data file.
+    public var sha256: [String: String]
+    /// Package-relative path of the saved Kafka consumer offsets, when present.
+    public var kafkaOffsets: String?
+
+    public struct MySQLDatabase: Codable, Sendable, Equatable {
+        /// Package-relative path of the mysqldump file.
+        public var dump: String
+        public var tables: [String: MySQLTable]
+        public init(dump: String, tables: [String: MySQLTable]) {
+            self.dump = dump
+            self.tables = tables
+        }
+    }
+
+    public struct MySQLTable: Codable, Sendable, Equatable {
+        public var rows: Int
+        /// ``TableStructure/digest(_:)`` of its CREATE TABLE.
+        public var structureDigest: String
+        public init(rows: Int, structureDigest: String) {
+            self.rows = rows
+            self.structureDigest = structureDigest
+        }
+    }
+
+    public struct ClickHouseTable: Codable, Sendable, Equatable {
+        /// Package-relative path of the CREATE TABLE statement.
+        public var schema: String
+        /// Package-relative path of the TabSeparated data.
+        public var data: String
+        public var rows: Int
+        /// Partition ID → rows, for partitioned tables.
+        public var partitions: [String: Int]?
+        public init(schema: String, data: String, rows: Int, partitions: [String: Int]? = nil) {
+            self.schema = schema
+            self.data = data
+            self.rows = rows
+            self.partitions = partitions
+        }
+    }
+
+    public struct FileFolder: Codable, Sendable, Equatable {
+        public var files: Int
+        public var bytes: Int64
+        public init(files: Int, bytes: Int64) {
+            self.files = files
+            self.bytes = bytes
+        }
+    }
+
+    public init(mysql: [String: MySQLDatabase] = [:], clickhouse: [String: ClickHouseTable] = [:], files: [String: FileFolder] = [:], sha256: [String: String] = [:], kafkaOffsets: String? = nil) {
+        self.mysql = mysql
+        self.clickhouse = clickhouse
+        self.files = files
+        self.sha256 = sha256
+        self.kafkaOffsets = kafkaOffsets
+    }
+}

@@ -1,0 +1,24 @@
+/// Why a restore step failed, phrased for the person reading
+/// `kubectl describe migration`: what, where, and what to do.
+public enum StepError: Error, CustomStringConvertible, Equatable {
+    /// The backup package is unusable; nothing was touched.
+    case badPackage(String)
+    /// A target server refused or failed an operation.
+    case target(String)
+    /// The data arrived but does not match what the package says.
+    case verification(String)
+    /// Bad options or missing credentials.
+    case configuration(String)
+    /// Local I/O failed.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .badPackage(let m): return "bad package: \(m)"
+        case .target(let m): return m
+        case .verification(let m): return "verification failed: \(m)"
+        case .configuration(let m): return m
+        case .io(let m): return m
+        }
+    }
+}

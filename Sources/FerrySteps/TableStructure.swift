@@ -1,0 +1,75 @@
+import Crypto
+
+/// Pure helpers over a `CREATE TABLE` statement as mysqldump and
+/// `SHOW CREATE TABLE` write it (one column or key per line).
+public enum TableStructure {
+    /// The structure digest recorded in a package manifest and checked after
+    /// an import: sha256 (hex) of the normalised statement. Normalising drops
+    /// what differs without a structural change: the AUTO_INCREMENT counter,
+    /// executable-comment markers, letter case, whitespace and the final ';'.
+    public static func digest(_ createStatement: String) -> String {
+        let hash = SHA256.hash(data: Array(normalise(createStatement).utf8))
+        return hash.map { hexByte($0) }.joined()
+    }
+
+    public static func normalise(_ createStatement: String) -> String {
+        var text = SQLDumpScanner.executableText(createStatement)
+        if text.hasSuffix(";") { text.removeLast() }
+        var words: [Substring] = []
+        for word in text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" || $0 == "\r" || $0 == "\r\n" }) {
+            if word.uppercased().hasPrefix("AUTO_INCREMENT=") { continue }
+            words.append(word)
+        }
+        return words.joined(separator: " ").lowercased()
+    }
+
+    /// A CREATE TABLE with its plain secondary indexes taken out, and the ALTER
+    /// that adds them back. Building an index once after the data is in is
+    /// much cheaper than maintaining it row by row (myloader's
+    /// --innodb-optimize-keys does the same). Tables with foreign keys keep
+    /// their indexes (a foreign key needs its index while rows arrive), as do
+    /// keys on an AUTO_INCREMENT column and every PRIMARY or UNIQUE key.
+    public struct DeferredKeys: Sendable, Equatable {
+        public var createStatement: String
+        /// `ALTER TABLE ... ADD KEY ...`, or nil when nothing was deferred.
+        public var addKeys: String?
+    }
+
+    public static func deferSecondaryKeys(_ createStatement: String, table: String) -> DeferredKeys {
+        let unchanged = DeferredKeys(createStatement: createStatement, addKeys: nil)
+        let upper = createStatement.uppercased()
+        if upper.contains("FOREIGN KEY") || upper.contains("PARTITION BY") { return unchanged }
+        let lines = createStatement.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 3, let first = lines.first, first.uppercased().contains("CREATE TABLE"),
+              let closeIndex = lines.lastIndex(where: { $0.hasPrefix(")") }), closeIndex > 1 else { return unchanged }
+        let autoIncrementColumns = lines[1..<closeIndex].compactMap { line -> String? in
+            let t = line.trimmingPrefixSpaces()
+            guard t.hasPrefix("`"), t.uppercased().contains("AUTO_INCREMENT") else { return nil }
+            return SQLDumpScanner.firstIdentifier(in: String(t))
+        }
+        var kept: [String] = []
+        var deferred: [String] = []
+        for line in lines[1..<closeIndex] {
+            var element = String(line.trimmingPrefixSpaces())
+            if element.hasSuffix(",") { element.removeLast() }
+            let up = element.uppercased()
+            let plainKey = up.hasPrefix("KEY `") || up.hasPrefix("INDEX `") || up.hasPrefix("FULLTEXT KEY `")
+            let onAutoIncrement = autoIncrementColumns.contains { element.contains("(`\($0)`") }
+            if plainKey && !onAutoIncrement { deferred.append(element) } else { kept.append(element) }
+        }
+        guard !deferred.isEmpty, !kept.isEmpty else { return unchanged }
+        let body = kept.map { "  " + $0 }.joined(separator: ",\n")
+        let rebuilt = ([String(first), body] + lines[closeIndex...].map(String.init)).joined(separator: "\n")
+        let alter = "ALTER TABLE `\(table)` " + deferred.map { "ADD " + $0 }.joined(separator: ", ")
+        return DeferredKeys(createStatement: rebuilt, addKeys: alter)
+    }
+
+    static func hexByte(_ b: UInt8) -> String {
+        let digits: [Character] = Array("0123456789abcdef")
+        return String([digits[Int(b >> 4)], digits[Int(b & 0x0F)]])
+    }
+}
+
+extension Substring {
+    func trimmingPrefixSpaces() -> Substring { drop(while: { $0 == " " || $0 == "\t" }) }
+}

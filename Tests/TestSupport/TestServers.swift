@@ -1,0 +1,60 @@
+import Foundation
+
+/// The real MariaDB, ClickHouse and Redis the data-plane tests use. `make test`
+/// starts them once (scripts/with-test-servers.sh) and passes their ports in
+/// FERRY_TEST_* variables; a bare `swift test` starts them on first use with
+/// scripts/test-servers.sh and stops them when the test process exits.
+public struct TestServers: Sendable {
+    public var mysqlPort: Int
+    public var clickhouseHTTP: Int
+    public var clickhouseTCP: Int
+    public var redisPort: Int
+    public var redisPassword: String
+
+    public var clickhouseURL: String { "http://127.0.0.1:\(clickhouseHTTP)" }
+
+    /// The running servers (started on first call when the environment has none).
+    public static func shared() async throws -> TestServers {
+        try await starter.value
+    }
+
+    private static let starter = Task<TestServers, Error> {
+        var env = ProcessInfo.processInfo.environment
+        if env["FERRY_TEST_MYSQL_PORT"] == nil {
+            let dir = NSTemporaryDirectory() + "ferry-servers-\(getpid())"
+            let result = try await runCommand(repoRoot + "/scripts/test-servers.sh", ["up", dir], timeout: 120)
+            guard result.status == 0 else { throw TestServersError.startFailed(result.combined) }
+            for line in result.stdout.split(separator: "\n") where line.hasPrefix("export ") {
+                for assignment in line.dropFirst(7).split(separator: " ") {
+                    let parts = assignment.split(separator: "=", maxSplits: 1)
+                    if parts.count == 2 { env[String(parts[0])] = String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+                }
+            }
+            stopDirectory = dir
+            atexit {
+                if let dir = stopDirectory { _ = system("'\(repoRoot)/scripts/test-servers.sh' down '\(dir)'") }
+            }
+        }
+        func port(_ key: String) throws -> Int {
+            guard let v = env[key], let n = Int(v) else { throw TestServersError.startFailed("no \(key)") }
+            return n
+        }
+        return TestServers(
+            mysqlPort: try port("FERRY_TEST_MYSQL_PORT"),
+            clickhouseHTTP: try port("FERRY_TEST_CLICKHOUSE_HTTP"),
+            clickhouseTCP: try port("FERRY_TEST_CLICKHOUSE_TCP"),
+            redisPort: try port("FERRY_TEST_REDIS_PORT"),
+            redisPassword: env["FERRY_TEST_REDIS_PASSWORD"] ?? "redis pass")
+    }
+}
+
+nonisolated(unsafe) private var stopDirectory: String?
+
+public enum TestServersError: Error, CustomStringConvertible {
+    case startFailed(String)
+    public var description: String {
+        switch self {
+        case .startFailed(let m): return "could not start the test servers (scripts/test-servers.sh; are mariadb-server, clickhouse-server and redis-server installed? scripts/install-servers.sh): \(m)"
+        }
+    }
+}

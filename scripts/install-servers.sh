@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real servers and client tools the tests and benchmarks use (Debian 12), when missing.
+set -euo pipefail
+need=()
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v mariadb >/dev/null || need+=(mariadb-client)
+[ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server)
+command -v clickhouse-client >/dev/null || need+=(clickhouse-client)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v curl >/dev/null || need+=(curl)
+if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then
+  command -v myloader >/dev/null || need+=(mydumper)
+  command -v hyperfine >/dev/null || need+=(hyperfine)
+  command -v rsync >/dev/null || need+=(rsync)
+  command -v rclone >/dev/null || need+=(rclone)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "install-servers: apt-get install ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A private TMPDIR: something may clean /tmp while dpkg runs.
+TMPDIR=$(mktemp -d /var/tmp/apt.XXXXXX)
+export TMPDIR
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Debian may start the services on their default ports; the tests use their own instances.
+for s in mariadb clickhouse-server redis-server; do service "$s" stop >/dev/null 2>&1 || true; done
+rm -rf "$TMPDIR"

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Real data servers for Ferry's tests and benchmarks, on 127.0.0.1 only, in one folder.
+#
+#   scripts/test-servers.sh up DIR      start MariaDB, ClickHouse and Redis under DIR (created);
+#                                       write DIR/env.sh with their ports and PIDs; print it
+#   scripts/test-servers.sh down DIR    stop exactly the PIDs in DIR/env.sh and delete DIR
+#
+# Needs (Debian): mariadb-server mariadb-client clickhouse-server clickhouse-client redis-server
+# (scripts/install-servers.sh installs them). Ports: the first free ones at or after
+# 23306 (MariaDB), 28123/29000 (ClickHouse http/tcp), 26379 (Redis).
+set -euo pipefail
+
+log() { printf '[test-servers] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+free_port() { local p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p+1)); done; echo "$p"; }
+wait_until() { # wait_until SECONDS CMD...
+  local end=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $end ]; then return 1; fi
+    sleep 0.05
+  done
+}
+stop_pid() {
+  local p=$1 i=0
+  kill -0 "$p" 2>/dev/null || return 0
+  kill -TERM "$p" 2>/dev/null || true
+  while kill -0 "$p" 2>/dev/null; do
+    sleep 0.05; i=$((i+1))
+    if [ $i -gt 400 ]; then kill -KILL "$p" 2>/dev/null || true; break; fi
+  done
+  return 0
+}
+
+start_mariadb() { # DIR PORT
+  local d=$1 port=$2 user_opt=()
+  mkdir -p "$d"
+  [ "$(id -u)" = 0 ] && user_opt=(--user=root)
+  mariadb-install-db --no-defaults --datadir="$d/data" "${user_opt[@]}" \
+      --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
+      >"$d/install-db.log" 2>&1 || { cat "$d/install-db.log" >&2; die "mariadb-install-db failed"; }
+  setsid /usr/sbin/mariadbd --no-defaults "${user_opt[@]}" --datadir="$d/data" \
+      --socket="$d/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
+      --pid-file="$d/mariadbd.pid" --log-error="$d/error.log" --skip-name-resolve --skip-log-bin \
+      --innodb-buffer-pool-size="${MY_BUFFER_POOL:-1G}" --innodb-log-file-size=256M \
+      --innodb-flush-log-at-trx-commit=2 --max-allowed-packet=256M \
+      </dev/null >"$d/stdout.log" 2>&1 &
+  MY_PID=$!
+  wait_until 60 mariadb-admin --no-defaults --socket="$d/mysql.sock" -uroot ping \
+      || { tail -20 "$d/error.log" >&2; die "mariadbd did not become ready"; }
+}
+
+start_clickhouse() { # DIR HTTP TCP
+  local d=$1 http=$2 tcp=$3
+  mkdir -p "$d"/{data,tmp,user_files,format_schemas,log}
+  cat >"$d/config.xml" <<XML
+<?xml version="1.0"?>
+<yandex>
+  <logger><level>warning</level><log>$d/log/server.log</log><errorlog>$d/log/err.log</errorlog><size>10M</size><count>1</count></logger>
+  <listen_host>127.0.0.1</listen_host>
+  <tcp_port>$tcp</tcp_port>
+  <http_port>$http</http_port>
+  <path>$d/data/</path>
+  <tmp_path>$d/tmp/</tmp_path>
+  <user_files_path>$d/user_files/</user_files_path>
+  <format_schema_path>$d/format_schemas/</format_schema_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>268435456</mark_cache_size>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <timezone>UTC</timezone>
+  <mlock_executable>false</mlock_executable>
+</yandex>
+XML
+  # "default" has no password; "ferry" needs one; "small" has a tight memory limit (for OOM tests).
+  cat >"$d/users.xml" <<'XML'
+<?xml version="1.0"?>
+<yandex>
+  <profiles>
+    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <small><max_memory_usage>30000000</max_memory_usage></small>
+  </profiles>
+  <users>
+    <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
+    <ferry><password>s3cret pass</password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></ferry>
+    <small><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>small</profile><quota>default</quota></small>
+  </users>
+  <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+XML
+  setsid /usr/sbin/clickhouse-server --config-file="$d/config.xml" --pidfile="$d/clickhouse.pid" \
+      </dev/null >"$d/log/stdout.log" 2>&1 &
+  CH_PID=$!
+  wait_until 60 curl -sf "http://127.0.0.1:$http/ping" \
+      || { cat "$d/log/stdout.log" "$d/log/err.log" >&2 2>/dev/null; die "clickhouse did not become ready"; }
+}
+
+start_redis() { # DIR PORT
+  local d=$1 port=$2
+  mkdir -p "$d"
+  setsid redis-server --bind 127.0.0.1 --port "$port" --dir "$d" --save '' --appendonly no \
+      --daemonize no --logfile "$d/redis.log" --requirepass "redis pass" \
+      </dev/null >"$d/stdout.log" 2>&1 &
+  REDIS_PID=$!
+  wait_until 30 sh -c "[ \"\$(redis-cli -h 127.0.0.1 -p $port --no-auth-warning -a 'redis pass' ping)\" = PONG ]" \
+      || { cat "$d/redis.log" >&2; die "redis did not become ready"; }
+}
+
+case "${1:-}" in
+  up)
+    dir=${2:?usage: test-servers.sh up DIR}
+    mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
+    MY_PORT=$(free_port "${MY_PORT:-23306}")
+    CH_HTTP=$(free_port "${CH_HTTP:-28123}"); CH_TCP=$(free_port "${CH_TCP:-29000}")
+    REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
+    trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-}; do stop_pid $p; done' ERR
+    start_mariadb "$dir/mariadb" "$MY_PORT"
+    start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
+    start_redis "$dir/redis" "$REDIS_PORT"
+    cat >"$dir/env.sh" <<ENV
+export FERRY_TEST_MYSQL_PORT=$MY_PORT FERRY_TEST_MYSQL_PID=$MY_PID
+export FERRY_TEST_CLICKHOUSE_HTTP=$CH_HTTP FERRY_TEST_CLICKHOUSE_TCP=$CH_TCP FERRY_TEST_CLICKHOUSE_PID=$CH_PID
+export FERRY_TEST_REDIS_PORT=$REDIS_PORT FERRY_TEST_REDIS_PID=$REDIS_PID FERRY_TEST_REDIS_PASSWORD='redis pass'
+export FERRY_TEST_SERVERS_DIR=$dir
+ENV
+    cat "$dir/env.sh"
+    ;;
+  down)
+    dir=${2:?usage: test-servers.sh down DIR}
+    [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
+    # shellcheck disable=SC1091
+    . "$dir/env.sh"
+    for p in "$FERRY_TEST_MYSQL_PID" "$FERRY_TEST_CLICKHOUSE_PID" "$FERRY_TEST_REDIS_PID"; do stop_pid "$p"; done
+    rm -rf "$dir"
+    ;;
+  *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;
+esac
