@@ -129,11 +129,6 @@ let package = Package(
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport"]),
-        .executableTarget(
-            name: "restore-bench",
-            dependencies: ["FerrySteps"],
-            path: "Benchmarks/RestoreBench"
-        ),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -115,13 +115,16 @@ case "${1:-}" in
     CH_HTTP=$(free_port "${CH_HTTP:-28123}"); CH_TCP=$(free_port "${CH_TCP:-29000}")
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
     trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-}; do stop_pid $p; done' ERR
+    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks)
     start_mariadb "$dir/mariadb" "$MY_PORT"
-    start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
-    start_redis "$dir/redis" "$REDIS_PORT"
+    if [ "$only" = all ]; then
+      start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
+      start_redis "$dir/redis" "$REDIS_PORT"
+    fi
     cat >"$dir/env.sh" <<ENV
 export FERRY_TEST_MYSQL_PORT=$MY_PORT FERRY_TEST_MYSQL_PID=$MY_PID
-export FERRY_TEST_CLICKHOUSE_HTTP=$CH_HTTP FERRY_TEST_CLICKHOUSE_TCP=$CH_TCP FERRY_TEST_CLICKHOUSE_PID=$CH_PID
-export FERRY_TEST_REDIS_PORT=$REDIS_PORT FERRY_TEST_REDIS_PID=$REDIS_PID FERRY_TEST_REDIS_PASSWORD='redis pass'
+export FERRY_TEST_CLICKHOUSE_HTTP=$CH_HTTP FERRY_TEST_CLICKHOUSE_TCP=$CH_TCP FERRY_TEST_CLICKHOUSE_PID=${CH_PID:-}
+export FERRY_TEST_REDIS_PORT=$REDIS_PORT FERRY_TEST_REDIS_PID=${REDIS_PID:-} FERRY_TEST_REDIS_PASSWORD='redis pass'
 export FERRY_TEST_SERVERS_DIR=$dir
 ENV
     cat "$dir/env.sh"
@@ -131,7 +134,7 @@ ENV
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
     # shellcheck disable=SC1091
     . "$dir/env.sh"
-    for p in "$FERRY_TEST_MYSQL_PID" "$FERRY_TEST_CLICKHOUSE_PID" "$FERRY_TEST_REDIS_PID"; do stop_pid "$p"; done
+    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
     rm -rf "$dir"
     ;;
   *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;

@@ -28,8 +28,10 @@ public struct MySQLRestore: Sendable {
         /// Bytes of INSERT statements per connection run.
         public var chunkBytes: Int
         public var deferIndexes: Bool
+        /// Send rows as LOAD DATA LOCAL (converted from the INSERTs) when the server allows it.
+        public var loadData: Bool
 
-        public init(dumpPath: String, database: String, parallelism: Int = 2, expectedTables: [String: PackageManifest.MySQLTable]? = nil, expectedSHA256: String? = nil, chunkBytes: Int = 16 << 20, deferIndexes: Bool = true) {
+        public init(dumpPath: String, database: String, parallelism: Int = 2, expectedTables: [String: PackageManifest.MySQLTable]? = nil, expectedSHA256: String? = nil, chunkBytes: Int = 16 << 20, deferIndexes: Bool = true, loadData: Bool = true) {
             self.dumpPath = dumpPath
             self.database = database
             self.parallelism = parallelism
@@ -37,6 +39,7 @@ public struct MySQLRestore: Sendable {
             self.expectedSHA256 = expectedSHA256
             self.chunkBytes = chunkBytes
             self.deferIndexes = deferIndexes
+            self.loadData = loadData
         }
     }
 
@@ -52,6 +55,8 @@ public struct MySQLRestore: Sendable {
         public var deferredIndexes: Int
         public var verified: String
         public var binlog: String
+        /// How rows were sent: "LOAD DATA LOCAL" or "INSERT statements" (and why).
+        public var method: String
     }
 
     public let client: MySQLClient
@@ -96,7 +101,7 @@ public struct MySQLRestore: Sendable {
             + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
             + (binlog.hasPrefix("off") ? "SET SESSION sql_log_bin=0;\n" : "")
         let chunks = Self.chunks(plan, chunkBytes: self.options.chunkBytes)
-        try importChunks(chunks, file: file, header: header, totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
+        let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings), totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
 
         // 4. Deferred indexes, then views, triggers, routines.
         if !deferred.isEmpty {
@@ -115,7 +120,7 @@ public struct MySQLRestore: Sendable {
         say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
         return Result(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
                       rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: self.options.parallelism,
-                      deferredIndexes: deferred.count, verified: verified, binlog: binlog)
+                      deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method)
     }
 
     /// Runs on a dedicated thread so the blocking client I/O never holds Swift concurrency's pool.
@@ -174,35 +179,56 @@ public struct MySQLRestore: Sendable {
 
     // MARK: - Import
 
-    /// One connection's share: byte ranges of INSERT statements, each run of one table contiguous.
+    /// One connection's share: a contiguous run of one table's INSERT statements.
     struct Chunk: Sendable {
+        var table: String
         var ranges: [Range<Int>]
         var bytes: Int
-        var tables: [String]
     }
 
-    /// Cuts the INSERT statements into runs of about `chunkBytes`, keeping each table's statements in order.
+    /// Cuts each table's INSERT statements into runs of about `chunkBytes`, in order.
     static func chunks(_ plan: DumpPlan, chunkBytes: Int) -> [Chunk] {
         var out: [Chunk] = []
-        var current = Chunk(ranges: [], bytes: 0, tables: [])
         for table in plan.tables {
+            var current = Chunk(table: table.name, ranges: [], bytes: 0)
             for range in table.insertRanges {
                 if current.bytes > 0 && current.bytes + range.count > chunkBytes {
                     out.append(current)
-                    current = Chunk(ranges: [], bytes: 0, tables: [])
+                    current = Chunk(table: table.name, ranges: [], bytes: 0)
                 }
                 current.ranges.append(range)
                 current.bytes += range.count
-                if current.tables.last != table.name { current.tables.append(table.name) }
             }
+            if current.bytes > 0 { out.append(current) }
         }
-        if current.bytes > 0 { out.append(current) }
         return out
     }
 
+    /// The character set of the dump's `SET NAMES` (utf8mb4 when it has none).
+    static func charset(_ settings: [String]) -> String {
+        for s in settings where s.uppercased().hasPrefix("SET NAMES ") {
+            let value = s.dropFirst(10).split(separator: " ").first.map(String.init) ?? "utf8mb4"
+            return value.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
+        }
+        return "utf8mb4"
+    }
+
+    /// The LOAD DATA statement for one chunk.
+    static func loadStatement(table: String, charset: String, columns: String?) -> String {
+        "LOAD DATA LOCAL INFILE '/dev/stdin' INTO TABLE \(MySQLClient.quoteIdentifier(table)) CHARACTER SET \(charset) "
+            + "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'" + (columns.map { " (\($0))" } ?? "")
+    }
+
+    /// A client error that means LOAD DATA LOCAL is switched off on one side.
+    static func localInfileRefused(_ stderr: String) -> Bool {
+        ["ERROR 1148", "ERROR 3948", "ERROR 4166", "ERROR 2068", "not allowed", "is disabled"].contains { stderr.contains($0) }
+    }
+
     /// Feeds the chunks to `parallelism` client processes at a time; the first failure stops the rest.
-    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, totalBytes: Int, started: Date) throws {
-        let state = Locked<(next: Int, done: Int, failure: String?)>((0, 0, nil))
+    /// Rows go as LOAD DATA LOCAL when they convert and the server allows it, else as the INSERTs.
+    /// Returns how rows were sent.
+    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, totalBytes: Int, started: Date) throws -> String {
+        let state = Locked<(next: Int, done: Int, failure: String?, loadData: Bool, loaded: Int, inserted: Int, refused: Bool)>((0, 0, nil, options.loadData, 0, 0, false))
         let db = options.database
         let client = self.client
         let say = self.say
@@ -221,6 +247,40 @@ public struct MySQLRestore: Sendable {
         }
         ticker.start()
         defer { finished.withLock { $0 = true } }
+
+        /// Sends one chunk as INSERT statements.
+        @Sendable func insert(_ chunk: Chunk) throws {
+            let child = try client.start(database: db)
+            defer { child.removeOutputs() }
+            var ok = child.write(header)
+            for range in chunk.ranges where ok { ok = child.write(file.slice(range)) }
+            let code = child.wait()
+            if code != 0 || !ok {
+                throw StepError.target(MySQLClient.failure(child, what: "importing \(chunk.table) into \(db)", endpoint: client.endpoint, code: code))
+            }
+        }
+        /// Sends one chunk as LOAD DATA LOCAL; false when its rows do not convert or the server refuses LOCAL.
+        @Sendable func load(_ chunk: Chunk) throws -> Bool {
+            var tsv: [UInt8] = []
+            tsv.reserveCapacity(chunk.bytes)
+            var columns: String??
+            for range in chunk.ranges {
+                guard let h = InsertToTSV.convert(file.slice(range), into: &tsv) else { return false }
+                if columns == nil { columns = .some(h.columns) } else if columns! != h.columns { return false }
+            }
+            let script = header + Self.loadStatement(table: chunk.table, charset: charset, columns: columns ?? nil) + ";"
+            let child = try client.start(database: db, extra: ["--local-infile=1", "--execute=\(script)"])
+            defer { child.removeOutputs() }
+            let ok = tsv.withUnsafeBytes { child.write($0) }
+            let code = child.wait()
+            if code == 0 && ok { return true }
+            if Self.localInfileRefused(child.stderr) {
+                state.withLock { $0.loadData = false; $0.refused = true }
+                return false
+            }
+            throw StepError.target(MySQLClient.failure(child, what: "loading \(chunk.table) into \(db)", endpoint: client.endpoint, code: code))
+        }
+
         let workers = max(1, min(options.parallelism, chunks.count))
         let group = DispatchGroup()
         for _ in 0..<workers {
@@ -228,26 +288,21 @@ public struct MySQLRestore: Sendable {
             Thread.detachNewThread {
                 defer { group.leave() }
                 while true {
-                    let index: Int? = state.withLock { s in
+                    let next: (Int, Bool)? = state.withLock { s in
                         guard s.failure == nil, s.next < chunks.count else { return nil }
                         s.next += 1
-                        return s.next - 1
+                        return (s.next - 1, s.loadData)
                     }
-                    guard let index else { return }
+                    guard let (index, tryLoad) = next else { return }
                     let chunk = chunks[index]
                     do {
-                        let child = try client.start(database: db)
-                        defer { child.removeOutputs() }
-                        var ok = child.write(header)
-                        for range in chunk.ranges where ok {
-                            ok = child.write(file.slice(range))
-                            state.withLock { $0.done += range.count }
+                        if tryLoad, try load(chunk) {
+                            state.withLock { $0.loaded += 1 }
+                        } else {
+                            try insert(chunk)
+                            state.withLock { $0.inserted += 1 }
                         }
-                        let code = child.wait()
-                        if code != 0 || !ok {
-                            let message = MySQLClient.failure(child, what: "importing \(chunk.tables.joined(separator: ", ")) into \(db)", endpoint: client.endpoint, code: code)
-                            state.withLock { if $0.failure == nil { $0.failure = message } }
-                        }
+                        state.withLock { $0.done += chunk.bytes }
                     } catch {
                         state.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
                     }
@@ -255,7 +310,11 @@ public struct MySQLRestore: Sendable {
             }
         }
         group.wait()
-        if let failure = state.withLock({ $0.failure }) { throw StepError.target(failure) }
+        let s = state.withLock { $0 }
+        if let failure = s.failure { throw StepError.target(failure) }
+        if s.inserted == 0 { return "LOAD DATA LOCAL" }
+        if s.loaded == 0 { return s.refused ? "INSERT statements (the server refuses LOAD DATA LOCAL)" : (options.loadData ? "INSERT statements (rows not convertible)" : "INSERT statements") }
+        return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
     }
 
     /// Runs independent scripts on up to `parallelism` connections.

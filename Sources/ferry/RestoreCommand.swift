@@ -53,6 +53,8 @@ struct RestoreMySQL: AsyncParsableCommand {
     var parallelism: Int = 2
     @Option(help: ArgumentHelp("Bytes of INSERT statements per connection run.", visibility: .hidden))
     var chunkBytes: Int = 16 << 20
+    @Flag(help: ArgumentHelp("Send rows as the dump's INSERT statements, not LOAD DATA LOCAL.", visibility: .hidden))
+    var insertStatements = false
     @OptionGroup var result: ResultOptions
 
     func run() async throws {
@@ -67,7 +69,7 @@ struct RestoreMySQL: AsyncParsableCommand {
             let client = try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password))
             let restore = MySQLRestore(client: client, options: .init(
                 dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
-                expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes))
+                expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: !insertStatements))
             let outcome = try await restore.run()
             StepReport.write(StepReport.success(outcome), to: result.resultFile)
         } catch {

@@ -99,3 +99,28 @@ struct DumpScannerTests {
         #expect(TableStructure.digest(a).count == 64)
     }
 }
+
+@Suite("INSERT to LOAD DATA text", .timeLimit(.minutes(3)))
+struct InsertToTSVTests {
+    func convert(_ sql: String) -> (String, InsertToTSV.Header)? {
+        var out: [UInt8] = []
+        let h = Array(sql.utf8).withUnsafeBytes { InsertToTSV.convert($0, into: &out) }
+        return h.map { (String(decoding: out, as: UTF8.self), $0) }
+    }
+
+    @Test("rows become tab-separated lines: NULL → \\N, raw tabs escaped, SQL escapes kept, doubled quotes folded, column lists kept")
+    func rows() {
+        let r = convert("INSERT INTO `t` VALUES (1,'a\tb',NULL,-2.5e3),\n(2,'it\\'s ''x''\\n',''  , 0);")
+        #expect(r?.0 == "1\ta\\tb\t\\N\t-2.5e3\n2\tit\\'s 'x'\\n\t\t0\n")
+        #expect(r?.1.columns == nil)
+        #expect(convert("INSERT INTO `t` (`a`, `b`) VALUES (1,2);")?.1.columns == "`a`, `b`")
+    }
+
+    @Test("hex and bit literals, expressions and cut-off statements are not converted (sent as SQL instead)")
+    func refuses() {
+        #expect(convert("INSERT INTO `t` VALUES (0xABCD,1);") == nil)
+        #expect(convert("INSERT INTO `t` VALUES (b'101',1);") == nil)
+        #expect(convert("INSERT INTO `t` VALUES (NOW(),1);") == nil)
+        #expect(convert("INSERT INTO `t` VALUES (1,'open") == nil)
+    }
+}

@@ -85,7 +85,15 @@ struct MySQLRestoreTests {
         #expect(result[path: ["result", "rows"]]?.intValue == 25003)
         #expect(result[path: ["result", "tables"]]?.intValue == 3)
         #expect(result[path: ["result", "deferredIndexes"]]?.intValue == 1)
+        #expect(result[path: ["result", "method"]]?.stringValue == "LOAD DATA LOCAL")
         #expect(try await Self.checksums(servers, target) == Self.checksums(servers, source))
+        // The same through the dump's own INSERT statements.
+        let viaInsert = Self.unique("ins")
+        let (s2, r2, o2) = try await Self.restore(servers, package: package, database: source, target: viaInsert, extra: ["--parallelism", "2", "--chunk-bytes", "65536", "--insert-statements"])
+        #expect(s2 == 0, "\(o2)")
+        #expect(r2[path: ["result", "method"]]?.stringValue == "INSERT statements")
+        #expect(try await Self.checksums(servers, viaInsert) == Self.checksums(servers, source))
+        _ = try await Self.sql(servers, "DROP DATABASE `\(viaInsert)`;")
         let objects = try await Self.sql(servers, """
         SELECT COUNT(*) FROM information_schema.views WHERE table_schema = '\(target)';
         SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = '\(target)';

@@ -112,7 +112,16 @@ struct WatchTests {
         var options = KubeSimOptions()
         options.port = port
         options.dataDirectory = dir
-        let restarted = try await KubeSimServer.start(options)
+        // The old listener may take a moment to let go of the port.
+        var attempt = 0
+        var started: KubeSimServer?
+        while started == nil {
+            attempt += 1
+            do { started = try await KubeSimServer.start(options) } catch where attempt < 50 {
+                try await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+        let restarted = started!
         defer { Task { await restarted.stop() } }
         _ = try await c.create(.configMaps, ["metadata": ["name": "after"]])
         var relisted = false

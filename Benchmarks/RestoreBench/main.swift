@@ -1,1 +1,0 @@
-print("restore-bench: todo")
