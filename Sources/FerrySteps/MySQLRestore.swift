@@ -83,12 +83,12 @@ public struct MySQLRestore: Sendable {
         // 2. Database and tables.
         let options = plan.databaseOptions.map { " " + $0 } ?? ""
         try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(options);\n", what: "recreating database \(db)")
-        var deferred: [String] = []
+        var deferred: [String: String] = [:]
         var schema = plan.sessionSettings.map { $0 + ";\n" }.joined()
         for statement in plan.schemaStatements {
             if self.options.deferIndexes, let table = plan.tables.first(where: { $0.createStatement == statement && !$0.insertRanges.isEmpty }) {
                 let d = TableStructure.deferSecondaryKeys(statement, table: table.name)
-                if let add = d.addKeys { deferred.append(add) }
+                if let add = d.addKeys { deferred[table.name] = add }
                 schema += d.createStatement + "\n"
             } else {
                 schema += statement + "\n"
@@ -101,13 +101,11 @@ public struct MySQLRestore: Sendable {
             + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
             + (binlog.hasPrefix("off") ? "SET SESSION sql_log_bin=0;\n" : "")
         let chunks = Self.chunks(plan, chunkBytes: self.options.chunkBytes)
-        let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings), totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
-
-        // 4. Deferred indexes, then views, triggers, routines.
-        if !deferred.isEmpty {
-            say("mysql/\(db): data in after \(Self.seconds(since: started)); building \(deferred.count) deferred index set(s)")
-            try parallelRun(deferred.map { header + $0 + ";\n" }, what: "adding deferred indexes in \(db)")
-        }
+        // 4. Each table's deferred indexes are built as soon as its last rows are in, while other tables still load.
+        let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings),
+                                      afterTable: deferred.mapValues { header + $0 + ";\n" },
+                                      totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
+        say("mysql/\(db): data and \(deferred.count) deferred index set(s) in after \(Self.seconds(since: started))")
         if !plan.postScript.isEmpty {
             try client.run(plan.sessionSettings.map { $0 + ";\n" }.joined() + plan.postScript, database: db, what: "creating views, triggers and routines in \(db)")
         }
@@ -227,7 +225,8 @@ public struct MySQLRestore: Sendable {
     /// Feeds the chunks to `parallelism` client processes at a time; the first failure stops the rest.
     /// Rows go as LOAD DATA LOCAL when they convert and the server allows it, else as the INSERTs.
     /// Returns how rows were sent.
-    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, totalBytes: Int, started: Date) throws -> String {
+    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, afterTable: [String: String], totalBytes: Int, started: Date) throws -> String {
+        let remaining = Locked(Dictionary(chunks.map { ($0.table, 1) }, uniquingKeysWith: +))
         let state = Locked<(next: Int, done: Int, failure: String?, loadData: Bool, loaded: Int, inserted: Int, refused: Bool)>((0, 0, nil, options.loadData, 0, 0, false))
         let db = options.database
         let client = self.client
@@ -303,6 +302,13 @@ public struct MySQLRestore: Sendable {
                             state.withLock { $0.inserted += 1 }
                         }
                         state.withLock { $0.done += chunk.bytes }
+                        let last = remaining.withLock { r -> Bool in
+                            r[chunk.table, default: 1] -= 1
+                            return r[chunk.table] == 0
+                        }
+                        if last, let script = afterTable[chunk.table] {
+                            try client.run(script, database: db, what: "adding the deferred indexes of \(chunk.table) in \(db)")
+                        }
                     } catch {
                         state.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
                     }
@@ -315,33 +321,6 @@ public struct MySQLRestore: Sendable {
         if s.inserted == 0 { return "LOAD DATA LOCAL" }
         if s.loaded == 0 { return s.refused ? "INSERT statements (the server refuses LOAD DATA LOCAL)" : (options.loadData ? "INSERT statements (rows not convertible)" : "INSERT statements") }
         return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
-    }
-
-    /// Runs independent scripts on up to `parallelism` connections.
-    func parallelRun(_ scripts: [String], what: String) throws {
-        let next = Locked((index: 0, failure: String?.none))
-        let group = DispatchGroup()
-        let client = self.client
-        let db = options.database
-        for _ in 0..<max(1, min(options.parallelism, scripts.count)) {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                while true {
-                    let i: Int? = next.withLock { s in
-                        guard s.failure == nil, s.index < scripts.count else { return nil }
-                        s.index += 1
-                        return s.index - 1
-                    }
-                    guard let i else { return }
-                    do { try client.run(scripts[i], database: db, what: what) } catch {
-                        next.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
-                    }
-                }
-            }
-        }
-        group.wait()
-        if let failure = next.withLock({ $0.failure }) { throw StepError.target(failure) }
     }
 
     // MARK: - Verify

@@ -93,8 +93,11 @@ public enum SQLDumpScanner {
             var depth = 0
             var end = -1
             var j = i
+            let special = delimiter[0] == UInt8(ascii: ";") ? semicolonSpecial : specialBytes(delimiter[0])
+            let p = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             scanning: while j < n {
-                let b = bytes[j]
+                let b = p[j]
+                if !special[Int(b)] { j += 1; continue }
                 switch b {
                 case UInt8(ascii: "'"), UInt8(ascii: "\""):
                     j = endOfQuoted(bytes, from: j, quote: b)
@@ -185,6 +188,16 @@ public enum SQLDumpScanner {
     }
 
     // MARK: - Byte helpers
+
+    /// Bytes the statement scan must look at: quotes, backticks, comment starts, parentheses, the delimiter.
+    static func specialBytes(_ delimiterStart: UInt8) -> [Bool] {
+        var t = [Bool](repeating: false, count: 256)
+        for c in "'\"`/()".utf8 { t[Int(c)] = true }
+        t[Int(delimiterStart)] = true
+        return t
+    }
+
+    static let semicolonSpecial = specialBytes(UInt8(ascii: ";"))
 
     static func endOfLine(_ b: UnsafeRawBufferPointer, from i: Int) -> Int {
         var j = i
