@@ -69,7 +69,7 @@ hf "mariadb < dump.sql" "$CB < '$work/pkg/app.sql'"; M_MED=$MED
 rows+=("$(printf '%-44s %8s %8s %10s %7s %s' "mariadb < dump.sql" "$MED" "$MIN" "$(rate "$MED")" "$CPU" "mismatches=$(verify)")")
 hf "myloader" "myloader --host 127.0.0.1 --port $PB --user root --directory '$work/mydumper' --threads $THREADS"; L_MED=$MED
 rows+=("$(printf '%-44s %8s %8s %10s %7s %s' "myloader --threads $THREADS (own dump format)" "$MED" "$MIN" "$(rate "$MED")" "$CPU" "mismatches=$(verify)")")
-hf "ferry restore mysql" "FERRY_MYSQL_USERNAME=root '$FERRY_BIN' restore mysql --package '$work/pkg' --database app --port $PB --parallelism $THREADS --result-file '$work/result.json' >/dev/null"; F_MED=$MED
+hf "ferry restore mysql" "FERRY_MYSQL_USERNAME=root '$FERRY_BIN' restore mysql --package '$work/pkg' --database app --port $PB --parallelism $THREADS --result-file '$work/result.json' >>'$work/ferry.log' 2>&1 || { tail -5 '$work/ferry.log' >&2; exit 1; }"; F_MED=$MED
 rows+=("$(printf '%-44s %8s %8s %10s %7s %s' "ferry restore mysql --parallelism $THREADS" "$MED" "$MIN" "$(rate "$MED")" "$CPU" "mismatches=$(verify); includes its dump check + verification")")
 echo "== restore-mysql: MariaDB $($CA -N -e 'SELECT VERSION()'), $TOTAL rows ($ROWS + $SMALL_TABLES x $SMALL_ROWS), plain dump ${DUMP_MB} MiB, runs=$RUNS, $(nproc) cores"
 printf '%-44s %8s %8s %10s %7s %s\n' "import" "median_s" "min_s" "rows/s" "cpu_s" "notes"
