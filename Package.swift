@@ -35,10 +35,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "ProcessSpawn"),
         .target(
             name: "KubeSim",
             dependencies: [
                 "KubeClient",
+                "ProcessSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -68,6 +70,7 @@ let package = Package(
             name: "FerrySteps",
             dependencies: [
                 "KubeClient",
+                "ProcessSpawn",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -102,6 +105,7 @@ let package = Package(
             dependencies: [
                 "KubeClient",
                 "KubeSim",
+                "ProcessSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

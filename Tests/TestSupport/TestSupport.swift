@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import ProcessSpawn
 import Foundation
 import KubeClient
 import KubeSim
@@ -100,43 +101,20 @@ public actor AsyncSemaphore {
 func runCommandBlocking(_ executable: String, _ args: [String], environment: [String: String], input: String?, timeout: Double) throws -> CommandResult {
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
-    var inFDs: [Int32] = [-1, -1], outFDs: [Int32] = [-1, -1], errFDs: [Int32] = [-1, -1]
-    guard pipe(&inFDs) == 0, pipe(&outFDs) == 0, pipe(&errFDs) == 0 else { throw POSIXError(.EMFILE) }
-    for fd in [inFDs[1], outFDs[0], errFDs[0]] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    var none = sigset_t()
-    sigemptyset(&none)
-    posix_spawnattr_setsigmask(&attr, &none)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_adddup2(&actions, inFDs[0], 0)
-    posix_spawn_file_actions_adddup2(&actions, outFDs[1], 1)
-    posix_spawn_file_actions_adddup2(&actions, errFDs[1], 2)
-    for fd in [inFDs[0], outFDs[1], errFDs[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
-    let argv = ([executable] + args).map { strdup($0) } + [nil]
-    let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer {
-        for p in argv { free(p) }
-        for p in envp { free(p) }
+    let stdinPipe = try ProcessSpawn.pipe(), output = try ProcessSpawn.pipe(), errors = try ProcessSpawn.pipe()
+    let pid: pid_t
+    do {
+        pid = try ProcessSpawn.spawn(executable, args, environment: env,
+                                     fileActions: [.dup(stdinPipe.read, to: 0), .dup(output.write, to: 1), .dup(errors.write, to: 2)])
+    } catch {
+        for fd in [stdinPipe.read, stdinPipe.write, output.read, output.write, errors.read, errors.write] { close(fd) }
+        throw error
     }
-    var pid: pid_t = 0
-    let rc = posix_spawnp(&pid, executable, &actions, &attr, argv, envp)
-    for fd in [inFDs[0], outFDs[1], errFDs[1]] { close(fd) }
-    guard rc == 0 else {
-        for fd in [inFDs[1], outFDs[0], errFDs[0]] { close(fd) }
-        throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .ENOENT)
-    }
+    for fd in [stdinPipe.read, output.write, errors.write] { close(fd) }
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data()
     nonisolated(unsafe) var errData = Data()
-    for (fd, isOut) in [(outFDs[0], true), (errFDs[0], false)] {
+    for (fd, isOut) in [(output.read, true), (errors.read, false)] {
         group.enter()
         Thread.detachNewThread {
             let data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
@@ -144,7 +122,7 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
             group.leave()
         }
     }
-    let writer = FileHandle(fileDescriptor: inFDs[1], closeOnDealloc: true)
+    let writer = FileHandle(fileDescriptor: stdinPipe.write, closeOnDealloc: true)
     if let input { try? writer.write(contentsOf: Data(input.utf8)) }
     try? writer.close()
     let exited = ManagedAtomicFlag()
@@ -156,14 +134,11 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
             usleep(50_000)
         }
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    let status = ProcessSpawn.waitStatus(pid)
     exited.set()
     // Output pipes may be held open by daemons the command started: wait a moment, not forever.
     _ = group.wait(timeout: .now() + 5)
-    let signal = status & 0x7f
-    let code = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-    return CommandResult(status: code, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    return CommandResult(status: ProcessSpawn.exitCode(status), stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// A flag set once, read from other threads.
