@@ -7,7 +7,7 @@ public enum ManifestBuilder {
     /// sha256 (hex) of a file.
     public static func sha256(of path: String) throws -> String {
         let file = try MappedFile(path: path)
-        return SHA256.hash(data: file.bytes).map { TableStructure.hexByte($0) }.joined()
+        return SHA256.hash(data: file.bytes).hexString
     }
 
     /// A MySQL database entry from its dump: tables with row counts and structure digests.
@@ -16,7 +16,7 @@ public enum ManifestBuilder {
         let plan = SQLDumpScanner.scan(file.bytes)
         guard plan.completed else { throw StepError.badPackage("\(dumpPath) has no \"-- Dump completed\" line") }
         var tables: [String: PackageManifest.MySQLTable] = [:]
-        for t in plan.tables where !t.createStatement.isEmpty {
+        for t in plan.createdTables {
             tables[t.name] = PackageManifest.MySQLTable(rows: t.rows, structureDigest: TableStructure.digest(t.createStatement))
         }
         return PackageManifest.MySQLDatabase(dump: relativePath, tables: tables)

@@ -85,8 +85,9 @@ public struct MySQLRestore: Sendable {
         try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(options);\n", what: "recreating database \(db)")
         var deferred: [String: String] = [:]
         var schema = plan.sessionSettings.map { $0 + ";\n" }.joined()
+        let tablesWithRows = Dictionary(plan.tables.filter { !$0.insertRanges.isEmpty }.map { ($0.createStatement, $0) }, uniquingKeysWith: { a, _ in a })
         for statement in plan.schemaStatements {
-            if self.options.deferIndexes, let table = plan.tables.first(where: { $0.createStatement == statement && !$0.insertRanges.isEmpty }) {
+            if self.options.deferIndexes, let table = tablesWithRows[statement] {
                 let d = TableStructure.deferSecondaryKeys(statement, table: table.name)
                 if let add = d.addKeys { deferred[table.name] = add }
                 schema += d.createStatement + "\n"
@@ -137,7 +138,7 @@ public struct MySQLRestore: Sendable {
     func check(_ file: MappedFile) throws -> DumpPlan {
         let path = options.dumpPath
         if let expected = options.expectedSHA256 {
-            let actual = SHA256.hash(data: file.bytes).map { TableStructure.hexByte($0) }.joined()
+            let actual = SHA256.hash(data: file.bytes).hexString
             guard actual == expected.lowercased() else {
                 throw StepError.badPackage("\(path): sha256 is \(actual), the manifest says \(expected); the file changed or is corrupt. Nothing was changed on the target")
             }
@@ -150,7 +151,7 @@ public struct MySQLRestore: Sendable {
             throw StepError.badPackage("\(path) ends inside a statement; re-export it; nothing was changed on the target")
         }
         if let expected = options.expectedTables {
-            let inDump = Dictionary(plan.tables.filter { !$0.createStatement.isEmpty }.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let inDump = Dictionary(plan.createdTables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var problems: [String] = []
             for name in expected.keys.sorted() {
                 guard let t = inDump[name] else { problems.append("table \(name) is in the manifest but not in the dump"); continue }
@@ -329,7 +330,7 @@ public struct MySQLRestore: Sendable {
     func verify(_ plan: DumpPlan) throws -> String {
         let db = options.database
         let expected: [String: PackageManifest.MySQLTable] = options.expectedTables ?? Dictionary(
-            plan.tables.filter { !$0.createStatement.isEmpty }.map { ($0.name, PackageManifest.MySQLTable(rows: $0.rows, structureDigest: TableStructure.digest($0.createStatement))) },
+            plan.createdTables.map { ($0.name, PackageManifest.MySQLTable(rows: $0.rows, structureDigest: TableStructure.digest($0.createStatement))) },
             uniquingKeysWith: { a, _ in a })
         let listed = try client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = \(MySQLClient.quoteString(db)) AND table_type = 'BASE TABLE'")
         let actual = Set(listed.compactMap(\.first))

@@ -1,3 +1,5 @@
+import KubeClient
+
 /// What a mysqldump / mariadb-dump file holds, found by one pass over its
 /// bytes: the session settings of its header, each table's CREATE TABLE and
 /// the byte ranges of its INSERT statements (with row counts), and the
@@ -36,6 +38,8 @@ public struct DumpPlan: Sendable {
     /// A statement was still open at the end of the file.
     public var truncatedStatement = false
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
+    /// Tables the dump creates (not only inserts into).
+    public var createdTables: [Table] { tables.filter { !$0.createStatement.isEmpty } }
 }
 
 /// A single-pass scanner over a dump held in memory (usually a mapped file).
@@ -160,7 +164,7 @@ public enum SQLDumpScanner {
             if head.hasPrefix("SET ") && !sawTable {
                 var statement = executableText(text)
                 if statement.hasSuffix(";") { statement.removeLast() }
-                plan.sessionSettings.append(statement.trimmedSpaces())
+                plan.sessionSettings.append(statement.trimmedWhitespace)
                 continue
             }
             if head.hasPrefix("SET ") {
@@ -308,28 +312,21 @@ public enum SQLDumpScanner {
             out.append(first)
             chars = chars.dropFirst()
         }
-        return out.trimmedSpaces()
+        return out.trimmedWhitespace
     }
 
     /// Name and options of `CREATE DATABASE [IF NOT EXISTS] name options`.
     static func parseCreateDatabase(_ text: String) -> (String?, String?) {
         guard let name = identifierAfter(text, keywords: ["CREATE", "DATABASE"]) else { return (nil, nil) }
         guard let range = text.range(of: "`\(name)`") ?? text.range(of: name) else { return (name, nil) }
-        var options = String(text[range.upperBound...]).trimmedSpaces()
+        var options = String(text[range.upperBound...]).trimmedWhitespace
         if options.hasSuffix(";") { options.removeLast() }
-        options = options.trimmedSpaces()
+        options = options.trimmedWhitespace
         return (name, options.isEmpty ? nil : options)
     }
 }
 
 extension String {
-    func trimmedSpaces() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\n" || f == "\t" || f == "\r" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\n" || l == "\t" || l == "\r" { s = s.dropLast() }
-        return String(s)
-    }
-
     func trimmingTrailingNewline() -> String {
         var s = Substring(self)
         while let l = s.last, l == "\n" || l == "\r" { s = s.dropLast() }

@@ -8,8 +8,7 @@ public enum TableStructure {
     /// what differs without a structural change: the AUTO_INCREMENT counter,
     /// executable-comment markers, letter case, whitespace and the final ';'.
     public static func digest(_ createStatement: String) -> String {
-        let hash = SHA256.hash(data: Array(normalise(createStatement).utf8))
-        return hash.map { hexByte($0) }.joined()
+        SHA256.hash(data: Array(normalise(createStatement).utf8)).hexString
     }
 
     public static func normalise(_ createStatement: String) -> String {
@@ -64,9 +63,15 @@ public enum TableStructure {
         return DeferredKeys(createStatement: rebuilt, addKeys: alter)
     }
 
-    static func hexByte(_ b: UInt8) -> String {
-        let digits: [Character] = Array("0123456789abcdef")
-        return String([digits[Int(b >> 4)], digits[Int(b & 0x0F)]])
+}
+
+extension Sequence<UInt8> {
+    /// Lower-case hex, as sha256 sums are written in manifests.
+    var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for b in self { out += [digits[Int(b >> 4)], digits[Int(b & 0x0F)]] }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -17,7 +17,7 @@ struct ResultOptions: ParsableArguments {
 
 /// Reads a credential from the environment or a mounted Secret folder.
 enum Credentials {
-    static func value(env: String, file: String, directory: String?, default fallback: String?) throws -> String? {
+    static func value(env: String, file: String, directory: String?, default fallback: String) -> String {
         if let v = ProcessInfo.processInfo.environment[env] { return v }
         if let directory {
             let path = directory + "/" + file
@@ -64,8 +64,8 @@ struct RestoreMySQL: AsyncParsableCommand {
             }
             let pkg = try BackupPackage.open(package)
             let source = try pkg.mysql(database)
-            let user = try Credentials.value(env: "FERRY_MYSQL_USERNAME", file: "username", directory: credentialsDir, default: "root") ?? "root"
-            let password = try Credentials.value(env: "FERRY_MYSQL_PASSWORD", file: "password", directory: credentialsDir, default: "") ?? ""
+            let user = Credentials.value(env: "FERRY_MYSQL_USERNAME", file: "username", directory: credentialsDir, default: "root")
+            let password = Credentials.value(env: "FERRY_MYSQL_PASSWORD", file: "password", directory: credentialsDir, default: "")
             let client = try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password))
             let restore = MySQLRestore(client: client, options: .init(
                 dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
