@@ -27,6 +27,7 @@ let package = Package(
         .target(
             name: "KubeClient",
             dependencies: [
+                "ProcessSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

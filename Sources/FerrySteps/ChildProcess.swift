@@ -80,12 +80,3 @@ final class ChildProcess {
         unlink(stderrPath)
     }
 }
-
-/// Runs blocking work on a new thread and awaits it without holding a cooperative-pool thread.
-func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            do { continuation.resume(returning: try work()) } catch { continuation.resume(throwing: error) }
-        }
-    }
-}

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ProcessSpawn
 import Synchronization
 
 /// Restores one database from a plain mysqldump file:
@@ -125,7 +126,7 @@ public struct MySQLRestore: Sendable {
     /// Runs on a dedicated thread so the blocking client I/O never holds Swift concurrency's pool.
     public func run() async throws -> Result {
         let restore = self
-        return try await onThread { try restore.runBlocking() }
+        return try await ProcessSpawn.onThread { try restore.runBlocking() }
     }
 
     static func seconds(since start: Date) -> String {

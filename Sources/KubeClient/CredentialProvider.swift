@@ -1,4 +1,5 @@
 import Foundation
+import ProcessSpawn
 
 /// Supplies the `Authorization` header for each request, caching what it can:
 /// token files are re-read after their refresh interval, exec plugins are run
@@ -68,40 +69,20 @@ enum ExecCredentialRunner {
 
     static func run(_ exec: KubeConfigFile.ExecConfig, configFile: String) async throws -> Credential {
         let apiVersion = exec.apiVersion ?? "client.authentication.k8s.io/v1"
-        let process = Process()
-        if exec.command.hasPrefix("/") {
-            process.executableURL = URL(fileURLWithPath: exec.command)
-            process.arguments = exec.args ?? []
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [exec.command] + (exec.args ?? [])
-        }
         var env = ProcessInfo.processInfo.environment
         for e in exec.env ?? [] { env[e.name] = e.value }
         env["KUBERNETES_EXEC_INFO"] =
             "{\"apiVersion\":\"\(apiVersion)\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}"
-        process.environment = env
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        let result: ProcessSpawn.Output
         do {
-            try process.run()
+            result = try await ProcessSpawn.run(exec.command, exec.args ?? [], environment: env, timeout: 60)
         } catch {
-            throw KubeConfigError.execFailed(command: exec.command, detail: "cannot start (named in \(configFile) users.user.exec.command): \(error.localizedDescription)")
+            throw KubeConfigError.execFailed(command: exec.command, detail: "cannot start (named in \(configFile) users.user.exec.command): \(error)")
         }
-        let (out, err) = await withCheckedContinuation { (cont: CheckedContinuation<(Data, Data), Never>) in
-            Thread.detachNewThread {
-                let o = stdout.fileHandleForReading.readDataToEndOfFile()
-                let e = stderr.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                cont.resume(returning: (o, e))
-            }
-        }
-        guard process.terminationStatus == 0 else {
-            let msg = String(decoding: err, as: UTF8.self).trimmedWhitespace
-            throw KubeConfigError.execFailed(command: exec.command, detail: "exited with status \(process.terminationStatus): \(msg)")
+        let out = result.stdout
+        guard result.status == 0 else {
+            let msg = String(decoding: result.stderr, as: UTF8.self).trimmedWhitespace
+            throw KubeConfigError.execFailed(command: exec.command, detail: "exited with status \(result.status): \(msg)")
         }
         let value: JSONValue
         do {

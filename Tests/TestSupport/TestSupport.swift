@@ -56,16 +56,7 @@ public struct CommandResult: Sendable {
 public func runCommand(_ executable: String, _ args: [String], environment: [String: String] = [:], input: String? = nil, timeout: Double = 60) async throws -> CommandResult {
     await commandSlots.acquire()
     defer { Task { await commandSlots.release() } }
-    return try await withCheckedThrowingContinuation { cont in
-        // A dedicated thread: blocking waits must not occupy Dispatch's or Swift's shared pools.
-        Thread.detachNewThread {
-            do {
-                cont.resume(returning: try runCommandBlocking(executable, args, environment: environment, input: input, timeout: timeout))
-            } catch {
-                cont.resume(throwing: error)
-            }
-        }
-    }
+    return try await ProcessSpawn.onThread { try runCommandBlocking(executable, args, environment: environment, input: input, timeout: timeout) }
 }
 
 /// At most a few commands (kubectl, helm) at once, so parallel tests do not starve 2 cores.
@@ -95,58 +86,13 @@ public actor AsyncSemaphore {
     }
 }
 
-/// posix_spawn + waitpid rather than Foundation's Process: Process on Linux
-/// sometimes misses a child's exit (its SIGCHLD source never fires) and
-/// waits forever on a zombie.
+/// ProcessSpawn rather than Foundation's Process: Process on Linux sometimes
+/// misses a child's exit (its SIGCHLD source never fires) and waits forever.
 func runCommandBlocking(_ executable: String, _ args: [String], environment: [String: String], input: String?, timeout: Double) throws -> CommandResult {
     var env = ProcessInfo.processInfo.environment
     for (k, v) in environment { env[k] = v }
-    let stdinPipe = try ProcessSpawn.pipe(), output = try ProcessSpawn.pipe(), errors = try ProcessSpawn.pipe()
-    let pid: pid_t
-    do {
-        pid = try ProcessSpawn.spawn(executable, args, environment: env,
-                                     fileActions: [.dup(stdinPipe.read, to: 0), .dup(output.write, to: 1), .dup(errors.write, to: 2)])
-    } catch {
-        for fd in [stdinPipe.read, stdinPipe.write, output.read, output.write, errors.read, errors.write] { close(fd) }
-        throw error
-    }
-    for fd in [stdinPipe.read, output.write, errors.write] { close(fd) }
-    let group = DispatchGroup()
-    nonisolated(unsafe) var outData = Data()
-    nonisolated(unsafe) var errData = Data()
-    for (fd, isOut) in [(output.read, true), (errors.read, false)] {
-        group.enter()
-        Thread.detachNewThread {
-            let data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
-            if isOut { outData = data } else { errData = data }
-            group.leave()
-        }
-    }
-    let writer = FileHandle(fileDescriptor: stdinPipe.write, closeOnDealloc: true)
-    if let input { try? writer.write(contentsOf: Data(input.utf8)) }
-    try? writer.close()
-    let exited = ManagedAtomicFlag()
-    let child = pid
-    Thread.detachNewThread {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !exited.isSet {
-            if Date() > deadline { kill(child, SIGTERM); return }
-            usleep(50_000)
-        }
-    }
-    let status = ProcessSpawn.waitStatus(pid)
-    exited.set()
-    // Output pipes may be held open by daemons the command started: wait a moment, not forever.
-    _ = group.wait(timeout: .now() + 5)
-    return CommandResult(status: ProcessSpawn.exitCode(status), stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
-}
-
-/// A flag set once, read from other threads.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+    let out = try ProcessSpawn.runBlocking(executable, args, environment: env, input: input.map { Data($0.utf8) }, timeout: timeout)
+    return CommandResult(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self), stderr: String(decoding: out.stderr, as: UTF8.self))
 }
 
 /// Waits for a started process to exit without blocking the cooperative pool.
