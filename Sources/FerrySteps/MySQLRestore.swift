@@ -78,17 +78,19 @@ public struct MySQLRestore: Sendable {
         let file = try MappedFile(path: options.dumpPath)
         // 1. Check everything before anything is dropped.
         let plan = try check(file)
-        let binlog = disableBinlogAllowed() ? "off for the import" : "left on (no privilege to turn it off)"
+        let binlogOff = disableBinlogAllowed()
+        let binlog = binlogOff ? "off for the import" : "left on (no privilege to turn it off)"
+        let settings = plan.sessionSettings.map { $0 + ";\n" }.joined()
         say("mysql/\(db): dump checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(plan.totalRows) rows, \(file.count) bytes; importing on \(options.parallelism) connections")
 
         // 2. Database and tables.
-        let options = plan.databaseOptions.map { " " + $0 } ?? ""
-        try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(options);\n", what: "recreating database \(db)")
+        let createOptions = plan.databaseOptions.map { " " + $0 } ?? ""
+        try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(createOptions);\n", what: "recreating database \(db)")
         var deferred: [String: String] = [:]
-        var schema = plan.sessionSettings.map { $0 + ";\n" }.joined()
+        var schema = settings
         let tablesWithRows = Dictionary(plan.tables.filter { !$0.insertRanges.isEmpty }.map { ($0.createStatement, $0) }, uniquingKeysWith: { a, _ in a })
         for statement in plan.schemaStatements {
-            if self.options.deferIndexes, let table = tablesWithRows[statement] {
+            if options.deferIndexes, let table = tablesWithRows[statement] {
                 let d = TableStructure.deferSecondaryKeys(statement, table: table.name)
                 if let add = d.addKeys { deferred[table.name] = add }
                 schema += d.createStatement + "\n"
@@ -99,17 +101,17 @@ public struct MySQLRestore: Sendable {
         try client.run(schema, database: db, what: "creating tables in \(db)")
 
         // 3. Data, in parallel.
-        let header = plan.sessionSettings.map { $0 + ";\n" }.joined()
+        let header = settings
             + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
-            + (binlog.hasPrefix("off") ? "SET SESSION sql_log_bin=0;\n" : "")
-        let chunks = Self.chunks(plan, chunkBytes: self.options.chunkBytes)
+            + (binlogOff ? "SET SESSION sql_log_bin=0;\n" : "")
+        let chunks = Self.chunks(plan, chunkBytes: options.chunkBytes)
         // 4. Each table's deferred indexes are built as soon as its last rows are in, while other tables still load.
         let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings),
                                       afterTable: deferred.mapValues { header + $0 + ";\n" },
                                       totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
         say("mysql/\(db): data and \(deferred.count) deferred index set(s) in after \(Self.seconds(since: started))")
         if !plan.postScript.isEmpty {
-            try client.run(plan.sessionSettings.map { $0 + ";\n" }.joined() + plan.postScript, database: db, what: "creating views, triggers and routines in \(db)")
+            try client.run(settings + plan.postScript, database: db, what: "creating views, triggers and routines in \(db)")
         }
 
         // 5. Verify.
@@ -119,7 +121,7 @@ public struct MySQLRestore: Sendable {
         let rows = plan.totalRows
         say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
         return Result(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
-                      rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: self.options.parallelism,
+                      rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: options.parallelism,
                       deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method)
     }
 
