@@ -7,13 +7,13 @@ public enum ManifestBuilder {
     /// sha256 (hex) of a file.
     public static func sha256(of path: String) throws -> String {
         let file = try MappedFile(path: path)
-        return SHA256.hash(data: file.bytes).hexString
+        return withExtendedLifetime(file) { SHA256.hash(data: file.bytes).hexString }
     }
 
     /// A MySQL database entry from its dump: tables with row counts and structure digests.
     public static func mysqlEntry(dumpPath: String, relativePath: String) throws -> PackageManifest.MySQLDatabase {
         let file = try MappedFile(path: dumpPath)
-        let plan = SQLDumpScanner.scan(file.bytes)
+        let plan = withExtendedLifetime(file) { SQLDumpScanner.scan(file.bytes) }
         guard plan.completed else { throw StepError.badPackage("\(dumpPath) has no \"-- Dump completed\" line") }
         var tables: [String: PackageManifest.MySQLTable] = [:]
         for t in plan.createdTables {

@@ -31,8 +31,8 @@ extension ProcessSpawn {
         for (fd, isOut) in [(output.read, true), (errors.read, false)] {
             group.enter()
             Thread.detachNewThread {
-                let data = FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
-                captured.set(data, stdout: isOut)
+                captured.set(readToEnd(fd), stdout: isOut)
+                close(fd)
                 group.leave()
             }
         }
@@ -55,6 +55,19 @@ extension ProcessSpawn {
         _ = group.wait(timeout: .now() + 5)
         let (out, err) = captured.values
         return Output(status: exitCode(status), stdout: out, stderr: err)
+    }
+
+    /// Reads until end of file, retrying reads a signal interrupted (Foundation's
+    /// `readDataToEndOfFile` traps on EINTR).
+    static func readToEnd(_ fd: Int32) -> Data {
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { data.append(contentsOf: chunk[0..<n]); continue }
+            if n < 0 && errno == EINTR { continue }
+            return data
+        }
     }
 
     /// ``runBlocking(_:_:environment:input:timeout:)`` on a dedicated thread, so waiting never

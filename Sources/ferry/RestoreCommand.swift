@@ -6,7 +6,7 @@ import FerrySteps
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore one part of a backup package (run by the controller in a Job).",
-        subcommands: [RestoreMySQL.self])
+        subcommands: [RestoreMySQL.self, RestoreClickHouse.self, RestoreCache.self])
 }
 
 /// Where the step's JSON result goes.
@@ -18,6 +18,10 @@ struct ResultOptions: ParsableArguments {
 /// Reads a credential from the environment or a mounted Secret folder.
 enum Credentials {
     static func value(env: String, file: String, directory: String?, default fallback: String) -> String {
+        optional(env: env, file: file, directory: directory) ?? fallback
+    }
+
+    static func optional(env: String, file: String, directory: String?) -> String? {
         if let v = ProcessInfo.processInfo.environment[env] { return v }
         if let directory {
             let path = directory + "/" + file
@@ -27,7 +31,7 @@ enum Credentials {
                 return s
             }
         }
-        return fallback
+        return nil
     }
 }
 
@@ -58,7 +62,7 @@ struct RestoreMySQL: AsyncParsableCommand {
     @OptionGroup var result: ResultOptions
 
     func run() async throws {
-        do {
+        try await reportStep(result.resultFile) {
             guard parallelism >= 1 && parallelism <= 64 else {
                 throw StepError.configuration("--parallelism must be between 1 and 64 (spec.mysql.parallelism)")
             }
@@ -70,11 +74,90 @@ struct RestoreMySQL: AsyncParsableCommand {
             let restore = MySQLRestore(client: client, options: .init(
                 dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
                 expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: !insertStatements))
-            let outcome = try await restore.run()
-            StepReport.write(StepReport.success(outcome), to: result.resultFile)
-        } catch {
-            StepReport.write(StepReport.failure("\(error)"), to: result.resultFile)
-            throw ExitCode(1)
+            return try await restore.run()
+        }
+    }
+}
+
+/// Runs a step body and turns its outcome into the step report and exit code.
+func reportStep<R: Encodable>(_ resultFile: String, _ body: () async throws -> R) async throws {
+    do {
+        let outcome = try await body()
+        StepReport.write(StepReport.success(outcome), to: resultFile)
+    } catch {
+        StepReport.write(StepReport.failure("\(error)"), to: resultFile)
+        throw ExitCode(1)
+    }
+}
+
+struct RestoreClickHouse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clickhouse",
+        abstract: "Create, insert (over HTTP) and verify ClickHouse tables from the package.",
+        discussion: "Credentials: FERRY_CLICKHOUSE_USERNAME / FERRY_CLICKHOUSE_PASSWORD, or files username/password in --credentials-dir. Never on the command line. On a memory-limit error the table is recreated and sent again with half the block size.")
+
+    @Option(help: "The backup package's top folder.")
+    var package: String
+    @Option(name: .customLong("table"), help: "db.table to restore (repeatable; default: every table in the package).")
+    var tables: [String] = []
+    @Option(help: "ClickHouse HTTP URL.")
+    var url: String = "http://127.0.0.1:8123"
+    @Option(help: "Folder with the credentials Secret's keys as files.")
+    var credentialsDir: String?
+    @Option(help: "Rows per INSERT request (and max_insert_block_size).")
+    var maxInsertBlockSize: Int = 1_048_576
+    @Option(help: "INSERT requests in flight at once.")
+    var parallelism: Int = 2
+    @OptionGroup var result: ResultOptions
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { () async throws -> [ClickHouseRestore.Result] in
+            guard parallelism >= 1 && parallelism <= 64 else {
+                throw StepError.configuration("--parallelism must be between 1 and 64 (spec.clickhouse.parallelism)")
+            }
+            guard maxInsertBlockSize >= 1000 else {
+                throw StepError.configuration("--max-insert-block-size must be at least 1000 rows (spec.clickhouse.maxInsertBlockSize)")
+            }
+            let pkg = try BackupPackage.open(package)
+            let user = Credentials.value(env: "FERRY_CLICKHOUSE_USERNAME", file: "username", directory: credentialsDir, default: "default")
+            let password = Credentials.value(env: "FERRY_CLICKHOUSE_PASSWORD", file: "password", directory: credentialsDir, default: "")
+            let client = try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password))
+            var results: [ClickHouseRestore.Result] = []
+            for table in tables.isEmpty ? pkg.metadata.contents.clickhouse : tables {
+                let source = try pkg.clickhouse(table)
+                let restore = ClickHouseRestore(client: client, options: .init(
+                    table: table, schemaPath: source.schemaPath, dataPath: source.dataPath, expected: source.entry,
+                    expectedSHA256: source.sha256, blockSize: maxInsertBlockSize, parallelism: parallelism))
+                results.append(try await restore.run())
+            }
+            return results
+        }
+    }
+}
+
+struct RestoreCache: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache",
+        abstract: "Flush the Redis cache (FLUSHALL, or FLUSHDB of one database) and check it is empty.",
+        discussion: "Password: FERRY_REDIS_PASSWORD or file password in --credentials-dir (username optional, for Redis ACL users). Never on the command line.")
+
+    @Option(help: "Redis host.")
+    var host: String = "127.0.0.1"
+    @Option(help: "Redis port.")
+    var port: Int = 6379
+    @Option(help: "Flush only this database (default: all).")
+    var database: Int?
+    @Option(help: "Folder with the credentials Secret's keys as files.")
+    var credentialsDir: String?
+    @OptionGroup var result: ResultOptions
+
+    func run() async throws {
+        try await reportStep(result.resultFile) {
+            let endpoint = RedisEndpoint(
+                host: host, port: port,
+                username: Credentials.optional(env: "FERRY_REDIS_USERNAME", file: "username", directory: credentialsDir),
+                password: Credentials.optional(env: "FERRY_REDIS_PASSWORD", file: "password", directory: credentialsDir))
+            return try await RedisFlush(endpoint: endpoint, database: database).run()
         }
     }
 }

@@ -13,6 +13,14 @@ public struct TestServers: Sendable {
 
     public var clickhouseURL: String { "http://127.0.0.1:\(clickhouseHTTP)" }
 
+    public init(mysqlPort: Int, clickhouseHTTP: Int, clickhouseTCP: Int, redisPort: Int, redisPassword: String) {
+        self.mysqlPort = mysqlPort
+        self.clickhouseHTTP = clickhouseHTTP
+        self.clickhouseTCP = clickhouseTCP
+        self.redisPort = redisPort
+        self.redisPassword = redisPassword
+    }
+
     /// The running servers (started on first call when the environment has none).
     public static func shared() async throws -> TestServers {
         try await starter.value
@@ -25,10 +33,7 @@ public struct TestServers: Sendable {
             let result = try await runCommand(repoRoot + "/scripts/test-servers.sh", ["up", dir], timeout: 120)
             guard result.status == 0 else { throw TestServersError.startFailed(result.combined) }
             for line in result.stdout.split(separator: "\n") where line.hasPrefix("export ") {
-                for assignment in line.dropFirst(7).split(separator: " ") {
-                    let parts = assignment.split(separator: "=", maxSplits: 1)
-                    if parts.count == 2 { env[String(parts[0])] = String(parts[1]).trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
-                }
+                for (key, value) in shellAssignments(String(line.dropFirst(7))) { env[key] = value }
             }
             stopDirectory = dir
             atexit {
@@ -46,6 +51,29 @@ public struct TestServers: Sendable {
             redisPort: try port("FERRY_TEST_REDIS_PORT"),
             redisPassword: env["FERRY_TEST_REDIS_PASSWORD"] ?? "redis pass")
     }
+}
+
+/// `A=1 B='two words'` → [("A", "1"), ("B", "two words")] (single quotes as the script writes them).
+func shellAssignments(_ text: String) -> [(String, String)] {
+    var out: [(String, String)] = []
+    var key = "", value = "", inKey = true, quoted = false
+    func flush() {
+        if !key.isEmpty { out.append((key, value)) }
+        key = ""; value = ""; inKey = true
+    }
+    for c in text {
+        if inKey {
+            if c == "=" { inKey = false } else if c != " " { key.append(c) }
+        } else if c == "'" {
+            quoted.toggle()
+        } else if c == " " && !quoted {
+            flush()
+        } else {
+            value.append(c)
+        }
+    }
+    flush()
+    return out
 }
 
 nonisolated(unsafe) private var stopDirectory: String?

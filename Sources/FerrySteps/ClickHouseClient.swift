@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where a ClickHouse server's HTTP interface is and who to log in as.
+public struct ClickHouseEndpoint: Sendable {
+    /// e.g. `http://clickhouse:8123` (no trailing path).
+    public var url: String
+    public var user: String
+    public var password: String
+
+    public init(url: String, user: String = "default", password: String = "") {
+        self.url = url
+        self.user = user
+        self.password = password
+    }
+}
+
+/// An error ClickHouse returned: its numeric code (241 = memory limit
+/// exceeded) and text.
+public struct ClickHouseServerError: Error, CustomStringConvertible, Sendable {
+    public var code: Int?
+    public var message: String
+    public var description: String { message }
+
+    /// ClickHouse's "memory limit exceeded" code.
+    public static let memoryLimitExceeded = 241
+
+    /// Reads `Code: 241, e.displayText() = …` (18.x) or `Code: 241. DB::Exception: …` (newer).
+    public static func parse(_ body: String) -> ClickHouseServerError {
+        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        var code: Int?
+        if let r = text.range(of: "Code: ") {
+            code = Int(text[r.upperBound...].prefix { $0.isNumber })
+        }
+        return ClickHouseServerError(code: code, message: String(text.prefix(600)))
+    }
+}
+
+/// The ClickHouse HTTP interface over the process's shared HTTP client:
+/// queries in the body, settings in the URL, HTTP basic authentication
+/// (the password never appears in a URL or a log line).
+public struct ClickHouseClient: Sendable {
+    public let endpoint: ClickHouseEndpoint
+    let http: HTTPClient
+    let timeout: TimeAmount
+
+    public init(_ endpoint: ClickHouseEndpoint, http: HTTPClient = .shared, timeout: TimeAmount = .hours(2)) throws {
+        var url = endpoint.url
+        while url.hasSuffix("/") { url.removeLast() }
+        guard url.hasPrefix("http://") || url.hasPrefix("https://"), URL(string: url)?.host != nil else {
+            throw StepError.configuration("ClickHouse url \"\(endpoint.url)\" is not an http(s) URL; set spec.clickhouse.url like http://clickhouse:8123")
+        }
+        self.endpoint = ClickHouseEndpoint(url: url, user: endpoint.user, password: endpoint.password)
+        self.http = http
+        self.timeout = timeout
+    }
+
+    /// Runs one statement and returns the response body (TabSeparated for SELECTs).
+    @discardableResult
+    public func query(_ sql: String, settings: [String: String] = [:]) async throws -> String {
+        let body = try await post(settings: settings, body: ByteBuffer(string: sql))
+        return body
+    }
+
+    /// Inserts TabSeparated rows into `table` (`db.table`), one request.
+    public func insertTabSeparated(into table: String, rows: ByteBuffer, settings: [String: String] = [:]) async throws {
+        var all = settings
+        all["query"] = "INSERT INTO \(table) FORMAT TabSeparated"
+        _ = try await post(settings: all, body: rows)
+    }
+
+    /// Whether the server answers `SELECT 1` with these credentials.
+    public func ping() async throws {
+        do {
+            let answer = try await query("SELECT 1")
+            guard answer.trimmingCharacters(in: .whitespacesAndNewlines) == "1" else {
+                throw StepError.target("ClickHouse at \(endpoint.url) answered \"\(answer.prefix(80))\" to SELECT 1")
+            }
+        } catch let e as ClickHouseServerError {
+            throw StepError.target("ClickHouse at \(endpoint.url) refused user \(endpoint.user): \(e.message) — check the credentials Secret")
+        } catch let e as StepError {
+            throw e
+        } catch {
+            throw StepError.target("ClickHouse at \(endpoint.url) is not reachable: \(error) — check spec.clickhouse.url and that the server runs")
+        }
+    }
+
+    /// Streams the answer to `sql` into a new file at `path` (mode 0600); returns its byte count.
+    @discardableResult
+    public func download(_ sql: String, to path: String) async throws -> Int {
+        let response = try await http.execute(request(settings: [:], body: ByteBuffer(string: sql)), timeout: timeout)
+        guard response.status == .ok else {
+            throw ClickHouseServerError.parse(String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw StepError.io("cannot create \(path)")
+        }
+        defer { try? handle.close() }
+        var written = 0
+        for try await chunk in response.body {
+            try chunk.withUnsafeReadableBytes { try handle.write(contentsOf: Data($0)) }
+            written += chunk.readableBytes
+        }
+        return written
+    }
+
+    private func post(settings: [String: String], body: ByteBuffer) async throws -> String {
+        let response = try await http.execute(request(settings: settings, body: body), timeout: timeout)
+        let text = String(buffer: try await response.body.collect(upTo: 64 << 20))
+        guard response.status == .ok else { throw ClickHouseServerError.parse(text) }
+        return text
+    }
+
+    private func request(settings: [String: String], body: ByteBuffer) -> HTTPClientRequest {
+        var components = URLComponents()
+        components.queryItems = settings.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        var request = HTTPClientRequest(url: endpoint.url + "/" + (components.percentEncodedQuery.map { "?" + $0.replacingOccurrences(of: "+", with: "%2B") } ?? ""))
+        request.method = .POST
+        let token = Data("\(endpoint.user):\(endpoint.password)".utf8).base64EncodedString()
+        request.headers.add(name: "Authorization", value: "Basic \(token)")
+        request.headers.add(name: "Content-Length", value: String(body.readableBytes))
+        request.body = .bytes(body)
+        return request
+    }
+}

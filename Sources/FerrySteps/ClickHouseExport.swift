@@ -1,0 +1,31 @@
+import Foundation
+
+/// Writes one ClickHouse table into a package (`clickhouse/<db>.<table>.sql`
+/// and `.tsv`) and returns its manifest entry: row count and, for a
+/// partitioned table, rows per partition ID as `system.parts` reports them
+/// (the same numbers ``ClickHouseRestore`` verifies on the target).
+public enum ClickHouseExport {
+    public static func exportTable(_ table: String, client: ClickHouseClient, packageRoot: String) async throws -> (entry: PackageManifest.ClickHouseTable, sha256: String) {
+        let (database, name) = try ClickHouseRestore.split(table)
+        let dir = packageRoot + "/clickhouse"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let schemaPath = "clickhouse/\(table).sql"
+        let dataPath = "clickhouse/\(table).tsv"
+        let create = try await client.query("SHOW CREATE TABLE \(table) FORMAT TSVRaw")
+        try Data((create.trimmingCharacters(in: .whitespacesAndNewlines) + "\n").utf8).write(to: URL(fileURLWithPath: packageRoot + "/" + schemaPath))
+        try await client.download("SELECT * FROM \(table) FORMAT TabSeparated", to: packageRoot + "/" + dataPath)
+        let file = try MappedFile(path: packageRoot + "/" + dataPath)
+        let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
+        let parts = try await client.query(
+            "SELECT partition_id, sum(rows) FROM system.parts WHERE database = '\(database)' AND table = '\(name)' AND active GROUP BY partition_id FORMAT TabSeparated")
+        var partitions: [String: Int] = [:]
+        for line in parts.split(separator: "\n") {
+            let cols = line.split(separator: "\t")
+            if cols.count == 2, let n = Int(cols[1]) { partitions[String(cols[0])] = n }
+        }
+        // An unpartitioned MergeTree has the one partition "all"; other engines have none.
+        let partitioned = !(partitions.isEmpty || (partitions.count == 1 && partitions["all"] != nil))
+        let entry = PackageManifest.ClickHouseTable(schema: schemaPath, data: dataPath, rows: rows, partitions: partitioned ? partitions : nil)
+        return (entry, try ManifestBuilder.sha256(of: packageRoot + "/" + dataPath))
+    }
+}
