@@ -42,6 +42,10 @@ public struct StepStatus: Codable, Sendable, Hashable {
     public var startedAt: String?
     public var finishedAt: String?
     public var message: String?
+    /// When a failed step may start its next attempt.
+    public var retryAt: String?
+    /// The Job running (or that ran) the step, for `kubectl logs job/<name>`.
+    public var job: String?
     /// A small result: rows imported, tables verified, offsets set, bytes…
     public var result: JSONValue?
 

@@ -4,18 +4,41 @@ import KubeClient
 /// Decides the ordered step list of a Migration and merges it with the
 /// checkpoint already in status. Pure: no I/O, every decision a unit test.
 public enum Planner {
-    /// Step names in run order for a spec (package contents refine `mysql`
-    /// and `clickhouse` into per-database steps once validate has read them).
-    public static func stepNames(for spec: MigrationSpec) -> [String] {
+    /// What the package holds, as the validate step reported it.
+    public struct PackageContents: Equatable, Sendable {
+        public var mysql: [String]
+        public var clickhouse: [String]
+        public init(mysql: [String], clickhouse: [String]) {
+            self.mysql = mysql
+            self.clickhouse = clickhouse
+        }
+
+        /// From the validate step's result (`{"package": {"mysql": [...], "clickhouse": [...]}}`).
+        public init?(validateResult: JSONValue?) {
+            guard let p = validateResult?["package"] else { return nil }
+            mysql = p["mysql"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            clickhouse = p["clickhouse"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+    }
+
+    /// Step names in run order for a spec. Without a database (table) list in
+    /// the spec, `mysql` (`clickhouse`) is one placeholder step until validate
+    /// has read the package; with `contents` it becomes one step per database
+    /// (table) the package holds.
+    public static func stepNames(for spec: MigrationSpec, contents: PackageContents? = nil) -> [String] {
         var steps = ["validate"]
         let hasFiles = !(spec.files ?? []).isEmpty
         if hasFiles && spec.fileSync?.preSync == true { steps.append("presync") }
         if spec.workloads != nil { steps.append("quiesce") }
         if let m = spec.mysql {
-            if let dbs = m.databases, !dbs.isEmpty { steps += dbs.map { "mysql/\($0)" } } else { steps.append("mysql") }
+            if let dbs = m.databases, !dbs.isEmpty { steps += dbs.map { "mysql/\($0)" } }
+            else if let contents { steps += contents.mysql.map { "mysql/\($0)" } }
+            else { steps.append("mysql") }
         }
         if let c = spec.clickhouse {
-            if let tables = c.tables, !tables.isEmpty { steps += tables.map { "clickhouse/\($0)" } } else { steps.append("clickhouse") }
+            if let tables = c.tables, !tables.isEmpty { steps += tables.map { "clickhouse/\($0)" } }
+            else if let contents { steps += contents.clickhouse.map { "clickhouse/\($0)" } }
+            else { steps.append("clickhouse") }
         }
         if spec.kafka != nil { steps.append("kafka") }
         if spec.workloads != nil { steps.append("resume") }
@@ -35,7 +58,8 @@ public enum Planner {
     /// new ones start Pending (or Skipped), steps no longer planned drop out.
     public static func plan(spec: MigrationSpec, existing: [StepStatus]) -> [StepStatus] {
         let byName = Dictionary(existing.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return stepNames(for: spec).map { name in
+        let validated = byName["validate"].flatMap { $0.state == .succeeded ? PackageContents(validateResult: $0.result) : nil }
+        return stepNames(for: spec, contents: validated).map { name in
             let skipped = isSkipped(name, spec: spec)
             if var s = byName[name] {
                 if skipped && s.state == .pending { s.state = .skipped }
@@ -46,17 +70,26 @@ public enum Planner {
         }
     }
 
-    /// "3/11 steps": finished (succeeded or skipped) of all planned.
-    public static func progress(_ steps: [StepStatus]) -> String {
-        let finished = steps.filter { $0.state == .succeeded || $0.state == .skipped }.count
+    /// "3/11 steps": finished (succeeded, skipped, or failed but optional) of all planned.
+    public static func progress(_ steps: [StepStatus], spec: MigrationSpec) -> String {
+        let finished = steps.filter { isFinished($0, spec: spec) }.count
         return "\(finished)/\(steps.count) steps"
     }
 
-    /// The overall phase implied by the steps.
-    public static func phase(_ steps: [StepStatus]) -> Phase {
-        if steps.contains(where: { $0.state == .failed }) { return .failed }
-        if !steps.isEmpty && steps.allSatisfy({ $0.state == .succeeded || $0.state == .skipped }) { return .succeeded }
-        if steps.contains(where: { $0.state == .running || $0.state == .succeeded }) { return .running }
+    /// A step the plan has moved past: succeeded, skipped, or an optional step that failed for good.
+    public static func isFinished(_ step: StepStatus, spec: MigrationSpec) -> Bool {
+        switch step.state {
+        case .succeeded, .skipped: return true
+        case .failed: return StepKind(step.name).isOptional(in: spec)
+        case .pending, .running: return false
+        }
+    }
+
+    /// The overall phase implied by the steps: Failed when a required step failed for good.
+    public static func phase(_ steps: [StepStatus], spec: MigrationSpec) -> Phase {
+        if steps.contains(where: { $0.state == .failed && !StepKind($0.name).isOptional(in: spec) }) { return .failed }
+        if !steps.isEmpty && steps.allSatisfy({ isFinished($0, spec: spec) }) { return .succeeded }
+        if steps.contains(where: { $0.state != .pending && $0.state != .skipped }) { return .running }
         return .pending
     }
 }

@@ -6,18 +6,24 @@ import KubeRuntime
 import Logging
 
 /// Reconciles one Migration, as a short list of early-returning `ensure…`
-/// steps: finalizer, cleanup on deletion, plan + status. Status goes to the
-/// /status subresource with a merge patch guarded by resourceVersion and is
-/// skipped when nothing changed; a Conflict is thrown and retried.
+/// steps: finalizer, cleanup on deletion, then the plan: the engine picks
+/// the current step, the reconciler acts (a Job, scaling, a ConfigMap
+/// bump), observes, and lets the engine record the outcome. The running
+/// step is written to status (the checkpoint) before anything is acted on.
+/// Status goes to the /status subresource with a merge patch guarded by
+/// resourceVersion and is skipped when nothing changed; a Conflict is
+/// thrown and retried.
 public struct MigrationReconciler: Reconciler {
     public let client: KubeClient
     public let events: EventRecorder
     public let logger: Logger
+    public let settings: StepSettings
     public let now: @Sendable () -> Date
 
-    public init(client: KubeClient, events: EventRecorder, logger: Logger = Logger(label: "migration"), now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(client: KubeClient, events: EventRecorder, settings: StepSettings = StepSettings(), logger: Logger = Logger(label: "migration"), now: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.events = events
+        self.settings = settings
         self.logger = logger
         self.now = now
     }
@@ -27,11 +33,30 @@ public struct MigrationReconciler: Reconciler {
 
     public func reconcile(_ object: JSONValue, key: ObjectKey) async throws -> ReconcileAction {
         if object[path: ["metadata", "deletionTimestamp"]] != nil {
+            try await ensureResumedBeforeDeletion(object)
             return try await ensureCleanedUp(object)
         }
         let current = try await Finalizers.add(FerryNames.finalizer, to: object, resource: Migration.resource, client: client)
-        try await ensureStatus(current)
-        return .done
+        let migration = try current.decode(as: Migration.self)
+        if !migration.spec.validate().isEmpty {
+            try await ensureInvalidReported(current, migration)
+            return .done
+        }
+        return try await ensureStepsRun(current, migration)
+    }
+
+    // MARK: - deletion
+
+    /// A Migration deleted while its workloads are stopped brings them back first
+    /// (unless spec.workloads.leaveStoppedOnFailure).
+    func ensureResumedBeforeDeletion(_ object: JSONValue) async throws {
+        guard Finalizers.has(object, FerryNames.finalizer), let migration = try? object.decode(as: Migration.self), migration.spec.validate().isEmpty else { return }
+        let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
+        let status = migration.status ?? MigrationStatus()
+        guard let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: true) else { return }
+        let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
+        _ = try await Workloads(client: client).resume(workloads, namespace: workloads.namespace ?? "default", remembered: quiesced)
+        await events.record(object, .normal, reason: "WorkloadsResumed", note: "restored the saved replicas before deleting the Migration", action: "Scale")
     }
 
     /// Deletes the pods and jobs this Migration created, waits for them to go, then lets it go.
@@ -56,20 +81,146 @@ public struct MigrationReconciler: Reconciler {
         return .done
     }
 
-    /// Validates a new or changed spec and writes the plan, phase, progress and conditions.
-    func ensureStatus(_ object: JSONValue) async throws {
-        let migration = try object.decode(as: Migration.self)
-        let generation = migration.metadata.generation ?? 1
+    // MARK: - the plan
+
+    /// An invalid spec: phase Failed, SpecValid=False with the message; nothing runs.
+    func ensureInvalidReported(_ object: JSONValue, _ migration: Migration) async throws {
         let old = migration.status ?? MigrationStatus()
         let decision = StatusPlanner.decide(migration: migration, stamp: Timestamps.format(now()))
-        guard decision.status != old else { return }
-        var patch = try JSONValue(encoding: decision.status)
-        patch = ["metadata": ["resourceVersion": object[path: ["metadata", "resourceVersion"]] ?? .null], "status": patch]
-        _ = try await client.patchStatus(Migration.resource, name: migration.metadata.name ?? "", namespace: migration.metadata.namespace, .merge(patch))
-        if let event = decision.event, old.observedGeneration != generation || old.phase != decision.status.phase {
+        _ = try await writeStatus(decision.status, old: old, object: object)
+        if let event = decision.event, old.observedGeneration != migration.metadata.generation || old.phase != decision.status.phase {
             await events.record(object, event.warning ? .warning : .normal, reason: event.reason, note: event.note)
         }
-        logger.info("status updated", metadata: ["migration": "\(migration.metadata.namespace ?? "")/\(migration.metadata.name ?? "")", "phase": "\(decision.status.phase?.rawValue ?? "")", "progress": "\(decision.status.progress ?? "")"])
+    }
+
+    /// Runs the plan forward as far as it goes without waiting.
+    func ensureStepsRun(_ object: JSONValue, _ migration: Migration) async throws -> ReconcileAction {
+        let namespace = migration.metadata.namespace ?? "default"
+        let spec = migration.spec.withDefaults(namespace: namespace)
+        let generation = migration.metadata.generation ?? 1
+        let old = migration.status ?? MigrationStatus()
+        var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation])
+        var written = old
+        var resourceVersion = object[path: ["metadata", "resourceVersion"]]
+        var requeue: Double?
+
+        for _ in 0..<16 {
+            guard let step = Engine.current(status, spec: spec) else { break }
+            if step.state == .pending {
+                let wait = Engine.waitBeforeStart(step, now: now())
+                if wait > 0 {
+                    requeue = wait
+                    break
+                }
+                status = Engine.start(step.name, in: status, now: now())
+                if StepKind(step.name).runsAsJob, var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
+                    steps[i].job = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: steps[i].attempts ?? 1)
+                    status.steps = steps
+                }
+                notes.append(EngineEvent(reason: "StepStarted", note: "\(step.name): attempt \((step.attempts ?? 0) + 1)"))
+                // Checkpoint before acting: a crash from here on finds the step Running.
+                status = Engine.summarize(status, spec: spec, generation: generation, now: now())
+                resourceVersion = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion) ?? resourceVersion
+                written = status
+            }
+            guard let running = status.steps?.first(where: { $0.name == step.name }) else { break }
+            let outcome = try await drive(running, migration: migration, spec: spec, status: status)
+            let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
+            status = recorded.0
+            notes += recorded.1
+            status.steps = Planner.plan(spec: spec, existing: status.steps ?? [])
+            if case .running = outcome {
+                requeue = settings.pollSeconds
+                break
+            }
+        }
+
+        if let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) {
+            let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
+            let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
+            let outcome = try await Workloads(client: client).resume(workloads, namespace: workloads.namespace ?? namespace, remembered: quiesced)
+            if case .running(let m) = outcome {
+                status = Engine.record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
+                requeue = settings.pollSeconds
+            } else if case .succeeded(let result, _) = outcome {
+                status = Engine.record(.succeeded(result: result, message: "workloads restored after \(failed) failed"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
+                notes.append(EngineEvent(reason: "WorkloadsResumed", note: "restored the saved replicas after \(failed) failed", warning: true))
+            }
+        }
+
+        status = Engine.summarize(status, spec: spec, generation: generation, now: now())
+        _ = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion)
+        for note in notes {
+            await events.record(object, note.warning ? .warning : .normal, reason: note.reason, note: note.note)
+        }
+        if status != old {
+            logger.info("status updated", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "phase": "\(status.phase?.rawValue ?? "")",
+                                                     "step": "\(status.step ?? "")", "progress": "\(status.progress ?? "")"])
+        }
+        return requeue.map { .requeueAfter($0) } ?? .done
+    }
+
+    /// Acts on the running step and reports what is observed.
+    func drive(_ step: StepStatus, migration: Migration, spec: MigrationSpec, status: MigrationStatus) async throws -> StepOutcome {
+        let namespace = migration.metadata.namespace ?? "default"
+        let attempt = step.attempts ?? 1
+        switch StepKind(step.name) {
+        case .quiesce:
+            guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
+            return try await Workloads(client: client).quiesce(w, namespace: w.namespace ?? namespace)
+        case .resume:
+            guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
+            let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
+            return try await Workloads(client: client).resume(w, namespace: w.namespace ?? namespace, remembered: quiesced)
+        case .rebuild(let name):
+            guard let rebuild = spec.rebuilds?.first(where: { $0.name == name }) else { return .failed("no rebuilds[] entry named \(name)", permanent: true) }
+            return try await Rebuilds(client: client).run(rebuild, migration: migration, attempt: attempt, now: now())
+        case .validate:
+            for (field, name) in StepJobs.secrets(in: spec) {
+                do {
+                    _ = try await client.get(.secrets, name: name, namespace: namespace)
+                } catch let e as KubeAPIError where e.isNotFound {
+                    return .failed("Secret \(name) (\(field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate", permanent: true)
+                }
+            }
+            return try await runJob(step, attempt: attempt, migration: migration, spec: spec)
+        case .unknown(let name):
+            return .failed("\(name) is not a step Ferry knows", permanent: true)
+        default:
+            return try await runJob(step, attempt: attempt, migration: migration, spec: spec)
+        }
+    }
+
+    /// Creates the step's Job if it is not there yet, else reads its outcome.
+    func runJob(_ step: StepStatus, attempt: Int, migration: Migration, spec: MigrationSpec) async throws -> StepOutcome {
+        let namespace = migration.metadata.namespace ?? "default"
+        let name = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: attempt)
+        do {
+            let job = try await client.get(.jobs, name: name, namespace: namespace)
+            let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
+            return StepJobs.outcome(job: job, pods: pods)
+        } catch let e as KubeAPIError where e.isNotFound {}
+        guard let job = StepJobs.job(for: step.name, attempt: attempt, migration: migration, spec: spec, settings: settings) else {
+            return .failed("\(step.name) cannot run yet: this version of Ferry has no runner for it", permanent: true)
+        }
+        do {
+            _ = try await client.create(.jobs, job, namespace: namespace)
+            logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])
+        } catch let e as KubeAPIError where e.isAlreadyExists {}
+        return .running("job \(name) created")
+    }
+
+    /// Merge-patches status (guarded by resourceVersion) when it changed; returns the new resourceVersion.
+    /// Fields that went away are sent as null so the merge removes them.
+    @discardableResult
+    func writeStatus(_ status: MigrationStatus, old: MigrationStatus, object: JSONValue, resourceVersion: JSONValue? = nil) async throws -> JSONValue? {
+        guard status != old else { return nil }
+        var body = try JSONValue(encoding: status)
+        let previous = try JSONValue(encoding: old)
+        for key in (previous.objectValue ?? [:]).keys where body[key] == nil { body[key] = .null }
+        let patch: JSONValue = ["metadata": ["resourceVersion": resourceVersion ?? object[path: ["metadata", "resourceVersion"]] ?? .null], "status": body]
+        let updated = try await client.patchStatus(Migration.resource, name: object.name ?? "", namespace: object.namespace, .merge(patch))
+        return updated[path: ["metadata", "resourceVersion"]]
     }
 }
 
@@ -103,18 +254,9 @@ public enum StatusPlanner {
             return Decision(status: status, event: Event(reason: "InvalidSpec", note: message, warning: true))
         }
         let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
-        let steps = Planner.plan(spec: spec, existing: status.steps ?? [])
-        status.steps = steps
-        status.progress = Planner.progress(steps)
-        let phase = Planner.phase(steps)
-        status.phase = phase
-        status.step = steps.first { $0.state == .running }?.name ?? steps.first { $0.state == .pending }?.name
-        status.observedGeneration = generation
-        status.message = phase == .pending ? "planned \(steps.count) steps" : status.message
-        conditions.set(type: FerryNames.ConditionType.specValid, status: true, reason: "Valid", message: "the spec is valid", observedGeneration: generation, now: stamp)
-        conditions.set(type: FerryNames.ConditionType.ready, status: phase == .succeeded, reason: phase == .succeeded ? "Succeeded" : "InProgress", message: phase == .succeeded ? "all steps finished" : "\(status.progress ?? "")", observedGeneration: generation, now: stamp)
-        conditions.set(type: FerryNames.ConditionType.progressing, status: phase == .pending || phase == .running, reason: phase == .pending ? "Planned" : phase.rawValue, message: "next step: \(status.step ?? "none")", observedGeneration: generation, now: stamp)
-        status.conditions = conditions
-        return Decision(status: status, event: Event(reason: "Planned", note: "planned \(steps.count) steps: \(steps.map(\.name).joined(separator: ", "))", warning: false))
+        var (planned, _) = Engine.prepare(spec: spec, status: status, generation: generation, rerun: nil)
+        planned = Engine.summarize(planned, spec: spec, generation: generation, now: Timestamps.parse(stamp) ?? Date())
+        let steps = planned.steps ?? []
+        return Decision(status: planned, event: Event(reason: "Planned", note: "planned \(steps.count) steps: \(steps.map(\.name).joined(separator: ", "))", warning: false))
     }
 }

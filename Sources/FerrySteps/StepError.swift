@@ -12,6 +12,14 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
     /// Local I/O failed.
     case io(String)
 
+    /// Whether trying again could succeed: a bad package or bad options stay bad.
+    public var isRetryable: Bool {
+        switch self {
+        case .badPackage, .configuration: return false
+        case .target, .verification, .io: return true
+        }
+    }
+
     public var description: String {
         switch self {
         case .badPackage(let m): return "bad package: \(m)"

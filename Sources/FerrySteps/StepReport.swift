@@ -16,12 +16,13 @@ public enum StepReport {
         return "{\"ok\":true,\"result\":\(body)}"
     }
 
-    public static func failure(_ message: String) -> String {
+    /// `retryable: false` tells the controller another attempt cannot help (bad package, bad options).
+    public static func failure(_ message: String, retryable: Bool = true) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let trimmed = message.count > 3500 ? String(message.prefix(3500)) + "…" : message
         let text = (try? encoder.encode(trimmed)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
-        return "{\"ok\":false,\"error\":\(text)}"
+        return "{\"ok\":false,\"error\":\(text),\"retryable\":\(retryable)}"
     }
 
     /// Writes the report where the kubelet (or KubeSim's pod runner) reads it, when that file can be written.

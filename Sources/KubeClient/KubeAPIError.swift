@@ -135,4 +135,5 @@ public enum KubeAPIError: Error, Sendable, CustomStringConvertible {
     public var isConflict: Bool { if case .conflict = self { return true } else { return false } }
     public var isGone: Bool { if case .gone = self { return true } else { return false } }
     public var isAlreadyExists: Bool { if case .alreadyExists = self { return true } else { return false } }
+    public var isInvalid: Bool { if case .invalid = self { return true } else { return false } }
 }

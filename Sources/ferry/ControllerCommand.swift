@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import FerryAPI
+import FerryEngine
 import FerryOperator
 import Foundation
 import KubeClient
@@ -52,6 +53,21 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between full resyncs.")
     var resync: Double = 300
 
+    @Option(help: "Image for step Jobs (has ferry and the MariaDB client). Env: FERRY_STEP_IMAGE")
+    var stepImage: String?
+
+    @Option(help: "Path of ferry inside the step image. Env: FERRY_STEP_COMMAND")
+    var stepCommand: String?
+
+    @Option(help: "Attempts per step before it fails (the first run included).")
+    var stepAttempts = 3
+
+    @Option(help: "Seconds before a failed step's second attempt (doubles each time, at most 300).")
+    var stepRetryDelay: Double = 10
+
+    @Option(help: "Seconds between looks at a running step.")
+    var stepPoll: Double = 5
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let levelText = logLevel ?? env["FERRY_LOG_LEVEL"] ?? "info"
@@ -71,7 +87,16 @@ struct ControllerCommand: AsyncParsableCommand {
         let id = identity ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let watched = namespaces.isEmpty ? (env["FERRY_NAMESPACES"].map { $0.split(separator: ",").map(String.init) } ?? []) : namespaces
         let events = EventRecorder(client: client, controller: "ferry.dev/controller", instance: id, logger: Logger(label: "ferry.events"))
-        let reconciler = MigrationReconciler(client: client, events: events, logger: Logger(label: "ferry.migration"))
+        guard stepAttempts >= 1, stepRetryDelay >= 0, stepPoll > 0 else {
+            throw ValidationError("--step-attempts must be at least 1, --step-retry-delay at least 0 and --step-poll above 0")
+        }
+        let defaults = StepSettings()
+        let settings = StepSettings(
+            image: stepImage ?? env["FERRY_STEP_IMAGE"] ?? defaults.image,
+            command: stepCommand ?? env["FERRY_STEP_COMMAND"] ?? defaults.command,
+            retry: RetryPolicy(maxAttempts: stepAttempts, baseDelay: stepRetryDelay),
+            pollSeconds: stepPoll)
+        let reconciler = MigrationReconciler(client: client, events: events, settings: settings, logger: Logger(label: "ferry.migration"))
         let controllers = (watched.isEmpty ? [nil] : watched.map { Optional($0) }).map { ns in
             Controller(client: client, primary: Migration.resource, namespace: ns, owned: MigrationReconciler.ownedResources, reconciler: reconciler, workers: workers, resyncSeconds: resync, logger: Logger(label: "ferry.controller"))
         }

@@ -6,7 +6,7 @@ import FerrySteps
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore one part of a backup package (run by the controller in a Job).",
-        subcommands: [RestoreMySQL.self, RestoreClickHouse.self, RestoreCache.self])
+        subcommands: [RestoreValidate.self, RestoreMySQL.self, RestoreClickHouse.self, RestoreCache.self])
 }
 
 /// Where the step's JSON result goes.
@@ -85,7 +85,7 @@ func reportStep<R: Encodable>(_ resultFile: String, _ body: () async throws -> R
         let outcome = try await body()
         StepReport.write(StepReport.success(outcome), to: resultFile)
     } catch {
-        StepReport.write(StepReport.failure("\(error)"), to: resultFile)
+        StepReport.write(StepReport.failure("\(error)", retryable: (error as? StepError)?.isRetryable ?? true), to: resultFile)
         throw ExitCode(1)
     }
 }
@@ -158,6 +158,52 @@ struct RestoreCache: AsyncParsableCommand {
                 username: Credentials.optional(env: "FERRY_REDIS_USERNAME", file: "username", directory: credentialsDir),
                 password: Credentials.optional(env: "FERRY_REDIS_PASSWORD", file: "password", directory: credentialsDir))
             return try await RedisFlush(endpoint: endpoint, database: database).run()
+        }
+    }
+}
+
+struct RestoreValidate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check the package, its version, the target endpoints and volumes before anything is stopped.",
+        discussion: "Prints what the package holds as JSON; the controller plans one step per database and table from it.")
+
+    @Option(help: "The backup package's top folder.")
+    var package: String
+    @Option(help: "The version the spec expects (spec.appVersion).")
+    var appVersion: String
+    @Flag(help: "Restore a package of another version (spec.allowVersionMismatch).")
+    var allowVersionMismatch = false
+    @Option(name: .customLong("database"), help: "A database the spec restores (repeatable; default: all in the package).")
+    var databases: [String] = []
+    @Option(name: .customLong("table"), help: "A ClickHouse db.table the spec restores (repeatable; default: all).")
+    var tables: [String] = []
+    @Option(name: .customLong("folder"), help: "A package folder the spec copies (repeatable).")
+    var folders: [String] = []
+    @Option(name: .customLong("endpoint"), help: "name=host:port of a target to reach (repeatable).")
+    var endpoints: [String] = []
+    @Option(name: .customLong("volume"), help: "name=path of a mounted target volume (repeatable).")
+    var volumes: [String] = []
+    @Option(help: "Least free space on each target volume, in percent.")
+    var minFreePercent: Double = 20
+    @OptionGroup var result: ResultOptions
+
+    func run() async throws {
+        try await reportStep(result.resultFile) {
+            let parsedEndpoints = try endpoints.map { text -> PackageValidation.Endpoint in
+                guard let eq = text.firstIndex(of: "="), let colon = text.lastIndex(of: ":"), colon > eq, let port = Int(text[text.index(after: colon)...]) else {
+                    throw StepError.configuration("--endpoint \(text) must be name=host:port")
+                }
+                return .init(name: String(text[..<eq]), host: String(text[text.index(after: eq)..<colon]), port: port)
+            }
+            let parsedVolumes = try volumes.map { text -> PackageValidation.Volume in
+                guard let eq = text.firstIndex(of: "=") else { throw StepError.configuration("--volume \(text) must be name=path") }
+                return .init(path: String(text[text.index(after: eq)...]), name: String(text[..<eq]))
+            }
+            return try PackageValidation(.init(
+                packagePath: package, appVersion: appVersion, allowVersionMismatch: allowVersionMismatch,
+                mysqlDatabases: databases.isEmpty ? nil : databases, clickhouseTables: tables.isEmpty ? nil : tables,
+                fileFolders: folders, endpoints: parsedEndpoints, volumes: parsedVolumes, minFreePercent: minFreePercent)).run()
         }
     }
 }

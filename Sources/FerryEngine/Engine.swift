@@ -1,0 +1,230 @@
+import FerryAPI
+import Foundation
+import KubeClient
+
+/// What happened to the step that is running, as the operator observed it
+/// (from its Job and pod, or from the controller's own work).
+public enum StepOutcome: Equatable, Sendable {
+    /// Still going; the message (if any) says what it waits for.
+    case running(String?)
+    case succeeded(result: JSONValue?, message: String?)
+    /// `permanent`: retrying cannot help (bad package, bad spec, version mismatch).
+    case failed(String, permanent: Bool)
+}
+
+/// How often and how soon a failed step is tried again.
+public struct RetryPolicy: Equatable, Sendable {
+    /// Attempts in all (the first run included).
+    public var maxAttempts: Int
+    /// Wait before the second attempt; doubles each time.
+    public var baseDelay: Double
+    public var maxDelay: Double
+
+    public init(maxAttempts: Int = 3, baseDelay: Double = 10, maxDelay: Double = 300) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+    }
+
+    /// Delay after `attempts` failed attempts.
+    public func delay(afterAttempts attempts: Int) -> Double {
+        min(maxDelay, baseDelay * pow(2, Double(max(0, attempts - 1))))
+    }
+}
+
+/// Something worth an Event on the Migration.
+public struct EngineEvent: Equatable, Sendable {
+    public var reason: String
+    public var note: String
+    public var warning: Bool
+    public init(reason: String, note: String, warning: Bool = false) {
+        self.reason = reason
+        self.note = note
+        self.warning = warning
+    }
+}
+
+/// The step engine: pure functions from (spec, status, annotations,
+/// observations, time) to the next status. `status.steps` is the checkpoint:
+/// steps run one at a time in plan order; a Succeeded step is never redone
+/// unless a re-run asks for it.
+public enum Engine {
+    // MARK: - preparing the plan
+
+    /// Merges the plan into status and applies a spec change and a re-run request.
+    ///
+    /// - A new generation: failed steps get a fresh start (the fix may be in the spec).
+    /// - `rerun` (the `ferry.dev/rerun` annotation) differing from `status.handledRerun`:
+    ///   the named steps, and only they, go back to Pending once; the request is recorded.
+    ///   A removed annotation clears the record so the same request can be made again.
+    public static func prepare(spec: MigrationSpec, status: MigrationStatus, generation: Int64, rerun: String?) -> (MigrationStatus, [EngineEvent]) {
+        var status = status
+        var events: [EngineEvent] = []
+        var steps = status.steps ?? []
+        if let observed = status.observedGeneration, observed != generation {
+            for i in steps.indices where steps[i].state == .failed {
+                steps[i] = StepStatus(name: steps[i].name, state: .pending, message: "the spec changed; trying again")
+            }
+        }
+        steps = Planner.plan(spec: spec, existing: steps)
+        let request = rerun?.trimmingCharacters(in: .whitespaces)
+        if let request, !request.isEmpty, request != status.handledRerun {
+            let names = request.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            var unknown: [String] = []
+            for name in names {
+                guard let i = steps.firstIndex(where: { $0.name == name }) else { unknown.append(name); continue }
+                if steps[i].state == .skipped || steps[i].state == .running { continue }
+                steps[i] = StepStatus(name: name, state: .pending, message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
+                events.append(EngineEvent(reason: "Rerun", note: "\(name) will run again"))
+            }
+            if !unknown.isEmpty {
+                events.append(EngineEvent(reason: "RerunUnknownStep", note: "\(FerryNames.rerunAnnotation) names \(unknown.joined(separator: ", ")), not a planned step; planned: \(steps.map(\.name).joined(separator: ", "))", warning: true))
+            }
+            status.handledRerun = request
+            // A re-run after validate may refine placeholders again.
+            steps = Planner.plan(spec: spec, existing: steps)
+        } else if request == nil || request == "" {
+            status.handledRerun = nil
+        }
+        status.steps = steps
+        return (status, events)
+    }
+
+    // MARK: - choosing and moving the current step
+
+    /// The step to work on: the first that is neither finished nor failed for good.
+    /// nil when the plan is through or stopped by a required failure.
+    public static func current(_ status: MigrationStatus, spec: MigrationSpec) -> StepStatus? {
+        for step in status.steps ?? [] {
+            if Planner.isFinished(step, spec: spec) { continue }
+            if step.state == .failed { return nil }
+            return step
+        }
+        return nil
+    }
+
+    /// Seconds to wait before a Pending step that failed before may start again (0: now).
+    public static func waitBeforeStart(_ step: StepStatus, now: Date) -> Double {
+        guard step.state == .pending, let at = step.retryAt.flatMap(Timestamps.parse) else { return 0 }
+        return max(0, at.timeIntervalSince(now))
+    }
+
+    /// Pending → Running: one more attempt, stamped. Written to status before anything is acted on.
+    public static func start(_ name: String, in status: MigrationStatus, now: Date) -> MigrationStatus {
+        update(name, in: status) { s in
+            s.state = .running
+            s.attempts = (s.attempts ?? 0) + 1
+            s.startedAt = Timestamps.format(now)
+            s.finishedAt = nil
+            s.retryAt = nil
+            s.message = (s.attempts ?? 1) > 1 ? "attempt \(s.attempts ?? 1)" : nil
+            s.result = nil
+        }
+    }
+
+    /// Applies what the operator observed to the running step.
+    public static func record(_ outcome: StepOutcome, for name: String, in status: MigrationStatus, spec: MigrationSpec, policy: RetryPolicy, now: Date) -> (MigrationStatus, [EngineEvent]) {
+        var events: [EngineEvent] = []
+        let optional = StepKind(name).isOptional(in: spec)
+        let updated = update(name, in: status) { s in
+            switch outcome {
+            case .running(let message):
+                s.message = message
+            case .succeeded(let result, let message):
+                s.state = .succeeded
+                s.finishedAt = Timestamps.format(now)
+                s.result = result
+                s.message = message
+                events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? summary(result))"))
+            case .failed(let message, let permanent):
+                let attempts = s.attempts ?? 1
+                s.finishedAt = Timestamps.format(now)
+                if !permanent && attempts < policy.maxAttempts {
+                    let delay = policy.delay(afterAttempts: attempts)
+                    s.state = .pending
+                    s.retryAt = Timestamps.format(now.addingTimeInterval(delay))
+                    s.message = "attempt \(attempts) of \(policy.maxAttempts) failed: \(message); retrying in \(Int(delay.rounded(.up))) s"
+                    events.append(EngineEvent(reason: "StepRetrying", note: s.message ?? "", warning: true))
+                } else {
+                    s.state = .failed
+                    let tries = attempts == 1 ? "1 attempt" : "\(attempts) attempts"
+                    s.message = "\(message) (failed after \(tries)\(permanent && attempts < policy.maxAttempts ? "; not retried: this will not fix itself" : ""))"
+                    events.append(EngineEvent(reason: optional ? "OptionalStepFailed" : "StepFailed",
+                                              note: "\(name): \(s.message ?? "")\(optional ? "; optional, the plan continues (Degraded)" : "")", warning: true))
+                }
+            }
+        }
+        return (updated, events)
+    }
+
+    /// Whether the workloads must be scaled back now: quiesce has run, they are
+    /// not back yet, and the migration has failed or is being deleted — unless
+    /// `spec.workloads.leaveStoppedOnFailure`.
+    public static func needsGuaranteedResume(_ status: MigrationStatus, spec: MigrationSpec, deleting: Bool) -> Bool {
+        guard spec.workloads != nil, spec.workloads?.leaveStoppedOnFailure != true else { return false }
+        let steps = status.steps ?? []
+        guard let quiesce = steps.first(where: { $0.name == "quiesce" }), quiesce.state != .pending, quiesce.state != .skipped || (quiesce.attempts ?? 0) > 0 else { return false }
+        if steps.first(where: { $0.name == "resume" })?.state == .succeeded { return false }
+        return deleting || Planner.phase(steps, spec: spec) == .failed
+    }
+
+    // MARK: - summary
+
+    /// Phase, current step, progress, message and conditions from the steps.
+    public static func summarize(_ status: MigrationStatus, spec: MigrationSpec, generation: Int64, now: Date) -> MigrationStatus {
+        var status = status
+        let stamp = Timestamps.format(now)
+        let steps = status.steps ?? []
+        let phase = Planner.phase(steps, spec: spec)
+        status.phase = phase
+        status.observedGeneration = generation
+        status.progress = Planner.progress(steps, spec: spec)
+        let failedRequired = steps.first { $0.state == .failed && !StepKind($0.name).isOptional(in: spec) }
+        let failedOptional = steps.filter { $0.state == .failed && StepKind($0.name).isOptional(in: spec) }
+        let active = current(status, spec: spec)
+        status.step = failedRequired?.name ?? active?.name ?? status.step
+        switch phase {
+        case .failed: status.message = "\(failedRequired?.name ?? "a step") failed: \(failedRequired?.message ?? "")"
+        case .succeeded: status.message = failedOptional.isEmpty ? "all \(steps.count) steps finished" : "finished; optional steps failed: \(failedOptional.map(\.name).joined(separator: ", "))"
+        case .pending: status.message = "planned \(steps.count) steps"
+        default: status.message = active.map { "\($0.name): \($0.message ?? ($0.state == .running ? "running" : "next"))" }
+        }
+        var conditions = status.conditions ?? []
+        typealias C = FerryNames.ConditionType
+        conditions.set(type: C.specValid, status: true, reason: "Valid", message: "the spec is valid", observedGeneration: generation, now: stamp)
+        conditions.set(type: C.ready, status: phase == .succeeded, reason: phase == .succeeded ? "Succeeded" : (phase == .failed ? "Failed" : "InProgress"),
+                       message: phase == .succeeded ? "all steps finished" : status.message ?? "", observedGeneration: generation, now: stamp)
+        conditions.set(type: C.progressing, status: phase == .pending || phase == .running, reason: phase == .failed ? "StepFailed" : phase.rawValue,
+                       message: active.map { "step \($0.name)" } ?? "no step to run", observedGeneration: generation, now: stamp)
+        conditions.set(type: C.degraded, status: !failedOptional.isEmpty,
+                       reason: failedOptional.isEmpty ? "AllStepsHealthy" : "OptionalStepFailed",
+                       message: failedOptional.isEmpty ? "no optional step failed" : failedOptional.map { "\($0.name): \($0.message ?? "")" }.joined(separator: "; "),
+                       observedGeneration: generation, now: stamp)
+        status.conditions = conditions
+        return status
+    }
+
+    // MARK: - helpers
+
+    static func update(_ name: String, in status: MigrationStatus, _ change: (inout StepStatus) -> Void) -> MigrationStatus {
+        var status = status
+        guard var steps = status.steps, let i = steps.firstIndex(where: { $0.name == name }) else { return status }
+        change(&steps[i])
+        status.steps = steps
+        return status
+    }
+
+    /// A one-line summary of a step result for an Event.
+    static func summary(_ result: JSONValue?) -> String {
+        guard let o = result?.objectValue else { return "done" }
+        let keys = ["rows", "tables", "partitions", "keysBefore", "command", "workloads", "new"]
+        let parts = keys.compactMap { k -> String? in
+            guard let v = o[k] else { return nil }
+            if let s = v.stringValue { return "\(k) \(s)" }
+            if let i = v.intValue { return "\(k) \(i)" }
+            if let a = v.arrayValue { return "\(k) \(a.count)" }
+            return nil
+        }
+        return parts.isEmpty ? "done" : parts.joined(separator: ", ")
+    }
+}

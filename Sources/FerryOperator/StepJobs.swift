@@ -1,0 +1,223 @@
+import FerryAPI
+import FerryEngine
+import Foundation
+import KubeClient
+
+/// How step Jobs are built: the image holding the `ferry` binary and
+/// the MariaDB client, where `ferry` is in it, and how steps are retried.
+public struct StepSettings: Sendable {
+    public var image: String
+    /// The `ferry` executable inside the image.
+    public var command: String
+    public var retry: RetryPolicy
+    /// How often a running step is looked at (Job changes also wake the controller).
+    public var pollSeconds: Double
+    public var imagePullPolicy: String
+
+    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent") {
+        self.image = image
+        self.command = command
+        self.retry = retry
+        self.pollSeconds = pollSeconds
+        self.imagePullPolicy = imagePullPolicy
+    }
+}
+
+/// Pure construction of step Jobs and reading of their outcome.
+public enum StepJobs {
+    public static let stepLabel = "ferry.dev/step"
+    static let packageMount = "/package"
+    static let terminationPath = "/dev/termination-log"
+
+    /// `<migration>-<step>-<attempt>` as a DNS label (≤ 63 characters; long names keep a hash).
+    public static func jobName(migration: String, step: String, attempt: Int) -> String {
+        let base = "\(migration)-\(slug(step))"
+        let suffix = "-\(attempt)"
+        if base.count + suffix.count <= 63 { return base + suffix }
+        // FNV-1a keeps long names apart.
+        var h: UInt32 = 2_166_136_261
+        for b in base.utf8 { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let hash = String(h, radix: 16)
+        var cut = String(base.prefix(63 - suffix.count - hash.count - 1))
+        while cut.hasSuffix("-") { cut.removeLast() }
+        return "\(cut)-\(hash)\(suffix)"
+    }
+
+    /// A step name as a label value: `mysql/project` → `mysql-project`.
+    public static func slug(_ step: String) -> String {
+        var s = String(step.lowercased().map { ($0.isLetter && $0.isASCII) || $0.isNumber ? $0 : "-" }.prefix(63))
+        while s.hasSuffix("-") { s.removeLast() }
+        return s
+    }
+
+    /// The `ferry restore …` arguments of a step, or nil when no Job runs it (yet).
+    public static func arguments(for step: String, spec: MigrationSpec) -> [String]? {
+        let pkg = ["--package", packageMount]
+        let report = ["--result-file", terminationPath]
+        switch StepKind(step) {
+        case .validate:
+            var args = ["restore", "validate"] + pkg + ["--app-version", spec.appVersion]
+            if spec.allowVersionMismatch == true { args.append("--allow-version-mismatch") }
+            for db in spec.mysql?.databases ?? [] { args += ["--database", db] }
+            for t in spec.clickhouse?.tables ?? [] { args += ["--table", t] }
+            for f in spec.files ?? [] { args += ["--folder", f.from] }
+            if let m = spec.mysql { args += ["--endpoint", "spec.mysql=\(m.host):\(m.port ?? MigrationDefaults.mysqlPort)"] }
+            if let c = spec.clickhouse, let url = URL(string: c.url), let host = url.host {
+                args += ["--endpoint", "spec.clickhouse=\(host):\(url.port ?? (url.scheme == "https" ? 443 : 8123))"]
+            }
+            if let r = spec.redis { args += ["--endpoint", "spec.redis=\(r.host):\(r.port ?? MigrationDefaults.redisPort)"] }
+            if let k = spec.kafka {
+                for b in k.bootstrap.split(separator: ",") {
+                    let parts = b.split(separator: ":")
+                    if parts.count == 2 { args += ["--endpoint", "spec.kafka.bootstrap=\(parts[0]):\(parts[1])"] }
+                }
+            }
+            for f in spec.files ?? [] { args += ["--volume", "files[\(f.name)]=\(targetMount(f.name))"] }
+            return args + report
+        case .mysql(let db?):
+            guard let m = spec.mysql else { return nil }
+            return ["restore", "mysql"] + pkg + ["--database", db, "--host", m.host, "--port", String(m.port ?? MigrationDefaults.mysqlPort),
+                                                  "--credentials-dir", credentialsMount("mysql"), "--parallelism", String(m.parallelism ?? MigrationDefaults.mysqlParallelism)] + report
+        case .clickhouse(let table?):
+            guard let c = spec.clickhouse else { return nil }
+            var args = ["restore", "clickhouse"] + pkg + ["--table", table, "--url", c.url,
+                                                         "--max-insert-block-size", String(c.maxInsertBlockSize ?? MigrationDefaults.clickhouseMaxInsertBlockSize),
+                                                         "--parallelism", String(c.parallelism ?? MigrationDefaults.clickhouseParallelism)]
+            if c.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("clickhouse")] }
+            return args + report
+        case .cache:
+            guard let r = spec.redis else { return nil }
+            var args = ["restore", "cache", "--host", r.host, "--port", String(r.port ?? MigrationDefaults.redisPort)]
+            if let db = r.database { args += ["--database", String(db)] }
+            if r.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("redis")] }
+            return args + report
+        default:
+            return nil
+        }
+    }
+
+    static func credentialsMount(_ kind: String) -> String { "/credentials/\(kind)" }
+    static func targetMount(_ name: String) -> String { "/targets/\(name)" }
+
+    /// The Secret a step mounts, by kind.
+    static func secret(for step: String, spec: MigrationSpec) -> (kind: String, name: String)? {
+        switch StepKind(step) {
+        case .mysql: return spec.mysql.map { ("mysql", $0.credentialsSecret) }
+        case .clickhouse: return spec.clickhouse?.credentialsSecret.map { ("clickhouse", $0) }
+        case .cache: return spec.redis?.credentialsSecret.map { ("redis", $0) }
+        default: return nil
+        }
+    }
+
+    /// Every Secret the spec names, with the field that names it (validate checks they exist).
+    public static func secrets(in spec: MigrationSpec) -> [(field: String, name: String)] {
+        var out: [(String, String)] = []
+        if let m = spec.mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
+        if let s = spec.clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
+        if let s = spec.kafka?.credentialsSecret { out.append(("spec.kafka.credentialsSecret", s)) }
+        if let s = spec.redis?.credentialsSecret { out.append(("spec.redis.credentialsSecret", s)) }
+        return out
+    }
+
+    /// The Job running `step` (attempt `attempt`) for a Migration.
+    public static func job(for step: String, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
+        guard let args = arguments(for: step, spec: spec), let name = migration.metadata.name, let uid = migration.metadata.uid else { return nil }
+        let jobName = jobName(migration: name, step: step, attempt: attempt)
+        let labels: JSONValue = [FerryNames.migrationLabel: .string(name), stepLabel: .string(slug(step))]
+        var volumes: [JSONValue] = []
+        var mounts: [JSONValue] = []
+        if StepKind(step) != .cache {
+            if let path = spec.package.hostPath {
+                volumes.append(["name": "package", "hostPath": ["path": .string(path), "type": "Directory"]])
+                mounts.append(["name": "package", "mountPath": .string(packageMount), "readOnly": true])
+            } else if let claim = spec.package.persistentVolumeClaim {
+                volumes.append(["name": "package", "persistentVolumeClaim": ["claimName": .string(claim), "readOnly": true]])
+                var m: JSONValue = ["name": "package", "mountPath": .string(packageMount), "readOnly": true]
+                if let sub = spec.package.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
+                mounts.append(m)
+            }
+        }
+        if let secret = secret(for: step, spec: spec) {
+            volumes.append(["name": "credentials", "secret": ["secretName": .string(secret.name), "defaultMode": 0o400]])
+            mounts.append(["name": "credentials", "mountPath": .string(credentialsMount(secret.kind)), "readOnly": true])
+        }
+        if StepKind(step) == .validate {
+            for (i, f) in (spec.files ?? []).enumerated() {
+                volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(f.to.persistentVolumeClaim)]])
+                var m: JSONValue = ["name": .string("target-\(i)"), "mountPath": .string(targetMount(f.name)), "readOnly": true]
+                if let sub = f.to.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
+                mounts.append(m)
+            }
+        }
+        var podSpec: JSONValue = [
+            "restartPolicy": "Never",
+            "containers": [[
+                "name": "step",
+                "image": .string(settings.image),
+                "imagePullPolicy": .string(settings.imagePullPolicy),
+                "command": .array(([settings.command] + args).map { .string($0) }),
+                "volumeMounts": .array(mounts),
+                "terminationMessagePath": .string(terminationPath),
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": ["allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": ["drop": ["ALL"]]],
+                "resources": ["requests": ["cpu": "100m", "memory": "64Mi"]],
+            ]],
+            "volumes": .array(volumes),
+        ]
+        if let node = spec.package.nodeName, spec.package.hostPath != nil { podSpec["nodeName"] = .string(node) }
+        return [
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": [
+                "name": .string(jobName),
+                "namespace": .string(migration.metadata.namespace ?? "default"),
+                "labels": labels,
+                "ownerReferences": [[
+                    "apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(name), "uid": .string(uid),
+                    "controller": true, "blockOwnerDeletion": true,
+                ]],
+            ],
+            "spec": [
+                "backoffLimit": 0,
+                "template": ["metadata": ["labels": labels], "spec": podSpec],
+            ],
+        ]
+    }
+
+    /// What a step Job's state and its pod's termination message say.
+    public static func outcome(job: JSONValue, pods: [JSONValue]) -> StepOutcome {
+        let conditions = job[path: ["status", "conditions"]]?.arrayValue ?? []
+        let isTrue = { (type: String) in conditions.contains { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" } }
+        let report = pods.lazy.compactMap { terminationReport($0) }.first
+        if isTrue("Complete") {
+            if let report, report["ok"]?.boolValue == true { return .succeeded(result: report["result"], message: nil) }
+            return .succeeded(result: nil, message: "finished (no result was reported)")
+        }
+        if isTrue("Failed") {
+            if let report, report["ok"]?.boolValue == false {
+                return .failed(report["error"]?.stringValue ?? "failed", permanent: report["retryable"]?.boolValue == false)
+            }
+            let reason = pods.lazy.compactMap { $0[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "terminated"]] }.first
+            let text = reason.map { "exit code \($0["exitCode"]?.intValue ?? -1): \(($0["message"]?.stringValue ?? $0["reason"]?.stringValue ?? "").suffix(500))" }
+            return .failed("the step's pod failed (\(text ?? conditions.first { $0["type"]?.stringValue == "Failed" }?["message"]?.stringValue ?? "no detail"))", permanent: false)
+        }
+        // Running or waiting: say why a pod waits.
+        for pod in pods {
+            if let waiting = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "waiting"]],
+               let reason = waiting["reason"]?.stringValue, reason != "ContainerCreating" {
+                return .running("pod \(pod.name ?? "") waiting: \(reason)\(waiting["message"]?.stringValue.map { ": \($0)" } ?? "")")
+            }
+        }
+        return .running(pods.isEmpty ? "job \(job.name ?? "") created" : "running in pod \(pods.first?.name ?? "")")
+    }
+
+    /// The `{"ok":…}` JSON of a finished pod's termination message.
+    static func terminationReport(_ pod: JSONValue) -> JSONValue? {
+        guard let message = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "terminated", "message"]]?.stringValue else { return nil }
+        // The message may be the whole stdout (FallbackToLogsOnError): take the last JSON line.
+        for line in message.split(separator: "\n").reversed() where line.hasPrefix("{") {
+            if let v = try? JSONWire.parse(Array(line.utf8)), v["ok"] != nil { return v }
+        }
+        return nil
+    }
+}

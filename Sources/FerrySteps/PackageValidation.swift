@@ -1,0 +1,191 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `validate` step: everything that can be checked before the
+/// application is stopped. The package opens and its metadata parses, the
+/// version matches, every dump asked for is there and ends with mysqldump's
+/// completion line, every file folder is readable, each target endpoint
+/// accepts a TCP connection, and each target volume has enough free space.
+public struct PackageValidation: Sendable {
+    /// A target server to reach: `name` as the spec calls it (`spec.mysql`), host and port.
+    public struct Endpoint: Sendable, Codable, Equatable {
+        public var name: String
+        public var host: String
+        public var port: Int
+        public init(name: String, host: String, port: Int) {
+            self.name = name
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// A mounted target volume: where, and what the spec calls it.
+    public struct Volume: Sendable, Codable, Equatable {
+        public var path: String
+        public var name: String
+        public init(path: String, name: String) {
+            self.path = path
+            self.name = name
+        }
+    }
+
+    public struct Options: Sendable {
+        public var packagePath: String
+        public var appVersion: String
+        public var allowVersionMismatch: Bool
+        /// Databases the spec names (nil: all in the package).
+        public var mysqlDatabases: [String]?
+        public var clickhouseTables: [String]?
+        /// Package folders the spec copies (`spec.files[].from`).
+        public var fileFolders: [String]
+        public var endpoints: [Endpoint]
+        public var volumes: [Volume]
+        public var minFreePercent: Double
+
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], minFreePercent: Double = 20) {
+            self.packagePath = packagePath
+            self.appVersion = appVersion
+            self.allowVersionMismatch = allowVersionMismatch
+            self.mysqlDatabases = mysqlDatabases
+            self.clickhouseTables = clickhouseTables
+            self.fileFolders = fileFolders
+            self.endpoints = endpoints
+            self.volumes = volumes
+            self.minFreePercent = minFreePercent
+        }
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        public struct Contents: Codable, Sendable, Equatable {
+            public var mysql: [String]
+            public var clickhouse: [String]
+            public var kafka: Bool
+            public var files: [String]
+        }
+        public struct VolumeSpace: Codable, Sendable, Equatable {
+            public var name: String
+            public var freePercent: Double
+            public var freeBytes: Int64
+        }
+        public var packageVersion: String
+        public var appVersion: String
+        public var layout: String
+        public var sourceHost: String
+        /// What will be restored (the controller plans one step per database and table from it).
+        public var package: Contents
+        public var notes: [String]
+        public var endpoints: [String]
+        public var volumes: [VolumeSpace]
+    }
+
+    public let options: Options
+
+    public init(_ options: Options) {
+        self.options = options
+    }
+
+    public func run() throws -> Result {
+        let pkg = try BackupPackage.open(options.packagePath)
+        let version = pkg.metadata.appVersion
+        if version != options.appVersion && !options.allowVersionMismatch {
+            throw StepError.configuration("the package was exported from version \(version) but spec.appVersion is \(options.appVersion); restore a package of \(options.appVersion), or set spec.allowVersionMismatch: true to restore it anyway. Nothing was changed and the workloads were not stopped")
+        }
+        let databases = options.mysqlDatabases ?? pkg.metadata.contents.mysql
+        for db in databases {
+            let source = try pkg.mysql(db)
+            try Self.checkCompletionLine(source.dumpPath)
+        }
+        let tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
+        for table in tables {
+            let source = try pkg.clickhouse(table)
+            for path in [source.schemaPath, source.dataPath] where access(path, R_OK) != 0 {
+                throw StepError.badPackage("\(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
+            }
+        }
+        for folder in options.fileFolders {
+            let path = try pkg.resolve(folder)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+                throw StepError.badPackage("the package has no folder \(folder) (spec.files[].from); it has: \(((try? FileManager.default.contentsOfDirectory(atPath: pkg.root)) ?? []).sorted().joined(separator: ", "))")
+            }
+            guard access(path, R_OK | X_OK) == 0 else {
+                throw StepError.badPackage("the folder \(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
+            }
+        }
+        var reached: [String] = []
+        for e in options.endpoints {
+            try Self.checkReachable(e)
+            reached.append("\(e.name) \(e.host):\(e.port)")
+        }
+        var spaces: [Result.VolumeSpace] = []
+        for v in options.volumes {
+            let space = try Self.freeSpace(v)
+            guard space.freePercent >= options.minFreePercent else {
+                throw StepError.target("volume \(v.name) (\(v.path)) has \(String(format: "%.1f", space.freePercent))% free; at least \(Int(options.minFreePercent))% is needed — make room or use a bigger volume")
+            }
+            spaces.append(space)
+        }
+        return Result(
+            packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
+            package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files),
+            notes: pkg.notes, endpoints: reached, volumes: spaces)
+    }
+
+    /// The last 4 KiB of a dump hold mysqldump's `-- Dump completed` line.
+    static func checkCompletionLine(_ path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StepError.badPackage("cannot read \(path) (\(String(cString: strerror(errno)))); fix its permissions")
+        }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > 4096 ? size - 4096 : 0)
+        let tail = String(decoding: handle.readData(ofLength: 4096), as: UTF8.self)
+        guard tail.contains("-- Dump completed") else {
+            throw StepError.badPackage("\(path) does not end with mysqldump's \"-- Dump completed\" line: the dump is incomplete; export it again")
+        }
+    }
+
+    /// One TCP connection, 5 s at most.
+    static func checkReachable(_ e: Endpoint) throws {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(e.host, String(e.port), &hints, &list)
+        guard rc == 0, let first = list else {
+            throw StepError.target("\(e.name) host \(e.host) does not resolve (\(String(cString: gai_strerror(rc)))); check \(e.name)")
+        }
+        defer { freeaddrinfo(list) }
+        var why = "no address"
+        var node: UnsafeMutablePointer<addrinfo>? = first
+        while let a = node {
+            node = a.pointee.ai_next
+            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), a.pointee.ai_protocol)
+            guard s >= 0 else { continue }
+            defer { close(s) }
+            if connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return }
+            guard errno == EINPROGRESS else { why = String(cString: strerror(errno)); continue }
+            var p = pollfd(fd: s, events: Int16(POLLOUT), revents: 0)
+            guard poll(&p, 1, 5000) == 1 else { why = "no answer within 5 s"; continue }
+            var err: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len)
+            if err == 0 { return }
+            why = String(cString: strerror(err))
+        }
+        throw StepError.target("\(e.name) at \(e.host):\(e.port) is not reachable: \(why); check \(e.name) and that the server runs")
+    }
+
+    static func freeSpace(_ v: Volume) throws -> Result.VolumeSpace {
+        var st = statvfs()
+        guard statvfs(v.path, &st) == 0 else {
+            throw StepError.target("volume \(v.name) is not mounted at \(v.path): \(String(cString: strerror(errno)))")
+        }
+        let total = Double(st.f_blocks) * Double(st.f_frsize)
+        let free = Double(st.f_bavail) * Double(st.f_frsize)
+        let percent = total > 0 ? (free / total * 1000).rounded() / 10 : 100
+        return .init(name: v.name, freePercent: percent, freeBytes: Int64(free))
+    }
+}

@@ -1,0 +1,177 @@
+import FerryAPI
+import FerryEngine
+import Foundation
+import KubeClient
+import Testing
+
+/// The step engine's decisions, one transition at a time, without I/O.
+@Suite("Step engine", .timeLimit(.minutes(1)))
+struct EngineTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let policy = RetryPolicy(maxAttempts: 3, baseDelay: 10, maxDelay: 300)
+
+    func spec(optionalClickHouse: Bool = false, leaveStopped: Bool = false) -> MigrationSpec {
+        var s = MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "6.4.1")
+        s.workloads = WorkloadsSpec(selector: LabelSelectorSpec(matchLabels: ["app": "ones"]), leaveStoppedOnFailure: leaveStopped)
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "mysql-creds")
+        s.clickhouse = ClickHouseSpec(url: "http://ch:8123", optional: optionalClickHouse)
+        s.redis = RedisSpec(host: "redis")
+        s.rebuilds = [RebuildSpec(name: "search", configMap: .init(name: "app-config", key: "kilobSyncSchemaHash"))]
+        return s.withDefaults(namespace: "ones")
+    }
+
+    let validated: JSONValue = ["package": ["mysql": ["project", "wiki"], "clickhouse": ["audit.events"]], "packageVersion": "6.4.1"]
+
+    /// Runs the current step to `outcome`; returns the new status.
+    func step(_ status: MigrationStatus, _ spec: MigrationSpec, _ outcome: StepOutcome, at time: Date? = nil) -> MigrationStatus {
+        let now = time ?? t0
+        guard let current = Engine.current(status, spec: spec) else { Issue.record("no current step"); return status }
+        var s = current.state == .pending ? Engine.start(current.name, in: status, now: now) : status
+        s = Engine.record(outcome, for: current.name, in: s, spec: spec, policy: policy, now: now).0
+        s.steps = Planner.plan(spec: spec, existing: s.steps ?? [])
+        return s
+    }
+
+    func names(_ s: MigrationStatus) -> [String] { (s.steps ?? []).map(\.name) }
+    func state(_ s: MigrationStatus, _ name: String) -> StepStatus.State? { s.steps?.first { $0.name == name }?.state }
+
+    @Test("validate's result expands the mysql and clickhouse placeholders into one step per database and table, in order")
+    func expansion() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        #expect(names(s) == ["validate", "quiesce", "mysql", "clickhouse", "resume", "cache", "rebuild/search"])
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        #expect(names(s) == ["validate", "quiesce", "mysql/project", "mysql/wiki", "clickhouse/audit.events", "resume", "cache", "rebuild/search"])
+        #expect(Engine.current(s, spec: spec)?.name == "quiesce")
+        #expect(Planner.progress(s.steps ?? [], spec: spec) == "1/8 steps")
+    }
+
+    @Test("the checkpoint: succeeded steps are never current again; a restart (prepare on the same status) changes nothing")
+    func checkpoint() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        s = step(s, spec, .succeeded(result: nil, message: nil))  // quiesce
+        s = Engine.start("mysql/project", in: s, now: t0)          // running when the controller dies
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        let (again, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil)
+        #expect(again == s)
+        #expect(events.isEmpty)
+        #expect(Engine.current(again, spec: spec)?.name == "mysql/project")
+        #expect(Engine.current(again, spec: spec)?.state == .running)
+        #expect(again.steps?.first { $0.name == "mysql/project" }?.attempts == 1, "continuing a running step is not a new attempt")
+    }
+
+    @Test("a failure retries with doubling backoff up to the limit, then Failed with the attempt count; the workloads must come back")
+    func retriesThenFails() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        s = step(s, spec, .succeeded(result: nil, message: nil))
+        s = step(s, spec, .failed("server gone", permanent: false), at: t0)
+        var p = s.steps!.first { $0.name == "mysql/project" }!
+        #expect(p.state == .pending)
+        #expect(p.message?.contains("attempt 1 of 3 failed: server gone; retrying in 10 s") == true)
+        #expect(Engine.waitBeforeStart(p, now: t0) == 10)
+        #expect(Engine.waitBeforeStart(p, now: t0.addingTimeInterval(11)) == 0)
+        s = step(s, spec, .failed("server gone", permanent: false), at: t0.addingTimeInterval(11))
+        p = s.steps!.first { $0.name == "mysql/project" }!
+        #expect(p.message?.contains("retrying in 20 s") == true)
+        #expect(Engine.needsGuaranteedResume(s, spec: spec, deleting: false) == false, "still retrying")
+        s = step(s, spec, .failed("server gone", permanent: false), at: t0.addingTimeInterval(40))
+        p = s.steps!.first { $0.name == "mysql/project" }!
+        #expect(p.state == .failed)
+        #expect(p.attempts == 3)
+        #expect(p.message == "server gone (failed after 3 attempts)")
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        #expect(s.phase == .failed)
+        #expect(s.message?.contains("mysql/project failed: server gone (failed after 3 attempts)") == true)
+        #expect(Engine.current(s, spec: spec) == nil, "nothing runs after a required failure")
+        #expect(Engine.needsGuaranteedResume(s, spec: spec, deleting: false))
+        #expect(!Engine.needsGuaranteedResume(s, spec: self.spec(leaveStopped: true), deleting: false), "leaveStoppedOnFailure keeps them at 0")
+    }
+
+    @Test("a permanent failure (version mismatch at validate) fails at once, and no workload was touched so none needs resuming")
+    func permanentAtValidate() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .failed("the package was exported from version 6.3.0 but spec.appVersion is 6.4.1", permanent: true))
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        #expect(s.phase == .failed)
+        #expect(state(s, "validate") == .failed)
+        #expect(state(s, "quiesce") == .pending)
+        #expect(s.steps?.first?.message?.contains("not retried") == true)
+        #expect(!Engine.needsGuaranteedResume(s, spec: spec, deleting: false))
+        #expect(!Engine.needsGuaranteedResume(s, spec: spec, deleting: true))
+        // Fixing the spec (a new generation) gives the failed step a fresh start.
+        let (fixed, _) = Engine.prepare(spec: spec, status: s, generation: 2, rerun: nil)
+        #expect(state(fixed, "validate") == .pending)
+        #expect(fixed.steps?.first?.attempts == nil)
+    }
+
+    @Test("an optional step that fails for good: Degraded, the plan continues, the migration can still succeed")
+    func optionalDegraded() {
+        let spec = spec(optionalClickHouse: true)
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        for _ in 0..<4 { s = step(s, spec, .succeeded(result: validated, message: nil)) }  // validate, quiesce, 2 × mysql
+        s = step(s, spec, .failed("bad", permanent: true))
+        #expect(state(s, "clickhouse/audit.events") == .failed)
+        #expect(Engine.current(s, spec: spec)?.name == "resume")
+        for _ in 0..<3 { s = step(s, spec, .succeeded(result: nil, message: nil)) }
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        #expect(s.phase == .succeeded)
+        #expect(s.conditions?.isTrue(FerryNames.ConditionType.degraded) == true)
+        #expect(s.conditions?.condition(FerryNames.ConditionType.degraded)?.message.contains("clickhouse/audit.events") == true)
+        #expect(s.progress == "8/8 steps")
+        #expect(s.message?.contains("optional steps failed: clickhouse/audit.events") == true)
+    }
+
+    @Test("re-run by annotation: exactly the named steps go back to Pending once; the request is recorded; unknown names are reported")
+    func rerun() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        while Engine.current(s, spec: spec) != nil { s = step(s, spec, .succeeded(result: validated, message: nil)) }
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        #expect(s.phase == .succeeded)
+
+        var events: [EngineEvent]
+        (s, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: "mysql/wiki, nope")
+        #expect((s.steps ?? []).filter { $0.state == .pending }.map(\.name) == ["mysql/wiki"])
+        #expect(s.handledRerun == "mysql/wiki, nope")
+        #expect(events.map(\.reason) == ["Rerun", "RerunUnknownStep"])
+        #expect(events.last?.note.contains("nope") == true)
+        #expect(Engine.current(s, spec: spec)?.name == "mysql/wiki")
+        s = step(s, spec, .succeeded(result: ["rows": 5], message: nil))
+        #expect(Engine.current(s, spec: spec) == nil)
+
+        // The same annotation again is not acted on twice …
+        (s, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: "mysql/wiki, nope")
+        #expect(Engine.current(s, spec: spec) == nil)
+        #expect(events.isEmpty)
+        // … removing it clears the record, so the same request can be made again.
+        (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil)
+        #expect(s.handledRerun == nil)
+        (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: "mysql/wiki")
+        #expect(Engine.current(s, spec: spec)?.name == "mysql/wiki")
+    }
+
+    @Test("skip by kind or name; skipped steps count as finished")
+    func skip() {
+        var spec = spec()
+        spec.steps = StepsSpec(skip: ["cache", "clickhouse"])
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        #expect(state(s, "clickhouse/audit.events") == .skipped)
+        #expect(state(s, "cache") == .skipped)
+        #expect(Planner.progress(s.steps ?? [], spec: spec) == "3/8 steps")
+    }
+
+    @Test("step names map to kinds; controller vs Job; delays are capped")
+    func jobNames() {
+        #expect(StepKind("mysql/project") == .mysql("project"))
+        #expect(StepKind("rebuild/search") == .rebuild("search"))
+        #expect(StepKind("mysql/project").runsAsJob)
+        #expect(!StepKind("quiesce").runsAsJob)
+        #expect(RetryPolicy(maxAttempts: 9, baseDelay: 10, maxDelay: 300).delay(afterAttempts: 7) == 300)
+    }
+}

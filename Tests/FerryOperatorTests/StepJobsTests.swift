@@ -1,0 +1,68 @@
+import FerryAPI
+import FerryEngine
+import FerryOperator
+import KubeClient
+import Testing
+
+@Suite("Step Jobs", .timeLimit(.minutes(1)))
+struct StepJobsTests {
+    func migration() -> (Migration, MigrationSpec) {
+        var s = MigrationSpec(package: PackageSource(hostPath: "/srv/backup", nodeName: "node-1"), appVersion: "6.4.1")
+        s.mysql = MySQLSpec(host: "mysql.ones", credentialsSecret: "mysql-creds", parallelism: 4)
+        s.files = [FileMapping(name: "attachments", from: "files", to: .init(persistentVolumeClaim: "data", subPath: "files"))]
+        var m = Migration(metadata: ObjectMeta(name: "ones", namespace: "ones"), spec: s)
+        m.metadata.uid = "uid-1"
+        return (m, s.withDefaults(namespace: "ones"))
+    }
+
+    @Test("job names are DNS labels: readable when short, cut with a hash when long, one per attempt")
+    func names() {
+        #expect(StepJobs.jobName(migration: "ones", step: "mysql/project", attempt: 2) == "ones-mysql-project-2")
+        let long = StepJobs.jobName(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_month", attempt: 1)
+        #expect(long.count <= 63)
+        #expect(long.hasSuffix("-1"))
+        #expect(long != StepJobs.jobName(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_other", attempt: 1))
+    }
+
+    @Test("a mysql step Job: ferry restore mysql with the package and the Secret mounted, credentials never in args or env, pinned to the package's node, owned by the Migration")
+    func mysqlJob() throws {
+        let (m, spec) = migration()
+        let job = try #require(StepJobs.job(for: "mysql/project", attempt: 1, migration: m, spec: spec, settings: StepSettings(image: "ferry:test", command: "/ferry")))
+        let container = try #require(job[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first)
+        let command = container["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(command == ["/ferry", "restore", "mysql", "--package", "/package", "--database", "project", "--host", "mysql.ones", "--port", "3306",
+                            "--credentials-dir", "/credentials/mysql", "--parallelism", "4", "--result-file", "/dev/termination-log"])
+        #expect(container["env"] == nil)
+        let volumes = job[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
+        #expect(volumes.contains { $0[path: ["secret", "secretName"]]?.stringValue == "mysql-creds" })
+        #expect(volumes.contains { $0[path: ["hostPath", "path"]]?.stringValue == "/srv/backup" })
+        #expect(job[path: ["spec", "template", "spec", "nodeName"]]?.stringValue == "node-1")
+        #expect(job[path: ["spec", "backoffLimit"]]?.intValue == 0)
+        #expect(job[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["uid"]?.stringValue == "uid-1")
+        #expect(job[path: ["metadata", "labels", FerryNames.migrationLabel]]?.stringValue == "ones")
+    }
+
+    @Test("validate mounts the target volumes and names each endpoint by its spec field")
+    func validateJob() throws {
+        let (m, spec) = migration()
+        let job = try #require(StepJobs.job(for: "validate", attempt: 1, migration: m, spec: spec, settings: StepSettings()))
+        let command = job[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(command.contains("spec.mysql=mysql.ones:3306"))
+        #expect(command.contains("files[attachments]=/targets/attachments"))
+        #expect(command.contains("--folder"))
+    }
+
+    @Test("outcome: Complete with an ok report → result; Failed with retryable:false → permanent; waiting pods say why")
+    func outcomes() {
+        let complete: JSONValue = ["metadata": ["name": "j"], "status": ["conditions": [["type": "Complete", "status": "True"]]]]
+        let failed: JSONValue = ["metadata": ["name": "j"], "status": ["conditions": [["type": "Failed", "status": "True"]]]]
+        func pod(_ message: String) -> JSONValue {
+            ["metadata": ["name": "p"], "status": ["containerStatuses": [["state": ["terminated": ["exitCode": 1, "message": .string(message)]]]]]]
+        }
+        #expect(StepJobs.outcome(job: complete, pods: [pod("progress line\n{\"ok\":true,\"result\":{\"rows\":5}}")]) == .succeeded(result: ["rows": 5], message: nil))
+        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"bad package: x\",\"retryable\":false}")]) == .failed("bad package: x", permanent: true))
+        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true}")]) == .failed("down", permanent: false))
+        let waiting: JSONValue = ["metadata": ["name": "p"], "status": ["containerStatuses": [["state": ["waiting": ["reason": "ImagePullBackOff", "message": "no such image"]]]]]]
+        #expect(StepJobs.outcome(job: ["metadata": ["name": "j"]], pods: [waiting]) == .running("pod p waiting: ImagePullBackOff: no such image"))
+    }
+}
