@@ -100,6 +100,10 @@ public struct MigrationReconciler: Reconciler {
         let generation = migration.metadata.generation ?? 1
         let old = migration.status ?? MigrationStatus()
         var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation])
+        if old.steps == nil || old.observedGeneration != generation {
+            let names = (status.steps ?? []).map(\.name)
+            notes.insert(EngineEvent(reason: "Planned", note: "planned \(names.count) steps: \(names.joined(separator: ", "))"), at: 0)
+        }
         var written = old
         var resourceVersion = object[path: ["metadata", "resourceVersion"]]
         var requeue: Double?
