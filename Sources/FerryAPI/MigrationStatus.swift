@@ -38,7 +38,10 @@ public struct StepStatus: Codable, Sendable, Hashable {
     }
     public var name: String
     public var state: State
+    /// Runs of this step so far, re-runs included (each run has its own Job).
     public var attempts: Int?
+    /// Failed runs since the step was last (re)started fresh; the retry limit counts these.
+    public var failures: Int?
     public var startedAt: String?
     public var finishedAt: String?
     public var message: String?

@@ -63,7 +63,7 @@ public enum Engine {
         var steps = status.steps ?? []
         if let observed = status.observedGeneration, observed != generation {
             for i in steps.indices where steps[i].state == .failed {
-                steps[i] = StepStatus(name: steps[i].name, state: .pending, message: "the spec changed; trying again")
+                steps[i] = StepStatus(name: steps[i].name, state: .pending, attempts: steps[i].attempts, message: "the spec changed; trying again")
             }
         }
         steps = Planner.plan(spec: spec, existing: steps)
@@ -74,7 +74,7 @@ public enum Engine {
             for name in names {
                 guard let i = steps.firstIndex(where: { $0.name == name }) else { unknown.append(name); continue }
                 if steps[i].state == .skipped || steps[i].state == .running { continue }
-                steps[i] = StepStatus(name: name, state: .pending, message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
+                steps[i] = StepStatus(name: name, state: .pending, attempts: steps[i].attempts, message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
                 events.append(EngineEvent(reason: "Rerun", note: "\(name) will run again"))
             }
             if !unknown.isEmpty {
@@ -109,7 +109,7 @@ public enum Engine {
         return max(0, at.timeIntervalSince(now))
     }
 
-    /// Pending → Running: one more attempt, stamped. Written to status before anything is acted on.
+    /// Pending → Running: one more run (`attempts` counts all, so each run's Job has its own name), stamped. Written to status before anything is acted on.
     public static func start(_ name: String, in status: MigrationStatus, now: Date) -> MigrationStatus {
         update(name, in: status) { s in
             s.state = .running
@@ -117,7 +117,7 @@ public enum Engine {
             s.startedAt = Timestamps.format(now)
             s.finishedAt = nil
             s.retryAt = nil
-            s.message = (s.attempts ?? 1) > 1 ? "attempt \(s.attempts ?? 1)" : nil
+            s.message = (s.failures ?? 0) > 0 ? "attempt \((s.failures ?? 0) + 1)" : nil
             s.result = nil
         }
     }
@@ -137,7 +137,8 @@ public enum Engine {
                 s.message = message
                 events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? summary(result))"))
             case .failed(let message, let permanent):
-                let attempts = s.attempts ?? 1
+                let attempts = (s.failures ?? 0) + 1
+                s.failures = attempts
                 s.finishedAt = Timestamps.format(now)
                 if !permanent && attempts < policy.maxAttempts {
                     let delay = policy.delay(afterAttempts: attempts)

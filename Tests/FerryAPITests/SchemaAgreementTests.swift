@@ -93,6 +93,9 @@ func maximalMigration() -> Migration {
     status.handledRerun = "r"
     status.conditions = [Condition(type: "Ready", status: "False", reason: "r", message: "m", lastTransitionTime: "2026-01-01T00:00:00Z", observedGeneration: 1)]
     status.steps = [StepStatus(name: "validate", state: .succeeded, attempts: 1, startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:00Z", message: "m", result: ["rows": 1])]
+    status.steps?[0].failures = 1
+    status.steps?[0].retryAt = "2026-01-01T00:00:10Z"
+    status.steps?[0].job = "m-validate-1"
     var files = FilesStatus()
     files.filesDone = 1
     files.filesTotal = 1

@@ -82,6 +82,7 @@ struct EngineTests {
         p = s.steps!.first { $0.name == "mysql/project" }!
         #expect(p.state == .failed)
         #expect(p.attempts == 3)
+        #expect(p.failures == 3)
         #expect(p.message == "server gone (failed after 3 attempts)")
         s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
         #expect(s.phase == .failed)
@@ -106,7 +107,8 @@ struct EngineTests {
         // Fixing the spec (a new generation) gives the failed step a fresh start.
         let (fixed, _) = Engine.prepare(spec: spec, status: s, generation: 2, rerun: nil)
         #expect(state(fixed, "validate") == .pending)
-        #expect(fixed.steps?.first?.attempts == nil)
+        #expect(fixed.steps?.first?.failures == nil, "the retry budget is fresh")
+        #expect(fixed.steps?.first?.attempts == 1, "the next run gets a new Job name")
     }
 
     @Test("an optional step that fails for good: Degraded, the plan continues, the migration can still succeed")
@@ -142,6 +144,7 @@ struct EngineTests {
         #expect(events.last?.note.contains("nope") == true)
         #expect(Engine.current(s, spec: spec)?.name == "mysql/wiki")
         s = step(s, spec, .succeeded(result: ["rows": 5], message: nil))
+        #expect(s.steps?.first { $0.name == "mysql/wiki" }?.attempts == 2, "a re-run is a new run (a new Job)")
         #expect(Engine.current(s, spec: spec) == nil)
 
         // The same annotation again is not acted on twice …
