@@ -79,6 +79,15 @@ struct RestoreMySQL: AsyncParsableCommand {
     }
 }
 
+/// One result as an object (a step restores one table), several as a list.
+struct OneOrMany<T: Encodable>: Encodable {
+    var items: [T]
+    init(_ items: [T]) { self.items = items }
+    func encode(to encoder: Encoder) throws {
+        if items.count == 1 { try items[0].encode(to: encoder) } else { try items.encode(to: encoder) }
+    }
+}
+
 /// Runs a step body and turns its outcome into the step report and exit code.
 func reportStep<R: Encodable>(_ resultFile: String, _ body: () async throws -> R) async throws {
     do {
@@ -111,7 +120,7 @@ struct RestoreClickHouse: AsyncParsableCommand {
     @OptionGroup var result: ResultOptions
 
     func run() async throws {
-        try await reportStep(result.resultFile) { () async throws -> [ClickHouseRestore.Result] in
+        try await reportStep(result.resultFile) { () async throws -> OneOrMany<ClickHouseRestore.Result> in
             guard parallelism >= 1 && parallelism <= 64 else {
                 throw StepError.configuration("--parallelism must be between 1 and 64 (spec.clickhouse.parallelism)")
             }
@@ -130,7 +139,7 @@ struct RestoreClickHouse: AsyncParsableCommand {
                     expectedSHA256: source.sha256, blockSize: maxInsertBlockSize, parallelism: parallelism))
                 results.append(try await restore.run())
             }
-            return results
+            return OneOrMany(results)
         }
     }
 }

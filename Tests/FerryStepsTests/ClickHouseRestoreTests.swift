@@ -82,7 +82,7 @@ struct ClickHouseRestoreTests {
         let (status, json, output) = try await Self.restore(servers, package: package, table: table, extra: ["--max-insert-block-size", "4000", "--parallelism", "3"])
         #expect(status == 0, "\(output)")
         #expect(json["ok"] == .bool(true), "\(json)")
-        let result = json["result"]?.arrayValue?.first
+        let result = json["result"]
         #expect(result?["rows"]?.intValue == 30_001)
         #expect(result?["partitions"]?.intValue == 3)
         #expect(result?["blockSize"]?.intValue == 4000)
@@ -107,7 +107,7 @@ struct ClickHouseRestoreTests {
         let (status, json, output) = try await Self.restore(servers, package: package, table: table, user: "small", password: "",
                                                             extra: ["--max-insert-block-size", "160000", "--parallelism", "1"])
         #expect(status == 0, "\(output)")
-        let result = json["result"]?.arrayValue?.first
+        let result = json["result"]
         let retries = result?["retries"]?.arrayValue ?? []
         #expect(!retries.isEmpty, "expected at least one memory-limit retry: \(json)")
         #expect(retries.first?.stringValue?.contains("memory limit at 160000 rows per block") == true)
