@@ -141,7 +141,7 @@ struct RestoreEndToEndTests {
         guard ready else { throw Failure(description: "workloads never became ready") }
     }
 
-    static func migrationYAML(_ name: String, _ source: Source, _ servers: TestServers, appVersion: String = "6.4.1", clickhouseOptional: Bool = false) -> String {
+    static func migrationYAML(_ name: String, _ source: Source, _ servers: TestServers, appVersion: String = "6.4.1", clickhouseOptional: Bool = false, mysqlSecret: String = "mysql-root") -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -151,7 +151,7 @@ struct RestoreEndToEndTests {
           appVersion: "\(appVersion)"
           workloads:
             selector: {matchLabels: {app.kubernetes.io/part-of: e2e}}
-          mysql: {host: 127.0.0.1, port: \(servers.mysqlPort), credentialsSecret: mysql-root, parallelism: 2}
+          mysql: {host: 127.0.0.1, port: \(servers.mysqlPort), credentialsSecret: \(mysqlSecret), parallelism: 2}
           clickhouse: {url: "\(servers.clickhouseURL)", credentialsSecret: clickhouse-ferry, maxInsertBlockSize: 5000, optional: \(clickhouseOptional)}
           redis: {host: 127.0.0.1, port: \(servers.redisPort), credentialsSecret: redis-auth}
           rebuilds:
@@ -302,6 +302,34 @@ struct RestoreEndToEndTests {
             #expect(Set(after).subtracting(jobs) == ["job.batch/crash-mysql-\(small.replacingOccurrences(of: "_", with: "-"))-2"], "\(after)")
             #expect(try await env.kubectl("describe", "migration", "crash").stdout.contains("Rerun"))
             for db in source.databases { _ = try await Self.sql(servers, "DROP DATABASE `\(db)`;") }
+        }
+    }
+
+    @Test("a required step that keeps failing after quiesce: Failed with the message and attempt count, and the workloads come back to 2 and 3 replicas")
+    func failureResumesWorkloads() async throws {
+        try await withEnv { env, servers in
+            let source = try await Self.makePackage(servers, rows: [100])
+            try await Self.makeCluster(env, servers, clickhousePassword: "s3cret pass")
+            let wrong = "apiVersion: v1\nkind: Secret\nmetadata: {name: mysql-wrong}\nstringData: {username: nobody, password: nope}\n"
+            #expect(try await env.kubectl("apply", "-f", "-", input: wrong).status == 0)
+            let controller = try Self.controller(env, "failing")
+            defer { controller.terminateNow() }
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migrationYAML("failing", source, servers, mysqlSecret: "mysql-wrong")).status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/failing", ".status.phase") == "Failed" }, "\(controller.log.suffix(2000))")
+            let step = "mysql/\(source.databases[0])"
+            #expect(try await env.jsonpath("migration/failing", ".status.step") == step)
+            #expect(try await env.jsonpath("migration/failing", ".status.steps[?(@.name==\"\(step)\")].failures") == "3")
+            let message = try await env.jsonpath("migration/failing", ".status.message")
+            #expect(message.contains("failed after 3 attempts"), "\(message)")
+            #expect(message.contains("nobody"), "the server's refusal is passed on: \(message)")
+            #expect(!message.contains("nope"))
+            #expect(try await env.jsonpath("migration/failing", #".status.steps[?(@.name=="quiesce")].state"#) == "Succeeded")
+            #expect(try await eventually(timeout: 30, interval: 0.3) { try await env.jsonpath("migration/failing", #".status.steps[?(@.name=="resume")].state"#) == "Succeeded" })
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "2")
+            #expect(try await env.jsonpath("statefulset/worker", ".spec.replicas") == "3")
+            #expect(try await eventually(timeout: 30) { try await env.jsonpath("statefulset/worker", ".status.readyReplicas") == "3" })
+            #expect(try await env.kubectl("describe", "migration", "failing").stdout.contains("WorkloadsResumed"))
+            #expect(try await env.jsonpath("migration/failing", #".status.steps[?(@.name=="cache")].state"#) == "Pending", "nothing after the failure ran")
         }
     }
 
