@@ -161,10 +161,10 @@ struct RestoreEndToEndTests {
         """
     }
 
-    static func controller(_ env: KubectlEnv, _ name: String) throws -> ControllerProcess {
+    static func controller(_ env: KubectlEnv, _ name: String, retryDelay: Double = 0.3) throws -> ControllerProcess {
         try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: name, extra: [
             "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test",
-            "--step-retry-delay", "0.3", "--step-poll", "0.3",
+            "--step-retry-delay", String(retryDelay), "--step-poll", "0.3",
         ])
     }
 
@@ -330,6 +330,42 @@ struct RestoreEndToEndTests {
             #expect(try await eventually(timeout: 30) { try await env.jsonpath("statefulset/worker", ".status.readyReplicas") == "3" })
             #expect(try await env.kubectl("describe", "migration", "failing").stdout.contains("WorkloadsResumed"))
             #expect(try await env.jsonpath("migration/failing", #".status.steps[?(@.name=="cache")].state"#) == "Pending", "nothing after the failure ran")
+        }
+    }
+
+    @Test("deleting a Migration while its workloads are stopped brings them back before it goes; leaveStoppedOnFailure keeps them at 0 with the saved count")
+    func deletionResumesAndLeaveStopped() async throws {
+        try await withEnv { env, servers in
+            let source = try await Self.makePackage(servers, rows: [100])
+            try await Self.makeCluster(env, servers, clickhousePassword: "s3cret pass")
+            let wrong = "apiVersion: v1\nkind: Secret\nmetadata: {name: mysql-wrong}\nstringData: {username: nobody, password: nope}\n"
+            #expect(try await env.kubectl("apply", "-f", "-", input: wrong).status == 0)
+            // A long retry delay: after the first failure the workloads sit at 0, waiting.
+            let controller = try Self.controller(env, "deleting", retryDelay: 60)
+            defer { controller.terminateNow() }
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migrationYAML("waiting", source, servers, mysqlSecret: "mysql-wrong")).status == 0)
+            let step = "mysql/\(source.databases[0])"
+            #expect(try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/waiting", ".status.steps[?(@.name==\"\(step)\")].failures") == "1" }, "\(controller.log.suffix(2000))")
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "0")
+            #expect(try await env.jsonpath("deployment/web", ".metadata.annotations.ferry\\.dev/replicas") == "2")
+            #expect(try await env.kubectl("delete", "migration", "waiting", "--wait=false").status == 0)
+            #expect(try await eventually(timeout: 30, interval: 0.3) { try await env.kubectl("get", "migration", "waiting").status != 0 }, "\(controller.log.suffix(2000))")
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "2")
+            #expect(try await env.jsonpath("statefulset/worker", ".spec.replicas") == "3")
+            #expect(try await env.kubectl("get", "jobs", "-o", "name").stdout.isEmpty, "its Jobs went with it")
+
+            // leaveStoppedOnFailure: the failure leaves them at 0, the saved count stays for a human.
+            let yaml = Self.migrationYAML("stopped", source, servers, mysqlSecret: "mysql-wrong")
+                .replacingOccurrences(of: "    selector: {matchLabels: {app.kubernetes.io/part-of: e2e}}", with: "    selector: {matchLabels: {app.kubernetes.io/part-of: e2e}}\n    leaveStoppedOnFailure: true")
+            let fast = try Self.controller(env, "fast")
+            defer { fast.terminateNow() }
+            controller.terminateNow()
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/stopped", ".status.phase") == "Failed" }, "\(fast.log.suffix(2000))")
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "0")
+            #expect(try await env.jsonpath("statefulset/worker", ".metadata.annotations.ferry\\.dev/replicas") == "3")
+            #expect(try await env.jsonpath("migration/stopped", #".status.steps[?(@.name=="resume")].state"#) == "Pending")
         }
     }
 
