@@ -141,7 +141,7 @@ struct RestoreEndToEndTests {
         guard ready else { throw Failure(description: "workloads never became ready") }
     }
 
-    static func migrationYAML(_ name: String, _ source: Source, _ servers: TestServers, appVersion: String = "6.4.1", clickhouseOptional: Bool = false, mysqlSecret: String = "mysql-root") -> String {
+    static func migrationYAML(_ name: String, _ source: Source, _ servers: TestServers, appVersion: String = "6.4.1", clickhouseOptional: Bool = false, mysqlSecret: String = "mysql-root", moreRebuilds: String = "") -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -157,7 +157,7 @@ struct RestoreEndToEndTests {
           rebuilds:
           - name: search-index
             configMap: {name: app-config, key: kilobSyncSchemaHash}
-
+        \(moreRebuilds)
         """
     }
 
@@ -196,7 +196,18 @@ struct RestoreEndToEndTests {
             try Self.fillRedis(servers)
             let controller = try Self.controller(env, "e2e")
             defer { controller.terminateNow() }
-            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migrationYAML("e2e", source, servers)).status == 0)
+            let rebuilds = """
+                  - name: report
+                    job:
+                      template:
+                        template:
+                          spec:
+                            restartPolicy: Never
+                            containers: [{name: rebuild, image: report:1, command: [sh, -c, "echo rebuilt > /dev/termination-log"]}]
+                  - name: web-restart
+                    rolloutRestart: {deployment: web}
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migrationYAML("e2e", source, servers, moreRebuilds: rebuilds)).status == 0)
             let done = try await eventually(timeout: 120, interval: 0.5) {
                 let phase = try await env.jsonpath("migration/e2e", ".status.phase")
                 return phase == "Succeeded" || phase == "Failed"
@@ -208,7 +219,7 @@ struct RestoreEndToEndTests {
             // kubectl get shows it.
             let row = try await env.kubectl("get", "migrations").stdout.split(separator: "\n").last?.split(separator: " ", omittingEmptySubsequences: true) ?? []
             #expect(Array(row.prefix(2)) == ["e2e", "Succeeded"])
-            #expect(row.contains("8/8"), "\(row)")
+            #expect(row.contains("10/10"), "\(row)")
 
             // The data arrived and matches the source.
             for db in source.databases {
@@ -232,6 +243,13 @@ struct RestoreEndToEndTests {
             #expect(bumped != "abc123" && bumped.hasPrefix("ferry-"))
             #expect(try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/search-index")].result.old"#) == "abc123")
             #expect(try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/search-index")].result.new"#) == bumped)
+            // The Job from a template ran to completion; the Deployment got its restart stamp.
+            let reportJob = try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/report")].result.job"#)
+            #expect(reportJob == "e2e-rebuild-report-1")
+            #expect(try await env.jsonpath("job/\(reportJob)", #".status.conditions[?(@.type=="Complete")].status"#) == "True")
+            let restartedAt = try await env.jsonpath("deployment/web", #".spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt"#)
+            #expect(!restartedAt.isEmpty)
+            #expect(try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/web-restart")].result.restartedAt"#) == restartedAt)
 
             // Events tell the story; no secret value anywhere in the status or the events.
             let describe = try await env.kubectl("describe", "migration", "e2e").stdout
