@@ -149,33 +149,7 @@ public struct PackageValidation: Sendable {
 
     /// One TCP connection, 5 s at most.
     static func checkReachable(_ e: Endpoint) throws {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(e.host, String(e.port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw StepError.target("\(e.name) host \(e.host) does not resolve (\(String(cString: gai_strerror(rc)))); check \(e.name)")
-        }
-        defer { freeaddrinfo(list) }
-        var why = "no address"
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let a = node {
-            node = a.pointee.ai_next
-            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue), a.pointee.ai_protocol)
-            guard s >= 0 else { continue }
-            defer { close(s) }
-            if connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return }
-            guard errno == EINPROGRESS else { why = String(cString: strerror(errno)); continue }
-            var p = pollfd(fd: s, events: Int16(POLLOUT), revents: 0)
-            guard poll(&p, 1, 5000) == 1 else { why = "no answer within 5 s"; continue }
-            var err: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len)
-            if err == 0 { return }
-            why = String(cString: strerror(err))
-        }
-        throw StepError.target("\(e.name) at \(e.host):\(e.port) is not reachable: \(why); check \(e.name) and that the server runs")
+        close(try TCPConnect.open(host: e.host, port: e.port, timeoutSeconds: 5, what: e.name))
     }
 
     static func freeSpace(_ v: Volume) throws -> Result.VolumeSpace {

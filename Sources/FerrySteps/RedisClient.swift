@@ -82,29 +82,11 @@ public final class RedisClient {
     // MARK: - wire
 
     private static func connect(host: String, port: Int, timeoutSeconds: Int) throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw StepError.target("Redis host \(host) does not resolve (\(String(cString: gai_strerror(rc)))); check spec.redis.host")
-        }
-        defer { freeaddrinfo(list) }
-        var lastError = "no address"
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let a = node {
-            node = a.pointee.ai_next
-            let s = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
-            guard s >= 0 else { continue }
-            var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-            setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            if Glibc.connect(s, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 { return s }
-            lastError = String(cString: strerror(errno))
-            close(s)
-        }
-        throw StepError.target("Redis at \(host):\(port) is not reachable: \(lastError) — check spec.redis and that the server runs")
+        let s = try TCPConnect.open(host: host, port: port, timeoutSeconds: Int32(timeoutSeconds), what: "Redis (spec.redis)")
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        return s
     }
 
     private func send(_ bytes: [UInt8]) throws {

@@ -79,6 +79,6 @@ struct RedisFlushTests {
         let (status, json, _) = try await Self.flush(
             TestServers(mysqlPort: 1, clickhouseHTTP: 1, clickhouseTCP: 1, redisPort: 1, redisPassword: ""), extra: [], credentials: nil)
         #expect(status == 1)
-        #expect(json["error"]?.stringValue?.contains("Redis at 127.0.0.1:1 is not reachable") == true, "\(json)")
+        #expect(json["error"]?.stringValue?.contains("Redis (spec.redis) at 127.0.0.1:1 is not reachable") == true, "\(json)")
     }
 }
