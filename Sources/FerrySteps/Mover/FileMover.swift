@@ -1,0 +1,288 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ferry mover files`: copies one tree into another with parallel workers,
+/// skip-existing (size + mtime, or checksum), atomic renames, a pause gate,
+/// a live bandwidth limit and an optional daily window; then verifies file
+/// counts and bytes per top-level folder (and contents in checksum mode).
+///
+/// Threads: a counting scan (totals early, for percent and ETA), one walker
+/// that creates folders and feeds a bounded queue, `parallelism` copy
+/// workers. Memory stays bounded by the queue and the walk's stack.
+public final class FileMover: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var source: RawPath
+        public var target: RawPath
+        public var parallelism: Int
+        /// Compare contents, not size + mtime, to decide what to copy and to verify.
+        public var checksum: Bool
+        /// Remove target entries the source does not have.
+        public var delete: Bool
+
+        public init(source: String, target: String, parallelism: Int = 16, checksum: Bool = false, delete: Bool = false) {
+            self.source = RawPath(source)
+            self.target = RawPath(target)
+            self.parallelism = parallelism
+            self.checksum = checksum
+            self.delete = delete
+        }
+    }
+
+    /// Per top-level folder (files directly at the top count under ".").
+    public struct FolderCount: Codable, Sendable, Equatable {
+        public var sourceFiles: Int64 = 0
+        public var sourceBytes: Int64 = 0
+        public var targetFiles: Int64 = 0
+        public var targetBytes: Int64 = 0
+    }
+
+    public struct Verification: Codable, Sendable, Equatable {
+        public var mode: String
+        public var folders: [String: FolderCount]
+        /// Files missing, of another size, or (checksum) other content in the target.
+        public var differing: Int64
+        public var examples: [String]
+        public var removed: Int64
+    }
+
+    public struct Result: Codable, Sendable, Equatable {
+        public var filesTotal: Int64
+        public var bytesTotal: Int64
+        public var filesCopied: Int64
+        public var bytesCopied: Int64
+        public var filesSkipped: Int64
+        public var seconds: Double
+        public var filesPerSecond: Int64
+        public var bytesPerSecond: Int64
+        public var parallelism: Int
+        public var errors: [String]
+        public var verify: Verification
+    }
+
+    public let options: Options
+    public let control: MoverControl
+    let say: @Sendable (String) -> Void
+
+    public init(options: Options, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.options = options
+        self.control = control
+        self.say = say
+    }
+
+    /// Blocking. Throws on a fatal error (full target, missing source); per-file errors are in the result.
+    public func run() throws -> Result {
+        let started = Date()
+        var st = stat()
+        guard options.source.withCString({ stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw StepError.configuration("the source \(options.source) is not a readable folder")
+        }
+        guard mkdirAll(options.target) else { throw StepError.io("cannot create the target \(options.target): \(String(cString: strerror(errno)))") }
+
+        control.setPhase(.scanning)
+        let scanner = Thread { [self] in countTotals() }
+        scanner.start()
+
+        control.setPhase(.copying)
+        let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
+        let finished = DispatchGroup()
+        let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum)
+        for _ in 0..<max(1, options.parallelism) {
+            finished.enter()
+            let worker = Thread { [control] in
+                defer { finished.leave() }
+                while let entry = queue.take() {
+                    if control.stopped != nil { continue }
+                    var size: Int64 = 0
+                    switch copier.copy(entry.relative, directory: entry.directory, name: entry.name) {
+                    case .copied(let n): size = n; control.fileDone(bytes: n, copied: true)
+                    case .skipped(let n): size = n; control.fileDone(bytes: n, copied: false)
+                    case .failed: control.fileDone(bytes: 0, copied: false)
+                    }
+                    _ = size
+                }
+            }
+            worker.stackSize = 256 << 10
+            worker.start()
+        }
+        TreeWalker(root: options.source).walk(visit: { entry in
+            if control.stopped != nil { return false }
+            switch entry.kind {
+            case .directory:
+                let dst = options.target.appending(relative: entry.relative)
+                if dst.withCString({ mkdir($0, 0o700) }) != 0 && errno != EEXIST {
+                    if errno == ENOSPC || errno == EDQUOT { control.stop("the target is full (creating \(dst))"); return false }
+                    control.error("\(dst): cannot create the folder: \(String(cString: strerror(errno)))")
+                }
+                return true
+            case .file, .symlink:
+                return queue.put(entry)
+            case .other:
+                control.error("\(options.source.appending(relative: entry.relative)): not a regular file, folder or symlink; skipped")
+                return true
+            }
+        }, unreadable: { path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") })
+        queue.close()
+        let reporter = startReporter()
+        finished.wait()
+        while !scanner.isFinished { usleep(10_000) }
+        reporter.cancel()
+        if let reason = control.stopped {
+            control.setPhase(.failed)
+            throw StepError.target(reason)
+        }
+        control.setPhase(.verifying)
+        let verification = verify()
+        let p = control.progress()
+        control.setPhase(.done)
+        let seconds = Date().timeIntervalSince(started)
+        let result = Result(
+            filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied,
+            filesSkipped: p.filesDone - p.filesCopied - Int64(p.errorCount), seconds: (seconds * 1000).rounded() / 1000,
+            filesPerSecond: seconds > 0 ? Int64(Double(p.filesCopied) / seconds) : 0, bytesPerSecond: seconds > 0 ? Int64(Double(p.bytesCopied) / seconds) : 0,
+            parallelism: options.parallelism, errors: p.errors, verify: verification)
+        say("files: \(p.filesCopied) copied, \(result.filesSkipped) already there, \(p.errorCount) errors, \(p.bytesCopied) bytes in \(String(format: "%.1f", seconds)) s; verify: \(verification.differing) differing")
+        return result
+    }
+
+    /// The counting scan: totals of regular files and their bytes.
+    private func countTotals() {
+        var files: Int64 = 0, bytes: Int64 = 0
+        let root = options.source
+        TreeWalker(root: root).walk(visit: { entry in
+            if entry.kind == .file || entry.kind == .symlink {
+                var st = stat()
+                if root.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 {
+                    files += 1
+                    if entry.kind == .file { bytes += Int64(st.st_size) }
+                }
+                if files % 1000 == 0 {
+                    control.scanned(files: files, bytes: bytes)
+                    files = 0
+                    bytes = 0
+                }
+            }
+            return control.stopped == nil
+        }, unreadable: { _, _ in })
+        control.scanned(files: files, bytes: bytes)
+        control.scanFinished()
+    }
+
+    /// A progress line every 5 s on stdout (the pod's log).
+    private func startReporter() -> DispatchSourceTimer {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "ferry.mover.progress"))
+        timer.schedule(deadline: .now() + 5, repeating: 5)
+        timer.setEventHandler { [control, say] in
+            let p = control.progress()
+            say("files: \(p.state.rawValue) \(p.filesDone)/\(p.filesTotal)\(p.totalsFinal ? "" : "+") files, \(p.bytesDone)/\(p.bytesTotal) bytes, \(p.bytesPerSecond) B/s\(p.etaSeconds.map { ", ETA \($0) s" } ?? "")")
+        }
+        timer.resume()
+        return timer
+    }
+
+    /// Counts and compares source and target per top-level folder; sets folder modes and
+    /// mtimes; removes leftover temporary files, and with `delete` what the source lacks.
+    func verify() -> Verification {
+        var folders: [String: FolderCount] = [:]
+        var differing: Int64 = 0
+        var examples: [String] = []
+        var removed: Int64 = 0
+        var dirsToStamp: [([UInt8], stat)] = []
+        let source = options.source, target = options.target
+        var rootStat = stat()
+        if source.withCString({ stat($0, &rootStat) }) == 0 { dirsToStamp.append(([], rootStat)) }
+        func folderKey(_ relative: [UInt8], isTop: Bool) -> String {
+            if isTop { return "." }
+            return String(decoding: relative.split(separator: UInt8(ascii: "/")).first ?? [], as: UTF8.self)
+        }
+        func note(_ text: String) {
+            differing += 1
+            if examples.count < 20 { examples.append(text) }
+        }
+        // Source side: counts, and each file's counterpart.
+        TreeWalker(root: source).walk(visit: { entry in
+            var st = stat()
+            guard source.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 else { return true }
+            let key = folderKey(entry.relative, isTop: entry.directory.isEmpty && entry.kind != .directory)
+            switch entry.kind {
+            case .directory:
+                dirsToStamp.append((entry.relative, st))
+            case .file, .symlink:
+                folders[key, default: FolderCount()].sourceFiles += 1
+                if entry.kind == .file { folders[key, default: FolderCount()].sourceBytes += Int64(st.st_size) }
+                var t = stat()
+                let dst = target.appending(relative: entry.relative)
+                if dst.withCString({ lstat($0, &t) }) != 0 {
+                    note("missing: \(RawPath(entry.relative))")
+                } else if entry.kind == .file && (t.st_size != st.st_size || (t.st_mode & S_IFMT) != S_IFREG) {
+                    note("size differs: \(RawPath(entry.relative))")
+                } else if entry.kind == .file && options.checksum && !FileCopier.contentsEqual(source.appending(relative: entry.relative), dst) {
+                    note("content differs: \(RawPath(entry.relative))")
+                }
+            case .other:
+                break
+            }
+            return true
+        }, unreadable: { _, _ in })
+        // Target side: counts; leftovers and (with delete) extras removed.
+        TreeWalker(root: target).walk(visit: { entry in
+            let dst = target.appending(relative: entry.relative)
+            if FileCopier.isTemp(entry.name) {
+                _ = dst.withCString { unlink($0) }
+                return true
+            }
+            var s = stat()
+            let inSource = source.appending(relative: entry.relative).withCString { lstat($0, &s) } == 0
+            if !inSource && options.delete {
+                removeAll(dst)
+                removed += 1
+                return true
+            }
+            if entry.kind == .file || entry.kind == .symlink {
+                var t = stat()
+                _ = dst.withCString { lstat($0, &t) }
+                let key = folderKey(entry.relative, isTop: entry.directory.isEmpty)
+                folders[key, default: FolderCount()].targetFiles += 1
+                if entry.kind == .file { folders[key, default: FolderCount()].targetBytes += Int64(t.st_size) }
+            }
+            return true
+        }, unreadable: { _, _ in })
+        // Folder modes and times last, deepest first (adding files changed their mtimes).
+        for (relative, st) in dirsToStamp.reversed() {
+            let dst = target.appending(relative: relative)
+            _ = dst.withCString { chmod($0, st.st_mode & 0o7777) }
+            var times = [st.st_atim, st.st_mtim]
+            _ = dst.withCString { utimensat(AT_FDCWD, $0, &times, 0) }
+        }
+        return Verification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
+    }
+
+    private func mkdirAll(_ path: RawPath) -> Bool {
+        var prefix: [UInt8] = []
+        for (i, part) in path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
+            if i > 0 { prefix.append(UInt8(ascii: "/")) }
+            prefix += part
+            if prefix.isEmpty || part.isEmpty { continue }
+            if RawPath(prefix).withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+
+    private func removeAll(_ path: RawPath) {
+        var st = stat()
+        guard path.withCString({ lstat($0, &st) }) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            var names: [[UInt8]] = []
+            TreeWalker(root: path).walk(visit: { e in
+                if e.directory.isEmpty { names.append(e.name) }
+                return true
+            }, unreadable: { _, _ in })
+            // Only the direct children were collected above when the walk was shallow; remove recursively.
+            for n in names { removeAll(path.appending(n)) }
+            _ = path.withCString { rmdir($0) }
+        } else {
+            _ = path.withCString { unlink($0) }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A file system path as raw bytes: names need not be UTF-8, and a String
+/// round trip would corrupt them. Converted to text only for messages.
+public struct RawPath: Hashable, Sendable, CustomStringConvertible {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    public init(_ text: String) {
+        bytes = Array(text.utf8)
+    }
+
+    /// `self/name`.
+    public func appending(_ name: [UInt8]) -> RawPath {
+        var b = bytes
+        if b.last != UInt8(ascii: "/") { b.append(UInt8(ascii: "/")) }
+        b += name
+        return RawPath(b)
+    }
+
+    /// `self/relative` where relative may be empty.
+    public func appending(relative: [UInt8]) -> RawPath {
+        relative.isEmpty ? self : appending(relative)
+    }
+
+    /// Runs `body` with a NUL-terminated C string of the path.
+    public func withCString<T>(_ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+        try (bytes + [0]).withUnsafeBufferPointer { buffer in
+            try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+        }
+    }
+
+    /// For messages: invalid UTF-8 shown as U+FFFD.
+    public var description: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// `relative` joined with a name, for paths inside a tree (`a/b` + `c`).
+func join(_ relative: [UInt8], _ name: [UInt8]) -> [UInt8] {
+    relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
+}
+
+/// Whether a symlink at `linkDirectory` (relative to the tree root, as
+/// components) with text `target` resolves inside the tree. Absolute targets
+/// never do; `..` may not climb above the root.
+func symlinkStaysInside(linkDirectory: [UInt8], target: [UInt8]) -> Bool {
+    guard !target.isEmpty, target.first != UInt8(ascii: "/") else { return false }
+    var depth = linkDirectory.isEmpty ? 0 : linkDirectory.split(separator: UInt8(ascii: "/")).count
+    for part in target.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+        if part.elementsEqual([UInt8(ascii: ".")]) { continue }
+        if part.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+            depth -= 1
+            if depth < 0 { return false }
+        } else {
+            depth += 1
+        }
+    }
+    return true
+}
