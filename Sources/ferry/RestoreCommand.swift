@@ -90,6 +90,8 @@ struct OneOrMany<T: Encodable>: Encodable {
 
 /// Runs a step body and turns its outcome into the step report and exit code.
 func reportStep<R: Encodable>(_ resultFile: String, _ body: () async throws -> R) async throws {
+    // Progress lines reach the pod log (and kubectl logs) as they are printed.
+    lineBufferedOutput()
     do {
         let outcome = try await body()
         StepReport.write(StepReport.success(outcome), to: resultFile)
@@ -215,4 +217,12 @@ struct RestoreValidate: AsyncParsableCommand {
                 fileFolders: folders, endpoints: parsedEndpoints, volumes: parsedVolumes, minFreePercent: minFreePercent)).run()
         }
     }
+}
+
+/// Makes stdout line-buffered (it is fully buffered when it is a pipe or a file).
+func lineBufferedOutput() {
+    // glibc's `stdout` variable, looked up (Swift 6 refuses the mutable C global).
+    guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "stdout") else { return }
+    let file = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee
+    setvbuf(file, nil, _IOLBF, 0)
 }

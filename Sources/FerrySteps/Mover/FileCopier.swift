@@ -120,21 +120,23 @@ struct FileCopier {
         var useCopyRange = true
         var buffer: [UInt8] = []
         while true {
-            guard control.admit(Self.chunk) else { errno = ECANCELED; return nil }
+            // Charge what this chunk will really move (the file's rest, at most a chunk).
+            let want = max(1, min(Self.chunk, size - Int(total)))
+            guard control.admit(want) else { errno = ECANCELED; return nil }
             var n: Int
             if useCopyRange {
                 guard let copyRange = Self.copyFileRange else {
                     useCopyRange = false
                     continue
                 }
-                n = copyRange(input, nil, output, nil, Self.chunk, 0)
+                n = copyRange(input, nil, output, nil, total < Int64(size) ? want : Self.chunk, 0)
                 if n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF) && total == 0 {
                     useCopyRange = false
                     continue
                 }
             } else {
                 if buffer.isEmpty { buffer = [UInt8](repeating: 0, count: Self.chunk) }
-                n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, total < Int64(size) ? want : $0.count) }
                 if n > 0 {
                     var off = 0
                     while off < n {
