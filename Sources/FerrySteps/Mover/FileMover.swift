@@ -88,19 +88,30 @@ public final class FileMover: @unchecked Sendable {
         let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
         let finished = DispatchGroup()
         let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum)
+        let tally = FolderTally()
+        let directories = Locked<[([UInt8], stat)]>([])
+        var rootStat = stat()
+        if options.source.withCString({ stat($0, &rootStat) }) == 0 { directories.withLock { $0.append(([], rootStat)) } }
         for _ in 0..<max(1, options.parallelism) {
             finished.enter()
             let worker = Thread { [control] in
                 defer { finished.leave() }
                 while let entry = queue.take() {
                     if control.stopped != nil { continue }
-                    var size: Int64 = 0
+                    let folder = Self.folderKey(entry)
+                    // Each file is verified as it is done: copied (all bytes written, renamed) or
+                    // found equal in the target (size + mtime, or contents).
                     switch copier.copy(entry.relative, directory: entry.directory, name: entry.name) {
-                    case .copied(let n): size = n; control.fileDone(bytes: n, copied: true)
-                    case .skipped(let n): size = n; control.fileDone(bytes: n, copied: false)
-                    case .failed: control.fileDone(bytes: 0, copied: false)
+                    case .copied(let n):
+                        control.fileDone(bytes: n, copied: true)
+                        tally.add(folder, source: n, target: n)
+                    case .skipped(let n):
+                        control.fileDone(bytes: n, copied: false)
+                        tally.add(folder, source: n, target: n)
+                    case .failed:
+                        control.fileDone(bytes: 0, copied: false)
+                        tally.add(folder, source: 0, target: nil, example: "not copied: \(RawPath(entry.relative))")
                     }
-                    _ = size
                 }
             }
             worker.stackSize = 256 << 10
@@ -110,6 +121,10 @@ public final class FileMover: @unchecked Sendable {
             if control.stopped != nil { return false }
             switch entry.kind {
             case .directory:
+                var st = stat()
+                if options.source.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 {
+                    directories.withLock { $0.append((entry.relative, st)) }
+                }
                 let dst = options.target.appending(relative: entry.relative)
                 if dst.withCString({ mkdir($0, 0o700) }) != 0 && errno != EEXIST {
                     if errno == ENOSPC || errno == EDQUOT { control.stop("the target is full (creating \(dst))"); return false }
@@ -133,7 +148,7 @@ public final class FileMover: @unchecked Sendable {
             throw StepError.target(reason)
         }
         control.setPhase(.verifying)
-        let verification = verify()
+        let verification = finish(tally: tally, directories: directories.withLock { $0 })
         let p = control.progress()
         control.setPhase(.done)
         let seconds = Date().timeIntervalSince(started)
@@ -181,80 +196,44 @@ public final class FileMover: @unchecked Sendable {
         return timer
     }
 
-    /// Counts and compares source and target per top-level folder; sets folder modes and
-    /// mtimes; removes leftover temporary files, and with `delete` what the source lacks.
-    func verify() -> Verification {
-        var folders: [String: FolderCount] = [:]
-        var differing: Int64 = 0
-        var examples: [String] = []
-        var removed: Int64 = 0
-        var dirsToStamp: [([UInt8], stat)] = []
+    /// The top-level folder an entry counts under ("." for files at the top).
+    static func folderKey(_ entry: TreeWalker.Entry) -> String {
+        if entry.directory.isEmpty { return "." }
+        return String(decoding: entry.directory.split(separator: UInt8(ascii: "/")).first ?? [], as: UTF8.self)
+    }
+
+    /// After the copy: in checksum mode a full content comparison; with `delete`, what the
+    /// source lacks is removed; folder modes and times are set last, deepest first
+    /// (adding files changed their mtimes).
+    func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> Verification {
         let source = options.source, target = options.target
-        var rootStat = stat()
-        if source.withCString({ stat($0, &rootStat) }) == 0 { dirsToStamp.append(([], rootStat)) }
-        func folderKey(_ relative: [UInt8], isTop: Bool) -> String {
-            if isTop { return "." }
-            return String(decoding: relative.split(separator: UInt8(ascii: "/")).first ?? [], as: UTF8.self)
-        }
-        func note(_ text: String) {
-            differing += 1
-            if examples.count < 20 { examples.append(text) }
-        }
-        // Source side: counts, and each file's counterpart.
-        TreeWalker(root: source).walk(visit: { entry in
-            var st = stat()
-            guard source.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 else { return true }
-            let key = folderKey(entry.relative, isTop: entry.directory.isEmpty && entry.kind != .directory)
-            switch entry.kind {
-            case .directory:
-                dirsToStamp.append((entry.relative, st))
-            case .file, .symlink:
-                folders[key, default: FolderCount()].sourceFiles += 1
-                if entry.kind == .file { folders[key, default: FolderCount()].sourceBytes += Int64(st.st_size) }
-                var t = stat()
-                let dst = target.appending(relative: entry.relative)
-                if dst.withCString({ lstat($0, &t) }) != 0 {
-                    note("missing: \(RawPath(entry.relative))")
-                } else if entry.kind == .file && (t.st_size != st.st_size || (t.st_mode & S_IFMT) != S_IFREG) {
-                    note("size differs: \(RawPath(entry.relative))")
-                } else if entry.kind == .file && options.checksum && !FileCopier.contentsEqual(source.appending(relative: entry.relative), dst) {
-                    note("content differs: \(RawPath(entry.relative))")
+        if options.checksum {
+            TreeWalker(root: source).walk(visit: { entry in
+                if entry.kind == .file && !FileCopier.contentsEqual(source.appending(relative: entry.relative), target.appending(relative: entry.relative)) {
+                    tally.add(Self.folderKey(entry), source: 0, target: nil, example: "content differs: \(RawPath(entry.relative))", count: false)
                 }
-            case .other:
-                break
-            }
-            return true
-        }, unreadable: { _, _ in })
-        // Target side: counts; leftovers and (with delete) extras removed.
-        TreeWalker(root: target).walk(visit: { entry in
-            let dst = target.appending(relative: entry.relative)
-            if FileCopier.isTemp(entry.name) {
-                _ = dst.withCString { unlink($0) }
                 return true
-            }
-            var s = stat()
-            let inSource = source.appending(relative: entry.relative).withCString { lstat($0, &s) } == 0
-            if !inSource && options.delete {
-                removeAll(dst)
-                removed += 1
+            }, unreadable: { _, _ in })
+        }
+        var removed: Int64 = 0
+        if options.delete {
+            TreeWalker(root: target).walk(visit: { entry in
+                let dst = target.appending(relative: entry.relative)
+                var s = stat()
+                if FileCopier.isTemp(entry.name) || source.appending(relative: entry.relative).withCString({ lstat($0, &s) }) != 0 {
+                    removeAll(dst)
+                    if !FileCopier.isTemp(entry.name) { removed += 1 }
+                }
                 return true
-            }
-            if entry.kind == .file || entry.kind == .symlink {
-                var t = stat()
-                _ = dst.withCString { lstat($0, &t) }
-                let key = folderKey(entry.relative, isTop: entry.directory.isEmpty)
-                folders[key, default: FolderCount()].targetFiles += 1
-                if entry.kind == .file { folders[key, default: FolderCount()].targetBytes += Int64(t.st_size) }
-            }
-            return true
-        }, unreadable: { _, _ in })
-        // Folder modes and times last, deepest first (adding files changed their mtimes).
-        for (relative, st) in dirsToStamp.reversed() {
+            }, unreadable: { _, _ in })
+        }
+        for (relative, st) in directories.sorted(by: { $0.0.count > $1.0.count }) {
             let dst = target.appending(relative: relative)
             _ = dst.withCString { chmod($0, st.st_mode & 0o7777) }
             var times = [st.st_atim, st.st_mtim]
             _ = dst.withCString { utimensat(AT_FDCWD, $0, &times, 0) }
         }
+        let (folders, differing, examples) = tally.snapshot()
         return Verification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
     }
 
@@ -284,5 +263,37 @@ public final class FileMover: @unchecked Sendable {
         } else {
             _ = path.withCString { unlink($0) }
         }
+    }
+}
+
+/// Files and bytes per top-level folder on both sides, and what differs.
+final class FolderTally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var folders: [String: FileMover.FolderCount] = [:]
+    private var differing: Int64 = 0
+    private var examples: [String] = []
+
+    /// `target` nil: the file is not (correctly) in the target. `count: false` only records a difference.
+    func add(_ folder: String, source bytes: Int64, target: Int64?, example: String? = nil, count: Bool = true) {
+        lock.lock()
+        defer { lock.unlock() }
+        if count {
+            folders[folder, default: .init()].sourceFiles += 1
+            folders[folder, default: .init()].sourceBytes += bytes
+            if let target {
+                folders[folder, default: .init()].targetFiles += 1
+                folders[folder, default: .init()].targetBytes += target
+            }
+        }
+        if target == nil {
+            differing += 1
+            if let example, examples.count < 20 { examples.append(example) }
+        }
+    }
+
+    func snapshot() -> ([String: FileMover.FolderCount], Int64, [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (folders, differing, examples)
     }
 }
