@@ -117,7 +117,7 @@ public final class FileMover: @unchecked Sendable {
             worker.stackSize = 256 << 10
             worker.start()
         }
-        TreeWalker(root: options.source).walk(visit: { entry in
+        TreeWalker(root: options.source).walk(threads: Self.walkThreads, visit: { [self] entry in
             if control.stopped != nil { return false }
             switch entry.kind {
             case .directory:
@@ -137,7 +137,7 @@ public final class FileMover: @unchecked Sendable {
                 control.error("\(options.source.appending(relative: entry.relative)): not a regular file, folder or symlink; skipped")
                 return true
             }
-        }, unreadable: { path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") })
+        }, unreadable: { [self] path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") })
         queue.close()
         let reporter = startReporter()
         finished.wait()
@@ -163,26 +163,21 @@ public final class FileMover: @unchecked Sendable {
 
     /// The counting scan: totals of regular files and their bytes.
     private func countTotals() {
-        var files: Int64 = 0, bytes: Int64 = 0
         let root = options.source
-        TreeWalker(root: root).walk(visit: { entry in
+        TreeWalker(root: root).walk(threads: Self.walkThreads, visit: { [self] entry in
             if entry.kind == .file || entry.kind == .symlink {
                 var st = stat()
                 if root.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 {
-                    files += 1
-                    if entry.kind == .file { bytes += Int64(st.st_size) }
-                }
-                if files % 1000 == 0 {
-                    control.scanned(files: files, bytes: bytes)
-                    files = 0
-                    bytes = 0
+                    control.scanned(files: 1, bytes: entry.kind == .file ? Int64(st.st_size) : 0)
                 }
             }
             return control.stopped == nil
         }, unreadable: { _, _ in })
-        control.scanned(files: files, bytes: bytes)
         control.scanFinished()
     }
+
+    /// Folders read at once by each walk (cold metadata reads overlap).
+    static let walkThreads = 4
 
     /// A progress line every 5 s on stdout (the pod's log).
     private func startReporter() -> DispatchSourceTimer {
@@ -208,7 +203,7 @@ public final class FileMover: @unchecked Sendable {
     func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> Verification {
         let source = options.source, target = options.target
         if options.checksum {
-            TreeWalker(root: source).walk(visit: { entry in
+            TreeWalker(root: source).walk(visit: { [self] entry in
                 if entry.kind == .file && !FileCopier.contentsEqual(source.appending(relative: entry.relative), target.appending(relative: entry.relative)) {
                     tally.add(Self.folderKey(entry), source: 0, target: nil, example: "content differs: \(RawPath(entry.relative))", count: false)
                 }
@@ -217,7 +212,7 @@ public final class FileMover: @unchecked Sendable {
         }
         var removed: Int64 = 0
         if options.delete {
-            TreeWalker(root: target).walk(visit: { entry in
+            TreeWalker(root: target).walk(visit: { [self] entry in
                 let dst = target.appending(relative: entry.relative)
                 var s = stat()
                 if FileCopier.isTemp(entry.name) || source.appending(relative: entry.relative).withCString({ lstat($0, &s) }) != 0 {
