@@ -21,9 +21,11 @@ struct MoverFiles: AsyncParsableCommand {
             """)
 
     @Option(help: "The folder to copy from.")
-    var source: String
+    var source: String?
     @Option(help: "The folder to copy into (created if missing).")
-    var target: String
+    var target: String?
+    @Option(name: .customLong("copy"), help: "SOURCE=TARGET, repeatable: several trees one after another, one progress.")
+    var copies: [String] = []
     @Option(help: "Files copied at once.")
     var parallelism: Int = 16
     @Option(help: "How to decide a file is already there and to verify: size (size + mtime) or checksum (contents).")
@@ -62,8 +64,28 @@ struct MoverFiles: AsyncParsableCommand {
                 server.start()
                 print("control endpoint on \(controlHost):\(server.port)")
             }
-            let mover = FileMover(options: .init(source: source, target: target, parallelism: parallelism, checksum: verify == "checksum", delete: delete), control: control)
-            let outcome = try await ProcessSpawn.onThread { try mover.run() }
+            var given: [(String, String)] = try copies.map { text in
+                guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {
+                    throw StepError.configuration("--copy \(text) must be SOURCE=TARGET")
+                }
+                return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+            }
+            if let source, let target { given.insert((source, target), at: 0) }
+            let pairs = given
+            guard !pairs.isEmpty else { throw StepError.configuration("give --source and --target, or --copy SOURCE=TARGET") }
+            let roots = pairs.map { RawPath($0.0) }
+            let outcome = try await ProcessSpawn.onThread { () throws -> FileMover.Result in
+                let scanner = Thread { FileMover.countTotals(roots, control: control) }
+                scanner.start()
+                var results: [FileMover.Result] = []
+                for (from, to) in pairs {
+                    var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: verify == "checksum", delete: delete)
+                    options.countTotals = false
+                    results.append(try FileMover(options: options, control: control).run())
+                }
+                while !scanner.isFinished { usleep(10_000) }
+                return FileMover.Result.combined(results, pairs: pairs.map(\.1))
+            }
             if !outcome.errors.isEmpty || outcome.verify.differing > 0 {
                 let list = outcome.errors.prefix(20).joined(separator: "; ")
                 throw StepError.target("\(outcome.errors.count) files could not be copied (\(list)); \(outcome.verify.differing) differ after the copy (\(outcome.verify.examples.prefix(5).joined(separator: "; ")))")

@@ -21,6 +21,9 @@ public final class FileMover: @unchecked Sendable {
         /// Remove target entries the source does not have.
         public var delete: Bool
 
+        /// Run the counting scan (off when the caller counts several trees up front).
+        public var countTotals: Bool = true
+
         public init(source: String, target: String, parallelism: Int = 16, checksum: Bool = false, delete: Bool = false) {
             self.source = RawPath(source)
             self.target = RawPath(target)
@@ -48,6 +51,21 @@ public final class FileMover: @unchecked Sendable {
     }
 
     public struct Result: Codable, Sendable, Equatable {
+        /// Several trees' results as one: counters from the last (the control's totals are cumulative),
+        /// seconds summed, folders keyed by target.
+        public static func combined(_ results: [Result], pairs targets: [String]) -> Result {
+            guard var total = results.last else { return Result(filesTotal: 0, bytesTotal: 0, filesCopied: 0, bytesCopied: 0, filesSkipped: 0, seconds: 0, filesPerSecond: 0, bytesPerSecond: 0, parallelism: 0, errors: [], verify: Verification(mode: "size", folders: [:], differing: 0, examples: [], removed: 0)) }
+            guard results.count > 1 else { return total }
+            total.seconds = results.map(\.seconds).reduce(0, +)
+            total.filesPerSecond = total.seconds > 0 ? Int64(Double(total.filesCopied) / total.seconds) : 0
+            total.bytesPerSecond = total.seconds > 0 ? Int64(Double(total.bytesCopied) / total.seconds) : 0
+            var folders: [String: FolderCount] = [:]
+            for (r, t) in zip(results, targets) { for (k, v) in r.verify.folders { folders["\(t):\(k)"] = v } }
+            total.verify = Verification(mode: total.verify.mode, folders: folders, differing: results.map(\.verify.differing).reduce(0, +),
+                                        examples: Array(results.flatMap(\.verify.examples).prefix(20)), removed: results.map(\.verify.removed).reduce(0, +))
+            return total
+        }
+
         public var filesTotal: Int64
         public var bytesTotal: Int64
         public var filesCopied: Int64
@@ -63,6 +81,7 @@ public final class FileMover: @unchecked Sendable {
 
     public let options: Options
     public let control: MoverControl
+
     let say: @Sendable (String) -> Void
 
     public init(options: Options, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
@@ -81,7 +100,7 @@ public final class FileMover: @unchecked Sendable {
         guard mkdirAll(options.target) else { throw StepError.io("cannot create the target \(options.target): \(String(cString: strerror(errno)))") }
 
         control.setPhase(.scanning)
-        let scanner = Thread { [self] in countTotals() }
+        let scanner = Thread { [self] in if options.countTotals { Self.countTotals([options.source], control: control) } }
         scanner.start()
 
         control.setPhase(.copying)
@@ -162,17 +181,19 @@ public final class FileMover: @unchecked Sendable {
     }
 
     /// The counting scan: totals of regular files and their bytes.
-    private func countTotals() {
-        let root = options.source
-        TreeWalker(root: root).walk(threads: Self.walkThreads, visit: { [self] entry in
-            if entry.kind == .file || entry.kind == .symlink {
-                var st = stat()
-                if root.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 {
-                    control.scanned(files: 1, bytes: entry.kind == .file ? Int64(st.st_size) : 0)
+    /// The counting scan over one or more source trees: totals of files and bytes, then `scanFinished`.
+    public static func countTotals(_ roots: [RawPath], control: MoverControl) {
+        for root in roots {
+            TreeWalker(root: root).walk(threads: walkThreads, visit: { entry in
+                if entry.kind == .file || entry.kind == .symlink {
+                    var st = stat()
+                    if root.appending(relative: entry.relative).withCString({ lstat($0, &st) }) == 0 {
+                        control.scanned(files: 1, bytes: entry.kind == .file ? Int64(st.st_size) : 0)
+                    }
                 }
-            }
-            return control.stopped == nil
-        }, unreadable: { _, _ in })
+                return control.stopped == nil
+            }, unreadable: { _, _ in })
+        }
         control.scanFinished()
     }
 
