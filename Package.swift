@@ -84,6 +84,8 @@ let package = Package(
             name: "FerryOperator",
             dependencies: [
                 "FerryAPI", "FerryEngine", "KubeClient", "KubeRuntime",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

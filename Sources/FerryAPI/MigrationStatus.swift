@@ -74,6 +74,10 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public var etaSeconds: Int64?
     public var paused: Bool?
     public var lastError: String?
+    /// The mover's state: scanning, copying, paused, waitingForWindow, verifying, done, failed.
+    public var state: String?
+    /// When files or bytes last moved forward (stall detection).
+    public var lastProgressAt: String?
     /// The Files printer column, e.g. `41% 118MiB/s ETA 3m`.
     public var summary: String?
 

@@ -205,6 +205,40 @@ public enum Engine {
         return status
     }
 
+    /// The file sync's part of the summary: phase Paused and condition Paused while a paused
+    /// sync is the current step; Progressing=False with the reason when it has not moved for
+    /// `spec.fileSync.stallSeconds`.
+    public static func summarizeFileSync(_ status: MigrationStatus, spec: MigrationSpec, paused: Bool, generation: Int64, now: Date) -> MigrationStatus {
+        var status = status
+        let stamp = Timestamps.format(now)
+        var conditions = status.conditions ?? []
+        typealias C = FerryNames.ConditionType
+        let active = current(status, spec: spec)
+        let syncing = active.map { StepKind($0.name).isFileSync && $0.state == .running } ?? false
+        if syncing && paused {
+            status.phase = .paused
+            conditions.set(type: C.paused, status: true, reason: "PausedByAnnotation", message: "\(FerryNames.filesAnnotation)=paused: no file is written until it is set to running", observedGeneration: generation, now: stamp)
+        } else {
+            conditions.set(type: C.paused, status: false, reason: paused ? "NothingToPause" : "Running", message: paused ? "the file sync is not running" : "not paused", observedGeneration: generation, now: stamp)
+        }
+        if syncing, let files = status.files, let last = files.lastProgressAt.flatMap(Timestamps.parse) {
+            let limit = Double(spec.fileSync?.stallSeconds ?? MigrationDefaults.fileSyncStallSeconds)
+            if now.timeIntervalSince(last) > limit {
+                let reason: String
+                switch files.state {
+                case "paused": reason = "Paused"
+                case "waitingForWindow": reason = "WindowClosed"
+                case "podNotRunning": reason = "PodNotRunning"
+                default: reason = files.lastError != nil ? "Errors" : "Stalled"
+                }
+                conditions.set(type: C.progressing, status: false, reason: reason,
+                               message: "no file progress for \(Int(now.timeIntervalSince(last))) s\(files.lastError.map { ": \($0)" } ?? "")", observedGeneration: generation, now: stamp)
+            }
+        }
+        status.conditions = conditions
+        return status
+    }
+
     // MARK: - helpers
 
     static func update(_ name: String, in status: MigrationStatus, _ change: (inout StepStatus) -> Void) -> MigrationStatus {

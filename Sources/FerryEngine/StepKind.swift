@@ -36,13 +36,17 @@ public enum StepKind: Equatable, Sendable {
         }
     }
 
-    /// Whether a Job (the data plane) runs it; otherwise the controller does.
+    /// Whether a Job (the data plane) runs it; otherwise the controller does (the file
+    /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .presync, .mysql, .clickhouse, .kafka, .cache, .files: return true
-        case .quiesce, .resume, .rebuild, .unknown: return false
+        case .validate, .mysql, .clickhouse, .kafka, .cache: return true
+        case .quiesce, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }
+
+    /// The file sync (`presync` or `files`).
+    public var isFileSync: Bool { self == .presync || self == .files }
 
     /// A failure marks the migration Degraded and the plan continues (`optional: true` in the spec section).
     public func isOptional(in spec: MigrationSpec) -> Bool {

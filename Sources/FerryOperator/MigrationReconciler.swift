@@ -128,13 +128,21 @@ public struct MigrationReconciler: Reconciler {
                 written = status
             }
             guard let running = status.steps?.first(where: { $0.name == step.name }) else { break }
-            let outcome = try await drive(running, migration: migration, spec: spec, status: status)
+            let outcome: StepOutcome
+            if StepKind(step.name).isFileSync {
+                let seen = try await FilesTransfer(client: client, settings: settings).drive(running, migration: migration, spec: spec, paused: filesPaused(migration), previous: status.files, now: now())
+                outcome = seen.outcome
+                status.files = seen.files ?? status.files
+            } else {
+                outcome = try await drive(running, migration: migration, spec: spec, status: status)
+            }
             let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
             status = recorded.0
             notes += recorded.1
             status.steps = Planner.plan(spec: spec, existing: status.steps ?? [])
             if case .running = outcome {
-                requeue = settings.pollSeconds
+                // The file sync is watched closely: a pause must take effect within a second.
+                requeue = StepKind(step.name).isFileSync ? min(settings.pollSeconds, 1) : settings.pollSeconds
                 break
             }
         }
@@ -153,6 +161,7 @@ public struct MigrationReconciler: Reconciler {
         }
 
         status = Engine.summarize(status, spec: spec, generation: generation, now: now())
+        status = Engine.summarizeFileSync(status, spec: spec, paused: filesPaused(migration), generation: generation, now: now())
         _ = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion)
         for note in notes {
             await events.record(object, note.warning ? .warning : .normal, reason: note.reason, note: note.note)
@@ -162,6 +171,11 @@ public struct MigrationReconciler: Reconciler {
                                                      "step": "\(status.step ?? "")", "progress": "\(status.progress ?? "")"])
         }
         return requeue.map { .requeueAfter($0) } ?? .done
+    }
+
+    /// `ferry.dev/files=paused` on the Migration.
+    func filesPaused(_ migration: Migration) -> Bool {
+        migration.metadata.annotations?[FerryNames.filesAnnotation]?.trimmingCharacters(in: .whitespaces).lowercased() == "paused"
     }
 
     /// Acts on the running step and reports what is observed.

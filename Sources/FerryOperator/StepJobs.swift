@@ -13,8 +13,11 @@ public struct StepSettings: Sendable {
     /// How often a running step is looked at (Job changes also wake the controller).
     public var pollSeconds: Double
     public var imagePullPolicy: String
+    /// Port of the data-files-transfer pod's control endpoint.
+    public var moverPort: Int
 
-    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent") {
+    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent", moverPort: Int = 8086) {
+        self.moverPort = moverPort
         self.image = image
         self.command = command
         self.retry = retry

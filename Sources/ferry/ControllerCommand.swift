@@ -68,6 +68,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Seconds between looks at a running step.")
     var stepPoll: Double = 5
 
+    @Option(help: "Port of the data-files-transfer pod's control endpoint.")
+    var moverPort = 8086
+
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let levelText = logLevel ?? env["FERRY_LOG_LEVEL"] ?? "info"
@@ -95,7 +98,7 @@ struct ControllerCommand: AsyncParsableCommand {
             image: stepImage ?? env["FERRY_STEP_IMAGE"] ?? defaults.image,
             command: stepCommand ?? env["FERRY_STEP_COMMAND"] ?? defaults.command,
             retry: RetryPolicy(maxAttempts: stepAttempts, baseDelay: stepRetryDelay),
-            pollSeconds: stepPoll)
+            pollSeconds: stepPoll, moverPort: moverPort)
         let reconciler = MigrationReconciler(client: client, events: events, settings: settings, logger: Logger(label: "ferry.migration"))
         let controllers = (watched.isEmpty ? [nil] : watched.map { Optional($0) }).map { ns in
             Controller(client: client, primary: Migration.resource, namespace: ns, owned: MigrationReconciler.ownedResources, reconciler: reconciler, workers: workers, resyncSeconds: resync, logger: Logger(label: "ferry.controller"))

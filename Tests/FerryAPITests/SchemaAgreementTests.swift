@@ -106,6 +106,8 @@ func maximalMigration() -> Migration {
     files.paused = false
     files.lastError = "e"
     files.summary = "s"
+    files.state = "copying"
+    files.lastProgressAt = "2026-01-01T00:00:00Z"
     status.files = files
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
 }

@@ -1,0 +1,183 @@
+import FerryAPI
+import FerrySteps
+import Foundation
+import KubeClient
+import TestSupport
+import Testing
+
+/// The file sync inside a Migration: the controller runs the
+/// data-files-transfer pod (KubeSim runs it as a local `ferry mover files`).
+@Suite("File sync end to end (kubectl, KubeSim pod runner)", .serialized, .timeLimit(.minutes(3)))
+struct FilesEndToEndTests {
+    /// `count` files of ~100 KiB random bytes under `root/files`, in folders.
+    static func makePackage(count: Int) throws -> String {
+        let package = try makeTempDir("files-package")
+        try ManifestBuilder.writeJSON(PackageMetadata(appVersion: "6.4.1", createdAt: "2026-11-20T10:00:00Z", sourceHost: "old-box", contents: .init(files: ["files"])), to: package + "/ferry-package.json")
+        try ManifestBuilder.writeJSON(PackageManifest(), to: package + "/manifest.json")
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<count {
+            let dir = "\(package)/files/a\(i % 7)/b\(i % 3)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            var bytes = [UInt8](repeating: 0, count: 100_000)
+            for j in stride(from: 0, to: bytes.count, by: 64) { bytes[j] = UInt8.random(in: 0...255, using: &rng) }
+            try Data(bytes).write(to: URL(fileURLWithPath: "\(dir)/f\(i).bin"))
+        }
+        return package
+    }
+
+    static func freePort() throws -> Int {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(s) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func controller(_ env: KubectlEnv, _ name: String, moverPort: Int) throws -> ControllerProcess {
+        try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: name, extra: [
+            "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test",
+            "--step-retry-delay", "0.3", "--step-poll", "0.3", "--mover-port", String(moverPort),
+        ])
+    }
+
+    /// Bytes of regular files under a folder (what has been written so far).
+    static func bytes(under path: String) -> Int64 {
+        var total: Int64 = 0
+        let e = FileManager.default.enumerator(atPath: path)
+        while let name = e?.nextObject() as? String {
+            if let size = (try? FileManager.default.attributesOfItem(atPath: path + "/" + name))?[.size] as? NSNumber { total += size.int64Value }
+        }
+        return total
+    }
+
+    static func identical(_ a: String, _ b: String) async throws -> Bool {
+        try await runCommand("/usr/bin/diff", ["-r", "-q", a, b], timeout: 60).status == 0
+    }
+
+    @Test("pause by annotation: Paused within a second and no bytes written for 3 s; running resumes; the pod killed mid-way is recreated and resumes; a bandwidth change applies live; Succeeded with the trees identical")
+    func pauseKillBandwidth() async throws {
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            let package = try Self.makePackage(count: 240)  // ~24 MB: ~8 s at 3 MB/s
+            let port = try Self.freePort()
+            let controller = try Self.controller(env, "files", moverPort: port)
+            defer { controller.terminateNow() }
+            let target = env.fixture.server.dataDirectory + "/volumes/default/app-files/attachments"
+            let yaml = """
+                apiVersion: ferry.dev/v1alpha1
+                kind: Migration
+                metadata: {name: sync, namespace: default}
+                spec:
+                  package: {hostPath: \(package)}
+                  appVersion: "6.4.1"
+                  files:
+                  - {name: attachments, from: files, to: {persistentVolumeClaim: app-files, subPath: attachments}}
+                  fileSync: {bandwidth: 3000000, parallelism: 4}
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await eventually(timeout: 30, interval: 0.2) { (Int(try await env.jsonpath("migration/sync", ".status.files.bytesDone")) ?? 0) > 0 }, "\(controller.log.suffix(2000))")
+            #expect(try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.labels.app") == "data-files-transfer")
+            let columns = try await env.kubectl("get", "migrations").stdout
+            #expect(columns.contains("MiB/s"), "the Files column shows the rate: \(columns)")
+
+            // Pause: within a second, and nothing is written for 3 s.
+            let asked = Date()
+            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=paused").status == 0)
+            #expect(try await eventually(timeout: 5, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Paused" })
+            #expect(Date().timeIntervalSince(asked) < 2.5, "took \(Date().timeIntervalSince(asked)) s")
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let before = Self.bytes(under: target)
+            try await Task.sleep(nanoseconds: 3_000_000_000)
+            #expect(Self.bytes(under: target) == before, "bytes written while paused")
+            #expect(try await env.jsonpath("migration/sync", #".status.conditions[?(@.type=="Paused")].status"#) == "True")
+            let row = try await env.kubectl("get", "migrations").stdout
+            #expect(row.contains("Paused") && row.contains("paused"), "\(row)")
+
+            // Resume, then kill the pod mid-way: it comes back and carries on.
+            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=running", "--overwrite").status == 0)
+            #expect(try await eventually(timeout: 5, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Running" })
+            try await Task.sleep(nanoseconds: 1_000_000_000)
+            let uid = try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.uid")
+            #expect(try await env.kubectl("delete", "pod", "sync-data-files-transfer", "--wait=false").status == 0)
+            #expect(try await eventually(timeout: 20, interval: 0.2) {
+                let now = try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.uid")
+                return !now.isEmpty && now != uid
+            }, "the pod was recreated: \(controller.log.suffix(1500))")
+
+            // A new limit reaches the running mover within about a second (asked on its own endpoint).
+            #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":2500000}}}"#).status == 0)
+            #expect(try await eventually(timeout: 5, interval: 0.1) {
+                let body = (try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? ""
+                return body.contains("\"bandwidth\":2500000")
+            })
+            // The limit removed, live: it finishes.
+            #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":null}}}"#).status == 0)
+            let finished = try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/sync", ".status.phase") == "Succeeded" }
+            let finalYAML = try await env.kubectl("get", "migration", "sync", "-o", "yaml").stdout
+            #expect(finished, "\(finalYAML)")
+            #expect(try await Self.identical(package + "/files", target))
+            #expect(try await env.jsonpath("migration/sync", ".status.files.summary") == "100% done")
+            #expect(try await env.jsonpath("migration/sync", #".status.steps[?(@.name=="files")].result.filesTotal"#) == "240")
+            #expect(try await env.jsonpath("migration/sync", #".status.steps[?(@.name=="files")].attempts"#) == "1", "a recreated pod resumes the same run")
+        }
+    }
+
+    @Test("preSync: the copy runs while the app still serves, then only the final delta after quiesce; both durations are in status")
+    func preSyncThenDelta() async throws {
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            let package = try Self.makePackage(count: 60)
+            let port = try Self.freePort()
+            let controller = try Self.controller(env, "presync", moverPort: port)
+            defer { controller.terminateNow() }
+            let app = """
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: web, labels: {app.kubernetes.io/part-of: pre}}
+                spec:
+                  replicas: 1
+                  selector: {matchLabels: {app: web}}
+                  template:
+                    metadata: {labels: {app: web}}
+                    spec: {terminationGracePeriodSeconds: 1, containers: [{name: web, image: busybox, command: [sleep, "3600"]}]}
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: app).status == 0)
+            let yaml = """
+                apiVersion: ferry.dev/v1alpha1
+                kind: Migration
+                metadata: {name: pre, namespace: default}
+                spec:
+                  package: {hostPath: \(package)}
+                  appVersion: "6.4.1"
+                  workloads: {selector: {matchLabels: {app.kubernetes.io/part-of: pre}}}
+                  files:
+                  - {name: attachments, from: files, to: {persistentVolumeClaim: app-files}}
+                  fileSync: {preSync: true}
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await eventually(timeout: 90, interval: 0.3) { try await env.jsonpath("migration/pre", ".status.phase") == "Succeeded" }, "\(controller.log.suffix(2000))")
+            let out = try await env.kubectl("get", "migration", "pre", "-o", "yaml").stdout
+            func value(_ step: String, _ path: String) async throws -> String {
+                try await env.jsonpath("migration/pre", ".status.steps[?(@.name==\"\(step)\")].\(path)")
+            }
+            #expect(try await value("presync", "result.filesCopied") == "60", "\(out)")
+            #expect(try await value("files", "result.filesCopied") == "0", "only the delta after quiesce: \(out)")
+            #expect(try await value("files", "result.filesSkipped") == "60")
+            let presyncSeconds = try await value("presync", "result.seconds")
+            let filesSeconds = try await value("files", "result.seconds")
+            #expect(!presyncSeconds.isEmpty && !filesSeconds.isEmpty)
+            let presyncDone = Timestamps.parse(try await value("presync", "finishedAt")) ?? .distantFuture
+            let quiesceStart = Timestamps.parse(try await value("quiesce", "startedAt")) ?? .distantPast
+            #expect(presyncDone <= quiesceStart, "the pre-copy finished before the app was stopped")
+            #expect(try await Self.identical(package + "/files", env.fixture.server.dataDirectory + "/volumes/default/app-files"))
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1")
+        }
+    }
+}
