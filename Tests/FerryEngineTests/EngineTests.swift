@@ -178,3 +178,43 @@ struct EngineTests {
         #expect(RetryPolicy(maxAttempts: 9, baseDelay: 10, maxDelay: 300).delay(afterAttempts: 7) == 300)
     }
 }
+
+@Suite("File sync summary", .timeLimit(.minutes(1)))
+struct FileSyncSummaryTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    func syncing(state: String, lastProgress: Date) -> (MigrationStatus, MigrationSpec) {
+        var spec = MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "1")
+        spec.files = [FileMapping(name: "a", from: "files", to: .init(persistentVolumeClaim: "c"))]
+        spec.fileSync = FileSyncSpec(stallSeconds: 60)
+        var status = MigrationStatus()
+        status.steps = [StepStatus(name: "validate", state: .succeeded), StepStatus(name: "files", state: .running, attempts: 1)]
+        var files = FilesStatus()
+        files.state = state
+        files.lastProgressAt = Timestamps.format(lastProgress)
+        status.files = files
+        return (Engine.summarize(status, spec: spec, generation: 1, now: t0), spec)
+    }
+
+    @Test("a paused sync: phase Paused and condition Paused=True; running again clears it")
+    func paused() {
+        let (s, spec) = syncing(state: "paused", lastProgress: t0)
+        let p = Engine.summarizeFileSync(s, spec: spec, paused: true, generation: 1, now: t0)
+        #expect(p.phase == .paused)
+        #expect(p.conditions?.isTrue(FerryNames.ConditionType.paused) == true)
+        let r = Engine.summarizeFileSync(p, spec: spec, paused: false, generation: 1, now: t0)
+        #expect(r.conditions?.isTrue(FerryNames.ConditionType.paused) == false)
+    }
+
+    @Test("no progress for stallSeconds: Progressing=False with the reason (window closed, pod not running, stalled)")
+    func stalls() {
+        for (state, reason) in [("waitingForWindow", "WindowClosed"), ("podNotRunning", "PodNotRunning"), ("copying", "Stalled")] {
+            let (s, spec) = syncing(state: state, lastProgress: t0.addingTimeInterval(-120))
+            let out = Engine.summarizeFileSync(s, spec: spec, paused: false, generation: 1, now: t0)
+            #expect(out.conditions?.condition(FerryNames.ConditionType.progressing)?.status == "False")
+            #expect(out.conditions?.condition(FerryNames.ConditionType.progressing)?.reason == reason)
+        }
+        let (fresh, spec) = syncing(state: "copying", lastProgress: t0.addingTimeInterval(-10))
+        #expect(Engine.summarizeFileSync(fresh, spec: spec, paused: false, generation: 1, now: t0).conditions?.isTrue(FerryNames.ConditionType.progressing) == true)
+    }
+}

@@ -66,3 +66,14 @@ struct StepJobsTests {
         #expect(StepJobs.outcome(job: ["metadata": ["name": "j"]], pods: [waiting]) == .running("pod p waiting: ImagePullBackOff: no such image"))
     }
 }
+
+@Suite("Files column", .timeLimit(.minutes(1)))
+struct FilesColumnTests {
+    @Test("percent, rate and ETA as kubectl get shows them")
+    func summary() {
+        #expect(FilesTransfer.summary(percent: 41.7, rate: 123_731_968, eta: 180, state: "copying") == "41% 118MiB/s ETA 3m")
+        #expect(FilesTransfer.summary(percent: 5, rate: 1_048_576 * 3 / 2, eta: 45, state: "copying") == "5% 1.5MiB/s ETA 45s")
+        #expect(FilesTransfer.summary(percent: 60, rate: 0, eta: nil, state: "paused") == "60% paused")
+        #expect(FilesTransfer.summary(percent: 1, rate: 200_000_000, eta: 7300, state: "copying") == "1% 191MiB/s ETA 2h1m")
+    }
+}
