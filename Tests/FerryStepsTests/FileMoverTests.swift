@@ -140,7 +140,17 @@ struct FileMoverTests {
         #expect(!FileManager.default.fileExists(atPath: base + "/dst/d0/e1/f12.bin"))
     }
 
-    @Test("a full target stops the run with a clear message and keeps nothing half-written")
+    /// Whether this machine lets us mount a small tmpfs (root with CAP_SYS_ADMIN).
+    static let canMountTmpfs: Bool = {
+        let dir = NSTemporaryDirectory() + "ferry-mount-probe-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard (try? runCommandSync("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])) == 0 else { return false }
+        _ = try? runCommandSync("/bin/umount", [dir])
+        return true
+    }()
+
+    @Test("a full target stops the run with a clear message and keeps nothing half-written", .enabled(if: FileMoverTests.canMountTmpfs, "needs to mount a small tmpfs (root)"))
     func fullTarget() async throws {
         let base = try makeTempDir("mover-full")
         try Self.makeTree(base + "/src", count: 200)  // ~20 MB
@@ -179,6 +189,27 @@ struct FileMoverTests {
         // The writer finished within the first second of a two-second copy: what was kept is the final version.
         #expect(try Data(contentsOf: URL(fileURLWithPath: big)) == (try Data(contentsOf: URL(fileURLWithPath: base + "/dst/growing.log"))))
         #expect(json[path: ["result", "bytesCopied"]]?.intValue ?? 0 > Int64(8 << 20), "the first, torn attempt was thrown away and the file sent again")
+    }
+
+    @Test("a daily window: inside, outside, and overnight windows that wrap midnight; bad values name the field")
+    func window() throws {
+        let utc = TimeZone(identifier: "UTC")!
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = utc
+        func at(_ h: Int, _ m: Int) -> Date { calendar.date(from: DateComponents(year: 2026, month: 11, day: 21, hour: h, minute: m))! }
+        let night = try DailyWindow(start: "22:00", end: "06:00")
+        #expect(night.contains(at(23, 30)) && night.contains(at(2, 0)) && night.contains(at(22, 0)))
+        #expect(!night.contains(at(6, 0)) && !night.contains(at(12, 0)))
+        let day = try DailyWindow(start: "09:00", end: "17:30")
+        #expect(day.contains(at(9, 0)) && day.contains(at(17, 29)) && !day.contains(at(17, 30)) && !day.contains(at(8, 59)))
+        let berlin = try DailyWindow(start: "22:00", end: "23:00", timeZone: "Europe/Berlin")
+        #expect(berlin.contains(at(21, 30)), "21:30 UTC is 22:30 in Berlin in November")
+        #expect(throws: StepError.self) { _ = try DailyWindow(start: "25:00", end: "06:00") }
+        #expect(throws: StepError.self) { _ = try DailyWindow(start: "22:00", end: "06:00", timeZone: "Mars/Olympus") }
+        let outside = MoverControl(window: try DailyWindow(start: "00:00", end: "00:01"))
+        if !(try DailyWindow(start: "00:00", end: "00:01")).contains(Date()) {
+            #expect(outside.progress().state == .waitingForWindow)
+        }
     }
 
     @Test("pause and resume by signal and by HTTP: no bytes written while paused; progress over HTTP; a bandwidth limit holds within 10% over 10 s")
