@@ -106,24 +106,11 @@ public struct FilesTransfer: Sendable {
     private func create(_ step: StepStatus, attempt: String, migration: Migration, spec: MigrationSpec, paused: Bool) async throws {
         guard let owner = migration.metadata.name, let uid = migration.metadata.uid else { return }
         var args = ["mover", "files"]
-        var volumes: [JSONValue] = []
-        var mounts: [JSONValue] = []
-        if let path = spec.package.hostPath {
-            volumes.append(["name": "package", "hostPath": ["path": .string(path), "type": "Directory"]])
-            mounts.append(["name": "package", "mountPath": "/package", "readOnly": true])
-        } else if let claim = spec.package.persistentVolumeClaim {
-            volumes.append(["name": "package", "persistentVolumeClaim": ["claimName": .string(claim), "readOnly": true]])
-            var m: JSONValue = ["name": "package", "mountPath": "/package", "readOnly": true]
-            if let sub = spec.package.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
-            mounts.append(m)
-        }
-        for (i, f) in (spec.files ?? []).enumerated() {
-            volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(f.to.persistentVolumeClaim)]])
-            var m: JSONValue = ["name": .string("target-\(i)"), "mountPath": .string("/targets/\(f.name)")]
-            if let sub = f.to.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
-            mounts.append(m)
-            args += ["--copy", "/package/\(f.from)=/targets/\(f.name)"]
-        }
+        let package = StepJobs.packageVolume(spec)
+        let targets = StepJobs.targetVolumes(spec, readOnly: false)
+        let volumes = package.volumes + targets.volumes
+        let mounts = package.mounts + targets.mounts
+        for f in spec.files ?? [] { args += ["--copy", "\(StepJobs.packageMount)/\(f.from)=\(StepJobs.targetMount(f.name))"] }
         let sync = spec.fileSync ?? FileSyncSpec()
         args += ["--parallelism", String(sync.parallelism ?? MigrationDefaults.fileSyncParallelism), "--verify", sync.verify ?? MigrationDefaults.fileSyncVerify,
                  "--bandwidth", String(sync.bandwidth ?? 0), "--control-port", String(settings.moverPort), "--result-file", "/dev/termination-log"]

@@ -112,6 +112,30 @@ public enum StepJobs {
         }
     }
 
+    /// The package, read-only at /package: a node folder or a claim (+ subPath).
+    static func packageVolume(_ spec: MigrationSpec) -> (volumes: [JSONValue], mounts: [JSONValue]) {
+        if let path = spec.package.hostPath {
+            return ([["name": "package", "hostPath": ["path": .string(path), "type": "Directory"]]],
+                    [["name": "package", "mountPath": .string(packageMount), "readOnly": true]])
+        }
+        guard let claim = spec.package.persistentVolumeClaim else { return ([], []) }
+        var m: JSONValue = ["name": "package", "mountPath": .string(packageMount), "readOnly": true]
+        if let sub = spec.package.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
+        return ([["name": "package", "persistentVolumeClaim": ["claimName": .string(claim), "readOnly": true]]], [m])
+    }
+
+    /// Each `spec.files[]` target claim (+ subPath) at /targets/<name>.
+    static func targetVolumes(_ spec: MigrationSpec, readOnly: Bool) -> (volumes: [JSONValue], mounts: [JSONValue]) {
+        var volumes: [JSONValue] = [], mounts: [JSONValue] = []
+        for (i, f) in (spec.files ?? []).enumerated() {
+            volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(f.to.persistentVolumeClaim)]])
+            var m: JSONValue = ["name": .string("target-\(i)"), "mountPath": .string(targetMount(f.name)), "readOnly": .bool(readOnly)]
+            if let sub = f.to.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
+            mounts.append(m)
+        }
+        return (volumes, mounts)
+    }
+
     /// Every Secret the spec names, with the field that names it (validate checks they exist).
     public static func secrets(in spec: MigrationSpec) -> [(field: String, name: String)] {
         var out: [(String, String)] = []
@@ -130,27 +154,18 @@ public enum StepJobs {
         var volumes: [JSONValue] = []
         var mounts: [JSONValue] = []
         if StepKind(step) != .cache {
-            if let path = spec.package.hostPath {
-                volumes.append(["name": "package", "hostPath": ["path": .string(path), "type": "Directory"]])
-                mounts.append(["name": "package", "mountPath": .string(packageMount), "readOnly": true])
-            } else if let claim = spec.package.persistentVolumeClaim {
-                volumes.append(["name": "package", "persistentVolumeClaim": ["claimName": .string(claim), "readOnly": true]])
-                var m: JSONValue = ["name": "package", "mountPath": .string(packageMount), "readOnly": true]
-                if let sub = spec.package.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
-                mounts.append(m)
-            }
+            let (v, m) = packageVolume(spec)
+            volumes += v
+            mounts += m
         }
         if let secret = secret(for: step, spec: spec) {
             volumes.append(["name": "credentials", "secret": ["secretName": .string(secret.name), "defaultMode": 0o400]])
             mounts.append(["name": "credentials", "mountPath": .string(credentialsMount(secret.kind)), "readOnly": true])
         }
         if StepKind(step) == .validate {
-            for (i, f) in (spec.files ?? []).enumerated() {
-                volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(f.to.persistentVolumeClaim)]])
-                var m: JSONValue = ["name": .string("target-\(i)"), "mountPath": .string(targetMount(f.name)), "readOnly": true]
-                if let sub = f.to.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
-                mounts.append(m)
-            }
+            let (v, m) = targetVolumes(spec, readOnly: true)
+            volumes += v
+            mounts += m
         }
         var podSpec: JSONValue = [
             "restartPolicy": "Never",
