@@ -11,6 +11,7 @@ build:
 
 tools:
 	@scripts/install-tools.sh kubectl helm >/dev/null
+	@scripts/install-kafka-tools.sh
 
 test: tools
 	swift build --build-tests

@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "KubeClient"]),
-        .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport"]),
+        .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

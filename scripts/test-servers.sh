@@ -107,6 +107,17 @@ start_redis() { # DIR PORT
       || { cat "$d/redis.log" >&2; die "redis did not become ready"; }
 }
 
+start_kafka() { # DIR PORT — Tansu (scripts/install-kafka-tools.sh), in-memory storage
+  local d=$1 port=$2 tansu
+  tansu=$(command -v tansu || echo "$(cd "$(dirname "$0")/.." && pwd)/.tools/bin/tansu")
+  if [ ! -x "$tansu" ]; then log "tansu missing (scripts/install-kafka-tools.sh): no Kafka broker"; KAFKA_PORT=0; return 0; fi
+  mkdir -p "$d"
+  setsid "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --storage-engine memory://tansu/ >"$d/tansu.log" 2>&1 </dev/null &
+  KAFKA_PID=$!
+  wait_until 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" || { cat "$d/tansu.log" >&2; die "tansu did not start"; }
+}
+
 case "${1:-}" in
   up)
     dir=${2:?usage: test-servers.sh up DIR}
@@ -114,17 +125,20 @@ case "${1:-}" in
     MY_PORT=$(free_port "${MY_PORT:-23306}")
     CH_HTTP=$(free_port "${CH_HTTP:-28123}"); CH_TCP=$(free_port "${CH_TCP:-29000}")
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
-    trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-}; do stop_pid $p; done' ERR
+    KAFKA_PORT=$(free_port "${KAFKA_PORT:-29092}")
+    trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-}; do stop_pid $p; done' ERR
     only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks)
     start_mariadb "$dir/mariadb" "$MY_PORT"
     if [ "$only" = all ]; then
       start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
       start_redis "$dir/redis" "$REDIS_PORT"
+      start_kafka "$dir/kafka" "$KAFKA_PORT"
     fi
     cat >"$dir/env.sh" <<ENV
 export FERRY_TEST_MYSQL_PORT=$MY_PORT FERRY_TEST_MYSQL_PID=$MY_PID
 export FERRY_TEST_CLICKHOUSE_HTTP=$CH_HTTP FERRY_TEST_CLICKHOUSE_TCP=$CH_TCP FERRY_TEST_CLICKHOUSE_PID=${CH_PID:-}
 export FERRY_TEST_REDIS_PORT=$REDIS_PORT FERRY_TEST_REDIS_PID=${REDIS_PID:-} FERRY_TEST_REDIS_PASSWORD='redis pass'
+export FERRY_TEST_KAFKA_PORT=$KAFKA_PORT FERRY_TEST_KAFKA_PID=${KAFKA_PID:-}
 export FERRY_TEST_SERVERS_DIR=$dir
 ENV
     cat "$dir/env.sh"
@@ -134,7 +148,7 @@ ENV
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
     # shellcheck disable=SC1091
     . "$dir/env.sh"
-    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
     rm -rf "$dir"
     ;;
   *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;

@@ -10,6 +10,8 @@ public struct TestServers: Sendable {
     public var clickhouseTCP: Int
     public var redisPort: Int
     public var redisPassword: String
+    /// The Tansu Kafka-protocol broker (0 when not started).
+    public var kafkaPort: Int = 0
 
     public var clickhouseURL: String { "http://127.0.0.1:\(clickhouseHTTP)" }
 
@@ -44,12 +46,14 @@ public struct TestServers: Sendable {
             guard let v = env[key], let n = Int(v) else { throw TestServersError.startFailed("no \(key)") }
             return n
         }
-        return TestServers(
+        var servers = TestServers(
             mysqlPort: try port("FERRY_TEST_MYSQL_PORT"),
             clickhouseHTTP: try port("FERRY_TEST_CLICKHOUSE_HTTP"),
             clickhouseTCP: try port("FERRY_TEST_CLICKHOUSE_TCP"),
             redisPort: try port("FERRY_TEST_REDIS_PORT"),
             redisPassword: env["FERRY_TEST_REDIS_PASSWORD"] ?? "redis pass")
+        servers.kafkaPort = (try? port("FERRY_TEST_KAFKA_PORT")) ?? 0
+        return servers
     }
 }
 
