@@ -88,6 +88,13 @@ public enum StepJobs {
                                                          "--parallelism", String(c.parallelism ?? MigrationDefaults.clickhouseParallelism)]
             if c.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("clickhouse")] }
             return args + report
+        case .kafka:
+            guard let k = spec.kafka else { return nil }
+            var args = ["restore", "kafka"] + pkg + ["--bootstrap", k.bootstrap, "--mode", k.mode ?? MigrationDefaults.kafkaMode]
+            for g in k.groups ?? [] { args += ["--group", g] }
+            if let t = k.timestamp { args += ["--timestamp", t] }
+            if k.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("kafka")] }
+            return args + report
         case .cache:
             guard let r = spec.redis else { return nil }
             var args = ["restore", "cache", "--host", r.host, "--port", String(r.port ?? MigrationDefaults.redisPort)]
@@ -108,6 +115,7 @@ public enum StepJobs {
         case .mysql: return spec.mysql.map { ("mysql", $0.credentialsSecret) }
         case .clickhouse: return spec.clickhouse?.credentialsSecret.map { ("clickhouse", $0) }
         case .cache: return spec.redis?.credentialsSecret.map { ("redis", $0) }
+        case .kafka: return spec.kafka?.credentialsSecret.map { ("kafka", $0) }
         default: return nil
         }
     }

@@ -8,7 +8,7 @@ struct Ferry: AsyncParsableCommand {
         commandName: "ferry",
         abstract: "Ferry moves an application's data into Kubernetes: declarative, resumable, verifiable.",
         version: FerryVersion.current,
-        subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self, RestoreCommand.self, MoverCommand.self])
+        subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self, RestoreCommand.self, ExportCommand.self, MoverCommand.self])
 
     /// Entry point. A parent that spawned us from a Dispatch worker thread
     /// passes on a mask that blocks SIGTERM and SIGINT; unblock them so a

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import FerrySteps
+import KubeClient
 
 /// `ferry restore ...`: the data-plane steps, each run by the controller in a Job.
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore one part of a backup package (run by the controller in a Job).",
-        subcommands: [RestoreValidate.self, RestoreMySQL.self, RestoreClickHouse.self, RestoreCache.self])
+        subcommands: [RestoreValidate.self, RestoreMySQL.self, RestoreClickHouse.self, RestoreKafka.self, RestoreCache.self])
 }
 
 /// Where the step's JSON result goes.
@@ -225,4 +226,81 @@ func lineBufferedOutput() {
     guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "stdout") else { return }
     let file = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee
     setvbuf(file, nil, _IOLBF, 0)
+}
+
+struct RestoreKafka: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka",
+        abstract: "Set consumer-group offsets (saved, earliest, latest or by time), clamped to each partition's range, and read them back.",
+        discussion: "Each group must have no active members (waits --member-wait seconds, then fails naming them). --dry-run prints the plan without committing.")
+
+    @Option(help: "The backup package's top folder (for the saved offsets).")
+    var package: String
+    @Option(help: "Brokers, host:port[,host:port…].")
+    var bootstrap: String
+    @Option(name: .customLong("group"), help: "A group to set (repeatable; default: every group in the package).")
+    var groups: [String] = []
+    @Option(help: "package, earliest, latest or timestamp.")
+    var mode: String = "package"
+    @Option(help: "RFC 3339 time for --mode timestamp.")
+    var timestamp: String?
+    @Option(help: "Seconds to wait for a group's members to leave.")
+    var memberWait: Double = 30
+    @Flag(help: "Print what would be set; commit nothing.")
+    var dryRun = false
+    @Option(help: "Folder with the credentials Secret's keys as files (SASL is not supported yet).")
+    var credentialsDir: String?
+    @OptionGroup var result: ResultOptions
+
+    func run() async throws {
+        try await reportStep(result.resultFile) {
+            guard let m = KafkaOffsetsRestore.Mode(rawValue: mode) else {
+                throw StepError.configuration("--mode \(mode) must be one of package, earliest, latest, timestamp (spec.kafka.mode)")
+            }
+            if credentialsDir != nil { throw StepError.configuration("SASL authentication to Kafka is not supported yet; remove spec.kafka.credentialsSecret or use a listener without SASL") }
+            var ms: Int64?
+            if let timestamp {
+                guard let date = Timestamps.parse(timestamp) else { throw StepError.configuration("--timestamp \(timestamp) is not RFC 3339 (spec.kafka.timestamp), e.g. 2026-11-20T10:00:00Z") }
+                ms = Int64(date.timeIntervalSince1970 * 1000)
+            }
+            let pkg = try BackupPackage.open(package)
+            guard let rel = pkg.manifest?.kafkaOffsets else { throw StepError.badPackage("the package has no saved Kafka offsets (manifest.json: kafkaOffsets)") }
+            let path = try pkg.resolve(rel)
+            guard let data = FileManager.default.contents(atPath: path), let file = try? JSONDecoder().decode(KafkaOffsetsFile.self, from: data) else {
+                throw StepError.badPackage("\(path) is not a Kafka offsets file; export it again")
+            }
+            let client = try KafkaClient(bootstrap: bootstrap)
+            defer { Task { await client.close() } }
+            return try await KafkaOffsetsRestore(client: client, file: file, options: .init(
+                groups: groups.isEmpty ? nil : groups, mode: m, timestamp: ms, memberWait: memberWait, dryRun: dryRun)).run()
+        }
+    }
+}
+
+/// `ferry export ...`: the source-host side (Kafka offsets for now).
+struct ExportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export", abstract: "Write parts of a backup package on the source host.",
+        subcommands: [ExportKafka.self])
+}
+
+struct ExportKafka: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kafka", abstract: "Save consumer-group offsets (and each partition's range) as JSON.")
+
+    @Option(help: "Brokers, host:port[,host:port…].")
+    var bootstrap: String
+    @Option(name: .customLong("group"), help: "A group to save (repeatable; default: all groups).")
+    var groups: [String] = []
+    @Option(help: "Where to write the JSON (e.g. PACKAGE/kafka/offsets.json).")
+    var output: String
+
+    func run() async throws {
+        let client = try KafkaClient(bootstrap: bootstrap)
+        let file = try await KafkaExport.run(client, groups: groups.isEmpty ? nil : groups)
+        await client.close()
+        try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try ManifestBuilder.writeJSON(file, to: output)
+        print("saved \(file.groups.count) groups, \(file.partitions.values.map(\.count).reduce(0, +)) partitions to \(output)")
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import FerrySteps
+import KubeClient
 import NIOCore
 import Testing
 import TestSupport
@@ -100,5 +101,107 @@ struct KafkaClientTests {
         }
         #expect(Date().timeIntervalSince(started) >= 0.5, "it retried with backoff (0.2 s + 0.4 s)")
         #expect(throws: StepError.self) { _ = try KafkaClient(bootstrap: "no-port") }
+    }
+}
+
+/// `ferry export kafka` and `ferry restore kafka` as processes, checked with kafka-python.
+@Suite("ferry restore kafka against Tansu", .serialized, .timeLimit(.minutes(3)))
+struct KafkaRestoreTests {
+    static let ferry = repoRoot + "/.build/debug/ferry"
+
+    static func run(_ args: [String]) async throws -> (Int32, JSONValue, String) {
+        let out = try makeTempDir("kafka-result")
+        let r = try await runCommand(ferry, args + (args.first == "restore" ? ["--result-file", out + "/r.json"] : []), timeout: 90)
+        let json = (try? JSONWire.parse(Array((try? Data(contentsOf: URL(fileURLWithPath: out + "/r.json"))) ?? Data()))) ?? .null
+        return (r.status, json, r.combined)
+    }
+
+    @Test("export, move the offsets, restore: kafka-python sees the saved offsets; an offset past the end is clamped and reported; a dry run commits nothing; an active group fails naming its member and nothing is committed")
+    func exportRestore() async throws {
+        let servers = try await TestServers.shared()
+        try #require(servers.kafkaPort > 0, "the test broker is not running")
+        let boot = "127.0.0.1:\(servers.kafkaPort)"
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let t1 = "tasks-\(tag)", t2 = "mails-\(tag)", g1 = "indexer-\(tag)", g2 = "notifier-\(tag)"
+        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+            admin = KafkaAdminClient(bootstrap_servers=boot)
+            admin.create_topics([NewTopic("\(t1)", 4, 1), NewTopic("\(t2)", 4, 1)])
+            admin.close()
+            p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
+            for t in ["\(t1)", "\(t2)"]:
+                for part in range(4):
+                    for i in range(10):
+                        p.send(t, value=b"r%d" % i, partition=part).get(timeout=10)
+            p.close()
+            commit("\(g1)", {("\(t1)", part): part + 2 for part in range(4)})
+            commit("\(g2)", {("\(t2)", part): 9 - part for part in range(4)})
+            """)
+        let package = try makeTempDir("kafka-package")
+        let (exported, _, exportLog) = try await Self.run(["export", "kafka", "--bootstrap", boot, "--group", g1, "--group", g2, "--output", package + "/kafka/offsets.json"])
+        #expect(exported == 0, "\(exportLog)")
+        try ManifestBuilder.writeJSON(PackageManifest(kafkaOffsets: "kafka/offsets.json"), to: package + "/manifest.json")
+        try ManifestBuilder.writeJSON(PackageMetadata(appVersion: "6.4.1", createdAt: "2026-11-20T10:00:00Z", sourceHost: "old-box", contents: .init(kafka: true)), to: package + "/ferry-package.json")
+
+        func committed() async throws -> String {
+            try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+                a = committed("\(g1)", [("\(t1)", p) for p in range(4)])
+                b = committed("\(g2)", [("\(t2)", p) for p in range(4)])
+                print(json.dumps([a[k] for k in sorted(a)] + [b[k] for k in sorted(b)]))
+                """).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let saved = "[2, 3, 4, 5, 9, 8, 7, 6]"
+        #expect(try await committed() == saved)
+
+        // The app moved on (or a restore went wrong): put the offsets elsewhere, then restore.
+        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+            commit("\(g1)", {("\(t1)", part): 0 for part in range(4)})
+            commit("\(g2)", {("\(t2)", part): 1 for part in range(4)})
+            """)
+        var (status, json, log) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot])
+        #expect(status == 0, "\(log)")
+        #expect(json[path: ["result", "partitionsSet"]]?.intValue == 8)
+        #expect(json[path: ["result", "clamped"]]?.intValue == 0)
+        #expect(try await committed() == saved, "kafka-python's consumers would resume at the saved offsets")
+
+        // Dry run: the plan is printed, nothing moves.
+        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + "commit(\"\(g1)\", {(\"\(t1)\", 0): 1})\n")
+        (status, _, log) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot, "--group", g1, "--dry-run"])
+        #expect(status == 0)
+        #expect(log.contains("\(t1)/0 1 → 2 (dry run)"), "\(log)")
+        #expect(try await committed().hasPrefix("[1, 3, 4, 5"))
+
+        // An offset beyond the end of its partition is clamped and reported.
+        var text = try String(contentsOfFile: package + "/kafka/offsets.json", encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"0\" : 2", with: "\"0\" : 999")
+        try text.write(toFile: package + "/kafka/offsets.json", atomically: true, encoding: .utf8)
+        (status, json, log) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot, "--group", g1])
+        #expect(status == 0, "\(log)")
+        #expect(json[path: ["result", "clamped"]]?.intValue == 1, "\(json)")
+        #expect(json[path: ["result", "changes"]]?.arrayValue?.first?["clampedFrom"]?.intValue == 999)
+        #expect(log.contains("offset 999 is outside 0…10; set to 10"), "\(log)")
+        #expect(try await committed().hasPrefix("[10, 3, 4, 5"))
+
+        // An active group: a kafka-python consumer joined; the step waits, then fails naming it, committing nothing.
+        let consumer = Task.detached {
+            try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+                import time
+                c = KafkaConsumer("\(t2)", bootstrap_servers=boot, group_id="\(g2)", client_id="app-consumer", enable_auto_commit=False,
+                                  session_timeout_ms=6000, heartbeat_interval_ms=1000, auto_offset_reset="earliest")
+                end = time.time() + 20
+                while time.time() < end:
+                    c.poll(timeout_ms=500)
+                c.close(autocommit=False)
+                """)
+        }
+        let client = try KafkaClient(bootstrap: boot)
+        #expect(try await eventually(timeout: 20, interval: 0.5) { !(try await client.describeGroup(g2).members.isEmpty) }, "the consumer never joined")
+        await client.close()
+        let before = try await committed()
+        (status, json, _) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot, "--group", g2, "--member-wait", "2"])
+        #expect(status == 1)
+        let error = json["error"]?.stringValue ?? ""
+        #expect(error.contains("Kafka group \(g2) still has 1 active members") && error.contains("app-consumer") && error.contains("Nothing was committed"), "\(error)")
+        #expect(try await committed() == before)
+        _ = try? await consumer.value
     }
 }
