@@ -256,7 +256,12 @@ public actor KafkaClient {
     /// request (some brokers answer a "null = all topics" request with nothing).
     public func committedOffsets(_ group: String, topics: [String]? = nil) async throws -> [Partition: Int64] {
         try await checkVersions()
-        let layout = try await partitions(of: topics)
+        return try await committedOffsets(group, layout: try await partitions(of: topics))
+    }
+
+    /// The group's committed offsets on exactly these partitions (no Metadata request).
+    public func committedOffsets(_ group: String, layout: [String: [Int32]]) async throws -> [Partition: Int64] {
+        try await checkVersions()
         return try await retrying("Kafka OffsetFetch \(group)") {
             let c = try await coordinator(group)
             var r = try await send(API.offsetFetch, to: c) { b in

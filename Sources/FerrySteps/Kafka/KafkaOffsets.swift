@@ -95,6 +95,9 @@ public struct KafkaOffsetsRestore: Sendable {
         public var partitionsSet: Int
         public var clamped: Int
         public var dryRun: Bool
+        /// Requests sent to the brokers.
+        public var requests: Int
+        public var seconds: Double
         /// Every clamp, and in a dry run the whole plan (first 200).
         public var changes: [Change]
     }
@@ -112,20 +115,24 @@ public struct KafkaOffsetsRestore: Sendable {
     }
 
     public func run() async throws -> Result {
+        let started = Date()
         let groups = options.groups ?? file.groups.keys.sorted()
         for g in groups where file.groups[g] == nil {
             throw StepError.badPackage("the package has no saved offsets for group \(g) (it has: \(file.groups.keys.sorted().joined(separator: ", ")))")
         }
         var total = 0, clamped = 0
         var changes: [Change] = []
+        // Every partition any group needs: its current range, asked once for all groups.
+        let everything = Set(groups.flatMap { file.offsets(of: $0).keys }).sorted()
+        if !everything.isEmpty { _ = try await client.partitions(of: Array(Set(everything.map(\.topic))).sorted()) }
+        let earliest = everything.isEmpty ? [:] : try await client.offsets(everything, at: -2)
+        let latest = everything.isEmpty ? [:] : try await client.offsets(everything, at: -1)
         for group in groups {
             try await waitUntilInactive(group)
             let saved = file.offsets(of: group)
             let partitions = saved.keys.sorted()
             guard !partitions.isEmpty else { continue }
-            _ = try await client.partitions(of: Array(Set(partitions.map(\.topic))).sorted())
-            let earliest = try await client.offsets(partitions, at: -2)
-            let latest = try await client.offsets(partitions, at: -1)
+            let layout = Dictionary(grouping: partitions, by: \.topic).mapValues { $0.map(\.partition) }
             var wanted: [KafkaClient.Partition: Int64]
             switch options.mode {
             case .package: wanted = saved
@@ -137,7 +144,7 @@ public struct KafkaOffsetsRestore: Sendable {
                 // No record at or after the time: the end of the partition.
                 wanted = Dictionary(uniqueKeysWithValues: partitions.map { ($0, (at[$0] ?? -1) < 0 ? (latest[$0] ?? 0) : at[$0]!) })
             }
-            let current = try await client.committedOffsets(group, topics: Array(Set(partitions.map(\.topic))).sorted())
+            let current = try await client.committedOffsets(group, layout: layout)
             var commit: [KafkaClient.Partition: Int64] = [:]
             for p in partitions {
                 let want = wanted[p] ?? 0
@@ -158,7 +165,7 @@ public struct KafkaOffsetsRestore: Sendable {
                 continue
             }
             try await client.commit(group, commit)
-            let back = try await client.committedOffsets(group, topics: Array(Set(partitions.map(\.topic))).sorted())
+            let back = try await client.committedOffsets(group, layout: layout)
             let wrong = partitions.filter { back[$0] != commit[$0] }
             guard wrong.isEmpty else {
                 throw StepError.verification("group \(group): after the commit the broker reports \(wrong.prefix(5).map { "\($0.topic)/\($0.partition)=\(back[$0].map(String.init) ?? "none") (set \(commit[$0] ?? 0))" }.joined(separator: ", "))")
@@ -166,7 +173,8 @@ public struct KafkaOffsetsRestore: Sendable {
             total += partitions.count
             say("kafka \(group): \(partitions.count) partitions set and read back")
         }
-        return Result(mode: options.mode.rawValue, groups: groups.count, partitionsSet: total, clamped: clamped, dryRun: options.dryRun, changes: Array(changes.prefix(200)))
+        return Result(mode: options.mode.rawValue, groups: groups.count, partitionsSet: total, clamped: clamped, dryRun: options.dryRun,
+                      requests: await client.requests, seconds: (Date().timeIntervalSince(started) * 1000).rounded() / 1000, changes: Array(changes.prefix(200)))
     }
 
     /// A group with members would overwrite what is set: wait for it to empty, then fail naming them.
