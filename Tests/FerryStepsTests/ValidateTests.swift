@@ -71,6 +71,19 @@ struct ValidateTests {
         #expect(json["error"]?.stringValue?.contains("volume files[attachments] (\(volume)) has") == true, "\(json)")
         #expect(json["error"]?.stringValue?.contains("at least 100% is needed") == true)
 
+        // An unreadable folder (as nobody: root reads everything): named, not retried.
+        let locked = try Self.legacyPackage()
+        chmod(locked, 0o755)
+        chmod(locked + "/files", 0o000)
+        let out = try makeTempDir("result")
+        chmod(out, 0o777)
+        let r = try await runCommand("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", Self.ferry, "restore", "validate",
+                                                         "--package", locked, "--app-version", "6.4.1", "--folder", "files", "--result-file", out + "/r.json"], timeout: 30)
+        #expect(r.status == 1, "\(r.combined)")
+        let lockedJSON = (try? JSONWire.parse(Array((try? Data(contentsOf: URL(fileURLWithPath: out + "/r.json"))) ?? Data()))) ?? .null
+        #expect(lockedJSON["error"]?.stringValue?.contains("\(locked)/files cannot be read (Permission denied)") == true, "\(lockedJSON)")
+        #expect(lockedJSON["retryable"] == .bool(false))
+
         (status, json) = try await Self.validate(["--package", try makeTempDir("empty"), "--app-version", "6.4.1"])
         #expect(status == 1)
         #expect(json["error"]?.stringValue?.contains("bad package") == true, "\(json)")
