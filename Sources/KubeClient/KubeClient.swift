@@ -96,9 +96,11 @@ public final class KubeClient: Sendable {
     }
 
     /// Whether a transport error means a pooled connection was dead before the request got an answer.
-    static func isStalePooledConnection(_ error: any Error) -> Bool {
+    public static func isStalePooledConnection(_ error: any Error) -> Bool {
         if let e = error as? HTTPClientError, e == .remoteConnectionClosed { return true }
         if let e = error as? ChannelError, e == .ioOnClosedChannel || e == .alreadyClosed { return true }
+        // The peer reset a kept-alive connection (a restarted server): the request never got an answer.
+        if let e = error as? IOError, e.errnoCode == ECONNRESET || e.errnoCode == EPIPE { return true }
         return false
     }
 

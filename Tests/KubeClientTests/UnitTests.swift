@@ -1,5 +1,7 @@
 import Foundation
+import AsyncHTTPClient
 import KubeClient
+import NIOCore
 import Testing
 
 @Suite("JSON, line splitting, backoff", .timeLimit(.minutes(3)))
@@ -127,5 +129,18 @@ struct TimestampParsingTests {
             #expect(Timestamps.parse(bad) == nil, "\(bad)")
         }
         #expect(Timestamps.format(Timestamps.parse("2026-01-02T03:04:05Z")!) == "2026-01-02T03:04:05Z")
+    }
+}
+
+@Suite("Retrying on a dead kept-alive connection", .timeLimit(.minutes(1)))
+struct StaleConnectionTests {
+    @Test("a closed or reset pooled connection is retried once; a refused connection is not (nobody listens)")
+    func classification() {
+        #expect(KubeClient.isStalePooledConnection(HTTPClientError.remoteConnectionClosed))
+        #expect(KubeClient.isStalePooledConnection(ChannelError.ioOnClosedChannel))
+        #expect(KubeClient.isStalePooledConnection(IOError(errnoCode: ECONNRESET, reason: "read")))
+        #expect(KubeClient.isStalePooledConnection(IOError(errnoCode: EPIPE, reason: "write")))
+        #expect(!KubeClient.isStalePooledConnection(IOError(errnoCode: ECONNREFUSED, reason: "connect")))
+        #expect(!KubeClient.isStalePooledConnection(CancellationError()))
     }
 }
