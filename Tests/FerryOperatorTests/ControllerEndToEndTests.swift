@@ -29,6 +29,15 @@ final class ControllerProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// A controller whose step Jobs run this build's `ferry` (KubeSim runs them as local
+    /// processes), with short retry and poll intervals for tests.
+    static func runningSteps(_ env: KubectlEnv, name: String, retryDelay: Double = 0.3, extra: [String] = []) throws -> ControllerProcess {
+        try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: name, extra: [
+            "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test",
+            "--step-retry-delay", String(retryDelay), "--step-poll", "0.3",
+        ] + extra)
+    }
+
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     func kill9() { kill(process.processIdentifier, SIGKILL) }

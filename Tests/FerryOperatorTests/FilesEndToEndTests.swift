@@ -38,10 +38,7 @@ struct FilesEndToEndTests {
     }
 
     static func controller(_ env: KubectlEnv, _ name: String, moverPort: Int) throws -> ControllerProcess {
-        try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: name, extra: [
-            "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test",
-            "--step-retry-delay", "0.3", "--step-poll", "0.3", "--mover-port", String(moverPort),
-        ])
+        try ControllerProcess.runningSteps(env, name: name, extra: ["--mover-port", String(moverPort)])
     }
 
     /// Bytes of regular files under a folder (what has been written so far).

@@ -163,39 +163,7 @@ struct RestoreEndToEndTests {
     }
 
     static func controller(_ env: KubectlEnv, _ name: String, retryDelay: Double = 0.3) throws -> ControllerProcess {
-        try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: name, extra: [
-            "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test",
-            "--step-retry-delay", String(retryDelay), "--step-poll", "0.3",
-        ])
-    }
-
-    /// kafka-python (fetched by scripts/install-kafka-tools.sh) against the test broker.
-    static func kafkaPython(_ servers: TestServers, _ body: String) async throws -> String {
-        let wheels = (try? FileManager.default.contentsOfDirectory(atPath: repoRoot + "/.tools/python")) ?? []
-        guard servers.kafkaPort > 0, let wheel = wheels.first(where: { $0.hasPrefix("kafka_python-") }) else {
-            throw Failure(description: "the Kafka test broker or kafka-python is missing: scripts/install-kafka-tools.sh")
-        }
-        let script = """
-            import sys, json
-            from kafka import KafkaProducer, KafkaConsumer, TopicPartition
-            from kafka.admin import KafkaAdminClient, NewTopic
-            from kafka.structs import OffsetAndMetadata
-            boot = sys.argv[1]
-            def commit(group, offsets):
-                c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
-                c.commit({TopicPartition(t, p): OffsetAndMetadata(o, None, -1) for (t, p), o in offsets.items()})
-                c.close()
-            def committed(group, tps):
-                c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
-                out = {"%s/%d" % (t, p): c.committed(TopicPartition(t, p)) for (t, p) in tps}
-                c.close()
-                return out
-
-            """ + body
-        let r = try await runCommand("/usr/bin/python3", ["-c", script, "127.0.0.1:\(servers.kafkaPort)"],
-                                     environment: ["PYTHONPATH": repoRoot + "/.tools/python/" + wheel, "PATH": "/usr/bin:/bin"], timeout: 120)
-        guard r.status == 0 else { throw Failure(description: "python: \(r.combined.suffix(1500))") }
-        return r.stdout
+        try ControllerProcess.runningSteps(env, name: name, retryDelay: retryDelay)
     }
 
     static func fillRedis(_ servers: TestServers) throws {
@@ -224,7 +192,7 @@ struct RestoreEndToEndTests {
             let source = try await Self.makePackage(servers, rows: [3000, 2000])
             // Kafka: a group's offsets saved into the package, then moved away; the kafka step must set them back.
             let group = "app-\(UUID().uuidString.prefix(6).lowercased())", topic = "jobs-\(group)"
-            _ = try await Self.kafkaPython(servers, """
+            _ = try await KafkaPython.run(servers, """
                 admin = KafkaAdminClient(bootstrap_servers=boot); admin.create_topics([NewTopic("\(topic)", 2, 1)]); admin.close()
                 p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
                 for part in range(2):
@@ -237,7 +205,7 @@ struct RestoreEndToEndTests {
             var manifest = try JSONDecoder().decode(PackageManifest.self, from: Data(contentsOf: URL(fileURLWithPath: source.package + "/manifest.json")))
             manifest.kafkaOffsets = "kafka/offsets.json"
             try ManifestBuilder.writeJSON(manifest, to: source.package + "/manifest.json")
-            _ = try await Self.kafkaPython(servers, "commit(\"\(group)\", {(\"\(topic)\", 0): 0, (\"\(topic)\", 1): 0})\n")
+            _ = try await KafkaPython.run(servers, "commit(\"\(group)\", {(\"\(topic)\", 0): 0, (\"\(topic)\", 1): 0})\n")
             try await Self.makeCluster(env, servers, clickhousePassword: "s3cret pass")
             try Self.fillRedis(servers)
             let controller = try Self.controller(env, "e2e")
@@ -268,7 +236,7 @@ struct RestoreEndToEndTests {
             #expect(row.contains("11/11"), "\(row)")
             // The kafka step set the saved offsets back; kafka-python reads them.
             #expect(try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="kafka")].result.partitionsSet"#) == "2")
-            let committed = try await Self.kafkaPython(servers, "print(json.dumps(committed(\"\(group)\", [(\"\(topic)\", 0), (\"\(topic)\", 1)]), sort_keys=True))\n")
+            let committed = try await KafkaPython.run(servers, "print(json.dumps(committed(\"\(group)\", [(\"\(topic)\", 0), (\"\(topic)\", 1)]), sort_keys=True))\n")
             #expect(committed.trimmingCharacters(in: .whitespacesAndNewlines) == "{\"\(topic)/0\": 3, \"\(topic)/1\": 4}")
 
             // The data arrived and matches the source.

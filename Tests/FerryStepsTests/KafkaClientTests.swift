@@ -11,41 +11,13 @@ import TestSupport
 struct KafkaClientTests {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    /// Runs Python with kafka-python on the path; `script` gets the bootstrap as sys.argv[1].
-    static func python(_ servers: TestServers, _ script: String) async throws -> String {
-        let wheels = (try? FileManager.default.contentsOfDirectory(atPath: repoRoot + "/.tools/python")) ?? []
-        guard let wheel = wheels.first(where: { $0.hasPrefix("kafka_python-") }) else { throw Failure(description: "kafka-python missing: scripts/install-kafka-tools.sh") }
-        let r = try await runCommand("/usr/bin/python3", ["-c", script, "127.0.0.1:\(servers.kafkaPort)"],
-                                     environment: ["PYTHONPATH": repoRoot + "/.tools/python/" + wheel, "PATH": "/usr/bin:/bin"], timeout: 120)
-        guard r.status == 0 else { throw Failure(description: "python: \(r.combined.suffix(2000))") }
-        return r.stdout
-    }
-
-    static let prelude = """
-        import sys, json
-        from kafka import KafkaProducer, KafkaConsumer, TopicPartition
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.structs import OffsetAndMetadata
-        boot = sys.argv[1]
-        def commit(group, offsets):
-            c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
-            c.commit({TopicPartition(t, p): OffsetAndMetadata(o, None, -1) for (t, p), o in offsets.items()})
-            c.close()
-        def committed(group, tps):
-            c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
-            out = {"%s/%d" % (t, p): c.committed(TopicPartition(t, p)) for (t, p) in tps}
-            c.close()
-            return out
-
-        """
-
     @Test("metadata, earliest/latest offsets, committed offsets read and set: kafka-python sees what Ferry committed; an unknown topic is named")
     func offsets() async throws {
         let servers = try await TestServers.shared()
         try #require(servers.kafkaPort > 0, "the test broker is not running (scripts/install-kafka-tools.sh, scripts/test-servers.sh)")
         let tag = UUID().uuidString.prefix(6).lowercased()
         let t1 = "orders-\(tag)", t2 = "events-\(tag)", g1 = "billing-\(tag)", g2 = "search-\(tag)"
-        _ = try await Self.python(servers, Self.prelude + """
+        _ = try await KafkaPython.run(servers, """
             admin = KafkaAdminClient(bootstrap_servers=boot)
             admin.create_topics([NewTopic("\(t1)", 4, 1), NewTopic("\(t2)", 4, 1)])
             admin.close()
@@ -74,7 +46,7 @@ struct KafkaClientTests {
 
         try await client.commit(g2, [KafkaClient.Partition(t1, 0): 4, KafkaClient.Partition(t1, 3): 9, KafkaClient.Partition(t2, 1): 0])
         #expect(try await client.committedOffsets(g2) == [KafkaClient.Partition(t1, 0): 4, KafkaClient.Partition(t1, 3): 9, KafkaClient.Partition(t2, 1): 0])
-        let seen = try await Self.python(servers, Self.prelude + """
+        let seen = try await KafkaPython.run(servers, """
             print(json.dumps(committed("\(g2)", [("\(t1)", 0), ("\(t1)", 3), ("\(t2)", 1), ("\(t2)", 3)]), sort_keys=True))
             """)
         #expect(seen.trimmingCharacters(in: .whitespacesAndNewlines) == "{\"\(t2)/1\": 0, \"\(t2)/3\": null, \"\(t1)/0\": 4, \"\(t1)/3\": 9}", "kafka-python reads what Ferry committed")
@@ -123,7 +95,7 @@ struct KafkaRestoreTests {
         let boot = "127.0.0.1:\(servers.kafkaPort)"
         let tag = UUID().uuidString.prefix(6).lowercased()
         let t1 = "tasks-\(tag)", t2 = "mails-\(tag)", g1 = "indexer-\(tag)", g2 = "notifier-\(tag)"
-        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+        _ = try await KafkaPython.run(servers, """
             admin = KafkaAdminClient(bootstrap_servers=boot)
             admin.create_topics([NewTopic("\(t1)", 4, 1), NewTopic("\(t2)", 4, 1)])
             admin.close()
@@ -143,7 +115,7 @@ struct KafkaRestoreTests {
         try ManifestBuilder.writeJSON(PackageMetadata(appVersion: "6.4.1", createdAt: "2026-11-20T10:00:00Z", sourceHost: "old-box", contents: .init(kafka: true)), to: package + "/ferry-package.json")
 
         func committed() async throws -> String {
-            try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+            try await KafkaPython.run(servers, """
                 a = committed("\(g1)", [("\(t1)", p) for p in range(4)])
                 b = committed("\(g2)", [("\(t2)", p) for p in range(4)])
                 print(json.dumps([a[k] for k in sorted(a)] + [b[k] for k in sorted(b)]))
@@ -153,7 +125,7 @@ struct KafkaRestoreTests {
         #expect(try await committed() == saved)
 
         // The app moved on (or a restore went wrong): put the offsets elsewhere, then restore.
-        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+        _ = try await KafkaPython.run(servers, """
             commit("\(g1)", {("\(t1)", part): 0 for part in range(4)})
             commit("\(g2)", {("\(t2)", part): 1 for part in range(4)})
             """)
@@ -164,7 +136,7 @@ struct KafkaRestoreTests {
         #expect(try await committed() == saved, "kafka-python's consumers would resume at the saved offsets")
 
         // Dry run: the plan is printed, nothing moves.
-        _ = try await KafkaClientTests.python(servers, KafkaClientTests.prelude + "commit(\"\(g1)\", {(\"\(t1)\", 0): 1})\n")
+        _ = try await KafkaPython.run(servers, "commit(\"\(g1)\", {(\"\(t1)\", 0): 1})\n")
         (status, _, log) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot, "--group", g1, "--dry-run"])
         #expect(status == 0)
         #expect(log.contains("\(t1)/0 1 → 2 (dry run)"), "\(log)")
@@ -183,7 +155,7 @@ struct KafkaRestoreTests {
 
         // An active group: a kafka-python consumer joined; the step waits, then fails naming it, committing nothing.
         let consumer = Task.detached {
-            try await KafkaClientTests.python(servers, KafkaClientTests.prelude + """
+            try await KafkaPython.run(servers, """
                 import time
                 c = KafkaConsumer("\(t2)", bootstrap_servers=boot, group_id="\(g2)", client_id="app-consumer", enable_auto_commit=False,
                                   session_timeout_ms=6000, heartbeat_interval_ms=1000, auto_offset_reset="earliest")
