@@ -193,11 +193,7 @@ struct RestoreEndToEndTests {
             // Kafka: a group's offsets saved into the package, then moved away; the kafka step must set them back.
             let group = "app-\(UUID().uuidString.prefix(6).lowercased())", topic = "jobs-\(group)"
             _ = try await KafkaPython.run(servers, """
-                admin = KafkaAdminClient(bootstrap_servers=boot); admin.create_topics([NewTopic("\(topic)", 2, 1)]); admin.close()
-                p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
-                for part in range(2):
-                    for i in range(5): p.send("\(topic)", value=b"x", partition=part).get(timeout=10)
-                p.close()
+                seed(["\(topic)"], 2, 5)
                 commit("\(group)", {("\(topic)", 0): 3, ("\(topic)", 1): 4})
                 """)
             let exported = try await runCommand(repoRoot + "/.build/debug/ferry", ["export", "kafka", "--bootstrap", "127.0.0.1:\(servers.kafkaPort)", "--group", group, "--output", source.package + "/kafka/offsets.json"], timeout: 60)

@@ -18,15 +18,7 @@ struct KafkaClientTests {
         let tag = UUID().uuidString.prefix(6).lowercased()
         let t1 = "orders-\(tag)", t2 = "events-\(tag)", g1 = "billing-\(tag)", g2 = "search-\(tag)"
         _ = try await KafkaPython.run(servers, """
-            admin = KafkaAdminClient(bootstrap_servers=boot)
-            admin.create_topics([NewTopic("\(t1)", 4, 1), NewTopic("\(t2)", 4, 1)])
-            admin.close()
-            p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
-            for t in ["\(t1)", "\(t2)"]:
-                for part in range(4):
-                    for i in range(10):
-                        p.send(t, value=b"r%d" % i, partition=part).get(timeout=10)  # one record per batch
-            p.close()
+            seed(["\(t1)", "\(t2)"], 4, 10)
             commit("\(g1)", {("\(t1)", 0): 3, ("\(t1)", 1): 7, ("\(t2)", 2): 10})
             """)
 
@@ -96,15 +88,7 @@ struct KafkaRestoreTests {
         let tag = UUID().uuidString.prefix(6).lowercased()
         let t1 = "tasks-\(tag)", t2 = "mails-\(tag)", g1 = "indexer-\(tag)", g2 = "notifier-\(tag)"
         _ = try await KafkaPython.run(servers, """
-            admin = KafkaAdminClient(bootstrap_servers=boot)
-            admin.create_topics([NewTopic("\(t1)", 4, 1), NewTopic("\(t2)", 4, 1)])
-            admin.close()
-            p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
-            for t in ["\(t1)", "\(t2)"]:
-                for part in range(4):
-                    for i in range(10):
-                        p.send(t, value=b"r%d" % i, partition=part).get(timeout=10)
-            p.close()
+            seed(["\(t1)", "\(t2)"], 4, 10)
             commit("\(g1)", {("\(t1)", part): part + 2 for part in range(4)})
             commit("\(g2)", {("\(t2)", part): 9 - part for part in range(4)})
             """)

@@ -2,7 +2,7 @@ import Foundation
 
 /// kafka-python (fetched by scripts/install-kafka-tools.sh) as the independent Kafka client in
 /// tests. Scripts get `boot` (the test broker), `commit(group, {(topic, partition): offset})` and
-/// `committed(group, [(topic, partition)])` from a shared prelude.
+/// `committed(group, [(topic, partition)])` and `seed(topics, partitions, records)` from a shared prelude.
 public enum KafkaPython {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -18,6 +18,18 @@ public enum KafkaPython {
             c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
             c.commit({TopicPartition(t, p): OffsetAndMetadata(o, None, -1) for (t, p), o in offsets.items()})
             c.close()
+        def seed(topics, partitions, records):
+            # Topics with `records` records per partition, one record per batch (Tansu's ListOffsets
+            # `latest` is wrong when a batch holds several).
+            a = KafkaAdminClient(bootstrap_servers=boot)
+            a.create_topics([NewTopic(t, partitions, 1) for t in topics])
+            a.close()
+            p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
+            for t in topics:
+                for part in range(partitions):
+                    for i in range(records):
+                        p.send(t, value=b"r%d" % i, partition=part).get(timeout=10)
+            p.close()
         def committed(group, tps):
             c = KafkaConsumer(bootstrap_servers=boot, group_id=group, enable_auto_commit=False)
             out = {"%s/%d" % (t, p): c.committed(TopicPartition(t, p)) for (t, p) in tps}
