@@ -25,3 +25,12 @@ if ! ls "$py"/kafka_python-*.whl >/dev/null 2>&1; then
   echo "install-kafka-tools: fetching kafka-python" >&2
   python3 -m pip download --quiet --no-deps kafka-python -d "$py" >&2
 fi
+# scramp (pure Python, RFC 5802/7677, with asn1crypto) is the SCRAM server in
+# scripts/kafka-sasl-gateway.py: Tansu 0.6 offers no PLAIN and keeps SCRAM users only
+# where an already-authenticated client put them, which in-memory storage cannot.
+for pkg in scramp asn1crypto; do
+  if ! ls "$py"/"$pkg"-*.whl >/dev/null 2>&1; then
+    echo "install-kafka-tools: fetching $pkg" >&2
+    python3 -m pip download --quiet --no-deps "$pkg" -d "$py" >&2
+  fi
+done

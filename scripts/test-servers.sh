@@ -108,8 +108,7 @@ start_redis() { # DIR PORT
 }
 
 start_kafka() { # DIR PORT — Tansu (scripts/install-kafka-tools.sh), in-memory storage
-  local d=$1 port=$2 tansu
-  tansu=$(command -v tansu || echo "$(cd "$(dirname "$0")/.." && pwd)/.tools/bin/tansu")
+  local d=$1 port=$2 tansu=$TANSU
   if [ ! -x "$tansu" ]; then log "tansu missing (scripts/install-kafka-tools.sh): no Kafka broker"; KAFKA_PORT=0; return 0; fi
   mkdir -p "$d"
   setsid "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
@@ -117,6 +116,72 @@ start_kafka() { # DIR PORT — Tansu (scripts/install-kafka-tools.sh), in-memory
   KAFKA_PID=$!
   wait_until 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" || { cat "$d/tansu.log" >&2; die "tansu did not start"; }
 }
+
+make_certs() { # DIR — a test CA, a broker certificate for 127.0.0.1/localhost, a client certificate
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" -days 30 -subj "/CN=Ferry test CA" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/broker.key" -out "$d/broker.csr" -subj "/CN=localhost" >/dev/null 2>&1
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/broker.ext"
+  openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 30 \
+      -extfile "$d/broker.ext" -out "$d/broker.crt" >/dev/null 2>&1
+  openssl req -newkey rsa:2048 -nodes -keyout "$d/client.key" -out "$d/client.csr" -subj "/CN=ferry-client" >/dev/null 2>&1
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 30 \
+      -out "$d/client.crt" >/dev/null 2>&1
+  cat "$d/broker.crt" "$d/broker.key" >"$d/broker.pem"
+}
+
+start_tansu() { # DIR LISTEN_PORT ADVERTISED_PORT [tansu args...] — sets TANSU_PID
+  local d=$1 port=$2 advertised=$3; shift 3
+  mkdir -p "$d"
+  setsid "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$advertised" \
+      --storage-engine memory://tansu/ "$@" >"$d/tansu.log" 2>&1 </dev/null &
+  TANSU_PID=$!
+  wait_until 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" || { cat "$d/tansu.log" >&2; die "tansu did not start"; }
+}
+
+start_tls_proxy() { # DIR PORT TO_PORT VERIFY(0|1) — socat terminates TLS (OpenSSL) in front of a broker; sets PROXY_PID
+  local d=$1 port=$2 to=$3 verify=$4
+  setsid socat "OPENSSL-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork,cert=$d/broker.pem,cafile=$d/ca.crt,verify=$verify" \
+      "TCP:127.0.0.1:$to" >"$d/socat-$port.log" 2>&1 </dev/null &
+  PROXY_PID=$!
+  wait_until 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" || { cat "$d/socat-$port.log" >&2; die "socat did not start"; }
+}
+
+start_sasl_gateway() { # DIR PORT TO_PORT — scripts/kafka-sasl-gateway.py (SCRAM by scramp); sets GATEWAY_PID
+  local d=$1 port=$2 to=$3 py="$ROOT/.tools/python"
+  setsid env PYTHONPATH="$(ls "$py"/scramp-*.whl):$(ls "$py"/asn1crypto-*.whl)" python3 "$ROOT/scripts/kafka-sasl-gateway.py" \
+      --listen "$port" --upstream "127.0.0.1:$to" --user "$KAFKA_SASL_USER:$KAFKA_SASL_PASSWORD" \
+      >"$d/gateway-$port.log" 2>&1 </dev/null &
+  GATEWAY_PID=$!
+  wait_until 30 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" || { cat "$d/gateway-$port.log" >&2; die "the SASL gateway did not start"; }
+}
+
+start_secure_kafka() { # DIR — brokers that need SASL, TLS with SASL, or a client certificate. Each
+  # broker advertises the address clients reach it at. TLS is terminated by socat (OpenSSL): Tansu
+  # 0.6's own TLS flags cannot be combined; SASL by kafka-sasl-gateway.py (see there why).
+  local d=$1 inner
+  if [ ! -x "$TANSU" ] || ! command -v socat >/dev/null || ! command -v openssl >/dev/null \
+      || ! ls "$ROOT"/.tools/python/scramp-*.whl >/dev/null 2>&1; then
+    log "tansu, socat, openssl or scramp missing: no SASL/TLS Kafka brokers"; return 0
+  fi
+  make_certs "$d/tls"
+  KAFKA_SASL_USER=ferry KAFKA_SASL_PASSWORD="s3cret, with = and spaces"
+  KAFKA_SASL_PORT=$(free_port 29192); inner=$(free_port $((KAFKA_SASL_PORT + 1)))
+  start_tansu "$d/sasl" "$inner" "$KAFKA_SASL_PORT"; KAFKA_SASL_BROKER_PID=$TANSU_PID
+  start_sasl_gateway "$d/sasl" "$KAFKA_SASL_PORT" "$inner"; KAFKA_SASL_PID=$GATEWAY_PID
+  KAFKA_TLS_PORT=$(free_port 29292); inner=$(free_port $((KAFKA_TLS_PORT + 1)))
+  local gw; gw=$(free_port $((inner + 1)))
+  start_tansu "$d/tls-sasl" "$inner" "$KAFKA_TLS_PORT"; KAFKA_TLS_BROKER_PID=$TANSU_PID
+  start_sasl_gateway "$d/tls-sasl" "$gw" "$inner"; KAFKA_TLS_GATEWAY_PID=$GATEWAY_PID
+  start_tls_proxy "$d/tls" "$KAFKA_TLS_PORT" "$gw" 0; KAFKA_TLS_PID=$PROXY_PID
+  KAFKA_MTLS_PORT=$(free_port 29392); inner=$(free_port $((KAFKA_MTLS_PORT + 1)))
+  start_tansu "$d/mtls" "$inner" "$KAFKA_MTLS_PORT"; KAFKA_MTLS_BROKER_PID=$TANSU_PID
+  start_tls_proxy "$d/tls" "$KAFKA_MTLS_PORT" "$inner" 1; KAFKA_MTLS_PID=$PROXY_PID
+}
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TANSU=$(command -v tansu || echo "$ROOT/.tools/bin/tansu")
 
 case "${1:-}" in
   up)
@@ -126,19 +191,23 @@ case "${1:-}" in
     CH_HTTP=$(free_port "${CH_HTTP:-28123}"); CH_TCP=$(free_port "${CH_TCP:-29000}")
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
     KAFKA_PORT=$(free_port "${KAFKA_PORT:-29092}")
-    trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-}; do stop_pid $p; done' ERR
+    trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-} ${KAFKA_SASL_BROKER_PID:-} ${KAFKA_SASL_PID:-} ${KAFKA_TLS_BROKER_PID:-} ${KAFKA_TLS_GATEWAY_PID:-} ${KAFKA_TLS_PID:-} ${KAFKA_MTLS_BROKER_PID:-} ${KAFKA_MTLS_PID:-}; do stop_pid $p; done' ERR
     only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks)
     start_mariadb "$dir/mariadb" "$MY_PORT"
     if [ "$only" = all ]; then
       start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
       start_redis "$dir/redis" "$REDIS_PORT"
       start_kafka "$dir/kafka" "$KAFKA_PORT"
+      start_secure_kafka "$dir/kafka"
     fi
     cat >"$dir/env.sh" <<ENV
 export FERRY_TEST_MYSQL_PORT=$MY_PORT FERRY_TEST_MYSQL_PID=$MY_PID
 export FERRY_TEST_CLICKHOUSE_HTTP=$CH_HTTP FERRY_TEST_CLICKHOUSE_TCP=$CH_TCP FERRY_TEST_CLICKHOUSE_PID=${CH_PID:-}
 export FERRY_TEST_REDIS_PORT=$REDIS_PORT FERRY_TEST_REDIS_PID=${REDIS_PID:-} FERRY_TEST_REDIS_PASSWORD='redis pass'
 export FERRY_TEST_KAFKA_PORT=$KAFKA_PORT FERRY_TEST_KAFKA_PID=${KAFKA_PID:-}
+export FERRY_TEST_KAFKA_SASL_PORT=${KAFKA_SASL_PORT:-0} FERRY_TEST_KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-0} FERRY_TEST_KAFKA_MTLS_PORT=${KAFKA_MTLS_PORT:-0}
+export FERRY_TEST_KAFKA_TLS_DIR=$dir/kafka/tls FERRY_TEST_KAFKA_SASL_USER=${KAFKA_SASL_USER:-} FERRY_TEST_KAFKA_SASL_PASSWORD='${KAFKA_SASL_PASSWORD:-}'
+export FERRY_TEST_KAFKA_SECURE_PIDS='${KAFKA_SASL_BROKER_PID:-} ${KAFKA_SASL_PID:-} ${KAFKA_TLS_BROKER_PID:-} ${KAFKA_TLS_GATEWAY_PID:-} ${KAFKA_TLS_PID:-} ${KAFKA_MTLS_BROKER_PID:-} ${KAFKA_MTLS_PID:-}'
 export FERRY_TEST_SERVERS_DIR=$dir
 ENV
     cat "$dir/env.sh"
@@ -148,7 +217,7 @@ ENV
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
     # shellcheck disable=SC1091
     . "$dir/env.sh"
-    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done
     rm -rf "$dir"
     ;;
   *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;

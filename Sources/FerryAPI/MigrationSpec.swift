@@ -141,8 +141,10 @@ public struct ClickHouseSpec: Codable, Sendable, Hashable {
 public struct KafkaSpec: Codable, Sendable, Hashable {
     /// Comma-separated `host:port` list.
     public var bootstrap: String
-    /// Secret with SASL `username`/`password` and `mechanism` (optional).
+    /// Secret with SASL `username`/`password`/`mechanism` and TLS `ca.crt`/`tls.crt`/`tls.key` (all optional).
     public var credentialsSecret: String?
+    /// TLS to the brokers; present means on.
+    public var tls: KafkaTLSSpec?
     /// Groups to seek; default: every group in the package.
     public var groups: [String]?
     /// package (saved offsets), earliest, latest or timestamp.
@@ -151,13 +153,27 @@ public struct KafkaSpec: Codable, Sendable, Hashable {
     public var timestamp: String?
     public var optional: Bool?
 
-    public init(bootstrap: String, credentialsSecret: String? = nil, groups: [String]? = nil, mode: String? = nil, timestamp: String? = nil, optional: Bool? = nil) {
+    public init(bootstrap: String, credentialsSecret: String? = nil, tls: KafkaTLSSpec? = nil, groups: [String]? = nil, mode: String? = nil, timestamp: String? = nil, optional: Bool? = nil) {
         self.bootstrap = bootstrap
         self.credentialsSecret = credentialsSecret
+        self.tls = tls
         self.groups = groups
         self.mode = mode
         self.timestamp = timestamp
         self.optional = optional
+    }
+}
+
+/// TLS to the Kafka brokers. The CA and a client certificate, if any, come from the credentials Secret.
+public struct KafkaTLSSpec: Codable, Sendable, Hashable {
+    /// Name the brokers' certificates must carry (default: the host reached).
+    public var serverName: String?
+    /// Skip certificate checks (tests only).
+    public var insecureSkipVerify: Bool?
+
+    public init(serverName: String? = nil, insecureSkipVerify: Bool? = nil) {
+        self.serverName = serverName
+        self.insecureSkipVerify = insecureSkipVerify
     }
 }
 

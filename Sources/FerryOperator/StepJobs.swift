@@ -93,6 +93,11 @@ public enum StepJobs {
             var args = ["restore", "kafka"] + pkg + ["--bootstrap", k.bootstrap, "--mode", k.mode ?? MigrationDefaults.kafkaMode]
             for g in k.groups ?? [] { args += ["--group", g] }
             if let t = k.timestamp { args += ["--timestamp", t] }
+            if let tls = k.tls {
+                args.append("--tls")
+                if let name = tls.serverName { args += ["--tls-server-name", name] }
+                if tls.insecureSkipVerify == true { args.append("--tls-insecure-skip-verify") }
+            }
             if k.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("kafka")] }
             return args + report
         case .cache:

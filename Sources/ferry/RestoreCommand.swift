@@ -228,6 +228,36 @@ func lineBufferedOutput() {
     setvbuf(file, nil, _IOLBF, 0)
 }
 
+/// How to reach the brokers, shared by `restore kafka` and `export kafka`.
+struct KafkaConnectionOptions: ParsableArguments {
+    @Option(help: "Brokers, host:port[,host:port…].")
+    var bootstrap: String
+    @Flag(help: "Reach the brokers over TLS (trusts ca.crt from --credentials-dir or --ca-file, else the system's roots).")
+    var tls = false
+    @Option(help: "PEM CA file to trust (implies --tls).")
+    var caFile: String?
+    @Option(help: "PEM client certificate, with --key-file (implies --tls).")
+    var certFile: String?
+    @Option(help: "PEM key of the client certificate.")
+    var keyFile: String?
+    @Option(help: "Name to check the brokers' certificates against (default: the host reached).")
+    var tlsServerName: String?
+    @Flag(help: "Do not check the brokers' certificates (tests only).")
+    var tlsInsecureSkipVerify = false
+    @Option(help: "Folder with the credentials Secret's keys as files: username, password, mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; default SCRAM-SHA-512), ca.crt, tls.crt, tls.key. Or FERRY_KAFKA_USERNAME / FERRY_KAFKA_PASSWORD / FERRY_KAFKA_MECHANISM. Never on the command line.")
+    var credentialsDir: String?
+
+    func security() throws -> KafkaSecurity {
+        let wantsTLS = tls || caFile != nil || certFile != nil || tlsServerName != nil || tlsInsecureSkipVerify
+        let t = wantsTLS ? KafkaSecurity.TLS(caFile: caFile, certFile: certFile, keyFile: keyFile, serverName: tlsServerName, insecureSkipVerify: tlsInsecureSkipVerify) : nil
+        return try KafkaSecurity.load(tls: t, directory: credentialsDir)
+    }
+
+    func client() throws -> KafkaClient {
+        try KafkaClient(bootstrap: bootstrap, security: try security())
+    }
+}
+
 struct RestoreKafka: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka",
@@ -236,8 +266,7 @@ struct RestoreKafka: AsyncParsableCommand {
 
     @Option(help: "The backup package's top folder (for the saved offsets).")
     var package: String
-    @Option(help: "Brokers, host:port[,host:port…].")
-    var bootstrap: String
+    @OptionGroup var kafka: KafkaConnectionOptions
     @Option(name: .customLong("group"), help: "A group to set (repeatable; default: every group in the package).")
     var groups: [String] = []
     @Option(help: "package, earliest, latest or timestamp.")
@@ -248,8 +277,6 @@ struct RestoreKafka: AsyncParsableCommand {
     var memberWait: Double = 30
     @Flag(help: "Print what would be set; commit nothing.")
     var dryRun = false
-    @Option(help: "Folder with the credentials Secret's keys as files (SASL is not supported yet).")
-    var credentialsDir: String?
     @OptionGroup var result: ResultOptions
 
     func run() async throws {
@@ -257,7 +284,6 @@ struct RestoreKafka: AsyncParsableCommand {
             guard let m = KafkaOffsetsRestore.Mode(rawValue: mode) else {
                 throw StepError.configuration("--mode \(mode) must be one of package, earliest, latest, timestamp (spec.kafka.mode)")
             }
-            if credentialsDir != nil { throw StepError.configuration("SASL authentication to Kafka is not supported yet; remove spec.kafka.credentialsSecret or use a listener without SASL") }
             var ms: Int64?
             if let timestamp {
                 guard let date = Timestamps.parse(timestamp) else { throw StepError.configuration("--timestamp \(timestamp) is not RFC 3339 (spec.kafka.timestamp), e.g. 2026-11-20T10:00:00Z") }
@@ -269,7 +295,7 @@ struct RestoreKafka: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: path), let file = try? JSONDecoder().decode(KafkaOffsetsFile.self, from: data) else {
                 throw StepError.badPackage("\(path) is not a Kafka offsets file; export it again")
             }
-            let client = try KafkaClient(bootstrap: bootstrap)
+            let client = try kafka.client()
             defer { Task { await client.close() } }
             return try await KafkaOffsetsRestore(client: client, file: file, options: .init(
                 groups: groups.isEmpty ? nil : groups, mode: m, timestamp: ms, memberWait: memberWait, dryRun: dryRun)).run()
@@ -288,15 +314,14 @@ struct ExportKafka: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka", abstract: "Save consumer-group offsets (and each partition's range) as JSON.")
 
-    @Option(help: "Brokers, host:port[,host:port…].")
-    var bootstrap: String
+    @OptionGroup var kafka: KafkaConnectionOptions
     @Option(name: .customLong("group"), help: "A group to save (repeatable; default: all groups).")
     var groups: [String] = []
     @Option(help: "Where to write the JSON (e.g. PACKAGE/kafka/offsets.json).")
     var output: String
 
     func run() async throws {
-        let client = try KafkaClient(bootstrap: bootstrap)
+        let client = try kafka.client()
         let file = try await KafkaExport.run(client, groups: groups.isEmpty ? nil : groups)
         await client.close()
         try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

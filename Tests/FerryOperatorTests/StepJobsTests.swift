@@ -52,6 +52,22 @@ struct StepJobsTests {
         #expect(command.contains("--folder"))
     }
 
+    @Test("a kafka step Job over TLS with SASL: --tls and the server name in args, the Secret (username, password, ca.crt…) mounted, never in args or env")
+    func kafkaJob() throws {
+        var (m, spec) = migration()
+        spec.kafka = KafkaSpec(bootstrap: "kafka-0.kafka:9093", credentialsSecret: "kafka-creds", tls: KafkaTLSSpec(serverName: "kafka.internal"), groups: ["billing"])
+        spec = spec.withDefaults(namespace: "ones")
+        m.spec = spec
+        let job = try #require(StepJobs.job(for: "kafka", attempt: 1, migration: m, spec: spec, settings: StepSettings(image: "ferry:test", command: "/ferry")))
+        let container = try #require(job[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first)
+        let command = container["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(command == ["/ferry", "restore", "kafka", "--package", "/package", "--bootstrap", "kafka-0.kafka:9093", "--mode", "package", "--group", "billing",
+                            "--tls", "--tls-server-name", "kafka.internal", "--credentials-dir", "/credentials/kafka", "--result-file", "/dev/termination-log"])
+        #expect(container["env"] == nil)
+        let volumes = job[path: ["spec", "template", "spec", "volumes"]]?.arrayValue ?? []
+        #expect(volumes.contains { $0[path: ["secret", "secretName"]]?.stringValue == "kafka-creds" })
+    }
+
     @Test("outcome: Complete with an ok report → result; Failed with retryable:false → permanent; waiting pods say why")
     func outcomes() {
         let complete: JSONValue = ["metadata": ["name": "j"], "status": ["conditions": [["type": "Complete", "status": "True"]]]]

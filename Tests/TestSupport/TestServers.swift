@@ -12,6 +12,14 @@ public struct TestServers: Sendable {
     public var redisPassword: String
     /// The Tansu Kafka-protocol broker (0 when not started).
     public var kafkaPort: Int = 0
+    /// Brokers behind SASL (plaintext), TLS + SASL, and TLS that requires a client certificate (0 when not started).
+    public var kafkaSASLPort: Int = 0
+    public var kafkaTLSPort: Int = 0
+    public var kafkaMTLSPort: Int = 0
+    /// ca.crt, client.crt, client.key of the test CA.
+    public var kafkaTLSDirectory: String = ""
+    public var kafkaSASLUser: String = ""
+    public var kafkaSASLPassword: String = ""
 
     public var clickhouseURL: String { "http://127.0.0.1:\(clickhouseHTTP)" }
 
@@ -53,6 +61,12 @@ public struct TestServers: Sendable {
             redisPort: try port("FERRY_TEST_REDIS_PORT"),
             redisPassword: env["FERRY_TEST_REDIS_PASSWORD"] ?? "redis pass")
         servers.kafkaPort = (try? port("FERRY_TEST_KAFKA_PORT")) ?? 0
+        servers.kafkaSASLPort = (try? port("FERRY_TEST_KAFKA_SASL_PORT")) ?? 0
+        servers.kafkaTLSPort = (try? port("FERRY_TEST_KAFKA_TLS_PORT")) ?? 0
+        servers.kafkaMTLSPort = (try? port("FERRY_TEST_KAFKA_MTLS_PORT")) ?? 0
+        servers.kafkaTLSDirectory = env["FERRY_TEST_KAFKA_TLS_DIR"] ?? ""
+        servers.kafkaSASLUser = env["FERRY_TEST_KAFKA_SASL_USER"] ?? ""
+        servers.kafkaSASLPassword = env["FERRY_TEST_KAFKA_SASL_PASSWORD"] ?? ""
         return servers
     }
 }

@@ -3,7 +3,8 @@ import NIOCore
 
 /// The subset of the Kafka protocol Ferry needs to read and set consumer-group
 /// offsets: ApiVersions, Metadata, FindCoordinator, ListGroups,
-/// DescribeGroups, ListOffsets, OffsetFetch, OffsetCommit (plaintext for now).
+/// DescribeGroups, ListOffsets, OffsetFetch, OffsetCommit, over plaintext or
+/// TLS, with SASL PLAIN or SCRAM-SHA-256/512 on every connection.
 /// Requests go to the right broker (group APIs to the coordinator, offsets
 /// to partition leaders); retriable errors are retried with backoff.
 public actor KafkaClient {
@@ -40,10 +41,14 @@ public actor KafkaClient {
         static let describeGroups: (key: Int16, version: Int16, name: String) = (15, 1, "DescribeGroups")
         static let listGroups: (key: Int16, version: Int16, name: String) = (16, 1, "ListGroups")
         static let apiVersions: (key: Int16, version: Int16, name: String) = (18, 0, "ApiVersions")
+        static let saslHandshake: (key: Int16, version: Int16, name: String) = (17, 1, "SaslHandshake")
+        static let saslAuthenticate: (key: Int16, version: Int16, name: String) = (36, 1, "SaslAuthenticate")
         static let all = [listOffsets, metadata, offsetCommit, offsetFetch, findCoordinator, describeGroups, listGroups]
     }
 
     public let bootstrap: [(host: String, port: Int)]
+    public let security: KafkaSecurity
+    private let tls: KafkaConnection.TLSSetup?
     let timeout: TimeAmount
     let attempts: Int
     private var connections: [String: KafkaConnection] = [:]
@@ -55,7 +60,7 @@ public actor KafkaClient {
     public private(set) var requests = 0
 
     /// `bootstrap`: `host:port[,host:port…]`.
-    public init(bootstrap: String, timeout: TimeAmount = .seconds(10), attempts: Int = 5) throws {
+    public init(bootstrap: String, security: KafkaSecurity = .plaintext, timeout: TimeAmount = .seconds(10), attempts: Int = 5) throws {
         let list = try bootstrap.split(separator: ",").map { entry -> (host: String, port: Int) in
             let text = entry.trimmingCharacters(in: .whitespaces)
             guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), colon != text.startIndex else {
@@ -65,6 +70,8 @@ public actor KafkaClient {
         }
         guard !list.isEmpty else { throw StepError.configuration("spec.kafka.bootstrap is empty; give host:port of a broker") }
         self.bootstrap = list
+        self.security = security
+        self.tls = try security.tls.map { try KafkaConnection.TLSSetup($0) }
         self.timeout = timeout
         self.attempts = max(1, attempts)
     }
@@ -81,9 +88,66 @@ public actor KafkaClient {
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw StepError.target("Kafka broker address \(address) is not host:port")
         }
-        let c = try await KafkaConnection.connect(host: String(address[..<colon]), port: port, timeout: timeout)
+        let c = try await KafkaConnection.connect(host: String(address[..<colon]), port: port, timeout: timeout, tls: tls)
+        if let sasl = security.sasl {
+            do {
+                try await authenticate(c, sasl)
+            } catch {
+                c.close()
+                throw error
+            }
+        }
         connections[address] = c
         return c
+    }
+
+    /// SaslHandshake, then SaslAuthenticate rounds for the mechanism. A refused
+    /// login is a configuration error: retrying the same password cannot help.
+    private func authenticate(_ c: KafkaConnection, _ sasl: KafkaSecurity.SASL) async throws {
+        var r = try await send(API.saslHandshake, to: c) { b in KafkaWire.writeString(sasl.mechanism.rawValue, to: &b) }
+        let code = try r.int16()
+        let offered = try r.array { try $0.string() }
+        if code == KafkaErrorCode.unsupportedSaslMechanism {
+            throw StepError.configuration("Kafka broker \(c.broker) does not accept SASL \(sasl.mechanism.rawValue); it offers \(offered.isEmpty ? "none" : offered.joined(separator: ", ")): set key mechanism in spec.kafka.credentialsSecret")
+        }
+        guard code == KafkaErrorCode.none else { throw KafkaError(broker: c.broker, api: "SaslHandshake", code: code, detail: sasl.mechanism.rawValue) }
+
+        func round(_ message: [UInt8]) async throws -> [UInt8] {
+            var r = try await send(API.saslAuthenticate, to: c) { b in
+                b.writeInteger(Int32(message.count))
+                b.writeBytes(message)
+            }
+            let code = try r.int16()
+            let text = try r.nullableString()
+            let reply = try r.bytes() ?? []
+            _ = try r.int64()  // session lifetime
+            if code == KafkaErrorCode.saslAuthenticationFailed || code == KafkaErrorCode.illegalSaslState {
+                throw StepError.configuration("Kafka broker \(c.broker) refused SASL \(sasl.mechanism.rawValue) login as \(sasl.username)\(text.map { ": \($0)" } ?? ""); check username and password in spec.kafka.credentialsSecret")
+            }
+            guard code == KafkaErrorCode.none else { throw KafkaError(broker: c.broker, api: "SaslAuthenticate", code: code, detail: text ?? "") }
+            return reply
+        }
+
+        do {
+            switch sasl.mechanism {
+            case .plain:
+                _ = try await round([0] + Array(sasl.username.utf8) + [0] + Array(sasl.password.utf8))
+            case .scramSHA256, .scramSHA512:
+                var scram = SCRAMClient(hash: sasl.mechanism == .scramSHA256 ? .sha256 : .sha512, username: sasl.username, password: sasl.password)
+                let serverFirst = try await round(Array(scram.clientFirst.utf8))
+                let final = try scram.clientFinal(serverFirst: String(decoding: serverFirst, as: UTF8.self))
+                let serverFinal = try await round(Array(final.utf8))
+                try scram.verify(serverFinal: String(decoding: serverFinal, as: UTF8.self))
+            }
+        } catch let e as SCRAMClient.Failure {
+            throw StepError.configuration("Kafka broker \(c.broker): SASL \(sasl.mechanism.rawValue) login as \(sasl.username) failed: \(e.description)")
+        } catch let e as StepError {
+            // A broker may simply drop the connection on a bad login.
+            if case .target(let m) = e, m.contains("closed the connection") {
+                throw StepError.configuration("Kafka broker \(c.broker) closed the connection during SASL \(sasl.mechanism.rawValue) login as \(sasl.username): check username and password in spec.kafka.credentialsSecret")
+            }
+            throw e
+        }
     }
 
     private func anyBroker() async throws -> KafkaConnection {

@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 
 /// One TCP connection to one broker: size-prefixed frames, requests matched
 /// to responses by correlation id, a timeout per request.
@@ -18,24 +20,91 @@ final class KafkaConnection: @unchecked Sendable {
         self.handler = handler
     }
 
-    static func connect(host: String, port: Int, timeout: TimeAmount, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaConnection {
+    /// TLS settings made once per client: the context and the name to check certificates against.
+    struct TLSSetup: Sendable {
+        let context: NIOSSLContext
+        let serverName: String?
+
+        init(_ tls: KafkaSecurity.TLS) throws {
+            var config = TLSConfiguration.makeClientConfiguration()
+            do {
+                if let ca = tls.caFile { config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca)) }
+                if let cert = tls.certFile, let key = tls.keyFile {
+                    config.certificateChain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+                    config.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+                }
+            } catch {
+                throw StepError.configuration("the Kafka TLS files (ca.crt, tls.crt, tls.key in spec.kafka.credentialsSecret) are not readable PEM: \(error)")
+            }
+            if tls.insecureSkipVerify { config.certificateVerification = .none }
+            context = try NIOSSLContext(configuration: config)
+            serverName = tls.serverName
+        }
+
+        /// SNI and the name checked: the configured one, else the host unless it is an IP address.
+        func hostname(for host: String) -> String? {
+            if let serverName { return serverName }
+            var v4 = in_addr(), v6 = in6_addr()
+            if inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 { return nil }
+            return host
+        }
+    }
+
+    static func connect(host: String, port: Int, timeout: TimeAmount, tls: TLSSetup? = nil, group: EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> KafkaConnection {
         let handler = ResponseHandler()
         let broker = "\(host):\(port)"
+        let handshake = tls.map { _ in HandshakeWaiter() }
+        let channel: Channel
         do {
-            let channel = try await ClientBootstrap(group: group)
+            channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls, let handshake {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.context, serverHostname: tls.hostname(for: host)))
+                            try channel.pipeline.syncOperations.addHandler(handshake)
+                        }
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
                         try channel.pipeline.syncOperations.addHandler(handler)
                     }
                 }
                 .connect(host: host, port: port).get()
-            return KafkaConnection(broker: broker, channel: channel, handler: handler)
         } catch {
             throw StepError.target("Kafka broker \(broker) is not reachable: \(error)")
         }
+        if let handshake {
+            let timer = channel.eventLoop.scheduleTask(in: timeout) {
+                handshake.fail(StepError.target("TLS handshake with Kafka broker \(broker) did not finish within \(timeout.nanoseconds / 1_000_000_000) s: is it a TLS listener? (spec.kafka.tls)"))
+            }
+            defer { timer.cancel() }
+            do {
+                try await handshake.done(on: channel.eventLoop)
+            } catch {
+                channel.close(promise: nil)
+                throw explain(error, broker: broker, during: "the TLS handshake")
+            }
+        }
+        return KafkaConnection(broker: broker, channel: channel, handler: handler)
+    }
+
+    /// Turns transport errors into messages that say what to check.
+    static func explain(_ error: Error, broker: String, during what: String) -> Error {
+        if error is StepError { return error }
+        let text = "\(error)"
+        if error is NIOSSLError || error is BoringSSLError || text.contains("SSL") {
+            if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate") && text.contains("verify") {
+                return StepError.configuration("TLS with Kafka broker \(broker) failed during \(what): its certificate is not trusted or does not name it (\(text)); put the CA that signed it in spec.kafka.credentialsSecret as ca.crt, or set spec.kafka.tls.serverName to the name in the certificate")
+            }
+            if text.contains("CERTIFICATE_REQUIRED") || text.contains("HANDSHAKE_FAILURE") || text.contains("BAD_CERTIFICATE") || text.contains("UNKNOWN_CA") {
+                return StepError.configuration("TLS with Kafka broker \(broker) failed during \(what): the broker refused our client certificate or wants one (\(text)); put tls.crt and tls.key signed by a CA it trusts in spec.kafka.credentialsSecret")
+            }
+            return StepError.target("TLS with Kafka broker \(broker) failed during \(what): \(text)")
+        }
+        if let e = error as? ChannelError, e == .ioOnClosedChannel || e == .eof || e == .alreadyClosed {
+            return StepError.target("Kafka broker \(broker) closed the connection during \(what): does the listener require SASL (spec.kafka.credentialsSecret) or TLS (spec.kafka.tls)?")
+        }
+        return StepError.target("Kafka broker \(broker): \(what) failed: \(text)")
     }
 
     /// Sends one request and returns the response body (after the correlation id).
@@ -65,8 +134,7 @@ final class KafkaConnection: @unchecked Sendable {
             return KafkaReader(buffer: response, api: api)
         } catch {
             timer.cancel()
-            if error is StepError { throw error }
-            throw StepError.target("Kafka broker \(broker): \(api) failed: \(error)")
+            throw Self.explain(error, broker: broker, during: api)
         }
     }
 
@@ -90,6 +158,8 @@ final class KafkaConnection: @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         private let lock = NSLock()
         private var waiting: [Int32: EventLoopPromise<ByteBuffer>] = [:]
+        /// The first error seen (a TLS alert, a reset): what pending requests fail with.
+        private var failure: Error?
 
         func expect(_ correlation: Int32, _ promise: EventLoopPromise<ByteBuffer>) {
             lock.withLock { waiting[correlation] = promise }
@@ -107,12 +177,59 @@ final class KafkaConnection: @unchecked Sendable {
                 defer { waiting.removeAll() }
                 return Array(waiting.values)
             }
-            for p in all { p.fail(ChannelError.ioOnClosedChannel) }
+            let error: Error = lock.withLock { failure } ?? ChannelError.ioOnClosedChannel
+            for p in all { p.fail(error) }
             context.fireChannelInactive()
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {
+            lock.withLock { if failure == nil { failure = error } }
             context.close(promise: nil)
+        }
+    }
+
+    /// Completes when the TLS handshake is done; fails with its error.
+    private final class HandshakeWaiter: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        private let lock = NSLock()
+        private var promise: EventLoopPromise<Void>?
+        private var outcome: Result<Void, Error>?
+
+        func done(on loop: EventLoop) async throws {
+            let p = loop.makePromise(of: Void.self)
+            let already = lock.withLock { () -> Result<Void, Error>? in
+                if outcome == nil { promise = p }
+                return outcome
+            }
+            if let already { p.completeWith(already) }
+            try await p.futureResult.get()
+        }
+
+        func fail(_ error: Error) { finish(.failure(error)) }
+
+        private func finish(_ r: Result<Void, Error>) {
+            let p = lock.withLock { () -> EventLoopPromise<Void>? in
+                guard outcome == nil else { return nil }
+                outcome = r
+                defer { promise = nil }
+                return promise
+            }
+            p?.completeWith(r)
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if let e = event as? TLSUserEvent, case .handshakeCompleted = e { finish(.success(())) }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            finish(.failure(error))
+            context.fireErrorCaught(error)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            finish(.failure(ChannelError.eof))
+            context.fireChannelInactive()
         }
     }
 }

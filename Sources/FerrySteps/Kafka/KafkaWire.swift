@@ -82,6 +82,9 @@ public enum KafkaErrorCode {
     public static let unknownMemberId: Int16 = 25
     public static let rebalanceInProgress: Int16 = 27
     public static let groupAuthorizationFailed: Int16 = 30
+    public static let unsupportedSaslMechanism: Int16 = 33
+    public static let illegalSaslState: Int16 = 34
+    public static let saslAuthenticationFailed: Int16 = 58
     public static let nonEmptyGroup: Int16 = 68
     public static let groupIdNotFound: Int16 = 69
 
@@ -104,6 +107,9 @@ public enum KafkaErrorCode {
         case unknownMemberId: return "UNKNOWN_MEMBER_ID"
         case rebalanceInProgress: return "REBALANCE_IN_PROGRESS"
         case groupAuthorizationFailed: return "GROUP_AUTHORIZATION_FAILED"
+        case unsupportedSaslMechanism: return "UNSUPPORTED_SASL_MECHANISM"
+        case illegalSaslState: return "ILLEGAL_SASL_STATE"
+        case saslAuthenticationFailed: return "SASL_AUTHENTICATION_FAILED"
         case nonEmptyGroup: return "NON_EMPTY_GROUP"
         case groupIdNotFound: return "GROUP_ID_NOT_FOUND"
         default: return "error \(code)"
