@@ -128,6 +128,28 @@ struct EngineTests {
         #expect(s.message?.contains("optional steps failed: clickhouse/audit.events") == true)
     }
 
+    @Test("kafka.optional: a kafka step that fails for good marks the migration Degraded and the plan goes on; without it the migration fails")
+    func optionalKafka() {
+        for optional in [true, false] {
+            var spec = spec()
+            spec.kafka = KafkaSpec(bootstrap: "kafka:9092", optional: optional)
+            spec = spec.withDefaults(namespace: "ones")
+            var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+            while let current = Engine.current(s, spec: spec), current.name != "kafka" { s = step(s, spec, .succeeded(result: validated, message: nil)) }
+            s = step(s, spec, .failed("Kafka group billing still has 1 active members", permanent: true))
+            #expect(state(s, "kafka") == .failed)
+            if optional {
+                while Engine.current(s, spec: spec) != nil { s = step(s, spec, .succeeded(result: nil, message: nil)) }
+                s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+                #expect(s.phase == .succeeded)
+                #expect(s.conditions?.condition(FerryNames.ConditionType.degraded)?.message.contains("kafka: Kafka group billing") == true)
+            } else {
+                s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+                #expect(s.phase == .failed)
+            }
+        }
+    }
+
     @Test("re-run by annotation: exactly the named steps go back to Pending once; the request is recorded; unknown names are reported")
     func rerun() {
         let spec = spec()

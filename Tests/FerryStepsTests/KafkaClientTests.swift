@@ -160,4 +160,69 @@ struct KafkaRestoreTests {
         #expect(try await committed() == before)
         _ = try? await consumer.value
     }
+
+    @Test("3 groups × 2 topics × 4 partitions: export, offsets moved, restore → subscribed kafka-python consumers of each group receive first exactly the record at each saved offset")
+    func consumersResume() async throws {
+        let servers = try await TestServers.shared()
+        try #require(servers.kafkaPort > 0, "the test broker is not running")
+        let boot = "127.0.0.1:\(servers.kafkaPort)"
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let topics = ["orders-\(tag)", "audit-\(tag)"], groups = ["billing-\(tag)", "search-\(tag)", "reports-\(tag)"]
+        // Saved offsets differ per group, topic and partition (0 included: a group at the very start).
+        var saved: [String: [String: Int]] = [:]
+        for (g, group) in groups.enumerated() {
+            for (t, topic) in topics.enumerated() {
+                for p in 0..<4 { saved[group, default: [:]]["\(topic)/\(p)"] = (g * 5 + t * 3 + p * 2) % 11 }
+            }
+        }
+        func commits(_ offset: (String, String) -> Int) -> String {
+            groups.map { g in
+                "commit(\"\(g)\", {" + topics.flatMap { t in (0..<4).map { p in "(\"\(t)\", \(p)): \(offset(g, "\(t)/\(p)"))" } }.joined(separator: ", ") + "})"
+            }.joined(separator: "\n") + "\n"
+        }
+        _ = try await KafkaPython.run(servers, "seed(\(topics), 4, 12)\n" + commits { g, k in saved[g]![k]! })
+
+        let package = try makeTempDir("kafka-resume")
+        let (exported, _, exportLog) = try await Self.run(["export", "kafka", "--bootstrap", boot] + groups.flatMap { ["--group", $0] } + ["--output", package + "/kafka/offsets.json"])
+        #expect(exported == 0, "\(exportLog)")
+        try ManifestBuilder.writeJSON(PackageManifest(kafkaOffsets: "kafka/offsets.json"), to: package + "/manifest.json")
+        try ManifestBuilder.writeJSON(PackageMetadata(appVersion: "6.4.1", createdAt: "2026-11-20T10:00:00Z", sourceHost: "old-box", contents: .init(kafka: true)), to: package + "/ferry-package.json")
+
+        _ = try await KafkaPython.run(servers, commits { _, _ in 11 })  // the offsets moved on since the export
+        let (status, json, log) = try await Self.run(["restore", "kafka", "--package", package, "--bootstrap", boot])
+        #expect(status == 0, "\(log)")
+        #expect(json[path: ["result", "groups"]]?.intValue == 3)
+        #expect(json[path: ["result", "partitionsSet"]]?.intValue == 24)
+        #expect(json[path: ["result", "clamped"]]?.intValue == 0)
+
+        // Each group's consumer joins (subscribe, group coordination) and records the first record it gets per partition.
+        let firsts = try await KafkaPython.run(servers, """
+            import threading, time
+            out = {}
+            def consume(group):
+                c = KafkaConsumer(*\(topics), group_id=group, enable_auto_commit=False, auto_offset_reset="latest",
+                                  session_timeout_ms=6000, heartbeat_interval_ms=1000, **conn)
+                first = {}
+                end = time.time() + 40
+                while len(first) < 8 and time.time() < end:
+                    for tp, records in c.poll(timeout_ms=500).items():
+                        key = "%s/%d" % (tp.topic, tp.partition)
+                        if key not in first:
+                            r = records[0]
+                            first[key] = [r.offset, r.value.decode()]
+                c.close(autocommit=False)
+                out[group] = first
+            threads = [threading.Thread(target=consume, args=(g,)) for g in \(groups)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+            print(json.dumps(out))
+            """)
+        let parsed = try JSONWire.parse(Array(firsts.utf8))
+        for group in groups {
+            for (key, offset) in saved[group]! {
+                let first = parsed[group]?[key]?.arrayValue
+                #expect(first?.first?.intValue == Int64(offset) && first?.last?.stringValue == "r\(offset)", "\(group) \(key): resumed at \(String(describing: first)), saved \(offset)")
+            }
+        }
+    }
 }
