@@ -67,7 +67,7 @@ public struct BackupPackage: Sendable {
         let manifest = try readJSON(PackageManifest.self, root + "/" + PackageFiles.manifest)
         let package = BackupPackage(root: root, layout: .ferry, metadata: metadata, manifest: manifest, notes: [])
         // Every path the manifest names must stay inside the package.
-        for path in manifest.mysql.values.map(\.dump) + manifest.clickhouse.values.flatMap({ [$0.schema, $0.data] }) + manifest.sha256.keys + (manifest.kafkaOffsets.map { [$0] } ?? []) {
+        for path in manifest.mysql.values.map(\.dump) + manifest.clickhouse.values.flatMap({ [$0.schema, $0.data] }) + manifest.sha256.keys + (manifest.kafkaOffsets.map { [$0] } ?? []) + (manifest.config.map { [$0.sealed] } ?? []) {
             _ = try package.resolve(path)
         }
         for db in metadata.contents.mysql where manifest.mysql[db] == nil {

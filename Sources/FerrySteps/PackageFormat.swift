@@ -52,6 +52,19 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public var sha256: [String: String]
     /// Package-relative path of the saved Kafka consumer offsets, when present.
     public var kafkaOffsets: String?
+    /// The operations config, encrypted (AES-GCM), when exported.
+    public var config: ConfigBundle?
+
+    /// `config/config.sealed`: the listed files, sealed with the export's key.
+    public struct ConfigBundle: Codable, Sendable, Equatable {
+        public var sealed: String
+        /// File names inside (the keys of the Secret it is restored into).
+        public var files: [String]
+        public init(sealed: String, files: [String]) {
+            self.sealed = sealed
+            self.files = files
+        }
+    }
 
     public struct MySQLDatabase: Codable, Sendable, Equatable {
         /// Package-relative path of the mysqldump file.
@@ -92,9 +105,13 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public struct FileFolder: Codable, Sendable, Equatable {
         public var files: Int
         public var bytes: Int64
-        public init(files: Int, bytes: Int64) {
+        /// Set when only a listing was recorded (the files are pre-synced another way):
+        /// package-relative path of `path<TAB>size<TAB>mtime` lines.
+        public var listing: String?
+        public init(files: Int, bytes: Int64, listing: String? = nil) {
             self.files = files
             self.bytes = bytes
+            self.listing = listing
         }
     }
 

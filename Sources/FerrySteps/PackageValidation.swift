@@ -104,6 +104,10 @@ public struct PackageValidation: Sendable {
                 throw StepError.badPackage("\(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
             }
         }
+        // Every file the manifest lists must be as exported: a corrupt dump is caught here, before the app stops.
+        if let first = PackageVerifier.checksumProblems(pkg).first {
+            throw StepError.badPackage(first)
+        }
         for folder in options.fileFolders {
             let path = try pkg.resolve(folder)
             var isDir: ObjCBool = false

@@ -1,0 +1,106 @@
+import Foundation
+
+/// `ferry export --verify`: re-reads a package and checks it against its
+/// manifest — every file's sha256, each dump's tables, row counts and
+/// structure digests, each ClickHouse table's row count, each folder's file
+/// count and bytes, the Kafka offsets file — and names every difference.
+public enum PackageVerifier {
+    public struct Report: Codable, Sendable, Equatable {
+        public var package: String
+        /// Files and items checked.
+        public var checked: Int
+        public var problems: [String]
+        public var ok: Bool { problems.isEmpty }
+    }
+
+    public static func verify(_ root: String) -> Report {
+        var report = Report(package: root, checked: 0, problems: [])
+        if FileManager.default.fileExists(atPath: root + "/" + PackageExporter.stateFile) {
+            report.problems.append("\(root) holds an unfinished export (\(PackageExporter.stateFile)); run the export again to finish it")
+            return report
+        }
+        let pkg: BackupPackage
+        do {
+            pkg = try BackupPackage.open(root)
+        } catch {
+            report.problems.append("\(error)")
+            return report
+        }
+        guard let manifest = pkg.manifest else {
+            report.problems.append("\(root) has no \(PackageFiles.manifest) (a legacy package): nothing to verify against")
+            return report
+        }
+        let sums = checksumProblems(pkg)
+        report.checked += manifest.sha256.count
+        report.problems += sums
+        let corrupt = Set(sums.compactMap { $0.split(separator: ":").first.map(String.init) })
+
+        for (db, entry) in manifest.mysql.sorted(by: { $0.key < $1.key }) where !corrupt.contains(entry.dump) {
+            report.checked += 1
+            do {
+                let found = try ManifestBuilder.mysqlEntry(dumpPath: try pkg.resolve(entry.dump), relativePath: entry.dump)
+                for (table, want) in entry.tables.sorted(by: { $0.key < $1.key }) {
+                    guard let have = found.tables[table] else { report.problems.append("\(entry.dump): table \(table) of database \(db) is missing from the dump"); continue }
+                    if have.rows != want.rows { report.problems.append("\(entry.dump): table \(table) has \(have.rows) rows, the manifest says \(want.rows)") }
+                    if have.structureDigest != want.structureDigest { report.problems.append("\(entry.dump): table \(table)'s structure differs from the manifest") }
+                }
+                for table in found.tables.keys.sorted() where entry.tables[table] == nil {
+                    report.problems.append("\(entry.dump): table \(table) is in the dump but not in the manifest")
+                }
+            } catch {
+                report.problems.append("\(entry.dump): \(error)")
+            }
+        }
+        for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) where !corrupt.contains(entry.data) {
+            report.checked += 1
+            do {
+                let file = try MappedFile(path: try pkg.resolve(entry.data))
+                let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
+                if rows != entry.rows { report.problems.append("\(entry.data): \(rows) rows of \(table), the manifest says \(entry.rows)") }
+            } catch {
+                report.problems.append("\(entry.data): \(error)")
+            }
+        }
+        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where entry.listing == nil {
+            report.checked += 1
+            let path = root + "/" + name
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
+                report.problems.append("\(name)/: the folder is missing (the manifest lists \(entry.files) files)")
+                continue
+            }
+            let control = MoverControl()
+            FileMover.countTotals([RawPath(path)], control: control)
+            let p = control.progress()
+            if p.filesTotal != Int64(entry.files) || p.bytesTotal != entry.bytes {
+                report.problems.append("\(name)/: \(p.filesTotal) files, \(p.bytesTotal) bytes; the manifest says \(entry.files) files, \(entry.bytes) bytes")
+            }
+        }
+        if let rel = manifest.kafkaOffsets, !corrupt.contains(rel) {
+            report.checked += 1
+            if (try? pkg.resolve(rel)).flatMap({ FileManager.default.contents(atPath: $0) }).flatMap({ try? JSONDecoder().decode(KafkaOffsetsFile.self, from: $0) }) == nil {
+                report.problems.append("\(rel): not a Kafka offsets file")
+            }
+        }
+        return report
+    }
+
+    /// Every file the manifest lists: present, and its sha256 as recorded. One line per problem, starting with the path.
+    public static func checksumProblems(_ pkg: BackupPackage) -> [String] {
+        guard let manifest = pkg.manifest else { return [] }
+        var out: [String] = []
+        for (rel, want) in manifest.sha256.sorted(by: { $0.key < $1.key }) {
+            guard let path = try? pkg.resolve(rel), FileManager.default.fileExists(atPath: path) else {
+                out.append("\(rel): missing (the manifest lists it)")
+                continue
+            }
+            do {
+                let have = try ManifestBuilder.sha256(of: path)
+                if have != want { out.append("\(rel): sha256 is \(have), the manifest says \(want): the file changed or is corrupt; export it again") }
+            } catch {
+                out.append("\(rel): \(error)")
+            }
+        }
+        return out
+    }
+}
