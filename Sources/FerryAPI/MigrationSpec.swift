@@ -12,6 +12,8 @@ public struct MigrationSpec: Codable, Sendable, Hashable {
     public var clickhouse: ClickHouseSpec?
     public var kafka: KafkaSpec?
     public var redis: RedisSpec?
+    /// The operations config sealed in the package, decrypted into a Secret.
+    public var config: ConfigSpec?
     public var files: [FileMapping]?
     public var fileSync: FileSyncSpec?
     public var rebuilds: [RebuildSpec]?
@@ -174,6 +176,20 @@ public struct KafkaTLSSpec: Codable, Sendable, Hashable {
     public init(serverName: String? = nil, insecureSkipVerify: Bool? = nil) {
         self.serverName = serverName
         self.insecureSkipVerify = insecureSkipVerify
+    }
+}
+
+/// The package's sealed operations config (`ferry export`'s `config`), decrypted
+/// into a Secret before the app comes back.
+public struct ConfigSpec: Codable, Sendable, Hashable {
+    /// The Secret to create or update; one key per config file.
+    public var secretName: String
+    /// Secret holding the export's key under `key` (base64 of 32 bytes).
+    public var keySecret: String
+
+    public init(secretName: String, keySecret: String) {
+        self.secretName = secretName
+        self.keySecret = keySecret
     }
 }
 

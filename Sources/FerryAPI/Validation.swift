@@ -14,7 +14,7 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 
 /// The step kinds a plan can hold, in order; `spec.steps.skip` names these (or full step names).
 public enum StepKind: String, CaseIterable, Sendable {
-    case validate, presync, quiesce, mysql, clickhouse, kafka, resume, cache, rebuild, files
+    case validate, presync, quiesce, mysql, clickhouse, kafka, config, resume, cache, rebuild, files
 }
 
 extension MigrationSpec {
@@ -91,6 +91,11 @@ extension MigrationSpec {
                 fail("spec.kafka.timestamp", "only applies with mode: timestamp")
             }
         }
+        if let c = config {
+            if !Self.isDNSSubdomain(c.secretName) { fail("spec.config.secretName", "\"\(c.secretName)\" must be a Secret name (lowercase a-z, 0-9, '-', '.')") }
+            if !Self.isDNSSubdomain(c.keySecret) { fail("spec.config.keySecret", "\"\(c.keySecret)\" must be a Secret name holding the export key under key") }
+            if c.secretName == c.keySecret { fail("spec.config.secretName", "must differ from keySecret: the key would be overwritten by the config") }
+        }
         if let r = redis {
             if r.host.isEmpty { fail("spec.redis.host", "is empty; set the Redis service name") }
             Self.checkPort(r.port, "spec.redis.port", &errors)
@@ -139,6 +144,10 @@ extension MigrationSpec {
 
     static func isSafeRelative(_ path: String) -> Bool {
         !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
+    }
+
+    static func isDNSSubdomain(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 253 && s.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNSLabel(String($0)) }
     }
 
     static func isDNSLabel(_ s: String) -> Bool {

@@ -41,6 +41,7 @@ public enum Planner {
             else { steps.append("clickhouse") }
         }
         if spec.kafka != nil { steps.append("kafka") }
+        if spec.config != nil { steps.append("config") }
         if spec.workloads != nil { steps.append("resume") }
         if spec.redis != nil { steps.append("cache") }
         steps += (spec.rebuilds ?? []).map { "rebuild/\($0.name)" }

@@ -12,6 +12,8 @@ public enum StepKind: Equatable, Sendable {
     /// `db.table`; nil: the placeholder before validate.
     case clickhouse(String?)
     case kafka
+    /// Decrypt the package's config into a Secret.
+    case config
     case resume
     case cache
     case rebuild(String)
@@ -28,6 +30,7 @@ public enum StepKind: Equatable, Sendable {
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
         case "kafka": self = .kafka
+        case "config": self = .config
         case "resume": self = .resume
         case "cache": self = .cache
         case "rebuild": self = argument.map { .rebuild($0) } ?? .unknown(name)
@@ -40,7 +43,7 @@ public enum StepKind: Equatable, Sendable {
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .mysql, .clickhouse, .kafka, .cache: return true
+        case .validate, .mysql, .clickhouse, .kafka, .config, .cache: return true
         case .quiesce, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }

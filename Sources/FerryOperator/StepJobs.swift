@@ -100,6 +100,9 @@ public enum StepJobs {
             }
             if k.credentialsSecret != nil { args += ["--credentials-dir", credentialsMount("kafka")] }
             return args + report
+        case .config:
+            guard let c = spec.config else { return nil }
+            return ["restore", "config"] + pkg + ["--key-dir", credentialsMount("config"), "--secret", c.secretName] + report
         case .cache:
             guard let r = spec.redis else { return nil }
             var args = ["restore", "cache", "--host", r.host, "--port", String(r.port ?? MigrationDefaults.redisPort)]
@@ -121,6 +124,7 @@ public enum StepJobs {
         case .clickhouse: return spec.clickhouse?.credentialsSecret.map { ("clickhouse", $0) }
         case .cache: return spec.redis?.credentialsSecret.map { ("redis", $0) }
         case .kafka: return spec.kafka?.credentialsSecret.map { ("kafka", $0) }
+        case .config: return spec.config.map { ("config", $0.keySecret) }
         default: return nil
         }
     }
@@ -156,6 +160,7 @@ public enum StepJobs {
         if let s = spec.clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
         if let s = spec.kafka?.credentialsSecret { out.append(("spec.kafka.credentialsSecret", s)) }
         if let s = spec.redis?.credentialsSecret { out.append(("spec.redis.credentialsSecret", s)) }
+        if let s = spec.config?.keySecret { out.append(("spec.config.keySecret", s)) }
         return out
     }
 
@@ -196,6 +201,12 @@ public enum StepJobs {
             "volumes": .array(volumes),
         ]
         if let node = spec.package.nodeName, spec.package.hostPath != nil { podSpec["nodeName"] = .string(node) }
+        // Only the config step talks to the API (as its own account); the others get no token.
+        if StepKind(step) == .config {
+            podSpec["serviceAccountName"] = .string(ConfigAccess.accountName(migration: name))
+        } else {
+            podSpec["automountServiceAccountToken"] = false
+        }
         return [
             "apiVersion": "batch/v1",
             "kind": "Job",

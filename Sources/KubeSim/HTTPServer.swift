@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import KubeClient
 import Logging
@@ -13,19 +14,46 @@ public struct Authenticator: Sendable {
     public var tokens: [String: String]
     /// When false, every request is allowed (plain-HTTP sandbox).
     public var required: Bool
+    /// Signs the service-account tokens the pod runner hands to pods.
+    public var serviceAccounts: ServiceAccountTokens?
 
-    public init(tokens: [String: String] = [:], required: Bool = false) {
+    public init(tokens: [String: String] = [:], required: Bool = false, serviceAccounts: ServiceAccountTokens? = nil) {
         self.tokens = tokens
         self.required = required
+        self.serviceAccounts = serviceAccounts
     }
 
     /// The user for a request: from a verified client certificate, else a bearer token.
     func user(authorization: String?, certificateUser: String?) -> String? {
         if let certificateUser { return certificateUser }
         if let auth = authorization, auth.hasPrefix("Bearer ") {
-            return tokens[String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)]
+            let token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            if let user = tokens[token] { return user }
+            if let user = serviceAccounts?.user(for: token) { return user }
+            return nil
         }
         return required ? nil : "anonymous"
+    }
+}
+
+/// Tokens for `system:serviceaccount:<namespace>:<name>`, signed with a key
+/// made at server start (HMAC-SHA256), so a pod's token names its account.
+public struct ServiceAccountTokens: Sendable {
+    let key: SymmetricKey
+
+    public init() { key = SymmetricKey(size: .bits256) }
+
+    public func token(namespace: String, name: String) -> String {
+        let subject = "\(namespace):\(name)"
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(subject.utf8), using: key)
+        return "kubesim-sa." + Data(subject.utf8).base64EncodedString() + "." + Data(mac).base64EncodedString()
+    }
+
+    func user(for token: String) -> String? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "kubesim-sa", let subject = Data(base64Encoded: String(parts[1])), let mac = Data(base64Encoded: String(parts[2])),
+              HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: subject, using: key) else { return nil }
+        return "system:serviceaccount:" + String(decoding: subject, as: UTF8.self)
     }
 }
 

@@ -96,8 +96,9 @@ public final class KubeSimServer: Sendable {
         let channel = try await HTTPServer.bind(host: options.host, port: options.port, tls: tlsContext)
         let port = channel.channel.localAddress?.port ?? options.port
         let handler = APIHandler(store: store, serverAddress: "\(options.host):\(port)")
+        let serviceAccounts = ServiceAccountTokens()
         let http = HTTPServer(
-            handler: handler, authenticator: Authenticator(tokens: options.tokens, required: options.tls),
+            handler: handler, authenticator: Authenticator(tokens: options.tokens, required: options.tls, serviceAccounts: serviceAccounts),
             tlsContext: tlsContext, logger: logger, serverChannel: channel)
         http.start()
         let interval = options.bookmarkInterval
@@ -117,7 +118,10 @@ public final class KubeSimServer: Sendable {
         var workloads: Task<Void, Never>?
         if options.runWorkloads {
             let controllers = WorkloadControllers(store: store)
-            let podRunner = PodRunner(store: store, dataDirectory: dir)
+            // In HTTPS mode pods get what a cluster mounts: the API address, a token for their
+            // service account and the CA (FERRY_SERVICE_ACCOUNT_DIR points at the folder).
+            let apiAccess = authority.map { PodRunner.APIAccess(host: options.host, port: port, caPEM: $0.certificatePEM, tokens: serviceAccounts) }
+            let podRunner = PodRunner(store: store, dataDirectory: dir, apiAccess: apiAccess)
             runner = podRunner
             workloads = Task {
                 while !Task.isCancelled {

@@ -24,9 +24,19 @@ final class PodRunner: Sendable {
     private let running = Mutex<[String: Running]>([:])
     private let refused = Mutex<Set<String>>([])
 
-    init(store: ObjectStore, dataDirectory: String) {
+    /// What a pod needs to call the API server as its service account (HTTPS mode only).
+    struct APIAccess: Sendable {
+        var host: String
+        var port: Int
+        var caPEM: String
+        var tokens: ServiceAccountTokens
+    }
+    let apiAccess: APIAccess?
+
+    init(store: ObjectStore, dataDirectory: String, apiAccess: APIAccess? = nil) {
         self.store = store
         self.dataDirectory = dataDirectory
+        self.apiAccess = apiAccess
     }
 
     var podType: ResourceType { store.registry.byKey["/pods"]! }
@@ -168,6 +178,17 @@ final class PodRunner: Sendable {
         mounts.append((terminationPath, localTermination))
         // Environment.
         var env: [String: String] = ["PATH": hostPATH, "HOME": podDir, "HOSTNAME": name, "KUBESIM_POD_DIR": podDir]
+        if let api = apiAccess, pod[path: ["spec", "automountServiceAccountToken"]]?.boolValue != false {
+            let account = pod[path: ["spec", "serviceAccountName"]]?.stringValue ?? "default"
+            let dir = podDir + "/serviceaccount"
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: dir + "/token", contents: Data(api.tokens.token(namespace: namespace, name: account).utf8), attributes: [.posixPermissions: 0o600])
+            FileManager.default.createFile(atPath: dir + "/ca.crt", contents: Data(api.caPEM.utf8))
+            FileManager.default.createFile(atPath: dir + "/namespace", contents: Data(namespace.utf8))
+            env["KUBERNETES_SERVICE_HOST"] = api.host
+            env["KUBERNETES_SERVICE_PORT"] = String(api.port)
+            env["FERRY_SERVICE_ACCOUNT_DIR"] = dir
+        }
         do {
             for from in container["envFrom"]?.arrayValue ?? [] {
                 let prefix = from["prefix"]?.stringValue ?? ""

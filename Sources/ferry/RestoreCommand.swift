@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import FerrySteps
 import KubeClient
+import AsyncHTTPClient
 
 /// `ferry restore ...`: the data-plane steps, each run by the controller in a Job.
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore", abstract: "Restore one part of a backup package (run by the controller in a Job).",
-        subcommands: [RestoreValidate.self, RestoreMySQL.self, RestoreClickHouse.self, RestoreKafka.self, RestoreCache.self])
+        subcommands: [RestoreValidate.self, RestoreMySQL.self, RestoreClickHouse.self, RestoreKafka.self, RestoreConfig.self, RestoreCache.self])
 }
 
 /// Where the step's JSON result goes.
@@ -226,6 +227,39 @@ func lineBufferedOutput() {
     guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "stdout") else { return }
     let file = symbol.assumingMemoryBound(to: UnsafeMutablePointer<FILE>?.self).pointee
     setvbuf(file, nil, _IOLBF, 0)
+}
+
+struct RestoreConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Decrypt the package's sealed config with the export's key and store it in a Secret (one key per file).",
+        discussion: "The key is the file key in --key-dir (the mounted spec.config.keySecret). The Secret is written through the API as the pod's service account (or --kubeconfig). Values are never printed.")
+
+    @Option(help: "The backup package's top folder.")
+    var package: String
+    @Option(help: "Folder holding the key Secret's keys as files (key: base64 of 32 bytes).")
+    var keyDir: String
+    @Option(help: "The Secret to create or update.")
+    var secret: String
+    @Option(help: "Its namespace (default: the service account's or kubeconfig's).")
+    var namespace: String?
+    @Option(help: "A kubeconfig (default: KUBECONFIG, ~/.kube/config, in-cluster).")
+    var kubeconfig: String?
+    @OptionGroup var result: ResultOptions
+
+    func run() async throws {
+        try await reportStep(result.resultFile) {
+            let files = try ConfigRestore.decrypt(packageRoot: package, keyDirectory: keyDir)
+            let config: ClientConfig
+            do {
+                config = try KubeConfigLoader.load(path: kubeconfig)
+            } catch {
+                throw StepError.configuration("no API access to write the Secret: \(error)")
+            }
+            let client = KubeClient(config: config, httpClient: HTTPClient.shared)
+            return try await ConfigRestore.store(files, secret: secret, namespace: namespace ?? config.namespace, client: client)
+        }
+    }
 }
 
 /// How to reach the brokers, shared by `restore kafka` and `export kafka`.

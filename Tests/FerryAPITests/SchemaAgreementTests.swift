@@ -80,6 +80,7 @@ func maximalMigration() -> Migration {
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
+    spec.config = ConfigSpec(secretName: "ops", keySecret: "key")
     spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s"))]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]

@@ -68,6 +68,30 @@ struct StepJobsTests {
         #expect(volumes.contains { $0[path: ["secret", "secretName"]]?.stringValue == "kafka-creds" })
     }
 
+    @Test("the config step: runs as <migration>-config with the key Secret mounted; its Role may write exactly the config Secret (and create); every other step Job gets no token")
+    func configJob() throws {
+        var (m, spec) = migration()
+        spec.config = ConfigSpec(secretName: "ones-ops", keySecret: "ferry-config-key")
+        m.spec = spec
+        let job = try #require(StepJobs.job(for: "config", attempt: 1, migration: m, spec: spec, settings: StepSettings(image: "ferry:test", command: "/ferry")))
+        let podSpec = try #require(job[path: ["spec", "template", "spec"]])
+        let command = podSpec["containers"]?.arrayValue?.first?["command"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(command == ["/ferry", "restore", "config", "--package", "/package", "--key-dir", "/credentials/config", "--secret", "ones-ops", "--result-file", "/dev/termination-log"])
+        #expect(podSpec["serviceAccountName"]?.stringValue == "ones-config")
+        #expect(podSpec["volumes"]?.arrayValue?.contains { $0[path: ["secret", "secretName"]]?.stringValue == "ferry-config-key" } == true)
+        let mysql = try #require(StepJobs.job(for: "mysql/project", attempt: 1, migration: m, spec: spec, settings: StepSettings()))
+        #expect(mysql[path: ["spec", "template", "spec", "automountServiceAccountToken"]]?.boolValue == false)
+        #expect(mysql[path: ["spec", "template", "spec", "serviceAccountName"]] == nil)
+
+        let objects = ConfigAccess.objects(migration: m, spec: spec)
+        #expect(objects.map { $0.1["kind"]?.stringValue ?? "" } == ["ServiceAccount", "Role", "RoleBinding"])
+        #expect(objects.allSatisfy { $0.1[path: ["metadata", "ownerReferences"]]?.arrayValue?.first?["uid"]?.stringValue == "uid-1" })
+        let rules = objects[1].1["rules"]?.arrayValue ?? []
+        #expect(rules[0]["resourceNames"] == ["ones-ops"] && rules[0]["verbs"] == ["get", "update", "patch"])
+        #expect(rules[1]["verbs"] == ["create"] && rules[1]["resourceNames"] == nil)
+        #expect(StepJobs.secrets(in: spec).contains { $0.field == "spec.config.keySecret" && $0.name == "ferry-config-key" })
+    }
+
     @Test("outcome: Complete with an ok report → result; Failed with retryable:false → permanent; waiting pods say why")
     func outcomes() {
         let complete: JSONValue = ["metadata": ["name": "j"], "status": ["conditions": [["type": "Complete", "status": "True"]]]]

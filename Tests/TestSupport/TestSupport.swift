@@ -146,9 +146,10 @@ public struct KubectlEnv: Sendable {
         try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
     }
 
-    /// Starts KubeSim, runs `body`, stops KubeSim (also when `body` throws).
-    public static func with(_ body: (KubectlEnv) async throws -> Void) async throws {
-        let f = try await SimFixture.start()
+    /// Starts KubeSim (HTTPS with client certificates and service-account tokens for pods when `tls`),
+    /// runs `body`, stops KubeSim (also when `body` throws).
+    public static func with(tls: Bool = false, _ body: (KubectlEnv) async throws -> Void) async throws {
+        let f = try await SimFixture.start { $0.tls = tls }
         let env = KubectlEnv(fixture: f, home: try makeTempDir("home"))
         do { try await body(env) } catch {
             await f.stop()

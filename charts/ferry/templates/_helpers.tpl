@@ -33,10 +33,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, patch]
-# Secrets: validate checks that credentials Secrets exist (get only).
+# Secrets: validate checks that credentials Secrets exist (get); create/update/patch because a
+# controller can grant no more than it holds: the config step's Role writes the one config Secret.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [get, create, update, patch]
+# The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [get, create]
 # Volume claims: validate checks the claims exist.
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
