@@ -1,10 +1,11 @@
 # Ferry — the two commands a new user runs:
 #   make sandbox   try it: a Kubernetes-API-compatible server for kubectl, no cluster needed
 #   make test      run every test (what CI runs)
+#   make demo      the whole migration on this machine: source servers, export, KubeSim, restore, checks
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: build test sandbox bench release clean tools
+.PHONY: build test sandbox demo bench release clean tools
 
 build:
 	swift build
@@ -19,6 +20,9 @@ test: tools
 
 release:
 	swift build -c release --product ferry
+
+demo:
+	scripts/demo.sh
 
 sandbox: release
 	@mkdir -p .sandbox

@@ -5,6 +5,8 @@
 #                                       write DIR/env.sh with their ports and PIDs; print it
 #   scripts/test-servers.sh down DIR    stop exactly the PIDs in DIR/env.sh and delete DIR
 #
+# KAFKA=0 skips the Kafka brokers; SECURE_KAFKA=0 skips the SASL/TLS ones; ONLY=mysql starts MariaDB alone.
+#
 # Needs (Debian): mariadb-server mariadb-client clickhouse-server clickhouse-client redis-server
 # (scripts/install-servers.sh installs them). Ports: the first free ones at or after
 # 23306 (MariaDB), 28123/29000 (ClickHouse http/tcp), 26379 (Redis).
@@ -197,8 +199,8 @@ case "${1:-}" in
     if [ "$only" = all ]; then
       start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
       start_redis "$dir/redis" "$REDIS_PORT"
-      start_kafka "$dir/kafka" "$KAFKA_PORT"
-      start_secure_kafka "$dir/kafka"
+      if [ "${KAFKA:-1}" = 1 ]; then start_kafka "$dir/kafka" "$KAFKA_PORT"; else KAFKA_PORT=0; fi
+      if [ "${KAFKA:-1}" = 1 ] && [ "${SECURE_KAFKA:-1}" = 1 ]; then start_secure_kafka "$dir/kafka"; fi
     fi
     cat >"$dir/env.sh" <<ENV
 export FERRY_TEST_MYSQL_PORT=$MY_PORT FERRY_TEST_MYSQL_PID=$MY_PID
