@@ -72,7 +72,7 @@ struct ControllerEndToEndTests {
             #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Failed" }, "\(controller.log)")
             let table = try await env.kubectl("get", "migrations").stdout
             let row = table.split(separator: "\n").last?.split(separator: " ", omittingEmptySubsequences: true) ?? []
-            #expect(Array(row.prefix(4)) == ["ones", "Failed", "validate", "0/11"], "\(table)")
+            #expect(Array(row.prefix(4)) == ["ones", "Failed", "validate", "0/12"], "\(table)")
             #expect(try await env.jsonpath("migration/ones", ".status.message").contains("Secret mysql-root (spec.mysql.credentialsSecret) does not exist in namespace default"))
             #expect(try await env.kubectl("get", "jobs", "-o", "name").stdout.isEmpty, "no step Job starts before its Secrets exist")
             let yaml = try await env.kubectl("get", "migration", "ones", "-o", "yaml").stdout

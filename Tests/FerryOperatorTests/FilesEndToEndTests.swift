@@ -112,7 +112,9 @@ struct FilesEndToEndTests {
                 return !now.isEmpty && now != uid
             }, "the pod was recreated: \(controller.log.suffix(1500))")
 
-            // A new limit reaches the running mover within about a second (asked on its own endpoint).
+            // A new limit reaches the running mover within about a second (asked on its own endpoint),
+            // once the recreated mover answers at all (a loaded machine may take a moment to start it).
+            #expect(try await eventually(timeout: 20, interval: 0.1) { (try? await httpGet("http://127.0.0.1:\(port)/progress").body) != nil })
             #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":2500000}}}"#).status == 0)
             #expect(try await eventually(timeout: 5, interval: 0.1) {
                 let body = (try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? ""
