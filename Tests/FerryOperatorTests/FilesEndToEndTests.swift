@@ -55,7 +55,7 @@ struct FilesEndToEndTests {
         try await runCommand("/usr/bin/diff", ["-r", "-q", a, b], timeout: 60).status == 0
     }
 
-    @Test("pause by annotation: Paused within a second and no bytes written for 3 s; running resumes; the pod killed mid-way is recreated and resumes; a bandwidth change applies live; Succeeded with the trees identical")
+    @Test("pause by annotation: Paused within a second and no bytes written for 3 s; the pod killed mid-way is recreated, still paused, same run; a bandwidth change applies live; running resumes; Succeeded with the trees identical")
     func pauseKillBandwidth() async throws {
         try await KubectlEnv.with { env in
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
@@ -100,10 +100,8 @@ struct FilesEndToEndTests {
             let row = try await env.kubectl("get", "migrations").stdout
             #expect(row.contains("Paused") && row.contains("paused"), "\(row)")
 
-            // Resume, then kill the pod mid-way: it comes back and carries on.
-            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=running", "--overwrite").status == 0)
-            #expect(try await eventually(timeout: 5, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Running" })
-            try await Task.sleep(nanoseconds: 1_000_000_000)
+            // Kill the pod mid-way (while paused, so a loaded machine cannot finish the copy first):
+            // it comes back, still paused, in the same run.
             try #require(try await env.jsonpath("migration/sync", #".status.steps[?(@.name=="files")].state"#) == "Running", "the copy must still be running here")
             let uid = try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.uid")
             #expect(try await env.kubectl("delete", "pod", "sync-data-files-transfer", "--wait=false").status == 0)
@@ -111,15 +109,23 @@ struct FilesEndToEndTests {
                 let now = try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.uid")
                 return !now.isEmpty && now != uid
             }, "the pod was recreated: \(controller.log.suffix(1500))")
+            #expect(try await eventually(timeout: 20, interval: 0.1) {
+                ((try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? "").contains("\"state\":\"paused\"")
+            }, "the recreated mover starts paused")
+            let beforeResume = Self.bytes(under: target)
+            #expect(beforeResume > 0 && beforeResume < 24_000_000, "mid-way: \(beforeResume) bytes")
 
-            // A new limit reaches the running mover within about a second (asked on its own endpoint),
-            // once the recreated mover answers at all (a loaded machine may take a moment to start it).
-            #expect(try await eventually(timeout: 20, interval: 0.1) { (try? await httpGet("http://127.0.0.1:\(port)/progress").body) != nil })
+            // A new limit reaches the running mover within about a second (asked on its own endpoint).
             #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":2500000}}}"#).status == 0)
             #expect(try await eventually(timeout: 5, interval: 0.1) {
                 let body = (try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? ""
                 return body.contains("\"bandwidth\":2500000")
             })
+
+            // Resume: it carries on from where it was.
+            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=running", "--overwrite").status == 0)
+            #expect(try await eventually(timeout: 5, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Running" })
+            #expect(try await eventually(timeout: 10, interval: 0.1) { Self.bytes(under: target) > beforeResume }, "bytes flow again after resume")
             // The limit removed, live: it finishes.
             #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":null}}}"#).status == 0)
             let finished = try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/sync", ".status.phase") == "Succeeded" }
