@@ -34,11 +34,30 @@ public struct SimFixture: Sendable {
     }
 }
 
-/// A new empty folder under the system temporary directory.
+/// A new empty folder under the system temporary directory, removed when the test process exits
+/// (some tests write hundreds of MB; left behind they would eat the disk run after run).
 public func makeTempDir(_ prefix: String) throws -> String {
     let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    TempDirs.shared.add(path)
     return path
+}
+
+/// The folders `makeTempDir` made; deleted at exit.
+final class TempDirs: @unchecked Sendable {
+    static let shared: TempDirs = {
+        let t = TempDirs()
+        atexit {
+            for path in TempDirs.shared.lock.withLock({ TempDirs.shared.paths }) {
+                _ = chmod(path, 0o755)
+                try? FileManager.default.removeItem(atPath: path)
+            }
+        }
+        return t
+    }()
+    let lock = NSLock()
+    var paths: [String] = []
+    func add(_ path: String) { lock.withLock { paths.append(path) } }
 }
 
 /// The result of running a command.

@@ -57,6 +57,16 @@ struct FileCopier {
         }
     }
 
+    /// Size of the file when the target already has it (same size and mtime; no content check),
+    /// nil when it must go through `copy`. Cheap enough for the walker's own threads.
+    func alreadyThere(_ relative: [UInt8]) -> Int64? {
+        guard !checksum else { return nil }
+        let src = source.appending(relative: relative)
+        var st = stat()
+        guard src.withCString({ lstat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Self.sameFile(src, target.appending(relative: relative), st, checksum: false) ? Int64(st.st_size) : nil
+    }
+
     private func copyFile(_ src: RawPath, _ dst: RawPath, directory: [UInt8], name: [UInt8], _ first: stat) -> Outcome {
         var st = first
         if Self.sameFile(src, dst, st, checksum: checksum) { return .skipped(Int64(st.st_size)) }

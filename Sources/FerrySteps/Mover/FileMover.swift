@@ -102,6 +102,9 @@ public final class FileMover: @unchecked Sendable {
         control.setPhase(.scanning)
         let scanner = Thread { [self] in if options.countTotals { Self.countTotals([options.source], control: control) } }
         scanner.start()
+        // What is already in the target is read at the same time as the source (a rerun, the
+        // final delta after a pre-copy): the workers' target lookups then find it cached, and
+        // the two trees' metadata reads overlap instead of adding up.
 
         control.setPhase(.copying)
         let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
@@ -150,7 +153,17 @@ public final class FileMover: @unchecked Sendable {
                     control.error("\(dst): cannot create the folder: \(String(cString: strerror(errno)))")
                 }
                 return true
-            case .file, .symlink:
+            case .file:
+                // Files the target already has are settled here, on the walker's threads: only
+                // what must be copied goes through the queue (a delta is mostly the former).
+                guard control.admit(0) else { return false }
+                if let n = copier.alreadyThere(entry.relative) {
+                    control.fileDone(bytes: n, copied: false)
+                    tally.add(Self.folderKey(entry), source: n, target: n)
+                    return true
+                }
+                return queue.put(entry)
+            case .symlink:
                 return queue.put(entry)
             case .other:
                 control.error("\(options.source.appending(relative: entry.relative)): not a regular file, folder or symlink; skipped")
