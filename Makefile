@@ -32,12 +32,12 @@ bench: tools
 	swift build -c release --product ferry
 	swift build -c release --product kube-bench
 	swift build -c release --product controller-bench
-	swift build -c release --product ferry --static-swift-stdlib -Xswiftc -Osize --scratch-path .build-static
+	swift build -c release --product ferry-controller --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie --scratch-path .build-static
 	.build/release/kube-bench
-	@echo "--- controller, dynamically linked (as built here)"
+	@echo "--- ferry controller, dynamically linked (as built here)"
 	.build/release/controller-bench
-	@echo "--- controller, static Swift runtime and -Osize (as the Dockerfile builds it)"
-	FERRY_BIN=.build-static/release/ferry .build/release/controller-bench
+	@echo "--- ferry-controller, static, -Osize, non-PIE (as the Dockerfile builds it; what the Deployment runs)"
+	FERRY_BIN=.build-static/release/ferry-controller .build/release/controller-bench
 
 clean:
 	rm -rf .build .tools .sandbox

@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
+        .executable(name: "ferry-controller", targets: ["ferry-controller"]),
         .library(name: "KubeClient", targets: ["KubeClient"]),
         .library(name: "KubeSim", targets: ["KubeSim"]),
     ],
@@ -92,9 +93,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "FerryController",
+            dependencies: [
+                "KubeClient", "KubeRuntime", "FerryAPI", "FerryEngine", "FerryOperator",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(name: "ferry-controller", dependencies: ["FerryController"]),
         .executableTarget(
             name: "ferry",
             dependencies: [
+                "FerryController",
                 "KubeClient",
                 "KubeSim",
                 "KubeRuntime",

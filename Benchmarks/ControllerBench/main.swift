@@ -39,7 +39,8 @@ apply.waitUntilExit()
 
 let controller = Process()
 controller.executableURL = URL(fileURLWithPath: ferryBinary)
-controller.arguments = ["controller", "--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port=-1", "--log-level", "warning"]
+// The lean `ferry-controller` takes the flags directly; `ferry` needs the subcommand.
+controller.arguments = (ferryBinary.hasSuffix("ferry-controller") ? [] : ["controller"]) + ["--kubeconfig", kubeconfig, "--no-leader-elect", "--metrics-port=-1", "--log-level", "warning"]
 controller.standardError = FileHandle.nullDevice
 try controller.run()
 let pid = controller.processIdentifier
@@ -110,7 +111,8 @@ try await http.shutdown()
 print("controller-bench: \(count) Migrations, \(ferryBinary) controller against KubeSim, 2 cores")
 print("created all (16 in flight)        \(String(format: "%.2f", secs(created))) s")
 print("all have status                   \(String(format: "%.2f", secs(allStatus))) s  (\(withStatus)/\(count), \(String(format: "%.0f", Double(withStatus) / secs(allStatus))) Migrations/s)")
-print("idle RSS before Migrations        \(idleRSSBefore / 1024) MiB   (of which private heap/stacks \(idleAnonBefore / 1024) MiB; the rest is shared code pages)")
-print("RSS after, steady                 \(rss / 1024) MiB   (private \(anon / 1024) MiB; goal ≤ 30 MiB idle)")
-print("peak RSS                          \(peak / 1024) MiB")
+func mib(_ kib: Int) -> String { String(format: "%.1f", Double(kib) / 1024) }
+print("idle RSS before Migrations        \(mib(idleRSSBefore)) MiB   (of which private heap/stacks \(mib(idleAnonBefore)) MiB; the rest is shared code pages)")
+print("RSS after, steady                 \(mib(rss)) MiB   (private \(mib(anon)) MiB; goal ≤ 30 MiB idle)")
+print("peak RSS                          \(mib(peak)) MiB")
 print("steady CPU over \(Int(steadySeconds)) s              \(String(format: "%.2f", steadyCPU)) % of a core   (goal < 5%)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryController
 import Foundation
 
 /// The one Ferry executable.

@@ -11,9 +11,10 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// `ferry controller`: reconcile Migrations.
-struct ControllerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `ferry controller` (and the lean `ferry-controller` executable the Deployment runs):
+/// reconcile Migrations.
+public struct ControllerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "controller",
         abstract: "Run the Migration controller (in a cluster, or against KUBECONFIG / KubeSim).")
 
@@ -71,7 +72,9 @@ struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Port of the data-files-transfer pod's control endpoint.")
     var moverPort = 8086
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let env = ProcessInfo.processInfo.environment
         let levelText = logLevel ?? env["FERRY_LOG_LEVEL"] ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
@@ -156,5 +159,12 @@ struct ControllerService: Service {
                 await runAll()
             }
         }
+    }
+}
+
+extension ControllerCommand {
+    /// Parses the process's arguments and runs, as a root command (the lean `ferry-controller`).
+    public static func runAsRoot() async {
+        await Self.main(nil)
     }
 }
