@@ -97,14 +97,15 @@ public final class FileMover: @unchecked Sendable {
         guard options.source.withCString({ stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw StepError.configuration("the source \(options.source) is not a readable folder")
         }
+        var targetStat = stat()
+        let targetExisted = options.target.withCString { stat($0, &targetStat) } == 0
         guard mkdirAll(options.target) else { throw StepError.io("cannot create the target \(options.target): \(String(cString: strerror(errno)))") }
+        // Folders this run created hold nothing yet: their files go straight to the workers.
+        let newFolders = Locked<Set<[UInt8]>>(targetExisted ? [] : [[]])
 
         control.setPhase(.scanning)
         let scanner = Thread { [self] in if options.countTotals { Self.countTotals([options.source], control: control) } }
         scanner.start()
-        // What is already in the target is read at the same time as the source (a rerun, the
-        // final delta after a pre-copy): the workers' target lookups then find it cached, and
-        // the two trees' metadata reads overlap instead of adding up.
 
         control.setPhase(.copying)
         let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
@@ -148,7 +149,9 @@ public final class FileMover: @unchecked Sendable {
                     directories.withLock { $0.append((entry.relative, st)) }
                 }
                 let dst = options.target.appending(relative: entry.relative)
-                if dst.withCString({ mkdir($0, 0o700) }) != 0 && errno != EEXIST {
+                if dst.withCString({ mkdir($0, 0o700) }) == 0 {
+                    newFolders.withLock { _ = $0.insert(entry.relative) }
+                } else if errno != EEXIST {
                     if errno == ENOSPC || errno == EDQUOT { control.stop("the target is full (creating \(dst))"); return false }
                     control.error("\(dst): cannot create the folder: \(String(cString: strerror(errno)))")
                 }
@@ -156,6 +159,8 @@ public final class FileMover: @unchecked Sendable {
             case .file:
                 // Files the target already has are settled here, on the walker's threads: only
                 // what must be copied goes through the queue (a delta is mostly the former).
+                // In a folder this run created there is nothing to look up.
+                if newFolders.withLock({ $0.contains(entry.directory) }) { return queue.put(entry) }
                 guard control.admit(0) else { return false }
                 if let n = copier.alreadyThere(entry.relative) {
                     control.fileDone(bytes: n, copied: false)
