@@ -30,7 +30,7 @@ public final class MySQLClient: @unchecked Sendable {
 
     public init(_ endpoint: MySQLEndpoint) throws {
         self.endpoint = endpoint
-        program = MySQLClient.findProgram() ?? "mariadb"
+        program = MySQLClient.findProgram(["mariadb", "mysql"]) ?? "mariadb"
         var template = Array((NSTemporaryDirectory() + "/ferry-mysql.XXXXXX").utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw StepError.io("cannot create a private temporary directory: \(String(cString: strerror(errno)))")
@@ -58,10 +58,10 @@ public final class MySQLClient: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: workDirectory)
     }
 
-    /// `mariadb` when installed, else `mysql`.
-    static func findProgram() -> String? {
+    /// The first of `names` on PATH (`mariadb` before `mysql`, `mariadb-dump` before `mysqldump`).
+    static func findProgram(_ names: [String]) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for name in ["mariadb", "mysql"] {
+        for name in names {
             for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return name }
         }
         return nil

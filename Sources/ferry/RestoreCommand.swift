@@ -18,25 +18,6 @@ struct ResultOptions: ParsableArguments {
 }
 
 /// Reads a credential from the environment or a mounted Secret folder.
-enum Credentials {
-    static func value(env: String, file: String, directory: String?, default fallback: String) -> String {
-        optional(env: env, file: file, directory: directory) ?? fallback
-    }
-
-    static func optional(env: String, file: String, directory: String?) -> String? {
-        if let v = ProcessInfo.processInfo.environment[env] { return v }
-        if let directory {
-            let path = directory + "/" + file
-            if let data = FileManager.default.contents(atPath: path) {
-                var s = String(decoding: data, as: UTF8.self)
-                while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
-                return s
-            }
-        }
-        return nil
-    }
-}
-
 struct RestoreMySQL: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mysql",

@@ -10,14 +10,10 @@ import Testing
 /// as its own service account), checked item by item against the source.
 @Suite("Export → restore round trip (kubectl, KubeSim over HTTPS, real servers)", .serialized, .timeLimit(.minutes(4)))
 struct ExportRoundTripTests {
-    struct Failure: Error, CustomStringConvertible { var description: String }
-
     static let ferry = repoRoot + "/.build/debug/ferry"
 
     static func sql(_ servers: TestServers, _ statements: String) async throws -> String {
-        let r = try await runCommand("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(servers.mysqlPort)", "-uroot", "-N", "-B"], input: statements)
-        guard r.status == 0 else { throw Failure(description: "mariadb: \(r.stderr)") }
-        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await RestoreEndToEndTests.sql(servers, statements)
     }
 
     static func checksums(_ servers: TestServers, _ db: String) async throws -> String {
@@ -30,7 +26,7 @@ struct ExportRoundTripTests {
 
     static func apply(_ env: KubectlEnv, _ yaml: String) async throws {
         let r = try await env.kubectl("apply", "-f", "-", input: yaml)
-        guard r.status == 0 else { throw Failure(description: r.combined) }
+        guard r.status == 0 else { throw RestoreEndToEndTests.Failure(description: r.combined) }
     }
 
     static func waitForEnd(_ env: KubectlEnv, _ name: String, timeout: Double = 150) async throws -> String {
@@ -109,22 +105,11 @@ struct ExportRoundTripTests {
 
         try await KubectlEnv.with(tls: true) { env in
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
-            try await Self.apply(env, """
-                apiVersion: v1
-                kind: Secret
-                metadata: {name: mysql-root}
-                stringData: {username: root, password: ""}
-                ---
-                apiVersion: v1
-                kind: Secret
-                metadata: {name: clickhouse-ferry}
-                stringData: {username: ferry, password: "s3cret pass"}
-                ---
+            try await RestoreEndToEndTests.createSecrets(env, servers, extra: """
                 apiVersion: v1
                 kind: Secret
                 metadata: {name: ops-config-key}
                 stringData: {key: "\(keyText)"}
-
                 """)
             let controller = try ControllerProcess.runningSteps(env, name: "rt")
             defer { controller.terminateNow() }
@@ -205,13 +190,9 @@ struct ExportRoundTripTests {
                   template:
                     metadata: {labels: {app: cor}}
                     spec: {terminationGracePeriodSeconds: 1, containers: [{name: app, image: busybox, command: [sleep, "3600"]}]}
-                ---
-                apiVersion: v1
-                kind: Secret
-                metadata: {name: mysql-root}
-                stringData: {username: root, password: ""}
 
                 """)
+            try await RestoreEndToEndTests.createSecrets(env, servers)
             let controller = try ControllerProcess.runningSteps(env, name: "cor")
             defer { controller.terminateNow() }
             try await Self.apply(env, """

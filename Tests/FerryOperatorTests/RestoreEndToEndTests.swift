@@ -81,6 +81,31 @@ struct RestoreEndToEndTests {
         return Source(package: package, databases: databases, checksums: checksums, table: table, clickhouseFingerprint: fingerprint)
     }
 
+    /// The credentials Secrets the example names: mysql-root, clickhouse-ferry, redis-auth, plus `extra` YAML.
+    /// By apply: imperative `kubectl create secret` speaks protobuf, which KubeSim does not.
+    static func createSecrets(_ env: KubectlEnv, _ servers: TestServers, clickhousePassword: String = "s3cret pass", extra: String = "") async throws {
+        let secrets = """
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: mysql-root}
+            stringData: {username: root, password: ""}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: clickhouse-ferry}
+            stringData: {username: ferry, password: "\(clickhousePassword)"}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: redis-auth}
+            stringData: {password: "\(servers.redisPassword)"}
+            \(extra.isEmpty ? "" : "---\n" + extra)
+
+            """
+        let created = try await env.kubectl("apply", "-f", "-", input: secrets)
+        guard created.status == 0 else { throw Failure(description: created.combined) }
+    }
+
     /// Two workloads (2 and 3 replicas) whose pods are real local processes, a ConfigMap, the Secrets.
     static func makeCluster(_ env: KubectlEnv, _ servers: TestServers, clickhousePassword: String) async throws {
         let objects = """
@@ -113,26 +138,7 @@ struct RestoreEndToEndTests {
             """
         let applied = try await env.kubectl("apply", "-f", "-", input: objects)
         guard applied.status == 0 else { throw Failure(description: applied.combined) }
-        // Secrets by apply (imperative `kubectl create secret` speaks protobuf, which KubeSim does not).
-        let secrets = """
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: mysql-root}
-            stringData: {username: root, password: ""}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: clickhouse-ferry}
-            stringData: {username: ferry, password: "\(clickhousePassword)"}
-            ---
-            apiVersion: v1
-            kind: Secret
-            metadata: {name: redis-auth}
-            stringData: {password: "\(servers.redisPassword)"}
-
-            """
-        let created = try await env.kubectl("apply", "-f", "-", input: secrets)
-        guard created.status == 0 else { throw Failure(description: created.combined) }
+        try await createSecrets(env, servers, clickhousePassword: clickhousePassword)
         let ready = try await eventually(timeout: 30) {
             let web = try await env.jsonpath("deployment/web", ".status.readyReplicas")
             let worker = try await env.jsonpath("statefulset/worker", ".status.readyReplicas")

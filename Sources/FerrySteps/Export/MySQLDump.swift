@@ -8,14 +8,6 @@ import Glibc
 /// written under a temporary name and renamed only once it ends with the
 /// completion line, so a killed export never leaves a dump that looks whole.
 extension MySQLClient {
-    static func findDumpProgram() -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for name in ["mariadb-dump", "mysqldump"] {
-            for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return name }
-        }
-        return "mysqldump"
-    }
-
     /// Databases other than the server's own.
     public func userDatabases() throws -> [String] {
         let system: Set<String> = ["information_schema", "performance_schema", "mysql", "sys"]
@@ -34,7 +26,7 @@ extension MySQLClient {
     public func dump(database: String, to path: String) throws {
         let part = path + ".part"
         unlink(part)
-        let program = Self.findDumpProgram()
+        let program = Self.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
         let child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--triggers", "--routines",
                                                "--max-allowed-packet=1073741824", "--databases", database, "--result-file=\(part)"],
                                      pipeStdin: false, outputDirectory: workDirectory)
@@ -44,19 +36,10 @@ extension MySQLClient {
             unlink(part)
             throw StepError.target(Self.failure(child, what: "dumping database \(database)", endpoint: endpoint, code: code))
         }
-        guard Self.endsWithCompletionLine(part) else {
+        guard (try? PackageValidation.checkCompletionLine(part)) != nil else {
             unlink(part)
             throw StepError.target("\(program) ended without its \"-- Dump completed\" line for \(database); nothing was kept")
         }
         guard rename(part, path) == 0 else { throw StepError.io("cannot rename \(part): \(String(cString: strerror(errno)))") }
-    }
-
-    static func endsWithCompletionLine(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        let size = (try? h.seekToEnd()) ?? 0
-        try? h.seek(toOffset: size > 4096 ? size - 4096 : 0)
-        let tail = String(decoding: h.readDataToEndOfFile(), as: UTF8.self)
-        return tail.contains("-- Dump completed")
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KubeClient
+import ProcessSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,12 +36,8 @@ public struct PackageExporter: Sendable {
         public static func load(_ config: ExportConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Secrets {
             func read(_ path: String?, env: String, field: String) throws -> String? {
                 if let path {
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        throw StepError.configuration("\(field): \(path) is not readable")
-                    }
-                    var s = String(decoding: data, as: UTF8.self)
-                    while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
-                    return s
+                    guard let value = Credentials.read(path) else { throw StepError.configuration("\(field): \(path) is not readable") }
+                    return value
                 }
                 return environment[env]
             }
@@ -109,7 +106,7 @@ public struct PackageExporter: Sendable {
         // Plan.
         let mysql = try config.mysql.map { try MySQLClient(MySQLEndpoint(host: $0.host, port: $0.port ?? 3306, user: $0.user ?? "root", password: secrets.mysqlPassword ?? "")) }
         var databases: [String] = config.mysql?.databases ?? []
-        if let mysql, config.mysql?.databases == nil { databases = try await Self.blocking { try mysql.userDatabases() } }
+        if let mysql, config.mysql?.databases == nil { databases = try await ProcessSpawn.onThread { try mysql.userDatabases() } }
         let clickhouse = try config.clickhouse.map { try ClickHouseClient(ClickHouseEndpoint(url: $0.url, user: $0.user ?? "default", password: secrets.clickhousePassword ?? "")) }
         var tables: [String] = []
         if let clickhouse, let list = config.clickhouse?.tables {
@@ -130,7 +127,7 @@ public struct PackageExporter: Sendable {
 
         // Free space: at least minFreePercent free, and room for what is still to write.
         var estimate: Int64 = 0
-        if let mysql { estimate += try await Self.blocking { try mysql.dataBytes(pendingDatabases) } }
+        if let mysql { estimate += try await ProcessSpawn.onThread { try mysql.dataBytes(pendingDatabases) } }
         if let clickhouse {
             for t in pendingTables {
                 let (db, name) = try ClickHouseRestore.split(t)
@@ -234,7 +231,7 @@ public struct PackageExporter: Sendable {
                 } else {
                     let control = MoverControl()
                     let mover = FileMover(options: .init(source: f.path, target: output + "/" + f.name), control: control, say: { _ in })
-                    let result = try await Self.blocking { try mover.run() }
+                    let result = try await ProcessSpawn.onThread { try mover.run() }
                     guard result.errors.isEmpty, result.verify.differing == 0 else {
                         throw StepError.io("files \(f.name): \(result.errors.count) files could not be copied, \(result.verify.differing) differ after the copy (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is copied")
                     }
@@ -387,13 +384,6 @@ public struct PackageExporter: Sendable {
         return (sorted.count, bytes)
     }
 
-    /// Runs blocking work on its own thread.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
-            Thread { c.resume(with: Result { try body() }) }.start()
-        }
-    }
-
     /// Runs blocking `body` over `items`, `width` at a time on their own threads; the first error stops new starts and is thrown.
     static func parallel<T: Sendable>(_ items: [T], width: Int, _ body: @escaping @Sendable (T) throws -> Void) async throws {
         let queue = Locked(items[...])
@@ -401,7 +391,7 @@ public struct PackageExporter: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<min(width, max(items.count, 1)) {
                 group.addTask {
-                    try await blocking {
+                    try await ProcessSpawn.onThread {
                         while failure.withLock({ $0 == nil }), let item = queue.withLock({ $0.popFirst() }) {
                             do { try body(item) } catch { failure.withLock { if $0 == nil { $0 = error } } }
                         }

@@ -72,11 +72,8 @@ public struct KafkaSecurity: Sendable, Equatable {
             return FileManager.default.fileExists(atPath: path) ? path : nil
         }
         func value(_ env: String, _ name: String) -> String? {
-            if let v = environment[env], !v.isEmpty { return v }
-            guard let path = file(name), let data = FileManager.default.contents(atPath: path) else { return nil }
-            var s = String(decoding: data, as: UTF8.self)
-            while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
-            return s
+            if environment[env]?.isEmpty == true { return file(name).flatMap(Credentials.read) }
+            return Credentials.optional(env: env, file: name, directory: directory, environment: environment)
         }
 
         var out = KafkaSecurity()
