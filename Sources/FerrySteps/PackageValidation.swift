@@ -106,7 +106,7 @@ public struct PackageValidation: Sendable {
         }
         // Every file the manifest lists must be as exported: a corrupt dump is caught here, before the app stops.
         if let first = PackageVerifier.checksumProblems(pkg).first {
-            throw StepError.badPackage(first)
+            throw StepError.badPackage(first.message)
         }
         for folder in options.fileFolders {
             let path = try pkg.resolve(folder)

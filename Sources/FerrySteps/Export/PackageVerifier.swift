@@ -32,8 +32,8 @@ public enum PackageVerifier {
         }
         let sums = checksumProblems(pkg)
         report.checked += manifest.sha256.count
-        report.problems += sums
-        let corrupt = Set(sums.compactMap { $0.split(separator: ":").first.map(String.init) })
+        report.problems += sums.map(\.message)
+        let corrupt = Set(sums.map(\.path))
 
         for (db, entry) in manifest.mysql.sorted(by: { $0.key < $1.key }) where !corrupt.contains(entry.dump) {
             report.checked += 1
@@ -85,20 +85,21 @@ public enum PackageVerifier {
         return report
     }
 
-    /// Every file the manifest lists: present, and its sha256 as recorded. One line per problem, starting with the path.
-    public static func checksumProblems(_ pkg: BackupPackage) -> [String] {
+    /// Every file the manifest lists: present, and its sha256 as recorded. One entry per bad file;
+    /// each message starts with the package-relative path.
+    public static func checksumProblems(_ pkg: BackupPackage) -> [(path: String, message: String)] {
         guard let manifest = pkg.manifest else { return [] }
-        var out: [String] = []
+        var out: [(path: String, message: String)] = []
         for (rel, want) in manifest.sha256.sorted(by: { $0.key < $1.key }) {
             guard let path = try? pkg.resolve(rel), FileManager.default.fileExists(atPath: path) else {
-                out.append("\(rel): missing (the manifest lists it)")
+                out.append((rel, "\(rel): missing (the manifest lists it)"))
                 continue
             }
             do {
                 let have = try ManifestBuilder.sha256(of: path)
-                if have != want { out.append("\(rel): sha256 is \(have), the manifest says \(want): the file changed or is corrupt; export it again") }
+                if have != want { out.append((rel, "\(rel): sha256 is \(have), the manifest says \(want): the file changed or is corrupt; export it again")) }
             } catch {
-                out.append("\(rel): \(error)")
+                out.append((rel, "\(rel): \(error)"))
             }
         }
         return out
