@@ -22,6 +22,12 @@ struct ExportUnitTests {
         } catch {
             #expect("\(error)".contains("appVersion is required"), "\(error)")
         }
+        do {
+            _ = try ExportConfig.parse(yaml: "output: /p\nappVersion: '1'\nmysql: {host: db, databse: [x]}\n", path: "export.yaml")
+            Issue.record("a misspelt field must be refused, not ignored")
+        } catch {
+            #expect("\(error)".contains("mysql.databse is not a field") && "\(error)".contains("databases"), "\(error)")
+        }
         let ok = try ExportConfig.parse(yaml: """
             output: /backup/ones
             appVersion: "6.4.1"

@@ -110,6 +110,9 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         if let field = secretField(in: (try? Yams.load(yaml: text)) ?? nil, at: "") {
             throw StepError.configuration("\(path): \(field) puts a secret in the config file; give passwordFile/keyFile (a file only you can read) or the FERRY_* environment variable instead")
         }
+        if let problem = unknownField(in: (try? Yams.load(yaml: text)) ?? nil) {
+            throw StepError.configuration("\(path): \(problem)")
+        }
         do {
             return try YAMLDecoder().decode(ExportConfig.self, from: text)
         } catch let DecodingError.keyNotFound(key, context) {
@@ -119,6 +122,36 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         } catch {
             throw StepError.configuration("\(path) is not a valid export config: \(error)")
         }
+    }
+
+    /// The fields each section takes (a misspelt one would otherwise be ignored without a word).
+    static let fields: [String: [String]] = [
+        "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
+        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism"],
+        "clickhouse": ["url", "user", "passwordFile", "tables"],
+        "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
+        "files": ["name", "path", "manifestOnly"],
+        "config": ["files", "keyFile"],
+    ]
+
+    /// `mysql.databse is not a field; mysql takes host, port, …` for the first unknown key.
+    static func unknownField(in document: Any?) -> String? {
+        func check(_ map: [String: Any], section: String, at prefix: String) -> String? {
+            let allowed = fields[section] ?? []
+            for key in map.keys.sorted() where !allowed.contains(key) {
+                return "\(prefix.isEmpty ? key : prefix + "." + key) is not a field; \(section.isEmpty ? "the top level" : section) takes \(allowed.joined(separator: ", "))"
+            }
+            return nil
+        }
+        guard let top = document as? [String: Any] else { return nil }
+        if let p = check(top, section: "", at: "") { return p }
+        for section in ["mysql", "clickhouse", "kafka", "config"] {
+            if let map = top[section] as? [String: Any], let p = check(map, section: section, at: section) { return p }
+        }
+        for (i, item) in ((top["files"] as? [Any]) ?? []).enumerated() {
+            if let map = item as? [String: Any], let p = check(map, section: "files", at: "files[\(i)]") { return p }
+        }
+        return nil
     }
 
     /// The first key anywhere in the document that holds a secret (`password`, `key`, `secret`, `token`).
