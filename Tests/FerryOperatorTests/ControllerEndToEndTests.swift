@@ -8,13 +8,14 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// `ferry controller` as its own process, logging to a file.
+/// `ferry controller` (or, `lean`, the `ferry-controller` executable the Deployment runs) as its
+/// own process, logging to a file.
 final class ControllerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(kubeconfig: String, name: String, metricsPort: Int? = nil, extra: [String] = []) throws {
-        let binary = repoRoot + "/.build/debug/ferry"
+    init(kubeconfig: String, name: String, metricsPort: Int? = nil, extra: [String] = [], lean: Bool = false) throws {
+        let binary = repoRoot + (lean ? "/.build/debug/ferry-controller" : "/.build/debug/ferry")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw KubeClientError.invalidArgument("\(binary) is missing: run swift build first")
         }
@@ -22,7 +23,7 @@ final class ControllerProcess: @unchecked Sendable {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         let metrics = metricsPort.map { ["--metrics-port", String($0), "--metrics-host", "127.0.0.1"] } ?? ["--metrics-port=-1"]
-        process.arguments = ["controller", "--kubeconfig", kubeconfig, "--identity", name] + metrics + extra
+        process.arguments = (lean ? [] : ["controller"]) + ["--kubeconfig", kubeconfig, "--identity", name] + metrics + extra
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log
@@ -60,6 +61,18 @@ struct ControllerEndToEndTests {
             let crd = try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml")
             #expect(crd.status == 0, "\(crd.combined)")
             try await body(env)
+        }
+    }
+
+    @Test("the lean ferry-controller executable (what the Deployment runs) takes the same flags and reconciles: the example is planned and fails at validate naming the missing Secret")
+    func leanBinary() async throws {
+        try await withEnv { env in
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "lean", lean: true)
+            defer { controller.terminateNow() }
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
+            #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Failed" }, "\(controller.log)")
+            #expect(try await env.jsonpath("migration/ones", ".status.progress") == "0/12 steps")
+            #expect(try await env.jsonpath("migration/ones", ".status.message").contains("Secret mysql-root (spec.mysql.credentialsSecret) does not exist"))
         }
     }
 
