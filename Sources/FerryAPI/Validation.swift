@@ -66,7 +66,12 @@ extension MigrationSpec {
         }
         if let c = clickhouse {
             if !(c.url.hasPrefix("http://") || c.url.hasPrefix("https://")) {
-                fail("spec.clickhouse.url", "\"\(c.url)\" must be the HTTP interface URL, e.g. http://clickhouse:8123")
+                fail("spec.clickhouse.url", "\(c.url.contains("@") ? "the URL" : "\"\(c.url)\"") must be the HTTP interface URL, e.g. http://clickhouse:8123")
+            } else if let authority = c.url.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first, authority.contains("@") {
+                // Never echo the URL: it holds a password.
+                fail("spec.clickhouse.url", "carries a user (and maybe a password) before '@', which would end up in Job arguments; remove it and put username and password in the Secret named by spec.clickhouse.credentialsSecret")
+            } else if c.url.contains("?") && (c.url.lowercased().contains("password=") || c.url.lowercased().contains("user=")) {
+                fail("spec.clickhouse.url", "carries user or password as a query parameter, which would end up in Job arguments; remove it and use spec.clickhouse.credentialsSecret")
             }
             for (i, t) in (c.tables ?? []).enumerated() where t.split(separator: ".").count != 2 {
                 fail("spec.clickhouse.tables[\(i)]", "\"\(t)\" must be database.table")
@@ -95,6 +100,9 @@ extension MigrationSpec {
             if !Self.isDNSSubdomain(c.secretName) { fail("spec.config.secretName", "\"\(c.secretName)\" must be a Secret name (lowercase a-z, 0-9, '-', '.')") }
             if !Self.isDNSSubdomain(c.keySecret) { fail("spec.config.keySecret", "\"\(c.keySecret)\" must be a Secret name holding the export key under key") }
             if c.secretName == c.keySecret { fail("spec.config.secretName", "must differ from keySecret: the key would be overwritten by the config") }
+            for (field, name) in credentialSecrets where name == c.secretName {
+                fail("spec.config.secretName", "\"\(c.secretName)\" is also \(field): the config step would overwrite those credentials; name another Secret for the config")
+            }
         }
         if let r = redis {
             if r.host.isEmpty { fail("spec.redis.host", "is empty; set the Redis service name") }
@@ -107,6 +115,7 @@ extension MigrationSpec {
             if !Self.isDNSLabel(f.name) { fail("\(field).name", "\"\(f.name)\" must be a lowercase DNS label (a-z, 0-9, '-')") }
             if !fileNames.insert(f.name).inserted { fail("\(field).name", "\"\(f.name)\" is used twice; names must be unique") }
             if !Self.isSafeRelative(f.from) { fail("\(field).from", "\"\(f.from)\" must be a folder inside the package: relative, without '..'") }
+            else if Self.isPackageRoot(f.from) { fail("\(field).from", "\"\(f.from)\" is the whole package (dumps, metadata and all); name the folder of files inside it, e.g. files") }
             if f.to.persistentVolumeClaim.isEmpty { fail("\(field).to.persistentVolumeClaim", "is empty; name the claim to copy into") }
             if let sub = f.to.subPath, !Self.isSafeRelative(sub) { fail("\(field).to.subPath", "\"\(sub)\" must be relative, without '..'") }
         }
@@ -140,6 +149,21 @@ extension MigrationSpec {
             if kind == "validate" { fail("spec.steps.skip[\(i)]", "validate cannot be skipped: it protects your data") }
         }
         return errors
+    }
+
+    /// Every credentials Secret the spec names, with its field.
+    var credentialSecrets: [(field: String, name: String)] {
+        var out: [(String, String)] = []
+        if let m = mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
+        if let s = clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
+        if let s = kafka?.credentialsSecret { out.append(("spec.kafka.credentialsSecret", s)) }
+        if let s = redis?.credentialsSecret { out.append(("spec.redis.credentialsSecret", s)) }
+        return out
+    }
+
+    /// `.`, `./`, `./.` …: a relative path that names the package's top folder itself.
+    static func isPackageRoot(_ path: String) -> Bool {
+        path.split(separator: "/").allSatisfy { $0 == "." }
     }
 
     static func isSafeRelative(_ path: String) -> Bool {

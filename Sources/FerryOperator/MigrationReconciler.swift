@@ -135,6 +135,12 @@ public struct MigrationReconciler: Reconciler {
                 status.files = seen.files ?? status.files
             } else {
                 outcome = try await drive(running, migration: migration, spec: spec, status: status)
+                let jobName = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: running.attempts ?? 1)
+                if StepKind(step.name).runsAsJob, running.job != jobName, case .running(let m) = outcome, m?.hasPrefix("waiting for job") != true,
+                   var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
+                    steps[i].job = jobName
+                    status.steps = steps
+                }
             }
             let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
             status = recorded.0
@@ -196,7 +202,11 @@ public struct MigrationReconciler: Reconciler {
         case .validate:
             for (field, name) in StepJobs.secrets(in: spec) {
                 do {
-                    _ = try await client.get(.secrets, name: name, namespace: namespace)
+                    let secret = try await client.get(.secrets, name: name, namespace: namespace)
+                    let keys = Set((secret["data"]?.objectValue ?? [:]).keys).union((secret["stringData"]?.objectValue ?? [:]).keys)
+                    if let problem = StepJobs.secretKeysProblem(field: field, name: name, keys: keys) {
+                        return .failed(problem, permanent: true)
+                    }
                 } catch let e as KubeAPIError where e.isNotFound {
                     return .failed("Secret \(name) (\(field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate", permanent: true)
                 }
@@ -213,8 +223,14 @@ public struct MigrationReconciler: Reconciler {
     func runJob(_ step: StepStatus, attempt: Int, migration: Migration, spec: MigrationSpec) async throws -> StepOutcome {
         let namespace = migration.metadata.namespace ?? "default"
         let name = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: attempt)
+        if let earlier = step.job, earlier != name, let running = try await earlierJobStillRunning(earlier, namespace: namespace) {
+            return .running(running)
+        }
         do {
             let job = try await client.get(.jobs, name: name, namespace: namespace)
+            if let problem = StepJobs.foreignJobProblem(job, step: step.name, migrationUID: migration.metadata.uid) {
+                return .failed(problem, permanent: true)
+            }
             let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
             return StepJobs.outcome(job: job, pods: pods)
         } catch let e as KubeAPIError where e.isNotFound {}
@@ -227,6 +243,20 @@ public struct MigrationReconciler: Reconciler {
             logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])
         } catch let e as KubeAPIError where e.isAlreadyExists {}
         return .running("job \(name) created")
+    }
+
+    /// A Job an earlier Ferry started for this run under another name (names changed when
+    /// they gained a hash): the step waits for it rather than run twice at once.
+    func earlierJobStillRunning(_ name: String, namespace: String) async throws -> String? {
+        do {
+            let job = try await client.get(.jobs, name: name, namespace: namespace)
+            let done = (job[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
+                ["Complete", "Failed"].contains($0["type"]?.stringValue ?? "") && $0["status"]?.stringValue == "True"
+            }
+            return done ? nil : "waiting for job \(name), started by an earlier Ferry, to end before this step runs under its new Job name"
+        } catch let e as KubeAPIError where e.isNotFound {
+            return nil
+        }
     }
 
     /// Merge-patches status (guarded by resourceVersion) when it changed; returns the new resourceVersion.

@@ -58,14 +58,14 @@ public struct Rebuilds: Sendable {
             job = try await client.get(.jobs, name: jobName, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
             var spec = template.template
-            let labels: JSONValue = [FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(StepJobs.slug("rebuild/\(name)"))]
+            let (labels, annotations) = StepJobs.identity(migration: owner, step: "rebuild/\(name)")
             var podLabels = spec[path: ["template", "metadata", "labels"]]?.objectValue ?? [:]
             for (k, v) in labels.objectValue ?? [:] { podLabels[k] = v }
             spec[path: ["template", "metadata", "labels"]] = .object(podLabels)
             if spec["backoffLimit"] == nil { spec["backoffLimit"] = 0 }
             let object: JSONValue = [
                 "apiVersion": "batch/v1", "kind": "Job",
-                "metadata": ["name": .string(jobName), "namespace": .string(namespace), "labels": labels,
+                "metadata": ["name": .string(jobName), "namespace": .string(namespace), "labels": labels, "annotations": annotations,
                              "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(owner), "uid": .string(migration.metadata.uid ?? ""), "controller": true, "blockOwnerDeletion": true]]],
                 "spec": spec,
             ]
@@ -75,6 +75,9 @@ public struct Rebuilds: Sendable {
                 return .failed("rebuilds[\(name)].job.template is not a valid Job spec: \(e)", permanent: true)
             }
             return .running("job \(jobName) created")
+        }
+        if let problem = StepJobs.foreignJobProblem(job, step: "rebuild/\(name)", migrationUID: migration.metadata.uid) {
+            return .failed(problem, permanent: true)
         }
         let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(jobName)")).items
         switch StepJobs.outcome(job: job, pods: pods) {

@@ -42,6 +42,7 @@ public struct BackupPackage: Sendable {
     }
 
     static func readJSON<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
+        try refuseSpecialFile(path)
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StepError.badPackage("cannot read \(path)")
         }
@@ -81,6 +82,7 @@ public struct BackupPackage: Sendable {
 
     static func openLegacy(_ root: String) throws -> BackupPackage {
         let infoPath = root + "/" + PackageFiles.legacyInfo
+        try refuseSpecialFile(infoPath)
         guard let raw = FileManager.default.contents(atPath: infoPath) else { throw StepError.badPackage("cannot read \(infoPath)") }
         let info = try decodeLegacyInfo(Array(raw), path: infoPath)
         guard let version = ["appVersion", "app_version", "version", "productVersion"].lazy.compactMap({ info[$0]?.stringValue }).first else {
@@ -129,7 +131,25 @@ public struct BackupPackage: Sendable {
         if real != root && !real.hasPrefix(root + "/") {
             throw StepError.badPackage("\(relative) is a symlink to \(real), outside the package at \(root)")
         }
+        try Self.refuseSpecialFile(full)
         return full
+    }
+
+    /// A FIFO, socket or device in a package would hang or mislead every reader: only regular
+    /// files and folders are allowed. A missing path passes (the caller says what is missing).
+    public static func refuseSpecialFile(_ path: String) throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return }
+        let type = st.st_mode & S_IFMT
+        guard type != S_IFREG && type != S_IFDIR else { return }
+        let what: String
+        switch type {
+        case S_IFIFO: what = "a FIFO (named pipe)"
+        case S_IFSOCK: what = "a socket"
+        case S_IFCHR, S_IFBLK: what = "a device"
+        default: what = "not a regular file"
+        }
+        throw StepError.badPackage("\(path) is \(what), not a regular file; a package holds only regular files and folders. Replace it with the exported file")
     }
 
     /// Where a database's dump is and what the manifest says about it.

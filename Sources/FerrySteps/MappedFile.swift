@@ -12,12 +12,13 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw StepError.badPackage("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StepError.badPackage("cannot stat \(path): \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(path) is not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(path) is not a regular file (a FIFO, socket or device?); a package holds only regular files") }
         count = Int(st.st_size)
         if count == 0 {
             base = nil

@@ -31,6 +31,8 @@ public struct MySQLRestore: Sendable {
         public var deferIndexes: Bool
         /// Send rows as LOAD DATA LOCAL (converted from the INSERTs) when the server allows it.
         public var loadData: Bool
+        /// The database's name in the package, when it is restored under another name.
+        public var packageDatabase: String?
 
         public init(dumpPath: String, database: String, parallelism: Int = 2, expectedTables: [String: PackageManifest.MySQLTable]? = nil, expectedSHA256: String? = nil, chunkBytes: Int = 16 << 20, deferIndexes: Bool = true, loadData: Bool = true) {
             self.dumpPath = dumpPath
@@ -58,6 +60,10 @@ public struct MySQLRestore: Sendable {
         public var binlog: String
         /// How rows were sent: "LOAD DATA LOCAL" or "INSERT statements" (and why).
         public var method: String
+        /// The database's character set and where it came from.
+        public var databaseCharset: String
+        /// What the dump held that was not run on purpose.
+        public var notes: [String]?
     }
 
     public let client: MySQLClient
@@ -83,8 +89,9 @@ public struct MySQLRestore: Sendable {
         let settings = plan.sessionSettings.map { $0 + ";\n" }.joined()
         say("mysql/\(db): dump checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(plan.totalRows) rows, \(file.count) bytes; importing on \(options.parallelism) connections")
 
-        // 2. Database and tables.
-        let createOptions = plan.databaseOptions.map { " " + $0 } ?? ""
+        // 2. Database and tables, keeping the database's character set: the dump's, else the replaced database's.
+        let (databaseOptions, charsetSource) = try keptDatabaseOptions(plan)
+        let createOptions = databaseOptions.map { " " + $0 } ?? ""
         try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(createOptions);\n", what: "recreating database \(db)")
         var deferred: [String: String] = [:]
         var schema = settings
@@ -105,9 +112,11 @@ public struct MySQLRestore: Sendable {
             + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
             + (binlogOff ? "SET SESSION sql_log_bin=0;\n" : "")
         let chunks = Self.chunks(plan, chunkBytes: options.chunkBytes)
-        // 4. Each table's deferred indexes are built as soon as its last rows are in, while other tables still load.
+        // 4. A table's deferred indexes are built once its rows, and the rows of every table whose
+        //    foreign keys point at it, are in (an ALTER on a parent waits for a child's load: a deadlock).
         let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings),
                                       afterTable: deferred.mapValues { header + $0 + ";\n" },
+                                      gates: Self.indexGates(plan, deferred: Set(deferred.keys)),
                                       totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
         say("mysql/\(db): data and \(deferred.count) deferred index set(s) in after \(Self.seconds(since: started))")
         if !plan.postScript.isEmpty {
@@ -122,7 +131,8 @@ public struct MySQLRestore: Sendable {
         say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
         return Result(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
                       rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: options.parallelism,
-                      deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method)
+                      deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method,
+                      databaseCharset: charsetSource, notes: plan.notes.isEmpty ? nil : plan.notes)
     }
 
     /// Runs on a dedicated thread so the blocking client I/O never holds Swift concurrency's pool.
@@ -153,6 +163,10 @@ public struct MySQLRestore: Sendable {
         guard !plan.truncatedStatement else {
             throw StepError.badPackage("\(path) ends inside a statement; re-export it; nothing was changed on the target")
         }
+        let outside = SQLDumpScanner.confinementProblems(plan, database: options.database, alias: options.packageDatabase, bytes: file.bytes, path: path)
+        if !outside.isEmpty {
+            throw StepError.badPackage("\(path) holds statements a restore of \(options.database) may not run: " + outside.joined(separator: "; ") + ". Nothing was changed on the target")
+        }
         if let expected = options.expectedTables {
             let inDump = Dictionary(plan.createdTables.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var problems: [String] = []
@@ -172,6 +186,37 @@ public struct MySQLRestore: Sendable {
             throw StepError.target("cannot reach MySQL before restoring \(options.database): \(e). Nothing was changed")
         }
         return plan
+    }
+
+    /// The CREATE DATABASE options: the dump's, else the character set and collation of the
+    /// database being replaced (a plain per-database dump has no CREATE DATABASE, and the server
+    /// default may be latin1), else none. With where they came from, for the result.
+    func keptDatabaseOptions(_ plan: DumpPlan) throws -> (String?, String) {
+        if let options = plan.databaseOptions { return (options, "\(options) (from the dump)") }
+        let rows = try client.query("SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = \(MySQLClient.quoteString(options.database))")
+        if let row = rows.first, row.count == 2, Self.isPlainName(row[0]), Self.isPlainName(row[1]) {
+            let options = "DEFAULT CHARACTER SET \(row[0]) COLLATE \(row[1])"
+            return (options, "\(options) (kept from the database it replaced)")
+        }
+        return (nil, "the server's default (the dump names none and there was no database to replace)")
+    }
+
+    /// A character set or collation name: letters, digits, underscores.
+    static func isPlainName(_ s: String) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+
+    /// For each table with deferred indexes: the tables whose rows must be in before its ALTER
+    /// runs — itself and every table whose foreign keys reference it (their loads lock it).
+    static func indexGates(_ plan: DumpPlan, deferred: Set<String>) -> [String: Set<String>] {
+        var gates: [String: Set<String>] = [:]
+        for table in deferred { gates[table] = [table] }
+        for t in plan.createdTables {
+            for parent in TableStructure.referencedTables(t.createStatement) where deferred.contains(parent) {
+                gates[parent, default: [parent]].insert(t.name)
+            }
+        }
+        return gates
     }
 
     /// Whether this login may turn binary logging off for its session.
@@ -229,8 +274,11 @@ public struct MySQLRestore: Sendable {
     /// Feeds the chunks to `parallelism` client processes at a time; the first failure stops the rest.
     /// Rows go as LOAD DATA LOCAL when they convert and the server allows it, else as the INSERTs.
     /// Returns how rows were sent.
-    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, afterTable: [String: String], totalBytes: Int, started: Date) throws -> String {
-        let remaining = Locked(Dictionary(chunks.map { ($0.table, 1) }, uniquingKeysWith: +))
+    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, afterTable: [String: String], gates: [String: Set<String>] = [:], totalBytes: Int, started: Date) throws -> String {
+        // Chunks each gated ALTER still waits for; a table without rows opens its gate at once.
+        let gates = afterTable.keys.reduce(into: [String: Set<String>]()) { g, table in g[table] = (gates[table] ?? []).union([table]) }
+        let perTable = Dictionary(chunks.map { ($0.table, 1) }, uniquingKeysWith: +)
+        let remaining = Locked(gates.mapValues { members in members.reduce(0) { $0 + (perTable[$1] ?? 0) } })
         let state = Locked<(next: Int, done: Int, failure: String?, loadData: Bool, loaded: Int, inserted: Int, refused: Bool)>((0, 0, nil, options.loadData, 0, 0, false))
         let db = options.database
         let client = self.client
@@ -306,12 +354,17 @@ public struct MySQLRestore: Sendable {
                             state.withLock { $0.inserted += 1 }
                         }
                         state.withLock { $0.done += chunk.bytes }
-                        let last = remaining.withLock { r -> Bool in
-                            r[chunk.table, default: 1] -= 1
-                            return r[chunk.table] == 0
+                        let opened = remaining.withLock { r -> [String] in
+                            var out: [String] = []
+                            for (table, members) in gates where members.contains(chunk.table) {
+                                guard let left = r[table], left > 0 else { continue }
+                                r[table] = left - 1
+                                if left == 1 { out.append(table) }
+                            }
+                            return out
                         }
-                        if last, let script = afterTable[chunk.table] {
-                            try client.run(script, database: db, what: "adding the deferred indexes of \(chunk.table) in \(db)")
+                        for table in opened.sorted() {
+                            if let script = afterTable[table] { try runRetryingDeadlocks(script, table: table) }
                         }
                     } catch {
                         state.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
@@ -325,6 +378,22 @@ public struct MySQLRestore: Sendable {
         if s.inserted == 0 { return "LOAD DATA LOCAL" }
         if s.loaded == 0 { return s.refused ? "INSERT statements (the server refuses LOAD DATA LOCAL)" : (options.loadData ? "INSERT statements (rows not convertible)" : "INSERT statements") }
         return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
+    }
+
+    /// Runs a deferred-index ALTER, trying again after a deadlock or lock-wait timeout
+    /// (ERROR 1213 / 1205): the server rolled the statement back, so running it again is safe.
+    func runRetryingDeadlocks(_ script: String, table: String) throws {
+        var attempt = 1
+        while true {
+            do {
+                try client.run(script, database: options.database, what: "adding the deferred indexes of \(table) in \(options.database)")
+                return
+            } catch let StepError.target(message) where attempt < 6 && (message.contains("ERROR 1213") || message.contains("ERROR 1205")) {
+                say("mysql/\(options.database): \(table): the index build met a lock conflict (\(message.contains("1213") ? "deadlock" : "lock wait timeout")); trying again (\(attempt) of 5)")
+                usleep(UInt32(200_000 * attempt))
+                attempt += 1
+            }
+        }
     }
 
     // MARK: - Verify

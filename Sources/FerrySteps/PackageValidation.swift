@@ -93,9 +93,11 @@ public struct PackageValidation: Sendable {
             throw StepError.configuration("the package was exported from version \(version) but spec.appVersion is \(options.appVersion); restore a package of \(options.appVersion), or set spec.allowVersionMismatch: true to restore it anyway. Nothing was changed and the workloads were not stopped")
         }
         let databases = options.mysqlDatabases ?? pkg.metadata.contents.mysql
+        var notes = pkg.notes
         for db in databases {
             let source = try pkg.mysql(db)
             try Self.checkCompletionLine(source.dumpPath)
+            notes += try Self.checkConfined(source.dumpPath, database: db)
         }
         let tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
         for table in tables {
@@ -134,11 +136,27 @@ public struct PackageValidation: Sendable {
         return Result(
             packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
             package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files),
-            notes: pkg.notes, endpoints: reached, volumes: spaces)
+            notes: notes, endpoints: reached, volumes: spaces)
+    }
+
+    /// Every statement of a dump stays inside its database (see ``DumpStatementPolicy``):
+    /// refused here, before the app is stopped, naming file, line and statement. Returns what
+    /// the restore will leave out on purpose.
+    static func checkConfined(_ path: String, database: String) throws -> [String] {
+        let file = try MappedFile(path: path)
+        return try withExtendedLifetime(file) {
+            let plan = SQLDumpScanner.scan(file.bytes)
+            let problems = SQLDumpScanner.confinementProblems(plan, database: database, bytes: file.bytes, path: path)
+            guard problems.isEmpty else {
+                throw StepError.badPackage("the dump of \(database) holds statements its restore may not run (nothing was stopped or changed): " + problems.joined(separator: "; "))
+            }
+            return plan.notes.map { "\(database): \($0)" }
+        }
     }
 
     /// The last 4 KiB of a dump hold mysqldump's `-- Dump completed` line.
     static func checkCompletionLine(_ path: String) throws {
+        try BackupPackage.refuseSpecialFile(path)
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw StepError.badPackage("cannot read \(path) (\(String(cString: strerror(errno)))); fix its permissions")
         }

@@ -37,9 +37,21 @@ public struct DumpPlan: Sendable {
     public var completed = false
     /// A statement was still open at the end of the file.
     public var truncatedStatement = false
+    /// Every database the dump names (CREATE DATABASE, USE, DROP DATABASE, ALTER DATABASE), in order.
+    public var databaseNames: [String] = []
+    /// Where each of them is first named.
+    public var databaseOffsets: [String: Int] = [:]
+    /// Object names written with a database in front (`other`.`t`), where they appear.
+    public var qualifiedReferences: [(offset: Int, name: DumpStatementPolicy.QualifiedName)] = []
+    /// Statements that are not run because the policy refuses them.
+    public var refusals: [(offset: Int, statement: String, reason: String)] = []
+    /// What was left out on purpose and a person should know (GTID_PURGED …).
+    public var notes: [String] = []
+    /// Views the dump creates (mysqldump 5.7 first creates a placeholder table of the same name).
+    public var viewNames: Set<String> = []
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
-    /// Tables the dump creates (not only inserts into).
-    public var createdTables: [Table] { tables.filter { !$0.createStatement.isEmpty } }
+    /// Tables the dump creates (not only inserts into); a view's placeholder table is not one.
+    public var createdTables: [Table] { tables.filter { !$0.createStatement.isEmpty && !viewNames.contains($0.name) } }
 }
 
 /// A single-pass scanner over a dump held in memory (usually a mapped file).
@@ -52,6 +64,33 @@ public enum SQLDumpScanner {
         var delimiter: [UInt8] = [UInt8(ascii: ";")]
         var sawTable = false
         var postStarted = false
+        /// SETs since the last table statement, not yet in the post-data script: the first view,
+        /// trigger or routine needs the settings its dump wrote just before it.
+        var pendingSets: [String] = []
+        /// User variables assigned in the post-data session (a SET reading one never assigned
+        /// there restores a value saved in another session, and would set NULL).
+        var postVariables = Set<String>()
+        func addToPost(_ text: String) {
+            plan.postScript += text + "\n"
+            postVariables.formUnion(SQLDumpScanner.assignedUserVariables(text))
+        }
+        func startPost() {
+            if !postStarted {
+                for set in pendingSets where SQLDumpScanner.readUserVariables(set).isSubset(of: postVariables) { addToPost(set) }
+                pendingSets = []
+            }
+            postStarted = true
+        }
+        func refuse(_ start: Int, _ text: String, _ reason: String) {
+            plan.refusals.append((start, String(text.trimmedWhitespace.prefix(160)), reason))
+        }
+        var statementStart = 0
+        func nameDatabase(_ name: String) {
+            if !plan.databaseNames.contains(name) {
+                plan.databaseNames.append(name)
+                plan.databaseOffsets[name] = statementStart
+            }
+        }
         let n = bytes.count
         var i = 0
 
@@ -80,8 +119,8 @@ public enum SQLDumpScanner {
                 let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[i..<lineEnd]), as: UTF8.self)
                 let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })
                 if parts.count >= 2 { delimiter = Array(parts[1].utf8) }
+                startPost()
                 plan.postScript += text.trimmingTrailingNewline() + "\n"
-                postStarted = true
                 i = lineEnd
                 continue
             }
@@ -92,10 +131,14 @@ public enum SQLDumpScanner {
             }
             // A statement: find its end (the delimiter outside quotes and comments).
             let start = i
-            let isInsert = delimiter == [UInt8(ascii: ";")] && startsWithKeyword(bytes, i, "INSERT")
+            let isInsert = delimiter == [UInt8(ascii: ";")] && (startsWithKeyword(bytes, i, "INSERT") || startsWithKeyword(bytes, i, "REPLACE"))
             var rows = 0
             var depth = 0
             var end = -1
+            // INSERT shape: rows are `(…)` separated by commas after VALUES, holding no nested
+            // parentheses (an expression or subquery) and nothing after the last row.
+            var gapStart = i
+            var insertProblem: String?
             var j = i
             let special = delimiter[0] == UInt8(ascii: ";") ? semicolonSpecial : specialBytes(delimiter[0])
             let p = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -115,10 +158,21 @@ public enum SQLDumpScanner {
                     j = endOfComment(bytes, from: j)
                     continue scanning
                 case UInt8(ascii: "("):
-                    if isInsert && depth == 0 { rows += 1 }
+                    if isInsert {
+                        if depth == 0 {
+                            switch rowGap(bytes, gapStart, j, firstRow: rows == 0) {
+                            case .row: rows += 1
+                            case .header: break
+                            case .bad: insertProblem = insertProblem ?? "text between its rows"
+                            }
+                        } else if rows > 0 && depth >= 1 {
+                            insertProblem = insertProblem ?? "an expression or subquery in its values (nested parentheses)"
+                        }
+                    }
                     depth += 1
                 case UInt8(ascii: ")"):
                     depth -= 1
+                    if depth == 0 { gapStart = j + 1 }
                 default:
                     if b == delimiter[0] && matches(bytes, j, delimiter) {
                         end = j + delimiter.count
@@ -134,61 +188,177 @@ public enum SQLDumpScanner {
             }
             i = end
             if isInsert {
-                if let name = identifierAfter(bytes, start, keywords: ["INSERT", "INTO"]) {
-                    let k = table(name)
+                let headText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + 512)]), as: UTF8.self)
+                if insertProblem == nil && !allWhitespace(bytes, from: gapStart, to: end - delimiter.count) {
+                    insertProblem = "text after its last row (ON DUPLICATE KEY UPDATE …)"
+                }
+                switch DumpStatementPolicy.classify(executableText(headText)) {
+                case .insert(let name):
+                    if let problem = insertProblem {
+                        refuse(start, headText, "\(executableText(headText).prefix(7).uppercased().hasPrefix("REPLACE") ? "REPLACE" : "INSERT") into \(name.name) has \(problem); a dump's rows are plain values")
+                        continue
+                    }
+                    if name.database != nil { plan.qualifiedReferences.append((start, name)) }
+                    let k = table(name.name)
                     plan.tables[k].insertRanges.append(start..<end)
                     plan.tables[k].rows += rows
+                case .refused(let reason):
+                    refuse(start, headText, reason)
+                default:
+                    refuse(start, headText, "not an INSERT … VALUES statement")
                 }
                 continue
             }
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            statementStart = start
+            var statement = executableText(text)
+            if statement.hasSuffix(String(decoding: delimiter, as: UTF8.self)) { statement.removeLast(delimiter.count) }
+            let verdict = DumpStatementPolicy.classify(statement)
             if delimiter != [UInt8(ascii: ";")] {
-                plan.postScript += text + "\n"
+                // Inside DELIMITER ;; … DELIMITER ;: routines, triggers, events and their SETs.
+                switch verdict {
+                case .session: addToPost(text)
+                case .postData(let names, _):
+                    for n in names where n.database != nil { plan.qualifiedReferences.append((start, n)) }
+                    addToPost(text)
+                case .alterDatabase(let name, let rewritten):
+                    if let name { nameDatabase(name) }
+                    addToPost(rewritten + " " + String(decoding: delimiter, as: UTF8.self))
+                case .skip(let note):
+                    if let note, !plan.notes.contains(note) { plan.notes.append(note) }
+                case .refused(let reason): refuse(start, statement, reason)
+                default: refuse(start, statement, "not a view, trigger, routine or event definition (inside a DELIMITER block)")
+                }
                 continue
             }
-            let head = executableText(text).uppercased()
-            if head.hasPrefix("LOCK TABLES") || head.hasPrefix("UNLOCK TABLES")
-                || (head.hasPrefix("ALTER TABLE") && (head.contains("DISABLE KEYS") || head.contains("ENABLE KEYS"))) {
-                continue
-            }
-            if head.hasPrefix("CREATE DATABASE") {
-                let (name, options) = parseCreateDatabase(executableText(text))
+            switch verdict {
+            case .skip(let note):
+                if let note, !plan.notes.contains(note) { plan.notes.append(note) }
+            case .createDatabase(let name, let options):
+                nameDatabase(name)
                 plan.sourceDatabase = plan.sourceDatabase ?? name
-                plan.databaseOptions = options
-                continue
-            }
-            if head.hasPrefix("USE ") {
-                if let name = firstIdentifier(in: String(executableText(text).dropFirst(4))) { plan.sourceDatabase = plan.sourceDatabase ?? name }
-                continue
-            }
-            if head.hasPrefix("SET ") && !sawTable {
-                var statement = executableText(text)
-                if statement.hasSuffix(";") { statement.removeLast() }
+                if name == plan.sourceDatabase { plan.databaseOptions = options }
+            case .useDatabase(let name):
+                nameDatabase(name)
+                plan.sourceDatabase = plan.sourceDatabase ?? name
+            case .dropDatabase(let name):
+                // The restore drops and creates the database itself.
+                nameDatabase(name)
+            case .alterDatabase(let name, let rewritten):
+                if let name { nameDatabase(name) }
+                startPost()
+                addToPost(rewritten + ";")
+            case .session where !sawTable:
                 plan.sessionSettings.append(statement.trimmedWhitespace)
-                continue
-            }
-            if head.hasPrefix("SET ") {
+            case .session:
                 // Session settings between tables (character_set_client, sql_mode): needed by the
                 // schema statements and by the views/triggers that follow them.
                 plan.schemaStatements.append(text)
-                if postStarted { plan.postScript += text + "\n" }
-                continue
-            }
-            if head.hasPrefix("CREATE TABLE") || head.hasPrefix("DROP TABLE") {
-                if head.hasPrefix("CREATE TABLE") {
-                    sawTable = true
-                    if let name = identifierAfter(text, keywords: ["CREATE", "TABLE"]) {
-                        plan.tables[table(name)].createStatement = text
-                    }
-                }
-                if head.hasPrefix("DROP TABLE") { sawTable = true }
+                if postStarted { addToPost(text) } else { pendingSets.append(text) }
+            case .table(let create, let names):
+                sawTable = true
+                pendingSets = []
+                for n in names where n.database != nil { plan.qualifiedReferences.append((start, n)) }
+                if create, let name = names.first { plan.tables[table(name.name)].createStatement = text }
                 plan.schemaStatements.append(text)
-                continue
+            case .postData(let names, let createsView):
+                for n in names where n.database != nil { plan.qualifiedReferences.append((start, n)) }
+                if createsView, let view = names.first { plan.viewNames.insert(view.name) }
+                startPost()
+                addToPost(text)
+            case .insert:
+                refuse(start, statement, "an INSERT the scanner did not recognise as one")
+            case .refused(let reason):
+                refuse(start, statement, reason)
             }
-            postStarted = true
-            plan.postScript += text + "\n"
         }
         return plan
+    }
+
+    /// `@name` variables a SET assigns (left of `=`).
+    static func assignedUserVariables(_ text: String) -> Set<String> {
+        var out = Set<String>()
+        let body = executableText(text)
+        guard body.uppercased().hasPrefix("SET ") else { return out }
+        for part in DumpStatementPolicy.splitTopLevel(String(body.dropFirst(4)), on: ",") {
+            let p = part.trimmedWhitespace
+            if p.hasPrefix("@") && !p.hasPrefix("@@") {
+                out.insert(String(p.dropFirst().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "." })).lowercased())
+            }
+        }
+        return out
+    }
+
+    /// `@name` variables a SET reads (right of `=`).
+    static func readUserVariables(_ text: String) -> Set<String> {
+        var out = Set<String>()
+        let body = executableText(text)
+        guard body.uppercased().hasPrefix("SET ") else { return out }
+        for part in DumpStatementPolicy.splitTopLevel(String(body.dropFirst(4)), on: ",") {
+            let value = DumpStatementPolicy.valueText(part).trimmedWhitespace
+            if value.hasPrefix("@") && !value.hasPrefix("@@") {
+                out.insert(String(value.dropFirst().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "." })).lowercased())
+            }
+        }
+        return out
+    }
+
+    /// What a gap before a `(` at depth 0 of an INSERT means.
+    enum RowGap { case header, row, bad }
+
+    static func rowGap(_ b: UnsafeRawBufferPointer, _ from: Int, _ to: Int, firstRow: Bool) -> RowGap {
+        var k = to
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 }
+        while k > from && isSpace(b[k - 1]) { k -= 1 }
+        if firstRow {
+            // The header ends with VALUES or VALUE before the first row; else this is a column or partition list.
+            for word in ["VALUES", "VALUE"] {
+                let len = word.utf8.count
+                if k - from >= len {
+                    let tail = UnsafeRawBufferPointer(rebasing: b[(k - len)..<k])
+                    if zip(tail, word.utf8).allSatisfy({ $0 & 0xDF == $1 }) && (k - len == from || !isWordByte(b[k - len - 1])) { return .row }
+                }
+            }
+            return .header
+        }
+        // Between rows: whitespace, one comma, whitespace.
+        var commas = 0
+        for p in from..<to {
+            if b[p] == UInt8(ascii: ",") { commas += 1 } else if !isSpace(b[p]) { return .bad }
+        }
+        return commas == 1 ? .row : .bad
+    }
+
+    static func isWordByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || c >= 0x80
+    }
+
+    /// 1-based line of a byte offset.
+    public static func lineNumber(_ b: UnsafeRawBufferPointer, offset: Int) -> Int {
+        var line = 1
+        for k in 0..<min(offset, b.count) where b[k] == 0x0A { line += 1 }
+        return line
+    }
+
+    /// Everything in `plan` that would reach outside `database` or is not a dump's statement,
+    /// as `path:line: statement — why`. Empty when the dump may be restored into `database`.
+    /// `alias`: the database's name in the package, when it is restored under another name.
+    public static func confinementProblems(_ plan: DumpPlan, database: String, alias: String? = nil, bytes: UnsafeRawBufferPointer, path: String) -> [String] {
+        var out: [String] = []
+        let at = { (name: String) in "\(path):\(lineNumber(bytes, offset: plan.databaseOffsets[name] ?? 0))" }
+        if plan.databaseNames.count > 1 {
+            out.append("\(at(plan.databaseNames[1])): \(path) holds \(plan.databaseNames.count) databases (\(plan.databaseNames.joined(separator: ", "))): a restore step may touch only its own. Export each database into its own file (mysqldump without --databases, or one --databases name per file)")
+        } else if let other = plan.databaseNames.first, other != database, other != alias {
+            out.append("\(at(other)): \(path) is a dump of database \(other) (CREATE DATABASE, USE or DROP DATABASE name it), not of \(database); export \(database) into its own file")
+        }
+        for r in plan.refusals.sorted(by: { $0.offset < $1.offset }).prefix(20) {
+            out.append("\(path):\(lineNumber(bytes, offset: r.offset)): \(r.statement) — \(r.reason)")
+        }
+        for q in plan.qualifiedReferences where q.name.database != database {
+            out.append("\(path):\(lineNumber(bytes, offset: q.offset)): `\(q.name.database ?? "")`.`\(q.name.name)` is in database \(q.name.database ?? ""), not \(database), which this step restores")
+            if out.count > 40 { break }
+        }
+        return out
     }
 
     // MARK: - Byte helpers
@@ -258,8 +428,10 @@ public enum SQLDumpScanner {
         return true
     }
 
-    static func allWhitespace(_ b: UnsafeRawBufferPointer, from i: Int) -> Bool {
-        for k in i..<b.count where !(b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { return false }
+    static func allWhitespace(_ b: UnsafeRawBufferPointer, from i: Int, to end: Int? = nil) -> Bool {
+        let end = end ?? b.count
+        guard i < end else { return true }
+        for k in i..<end where !(b[k] == 0x20 || b[k] == 0x0A || b[k] == 0x0D || b[k] == 0x09) { return false }
         return true
     }
 

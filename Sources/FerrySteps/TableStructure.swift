@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 
 /// Pure helpers over a `CREATE TABLE` statement as mysqldump and
@@ -32,6 +33,18 @@ public enum TableStructure {
         public var createStatement: String
         /// `ALTER TABLE ... ADD KEY ...`, or nil when nothing was deferred.
         public var addKeys: String?
+    }
+
+    /// Tables a CREATE TABLE's foreign keys reference (`REFERENCES `t``), unqualified names.
+    public static func referencedTables(_ createStatement: String) -> Set<String> {
+        var out = Set<String>()
+        var rest = Substring(createStatement)
+        while let r = rest.range(of: "REFERENCES ", options: .caseInsensitive) {
+            rest = rest[r.upperBound...]
+            var t = Tokens(String(rest.prefix(300)))
+            if let name = t.qualifiedName() { out.insert(name.name) }
+        }
+        return out
     }
 
     public static func deferSecondaryKeys(_ createStatement: String, table: String) -> DeferredKeys {

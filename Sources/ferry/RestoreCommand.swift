@@ -51,12 +51,13 @@ struct RestoreMySQL: AsyncParsableCommand {
             }
             let pkg = try BackupPackage.open(package)
             let source = try pkg.mysql(database)
-            let user = Credentials.value(env: "FERRY_MYSQL_USERNAME", file: "username", directory: credentialsDir, default: "root")
-            let password = Credentials.value(env: "FERRY_MYSQL_PASSWORD", file: "password", directory: credentialsDir, default: "")
+            let (user, password) = try Credentials.login(userEnv: "FERRY_MYSQL_USERNAME", passwordEnv: "FERRY_MYSQL_PASSWORD", directory: credentialsDir, defaultUser: "root")
             let client = try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password))
-            let restore = MySQLRestore(client: client, options: .init(
+            var options = MySQLRestore.Options(
                 dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
-                expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: !insertStatements))
+                expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: !insertStatements)
+            options.packageDatabase = database
+            let restore = MySQLRestore(client: client, options: options)
             return try await restore.run()
         }
     }
@@ -113,8 +114,7 @@ struct RestoreClickHouse: AsyncParsableCommand {
                 throw StepError.configuration("--max-insert-block-size must be at least 1000 rows (spec.clickhouse.maxInsertBlockSize)")
             }
             let pkg = try BackupPackage.open(package)
-            let user = Credentials.value(env: "FERRY_CLICKHOUSE_USERNAME", file: "username", directory: credentialsDir, default: "default")
-            let password = Credentials.value(env: "FERRY_CLICKHOUSE_PASSWORD", file: "password", directory: credentialsDir, default: "")
+            let (user, password) = try Credentials.login(userEnv: "FERRY_CLICKHOUSE_USERNAME", passwordEnv: "FERRY_CLICKHOUSE_PASSWORD", directory: credentialsDir, defaultUser: "default")
             let client = try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password))
             var results: [ClickHouseRestore.Result] = []
             for table in tables.isEmpty ? pkg.metadata.contents.clickhouse : tables {
@@ -147,6 +147,9 @@ struct RestoreCache: AsyncParsableCommand {
 
     func run() async throws {
         try await reportStep(result.resultFile) {
+            if let dir = credentialsDir, Credentials.optional(env: "FERRY_REDIS_PASSWORD", file: "password", directory: dir) == nil {
+                throw StepError.configuration(Credentials.missingKeys(["password"], in: dir))
+            }
             let endpoint = RedisEndpoint(
                 host: host, port: port,
                 username: Credentials.optional(env: "FERRY_REDIS_USERNAME", file: "username", directory: credentialsDir),

@@ -1,0 +1,232 @@
+import Testing
+@testable import FerrySteps
+
+/// A database's restore may touch only that database: hostile and careless dumps,
+/// statement by statement, and the trigger-settings order.
+@Suite("dump confinement: what a restore may run", .timeLimit(.minutes(3)))
+struct DumpConfinementTests {
+    static let header = """
+    /*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
+    /*!40101 SET NAMES utf8mb4 */;
+    /*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE */;
+    /*!40103 SET TIME_ZONE='+00:00' */;
+    /*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;
+    /*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;
+    /*M!100616 SET @OLD_NOTE_VERBOSITY=@@NOTE_VERBOSITY, NOTE_VERBOSITY=0 */;
+
+    """
+    static let table = """
+    DROP TABLE IF EXISTS `t`;
+    CREATE TABLE `t` (
+      `id` int(11) NOT NULL,
+      PRIMARY KEY (`id`)
+    ) ENGINE=InnoDB;
+    INSERT INTO `t` VALUES (1),(2);
+
+    """
+    static let footer = "\n-- Dump completed on 2026-11-30\n"
+
+    func plan(_ body: String) -> (DumpPlan, [String]) {
+        let text = Self.header + body + Self.footer
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBytes { b in
+            let p = SQLDumpScanner.scan(b)
+            return (p, SQLDumpScanner.confinementProblems(p, database: "wiki", bytes: b, path: "wiki.sql"))
+        }
+    }
+
+    @Test("statements that reach outside the database are refused, each naming file, line and statement", arguments: [
+        ("DROP DATABASE `other_db`;", "other_db"),
+        ("INSERT INTO `other_db`.`t` VALUES (1);", "other_db"),
+        ("INSERT INTO other_db.t VALUES (1);", "other_db"),
+        ("CREATE USER 'evil'@'%' IDENTIFIED BY 'x';", "CREATE USER"),
+        ("GRANT ALL ON *.* TO 'evil'@'%';", "GRANT"),
+        ("USE `other_db`;", "other_db"),
+        ("SET GLOBAL read_only=1;", "SET GLOBAL"),
+        ("SET @@GLOBAL.max_connections=1;", "SET GLOBAL"),
+        ("/*!40101 SET PASSWORD FOR root = PASSWORD('x') */;", "PASSWORD"),
+        ("DELETE FROM `other_db`.`users`;", "DELETE"),
+        ("UPDATE mysql.user SET plugin='';", "UPDATE"),
+        ("CREATE TABLE `other_db`.`x` (`a` int);", "other_db"),
+        ("CREATE TABLE `copy` SELECT * FROM `other_db`.`secret`;", "SELECT"),
+        ("CREATE TABLE `copy` LIKE `other_db`.`secret`;", "LIKE"),
+        ("INSERT INTO `t` SELECT * FROM `other_db`.`secret`;", "VALUES"),
+        ("INSERT INTO `t` VALUES ((SELECT 1 FROM mysql.user LIMIT 1));", "expression"),
+        ("INSERT INTO `t` VALUES (1) ON DUPLICATE KEY UPDATE `id`=other_db.f();", "plain values"),
+        ("INSERT INTO `t` VALUES (1) ON DUPLICATE KEY UPDATE `id`=2;", "after its last row"),
+        ("INSERT INTO `t` VALUES (sleep(100));", "expression"),
+        ("DROP TABLE IF EXISTS `other_db`.`t`;", "other_db"),
+        ("/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `other_db`.`trg` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.id = 1 */;", "other_db"),
+        ("/*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `trg` BEFORE INSERT ON `other_db`.`t` FOR EACH ROW SET NEW.id = 1 */;", "other_db"),
+        ("CREATE FUNCTION evil RETURNS STRING SONAME 'evil.so';", "SONAME"),
+        ("SET @x = (SELECT password FROM mysql.user LIMIT 1);", "expression"),
+        ("SET sql_safe_updates=0, max_statement_time=(SELECT 1);", "sql_safe_updates"),
+        ("PREPARE s FROM @q;", "PREPARE"),
+        ("CALL other_db.p();", "CALL"),
+        ("LOAD DATA INFILE '/etc/passwd' INTO TABLE `t`;", "LOAD"),
+        ("TRUNCATE TABLE `other_db`.`t`;", "TRUNCATE"),
+        ("RENAME TABLE `t` TO `other_db`.`t`;", "RENAME"),
+        ("ALTER TABLE `t` ADD COLUMN `x` int;", "ALTER TABLE"),
+    ] as [(String, String)])
+    func refused(statement: String, mentions: String) {
+        let (_, problems) = plan(Self.table + statement + "\n")
+        #expect(!problems.isEmpty, "\(statement) was allowed")
+        let all = problems.joined(separator: "\n")
+        #expect(all.contains(mentions), "\(all)")
+        #expect(all.contains("wiki.sql:"), "names the file and line: \(all)")
+    }
+
+    @Test("the line named is the statement's own")
+    func lineNumber() {
+        let (_, problems) = plan(Self.table + "\n\nDROP DATABASE `mysql`;\n")
+        let line = Self.header.split(separator: "\n", omittingEmptySubsequences: false).count + Self.table.split(separator: "\n", omittingEmptySubsequences: false).count + 1
+        #expect(problems.contains { $0.hasPrefix("wiki.sql:\(line): DROP DATABASE `mysql`") || $0.contains("dump of database mysql") }, "\(problems)")
+        let (_, grant) = plan(Self.table + "\n\nGRANT ALL ON *.* TO 'x'@'%';\n")
+        #expect(grant.contains { $0.hasPrefix("wiki.sql:\(line): GRANT ALL") }, "\(grant)")
+    }
+
+    @Test("a --databases dump of two databases with --add-drop-database is refused naming both")
+    func multiDatabase() {
+        let body = """
+        CREATE DATABASE /*!32312 IF NOT EXISTS*/ `wiki` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;
+        USE `wiki`;
+        \(Self.table)
+        /*!40000 DROP DATABASE IF EXISTS `other_db`*/;
+        CREATE DATABASE /*!32312 IF NOT EXISTS*/ `other_db`;
+        USE `other_db`;
+        \(Self.table)
+        """
+        let (p, problems) = plan("/*!40000 DROP DATABASE IF EXISTS `wiki`*/;\n" + body)
+        #expect(p.databaseNames == ["wiki", "other_db"])
+        #expect(problems.first?.contains("holds 2 databases (wiki, other_db)") == true, "\(problems)")
+    }
+
+    @Test("what mariadb-dump and mysqldump write for one database passes: --databases, --add-drop-database, routines, triggers, events, views (5.7 placeholders), GTID header")
+    func allowed() {
+        let body = """
+        /*!40000 DROP DATABASE IF EXISTS `wiki`*/;
+        CREATE DATABASE /*!32312 IF NOT EXISTS*/ `wiki` /*!40100 DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci */;
+        USE `wiki`;
+        SET @MYSQLDUMP_TEMP_LOG_BIN = @@SESSION.SQL_LOG_BIN;
+        SET @@SESSION.SQL_LOG_BIN= 0;
+        SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ '3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5';
+        \(Self.table)
+        LOCK TABLES `t` WRITE;
+        /*!40000 ALTER TABLE `t` DISABLE KEYS */;
+        INSERT IGNORE INTO `t` (`id`) VALUES (3),(4);
+        REPLACE INTO `t` VALUES (5);
+        INSERT INTO `t` VALUES (0x41,_binary 'x',b'101',-1.5e3,NULL);
+        /*!40000 ALTER TABLE `t` ENABLE KEYS */;
+        UNLOCK TABLES;
+        /*!50001 DROP VIEW IF EXISTS `v`*/;
+        /*!50001 CREATE TABLE `v`(
+         `id` tinyint NOT NULL
+        ) ENGINE=MyISAM */;
+        /*!50003 SET @saved_sql_mode       = @@sql_mode */ ;
+        /*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES' */ ;
+        DELIMITER ;;
+        /*!50003 CREATE*/ /*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER `trg` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.id = NEW.id + 1 */;;
+        DELIMITER ;
+        /*!50003 SET sql_mode              = @saved_sql_mode */ ;
+        /*!50106 SET @save_time_zone= @@TIME_ZONE */ ;
+        /*!50106 DROP EVENT IF EXISTS `ev` */;
+        DELIMITER ;;
+        /*!50003 SET @saved_cs_client      = @@character_set_client */ ;;
+        /*!50003 SET time_zone             = 'SYSTEM' */ ;;
+        /*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `ev` ON SCHEDULE EVERY 1 DAY DO DELETE FROM `t` WHERE id < 0 */ ;;
+        /*!50003 SET time_zone             = @saved_time_zone */ ;;
+        DELIMITER ;
+        /*!50106 SET TIME_ZONE= @save_time_zone */ ;
+        /*!50003 DROP PROCEDURE IF EXISTS `p` */;
+        ALTER DATABASE `wiki` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci ;
+        DELIMITER ;;
+        CREATE DEFINER=`root`@`localhost` PROCEDURE `p`(IN x INT)
+        BEGIN
+          INSERT INTO other_db.audit VALUES (x);
+        END ;;
+        DELIMITER ;
+        ALTER DATABASE `wiki` CHARACTER SET latin1 COLLATE latin1_swedish_ci ;
+        /*!50001 DROP TABLE IF EXISTS `v`*/;
+        /*!50001 DROP VIEW IF EXISTS `v`*/;
+        /*!50001 CREATE ALGORITHM=UNDEFINED */
+        /*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */
+        /*!50001 VIEW `v` AS select `t`.`id` AS `id` from `t` */;
+        SET @@SESSION.SQL_LOG_BIN = @MYSQLDUMP_TEMP_LOG_BIN;
+        COMMIT;
+        """
+        let (p, problems) = plan(body)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(p.databaseNames == ["wiki"])
+        #expect(p.databaseOptions == "DEFAULT CHARACTER SET latin1 COLLATE latin1_swedish_ci")
+        #expect(p.createdTables.map(\.name) == ["t"], "a view's placeholder table is not a table")
+        #expect(p.tables.first?.rows == 2 + 2 + 1 + 1, "a column list is not a row")
+        #expect(p.notes.contains { $0.contains("GTID_PURGED") })
+        #expect(!p.postScript.contains("ALTER DATABASE `wiki`"), "rewritten to the session's database")
+        #expect(p.postScript.contains("ALTER DATABASE CHARACTER SET utf8mb4"))
+        #expect(!(p.sessionSettings + p.schemaStatements).contains { $0.uppercased().contains("SQL_LOG_BIN= 0") }, "the restore decides about the binlog")
+    }
+
+    @Test("a trigger that is the first post-data object gets the session settings its dump wrote before it, and never a restore of a value saved elsewhere")
+    func triggerSettings() {
+        let body = """
+        /*!40101 SET @saved_cs_client     = @@character_set_client */;
+        /*!40101 SET character_set_client = utf8mb4 */;
+        CREATE TABLE `t` (
+          `id` int(11) NOT NULL
+        ) ENGINE=InnoDB;
+        /*!40101 SET character_set_client = @saved_cs_client */;
+        /*!50003 SET @saved_cs_client      = @@character_set_client */ ;
+        /*!50003 SET @saved_sql_mode       = @@sql_mode */ ;
+        /*!50003 SET sql_mode              = 'STRICT_TRANS_TABLES' */ ;
+        DELIMITER ;;
+        /*!50003 CREATE*/ /*!50003 TRIGGER `trg` BEFORE INSERT ON `t` FOR EACH ROW SET NEW.id = 1 */;;
+        DELIMITER ;
+        /*!50003 SET sql_mode              = @saved_sql_mode */ ;
+        /*!50003 SET character_set_client  = @saved_cs_client */ ;
+        """
+        let (p, problems) = plan(body)
+        #expect(problems.isEmpty, "\(problems)")
+        let post = p.postScript
+        let save = post.range(of: "@saved_sql_mode       = @@sql_mode")
+        let trigger = post.range(of: "TRIGGER `trg`")
+        #expect(save != nil && trigger != nil && save!.lowerBound < trigger!.lowerBound, "\(post)")
+        #expect(post.range(of: "SET character_set_client = @saved_cs_client */;") == nil, "the table's restore SET (saved in the schema session) is not replayed: \(post)")
+        #expect(post.contains("SET sql_mode              = @saved_sql_mode"))
+    }
+
+    @Test("generated hostile statements: the scanner never lets one through and never crashes", arguments: 0..<8)
+    func fuzz(seed: Int) {
+        var rng = SplitMix(seed: UInt64(seed) &+ 17)
+        let verbs = ["DROP DATABASE", "INSERT INTO", "CREATE USER", "GRANT ALL ON", "USE", "DELETE FROM", "UPDATE", "CREATE TABLE", "DROP TABLE", "TRUNCATE", "REPLACE INTO", "CREATE DATABASE", "ALTER DATABASE"]
+        let tables = ["`other_db`.`t`", "other_db.t", "`mysql`.`user`", "`o``x`.`t`", "`other_db`.t"]
+        let databases = ["`other_db`", "mysql", "`o``x`"]
+        let wrappers: [(String) -> String] = [{ $0 }, { "/*!40101 \($0) */" }, { "/*M!100101 \($0)*/" }, { "\n  \($0)" }]
+        for _ in 0..<50 {
+            let verb = verbs[Int(rng.next() % UInt64(verbs.count))]
+            let onDatabase = verb.hasSuffix("DATABASE") || verb == "USE" || verb.hasPrefix("CREATE USER")
+            let names = onDatabase ? databases : tables
+            let name = names[Int(rng.next() % UInt64(names.count))]
+            let wrap = wrappers[Int(rng.next() % UInt64(wrappers.count))]
+            var statement = "\(verb) \(name)"
+            if verb.hasPrefix("INSERT") || verb.hasPrefix("REPLACE") { statement += " VALUES (1)" }
+            if verb == "CREATE TABLE" { statement += " (`a` int)" }
+            if verb == "ALTER DATABASE" { statement += " CHARACTER SET latin1" }
+            let (_, problems) = plan(Self.table + wrap(statement) + ";\n")
+            #expect(!problems.isEmpty, "\(wrap(statement)) was allowed")
+            if problems.isEmpty { break }
+        }
+    }
+}
+
+/// A tiny deterministic generator for the fuzz tests.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
