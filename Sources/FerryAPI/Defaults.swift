@@ -10,6 +10,7 @@ public enum MigrationDefaults {
     public static let fileSyncParallelism = 8
     public static let fileSyncVerify = "size"
     public static let fileSyncStallSeconds = 300
+    public static let stepStallSeconds = 300
     public static let windowTimeZone = "UTC"
 }
 
@@ -22,6 +23,7 @@ extension MigrationSpec {
         if var w = s.workloads {
             if w.namespace == nil || w.namespace == "" { w.namespace = namespace }
             if w.leaveStoppedOnFailure == nil { w.leaveStoppedOnFailure = false }
+            if w.resumeOnFailure == nil { w.resumeOnFailure = false }
             s.workloads = w
         }
         if var m = s.mysql {
@@ -56,6 +58,10 @@ extension MigrationSpec {
                 f.window = w
             }
             s.fileSync = f
+        }
+        if var st = s.steps, st.stallSeconds == nil {
+            st.stallSeconds = MigrationDefaults.stepStallSeconds
+            s.steps = st
         }
         return s
     }

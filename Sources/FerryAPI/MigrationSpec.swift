@@ -84,13 +84,17 @@ public struct WorkloadsSpec: Codable, Sendable, Hashable {
     /// Default: the Migration's namespace.
     public var namespace: String?
     public var selector: LabelSelectorSpec
-    /// Keep workloads at zero when the migration fails (default: restore them).
+    /// Keep workloads at zero when the migration fails (default: restore them when no data was changed).
     public var leaveStoppedOnFailure: Bool?
+    /// Restore them even when a failure comes after data was dropped or overwritten
+    /// (default: they stay stopped so the app never runs on a half-restored database).
+    public var resumeOnFailure: Bool?
 
-    public init(namespace: String? = nil, selector: LabelSelectorSpec, leaveStoppedOnFailure: Bool? = nil) {
+    public init(namespace: String? = nil, selector: LabelSelectorSpec, leaveStoppedOnFailure: Bool? = nil, resumeOnFailure: Bool? = nil) {
         self.namespace = namespace
         self.selector = selector
         self.leaveStoppedOnFailure = leaveStoppedOnFailure
+        self.resumeOnFailure = resumeOnFailure
     }
 }
 
@@ -305,5 +309,10 @@ public struct RebuildSpec: Codable, Sendable, Hashable {
 public struct StepsSpec: Codable, Sendable, Hashable {
     /// Step names (or prefixes such as `clickhouse`) not to run.
     public var skip: [String]?
-    public init(skip: [String]? = nil) { self.skip = skip }
+    /// A running step that reports no progress for this long shows Progressing=False (default 300).
+    public var stallSeconds: Int?
+    public init(skip: [String]? = nil, stallSeconds: Int? = nil) {
+        self.skip = skip
+        self.stallSeconds = stallSeconds
+    }
 }

@@ -51,6 +51,12 @@ public struct StepStatus: Codable, Sendable, Hashable {
     public var job: String?
     /// A small result: rows imported, tables verified, offsets set, bytes…
     public var result: JSONValue?
+    /// Some run of this step dropped or overwrote data on the target (a database, table,
+    /// offsets or Secret): from then on a failure leaves the workloads stopped.
+    public var dataChanged: Bool?
+    /// The running step's last progress line (rows or bytes so far) and when it last moved.
+    public var progress: String?
+    public var progressAt: String?
 
     public init(name: String, state: State, attempts: Int? = nil, startedAt: String? = nil, finishedAt: String? = nil, message: String? = nil, result: JSONValue? = nil) {
         self.name = name
@@ -106,6 +112,9 @@ public enum FerryNames {
     public static let filesAnnotation = "ferry.dev/files"
     public static let rerunAnnotation = "ferry.dev/rerun"
     public static let replicasAnnotation = "ferry.dev/replicas"
+    /// On a workload a Migration stopped: `<namespace>/<name>/<uid>` of that Migration. A second
+    /// Migration selecting it is refused while the claim holds.
+    public static let claimAnnotation = "ferry.dev/claimed-by"
     public static let migrationLabel = "ferry.dev/migration"
 
     public enum ConditionType {

@@ -140,6 +140,7 @@ extension MigrationSpec {
             if triggers != 1 { fail(field, "set exactly one of configMap, job, rolloutRestart") }
             if let c = r.configMap, c.name.isEmpty || c.key.isEmpty { fail("\(field).configMap", "needs name and key") }
         }
+        Self.checkRange(steps?.stallSeconds, 10...86_400, "spec.steps.stallSeconds", &errors)
         let kinds = Set(StepKind.allCases.map(\.rawValue))
         for (i, s) in (steps?.skip ?? []).enumerated() {
             let kind = String(s.split(separator: "/").first ?? "")

@@ -9,7 +9,8 @@ public enum StepOutcome: Equatable, Sendable {
     case running(String?)
     case succeeded(result: JSONValue?, message: String?)
     /// `permanent`: retrying cannot help (bad package, bad spec, version mismatch).
-    case failed(String, permanent: Bool)
+    /// `untouched`: this run provably changed nothing on the target (it failed in its checks).
+    case failed(String, permanent: Bool, untouched: Bool = false)
 }
 
 /// How often and how soon a failed step is tried again.
@@ -63,7 +64,7 @@ public enum Engine {
         var steps = status.steps ?? []
         if let observed = status.observedGeneration, observed != generation {
             for i in steps.indices where steps[i].state == .failed {
-                steps[i] = StepStatus(name: steps[i].name, state: .pending, attempts: steps[i].attempts, message: "the spec changed; trying again")
+                steps[i] = fresh(steps[i], message: "the spec changed; trying again")
             }
         }
         steps = Planner.plan(spec: spec, existing: steps)
@@ -74,8 +75,16 @@ public enum Engine {
             for name in names {
                 guard let i = steps.firstIndex(where: { $0.name == name }) else { unknown.append(name); continue }
                 if steps[i].state == .skipped || steps[i].state == .running { continue }
-                steps[i] = StepStatus(name: name, state: .pending, attempts: steps[i].attempts, message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
+                steps[i] = fresh(steps[i], message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
                 events.append(EngineEvent(reason: "Rerun", note: "\(name) will run again"))
+                // A step that replaces data runs with the app stopped: quiesce before it, resume after.
+                if spec.workloads != nil, StepKind(name).changesData || StepKind(name) == .quiesce {
+                    for guardStep in ["quiesce", "resume"] where guardStep != name && !names.contains(guardStep) {
+                        guard let k = steps.firstIndex(where: { $0.name == guardStep }), steps[k].state != .pending, steps[k].state != .skipped, steps[k].state != .running else { continue }
+                        steps[k] = fresh(steps[k], message: "runs again around \(name) (\(FerryNames.rerunAnnotation)=\(request))")
+                        events.append(EngineEvent(reason: "Rerun", note: "\(guardStep) will run again around \(name)"))
+                    }
+                }
             }
             if !unknown.isEmpty {
                 events.append(EngineEvent(reason: "RerunUnknownStep", note: "\(FerryNames.rerunAnnotation) names \(unknown.joined(separator: ", ")), not a planned step; planned: \(steps.map(\.name).joined(separator: ", "))", warning: true))
@@ -88,6 +97,13 @@ public enum Engine {
         }
         status.steps = steps
         return (status, events)
+    }
+
+    /// The step back at Pending for another run, keeping what later runs must know.
+    static func fresh(_ step: StepStatus, message: String) -> StepStatus {
+        var s = StepStatus(name: step.name, state: .pending, attempts: step.attempts, message: message)
+        s.dataChanged = step.dataChanged
+        return s
     }
 
     // MARK: - choosing and moving the current step
@@ -119,6 +135,8 @@ public enum Engine {
             s.retryAt = nil
             s.message = (s.failures ?? 0) > 0 ? "attempt \((s.failures ?? 0) + 1)" : nil
             s.result = nil
+            s.progress = nil
+            s.progressAt = nil
         }
     }
 
@@ -131,12 +149,17 @@ public enum Engine {
             case .running(let message):
                 s.message = message
             case .succeeded(let result, let message):
+                if StepKind(name).changesData { s.dataChanged = true }
+                s.progress = nil
                 s.state = .succeeded
                 s.finishedAt = Timestamps.format(now)
                 s.result = result
                 s.message = message
                 events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? summary(result))"))
-            case .failed(let message, let permanent):
+            case .failed(let raw, let permanent, let untouched):
+                let message = honest(raw, untouched: untouched, changedBefore: s.dataChanged == true)
+                if StepKind(name).changesData && !untouched { s.dataChanged = true }
+                s.progress = nil
                 let attempts = (s.failures ?? 0) + 1
                 s.failures = attempts
                 s.finishedAt = Timestamps.format(now)
@@ -158,15 +181,49 @@ public enum Engine {
         return (updated, events)
     }
 
+    /// A message that never claims "nothing was changed" when an earlier run changed data.
+    static func honest(_ message: String, untouched: Bool, changedBefore: Bool) -> String {
+        guard changedBefore else { return message }
+        let sentences = message.components(separatedBy: ". ").filter { !$0.lowercased().contains("nothing was changed") }
+        var text = sentences.joined(separator: ". ")
+        if text.hasSuffix(".") { text.removeLast() }
+        return text + (untouched ? "; this run changed nothing, but an earlier run had already dropped or overwritten the data" : "")
+    }
+
     /// Whether the workloads must be scaled back now: quiesce has run, they are
     /// not back yet, and the migration has failed or is being deleted — unless
-    /// `spec.workloads.leaveStoppedOnFailure`.
-    public static func needsGuaranteedResume(_ status: MigrationStatus, spec: MigrationSpec, deleting: Bool) -> Bool {
-        guard spec.workloads != nil, spec.workloads?.leaveStoppedOnFailure != true else { return false }
+    /// `spec.workloads.leaveStoppedOnFailure`, or (failure only) a step already dropped or
+    /// overwrote data and `spec.workloads.resumeOnFailure` is not set: the app must not
+    /// start on a half-restored database. Deleting the Migration always brings them back.
+    public static func needsGuaranteedResume(_ status: MigrationStatus, spec: MigrationSpec?, deleting: Bool) -> Bool {
         let steps = status.steps ?? []
-        guard let quiesce = steps.first(where: { $0.name == "quiesce" }), quiesce.state != .pending, quiesce.state != .skipped || (quiesce.attempts ?? 0) > 0 else { return false }
-        if steps.first(where: { $0.name == "resume" })?.state == .succeeded { return false }
-        return deleting || Planner.phase(steps, spec: spec) == .failed
+        guard let quiesce = steps.first(where: { $0.name == "quiesce" }), (quiesce.attempts ?? 0) > 0 else { return false }
+        if quiesce.state == .succeeded && steps.first(where: { $0.name == "resume" })?.state == .succeeded { return false }
+        if spec?.workloads?.leaveStoppedOnFailure == true { return false }
+        if deleting { return true }
+        guard let spec, spec.workloads != nil else { return false }
+        if dataChanged(status) && spec.workloads?.resumeOnFailure != true { return false }
+        return Planner.phase(steps, spec: spec) == .failed
+    }
+
+    /// Whether any step has dropped or overwritten data on the target.
+    public static func dataChanged(_ status: MigrationStatus) -> Bool {
+        (status.steps ?? []).contains { $0.dataChanged == true && StepKind($0.name).changesData }
+    }
+
+    /// "mysql/wiki: restored and verified; mysql/crm: dropped or partly restored by a failed run; …"
+    public static func dataState(_ status: MigrationStatus) -> String {
+        (status.steps ?? []).filter { StepKind($0.name).changesData }.map { s in
+            let state: String
+            switch s.state {
+            case .succeeded: state = "restored and verified"
+            case .skipped: state = "skipped, untouched"
+            case .running: state = "being restored"
+            case .failed, .pending:
+                state = s.dataChanged == true ? "dropped or partly restored by a failed run" : "untouched"
+            }
+            return "\(s.name): \(state)"
+        }.joined(separator: "; ")
     }
 
     // MARK: - summary
@@ -185,7 +242,13 @@ public enum Engine {
         let active = current(status, spec: spec)
         status.step = failedRequired?.name ?? active?.name ?? status.step
         switch phase {
-        case .failed: status.message = "\(failedRequired?.name ?? "a step") failed: \(failedRequired?.message ?? "")"
+        case .failed:
+            status.message = "\(failedRequired?.name ?? "a step") failed: \(failedRequired?.message ?? "")"
+            if spec.workloads != nil, dataChanged(status), spec.workloads?.resumeOnFailure != true,
+               steps.contains(where: { $0.name == "quiesce" && $0.state == .succeeded }), steps.first(where: { $0.name == "resume" })?.state != .succeeded {
+                status.message! += ". The workloads stay stopped because data was already replaced. Data: \(dataState(status)). "
+                    + "Fix the cause and annotate \(FerryNames.rerunAnnotation)=\(failedRequired?.name ?? "<step>"), or set spec.workloads.resumeOnFailure: true to start the app on the data as it is"
+            }
         case .succeeded: status.message = failedOptional.isEmpty ? "all \(steps.count) steps finished" : "finished; optional steps failed: \(failedOptional.map(\.name).joined(separator: ", "))"
         case .pending: status.message = "planned \(steps.count) steps"
         default: status.message = active.map { "\($0.name): \($0.message ?? ($0.state == .running ? "running" : "next"))" }

@@ -48,6 +48,17 @@ public enum StepKind: Equatable, Sendable {
         }
     }
 
+    /// Steps that drop or overwrite data on the target (a database, a table, consumer offsets,
+    /// a Secret): once one has run, the app must not be started on a failed migration.
+    public var changesData: Bool {
+        switch self {
+        case .mysql(let db): return db != nil
+        case .clickhouse(let table): return table != nil
+        case .kafka, .config: return true
+        default: return false
+        }
+    }
+
     /// The file sync (`presync` or `files`).
     public var isFileSync: Bool { self == .presync || self == .files }
 

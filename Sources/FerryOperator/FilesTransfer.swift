@@ -63,7 +63,7 @@ public struct FilesTransfer: Sendable {
                 files.state = "done"
                 files.paused = false
                 files.summary = "100% done"
-            } else if case .failed(let m, _) = outcome {
+            } else if case .failed(let m, _, _) = outcome {
                 files.lastError = String(m.prefix(300))
                 files.state = "failed"
             }

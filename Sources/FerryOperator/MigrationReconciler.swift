@@ -49,13 +49,16 @@ public struct MigrationReconciler: Reconciler {
 
     /// A Migration deleted while its workloads are stopped brings them back first
     /// (unless spec.workloads.leaveStoppedOnFailure).
+    /// The saved list and the claims decide, so a spec that became invalid after quiesce still resumes.
     func ensureResumedBeforeDeletion(_ object: JSONValue) async throws {
-        guard Finalizers.has(object, FerryNames.finalizer), let migration = try? object.decode(as: Migration.self), migration.spec.validate().isEmpty else { return }
-        let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
+        guard Finalizers.has(object, FerryNames.finalizer), let migration = try? object.decode(as: Migration.self) else { return }
+        let namespace = migration.metadata.namespace ?? "default"
+        let valid = migration.spec.validate().isEmpty
+        let spec = valid ? migration.spec.withDefaults(namespace: namespace) : nil
         let status = migration.status ?? MigrationStatus()
-        guard let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: true) else { return }
+        guard Engine.needsGuaranteedResume(status, spec: spec, deleting: true) else { return }
         let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
-        _ = try await Workloads(client: client).resume(workloads, namespace: workloads.namespace ?? "default", remembered: quiesced)
+        _ = try await Workloads(client: client).resume(namespace: migration.spec.workloads?.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
         await events.record(object, .normal, reason: "WorkloadsResumed", note: "restored the saved replicas before deleting the Migration", action: "Scale")
     }
 
@@ -156,7 +159,7 @@ public struct MigrationReconciler: Reconciler {
         if let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) {
             let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
             let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
-            let outcome = try await Workloads(client: client).resume(workloads, namespace: workloads.namespace ?? namespace, remembered: quiesced)
+            let outcome = try await Workloads(client: client).resume(namespace: workloads.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
             if case .running(let m) = outcome {
                 status = Engine.record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
                 requeue = settings.pollSeconds
@@ -191,11 +194,11 @@ public struct MigrationReconciler: Reconciler {
         switch StepKind(step.name) {
         case .quiesce:
             guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
-            return try await Workloads(client: client).quiesce(w, namespace: w.namespace ?? namespace)
+            return try await Workloads(client: client).quiesce(w, namespace: w.namespace ?? namespace, owner: .init(migration))
         case .resume:
             guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
             let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
-            return try await Workloads(client: client).resume(w, namespace: w.namespace ?? namespace, remembered: quiesced)
+            return try await Workloads(client: client).resume(namespace: w.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
         case .rebuild(let name):
             guard let rebuild = spec.rebuilds?.first(where: { $0.name == name }) else { return .failed("no rebuilds[] entry named \(name)", permanent: true) }
             return try await Rebuilds(client: client).run(rebuild, migration: migration, attempt: attempt, now: now())

@@ -94,6 +94,10 @@ public enum StepJobs {
             for db in spec.mysql?.databases ?? [] { args += ["--database", db] }
             for t in spec.clickhouse?.tables ?? [] { args += ["--table", t] }
             for f in spec.files ?? [] { args += ["--folder", f.from] }
+            if spec.mysql != nil { args += ["--require", "mysql"] }
+            if spec.clickhouse != nil { args += ["--require", "clickhouse"] }
+            if spec.kafka != nil && (spec.kafka?.mode ?? MigrationDefaults.kafkaMode) == "package" { args += ["--require", "kafka"] }
+            if spec.config != nil { args += ["--require", "config"] }
             if let m = spec.mysql { args += ["--endpoint", "spec.mysql=\(m.host):\(m.port ?? MigrationDefaults.mysqlPort)"] }
             if let c = spec.clickhouse, let url = URL(string: c.url), let host = url.host {
                 args += ["--endpoint", "spec.clickhouse=\(host):\(url.port ?? (url.scheme == "https" ? 443 : 8123))"]
@@ -294,7 +298,8 @@ public enum StepJobs {
         }
         if isTrue("Failed") {
             if let report, report["ok"]?.boolValue == false {
-                return .failed(report["error"]?.stringValue ?? "failed", permanent: report["retryable"]?.boolValue == false)
+                return .failed(report["error"]?.stringValue ?? "failed", permanent: report["retryable"]?.boolValue == false,
+                               untouched: report["changed"]?.boolValue == false)
             }
             let reason = pods.lazy.compactMap { $0[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "terminated"]] }.first
             let text = reason.map { "exit code \($0["exitCode"]?.intValue ?? -1): \(($0["message"]?.stringValue ?? $0["reason"]?.stringValue ?? "").suffix(500))" }

@@ -6,7 +6,10 @@ import KubeClient
 /// The quiesce and resume steps: the controller scales the selected
 /// Deployments and StatefulSets itself. The original replica count is
 /// written into the `ferry.dev/replicas` annotation in the same patch that
-/// sets replicas to 0, so a crash can never lose it; resume reads it back.
+/// sets replicas to 0, together with a `ferry.dev/claimed-by` claim naming the
+/// Migration, so a crash can never lose it and a second Migration cannot take
+/// the same workloads. Resume brings back every workload the quiesce step
+/// saved and every one this Migration claims, whatever the selector says now.
 public struct Workloads: Sendable {
     public let client: KubeClient
     public static let kinds: [ResourceDescriptor] = [.deployments, .statefulSets]
@@ -15,11 +18,34 @@ public struct Workloads: Sendable {
         self.client = client
     }
 
+    /// Who stops workloads: the Migration's namespace, name and uid, as a claim value.
+    public struct Owner: Sendable, Equatable {
+        public var namespace: String
+        public var name: String
+        public var uid: String
+        public init(namespace: String, name: String, uid: String) {
+            self.namespace = namespace
+            self.name = name
+            self.uid = uid
+        }
+        public init(_ migration: Migration) {
+            self.init(namespace: migration.metadata.namespace ?? "default", name: migration.metadata.name ?? "", uid: migration.metadata.uid ?? "")
+        }
+        public var claim: String { "\(namespace)/\(name)/\(uid)" }
+        /// Parses a claim value; nil when it is not one.
+        public init?(claim: String) {
+            let parts = claim.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else { return nil }
+            self.init(namespace: parts[0], name: parts[1], uid: parts[2])
+        }
+    }
+
     /// `Deployment/web` etc. with their saved (or current) replica counts.
     struct Target {
         var resource: ResourceDescriptor
         var object: JSONValue
         var id: String { "\(resource.kind)/\(object.name ?? "")" }
+        var claim: String? { object[path: ["metadata", "annotations", FerryNames.claimAnnotation]]?.stringValue }
     }
 
     func selected(_ spec: WorkloadsSpec, namespace: String) async throws -> [Target] {
@@ -31,11 +57,31 @@ public struct Workloads: Sendable {
         return out.sorted { $0.id < $1.id }
     }
 
-    /// Scale to 0 (saving replicas first), then wait until none of their pods remain.
-    public func quiesce(_ spec: WorkloadsSpec, namespace: String) async throws -> StepOutcome {
+    /// A claim by another Migration that still exists (a claim whose Migration is gone is stale).
+    func foreignClaim(_ target: Target, owner: Owner) async throws -> Owner? {
+        guard let value = target.claim, value != owner.claim else { return nil }
+        guard let other = Owner(claim: value) else { return nil }
+        do {
+            let object = try await client.get(Migration.resource, name: other.name, namespace: other.namespace)
+            return object[path: ["metadata", "uid"]]?.stringValue == other.uid ? other : nil
+        } catch let e as KubeAPIError where e.isNotFound {
+            return nil
+        }
+    }
+
+    /// Scale to 0 (saving replicas and claiming each first), then wait until none of their pods
+    /// remain. Refused, before anything is scaled, when another Migration holds one of them.
+    public func quiesce(_ spec: WorkloadsSpec, namespace: String, owner: Owner) async throws -> StepOutcome {
         let targets = try await selected(spec, namespace: namespace)
         guard !targets.isEmpty else {
-            return .failed("no Deployment or StatefulSet in namespace \(namespace) matches spec.workloads.selector (\(spec.selector.queryString)); fix the selector or remove spec.workloads", permanent: true)
+            return .failed("no Deployment or StatefulSet in namespace \(namespace) matches spec.workloads.selector (\(spec.selector.queryString)); fix the selector or remove spec.workloads", permanent: true, untouched: true)
+        }
+        var held: [String] = []
+        for t in targets {
+            if let other = try await foreignClaim(t, owner: owner) { held.append("\(t.id) by Migration \(other.namespace)/\(other.name)") }
+        }
+        if !held.isEmpty {
+            return .failed("workloads are held by another Migration (\(FerryNames.claimAnnotation)): \(held.joined(separator: ", ")); wait until it has finished or delete it, then annotate \(FerryNames.rerunAnnotation)=quiesce. Nothing was stopped", permanent: true, untouched: true)
         }
         var saved: [JSONValue] = []
         var podsLeft = 0
@@ -44,48 +90,64 @@ public struct Workloads: Sendable {
             let replicas = t.object[path: ["spec", "replicas"]]?.intValue ?? 1
             let annotation = t.object[path: ["metadata", "annotations", FerryNames.replicasAnnotation]]?.stringValue
             let original = annotation.flatMap { Int64($0) } ?? replicas
-            if annotation == nil {
+            if annotation == nil || t.claim != owner.claim || replicas != 0 {
+                var annotations: JSONValue = [FerryNames.claimAnnotation: .string(owner.claim)]
+                if annotation == nil { annotations[FerryNames.replicasAnnotation] = .string(String(replicas)) }
                 _ = try await client.patch(t.resource, name: name, namespace: namespace, .merge([
-                    "metadata": ["annotations": [FerryNames.replicasAnnotation: .string(String(replicas))]],
+                    "metadata": ["annotations": annotations],
                     "spec": ["replicas": 0],
                 ]))
-            } else if replicas != 0 {
-                _ = try await client.patch(t.resource, name: name, namespace: namespace, .merge(["spec": ["replicas": 0]]))
             }
             saved.append(["kind": .string(t.resource.kind), "name": .string(name), "replicas": .int(original)])
             podsLeft += try await pods(of: t.object, namespace: namespace)
         }
+        let result: JSONValue = ["namespace": .string(namespace), "workloads": .array(saved)]
         if podsLeft > 0 { return .running("scaled \(targets.count) workloads to 0; waiting for \(podsLeft) pods to stop") }
-        return .succeeded(result: ["workloads": .array(saved)], message: "stopped \(targets.map(\.id).joined(separator: ", "))")
+        return .succeeded(result: result, message: "stopped \(targets.map(\.id).joined(separator: ", "))")
     }
 
-    /// Restore the saved replicas, then wait until every restored workload is ready.
-    /// `remembered` is the quiesce step's result (the list survives even if annotations were edited away).
-    public func resume(_ spec: WorkloadsSpec, namespace: String, remembered: JSONValue?) async throws -> StepOutcome {
-        let targets = try await selected(spec, namespace: namespace)
+    /// Restore the saved replicas, then wait until every restored workload is ready. The truth
+    /// is what quiesce saved (`remembered`, its result) and the claims on the workloads, never
+    /// today's selector: a selector edited mid-run cannot leave a workload at 0.
+    public func resume(namespace: String, remembered: JSONValue?, owner: Owner) async throws -> StepOutcome {
+        let namespace = remembered?["namespace"]?.stringValue ?? namespace
         let fromStatus = Dictionary((remembered?["workloads"]?.arrayValue ?? []).compactMap { w -> (String, Int64)? in
             guard let k = w["kind"]?.stringValue, let n = w["name"]?.stringValue, let r = w["replicas"]?.intValue else { return nil }
             return ("\(k)/\(n)", r)
         }, uniquingKeysWith: { a, _ in a })
+        var targets: [Target] = []
+        for kind in Self.kinds {
+            for object in try await client.list(kind, namespace: namespace).items {
+                let t = Target(resource: kind, object: object)
+                if fromStatus[t.id] != nil || t.claim == owner.claim { targets.append(t) }
+            }
+        }
+        targets.sort { $0.id < $1.id }
         var restored: [JSONValue] = []
         var notReady: [String] = []
+        var gone = Set(fromStatus.keys).subtracting(targets.map(\.id)).sorted()
         for t in targets {
             let name = t.object.name ?? ""
             let annotation = t.object[path: ["metadata", "annotations", FerryNames.replicasAnnotation]]?.stringValue.flatMap { Int64($0) }
             guard let want = annotation ?? fromStatus[t.id] else { continue }
             var object = t.object
-            if annotation != nil || (object[path: ["spec", "replicas"]]?.intValue ?? 1) != want {
+            let current = object[path: ["spec", "replicas"]]?.intValue ?? 1
+            // Only what Ferry stopped comes back: its annotation, or a saved workload still at 0.
+            if annotation != nil || t.claim == owner.claim || current == 0 {
                 object = try await client.patch(t.resource, name: name, namespace: namespace, .merge([
-                    "metadata": ["annotations": [FerryNames.replicasAnnotation: .null]],
-                    "spec": ["replicas": .int(want)],
+                    "metadata": ["annotations": [FerryNames.replicasAnnotation: .null, FerryNames.claimAnnotation: .null]],
+                    "spec": ["replicas": .int(annotation != nil || current == 0 ? want : current)],
                 ]))
             }
-            restored.append(["kind": .string(t.resource.kind), "name": .string(name), "replicas": .int(want)])
+            let target = object[path: ["spec", "replicas"]]?.intValue ?? want
+            restored.append(["kind": .string(t.resource.kind), "name": .string(name), "replicas": .int(target)])
             let ready = object[path: ["status", "readyReplicas"]]?.intValue ?? 0
-            if ready < want { notReady.append("\(t.id) \(ready)/\(want)") }
+            if ready < target { notReady.append("\(t.id) \(ready)/\(target)") }
         }
-        if !notReady.isEmpty { return .running("replicas restored; waiting for readiness: \(notReady.joined(separator: ", "))") }
-        return .succeeded(result: ["workloads": .array(restored)], message: "restored \(restored.count) workloads")
+        gone.removeAll { id in targets.contains { $0.id == id } }
+        let missing = gone.isEmpty ? "" : "; no longer there: \(gone.joined(separator: ", "))"
+        if !notReady.isEmpty { return .running("replicas restored; waiting for readiness: \(notReady.joined(separator: ", "))\(missing)") }
+        return .succeeded(result: ["workloads": .array(restored)], message: "restored \(restored.count) workloads\(missing)")
     }
 
     /// Pods still present for a workload (matched by its selector's matchLabels).

@@ -22,6 +22,8 @@ public struct BackupPackage: Sendable {
 
     /// The legacy exporter's well-known folders.
     public static let legacyFolders = ["files", "plugin", "conf"]
+    /// Legacy folders whose format Ferry does not read, with what they hold.
+    public static let legacyUnreadFolders = [("clickhouse-backup", "ClickHouse"), ("kafka-backup", "Kafka offsets")]
 
     public static func open(_ root: String) throws -> BackupPackage {
         var isDir: ObjCBool = false
@@ -101,6 +103,12 @@ public struct BackupPackage: Sendable {
             }
         }
         if databases.isEmpty { notes.append("no <database>.sql dumps at the top level") }
+        for (folder, what) in legacyUnreadFolders {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + folder, isDirectory: &isDir), isDir.boolValue {
+                notes.append("\(folder)/ is in the package but is not restored: Ferry does not read that exporter's \(what) format; export with ferry export to restore \(what)")
+            }
+        }
         let metadata = PackageMetadata(
             appVersion: version,
             createdAt: info["createdAt"]?.stringValue ?? info["created_at"]?.stringValue ?? info["time"]?.stringValue ?? "",

@@ -72,9 +72,14 @@ public struct ClickHouseRestore: Sendable {
     public func run() async throws -> Result {
         let started = Date()
         let (database, tableName) = try Self.split(options.table)
-        let file = try MappedFile(path: options.dataPath)
-        let schema = try check(file, database: database, table: tableName)
-        try await client.ping()
+        let file: MappedFile, schema: String
+        do {
+            file = try MappedFile(path: options.dataPath)
+            schema = try check(file, database: database, table: tableName)
+            try await client.ping()
+        } catch {
+            throw StepError.beforeChange((error as? StepError) ?? .target("\(error)"))
+        }
 
         var blockSize = max(options.blockSize, 1)
         var retries: [String] = []

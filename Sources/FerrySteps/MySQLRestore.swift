@@ -81,16 +81,21 @@ public struct MySQLRestore: Sendable {
     public func runBlocking() throws -> Result {
         let started = Date()
         let db = options.database
-        let file = try MappedFile(path: options.dumpPath)
         // 1. Check everything before anything is dropped.
-        let plan = try check(file)
+        let file: MappedFile, plan: DumpPlan, databaseOptions: String?, charsetSource: String
+        do {
+            file = try MappedFile(path: options.dumpPath)
+            plan = try check(file)
+            (databaseOptions, charsetSource) = try keptDatabaseOptions(plan)
+        } catch {
+            throw StepError.beforeChange((error as? StepError) ?? .target("\(error)"))
+        }
         let binlogOff = disableBinlogAllowed()
         let binlog = binlogOff ? "off for the import" : "left on (no privilege to turn it off)"
         let settings = plan.sessionSettings.map { $0 + ";\n" }.joined()
         say("mysql/\(db): dump checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(plan.totalRows) rows, \(file.count) bytes; importing on \(options.parallelism) connections")
 
         // 2. Database and tables, keeping the database's character set: the dump's, else the replaced database's.
-        let (databaseOptions, charsetSource) = try keptDatabaseOptions(plan)
         let createOptions = databaseOptions.map { " " + $0 } ?? ""
         try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(createOptions);\n", what: "recreating database \(db)")
         var deferred: [String: String] = [:]

@@ -43,8 +43,12 @@ public struct PackageValidation: Sendable {
         public var endpoints: [Endpoint]
         public var volumes: [Volume]
         public var minFreePercent: Double
+        /// What the spec asks to restore (`mysql`, `clickhouse`, `kafka`, `config`): a package
+        /// without it is refused, naming what is missing.
+        public var required: Set<String>
 
-        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], minFreePercent: Double = 20) {
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], minFreePercent: Double = 20, required: Set<String> = []) {
+            self.required = required
             self.packagePath = packagePath
             self.appVersion = appVersion
             self.allowVersionMismatch = allowVersionMismatch
@@ -92,6 +96,7 @@ public struct PackageValidation: Sendable {
         if version != options.appVersion && !options.allowVersionMismatch {
             throw StepError.configuration("the package was exported from version \(version) but spec.appVersion is \(options.appVersion); restore a package of \(options.appVersion), or set spec.allowVersionMismatch: true to restore it anyway. Nothing was changed and the workloads were not stopped")
         }
+        try Self.checkNothingMissing(pkg, required: options.required)
         let databases = options.mysqlDatabases ?? pkg.metadata.contents.mysql
         var notes = pkg.notes
         for db in databases {
@@ -137,6 +142,29 @@ public struct PackageValidation: Sendable {
             packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
             package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files),
             notes: notes, endpoints: reached, volumes: spaces)
+    }
+
+    /// A spec section with nothing in the package to restore is a failure, not an empty success.
+    static func checkNothingMissing(_ pkg: BackupPackage, required: Set<String>) throws {
+        var missing: [String] = []
+        let legacyNote = { (folder: String) -> String in
+            pkg.layout == .legacy && FileManager.default.fileExists(atPath: pkg.root + "/" + folder) ? " (its \(folder)/ folder is in a format Ferry does not read)" : ""
+        }
+        if required.contains("mysql") && pkg.metadata.contents.mysql.isEmpty {
+            missing.append("spec.mysql is set but the package holds no MySQL dump")
+        }
+        if required.contains("clickhouse") && pkg.metadata.contents.clickhouse.isEmpty {
+            missing.append("spec.clickhouse is set but the package holds no ClickHouse table\(legacyNote("clickhouse-backup"))")
+        }
+        if required.contains("kafka") && pkg.manifest?.kafkaOffsets == nil {
+            missing.append("spec.kafka is set but the package holds no Kafka offsets\(legacyNote("kafka-backup"))")
+        }
+        if required.contains("config") && pkg.manifest?.config == nil {
+            missing.append("spec.config is set but the package holds no sealed config")
+        }
+        guard missing.isEmpty else {
+            throw StepError.badPackage(missing.joined(separator: "; ") + ". Remove the section from the spec, or export a package that holds it (ferry export). Nothing was stopped or changed")
+        }
     }
 
     /// Every statement of a dump stays inside its database (see ``DumpStatementPolicy``):

@@ -11,12 +11,24 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
     case configuration(String)
     /// Local I/O failed.
     case io(String)
+    /// Failed in the checks, before anything on the target was dropped or written.
+    indirect case beforeChange(StepError)
+
+    /// Whether the target is provably as it was: bad packages and bad options are found
+    /// before anything is touched; other failures may come after a change.
+    public var changedNothing: Bool {
+        switch self {
+        case .badPackage, .configuration, .beforeChange: return true
+        case .target, .verification, .io: return false
+        }
+    }
 
     /// Whether trying again could succeed: a bad package or bad options stay bad.
     public var isRetryable: Bool {
         switch self {
         case .badPackage, .configuration: return false
         case .target, .verification, .io: return true
+        case .beforeChange(let e): return e.isRetryable
         }
     }
 
@@ -27,6 +39,7 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
         case .verification(let m): return "verification failed: \(m)"
         case .configuration(let m): return m
         case .io(let m): return m
+        case .beforeChange(let e): return e.description
         }
     }
 }

@@ -17,12 +17,13 @@ public enum StepReport {
     }
 
     /// `retryable: false` tells the controller another attempt cannot help (bad package, bad options).
-    public static func failure(_ message: String, retryable: Bool = true) -> String {
+    /// `changed: false` tells it nothing on the target was dropped or written by this run.
+    public static func failure(_ message: String, retryable: Bool = true, changed: Bool = true) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let trimmed = message.count > 3500 ? String(message.prefix(3500)) + "…" : message
         let text = (try? encoder.encode(trimmed)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
-        return "{\"ok\":false,\"error\":\(text),\"retryable\":\(retryable)}"
+        return "{\"ok\":false,\"error\":\(text),\"retryable\":\(retryable),\"changed\":\(changed)}"
     }
 
     /// Writes the report where the kubelet (or KubeSim's pod runner) reads it, when that file can be written.

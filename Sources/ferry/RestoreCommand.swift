@@ -80,7 +80,8 @@ func reportStep<R: Encodable>(_ resultFile: String, _ body: () async throws -> R
         let outcome = try await body()
         StepReport.write(StepReport.success(outcome), to: resultFile)
     } catch {
-        StepReport.write(StepReport.failure("\(error)", retryable: (error as? StepError)?.isRetryable ?? true), to: resultFile)
+        let stepError = error as? StepError
+        StepReport.write(StepReport.failure("\(error)", retryable: stepError?.isRetryable ?? true, changed: !(stepError?.changedNothing ?? false)), to: resultFile)
         throw ExitCode(1)
     }
 }
@@ -117,7 +118,11 @@ struct RestoreClickHouse: AsyncParsableCommand {
             let (user, password) = try Credentials.login(userEnv: "FERRY_CLICKHOUSE_USERNAME", passwordEnv: "FERRY_CLICKHOUSE_PASSWORD", directory: credentialsDir, defaultUser: "default")
             let client = try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password))
             var results: [ClickHouseRestore.Result] = []
-            for table in tables.isEmpty ? pkg.metadata.contents.clickhouse : tables {
+            let wanted = tables.isEmpty ? pkg.metadata.contents.clickhouse : tables
+            if wanted.isEmpty {
+                throw StepError.badPackage("the package holds no ClickHouse tables: nothing to restore. Name tables with --table, or export them with ferry export")
+            }
+            for table in wanted {
                 let source = try pkg.clickhouse(table)
                 let restore = ClickHouseRestore(client: client, options: .init(
                     table: table, schemaPath: source.schemaPath, dataPath: source.dataPath, expected: source.entry,
@@ -183,6 +188,8 @@ struct RestoreValidate: AsyncParsableCommand {
     var volumes: [String] = []
     @Option(help: "Least free space on each target volume, in percent.")
     var minFreePercent: Double = 20
+    @Option(name: .customLong("require"), help: "A kind the spec restores (mysql, clickhouse, kafka, config; repeatable): a package without it is refused.")
+    var required: [String] = []
     @OptionGroup var result: ResultOptions
 
     func run() async throws {
@@ -200,7 +207,7 @@ struct RestoreValidate: AsyncParsableCommand {
             return try PackageValidation(.init(
                 packagePath: package, appVersion: appVersion, allowVersionMismatch: allowVersionMismatch,
                 mysqlDatabases: databases.isEmpty ? nil : databases, clickhouseTables: tables.isEmpty ? nil : tables,
-                fileFolders: folders, endpoints: parsedEndpoints, volumes: parsedVolumes, minFreePercent: minFreePercent)).run()
+                fileFolders: folders, endpoints: parsedEndpoints, volumes: parsedVolumes, minFreePercent: minFreePercent, required: Set(required))).run()
         }
     }
 }
