@@ -75,7 +75,7 @@ func schemaPaths(_ schema: JSONValue, _ prefix: String = "") -> (paths: Set<Stri
 func maximalMigration() -> Migration {
     var spec = MigrationSpec(package: PackageSource(hostPath: "/data", nodeName: "n", persistentVolumeClaim: "c", subPath: "s"), appVersion: "1")
     spec.allowVersionMismatch = true
-    spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true)
+    spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true, resumeOnFailure: true)
     spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true)
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
@@ -84,7 +84,7 @@ func maximalMigration() -> Migration {
     spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s"))]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
-    spec.steps = StepsSpec(skip: ["files"])
+    spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
     var status = MigrationStatus()
     status.observedGeneration = 1
     status.phase = .running
@@ -97,6 +97,9 @@ func maximalMigration() -> Migration {
     status.steps?[0].failures = 1
     status.steps?[0].retryAt = "2026-01-01T00:00:10Z"
     status.steps?[0].job = "m-validate-1"
+    status.steps?[0].dataChanged = true
+    status.steps?[0].progress = "10 rows"
+    status.steps?[0].progressAt = "2026-01-01T00:00:05Z"
     var files = FilesStatus()
     files.filesDone = 1
     files.filesTotal = 1

@@ -47,4 +47,28 @@ struct ValidationTests {
         }
         for e in s.validate() { #expect(e.message.count > 10, "message too thin: \(e)") }
     }
+
+    @Test("careless specs that would overwrite credentials, copy the whole package or leak a password are refused, naming the field", arguments: [".", "./", "./."])
+    func silentFallbacks(root: String) {
+        var s = base()
+        s.mysql = MySQLSpec(host: "db", credentialsSecret: "db-creds")
+        s.redis = RedisSpec(host: "r", credentialsSecret: "redis-auth")
+        s.config = ConfigSpec(secretName: "db-creds", keySecret: "key")
+        s.files = [FileMapping(name: "attachments", from: root, to: .init(persistentVolumeClaim: "data"))]
+        s.clickhouse = ClickHouseSpec(url: "http://ferry:hunter2@clickhouse:8123")
+        let errors = s.validate()
+        let byField = Dictionary(errors.map { ($0.field, $0.message) }, uniquingKeysWith: { a, b in a + "; " + b })
+        #expect(byField["spec.config.secretName"]?.contains("spec.mysql.credentialsSecret") == true, "\(errors)")
+        #expect(byField["spec.files[0].from"]?.contains("whole package") == true, "\(errors)")
+        #expect(byField["spec.clickhouse.url"]?.contains("credentialsSecret") == true, "\(errors)")
+        #expect(!errors.map(\.description).joined().contains("hunter2"), "the password is never echoed")
+        s.clickhouse = ClickHouseSpec(url: "http://clickhouse:8123/?user=ferry&password=hunter2")
+        #expect(Set(s.validate().map(\.field)).contains("spec.clickhouse.url"))
+        s.clickhouse = ClickHouseSpec(url: "http://clickhouse:8123")
+        s.config = ConfigSpec(secretName: "app-config", keySecret: "key")
+        s.files = [FileMapping(name: "attachments", from: "./files", to: .init(persistentVolumeClaim: "data"))]
+        #expect(s.validate().isEmpty, "\(s.validate())")
+        s.config = ConfigSpec(secretName: "redis-auth", keySecret: "key")
+        #expect(s.validate().first?.message.contains("spec.redis.credentialsSecret") == true)
+    }
 }

@@ -88,8 +88,59 @@ struct EngineTests {
         #expect(s.phase == .failed)
         #expect(s.message?.contains("mysql/project failed: server gone (failed after 3 attempts)") == true)
         #expect(Engine.current(s, spec: spec) == nil, "nothing runs after a required failure")
-        #expect(Engine.needsGuaranteedResume(s, spec: spec, deleting: false))
+        #expect(!Engine.needsGuaranteedResume(s, spec: spec, deleting: false), "the database was dropped: the app stays stopped")
+        #expect(s.message?.contains("The workloads stay stopped") == true && s.message?.contains("mysql/project: dropped or partly restored") == true && s.message?.contains("mysql/wiki: untouched") == true, "\(s.message ?? "")")
+        var accept = spec
+        accept.workloads?.resumeOnFailure = true
+        #expect(Engine.needsGuaranteedResume(s, spec: accept, deleting: false), "resumeOnFailure accepts the data as it is")
+        #expect(Engine.needsGuaranteedResume(s, spec: spec, deleting: true), "deleting the Migration brings them back")
         #expect(!Engine.needsGuaranteedResume(s, spec: self.spec(leaveStopped: true), deleting: false), "leaveStoppedOnFailure keeps them at 0")
+    }
+
+    @Test("a failure before anything changed resumes the app; after a change it does not; messages never claim 'nothing was changed' after a change")
+    func changedData() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        s = step(s, spec, .succeeded(result: nil, message: nil))
+        for _ in 0..<3 { s = step(s, spec, .failed("access denied. Nothing was changed", permanent: false, untouched: true), at: t0.addingTimeInterval(1000)) }
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        #expect(s.phase == .failed)
+        #expect(Engine.needsGuaranteedResume(s, spec: spec, deleting: false), "no data changed: the app comes back")
+
+        // First run drops and fails mid-import; the next ones fail in their checks.
+        (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        s = step(s, spec, .succeeded(result: nil, message: nil))
+        s = step(s, spec, .failed("importing failed: server gone away", permanent: false), at: t0)
+        s = step(s, spec, .failed("cannot reach MySQL before restoring project: refused. Nothing was changed", permanent: false, untouched: true), at: t0.addingTimeInterval(100))
+        s = step(s, spec, .failed("cannot reach MySQL before restoring project: refused. Nothing was changed", permanent: false, untouched: true), at: t0.addingTimeInterval(200))
+        s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
+        let p = s.steps!.first { $0.name == "mysql/project" }!
+        #expect(p.dataChanged == true)
+        #expect(p.message?.lowercased().contains("nothing was changed") == false, "\(p.message ?? "")")
+        #expect(p.message?.contains("an earlier run had already dropped or overwritten") == true, "\(p.message ?? "")")
+        #expect(s.message?.lowercased().contains("nothing was changed") == false)
+        #expect(!Engine.needsGuaranteedResume(s, spec: spec, deleting: false))
+    }
+
+    @Test("re-running a data step after success quiesces before it and resumes after it; re-running quiesce also resumes")
+    func rerunGuards() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        while Engine.current(s, spec: spec) != nil { s = step(s, spec, .succeeded(result: validated, message: nil)) }
+        for request in ["mysql/wiki", "quiesce"] {
+            (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil)
+            (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: request)
+            let expected = request == "quiesce" ? ["quiesce", "resume"] : ["quiesce", "mysql/wiki", "resume"]
+            #expect((s.steps ?? []).filter { $0.state == .pending }.map(\.name) == expected)
+            var order: [String] = []
+            while let next = Engine.current(s, spec: spec) {
+                order.append(next.name)
+                s = step(s, spec, .succeeded(result: validated, message: nil))
+            }
+            #expect(order == expected)
+        }
     }
 
     @Test("a permanent failure (version mismatch at validate) fails at once, and no workload was touched so none needs resuming")
@@ -160,13 +211,16 @@ struct EngineTests {
 
         var events: [EngineEvent]
         (s, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: "mysql/wiki, nope")
-        #expect((s.steps ?? []).filter { $0.state == .pending }.map(\.name) == ["mysql/wiki"])
+        #expect((s.steps ?? []).filter { $0.state == .pending }.map(\.name) == ["quiesce", "mysql/wiki", "resume"], "a data step re-runs with the app stopped")
         #expect(s.handledRerun == "mysql/wiki, nope")
-        #expect(events.map(\.reason) == ["Rerun", "RerunUnknownStep"])
+        #expect(events.map(\.reason) == ["Rerun", "Rerun", "Rerun", "RerunUnknownStep"])
         #expect(events.last?.note.contains("nope") == true)
+        #expect(Engine.current(s, spec: spec)?.name == "quiesce")
+        s = step(s, spec, .succeeded(result: nil, message: nil))
         #expect(Engine.current(s, spec: spec)?.name == "mysql/wiki")
         s = step(s, spec, .succeeded(result: ["rows": 5], message: nil))
         #expect(s.steps?.first { $0.name == "mysql/wiki" }?.attempts == 2, "a re-run is a new run (a new Job)")
+        s = step(s, spec, .succeeded(result: nil, message: nil))
         #expect(Engine.current(s, spec: spec) == nil)
 
         // The same annotation again is not acted on twice …
@@ -177,7 +231,7 @@ struct EngineTests {
         (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil)
         #expect(s.handledRerun == nil)
         (s, _) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: "mysql/wiki")
-        #expect(Engine.current(s, spec: spec)?.name == "mysql/wiki")
+        #expect(Engine.current(s, spec: spec)?.name == "quiesce")
     }
 
     @Test("skip by kind or name; skipped steps count as finished")

@@ -17,7 +17,8 @@ struct StepJobsTests {
 
     @Test("job names are DNS labels: readable when short, cut with a hash when long, one per attempt")
     func names() {
-        #expect(StepJobs.jobName(migration: "ones", step: "mysql/project", attempt: 2) == "ones-mysql-project-2")
+        let name = StepJobs.jobName(migration: "ones", step: "mysql/project", attempt: 2)
+        #expect(name.hasPrefix("ones-mysql-project-") && name.hasSuffix("-2") && name.count == "ones-mysql-project-".count + 10 + 2, "\(name)")
         let long = StepJobs.jobName(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_month", attempt: 1)
         #expect(long.count <= 63)
         #expect(long.hasSuffix("-1"))
@@ -102,8 +103,47 @@ struct StepJobsTests {
         #expect(StepJobs.outcome(job: complete, pods: [pod("progress line\n{\"ok\":true,\"result\":{\"rows\":5}}")]) == .succeeded(result: ["rows": 5], message: nil))
         #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"bad package: x\",\"retryable\":false}")]) == .failed("bad package: x", permanent: true))
         #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true}")]) == .failed("down", permanent: false))
+        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true,\"changed\":false}")]) == .failed("down", permanent: false, untouched: true))
         let waiting: JSONValue = ["metadata": ["name": "p"], "status": ["containerStatuses": [["state": ["waiting": ["reason": "ImagePullBackOff", "message": "no such image"]]]]]]
         #expect(StepJobs.outcome(job: ["metadata": ["name": "j"]], pods: [waiting]) == .running("pod p waiting: ImagePullBackOff: no such image"))
+    }
+
+    @Test("steps whose slugs agree, or whose long names share a prefix, never share a Job; a Job naming another step is not adopted", arguments: [
+        ("mysql/crm_a", "mysql/crm-a"),
+        ("mysql/CRM", "mysql/crm"),
+        ("clickhouse/audit_database_with_a_long_name.events_by_month_and_partition_a", "clickhouse/audit_database_with_a_long_name.events_by_month_and_partition_b"),
+        ("rebuild/a-b", "rebuild/a_b"),
+    ] as [(String, String)])
+    func collisions(a: String, b: String) throws {
+        for owner in ["m", "a-very-long-migration-name-that-fills-most-of-the-label"] {
+            let ja = StepJobs.jobName(migration: owner, step: a, attempt: 1)
+            let jb = StepJobs.jobName(migration: owner, step: b, attempt: 1)
+            #expect(ja != jb, "\(a) and \(b) share \(ja)")
+            #expect(ja.count <= 63 && jb.count <= 63)
+            #expect(ja.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" } && ja.first?.isLetter == true && ja.last != "-", "\(ja)")
+        }
+        var (m, spec) = migration()
+        spec.mysql?.databases = ["crm_a", "crm-a"]
+        m.spec = spec
+        let job = try #require(StepJobs.job(for: "mysql/crm_a", attempt: 1, migration: m, spec: spec, settings: StepSettings()))
+        #expect(StepJobs.foreignJobProblem(job, step: "mysql/crm_a", migrationUID: "uid-1") == nil)
+        #expect(StepJobs.foreignJobProblem(job, step: "mysql/crm-a", migrationUID: "uid-1")?.contains("runs step mysql/crm_a, not mysql/crm-a") == true)
+        #expect(StepJobs.foreignJobProblem(job, step: "mysql/crm_a", migrationUID: "other-uid")?.contains("not this Migration's") == true)
+        var unlabeled = job
+        unlabeled[path: ["metadata", "annotations"]] = nil
+        #expect(StepJobs.foreignJobProblem(unlabeled, step: "mysql/crm_a", migrationUID: "uid-1") != nil)
+    }
+
+    @Test("a credentials Secret with the wrong keys is named with the keys it has and the keys it needs")
+    func secretKeys() {
+        let p = StepJobs.secretKeysProblem(field: "spec.mysql.credentialsSecret", name: "db", keys: ["user", "pass"])
+        #expect(p?.contains("Secret db (spec.mysql.credentialsSecret) has keys pass, user but needs username and password") == true, "\(p ?? "")")
+        #expect(StepJobs.secretKeysProblem(field: "spec.mysql.credentialsSecret", name: "db", keys: ["username", "password"]) == nil)
+        #expect(StepJobs.secretKeysProblem(field: "spec.redis.credentialsSecret", name: "r", keys: []) != nil)
+        #expect(StepJobs.secretKeysProblem(field: "spec.config.keySecret", name: "k", keys: ["KEY"])?.contains("needs key") == true)
+        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["ca.crt"]) == nil)
+        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["username"]) != nil)
+        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["tls.crt"]) != nil)
     }
 }
 
@@ -116,4 +156,5 @@ struct FilesColumnTests {
         #expect(FilesTransfer.summary(percent: 60, rate: 0, eta: nil, state: "paused") == "60% paused")
         #expect(FilesTransfer.summary(percent: 1, rate: 200_000_000, eta: 7300, state: "copying") == "1% 191MiB/s ETA 2h1m")
     }
+
 }
