@@ -17,7 +17,8 @@ final class ChildProcess {
     let program: String
 
     /// Starts `program args`. `outputDirectory` receives the stdout/stderr files.
-    init(_ program: String, _ args: [String], pipeStdin: Bool, outputDirectory: String, environment: [String: String]? = nil) throws {
+    /// `inherit`: a descriptor the child gets as fd 3 (a secret's memory file: `/dev/fd/3`).
+    init(_ program: String, _ args: [String], pipeStdin: Bool, outputDirectory: String, environment: [String: String]? = nil, inherit: Int32? = nil) throws {
         ChildProcess.ignoreSIGPIPE
         self.program = program
         let tag = UUID().uuidString.prefix(8)
@@ -29,6 +30,7 @@ final class ChildProcess {
             .open(2, path: stderrPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600),
         ]
         actions.insert(stdinPipe.map { .dup($0.read, to: 0) } ?? .open(0, path: "/dev/null", flags: O_RDONLY, mode: 0), at: 0)
+        if let inherit { actions.append(.dup(inherit, to: 3)) }
         do {
             pid = try ProcessSpawn.spawn(program, args, environment: environment ?? ProcessInfo.processInfo.environment, fileActions: actions)
         } catch {

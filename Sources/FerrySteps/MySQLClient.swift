@@ -20,13 +20,19 @@ public struct MySQLEndpoint: Sendable {
 }
 
 /// Talks to MySQL/MariaDB through its command-line client (`mariadb`, else
-/// `mysql`): credentials go in a private defaults file (mode 0600 in a 0700
-/// directory, deleted on close), statements go on stdin. Blocking.
+/// `mysql`): credentials go in an option file that lives only in memory (a
+/// memfd, handed to each client as `/dev/fd/3`), so no ending of the process,
+/// not even SIGKILL, leaves a password on disk; statements go on stdin.
+/// Blocking.
 public final class MySQLClient: @unchecked Sendable {
     public let endpoint: MySQLEndpoint
     public let program: String
+    /// Holds the clients' stdout/stderr files (never a secret).
     let workDirectory: String
-    let defaultsFile: String
+    /// The in-memory option file (close-on-exec here; each client gets it as fd 3).
+    let defaultsFD: Int32
+    /// What the clients are told: `/dev/fd/3`.
+    let defaultsFile = "/dev/fd/3"
 
     public init(_ endpoint: MySQLEndpoint) throws {
         self.endpoint = endpoint
@@ -36,7 +42,6 @@ public final class MySQLClient: @unchecked Sendable {
             throw StepError.io("cannot create a private temporary directory: \(String(cString: strerror(errno)))")
         }
         workDirectory = String(cString: dir)
-        defaultsFile = workDirectory + "/client.cnf"
         let text = """
         [client]
         host=\(endpoint.host)
@@ -46,15 +51,42 @@ public final class MySQLClient: @unchecked Sendable {
         password=\(MySQLClient.optionValue(endpoint.password))
 
         """
-        let fd = open(defaultsFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StepError.io("cannot write \(defaultsFile): \(String(cString: strerror(errno)))") }
+        var fd = MySQLClient.memoryFile("ferry-mysql-client")
+        guard fd >= 0 else {
+            rmdir(workDirectory)
+            throw StepError.io("cannot create an in-memory option file: \(String(cString: strerror(errno)))")
+        }
+        if fd == 3 {
+            // dup2(3, 3) would keep close-on-exec: move it out of the child's slot.
+            let moved = fcntl(fd, F_DUPFD_CLOEXEC, 10)
+            close(fd)
+            fd = moved
+        }
+        // A memfd starts 0777; the client ignores a world-writable option file.
+        fchmod(fd, 0o400)
+        defaultsFD = fd
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == bytes.count else { throw StepError.io("cannot write \(defaultsFile)") }
+        guard written == bytes.count else {
+            close(fd)
+            rmdir(workDirectory)
+            throw StepError.io("cannot write the in-memory option file")
+        }
+    }
+
+    /// glibc's memfd_create(name, MFD_CLOEXEC), looked up (Swift's Glibc module does not export it).
+    static func memoryFile(_ name: String) -> Int32 {
+        typealias MemFDCreate = @convention(c) (UnsafePointer<CChar>, UInt32) -> Int32
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "memfd_create") else {
+            errno = ENOSYS
+            return -1
+        }
+        let create = unsafeBitCast(symbol, to: MemFDCreate.self)
+        return name.withCString { create($0, 1 /* MFD_CLOEXEC */) }
     }
 
     deinit {
+        close(defaultsFD)
         try? FileManager.default.removeItem(atPath: workDirectory)
     }
 
@@ -85,7 +117,7 @@ public final class MySQLClient: @unchecked Sendable {
     func start(database: String?, extra: [String] = []) throws -> ChildProcess {
         var args = ["--defaults-file=\(defaultsFile)", "--batch", "--max-allowed-packet=1073741824"]
         if let database { args.append("--database=\(database)") }
-        return try ChildProcess(program, args + extra, pipeStdin: true, outputDirectory: workDirectory)
+        return try ChildProcess(program, args + extra, pipeStdin: true, outputDirectory: workDirectory, inherit: defaultsFD)
     }
 
     /// Runs a script; throws the client's error message (with where it ran) on failure.

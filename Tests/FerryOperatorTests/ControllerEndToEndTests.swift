@@ -247,6 +247,6 @@ struct ReconcilerInProcessTests {
         #expect(m.metadata.annotations?["touched"] == "yes")
         #expect(m.status?.progress == "0/1 steps")
         #expect(m.status?.phase == .running)
-        #expect(m.status?.steps?.first?.job == "m-validate-1")
+        #expect(m.status?.steps?.first?.job == StepJobs.jobName(migration: "m", step: "validate", attempt: 1))
     }
 }

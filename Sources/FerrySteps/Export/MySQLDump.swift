@@ -29,7 +29,7 @@ extension MySQLClient {
         let program = Self.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
         let child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--triggers", "--routines",
                                                "--max-allowed-packet=1073741824", "--databases", database, "--result-file=\(part)"],
-                                     pipeStdin: false, outputDirectory: workDirectory)
+                                     pipeStdin: false, outputDirectory: workDirectory, inherit: defaultsFD)
         defer { child.removeOutputs() }
         let code = child.wait()
         guard code == 0 else {
