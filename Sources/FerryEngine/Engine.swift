@@ -136,7 +136,7 @@ public enum Engine {
             s.message = (s.failures ?? 0) > 0 ? "attempt \((s.failures ?? 0) + 1)" : nil
             s.result = nil
             s.progress = nil
-            s.progressAt = nil
+            s.progressAt = Timestamps.format(now)
         }
     }
 
@@ -148,6 +148,11 @@ public enum Engine {
             switch outcome {
             case .running(let message):
                 s.message = message
+                // Progress is the step's own report changing; the same line again is no progress.
+                if let message, message != s.progress {
+                    s.progress = message
+                    s.progressAt = Timestamps.format(now)
+                }
             case .succeeded(let result, let message):
                 if StepKind(name).changesData { s.dataChanged = true }
                 s.progress = nil
@@ -264,8 +269,21 @@ public enum Engine {
                        reason: failedOptional.isEmpty ? "AllStepsHealthy" : "OptionalStepFailed",
                        message: failedOptional.isEmpty ? "no optional step failed" : failedOptional.map { "\($0.name): \($0.message ?? "")" }.joined(separator: "; "),
                        observedGeneration: generation, now: stamp)
+        if let running = active, running.state == .running, StepKind(running.name).runsAsJob, let stall = stalled(running, spec: spec, now: now) {
+            conditions.set(type: C.progressing, status: false, reason: "Stalled", message: stall, observedGeneration: generation, now: stamp)
+        }
         status.conditions = conditions
         return status
+    }
+
+    /// "mysql/wiki: no progress for 312 s (last: …)" when a running step has not moved for
+    /// `spec.steps.stallSeconds`; nil while it moves.
+    public static func stalled(_ step: StepStatus, spec: MigrationSpec, now: Date) -> String? {
+        guard let at = (step.progressAt ?? step.startedAt).flatMap(Timestamps.parse) else { return nil }
+        let limit = Double(spec.steps?.stallSeconds ?? MigrationDefaults.stepStallSeconds)
+        let idle = now.timeIntervalSince(at)
+        guard idle > limit else { return nil }
+        return "\(step.name): no progress for \(Int(idle)) s\(step.progress.map { " (last: \($0))" } ?? ""); is the server answering? See kubectl logs job/\(step.job ?? "<job>")"
     }
 
     /// The file sync's part of the summary: phase Paused and condition Paused while a paused

@@ -235,7 +235,13 @@ public struct MigrationReconciler: Reconciler {
                 return .failed(problem, permanent: true)
             }
             let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
-            return StepJobs.outcome(job: job, pods: pods)
+            let outcome = StepJobs.outcome(job: job, pods: pods)
+            // A running step's last output line is its progress (rows, bytes so far).
+            if case .running = outcome, let pod = pods.first(where: { $0[path: ["status", "phase"]]?.stringValue == "Running" })?.name,
+               let log = try? await client.podLog(name: pod, namespace: namespace, tailLines: 5), let line = StepJobs.progressLine(fromLog: log) {
+                return .running(line)
+            }
+            return outcome
         } catch let e as KubeAPIError where e.isNotFound {}
         guard let job = StepJobs.job(for: step.name, attempt: attempt, migration: migration, spec: spec, settings: settings) else {
             return .failed("\(step.name) cannot run yet: this version of Ferry has no runner for it", permanent: true)

@@ -315,6 +315,16 @@ public enum StepJobs {
         return .running(pods.isEmpty ? "job \(job.name ?? "") created" : "running in pod \(pods.first?.name ?? "")")
     }
 
+    /// The last progress line of a step's output (not its JSON result), at most 200 characters.
+    public static func progressLine(fromLog log: String) -> String? {
+        for line in log.split(separator: "\n").reversed() {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty || t.hasPrefix("{") { continue }
+            return String(t.prefix(200))
+        }
+        return nil
+    }
+
     /// The `{"ok":…}` JSON of a finished pod's termination message.
     static func terminationReport(_ pod: JSONValue) -> JSONValue? {
         guard let message = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "terminated", "message"]]?.stringValue else { return nil }

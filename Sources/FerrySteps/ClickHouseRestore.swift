@@ -216,7 +216,14 @@ public struct ClickHouseRestore: Sendable {
                 send(ranges[next])
                 next += 1
             }
+            var done = 0
+            var reported = Date()
             while try await group.next() != nil {
+                done += 1
+                if Date().timeIntervalSince(reported) >= 2 || done == ranges.count {
+                    reported = Date()
+                    say("clickhouse \(table): \(done)/\(ranges.count) blocks of \(blockSize) rows in")
+                }
                 if next < ranges.count {
                     send(ranges[next])
                     next += 1

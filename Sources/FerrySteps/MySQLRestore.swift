@@ -295,10 +295,10 @@ public struct MySQLRestore: Sendable {
                 usleep(200_000)
                 guard Date().timeIntervalSince(last) >= 2 else { continue }
                 last = Date()
+                // The same line while nothing moves (a frozen server): the controller reports a stall.
                 let done = state.withLock { $0.done }
-                let elapsed = Date().timeIntervalSince(started)
                 let pct = totalBytes > 0 ? done * 100 / totalBytes : 100
-                say("mysql/\(db): \(pct)% of data (\(done >> 20)/\(totalBytes >> 20) MiB, \(elapsed > 0 ? Int(Double(done) / elapsed) >> 20 : 0) MiB/s)")
+                say("mysql/\(db): \(pct)% of data in (\(done >> 20)/\(totalBytes >> 20) MiB)")
             }
         }
         ticker.start()

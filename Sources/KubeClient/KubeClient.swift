@@ -127,6 +127,14 @@ public final class KubeClient: Sendable {
 
     // MARK: - Untyped verbs
 
+    /// The last `tailLines` lines of a pod's container output (`GET pods/{name}/log`).
+    public func podLog(name: String, namespace: String? = nil, container: String? = nil, tailLines: Int = 10, limitBytes: Int = 16_384) async throws -> String {
+        let path = ResourceDescriptor.pods.path(namespace: resolvedNamespace(.pods, namespace), name: name, subresource: "log")
+        var query = [("tailLines", String(tailLines)), ("limitBytes", String(limitBytes))]
+        if let container { query.append(("container", container)) }
+        return String(decoding: try await send(.GET, path, query: query, accept: "text/plain").body, as: UTF8.self)
+    }
+
     /// GET one object. `namespace` nil means the client's default namespace.
     public func get(_ resource: ResourceDescriptor, name: String, namespace: String? = nil, subresource: String? = nil) async throws -> JSONValue {
         let path = resource.path(namespace: resolvedNamespace(resource, namespace), name: name, subresource: subresource)

@@ -39,6 +39,8 @@ public struct SimRequest: Sendable {
 /// What the HTTP layer sends back: a whole body, or a watch stream.
 public enum SimResponse: Sendable {
     case json(status: Int, body: JSONValue)
+    /// A plain-text body (pod logs).
+    case text(status: Int, body: [UInt8])
     case watch(WatchResponse)
 }
 
@@ -77,10 +79,34 @@ public struct WatchResponse: Sendable {
 public struct APIHandler: Sendable {
     public let store: ObjectStore
     public var serverAddress: String
+    /// The pod runner's data folder, when pods run: `pods/{name}/log` reads their output there.
+    public var podDataDirectory: String?
 
     public init(store: ObjectStore, serverAddress: String) {
         self.store = store
         self.serverAddress = serverAddress
+    }
+
+    /// `GET pods/{name}/log`: the container's output, `tailLines` and `limitBytes` as the API server reads them.
+    func podLog(namespace: String, name: String, query: [String: String]) throws -> SimResponse {
+        let pod = try store.get(store.resourceType(group: "", version: "v1", plural: "pods")!, namespace: namespace, name: name)
+        let containers = pod[path: ["spec", "containers"]]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        let container = query["container"] ?? containers.first ?? ""
+        guard containers.contains(container) else {
+            throw SimError(400, "BadRequest", "container \(container) is not valid for pod \(name)")
+        }
+        guard let dir = podDataDirectory, let uid = pod[path: ["metadata", "uid"]]?.stringValue,
+              let data = FileManager.default.contents(atPath: PodRunner.podDirectory(dir, namespace: namespace, name: name, uid: uid) + "/\(container).log") else {
+            return .text(status: 200, body: [])
+        }
+        var bytes = Array(data)
+        if let tail = query["tailLines"].flatMap(Int.init), tail >= 0 {
+            var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            bytes = Array(lines.suffix(tail).joined(separator: [0x0A])) + (lines.isEmpty ? [] : [0x0A])
+        }
+        if let limit = query["limitBytes"].flatMap(Int.init), limit > 0, bytes.count > limit { bytes = Array(bytes.prefix(limit)) }
+        return .text(status: 200, body: bytes)
     }
 
     static func statusBody(_ e: SimError) -> SimResponse {
@@ -184,6 +210,9 @@ public struct APIHandler: Sendable {
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2] : nil
         if rest.count > 3 { throw SimError(404, "NotFound", "the server could not find the requested resource") }
+        if subresource == "log", type.key == "pods", req.method == "GET", let name {
+            return try podLog(namespace: namespace ?? "default", name: name, query: req.query)
+        }
         if let subresource {
             guard (subresource == "status" && type.hasStatus) || (subresource == "scale" && type.hasScale) else {
                 throw SimError(404, "NotFound", "the server could not find the requested resource")

@@ -183,6 +183,15 @@ final class HTTPServer: Sendable {
             try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
             try await outbound.write(.end(nil))
             return keepAlive
+        case .text(let status, let bytes):
+            var h = HTTPHeaders()
+            h.add(name: "Content-Type", value: "text/plain")
+            h.add(name: "Content-Length", value: String(bytes.count))
+            if !keepAlive { h.add(name: "Connection", value: "close") }
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: HTTPResponseStatus(statusCode: status), headers: h)))
+            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+            try await outbound.write(.end(nil))
+            return keepAlive
         case .watch(let watch):
             var h = HTTPHeaders()
             h.add(name: "Content-Type", value: "application/json")

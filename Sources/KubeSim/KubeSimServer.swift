@@ -95,7 +95,8 @@ public final class KubeSimServer: Sendable {
         }
         let channel = try await HTTPServer.bind(host: options.host, port: options.port, tls: tlsContext)
         let port = channel.channel.localAddress?.port ?? options.port
-        let handler = APIHandler(store: store, serverAddress: "\(options.host):\(port)")
+        var handler = APIHandler(store: store, serverAddress: "\(options.host):\(port)")
+        if options.runWorkloads { handler.podDataDirectory = dir }
         let serviceAccounts = ServiceAccountTokens()
         let http = HTTPServer(
             handler: handler, authenticator: Authenticator(tokens: options.tokens, required: options.tls, serviceAccounts: serviceAccounts),

@@ -33,6 +33,11 @@ final class PodRunner: Sendable {
     }
     let apiAccess: APIAccess?
 
+    /// Where a pod's files live: volumes, the termination message, `<container>.log`.
+    static func podDirectory(_ dataDirectory: String, namespace: String, name: String, uid: String) -> String {
+        "\(dataDirectory)/pods/\(namespace)/\(name)-\(uid.prefix(8))"
+    }
+
     init(store: ObjectStore, dataDirectory: String, apiAccess: APIAccess? = nil) {
         self.store = store
         self.dataDirectory = dataDirectory
@@ -140,7 +145,7 @@ final class PodRunner: Sendable {
             return
         }
         // Volumes → local folders.
-        let podDir = "\(dataDirectory)/pods/\(namespace)/\(name)-\(uid.prefix(8))"
+        let podDir = Self.podDirectory(dataDirectory, namespace: namespace, name: name, uid: uid)
         var volumes: [String: String] = [:]
         for v in pod[path: ["spec", "volumes"]]?.arrayValue ?? [] {
             guard let vname = v["name"]?.stringValue else { continue }

@@ -194,6 +194,37 @@ struct DumpConfinementTests {
         #expect(post.contains("SET sql_mode              = @saved_sql_mode"))
     }
 
+    @Test("a parent's deferred indexes wait for every table whose foreign keys reference it (an ALTER on users while tasks loads deadlocks)")
+    func indexGates() {
+        let body = """
+        CREATE TABLE `users` (
+          `id` int(11) NOT NULL,
+          `email` varchar(80) NOT NULL,
+          PRIMARY KEY (`id`),
+          KEY `by_email` (`email`)
+        ) ENGINE=InnoDB;
+        INSERT INTO `users` VALUES (1,'a');
+        CREATE TABLE `tasks` (
+          `id` int(11) NOT NULL,
+          `user_id` int(11) NOT NULL,
+          PRIMARY KEY (`id`),
+          CONSTRAINT `fk_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`)
+        ) ENGINE=InnoDB;
+        INSERT INTO `tasks` VALUES (1,1);
+        CREATE TABLE `audit` (
+          `id` int(11) NOT NULL,
+          `user_id` int(11) NOT NULL,
+          PRIMARY KEY (`id`),
+          CONSTRAINT `fk_audit` FOREIGN KEY (`user_id`) REFERENCES `wiki`.`users` (`id`)
+        ) ENGINE=InnoDB;
+        INSERT INTO `audit` VALUES (1,1);
+        """
+        let (p, problems) = plan(body)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(TableStructure.referencedTables(p.tables[1].createStatement) == ["users"])
+        #expect(MySQLRestore.indexGates(p, deferred: ["users"]) == ["users": ["users", "tasks", "audit"]])
+    }
+
     @Test("generated hostile statements: the scanner never lets one through and never crashes", arguments: 0..<8)
     func fuzz(seed: Int) {
         var rng = SplitMix(seed: UInt64(seed) &+ 17)

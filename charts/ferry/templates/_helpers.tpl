@@ -18,6 +18,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
+# Pod logs: a running step's last progress line goes into status.steps[].progress (get).
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Jobs: each restore step runs as a Job.
 - apiGroups: [batch]
   resources: [jobs]
