@@ -39,8 +39,9 @@ public struct DumpPlan: Sendable {
     public var truncatedStatement = false
     /// Every database the dump names (CREATE DATABASE, USE, DROP DATABASE, ALTER DATABASE), in order.
     public var databaseNames: [String] = []
-    /// Where each of them is first named.
+    /// Where each of them is first named, and by which statement.
     public var databaseOffsets: [String: Int] = [:]
+    public var databaseStatements: [String: String] = [:]
     /// Object names written with a database in front (`other`.`t`), where they appear.
     public var qualifiedReferences: [(offset: Int, name: DumpStatementPolicy.QualifiedName)] = []
     /// Statements that are not run because the policy refuses them.
@@ -85,10 +86,12 @@ public enum SQLDumpScanner {
             plan.refusals.append((start, String(text.trimmedWhitespace.prefix(160)), reason))
         }
         var statementStart = 0
+        var statementText = ""
         func nameDatabase(_ name: String) {
             if !plan.databaseNames.contains(name) {
                 plan.databaseNames.append(name)
                 plan.databaseOffsets[name] = statementStart
+                plan.databaseStatements[name] = String(statementText.trimmedWhitespace.prefix(160))
             }
         }
         let n = bytes.count
@@ -212,6 +215,7 @@ public enum SQLDumpScanner {
             let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
             statementStart = start
             var statement = executableText(text)
+            statementText = statement
             if statement.hasSuffix(String(decoding: delimiter, as: UTF8.self)) { statement.removeLast(delimiter.count) }
             let verdict = DumpStatementPolicy.classify(statement)
             if delimiter != [UInt8(ascii: ";")] {
@@ -345,11 +349,11 @@ public enum SQLDumpScanner {
     /// `alias`: the database's name in the package, when it is restored under another name.
     public static func confinementProblems(_ plan: DumpPlan, database: String, alias: String? = nil, bytes: UnsafeRawBufferPointer, path: String) -> [String] {
         var out: [String] = []
-        let at = { (name: String) in "\(path):\(lineNumber(bytes, offset: plan.databaseOffsets[name] ?? 0))" }
+        let at = { (name: String) in "\(path):\(lineNumber(bytes, offset: plan.databaseOffsets[name] ?? 0)): \(plan.databaseStatements[name] ?? "") —" }
         if plan.databaseNames.count > 1 {
-            out.append("\(at(plan.databaseNames[1])): \(path) holds \(plan.databaseNames.count) databases (\(plan.databaseNames.joined(separator: ", "))): a restore step may touch only its own. Export each database into its own file (mysqldump without --databases, or one --databases name per file)")
+            out.append("\(at(plan.databaseNames[1])) \(path) holds \(plan.databaseNames.count) databases (\(plan.databaseNames.joined(separator: ", "))): a restore step may touch only its own. Export each database into its own file (mysqldump without --databases, or one --databases name per file)")
         } else if let other = plan.databaseNames.first, other != database, other != alias {
-            out.append("\(at(other)): \(path) is a dump of database \(other) (CREATE DATABASE, USE or DROP DATABASE name it), not of \(database); export \(database) into its own file")
+            out.append("\(at(other)) \(path) is a dump of database \(other) (CREATE DATABASE, USE or DROP DATABASE name it), not of \(database); export \(database) into its own file")
         }
         for r in plan.refusals.sorted(by: { $0.offset < $1.offset }).prefix(20) {
             out.append("\(path):\(lineNumber(bytes, offset: r.offset)): \(r.statement) — \(r.reason)")
