@@ -105,6 +105,13 @@ public struct PackageValidation: Sendable {
             notes += try Self.checkConfined(source.dumpPath, database: db)
         }
         let tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
+        // Validate lists what it will not restore, and why.
+        for db in pkg.metadata.contents.mysql where !databases.contains(db) {
+            notes.append("MySQL database \(db) is in the package but not restored: spec.mysql.databases does not name it")
+        }
+        for table in pkg.metadata.contents.clickhouse where !tables.contains(table) {
+            notes.append("ClickHouse table \(table) is in the package but not restored: spec.clickhouse.tables does not name it")
+        }
         for table in tables {
             let source = try pkg.clickhouse(table)
             for path in [source.schemaPath, source.dataPath] where access(path, R_OK) != 0 {

@@ -249,6 +249,50 @@ struct DumpConfinementTests {
     }
 }
 
+extension DumpConfinementTests {
+    /// Statement forms mariadb-dump and mysqldump 5.7/8.0 write, as blocks that stand alone.
+    static let blocks: [@Sendable (String) -> String] = [
+        { _ in "/*!40101 SET @saved_cs_client     = @@character_set_client */;\n/*!50503 SET character_set_client = utf8mb4 */;\nCREATE TABLE `t\(UInt32.random(in: 1...9_999_999))` (\n  `id` int NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci;\n/*!40101 SET character_set_client = @saved_cs_client */;\n" },
+        { _ in "LOCK TABLES `t` WRITE;\n/*!40000 ALTER TABLE `t` DISABLE KEYS */;\nINSERT INTO `t` VALUES (1),(2),(3);\n/*!40000 ALTER TABLE `t` ENABLE KEYS */;\nUNLOCK TABLES;\n" },
+        { _ in "INSERT INTO `t` (`id`, `b`) VALUES (0x0A0B,_binary 'x\\'y'),(2,b'1');\n" },
+        { d in "/*!50003 SET @saved_sql_mode       = @@sql_mode */ ;\n/*!50003 SET sql_mode              = 'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES' */ ;\nDELIMITER \(d)\n/*!50003 CREATE*/ /*!50017 DEFINER=`app`@`%`*/ /*!50003 TRIGGER `trg\(UInt32.random(in: 1...999_999))` BEFORE INSERT ON `t` FOR EACH ROW BEGIN\n  SET NEW.id = NEW.id; -- a comment; with ;\nEND */\(d)\nDELIMITER ;\n/*!50003 SET sql_mode              = @saved_sql_mode */ ;\n" },
+        { d in "/*!50003 DROP FUNCTION IF EXISTS `f` */;\nDELIMITER \(d)\nCREATE DEFINER=`root`@`localhost` FUNCTION `f`(x INT) RETURNS int\n    DETERMINISTIC\nBEGIN\n  RETURN x + 1;\nEND \(d)\nDELIMITER ;\n" },
+        { d in "/*!50106 SET @save_time_zone= @@TIME_ZONE */ ;\nDELIMITER \(d)\n/*!50003 SET time_zone             = 'SYSTEM' */ \(d)\n/*!50106 CREATE*/ /*!50117 DEFINER=`root`@`localhost`*/ /*!50106 EVENT `ev` ON SCHEDULE EVERY 1 HOUR DO SELECT 1 */ \(d)\nDELIMITER ;\n/*!50106 SET TIME_ZONE= @save_time_zone */ ;\n" },
+        { _ in "/*!50001 DROP VIEW IF EXISTS `v`*/;\nSET @saved_cs_client     = @@character_set_client;\n/*!50503 SET character_set_client = utf8mb4 */;\n/*!50001 CREATE VIEW `v` AS SELECT \n 1 AS `id`*/;\nSET character_set_client = @saved_cs_client;\n" },
+        { _ in "/*!50001 DROP VIEW IF EXISTS `v`*/;\n/*!50001 SET @saved_cs_client          = @@character_set_client */;\n/*!50001 CREATE ALGORITHM=UNDEFINED */\n/*!50013 DEFINER=`root`@`localhost` SQL SECURITY DEFINER */\n/*!50001 VIEW `v` AS select `t`.`id` AS `id` from `t` */;\n/*!50001 SET character_set_client      = @saved_cs_client */;\n" },
+        { _ in "-- comment with DROP DATABASE `mysql`; inside\n/* a block comment; GRANT ALL */\n# hash comment USE other;\n" },
+        { _ in "/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;\n/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;\n/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;\n/*!40111 SET SQL_NOTES=@OLD_SQL_NOTES */;\n" },
+    ]
+    static let hostile = [
+        "DROP DATABASE `mysql`;", "INSERT INTO `other`.`t` VALUES (1);", "GRANT ALL ON *.* TO 'x'@'%';", "CREATE USER 'x'@'%';",
+        "SET GLOBAL general_log = 1;", "/*!50003 CREATE*/ /*!50003 TRIGGER `other`.`x` BEFORE INSERT ON `t` FOR EACH ROW SET @a = 1 */;",
+        "USE `other`;", "REPLACE INTO other.t VALUES (1);", "DELETE FROM `t`;", "INSERT INTO `t` VALUES (1) ON DUPLICATE KEY UPDATE id = 2;",
+    ]
+
+    @Test("generated dumps of both dialects, --databases or not, odd delimiters, comments: the allowed pass; one hostile statement anywhere is caught", arguments: 0..<12)
+    func dialectFuzz(seed: Int) {
+        var rng = SplitMix(seed: UInt64(seed) &* 7919 &+ 3)
+        let delimiters = [";;", "$$", "//", "!!"]
+        for round in 0..<20 {
+            var body = ""
+            if rng.next() % 2 == 0 { body += "/*!40000 DROP DATABASE IF EXISTS `wiki`*/;\nCREATE DATABASE /*!32312 IF NOT EXISTS*/ `wiki` /*!40100 DEFAULT CHARACTER SET utf8mb4 */;\nUSE `wiki`;\n" }
+            var parts: [String] = []
+            for _ in 0..<(3 + Int(rng.next() % 8)) {
+                let block = Self.blocks[Int(rng.next() % UInt64(Self.blocks.count))]
+                parts.append(block(delimiters[Int(rng.next() % UInt64(delimiters.count))]))
+            }
+            let clean = body + Self.table + parts.joined()
+            let (_, ok) = plan(clean)
+            #expect(ok.isEmpty, "seed \(seed) round \(round): \(ok)\n\(clean)")
+            let bad = Self.hostile[Int(rng.next() % UInt64(Self.hostile.count))]
+            var withBad = parts
+            withBad.insert(bad + "\n", at: Int(rng.next() % UInt64(parts.count + 1)))
+            let (_, caught) = plan(body + Self.table + withBad.joined())
+            #expect(!caught.isEmpty, "seed \(seed) round \(round): \(bad) slipped through")
+        }
+    }
+}
+
 /// A tiny deterministic generator for the fuzz tests.
 struct SplitMix {
     var state: UInt64
