@@ -73,11 +73,11 @@ public enum SQLDumpScanner {
         var postVariables = Set<String>()
         func addToPost(_ text: String) {
             plan.postScript += text + "\n"
-            postVariables.formUnion(SQLDumpScanner.assignedUserVariables(text))
+            postVariables.formUnion(SQLDumpScanner.userVariables(text).assigned)
         }
         func startPost() {
             if !postStarted {
-                for set in pendingSets where SQLDumpScanner.readUserVariables(set).isSubset(of: postVariables) { addToPost(set) }
+                for set in pendingSets where SQLDumpScanner.userVariables(set).read.isSubset(of: postVariables) { addToPost(set) }
                 pendingSets = []
             }
             postStarted = true
@@ -279,32 +279,20 @@ public enum SQLDumpScanner {
         return plan
     }
 
-    /// `@name` variables a SET assigns (left of `=`).
-    static func assignedUserVariables(_ text: String) -> Set<String> {
-        var out = Set<String>()
+    /// The `@name` user variables a SET assigns (left of `=`) and reads (a value that is one).
+    static func userVariables(_ text: String) -> (assigned: Set<String>, read: Set<String>) {
+        var assigned = Set<String>(), read = Set<String>()
         let body = executableText(text)
-        guard body.uppercased().hasPrefix("SET ") else { return out }
-        for part in DumpStatementPolicy.splitTopLevel(String(body.dropFirst(4)), on: ",") {
-            let p = part.trimmedWhitespace
-            if p.hasPrefix("@") && !p.hasPrefix("@@") {
-                out.insert(String(p.dropFirst().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "." })).lowercased())
-            }
+        guard body.uppercased().hasPrefix("SET ") else { return (assigned, read) }
+        func name(_ s: String) -> String? {
+            guard s.hasPrefix("@") && !s.hasPrefix("@@") else { return nil }
+            return String(s.dropFirst().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "." })).lowercased()
         }
-        return out
-    }
-
-    /// `@name` variables a SET reads (right of `=`).
-    static func readUserVariables(_ text: String) -> Set<String> {
-        var out = Set<String>()
-        let body = executableText(text)
-        guard body.uppercased().hasPrefix("SET ") else { return out }
         for part in DumpStatementPolicy.splitTopLevel(String(body.dropFirst(4)), on: ",") {
-            let value = DumpStatementPolicy.valueText(part).trimmedWhitespace
-            if value.hasPrefix("@") && !value.hasPrefix("@@") {
-                out.insert(String(value.dropFirst().prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" || $0 == "." })).lowercased())
-            }
+            if let n = name(part.trimmedWhitespace) { assigned.insert(n) }
+            if let n = name(DumpStatementPolicy.valueText(part).trimmedWhitespace) { read.insert(n) }
         }
-        return out
+        return (assigned, read)
     }
 
     /// What a gap before a `(` at depth 0 of an INSERT means.
