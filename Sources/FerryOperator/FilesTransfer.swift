@@ -128,11 +128,12 @@ public struct FilesTransfer: Sendable {
                 "volumeMounts": .array(mounts),
                 "terminationMessagePath": "/dev/termination-log",
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "securityContext": ["allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true],
                 "resources": ["requests": ["cpu": "200m", "memory": "64Mi"]],
             ]],
             "volumes": .array(volumes),
+            "automountServiceAccountToken": false,
         ]
+        RestrictedPod.apply(to: &podSpec)
         if let node = spec.package.nodeName, spec.package.hostPath != nil { podSpec["nodeName"] = .string(node) }
         let pod: JSONValue = [
             "apiVersion": "v1", "kind": "Pod",

@@ -236,6 +236,10 @@ public struct MigrationReconciler: Reconciler {
             }
             let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
             let outcome = StepJobs.outcome(job: job, pods: pods)
+            // No pod: admission may have refused it (PodSecurity, quota); the Job says so in FailedCreate events.
+            if case .running = outcome, pods.isEmpty, let refusal = try await podCreationRefusal(job: name, namespace: namespace) {
+                return .failed("the step's pod cannot be created: \(refusal)", permanent: true, untouched: true)
+            }
             // A running step's last output line is its progress (rows, bytes so far).
             if case .running = outcome, let pod = pods.first(where: { $0[path: ["status", "phase"]]?.stringValue == "Running" })?.name,
                let log = try? await client.podLog(name: pod, namespace: namespace, tailLines: 5), let line = StepJobs.progressLine(fromLog: log) {
@@ -252,6 +256,14 @@ public struct MigrationReconciler: Reconciler {
             logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])
         } catch let e as KubeAPIError where e.isAlreadyExists {}
         return .running("job \(name) created")
+    }
+
+    /// The newest FailedCreate Event of a Job (what admission said), if any.
+    func podCreationRefusal(job: String, namespace: String) async throws -> String? {
+        let events = try await client.list(.coreEvents, namespace: namespace, options: ListOptions(fieldSelector: "involvedObject.name=\(job),reason=FailedCreate"))
+        let newest = events.items.filter { $0[path: ["involvedObject", "kind"]]?.stringValue == "Job" }
+            .max { ($0["lastTimestamp"]?.stringValue ?? "") < ($1["lastTimestamp"]?.stringValue ?? "") }
+        return newest?["message"]?.stringValue
     }
 
     /// A Job an earlier Ferry started for this run under another name (names changed when

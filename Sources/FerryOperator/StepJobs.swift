@@ -255,11 +255,11 @@ public enum StepJobs {
                 "volumeMounts": .array(mounts),
                 "terminationMessagePath": .string(terminationPath),
                 "terminationMessagePolicy": "FallbackToLogsOnError",
-                "securityContext": ["allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": ["drop": ["ALL"]]],
                 "resources": ["requests": ["cpu": "100m", "memory": "64Mi"]],
             ]],
             "volumes": .array(volumes),
         ]
+        RestrictedPod.apply(to: &podSpec)
         if let node = spec.package.nodeName, spec.package.hostPath != nil { podSpec["nodeName"] = .string(node) }
         // Only the config step talks to the API (as its own account); the others get no token.
         if StepKind(step) == .config {
@@ -288,7 +288,9 @@ public enum StepJobs {
     }
 
     /// What a step Job's state and its pod's termination message say.
-    public static func outcome(job: JSONValue, pods: [JSONValue]) -> StepOutcome {
+    public static func outcome(job: JSONValue, pods unordered: [JSONValue]) -> StepOutcome {
+        // Newest first: a Job's latest pod says how it ended, not the first in list order.
+        let pods = unordered.sorted { finishedOrCreated($0) > finishedOrCreated($1) }
         let conditions = job[path: ["status", "conditions"]]?.arrayValue ?? []
         let isTrue = { (type: String) in conditions.contains { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" } }
         let report = pods.lazy.compactMap { terminationReport($0) }.first
@@ -313,6 +315,12 @@ public enum StepJobs {
             }
         }
         return .running(pods.isEmpty ? "job \(job.name ?? "") created" : "running in pod \(pods.first?.name ?? "")")
+    }
+
+    /// When a pod's container ended, else when the pod was made (RFC 3339 sorts as text).
+    static func finishedOrCreated(_ pod: JSONValue) -> String {
+        pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "terminated", "finishedAt"]]?.stringValue
+            ?? pod[path: ["metadata", "creationTimestamp"]]?.stringValue ?? ""
     }
 
     /// The last progress line of a step's output (not its JSON result), at most 200 characters.

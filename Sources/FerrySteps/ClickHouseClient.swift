@@ -87,14 +87,15 @@ public struct ClickHouseClient: Sendable {
         }
     }
 
-    /// Streams the answer to `sql` into a new file at `path` (mode 0600); returns its byte count.
+    /// Streams the answer to `sql` into a new file at `path` (mode 0644: a package file must be
+    /// readable by the step image's user, uid 65532); returns its byte count.
     @discardableResult
     public func download(_ sql: String, to path: String) async throws -> Int {
         let response = try await http.execute(request(settings: [:], body: ByteBuffer(string: sql)), timeout: timeout)
         guard response.status == .ok else {
             throw ClickHouseServerError.parse(String(buffer: try await response.body.collect(upTo: 1 << 20)))
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]),
               let handle = FileHandle(forWritingAtPath: path) else {
             throw StepError.io("cannot create \(path)")
         }

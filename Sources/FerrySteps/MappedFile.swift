@@ -14,7 +14,7 @@ public final class MappedFile: @unchecked Sendable {
         self.path = path
         // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw StepError.badPackage("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw StepError.badPackage(Self.unreadable(path, errno: errno)) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StepError.badPackage("cannot stat \(path): \(String(cString: strerror(errno)))") }
@@ -28,6 +28,16 @@ public final class MappedFile: @unchecked Sendable {
         guard let p, p != MAP_FAILED else { throw StepError.badPackage("cannot map \(path): \(String(cString: strerror(errno)))") }
         madvise(p, count, MADV_SEQUENTIAL)
         base = p
+    }
+
+    /// "cannot open P: Permission denied (this process runs as uid 65532); make the package readable …"
+    public static func unreadable(_ path: String, errno code: Int32) -> String {
+        var text = "cannot open \(path): \(String(cString: strerror(code)))"
+        if code == EACCES || code == EPERM {
+            text += " (this process runs as uid \(getuid()), gid \(getgid())); make the package readable for it: chmod -R a+rX on the package folder, "
+                + "or chown it to that uid, or export it again with ferry export (which writes every file readable)"
+        }
+        return text
     }
 
     deinit {

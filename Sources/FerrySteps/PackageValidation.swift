@@ -115,7 +115,7 @@ public struct PackageValidation: Sendable {
         for table in tables {
             let source = try pkg.clickhouse(table)
             for path in [source.schemaPath, source.dataPath] where access(path, R_OK) != 0 {
-                throw StepError.badPackage("\(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
+                throw StepError.badPackage(MappedFile.unreadable(path, errno: errno))
             }
         }
         // Every file the manifest lists must be as exported: a corrupt dump is caught here, before the app stops.
@@ -193,7 +193,7 @@ public struct PackageValidation: Sendable {
     static func checkCompletionLine(_ path: String) throws {
         try BackupPackage.refuseSpecialFile(path)
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw StepError.badPackage("cannot read \(path) (\(String(cString: strerror(errno)))); fix its permissions")
+            throw StepError.badPackage(MappedFile.unreadable(path, errno: errno))
         }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0

@@ -53,7 +53,7 @@ public final class EventRecorder: Sendable {
                 "reportingInstance": .string(instance),
                 "action": .string(action),
                 "reason": .string(reason),
-                "note": .string(String(note.prefix(1024))),
+                "note": .string(Self.cut(note, bytes: 1024)),
                 "type": .string(type.rawValue),
                 "regarding": [
                     "apiVersion": object["apiVersion"] ?? .null, "kind": object["kind"] ?? .null,
@@ -68,5 +68,19 @@ public final class EventRecorder: Sendable {
         } catch {
             logger.warning("could not record event", metadata: ["object": "\(namespace)/\(name)", "reason": "\(reason)", "error": "\(error)"])
         }
+    }
+
+    /// At most `bytes` bytes of UTF-8 (the API server's limit on a note), cut on a character boundary.
+    public static func cut(_ text: String, bytes: Int) -> String {
+        guard text.utf8.count > bytes else { return text }
+        var out = ""
+        var used = 0
+        for ch in text {
+            let n = String(ch).utf8.count
+            if used + n > bytes { break }
+            out.append(ch)
+            used += n
+        }
+        return out
     }
 }

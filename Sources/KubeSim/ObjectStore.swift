@@ -206,6 +206,10 @@ public final class ObjectStore: Sendable {
             if type.hasStatus && type.isCustom { obj["status"] = nil }
             try Self.applySchema(type, &obj, strict: strict, name: name)
             try Hooks.beforeCreate(type, &obj, &s)
+            if type.key == "/pods", let ns, let labels = s.objects[ResourceType.builtins[0].key]?[Self.objectKey(nil, ns)]?[path: ["metadata", "labels"]]?.objectValue,
+               let refusal = PodSecurityAdmission.refusal(pod: obj, name: name, namespaceLabels: labels) {
+                throw refusal
+            }
             if dryRun { return obj }
             return Self.commit(&s, type, objectKey, obj, .added)
         }

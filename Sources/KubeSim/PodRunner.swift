@@ -95,22 +95,33 @@ final class PodRunner: Sendable {
         return nil
     }
 
-    /// Replaces mount paths where they appear as whole path prefixes inside `text`.
+    /// Replaces mount paths where they appear as whole path prefixes inside `text`, in one pass:
+    /// at each place the longest mount path that starts there wins, and replaced text is never
+    /// looked at again (a claim folder under /tmp must not be mapped a second time by a /tmp mount).
     static func mapPaths(_ text: String, _ mounts: [(String, String)]) -> String {
-        var out = text
-        for (from, to) in mounts.sorted(by: { $0.0.count > $1.0.count }) where !from.isEmpty {
-            var result = ""
-            var rest = Substring(out)
-            while let range = rest.range(of: from) {
-                let before = range.lowerBound == rest.startIndex ? (result.last ?? " ") : rest[rest.index(before: range.lowerBound)]
-                let after = range.upperBound < rest.endIndex ? rest[range.upperBound] : " "
-                let boundaryBefore = " \t'\"=:;(".contains(before) || result.isEmpty && range.lowerBound == rest.startIndex
-                let boundaryAfter = " \t'\"/;:)".contains(after)
-                result += rest[..<range.lowerBound]
-                result += (boundaryBefore && boundaryAfter) ? to : from
-                rest = rest[range.upperBound...]
+        let sorted = mounts.filter { !$0.0.isEmpty }.sorted { $0.0.count > $1.0.count }
+        guard !sorted.isEmpty else { return text }
+        let chars = Array(text)
+        var out = ""
+        var i = 0
+        while i < chars.count {
+            let before: Character = i == 0 ? " " : chars[i - 1]
+            if i == 0 || " \t'\"=:;(".contains(before) {
+                var replaced = false
+                for (from, to) in sorted {
+                    let f = Array(from)
+                    guard i + f.count <= chars.count, Array(chars[i..<(i + f.count)]) == f else { continue }
+                    let after: Character = i + f.count < chars.count ? chars[i + f.count] : " "
+                    guard " \t'\"/;:)".contains(after) else { continue }
+                    out += to
+                    i += f.count
+                    replaced = true
+                    break
+                }
+                if replaced { continue }
             }
-            out = result + rest
+            out.append(chars[i])
+            i += 1
         }
         return out
     }
@@ -194,6 +205,8 @@ final class PodRunner: Sendable {
             env["KUBERNETES_SERVICE_PORT"] = String(api.port)
             env["FERRY_SERVICE_ACCOUNT_DIR"] = dir
         }
+        let runnerKeys = Set(env.keys)
+        let runnerValues = env
         do {
             for from in container["envFrom"]?.arrayValue ?? [] {
                 let prefix = from["prefix"]?.stringValue ?? ""
@@ -226,7 +239,8 @@ final class PodRunner: Sendable {
             refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "\(error)")
             return
         }
-        for (k, v) in env { env[k] = Self.mapPaths(v, mounts) }
+        // Only what the pod spec set names container paths; the runner's own values are host paths.
+        for (k, v) in env where !runnerKeys.contains(k) || env[k] != runnerValues[k] { env[k] = Self.mapPaths(v, mounts) }
         let args = command.dropFirst().map { Self.mapPaths($0, mounts) }
         let logPath = "\(podDir)/\(containerName).log"
         let restartPolicy = pod[path: ["spec", "restartPolicy"]]?.stringValue ?? "Always"

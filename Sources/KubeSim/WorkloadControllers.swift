@@ -91,6 +91,25 @@ struct WorkloadControllers: Sendable {
         }
     }
 
+    /// One Event per Job and reason, its count bumped on each repeat (as the event recorder folds them).
+    func recordFailedCreate(_ job: JSONValue, message: String) {
+        let events = type("", "events")
+        let name = "\(job.name ?? "").failedcreate"
+        let stamp = Timestamps.format(store.now())
+        if let existing = try? store.get(events, namespace: job.namespace, name: name) {
+            let count = (existing["count"]?.intValue ?? 1) + 1
+            _ = try? store.patch(events, namespace: job.namespace, name: name, patch: ["count": .int(count), "lastTimestamp": .string(stamp), "message": .string(message)], contentType: "application/merge-patch+json")
+            return
+        }
+        _ = try? store.create(events, namespace: job.namespace, [
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": ["name": .string(name), "namespace": .string(job.namespace ?? "default")],
+            "involvedObject": ["apiVersion": "batch/v1", "kind": "Job", "name": .string(job.name ?? ""), "namespace": .string(job.namespace ?? "default"), "uid": .string(job.uid ?? "")],
+            "reason": "FailedCreate", "type": "Warning", "message": .string(message), "count": 1,
+            "firstTimestamp": .string(stamp), "lastTimestamp": .string(stamp), "source": ["component": "job-controller"],
+        ])
+    }
+
     func reconcileJob(_ type: ResourceType, _ job: JSONValue, _ owned: [JSONValue], podType: ResourceType) {
         guard job[path: ["metadata", "deletionTimestamp"]] == nil, let name = job.name else { return }
         let ns = job.namespace
@@ -114,8 +133,15 @@ struct WorkloadControllers: Sendable {
                 status["conditions"] = [["type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastTransitionTime": .string(stamp), "lastProbeTime": .string(stamp)]]
             } else if active == 0 {
                 let uid = job.uid ?? ""
-                _ = try? store.create(podType, namespace: ns, podFromTemplate(job, type, name: nil, generateName: "\(name)-", extraLabels: ["job-name": .string(name), "batch.kubernetes.io/job-name": .string(name), "controller-uid": .string(uid)]))
-                status["active"] = 1
+                do {
+                    _ = try store.create(podType, namespace: ns, podFromTemplate(job, type, name: nil, generateName: "\(name)-", extraLabels: ["job-name": .string(name), "batch.kubernetes.io/job-name": .string(name), "controller-uid": .string(uid)]))
+                    status["active"] = 1
+                } catch let e as SimError {
+                    // As the job controller does: a Warning Event FailedCreate on the Job, and no pod.
+                    recordFailedCreate(job, message: "Error creating: \(e.status.message ?? "\(e)")")
+                } catch {
+                    recordFailedCreate(job, message: "Error creating: \(error)")
+                }
             }
         }
         if job["status"] != status {

@@ -93,10 +93,14 @@ struct ExportRoundTripTests {
             """
         let configPath = try makeTempDir("rt-config") + "/export.yaml"
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
-        let exported = try await runCommand(Self.ferry, ["export", "--config", configPath], environment: ["FERRY_CLICKHOUSE_PASSWORD": "s3cret pass"], timeout: 120)
+        // A careful operator's umask 077 must not make the package unreadable for the step image's uid 65532.
+        let exported = try await runCommand("/bin/sh", ["-c", "umask 077; exec \"$0\" export --config \"$1\"", Self.ferry, configPath],
+                                            environment: ["FERRY_CLICKHOUSE_PASSWORD": "s3cret pass", "PATH": "/usr/bin:/bin"], timeout: 120)
         #expect(exported.status == 0, "\(exported.combined)")
         let verified = try await runCommand(Self.ferry, ["export", "--verify", output])
         #expect(verified.status == 0, "\(verified.combined)")
+        let unreadable = try await runCommand("/usr/bin/find", [output, "(", "-type", "f", "!", "-perm", "-o=r", ")", "-o", "(", "-type", "d", "!", "-perm", "-o=rx", ")"])
+        #expect(unreadable.stdout.isEmpty, "package files another uid cannot read: \(unreadable.stdout)")
 
         // The source goes away (or: this is the new cluster); offsets moved on.
         for db in databases { _ = try await Self.sql(servers, "DROP DATABASE `\(db)`;") }
@@ -113,12 +117,17 @@ struct ExportRoundTripTests {
                 """)
             let controller = try ControllerProcess.runningSteps(env, name: "rt")
             defer { controller.terminateNow() }
+            // A hardened namespace: PodSecurity restricted, the package on a volume claim (hostPath is not allowed there).
+            #expect(try await env.kubectl("label", "namespace", "default", "pod-security.kubernetes.io/enforce=restricted").status == 0)
+            let claim = env.fixture.server.dataDirectory + "/volumes/default/backup"
+            try FileManager.default.createDirectory(atPath: env.fixture.server.dataDirectory + "/volumes/default", withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: output, toPath: claim)
             try await Self.apply(env, """
                 apiVersion: ferry.dev/v1alpha1
                 kind: Migration
                 metadata: {name: rt, namespace: default}
                 spec:
-                  package: {hostPath: \(output)}
+                  package: {persistentVolumeClaim: backup}
                   appVersion: "6.4.1"
                   mysql: {host: 127.0.0.1, port: \(servers.mysqlPort), credentialsSecret: mysql-root}
                   clickhouse: {url: "\(servers.clickhouseURL)", credentialsSecret: clickhouse-ferry}
@@ -131,6 +140,9 @@ struct ExportRoundTripTests {
             let phase = try await Self.waitForEnd(env, "rt")
             let yaml = try await env.kubectl("get", "migration", "rt", "-o", "yaml").stdout
             #expect(phase == "Succeeded", "\(yaml)\n\(controller.log.suffix(2000))")
+            // Every step ran in a pod the restricted admission let in, with a writable /tmp of its own.
+            let job = try await env.kubectl("get", "jobs", "-l", "ferry.dev/migration=rt", "-o", "json").stdout
+            #expect(job.contains("\"RuntimeDefault\"") && job.contains("\"TMPDIR\"") && !job.contains("hostPath"), "\(job.prefix(3000))")
 
             for db in databases { #expect(try await Self.checksums(servers, db) == sums[db], "CHECKSUM TABLE of \(db)") }
             #expect(try await Self.fingerprint(ch, table) == chPrint, "rows and content per partition")

@@ -133,3 +133,14 @@ struct ServerUnitTests {
         #expect(throws: SimError.self) { try store.create(cm, namespace: "nowhere", ["metadata": ["name": "x"]]) }
     }
 }
+
+@Suite("Pod runner path mapping", .timeLimit(.minutes(1)))
+struct PodPathMappingTests {
+    @Test("a mount path is replaced once, longest first; a claim folder under /tmp is not mapped again by a /tmp emptyDir")
+    func onePass() {
+        let mounts = [("/package", "/tmp/kubesim-x/volumes/default/backup"), ("/tmp", "/tmp/kubesim-x/pods/p/volumes/tmp"), ("/targets/a", "/srv/a")]
+        #expect(PodRunner.mapPaths("--package /package/mysql", mounts) == "--package /tmp/kubesim-x/volumes/default/backup/mysql")
+        #expect(PodRunner.mapPaths("/tmp", mounts) == "/tmp/kubesim-x/pods/p/volumes/tmp")
+        #expect(PodRunner.mapPaths("/tmpfile /packages x=/targets/a:/tmp/y", mounts) == "/tmpfile /packages x=/srv/a:/tmp/kubesim-x/pods/p/volumes/tmp/y")
+    }
+}

@@ -91,6 +91,8 @@ public struct PackageExporter: Sendable {
     var output: String { config.output.hasSuffix("/") ? String(config.output.dropLast()) : config.output }
 
     public func run() async throws -> Summary {
+        // Every package file readable by the step image's user (uid 65532), whatever umask the shell had.
+        umask(0o022)
         let started = Date()
         let problems = config.problems()
         guard problems.isEmpty else { throw StepError.configuration(problems.joined(separator: "; ")) }

@@ -18,6 +18,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
+# Job events: a step whose pod admission refused (PodSecurity, quota) is failed with the reason (list core Events of the Job).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list]
 # Pod logs: a running step's last progress line goes into status.steps[].progress (get).
 - apiGroups: [""]
   resources: [pods/log]
