@@ -35,6 +35,7 @@ public struct FilesTransfer: Sendable {
         let name = Self.podName(migration.metadata.name ?? "")
         let attempt = String(step.attempts ?? 1)
         let pod: JSONValue
+        let token = try await MoverToken.ensure(client, migration: migration)
         do {
             pod = try await client.get(.pods, name: name, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
@@ -74,18 +75,18 @@ public struct FilesTransfer: Sendable {
             }
             let base = "http://\(ip.contains(":") ? "[\(ip)]" : ip):\(settings.moverPort)"
             do {
-                var progress = try await get(base + "/progress")
+                var progress = try await get(base + "/progress", token: token)
                 let state = progress["state"]?.stringValue
                 if paused && state != "paused" && state != "done" && state != "verifying" {
-                    try await post(base + "/pause", "")
-                    progress = try await get(base + "/progress")
+                    try await post(base + "/pause", "", token: token)
+                    progress = try await get(base + "/progress", token: token)
                 } else if !paused && state == "paused" {
-                    try await post(base + "/resume", "")
-                    progress = try await get(base + "/progress")
+                    try await post(base + "/resume", "", token: token)
+                    progress = try await get(base + "/progress", token: token)
                 }
                 let want = spec.fileSync?.bandwidth ?? 0
                 if progress["bandwidth"]?.intValue != want {
-                    try await post(base + "/bandwidth", String(want))
+                    try await post(base + "/bandwidth", String(want), token: token)
                 }
                 let files = Self.filesStatus(progress, previous: previous, now: now)
                 return Observation(outcome: .running(Self.message(files)), files: files)
@@ -108,12 +109,14 @@ public struct FilesTransfer: Sendable {
         var args = ["mover", "files"]
         let package = StepJobs.packageVolume(spec)
         let targets = StepJobs.targetVolumes(spec, readOnly: false)
-        let volumes = package.volumes + targets.volumes
-        let mounts = package.mounts + targets.mounts
+        let token: JSONValue = ["name": "mover-token", "secret": ["secretName": .string(MoverToken.secretName(owner)), "defaultMode": 0o440]]
+        let volumes = package.volumes + targets.volumes + [token]
+        let mounts = package.mounts + targets.mounts + [["name": "mover-token", "mountPath": .string(MoverToken.mount), "readOnly": true]]
         for f in spec.files ?? [] { args += ["--copy", "\(StepJobs.packageMount)/\(f.from)=\(StepJobs.targetMount(f.name))"] }
         let sync = spec.fileSync ?? FileSyncSpec()
         args += ["--parallelism", String(sync.parallelism ?? MigrationDefaults.fileSyncParallelism), "--verify", sync.verify ?? MigrationDefaults.fileSyncVerify,
-                 "--bandwidth", String(sync.bandwidth ?? 0), "--control-port", String(settings.moverPort), "--result-file", "/dev/termination-log"]
+                 "--bandwidth", String(sync.bandwidth ?? 0), "--control-port", String(settings.moverPort),
+                 "--control-host-env", "POD_IP", "--control-token-file", "\(MoverToken.mount)/\(MoverToken.key)", "--result-file", "/dev/termination-log"]
         if let w = sync.window { args += ["--window-start", w.start, "--window-end", w.end, "--window-time-zone", w.timeZone ?? MigrationDefaults.windowTimeZone] }
         if paused { args.append("--start-paused") }
         let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
@@ -125,6 +128,7 @@ public struct FilesTransfer: Sendable {
                 "imagePullPolicy": .string(settings.imagePullPolicy),
                 "command": .array(([settings.command] + args).map { .string($0) }),
                 "ports": [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
+                "env": [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]],
                 "volumeMounts": .array(mounts),
                 "terminationMessagePath": "/dev/termination-log",
                 "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -148,17 +152,23 @@ public struct FilesTransfer: Sendable {
         } catch let e as KubeAPIError where e.isAlreadyExists {}
     }
 
-    private func get(_ url: String) async throws -> JSONValue {
-        let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(2))
+    private func get(_ url: String, token: String) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await http.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else { throw KubeClientError.transport(method: "GET", url: url, detail: "HTTP \(response.status.code)") }
         return try JSONWire.parse(Array(buffer: body))
     }
 
-    private func post(_ url: String, _ body: String) async throws {
+    private func post(_ url: String, _ body: String, token: String) async throws {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.body = .bytes(ByteBuffer(string: body))
-        _ = try await http.execute(request, timeout: .seconds(2)).body.collect(upTo: 1 << 16)
+        let response = try await http.execute(request, timeout: .seconds(2))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        guard response.status == .ok else { throw KubeClientError.transport(method: "POST", url: url, detail: "HTTP \(response.status.code)") }
     }
 
     /// status.files from the mover's progress document.

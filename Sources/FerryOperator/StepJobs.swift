@@ -237,7 +237,8 @@ public enum StepJobs {
             mounts += m
         }
         if let secret = secret(for: step, spec: spec) {
-            volumes.append(["name": "credentials", "secret": ["secretName": .string(secret.name), "defaultMode": 0o400]])
+            // 0440 with the pod's fsGroup: readable by the step's uid 65532, by nobody else.
+            volumes.append(["name": "credentials", "secret": ["secretName": .string(secret.name), "defaultMode": 0o440]])
             mounts.append(["name": "credentials", "mountPath": .string(credentialsMount(secret.kind)), "readOnly": true])
         }
         if StepKind(step) == .validate {

@@ -23,6 +23,9 @@ final class PodRunner: Sendable {
     let dataDirectory: String
     private let running = Mutex<[String: Running]>([:])
     private let refused = Mutex<Set<String>>([])
+    /// Pods get addresses of their own on the loopback network (127.1.0.1, 127.1.0.2, …), as a
+    /// cluster gives each pod its own IP: two pods can listen on the same port.
+    private let addresses = Mutex<Int>(0)
 
     /// What a pod needs to call the API server as its service account (HTTPS mode only).
     struct APIAccess: Sendable {
@@ -155,6 +158,10 @@ final class PodRunner: Sendable {
             refuse(pod, uid: uid, container: containerName, reason: "CommandNotFound", message: "exec: \"\(program)\": executable file not found on this machine")
             return
         }
+        let podIP = addresses.withLock { n -> String in
+            n += 1
+            return "127.1.\((n >> 8) & 255).\(n & 255 == 0 ? 1 : n & 255)"
+        }
         // Volumes → local folders.
         let podDir = Self.podDirectory(dataDirectory, namespace: namespace, name: name, uid: uid)
         var volumes: [String: String] = [:]
@@ -232,7 +239,7 @@ final class PodRunner: Sendable {
                     guard let v = obj[path: ["data", k]]?.stringValue else { throw SimError(404, "NotFound", "key \(k) not found in configmap \(cm)") }
                     env[key] = v
                 } else if let field = e[path: ["valueFrom", "fieldRef", "fieldPath"]]?.stringValue {
-                    env[key] = pod[path: field.split(separator: ".").map(String.init)]?.stringValue ?? ""
+                    env[key] = field == "status.podIP" ? podIP : pod[path: field.split(separator: ".").map(String.init)]?.stringValue ?? ""
                 }
             }
         } catch {
@@ -250,7 +257,7 @@ final class PodRunner: Sendable {
         // container that exits at once must find both when it reports.
         running.withLock { $0[uid] = Running(key: (namespace, name), pids: [], grace: grace) }
         setStatus(namespace, name, [
-            "phase": "Running", "podIP": "127.0.0.1", "hostIP": "127.0.0.1", "startTime": .string(started),
+            "phase": "Running", "podIP": .string(podIP), "podIPs": [["ip": .string(podIP)]], "hostIP": "127.0.0.1", "startTime": .string(started),
             "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(started)]],
             "containerStatuses": [["name": .string(containerName), "ready": true, "started": true, "restartCount": 0, "image": container["image"] ?? "", "state": ["running": ["startedAt": .string(started)]]]],
         ])

@@ -44,6 +44,10 @@ struct MoverFiles: AsyncParsableCommand {
     var controlPort: Int = 8086
     @Option(help: "Address of the control endpoint.")
     var controlHost: String = "0.0.0.0"
+    @Option(help: "An environment variable holding the address to listen on (the pod's IP, POD_IP); overrides --control-host when set.")
+    var controlHostEnv: String?
+    @Option(help: "A file holding the bearer token every control request must carry (the mounted <migration>-mover Secret).")
+    var controlTokenFile: String?
     @Flag(help: "Start paused (resume by signal or POST /resume).")
     var startPaused = false
     @OptionGroup var result: ResultOptions
@@ -60,9 +64,17 @@ struct MoverFiles: AsyncParsableCommand {
             let control = MoverControl(bandwidth: bandwidth, window: window)
             if startPaused { control.pause() }
             if controlPort >= 0 {
-                let server = try MoverControlServer(control: control, host: controlHost, port: controlPort)
+                let host = controlHostEnv.flatMap { ProcessInfo.processInfo.environment[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? controlHost
+                var token: String?
+                if let file = controlTokenFile {
+                    guard let t = Credentials.read(file), !t.isEmpty else {
+                        throw StepError.configuration("--control-token-file \(file) cannot be read or is empty; the control endpoint will not run without its token")
+                    }
+                    token = t
+                }
+                let server = try MoverControlServer(control: control, host: host, port: controlPort, token: token)
                 server.start()
-                print("control endpoint on \(controlHost):\(server.port)")
+                print("control endpoint on \(host):\(server.port)\(token == nil ? " (no token)" : " (bearer token required)")")
             }
             var given: [(String, String)] = try copies.map { text in
                 guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {

@@ -55,6 +55,13 @@ struct FilesEndToEndTests {
         try await runCommand("/usr/bin/diff", ["-r", "-q", a, b], timeout: 60).status == 0
     }
 
+    /// The transfer pod's control endpoint (its own address) and the token it wants.
+    static func mover(_ env: KubectlEnv, _ migration: String, port: Int) async throws -> (url: String, token: String) {
+        let ip = try await env.jsonpath("pod/\(migration)-data-files-transfer", ".status.podIP")
+        let b64 = try await env.jsonpath("secret/\(migration)-mover", ".data.token")
+        return ("http://\(ip):\(port)", Data(base64Encoded: b64).map { String(decoding: $0, as: UTF8.self) } ?? "")
+    }
+
     @Test("pause by annotation: Paused within a second and no bytes written for 3 s; the pod killed mid-way is recreated, still paused, same run; a bandwidth change applies live; running resumes; Succeeded with the trees identical")
     func pauseKillBandwidth() async throws {
         try await KubectlEnv.with { env in
@@ -84,10 +91,13 @@ struct FilesEndToEndTests {
 
             // Pause: the mover itself is paused within about a second of the annotation (asked on its
             // own endpoint, so kubectl's start-up time on a busy box does not count), then the phase shows it.
+            var mover = try await Self.mover(env, "sync", port: port)
+            #expect(try await httpGet(mover.url + "/progress").status == 401, "no token, no answer")
+            #expect(try await httpGet(mover.url + "/progress", bearer: "wrong").status == 401)
             #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=paused").status == 0)
             let asked = Date()
             #expect(try await eventually(timeout: 5, interval: 0.05) {
-                ((try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? "").contains("\"state\":\"paused\"")
+                ((try? await httpGet(mover.url + "/progress", bearer: mover.token).body) ?? "").contains("\"state\":\"paused\"")
             })
             let reaction = Date().timeIntervalSince(asked)
             #expect(reaction < 2, "the mover paused \(reaction) s after the annotation")
@@ -109,8 +119,9 @@ struct FilesEndToEndTests {
                 let now = try await env.jsonpath("pod/sync-data-files-transfer", ".metadata.uid")
                 return !now.isEmpty && now != uid
             }, "the pod was recreated: \(controller.log.suffix(1500))")
-            #expect(try await eventually(timeout: 20, interval: 0.1) {
-                ((try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? "").contains("\"state\":\"paused\"")
+            #expect(try await eventually(timeout: 20, interval: 0.2) {
+                mover = try await Self.mover(env, "sync", port: port)
+                return ((try? await httpGet(mover.url + "/progress", bearer: mover.token).body) ?? "").contains("\"state\":\"paused\"")
             }, "the recreated mover starts paused")
             let beforeResume = Self.bytes(under: target)
             #expect(beforeResume > 0 && beforeResume < 24_000_000, "mid-way: \(beforeResume) bytes")
@@ -118,7 +129,7 @@ struct FilesEndToEndTests {
             // A new limit reaches the running mover within about a second (asked on its own endpoint).
             #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":2500000}}}"#).status == 0)
             #expect(try await eventually(timeout: 5, interval: 0.1) {
-                let body = (try? await httpGet("http://127.0.0.1:\(port)/progress").body) ?? ""
+                let body = (try? await httpGet(mover.url + "/progress", bearer: mover.token).body) ?? ""
                 return body.contains("\"bandwidth\":2500000")
             })
 
@@ -189,6 +200,47 @@ struct FilesEndToEndTests {
             #expect(presyncDone <= quiesceStart, "the pre-copy finished before the app was stopped")
             #expect(try await Self.identical(package + "/files", env.fixture.server.dataDirectory + "/volumes/default/app-files"))
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1")
+        }
+    }
+
+    @Test("two Migrations' transfer pods each have their own address and token: pausing one leaves the other copying; neither answers the other's token")
+    func twoMovers() async throws {
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            let port = try Self.freePort()
+            let controller = try Self.controller(env, "two", moverPort: port)
+            defer { controller.terminateNow() }
+            for name in ["one", "two"] {
+                let package = try Self.makePackage(count: 120)
+                let yaml = """
+                    apiVersion: ferry.dev/v1alpha1
+                    kind: Migration
+                    metadata: {name: \(name), namespace: default}
+                    spec:
+                      package: {hostPath: \(package)}
+                      appVersion: "6.4.1"
+                      files:
+                      - {name: attachments, from: files, to: {persistentVolumeClaim: \(name)-files}}
+                      fileSync: {bandwidth: 600000, parallelism: 2}
+
+                    """
+                #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            }
+            for name in ["one", "two"] {
+                #expect(try await eventually(timeout: 30, interval: 0.2) { (Int(try await env.jsonpath("migration/\(name)", ".status.files.bytesDone")) ?? 0) > 0 }, "\(controller.log.suffix(2000))")
+            }
+            let one = try await Self.mover(env, "one", port: port), two = try await Self.mover(env, "two", port: port)
+            #expect(one.url != two.url, "each pod has its own address")
+            #expect(one.token != two.token)
+            #expect(try await httpGet(two.url + "/progress", bearer: one.token).status == 401, "one's token does not open two")
+            #expect(try await env.kubectl("annotate", "migration", "one", "ferry.dev/files=paused").status == 0)
+            #expect(try await eventually(timeout: 10, interval: 0.1) {
+                ((try? await httpGet(one.url + "/progress", bearer: one.token).body) ?? "").contains("\"state\":\"paused\"")
+            })
+            let target = env.fixture.server.dataDirectory + "/volumes/default/two-files"
+            let before = Self.bytes(under: target)
+            #expect(try await eventually(timeout: 10, interval: 0.2) { Self.bytes(under: target) > before }, "two kept copying while one was paused")
+            #expect(!((try? await httpGet(two.url + "/progress", bearer: two.token).body) ?? "").contains("\"state\":\"paused\""))
         }
     }
 }

@@ -135,8 +135,10 @@ public func eventually(timeout: Double = 10, interval: Double = 0.05, _ conditio
 }
 
 /// GET a URL with the shared client: status code and body text.
-public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
-    let response = try await sharedHTTPClient.execute(HTTPClientRequest(url: url), timeout: .seconds(10))
+public func httpGet(_ url: String, bearer: String? = nil) async throws -> (status: Int, body: String) {
+    var request = HTTPClientRequest(url: url)
+    if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+    let response = try await sharedHTTPClient.execute(request, timeout: .seconds(10))
     let body = try await response.body.collect(upTo: 16 * 1024 * 1024)
     return (Int(response.status.code), String(buffer: body))
 }

@@ -10,15 +10,19 @@ import Glibc
 /// - `POST /pause`, `POST /resume`
 /// - `POST /bandwidth` with the bytes per second as the body (0 = unlimited)
 ///
-/// SIGUSR2 pauses and SIGUSR1 resumes, as operators of the old transfer pod are used to.
+/// With a token every request but `GET /healthz` must carry `Authorization:
+/// Bearer <token>`; others get 401. SIGUSR2 pauses and SIGUSR1 resumes, as
+/// operators of the old transfer pod are used to.
 public final class MoverControlServer: @unchecked Sendable {
     public let port: Int
     private let fd: Int32
     private let control: MoverControl
+    private let token: [UInt8]?
     private var signalSources: [DispatchSourceSignal] = []
 
-    public init(control: MoverControl, host: String = "0.0.0.0", port: Int) throws {
+    public init(control: MoverControl, host: String = "0.0.0.0", port: Int, token: String? = nil) throws {
         self.control = control
+        self.token = token.map { Array($0.utf8) }
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard s >= 0 else { throw StepError.io("control endpoint: socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
@@ -94,7 +98,8 @@ public final class MoverControlServer: @unchecked Sendable {
         let method = parts.first.map(String.init) ?? ""
         let path = parts.count > 1 ? String(parts[1]) : ""
         let body = headerEnd.map { String(decoding: request[min($0, request.count)...], as: UTF8.self) } ?? ""
-        let (status, reply) = route(method, path, body)
+        let (status, reply) = authorized(head) || (method, path) == ("GET", "/healthz")
+            ? route(method, path, body) : ("401 Unauthorized", "{\"error\":\"a bearer token is required (Authorization: Bearer …, from the Migration's <name>-mover Secret)\"}")
         let data = Array(reply.utf8)
         let response = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(data.count)\r\nConnection: close\r\n\r\n"
         let out = Array(response.utf8) + data
@@ -104,6 +109,17 @@ public final class MoverControlServer: @unchecked Sendable {
             if n <= 0 { return }
             sent += n
         }
+    }
+
+    /// No token configured, or the request's bearer token equals it (compared in constant time).
+    func authorized(_ head: String) -> Bool {
+        guard let token else { return true }
+        guard let line = head.split(separator: "\r\n").first(where: { $0.lowercased().hasPrefix("authorization:") }) else { return false }
+        let value = line.dropFirst("authorization:".count).trimmingCharacters(in: .whitespaces)
+        guard value.lowercased().hasPrefix("bearer ") else { return false }
+        let given = Array(value.dropFirst(7).trimmingCharacters(in: .whitespaces).utf8)
+        guard given.count == token.count else { return false }
+        return zip(given, token).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
 
     func route(_ method: String, _ path: String, _ body: String) -> (String, String) {
