@@ -72,6 +72,9 @@ public struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Port of the data-files-transfer pod's control endpoint.")
     var moverPort = 8086
 
+    @Option(name: .customLong("allow-workload-namespace"), help: "A namespace whose workloads a Migration of another namespace may stop (repeatable; default: only the Migration's own).")
+    var workloadNamespaces: [String] = []
+
     public init() {}
 
     public func run() async throws {
@@ -101,7 +104,7 @@ public struct ControllerCommand: AsyncParsableCommand {
             image: stepImage ?? env["FERRY_STEP_IMAGE"] ?? defaults.image,
             command: stepCommand ?? env["FERRY_STEP_COMMAND"] ?? defaults.command,
             retry: RetryPolicy(maxAttempts: stepAttempts, baseDelay: stepRetryDelay),
-            pollSeconds: stepPoll, moverPort: moverPort)
+            pollSeconds: stepPoll, moverPort: moverPort, workloadNamespaces: Set(workloadNamespaces))
         let reconciler = MigrationReconciler(client: client, events: events, settings: settings, logger: Logger(label: "ferry.migration"))
         let controllers = (watched.isEmpty ? [nil] : watched.map { Optional($0) }).map { ns in
             Controller(client: client, primary: Migration.resource, namespace: ns, owned: MigrationReconciler.ownedResources, reconciler: reconciler, workers: workers, resyncSeconds: resync, logger: Logger(label: "ferry.controller"))

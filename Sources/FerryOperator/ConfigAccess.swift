@@ -38,12 +38,17 @@ public enum ConfigAccess {
         return [(.serviceAccounts, account), (.roles, role), (.roleBindings, binding)]
     }
 
-    /// Creates whatever of them is missing.
+    /// Creates whatever of them is missing; an existing Role gets the rules of today's spec
+    /// (a changed `config.secretName` moves the grant to the new Secret).
     static func ensure(_ client: KubeClient, migration: Migration, spec: MigrationSpec) async throws {
         for (resource, object) in objects(migration: migration, spec: spec) {
             do {
                 _ = try await client.create(resource, object, namespace: object.namespace)
-            } catch let e as KubeAPIError where e.isAlreadyExists {}
+            } catch let e as KubeAPIError where e.isAlreadyExists {
+                if resource == .roles, let rules = object["rules"] {
+                    _ = try await client.patch(.roles, name: object.name ?? "", namespace: object.namespace, .merge(["rules": rules]))
+                }
+            }
         }
     }
 }

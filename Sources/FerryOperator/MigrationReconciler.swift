@@ -38,7 +38,7 @@ public struct MigrationReconciler: Reconciler {
         }
         let current = try await Finalizers.add(FerryNames.finalizer, to: object, resource: Migration.resource, client: client)
         let migration = try current.decode(as: Migration.self)
-        if !migration.spec.validate().isEmpty {
+        if !(migration.spec.validate() + policyErrors(migration)).isEmpty {
             try await ensureInvalidReported(current, migration)
             return .done
         }
@@ -89,7 +89,7 @@ public struct MigrationReconciler: Reconciler {
     /// An invalid spec: phase Failed, SpecValid=False with the message; nothing runs.
     func ensureInvalidReported(_ object: JSONValue, _ migration: Migration) async throws {
         let old = migration.status ?? MigrationStatus()
-        let decision = StatusPlanner.decide(migration: migration, stamp: Timestamps.format(now()))
+        let decision = StatusPlanner.decide(migration: migration, stamp: Timestamps.format(now()), policy: policyErrors(migration))
         _ = try await writeStatus(decision.status, old: old, object: object)
         if let event = decision.event, old.observedGeneration != migration.metadata.generation || old.phase != decision.status.phase {
             await events.record(object, event.warning ? .warning : .normal, reason: event.reason, note: event.note)
@@ -180,6 +180,14 @@ public struct MigrationReconciler: Reconciler {
                                                      "step": "\(status.step ?? "")", "progress": "\(status.progress ?? "")"])
         }
         return requeue.map { .requeueAfter($0) } ?? .done
+    }
+
+    /// What this controller will not do for a Migration, whatever its spec says: stop workloads
+    /// in another namespace (unless `--allow-workload-namespace` names it).
+    func policyErrors(_ migration: Migration) -> [ValidationError] {
+        let own = migration.metadata.namespace ?? "default"
+        guard let other = migration.spec.workloads?.namespace, !other.isEmpty, other != own, !settings.workloadNamespaces.contains(other) else { return [] }
+        return [ValidationError("spec.workloads.namespace", "\"\(other)\" is not this Migration's namespace (\(own)); a Migration stops only its own namespace's workloads unless the controller runs with --allow-workload-namespace \(other)")]
     }
 
     /// `ferry.dev/files=paused` on the Migration.
@@ -307,11 +315,11 @@ public enum StatusPlanner {
         public var event: Event?
     }
 
-    public static func decide(migration: Migration, stamp: String) -> Decision {
+    public static func decide(migration: Migration, stamp: String, policy: [ValidationError] = []) -> Decision {
         let generation = migration.metadata.generation ?? 1
         var status = migration.status ?? MigrationStatus()
         var conditions = status.conditions ?? []
-        let errors = migration.spec.validate()
+        let errors = migration.spec.validate() + policy
         if !errors.isEmpty {
             let message = errors.map(\.description).joined(separator: "; ")
             status.phase = .failed

@@ -57,7 +57,11 @@ public struct Rebuilds: Sendable {
         do {
             job = try await client.get(.jobs, name: jobName, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
-            var spec = template.template
+            let problems = RebuildTemplatePolicy.problems(template.template, rebuild: name)
+            guard problems.isEmpty else {
+                return .failed("the rebuild Job is refused (it would run with more rights than a restricted pod): " + problems.joined(separator: "; "), permanent: true, untouched: true)
+            }
+            var spec = RebuildTemplatePolicy.hardened(template.template)
             let (labels, annotations) = StepJobs.identity(migration: owner, step: "rebuild/\(name)")
             var podLabels = spec[path: ["template", "metadata", "labels"]]?.objectValue ?? [:]
             for (k, v) in labels.objectValue ?? [:] { podLabels[k] = v }

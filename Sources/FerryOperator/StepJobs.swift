@@ -16,8 +16,12 @@ public struct StepSettings: Sendable {
     /// Port of the data-files-transfer pod's control endpoint.
     public var moverPort: Int
 
-    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent", moverPort: Int = 8086) {
+    /// Namespaces other than its own whose workloads a Migration may stop (`--allow-workload-namespace`).
+    public var workloadNamespaces: Set<String>
+
+    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent", moverPort: Int = 8086, workloadNamespaces: Set<String> = []) {
         self.moverPort = moverPort
+        self.workloadNamespaces = workloadNamespaces
         self.image = image
         self.command = command
         self.retry = retry

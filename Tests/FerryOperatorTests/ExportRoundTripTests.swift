@@ -160,6 +160,19 @@ struct ExportRoundTripTests {
             #expect(status.contains("license.key") && !status.contains("from-the-old-box") && !status.contains("LICENSE-\(tag)"))
             #expect(try await env.jsonpath("serviceaccount/rt-config", ".metadata.ownerReferences[0].name") == "rt")
 
+            // config.secretName naming a Secret Ferry did not write: refused, the Secret untouched; the Role follows the new name.
+            try await Self.apply(env, "apiVersion: v1\nkind: Secret\nmetadata: {name: app-db}\nstringData: {password: keep-me}\n")
+            #expect(try await env.kubectl("patch", "migration", "rt", "--type=merge", "-p", #"{"spec":{"config":{"secretName":"app-db"}}}"#).status == 0)
+            #expect(try await env.kubectl("annotate", "migration", "rt", "ferry.dev/rerun=config").status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.5) { try await env.jsonpath("migration/rt", ".status.phase") == "Failed" })
+            let refused = try await env.jsonpath("migration/rt", #".status.steps[?(@.name=="config")].message"#)
+            #expect(refused.contains("Secret default/app-db already exists and Ferry did not write it"), "\(refused)")
+            #expect(try await env.jsonpath("secret/app-db", ".data.password") == Data("keep-me".utf8).base64EncodedString())
+            #expect(try await env.jsonpath("role/rt-config", ".rules[0].resourceNames[0]") == "app-db", "the Role follows spec.config.secretName")
+            #expect(try await env.kubectl("patch", "migration", "rt", "--type=merge", "-p", #"{"spec":{"config":{"secretName":"ops-config"}}}"#).status == 0)
+            #expect(try await env.kubectl("annotate", "migration", "rt", "ferry.dev/rerun-").status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.5) { try await env.jsonpath("migration/rt", ".status.phase") == "Succeeded" })
+
             // A wrong key: the config step fails by name and is not retried; the Secret keeps its values.
             let wrong = Data(repeating: 1, count: 32).base64EncodedString()
             try await Self.apply(env, "apiVersion: v1\nkind: Secret\nmetadata: {name: ops-config-key}\nstringData: {key: \"\(wrong)\"}\n")

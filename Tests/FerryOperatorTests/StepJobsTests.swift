@@ -145,6 +145,26 @@ struct StepJobsTests {
         #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["username"]) != nil)
         #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["tls.crt"]) != nil)
     }
+
+    @Test("a rebuild Job template that would run with more than a restricted pod's rights is refused by field; what it leaves unset is filled in")
+    func rebuildTemplates() {
+        let hostile: JSONValue = ["template": ["spec": [
+            "serviceAccountName": "admin", "hostNetwork": true,
+            "volumes": [["name": "root", "hostPath": ["path": "/"]], ["name": "scratch", "emptyDir": .emptyObject]],
+            "containers": [["name": "x", "image": "x", "securityContext": ["privileged": true, "capabilities": ["add": ["SYS_ADMIN"]]]]],
+        ]]]
+        let problems = RebuildTemplatePolicy.problems(hostile, rebuild: "report").joined(separator: "\n")
+        for part in ["serviceAccountName: admin", "hostNetwork", "volumes[root]: hostPath", "containers[x].securityContext.privileged", "capabilities.add: SYS_ADMIN"] {
+            #expect(problems.contains(part), "\(part): \(problems)")
+        }
+        #expect(!problems.contains("scratch"))
+        let plain: JSONValue = ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "r", "image": "report:1"]]]]]
+        #expect(RebuildTemplatePolicy.problems(plain, rebuild: "report").isEmpty)
+        let hardened = RebuildTemplatePolicy.hardened(plain)
+        #expect(hardened[path: ["template", "spec", "automountServiceAccountToken"]] == false)
+        #expect(hardened[path: ["template", "spec", "securityContext", "seccompProfile", "type"]] == "RuntimeDefault")
+        #expect(hardened[path: ["template", "spec", "containers"]]?.arrayValue?.first?[path: ["securityContext", "capabilities", "drop"]] == ["ALL"])
+    }
 }
 
 @Suite("Files column", .timeLimit(.minutes(1)))

@@ -46,6 +46,10 @@ public enum ConfigRestore {
         let keys = files.keys.sorted()
         do {
             var existing = try await client.get(.secrets, name: secret, namespace: namespace)
+            // Only a Secret Ferry wrote is replaced: a Migration must not be a way to overwrite any Secret.
+            guard existing[path: ["metadata", "labels", "app.kubernetes.io/managed-by"]]?.stringValue == "ferry" else {
+                throw StepError.configuration("Secret \(namespace)/\(secret) already exists and Ferry did not write it (no label app.kubernetes.io/managed-by=ferry); Ferry does not overwrite Secrets it did not make. Choose another spec.config.secretName, or delete that Secret if it is yours to replace")
+            }
             if existing["data"] == data { return Result(secret: secret, namespace: namespace, keys: keys, action: "unchanged") }
             existing["data"] = data
             existing["stringData"] = nil

@@ -30,33 +30,30 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, delete]
-# Workloads: quiesce and resume.
+# Workloads: quiesce and resume patch replicas and annotations on the objects themselves.
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, list, watch, patch]
-- apiGroups: [apps]
-  resources: [deployments/scale, statefulsets/scale]
-  verbs: [get, patch, update]
 # ConfigMaps: rebuild triggers bump one key.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, patch]
-# Secrets: validate checks that credentials Secrets exist (get); create/update/patch because a
-# controller can grant no more than it holds: the config step's Role writes the one config Secret.
+# Secrets: credentials keys read (get); the mover token Secret created (create). update/patch only
+# because a controller can grant no more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, update, patch]
-# The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration.
+# The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration; the Role
+# follows a changed spec.config.secretName (patch).
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [get, create]
+  verbs: [create]
 - apiGroups: [rbac.authorization.k8s.io]
-  resources: [roles, rolebindings]
-  verbs: [get, create]
-# Volume claims: validate checks the claims exist.
-- apiGroups: [""]
-  resources: [persistentvolumeclaims]
-  verbs: [get]
+  resources: [rolebindings]
+  verbs: [create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles]
+  verbs: [create, patch]
 # Events: one per transition.
 - apiGroups: [events.k8s.io]
   resources: [events]

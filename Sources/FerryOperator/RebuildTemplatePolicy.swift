@@ -1,0 +1,64 @@
+import KubeClient
+
+/// A rebuild Job's pod template runs with the controller's authority, so it
+/// gets the limits of Ferry's own step pods: whatever PodSecurity `restricted`
+/// forbids (host namespaces and paths, privilege, added capabilities, root) or
+/// a service-account token is refused by name, before anything is created;
+/// what it leaves unset is filled in with the restricted settings.
+public enum RebuildTemplatePolicy {
+    static let allowedVolumes: Set<String> = ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"]
+
+    /// Each refused field as `rebuilds[NAME].job.template.…: why`.
+    public static func problems(_ jobSpec: JSONValue, rebuild name: String) -> [String] {
+        let field = "rebuilds[\(name)].job.template.template.spec"
+        let spec = jobSpec[path: ["template", "spec"]] ?? .emptyObject
+        var out: [String] = []
+        if let account = spec["serviceAccountName"]?.stringValue, !account.isEmpty, account != "default" {
+            out.append("\(field).serviceAccountName: \(account) would run the Job with that account's rights; rebuild Jobs run without one")
+        }
+        if spec["automountServiceAccountToken"]?.boolValue == true { out.append("\(field).automountServiceAccountToken: rebuild Jobs get no API token") }
+        for key in ["hostNetwork", "hostPID", "hostIPC"] where spec[key]?.boolValue == true { out.append("\(field).\(key): not allowed") }
+        for v in spec["volumes"]?.arrayValue ?? [] {
+            if let type = v.objectValue?.keys.first(where: { $0 != "name" }), !allowedVolumes.contains(type) {
+                out.append("\(field).volumes[\(v["name"]?.stringValue ?? "")]: \(type) volumes are not allowed")
+            }
+        }
+        if spec[path: ["securityContext", "runAsNonRoot"]]?.boolValue == false || spec[path: ["securityContext", "runAsUser"]]?.intValue == 0 {
+            out.append("\(field).securityContext: must not run as root")
+        }
+        for c in (spec["initContainers"]?.arrayValue ?? []) + (spec["containers"]?.arrayValue ?? []) {
+            let at = "\(field).containers[\(c["name"]?.stringValue ?? "")].securityContext"
+            let sc = c["securityContext"] ?? .emptyObject
+            if sc["privileged"]?.boolValue == true { out.append("\(at).privileged: not allowed") }
+            if sc["allowPrivilegeEscalation"]?.boolValue == true { out.append("\(at).allowPrivilegeEscalation: must be false") }
+            if sc["runAsNonRoot"]?.boolValue == false || sc["runAsUser"]?.intValue == 0 { out.append("\(at): must not run as root") }
+            let adds = (sc[path: ["capabilities", "add"]]?.arrayValue ?? []).compactMap(\.stringValue).filter { $0 != "NET_BIND_SERVICE" }
+            if !adds.isEmpty { out.append("\(at).capabilities.add: \(adds.joined(separator: ", ")) not allowed") }
+            if (c["ports"]?.arrayValue ?? []).contains(where: { ($0["hostPort"]?.intValue ?? 0) != 0 }) { out.append("\(field).containers[\(c["name"]?.stringValue ?? "")].ports: hostPort not allowed") }
+        }
+        return out
+    }
+
+    /// The template with restricted settings wherever it sets none, and no API token.
+    public static func hardened(_ jobSpec: JSONValue) -> JSONValue {
+        var job = jobSpec
+        var spec = job[path: ["template", "spec"]] ?? .emptyObject
+        spec["automountServiceAccountToken"] = false
+        var pod = spec["securityContext"] ?? .emptyObject
+        if pod["runAsNonRoot"] == nil { pod["runAsNonRoot"] = true }
+        if pod["seccompProfile"] == nil { pod["seccompProfile"] = ["type": "RuntimeDefault"] }
+        spec["securityContext"] = pod
+        for list in ["initContainers", "containers"] {
+            guard var containers = spec[list]?.arrayValue else { continue }
+            for i in containers.indices {
+                var sc = containers[i]["securityContext"] ?? .emptyObject
+                if sc["allowPrivilegeEscalation"] == nil { sc["allowPrivilegeEscalation"] = false }
+                if sc[path: ["capabilities", "drop"]] == nil { sc[path: ["capabilities", "drop"]] = ["ALL"] }
+                containers[i]["securityContext"] = sc
+            }
+            spec[list] = .array(containers)
+        }
+        job[path: ["template", "spec"]] = spec
+        return job
+    }
+}
