@@ -1,3 +1,4 @@
+import Foundation
 import KubeClient
 
 /// What a restore may run from a dump, decided one statement at a time
@@ -112,8 +113,16 @@ public enum DumpStatementPolicy {
             var name = a.word()?.lowercased() ?? ""
             if name == "session" || name == "local" { name = a.word()?.lowercased() ?? "" }
             if name == "global" || name.hasPrefix("persist") { return globalVerdict(assignment) }
-            if name == "names" || name == "charset" { continue }
-            if name == "character", a.word() == "SET" { continue }
+            if name == "names" || name == "charset" || (name == "character" && a.word() == "SET") {
+                guard let charset = a.next() else { return .refused("SET \(name.uppercased()) without a character set") }
+                let plain = charset.trimmingCharacters(in: CharacterSet(charactersIn: "'\"`")).lowercased()
+                if !asciiCompatibleCharsets.contains(plain) && plain != "default" {
+                    return .refused("SET \(name.uppercased()) \(plain): only ASCII-compatible character sets (\(asciiCompatibleCharsets.sorted().joined(separator: ", "))) keep quotes where the client sees them")
+                }
+                if a.word() == "COLLATE" { _ = a.next() }
+                if a.next() != nil { return .refused("SET \(name.uppercased()) with more than a character set and a collation") }
+                continue
+            }
             if let v = sessionVerdict(name, value: valueText(assignment)) { return v }
         }
         return .session
@@ -126,7 +135,33 @@ public enum DumpStatementPolicy {
             return .refused("SET \(variable) is not one of the session settings a dump may make (\(sessionVariables.filter { !$0.contains(" ") }.sorted().joined(separator: ", ")))")
         }
         if let problem = valueProblem(value) { return .refused(problem) }
+        let literal = unquoted(value)
+        if variable == "sql_mode", let literal {
+            let modes = literal.uppercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            if let bad = modes.first(where: { changingQuoting.contains($0) }) {
+                return .refused("SET sql_mode with \(bad) changes how quotes and backslashes are read, so the client would split the dump differently; export without it")
+            }
+        }
+        if ["character_set_client", "character_set_connection", "character_set_results", "charset", "names", "character set"].contains(variable),
+           let literal, !asciiCompatibleCharsets.contains(literal.lowercased()) {
+            return .refused("SET \(variable) = \(literal): only ASCII-compatible character sets (\(asciiCompatibleCharsets.sorted().joined(separator: ", "))) keep quotes where the client sees them")
+        }
         return nil
+    }
+
+    /// sql_mode names under which quotes or backslashes mean something else.
+    static let changingQuoting: Set<String> = ["NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB"]
+    /// Character sets in which every byte below 0x80 is that ASCII character.
+    static let asciiCompatibleCharsets: Set<String> = ["utf8", "utf8mb3", "utf8mb4", "latin1", "latin2", "latin5", "latin7", "ascii", "binary",
+                                                       "cp1250", "cp1251", "cp1256", "cp1257", "cp850", "cp852", "cp866", "koi8r", "koi8u", "greek", "hebrew", "armscii8", "geostd8", "keybcs2", "macce", "macroman", "swe7", "dec8", "hp8", "tis620"]
+
+    /// The value as plain text when it is one literal or bare word; nil for a variable (`@x`, `@@x`).
+    static func unquoted(_ value: String) -> String? {
+        var t = Tokens(value)
+        guard let token = t.next() else { return nil }
+        if token.hasPrefix("@") { return nil }
+        if token.hasPrefix("'") || token.hasPrefix("\"") { return String(token.dropFirst().dropLast()) }
+        return token
     }
 
     static func globalVerdict(_ text: String) -> Verdict {
@@ -146,10 +181,22 @@ public enum DumpStatementPolicy {
     /// call something (a parenthesis outside quotes).
     static func valueProblem(_ value: String) -> String? {
         var t = Tokens(value)
-        while let token = t.next() {
-            if token == "(" { return "SET with an expression (\(value.trimmedWhitespace.prefix(60))); a dump sets plain values" }
+        var tokens: [String] = []
+        while let token = t.next() { tokens.append(token) }
+        let text = value.trimmedWhitespace.prefix(60)
+        if tokens.contains("(") { return "SET with an expression (\(text)); a dump sets plain values" }
+        // One literal, word or number (signed), or one variable: @x, @@x, @@session.x.
+        var rest = tokens[...]
+        if rest.first == "-" || rest.first == "+" { rest = rest.dropFirst() }
+        if rest.first == "@" {
+            rest = rest.dropFirst()
+            if rest.first == "@" { rest = rest.dropFirst() }
+            if rest.count == 3, rest[rest.startIndex + 1] == "." { return nil }
         }
-        return nil
+        if rest.count == 3, rest[rest.startIndex + 1] == ".", rest.allSatisfy({ $0 == "." || $0.allSatisfy(\.isNumber) }) { return nil }
+        if rest.count <= 1 { return nil }
+        // NAMES x COLLATE y (the caller passes only what follows `=`, so this is a value with more words).
+        return "SET with more than one value (\(text)); a dump sets plain values"
     }
 
     // MARK: - DDL
@@ -206,8 +253,25 @@ public enum DumpStatementPolicy {
         if word == "DATABASE" || word == "SCHEMA" {
             t.skipIfNotExists()
             guard let name = t.identifier() else { return .refused("CREATE DATABASE without a name") }
-            let options = t.rest.trimmedWhitespace
-            return .createDatabase(name: name, options: options.isEmpty ? nil : options)
+            // Only a character set and a collation, rebuilt from their names: the restore runs its own
+            // CREATE DATABASE with them, so nothing else of the dump's text may reach it.
+            var options: [String] = []
+            while let w = t.word() {
+                switch w {
+                case "DEFAULT": continue
+                case "CHARACTER", "CHARSET", "COLLATE":
+                    if w == "CHARACTER" { guard t.word() == "SET" else { return .refused("CREATE DATABASE with CHARACTER but no SET") } }
+                    _ = t.symbol("=")
+                    guard let value = t.identifier(), value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                        return .refused("CREATE DATABASE with an odd \(w) value")
+                    }
+                    options.append("\(w == "COLLATE" ? "COLLATE" : "CHARACTER SET") \(value)")
+                default:
+                    return .refused("CREATE DATABASE with \(w): only CHARACTER SET and COLLATE are taken from a dump")
+                }
+            }
+            if t.next() != nil { return .refused("CREATE DATABASE with more than a character set and a collation") }
+            return .createDatabase(name: name, options: options.isEmpty ? nil : "DEFAULT " + options.joined(separator: " "))
         }
         if word == "TEMPORARY" { return .refused("CREATE TEMPORARY TABLE") }
         if word == "TABLE" {
@@ -216,7 +280,22 @@ public enum DumpStatementPolicy {
             guard t.peek(where: { $0 == "(" }) else {
                 return .refused("CREATE TABLE \(name.name) is not a column definition (LIKE and SELECT forms read other tables)")
             }
-            return .table(create: true, names: [name])
+            var body = t
+            guard t.skipParenthesized() else { return .refused("CREATE TABLE \(name.name) with an unclosed column list") }
+            // Names with a database inside the definition: foreign keys, generated columns' functions.
+            let inner = Tokens.qualifiedPairs(body.tokens(upTo: t))
+            var options: [String] = []
+            while let token = t.next() { options.append(token.uppercased()) }
+            if let bad = options.first(where: { ["SELECT", "AS", "LIKE", "IGNORE", "REPLACE", "UNION", "DIRECTORY", "CONNECTION", "TABLESPACE", "ENCRYPTION_KEY_ID"].contains($0) }) {
+                return .refused("CREATE TABLE \(name.name) with \(bad) after its columns (it would read, link or place data outside the database)")
+            }
+            if let i = options.firstIndex(of: "ENGINE") {
+                let value = options[(i + 1)...].first { $0 != "=" } ?? ""
+                if !["INNODB", "ARIA", "MYISAM", "MEMORY", "ARCHIVE", "SEQUENCE", "CSV"].contains(value.trimmingCharacters(in: CharacterSet(charactersIn: "`'\""))) {
+                    return .refused("CREATE TABLE \(name.name) with ENGINE=\(value): only local storage engines (InnoDB, Aria, MyISAM, MEMORY, ARCHIVE, CSV) are restored")
+                }
+            }
+            return .table(create: true, names: [name] + inner)
         }
         // Views, triggers, routines, events: skip ALGORITHM=…, DEFINER=…, SQL SECURITY …, AGGREGATE.
         while let w = word {
@@ -232,6 +311,8 @@ public enum DumpStatementPolicy {
             }
             word = t.word()
         }
+        let bodyStart = t
+        if let problem = bodyProblem(bodyStart.rest) { return .refused(problem) }
         switch word {
         case "VIEW", "PROCEDURE", "EVENT", "SEQUENCE":
             t.skipIfNotExists()
@@ -254,6 +335,38 @@ public enum DumpStatementPolicy {
             return .refused("CREATE \(word ?? "") is not something a one-database dump creates (users, roles, servers and libraries are not restored)")
         }
     }
+
+    /// Statements a view, trigger, routine or event must not hold: they would act outside the
+    /// database (as their DEFINER) when they run later. Also names in the server's own schemas.
+    static func bodyProblem(_ text: String) -> String? {
+        var t = Tokens(text)
+        var words: [String] = []
+        while let token = t.next() { words.append(token.uppercased()) }
+        let pairs: [(String, Set<String>)] = [
+            ("GRANT", []), ("REVOKE", []), ("CREATE", ["USER", "ROLE", "DATABASE", "SCHEMA", "SERVER"]), ("DROP", ["USER", "ROLE", "DATABASE", "SCHEMA", "SERVER"]),
+            ("ALTER", ["USER", "ROLE", "DATABASE", "SCHEMA", "SERVER"]), ("RENAME", ["USER", "TABLE"]), ("SET", ["GLOBAL", "PASSWORD", "ROLE", "DEFAULT", "PERSIST"]),
+            ("INSTALL", []), ("UNINSTALL", []), ("SONAME", []), ("LOAD", ["DATA", "XML"]), ("INTO", ["OUTFILE", "DUMPFILE"]), ("LOAD_FILE", []),
+            ("SHUTDOWN", []), ("KILL", []), ("CHANGE", ["MASTER", "REPLICATION"]), ("RESET", ["MASTER", "SLAVE", "REPLICA"]), ("PURGE", []),
+            ("FLUSH", []), ("PREPARE", []), ("EXECUTE", []), ("DEALLOCATE", []),
+        ]
+        for (i, w) in words.enumerated() {
+            guard let rule = pairs.first(where: { $0.0 == w }) else { continue }
+            if rule.1.isEmpty { return "a view, trigger, routine or event holding \(w) would act outside its database when it runs; it is not restored" }
+            if i + 1 < words.count, rule.1.contains(words[i + 1]) {
+                return "a view, trigger, routine or event holding \(w) \(words[i + 1]) would act outside its database when it runs; it is not restored"
+            }
+            if w == "SET", i + 2 < words.count, words[i + 1] == "@", words[i + 2] == "@" {
+                // SET @@GLOBAL.x inside a body
+                if i + 3 < words.count, words[i + 3] == "GLOBAL" { return "a routine holding SET @@GLOBAL changes the whole server; it is not restored" }
+            }
+        }
+        for pair in Tokens.qualifiedPairs(words) where systemSchemas.contains((pair.database ?? "").lowercased()) {
+            return "a view, trigger, routine or event reading \((pair.database ?? "").lowercased()).\(pair.name.lowercased()) (the server's own schema) is not restored"
+        }
+        return nil
+    }
+
+    static let systemSchemas: Set<String> = ["mysql", "information_schema", "performance_schema", "sys"]
 
     // MARK: - data
 
@@ -322,7 +435,7 @@ struct Tokens {
                 return
             }
             if chars.hasPrefix("-- ") || chars.hasPrefix("#") {
-                chars = chars.drop(while: { $0 != "\n" })
+                chars = chars.drop(while: { !$0.isNewline })
                 continue
             }
             return
@@ -411,6 +524,7 @@ struct Tokens {
     mutating func qualifiedName() -> DumpStatementPolicy.QualifiedName? {
         guard let first = identifier() else { return nil }
         var probe = self
+        probe.skipSpace()
         if probe.chars.first == "." {
             probe.chars = probe.chars.dropFirst()
             if let second = probe.identifier() {
@@ -419,6 +533,33 @@ struct Tokens {
             }
         }
         return .init(database: nil, name: first)
+    }
+
+    /// The raw tokens from here up to where `end` (a later copy of this lexer) stands.
+    mutating func tokens(upTo end: Tokens) -> [String] {
+        var out: [String] = []
+        while chars.count > end.chars.count, let token = next() { out.append(token) }
+        return out
+    }
+
+    /// `a . b` pairs in a token list (identifiers unquoted), skipping numbers such as 1.5.
+    static func qualifiedPairs(_ tokens: [String]) -> [DumpStatementPolicy.QualifiedName] {
+        func ident(_ t: String) -> String? {
+            if t.count >= 2, let f = t.first, f == "`" || f == "\"", t.last == f { return String(t.dropFirst().dropLast()) }
+            guard let f = t.first, isWordChar(f), !t.allSatisfy(\.isNumber) else { return nil }
+            return t
+        }
+        var out: [DumpStatementPolicy.QualifiedName] = []
+        var i = 0
+        while i + 2 < tokens.count {
+            if tokens[i + 1] == ".", let a = ident(tokens[i]), let b = ident(tokens[i + 2]) {
+                out.append(.init(database: a, name: b))
+                i += 3
+                continue
+            }
+            i += 1
+        }
+        return out
     }
 
     /// A DEFINER value: `user`@`host`, CURRENT_USER or CURRENT_USER().

@@ -115,7 +115,8 @@ public final class MySQLClient: @unchecked Sendable {
 
     /// Starts a client reading statements from stdin, for `database` (or none).
     func start(database: String?, extra: [String] = []) throws -> ChildProcess {
-        var args = ["--defaults-file=\(defaultsFile)", "--batch", "--max-allowed-packet=1073741824"]
+        // --binary-mode: no client commands (\\! runs a shell, \\. reads a file) from what is piped in.
+        var args = ["--defaults-file=\(defaultsFile)", "--batch", "--binary-mode", "--max-allowed-packet=1073741824"]
         if let database { args.append("--database=\(database)") }
         return try ChildProcess(program, args + extra, pipeStdin: true, outputDirectory: workDirectory, inherit: defaultsFD)
     }

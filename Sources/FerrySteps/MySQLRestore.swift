@@ -185,10 +185,16 @@ public struct MySQLRestore: Sendable {
                 throw StepError.badPackage("\(path) does not match manifest.json: " + problems.joined(separator: "; ") + ". Nothing was changed on the target")
             }
         }
+        let databases: [[String]]
         do {
-            _ = try client.query("SELECT 1")
+            databases = try client.query("SHOW DATABASES")
         } catch let e as StepError {
             throw StepError.target("cannot reach MySQL before restoring \(options.database): \(e). Nothing was changed")
+        }
+        let others = Set(databases.compactMap(\.first)).subtracting([options.database, options.packageDatabase ?? options.database])
+        let reaching = SQLDumpScanner.bodyProblems(plan, others: others, bytes: file.bytes, path: path)
+        if !reaching.isEmpty {
+            throw StepError.badPackage("\(path) holds views, triggers, routines or events that would act on other databases of this server: " + reaching.joined(separator: "; ") + ". Nothing was changed on the target")
         }
         return plan
     }

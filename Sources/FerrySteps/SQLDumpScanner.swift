@@ -48,6 +48,9 @@ public struct DumpPlan: Sendable {
     public var refusals: [(offset: Int, statement: String, reason: String)] = []
     /// What was left out on purpose and a person should know (GTID_PURGED …).
     public var notes: [String] = []
+    /// `a.b` names inside views, triggers, routines and events: the restore refuses those whose `a`
+    /// is another database on the target server.
+    public var bodyReferences: [(offset: Int, name: DumpStatementPolicy.QualifiedName)] = []
     /// Views the dump creates (mysqldump 5.7 first creates a placeholder table of the same name).
     public var viewNames: Set<String> = []
     public var totalRows: Int { tables.reduce(0) { $0 + $1.rows } }
@@ -119,11 +122,20 @@ public enum SQLDumpScanner {
             if startsWith(bytes, i, "/*M!999999") { i = lineEnd; continue }
             // DELIMITER is a client command that ends at the line's end.
             if startsWithKeyword(bytes, i, "DELIMITER") {
-                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[i..<lineEnd]), as: UTF8.self)
-                let parts = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" })
-                if parts.count >= 2 { delimiter = Array(parts[1].utf8) }
+                // Split on ASCII whitespace bytes (a CRLF line must not make "\r" part of the delimiter).
+                let line = Array(UnsafeRawBufferPointer(rebasing: bytes[i..<lineEnd]))
+                let words = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A })
+                let text = String(decoding: line, as: UTF8.self)
+                guard words.count == 2, let word = words.last, (1...8).contains(word.count),
+                      word.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !"'\"`\\#".utf8.contains($0) && !(($0 | 0x20) >= 0x61 && ($0 | 0x20) <= 0x7A) && !($0 >= 0x30 && $0 <= 0x39) }) else {
+                    refuse(i, text, "a DELIMITER line must name one delimiter of 1 to 8 punctuation characters (no quotes, backslash, #, letters or digits)")
+                    delimiter = [UInt8(ascii: ";")]
+                    i = lineEnd
+                    continue
+                }
+                delimiter = Array(word)
                 startPost()
-                plan.postScript += text.trimmingTrailingNewline() + "\n"
+                plan.postScript += "DELIMITER " + String(decoding: word, as: UTF8.self) + "\n"
                 i = lineEnd
                 continue
             }
@@ -143,11 +155,22 @@ public enum SQLDumpScanner {
             var gapStart = i
             var insertProblem: String?
             var j = i
-            let special = delimiter[0] == UInt8(ascii: ";") ? semicolonSpecial : specialBytes(delimiter[0])
+            // Split exactly as the mysql/mariadb client will: the delimiter ends a statement outside
+            // quotes and plain comments, also inside /*! … */ and /*M! … */; `#` and `-- ` comment
+            // to the end of the line; a backslash outside quotes is a client command (refused).
+            var inExecutable = false
+            var clientCommand = false
+            var inRow = false
+            let special = isInsert ? insertSpecial : (delimiter[0] == UInt8(ascii: ";") ? semicolonSpecial : specialBytes(delimiter[0]))
             let p = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
             scanning: while j < n {
                 let b = p[j]
                 if !special[Int(b)] { j += 1; continue }
+                if b == delimiter[0] && matches(bytes, j, delimiter) {
+                    end = j + delimiter.count
+                    break scanning
+                }
+                let next: UInt8 = j + 1 < n ? p[j + 1] : 0
                 switch b {
                 case UInt8(ascii: "'"), UInt8(ascii: "\""):
                     j = endOfQuoted(bytes, from: j, quote: b)
@@ -157,14 +180,32 @@ public enum SQLDumpScanner {
                     while j < n && bytes[j] != UInt8(ascii: "`") { j += 1 }
                     j += 1
                     continue scanning
-                case UInt8(ascii: "/") where j + 1 < n && bytes[j + 1] == UInt8(ascii: "*"):
+                case UInt8(ascii: "/") where next == UInt8(ascii: "*"):
+                    if startsWith(bytes, j, "/*!") || startsWith(bytes, j, "/*M!") {
+                        inExecutable = true
+                        j += startsWith(bytes, j, "/*M!") ? 4 : 3
+                        continue scanning
+                    }
+                    if inExecutable { j += 1; continue scanning }
                     j = endOfComment(bytes, from: j)
                     continue scanning
+                case UInt8(ascii: "*") where next == UInt8(ascii: "/") && inExecutable:
+                    inExecutable = false
+                    j += 2
+                    continue scanning
+                case UInt8(ascii: "#"):
+                    j = endOfLine(bytes, from: j)
+                    continue scanning
+                case UInt8(ascii: "-") where next == UInt8(ascii: "-") && (j + 2 >= n || p[j + 2] <= 0x20):
+                    j = endOfLine(bytes, from: j)
+                    continue scanning
+                case UInt8(ascii: "\\"):
+                    clientCommand = true
                 case UInt8(ascii: "("):
                     if isInsert {
                         if depth == 0 {
                             switch rowGap(bytes, gapStart, j, firstRow: rows == 0) {
-                            case .row: rows += 1
+                            case .row: rows += 1; inRow = true
                             case .header: break
                             case .bad: insertProblem = insertProblem ?? "text between its rows"
                             }
@@ -175,11 +216,24 @@ public enum SQLDumpScanner {
                     depth += 1
                 case UInt8(ascii: ")"):
                     depth -= 1
-                    if depth == 0 { gapStart = j + 1 }
+                    if depth == 0 {
+                        gapStart = j + 1
+                        inRow = false
+                    }
+                case UInt8(ascii: "@"):
+                    if inRow { insertProblem = insertProblem ?? "a variable in its values" }
                 default:
-                    if b == delimiter[0] && matches(bytes, j, delimiter) {
-                        end = j + delimiter.count
-                        break scanning
+                    // A word in an INSERT's row: only NULL, TRUE, FALSE, a charset introducer (_binary)
+                    // or a hex/bit literal's x/b; a letter right after a digit is part of a number.
+                    if inRow && isWordByte(b) {
+                        var k = j
+                        while k < n && isWordByte(p[k]) { k += 1 }
+                        let afterNumber = j > 0 && ((p[j - 1] >= 0x30 && p[j - 1] <= 0x39) || p[j - 1] == UInt8(ascii: "."))
+                        if !afterNumber && !Self.isLiteralWord(UnsafeRawBufferPointer(rebasing: bytes[j..<k]), next: k < n ? p[k] : 0) {
+                            insertProblem = insertProblem ?? "a word in its values (\(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[j..<min(k, j + 40)]), as: UTF8.self)))"
+                        }
+                        j = k
+                        continue scanning
                     }
                 }
                 j += 1
@@ -190,6 +244,11 @@ public enum SQLDumpScanner {
                 break
             }
             i = end
+            if clientCommand {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + 200)]), as: UTF8.self)
+                refuse(start, text, "a backslash outside quotes is a client command (\\! runs a shell, \\C changes the character set); a dump never holds one")
+                continue
+            }
             if isInsert {
                 let headText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + 512)]), as: UTF8.self)
                 if insertProblem == nil && !allWhitespace(bytes, from: gapStart, to: end - delimiter.count) {
@@ -224,6 +283,7 @@ public enum SQLDumpScanner {
                 case .session: addToPost(text)
                 case .postData(let names, _):
                     for n in names where n.database != nil { plan.qualifiedReferences.append((start, n)) }
+                    plan.bodyReferences += SQLDumpScanner.pairs(statement).map { (start, $0) }
                     addToPost(text)
                 case .alterDatabase(let name, let rewritten):
                     if let name { nameDatabase(name) }
@@ -267,6 +327,7 @@ public enum SQLDumpScanner {
                 plan.schemaStatements.append(text)
             case .postData(let names, let createsView):
                 for n in names where n.database != nil { plan.qualifiedReferences.append((start, n)) }
+                plan.bodyReferences += SQLDumpScanner.pairs(statement).map { (start, $0) }
                 if createsView, let view = names.first { plan.viewNames.insert(view.name) }
                 startPost()
                 addToPost(text)
@@ -277,6 +338,22 @@ public enum SQLDumpScanner {
             }
         }
         return plan
+    }
+
+    /// Every `a.b` name in a statement.
+    static func pairs(_ statement: String) -> [DumpStatementPolicy.QualifiedName] {
+        var t = Tokens(statement)
+        var tokens: [String] = []
+        while let token = t.next() { tokens.append(token) }
+        return Tokens.qualifiedPairs(tokens)
+    }
+
+    /// Names in views, triggers, routines and events that point into `others` (the target
+    /// server's other databases), as `path:line: db.name`.
+    public static func bodyProblems(_ plan: DumpPlan, others: Set<String>, bytes: UnsafeRawBufferPointer, path: String) -> [String] {
+        plan.bodyReferences.filter { others.contains($0.name.database ?? "") }.prefix(20).map {
+            "\(path):\(lineNumber(bytes, offset: $0.offset)): a view, trigger, routine or event uses `\($0.name.database ?? "")`.`\($0.name.name)`, in another database on this server"
+        }
     }
 
     /// The `@name` user variables a SET assigns (left of `=`) and reads (a value that is one).
@@ -343,6 +420,9 @@ public enum SQLDumpScanner {
         } else if let other = plan.databaseNames.first, other != database, other != alias {
             out.append("\(at(other)) \(path) is a dump of database \(other) (CREATE DATABASE, USE or DROP DATABASE name it), not of \(database); export \(database) into its own file")
         }
+        if plan.truncatedStatement {
+            out.append("\(path): the last statement never ends (a quote or a comment swallows the rest of the dump); export it again")
+        }
         for r in plan.refusals.sorted(by: { $0.offset < $1.offset }).prefix(20) {
             out.append("\(path):\(lineNumber(bytes, offset: r.offset)): \(r.statement) — \(r.reason)")
         }
@@ -358,12 +438,29 @@ public enum SQLDumpScanner {
     /// Bytes the statement scan must look at: quotes, backticks, comment starts, parentheses, the delimiter.
     static func specialBytes(_ delimiterStart: UInt8) -> [Bool] {
         var t = [Bool](repeating: false, count: 256)
-        for c in "'\"`/()".utf8 { t[Int(c)] = true }
+        for c in "'\"`/()*#-\\".utf8 { t[Int(c)] = true }
         t[Int(delimiterStart)] = true
         return t
     }
 
     static let semicolonSpecial = specialBytes(UInt8(ascii: ";"))
+    /// INSERT statements also look at words and variables in their rows.
+    static let insertSpecial: [Bool] = {
+        var t = specialBytes(UInt8(ascii: ";"))
+        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { t[Int(c)] = true }
+        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { t[Int(c)] = true }
+        t[Int(UInt8(ascii: "_"))] = true
+        t[Int(UInt8(ascii: "@"))] = true
+        return t
+    }()
+
+    /// NULL, TRUE, FALSE, a charset introducer (`_binary`) or the x/b of `x'…'`/`b'…'`.
+    static func isLiteralWord(_ w: UnsafeRawBufferPointer, next: UInt8) -> Bool {
+        if w.first == UInt8(ascii: "_") { return true }
+        if w.count == 1, next == UInt8(ascii: "'"), let c = w.first, c | 0x20 == UInt8(ascii: "x") || c | 0x20 == UInt8(ascii: "b") { return true }
+        let upper = String(decoding: w.map { $0 & 0xDF }, as: UTF8.self)
+        return upper == "NULL" || upper == "TRUE" || upper == "FALSE"
+    }
 
     static func endOfLine(_ b: UnsafeRawBufferPointer, from i: Int) -> Int {
         var j = i
@@ -459,24 +556,59 @@ public enum SQLDumpScanner {
         return name.isEmpty ? nil : String(name)
     }
 
-    /// Statement text with executable-comment markers (`/*!40101 `, `/*M!100101 `, `*/`) removed and spaces collapsed.
+    /// Statement text as the server reads it: executable-comment markers (`/*!40101 `, `/*M!100101 `
+    /// and the `*/` that closes them) removed, plain comments (`/* */`, `#`, `-- `) removed, quoted
+    /// text kept as it is; trimmed.
     static func executableText(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(min(text.utf8.count, 4096))
-        var chars = Substring(text)
-        while let first = chars.first {
-            if chars.hasPrefix("/*!") || chars.hasPrefix("/*M!") {
-                chars = chars.dropFirst(chars.hasPrefix("/*M!") ? 4 : 3).drop(while: { $0.isNumber })
-                continue
-            }
-            if chars.hasPrefix("*/") {
-                chars = chars.dropFirst(2)
-                continue
-            }
-            out.append(first)
-            chars = chars.dropFirst()
+        let b = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(min(b.count, 4096))
+        var i = 0
+        var inExecutable = false
+        func starts(_ s: String) -> Bool {
+            let u = Array(s.utf8)
+            return i + u.count <= b.count && Array(b[i..<(i + u.count)]) == u
         }
-        return out.trimmedWhitespace
+        while i < b.count {
+            let c = b[i]
+            if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") || c == UInt8(ascii: "`") {
+                var k = i + 1
+                while k < b.count && b[k] != c {
+                    if b[k] == UInt8(ascii: "\\") && c != UInt8(ascii: "`") { k += 1 }
+                    k += 1
+                }
+                k = min(k + 1, b.count)
+                out += b[i..<k]
+                i = k
+                continue
+            }
+            if starts("/*M!") || starts("/*!") {
+                i += starts("/*M!") ? 4 : 3
+                while i < b.count && b[i] >= 0x30 && b[i] <= 0x39 { i += 1 }
+                inExecutable = true
+                continue
+            }
+            if inExecutable && starts("*/") {
+                inExecutable = false
+                i += 2
+                continue
+            }
+            if !inExecutable && starts("/*") {
+                var k = i + 2
+                while k + 1 < b.count && !(b[k] == UInt8(ascii: "*") && b[k + 1] == UInt8(ascii: "/")) { k += 1 }
+                i = min(k + 2, b.count)
+                out.append(0x20)
+                continue
+            }
+            if c == UInt8(ascii: "#") || (starts("--") && (i + 2 >= b.count || b[i + 2] <= 0x20)) {
+                while i < b.count && b[i] != 0x0A { i += 1 }
+                out.append(0x20)
+                continue
+            }
+            out.append(c)
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self).trimmedWhitespace
     }
 
     /// Name and options of `CREATE DATABASE [IF NOT EXISTS] name options`.

@@ -46,6 +46,13 @@ struct MySQLSafetyTests {
             "CREATE USER '\(user)'@'%' IDENTIFIED BY 'x';\nGRANT ALL ON *.* TO '\(user)'@'%';",
             "/*!40101 SET GLOBAL read_only = 1 */;",
             "INSERT INTO `t` VALUES ((SELECT COUNT(*) FROM `\(other)`.`t`));",
+            // A view or trigger over another database of this server (only the server knows its databases).
+            "CREATE VIEW `v` AS SELECT * FROM `\(other)`.`t`;",
+            "DELIMITER ;;\nCREATE TRIGGER `tr` AFTER INSERT ON `t` FOR EACH ROW DELETE FROM `\(other)`.`t`;;\nDELIMITER ;",
+            // The client would run this as a shell command without --binary-mode.
+            "SET @a = 1 /*!00000 \\! touch /tmp/ferry-pwned */;",
+            // A comment hides a quote from a careless scanner; the client sees the DROP.
+            "SET @a = 1 # '\n; DROP DATABASE IF EXISTS `\(other)`; -- '\n;",
         ]
         for attack in attacks {
             let target = T.unique("victim")
@@ -61,6 +68,7 @@ struct MySQLSafetyTests {
             #expect(try await T.sql(servers, "CHECKSUM TABLE `\(other)`.t;") == before)
             #expect(try await T.sql(servers, "SELECT COUNT(*) FROM mysql.user WHERE user = '\(user)';") == "0")
             #expect(try await T.sql(servers, "SELECT @@GLOBAL.read_only;") == "0")
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/ferry-pwned"), "no shell command ran")
             _ = try await T.sql(servers, "DROP DATABASE `\(target)`;")
         }
     }
