@@ -222,7 +222,7 @@ public enum Engine {
             let state: String
             switch s.state {
             case .succeeded: state = "restored and verified"
-            case .skipped: state = "skipped, untouched"
+            case .skipped: state = s.dataChanged == true ? "skipped after a failed run had dropped or partly restored it" : "skipped, untouched"
             case .running: state = "being restored"
             case .failed, .pending:
                 state = s.dataChanged == true ? "dropped or partly restored by a failed run" : "untouched"
@@ -248,7 +248,8 @@ public enum Engine {
         status.step = failedRequired?.name ?? active?.name ?? status.step
         switch phase {
         case .failed:
-            status.message = "\(failedRequired?.name ?? "a step") failed: \(failedRequired?.message ?? "")"
+            // Once any step replaced data, no sentence may say that nothing was changed.
+            status.message = "\(failedRequired?.name ?? "a step") failed: \(honest(failedRequired?.message ?? "", untouched: false, changedBefore: dataChanged(status)))"
             if spec.workloads != nil, dataChanged(status), spec.workloads?.resumeOnFailure != true,
                steps.contains(where: { $0.name == "quiesce" && $0.state == .succeeded }), steps.first(where: { $0.name == "resume" })?.state != .succeeded {
                 status.message! += ". The workloads stay stopped because data was already replaced. Data: \(dataState(status)). "

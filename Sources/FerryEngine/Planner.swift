@@ -60,15 +60,37 @@ public enum Planner {
     public static func plan(spec: MigrationSpec, existing: [StepStatus]) -> [StepStatus] {
         let byName = Dictionary(existing.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let validated = byName["validate"].flatMap { $0.state == .succeeded ? PackageContents(validateResult: $0.result) : nil }
-        return stepNames(for: spec, contents: validated).map { name in
+        var names = stepNames(for: spec, contents: validated)
+        // Workloads stopped by quiesce come back through resume even if spec.workloads went away.
+        if spec.workloads == nil, (byName["quiesce"]?.attempts ?? 0) > 0, byName["resume"]?.state != .succeeded {
+            let at = names.firstIndex { ["mysql", "clickhouse", "kafka", "config", "resume", "cache", "rebuild", "files"].contains(String($0.split(separator: "/").first ?? "")) } ?? names.count
+            names.insert("quiesce", at: at)
+            let back = names.firstIndex { ["cache", "rebuild", "files"].contains(String($0.split(separator: "/").first ?? "")) } ?? names.count
+            names.insert("resume", at: back)
+        }
+        var planned = names.map { name -> StepStatus in
             let skipped = isSkipped(name, spec: spec)
             if var s = byName[name] {
+                if skipped && s.dataChanged == true && s.state != .succeeded && StepKind(name).changesData {
+                    // Skipping cannot hide a database an earlier run dropped or replaced in part.
+                    s.state = .failed
+                    s.message = "cannot be skipped: an earlier run dropped or replaced its data and it was not restored; remove it from spec.steps.skip and re-run it (\(FerryNames.rerunAnnotation)=\(name))"
+                    return s
+                }
                 if skipped && s.state == .pending { s.state = .skipped }
                 if !skipped && s.state == .skipped { s.state = .pending }
                 return s
             }
             return StepStatus(name: name, state: skipped ? .skipped : .pending)
         }
+        // A data step dropped from the spec after it changed data stays, failed, so nothing reports success over it.
+        for s in existing where !names.contains(s.name) && s.dataChanged == true && s.state != .succeeded && StepKind(s.name).changesData {
+            var kept = s
+            kept.state = .failed
+            kept.message = "no longer in the spec, but an earlier run dropped or replaced its data and it was not restored; put it back and re-run it, or restore that data by hand"
+            planned.append(kept)
+        }
+        return planned
     }
 
     /// "3/11 steps": finished (succeeded, skipped, or failed but optional) of all planned.

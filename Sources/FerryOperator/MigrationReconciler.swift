@@ -204,9 +204,9 @@ public struct MigrationReconciler: Reconciler {
             guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
             return try await Workloads(client: client).quiesce(w, namespace: w.namespace ?? namespace, owner: .init(migration))
         case .resume:
-            guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
+            // What quiesce saved and this Migration's claims decide, even without spec.workloads now.
             let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
-            return try await Workloads(client: client).resume(namespace: w.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
+            return try await Workloads(client: client).resume(namespace: spec.workloads?.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
         case .rebuild(let name):
             guard let rebuild = spec.rebuilds?.first(where: { $0.name == name }) else { return .failed("no rebuilds[] entry named \(name)", permanent: true) }
             return try await Rebuilds(client: client).run(rebuild, migration: migration, attempt: attempt, now: now())

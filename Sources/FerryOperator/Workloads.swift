@@ -93,8 +93,10 @@ public struct Workloads: Sendable {
             if annotation == nil || t.claim != owner.claim || replicas != 0 {
                 var annotations: JSONValue = [FerryNames.claimAnnotation: .string(owner.claim)]
                 if annotation == nil { annotations[FerryNames.replicasAnnotation] = .string(String(replicas)) }
+                // Guarded by the resourceVersion read above: a claim another Migration wrote in between
+                // fails this patch (409) and the next reconcile sees it.
                 _ = try await client.patch(t.resource, name: name, namespace: namespace, .merge([
-                    "metadata": ["annotations": annotations],
+                    "metadata": ["annotations": annotations, "resourceVersion": t.object[path: ["metadata", "resourceVersion"]] ?? .null],
                     "spec": ["replicas": 0],
                 ]))
             }

@@ -124,6 +124,41 @@ struct EngineTests {
         #expect(!Engine.needsGuaranteedResume(s, spec: spec, deleting: false))
     }
 
+    @Test("a data step that dropped its database cannot be skipped or removed into Succeeded; removing spec.workloads after quiesce still resumes them")
+    func noSuccessOverDroppedData() {
+        let spec = spec()
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        s = step(s, spec, .succeeded(result: validated, message: nil))
+        s = step(s, spec, .succeeded(result: nil, message: nil))
+        for i in 0..<3 { s = step(s, spec, .failed("server gone mid-import", permanent: false), at: t0.addingTimeInterval(Double(i) * 1000)) }
+        #expect(s.steps?.first { $0.name == "mysql/project" }?.state == .failed)
+
+        // Skipped by the spec: it stays Failed, and the migration with it.
+        var skipping = spec
+        skipping.steps = StepsSpec(skip: ["mysql/project"])
+        var (t, _) = Engine.prepare(spec: skipping, status: s, generation: 2, rerun: nil)
+        t = Engine.summarize(t, spec: skipping, generation: 2, now: t0)
+        #expect(t.steps?.first { $0.name == "mysql/project" }?.state == .failed)
+        #expect(t.steps?.first { $0.name == "mysql/project" }?.message?.contains("cannot be skipped") == true)
+        #expect(t.phase == .failed)
+        #expect(!Engine.needsGuaranteedResume(t, spec: skipping, deleting: false))
+
+        // The whole MySQL section removed: the step stays, Failed.
+        var removed = spec
+        removed.mysql = nil
+        var (u, _) = Engine.prepare(spec: removed, status: s, generation: 3, rerun: nil)
+        u = Engine.summarize(u, spec: removed, generation: 3, now: t0)
+        #expect(u.steps?.contains { $0.name == "mysql/project" && $0.state == .failed && ($0.message ?? "").contains("no longer in the spec") } == true)
+        #expect(u.phase == .failed)
+
+        // spec.workloads removed after quiesce: quiesce and resume stay in the plan.
+        var noWorkloads = spec
+        noWorkloads.workloads = nil
+        let v = Planner.plan(spec: noWorkloads, existing: s.steps ?? [])
+        #expect(v.map(\.name).contains("resume") && v.map(\.name).contains("quiesce"), "\(v.map(\.name))")
+        #expect(v.firstIndex { $0.name == "resume" }! < v.firstIndex { $0.name == "cache" }!)
+    }
+
     @Test("re-running a data step after success quiesces before it and resumes after it; re-running quiesce also resumes")
     func rerunGuards() {
         let spec = spec()
