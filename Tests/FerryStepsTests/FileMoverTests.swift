@@ -64,8 +64,9 @@ struct FileMoverTests {
         try Self.makeTree(source, count: 600)
         var killedMidway = 0
         for round in 0..<10 {
-            // 40 MB/s makes a full copy take ~1.5 s, so a kill lands mid-copy.
-            let pid = try ProcessSpawn.spawn(Self.ferry, ["mover", "files", "--source", source, "--target", target, "--control-port=-1", "--bandwidth", "40000000", "--result-file", base + "/r.json"],
+            // 6 MB/s makes the whole copy take ~10 s over all rounds (each kill comes within 0.9 s),
+            // so every kill lands mid-copy however fast or loaded the machine is.
+            let pid = try ProcessSpawn.spawn(Self.ferry, ["mover", "files", "--source", source, "--target", target, "--control-port=-1", "--bandwidth", "6000000", "--result-file", base + "/r.json"],
                                              environment: ["PATH": "/usr/bin:/bin"], fileActions: [.open(1, path: "/dev/null", flags: O_WRONLY, mode: 0), .open(2, path: "/dev/null", flags: O_WRONLY, mode: 0)])
             try await Task.sleep(nanoseconds: UInt64.random(in: 50_000_000...(round < 5 ? 400_000_000 : 900_000_000)))
             kill(pid, SIGKILL)

@@ -9,7 +9,7 @@ import TestSupport
 /// package would have it: a restore touches only its database, whatever the
 /// dump holds; triggers, foreign keys and character sets survive; no password
 /// is left on disk.
-@Suite("ferry restore mysql: data safety against MariaDB", .timeLimit(.minutes(6)))
+@Suite("ferry restore mysql: data safety against MariaDB", .serialized, .timeLimit(.minutes(6)))
 struct MySQLSafetyTests {
     typealias T = MySQLRestoreTests
 
