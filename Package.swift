@@ -153,7 +153,7 @@ let package = Package(
         ),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
-        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport"]),
+        .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "KubeClient"]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),

@@ -34,9 +34,28 @@ public struct LeaderElector: Sendable {
     /// the calling task stops `lead` and releases the Lease.
     public func run(_ lead: @escaping @Sendable () async -> Void) async throws {
         var observed: (record: String, at: Date)?
+        // Acquiring: any error (an API server restarting, a timeout) is retried with backoff; a
+        // standby must outlive its control plane's hiccups.
+        var failures = 0
         while !Task.isCancelled {
-            if try await tryAcquireOrRenew(&observed) { break }
-            try? await Task.sleep(nanoseconds: UInt64(retryPeriod * 1_000_000_000))
+            do {
+                if let (acquired, seen) = try await bounded(seconds: renewDeadline, { [observed] in
+                    var o = observed
+                    let ok = try await self.tryAcquireOrRenew(&o)
+                    return (ok, o)
+                }) {
+                    observed = seen
+                    if acquired { break }
+                }
+                failures = 0
+            } catch is CancellationError {
+                return
+            } catch {
+                failures += 1
+                logger.warning("could not read or take the Lease; retrying", metadata: ["lease": "\(namespace)/\(name)", "error": "\(error)"])
+            }
+            let backoff = min(retryPeriod * pow(2, Double(min(failures, 5))), max(retryPeriod, 30)) * Double.random(in: 1...1.2)
+            try? await Task.sleep(nanoseconds: UInt64((failures == 0 ? retryPeriod : backoff) * 1_000_000_000))
         }
         if Task.isCancelled { return }
         logger.info("became leader", metadata: ["lease": "\(namespace)/\(name)", "identity": "\(identity)"])
@@ -46,10 +65,22 @@ public struct LeaderElector: Sendable {
         do {
             while !Task.isCancelled {
                 try await Task.sleep(nanoseconds: UInt64(retryPeriod * 1_000_000_000))
-                let renewed = (try? await tryAcquireOrRenew(&observed)) ?? false
-                if renewed {
-                    lastRenew = Date()
-                } else if Date().timeIntervalSince(lastRenew) > renewDeadline {
+                // Each renewal may take only until the renew deadline: a hung request must not keep
+                // this process leading after a standby may take the Lease (client-go's semantics).
+                let left = renewDeadline - Date().timeIntervalSince(lastRenew)
+                let renewed = left > 0 ? ((try? await bounded(seconds: left, { [observed] in
+                    var o = observed
+                    let ok = try await self.tryAcquireOrRenew(&o)
+                    return (ok, o)
+                })) ?? nil) : nil
+                if let (ok, seen) = renewed {
+                    observed = seen
+                    if ok { lastRenew = Date() }
+                }
+                if Date().timeIntervalSince(lastRenew) >= renewDeadline {
+                    leading.cancel()
+                    await leading.value
+                    logger.error("stopped leading", metadata: ["lease": "\(namespace)/\(name)", "reason": "no renewal within \(renewDeadline)s"])
                     throw LeadershipLost(description: "could not renew Lease \(namespace)/\(name) within \(renewDeadline)s")
                 }
             }
@@ -61,6 +92,20 @@ public struct LeaderElector: Sendable {
         // Release from a task that does not inherit our cancellation, so the request goes out.
         let elector = self
         await Task.detached { await elector.release() }.value
+    }
+
+    /// `body`'s result, or nil when it has not finished within `seconds` (it is then cancelled).
+    func bounded<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () async throws -> T) async throws -> T? {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
     }
 
     func tryAcquireOrRenew(_ observed: inout (record: String, at: Date)?) async throws -> Bool {

@@ -37,7 +37,7 @@ public enum CacheChange: Sendable {
 public final class ObjectCache: Sendable {
     public let resource: ResourceDescriptor
     private let objects = Mutex<[ObjectKey: [UInt8]]>([:])
-    private let syncState = Mutex<(synced: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let syncState = Mutex<(synced: Bool, waiters: [Int: CheckedContinuation<Void, Never>], next: Int)>((false, [:], 0))
 
     public init(resource: ResourceDescriptor) {
         self.resource = resource
@@ -58,22 +58,33 @@ public final class ObjectCache: Sendable {
 
     public var hasSynced: Bool { syncState.withLock { $0.synced } }
 
+    /// Returns once the first list has arrived, or as soon as the task is cancelled (a SIGTERM
+    /// while the API server is down must not wait for a sync that never comes).
     public func waitUntilSynced() async {
-        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-            let ready = syncState.withLock { s -> Bool in
-                if s.synced { return true }
-                s.waiters.append(cont)
-                return false
+        let id = syncState.withLock { s -> Int in
+            s.next += 1
+            return s.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+                let ready = syncState.withLock { s -> Bool in
+                    if s.synced || Task.isCancelled { return true }
+                    s.waiters[id] = cont
+                    return false
+                }
+                if ready { cont.resume() }
             }
-            if ready { cont.resume() }
+        } onCancel: {
+            let waiter = syncState.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
         }
     }
 
     private func markSynced() {
         let waiters = syncState.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.synced = true
-            defer { s.waiters = [] }
-            return s.waiters
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
         for w in waiters { w.resume() }
     }

@@ -76,6 +76,27 @@ struct ControllerEndToEndTests {
         }
     }
 
+    @Test("SIGTERM while the API server cannot be reached (caches never synced, the Lease never taken) ends the controller promptly, with and without leader election", arguments: [true, false])
+    func sigtermBeforeSync(leaderElection: Bool) async throws {
+        let dir = try makeTempDir("dead-api")
+        let kubeconfig = dir + "/config"
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: dead, cluster: {server: "http://127.0.0.1:9"}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: dead, context: {cluster: dead, user: u, namespace: default}}]
+            current-context: dead
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let controller = try ControllerProcess(kubeconfig: kubeconfig, name: "dead-\(leaderElection)", extra: leaderElection ? [] : ["--no-leader-elect"])
+        defer { controller.terminateNow() }
+        try await Task.sleep(nanoseconds: 2_000_000_000)
+        #expect(controller.process.isRunning, "it waits for the API server: \(controller.log.suffix(500))")
+        controller.process.terminate()
+        let ended = try await eventually(timeout: 20, interval: 0.1) { !controller.process.isRunning }
+        #expect(ended, "still running 20 s after SIGTERM: \(controller.log.suffix(1000))")
+    }
+
     @Test("apply the example without its Secrets: get shows Failed at validate, -o yaml shows the plan, describe names the missing Secret; invalid → Failed naming the field")
     func planAndStatus() async throws {
         try await withEnv { env in

@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import KubeSim
+import ProcessSpawn
 import Synchronization
 import TestSupport
 import Testing
@@ -110,6 +111,85 @@ struct RuntimeIntegrationTests {
         #expect(Date().timeIntervalSince(released) < 2, "a released Lease is taken at the next retry, not after expiry")
         #expect(try await f.client.get(.leases, name: "test-lease")[path: ["spec", "leaseTransitions"]] == 1)
         b.cancel()
+    }
+
+    @Test("a leader cut off from the API server (its connection frozen) stops leading within the renew deadline, before the standby takes the Lease: no moment with two leaders")
+    func frozenLeader() async throws {
+        let f = try await SimFixture.start()
+        defer { Task { await f.stop() } }
+        // The leader reaches the API through a TCP proxy in its own process group: SIGSTOP freezes its
+        // connection (a hung renewal), while the standby talks to the server directly.
+        let port = Int.random(in: 40000...48000)
+        let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
+                                           environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
+        defer {
+            kill(-proxy, SIGCONT)
+            kill(-proxy, SIGKILL)
+            _ = ProcessSpawn.waitStatus(proxy)
+        }
+        #expect(try await eventually(timeout: 10) { (try? await httpGet("http://127.0.0.1:\(port)/healthz").status) == 200 })
+        let viaProxy = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
+        let spans = Mutex<[String: (start: Date, end: Date?)]>([:])
+        func elector(_ id: String, _ client: KubeClient) -> LeaderElector {
+            var e = LeaderElector(client: client, namespace: "default", name: "frozen-lease", identity: id)
+            e.retryPeriod = 0.2
+            e.leaseDuration = 4
+            e.renewDeadline = 2
+            return e
+        }
+        let lead: @Sendable (String) -> @Sendable () async -> Void = { id in
+            {
+                spans.withLock { $0[id] = (Date(), nil) }
+                try? await Task.sleep(nanoseconds: 120_000_000_000)
+                spans.withLock { $0[id]?.end = Date() }
+            }
+        }
+        let ea = elector("a", viaProxy), eb = elector("b", f.client)
+        let a = Task { try await ea.run(lead("a")) }
+        #expect(try await eventually(timeout: 20) { spans.withLock { $0["a"] != nil } })
+        let b = Task { try await eb.run(lead("b")) }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        #expect(spans.withLock { $0["b"] == nil }, "b waits while a renews")
+        kill(-proxy, SIGSTOP)
+        #expect(try await eventually(timeout: 60, interval: 0.05) { spans.withLock { $0["b"] != nil } }, "b takes over once a's Lease expires")
+        let (sa, sb) = spans.withLock { ($0["a"]!, $0["b"]!) }
+        let aEnd = try #require(sa.end, "a was still leading when b started")
+        #expect(aEnd <= sb.start, "two leaders for \(sb.start.timeIntervalSince(aEnd) * -1) s")
+        do {
+            try await a.value
+            Issue.record("a's run should end with LeadershipLost")
+        } catch is LeadershipLost {
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+        b.cancel()
+        _ = try? await b.value
+    }
+
+    @Test("an API server that cannot be reached for a while does not end a standby: it keeps trying with backoff and leads once the Lease can be taken")
+    func acquireRetries() async throws {
+        let f = try await SimFixture.start()
+        defer { Task { await f.stop() } }
+        let port = Int.random(in: 48001...52000)
+        // Nothing listens on the port yet: every request fails with a transport error.
+        let client = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
+        var e = LeaderElector(client: client, namespace: "default", name: "retry-lease", identity: "standby")
+        e.retryPeriod = 0.1
+        let led = Mutex(false)
+        let elector = e
+        let run = Task { try await elector.run { led.withLock { $0 = true }; try? await Task.sleep(nanoseconds: 60_000_000_000) } }
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        #expect(!led.withLock { $0 })
+        // Now the API answers (a proxy to KubeSim appears on that port).
+        let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
+                                           environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
+        defer {
+            kill(-proxy, SIGKILL)
+            _ = ProcessSpawn.waitStatus(proxy)
+        }
+        #expect(try await eventually(timeout: 60, interval: 0.1) { led.withLock { $0 } }, "the standby lived through the errors and took the Lease")
+        run.cancel()
+        _ = try? await run.value
     }
 
     @Test("events are recorded with MicroTime and repeats bump the series count")

@@ -14,16 +14,22 @@ final class KafkaConnection: @unchecked Sendable {
     private var nextCorrelation: Int32 = 1
     static let clientId = "ferry"
 
-    private init(broker: String, channel: Channel, handler: ResponseHandler) {
+    /// TLS without a client certificate: a broker that wants one may close the connection after
+    /// the handshake (TLS 1.3 sends its refusal late), so a close then asks for tls.crt/tls.key.
+    private let tlsWithoutCertificate: Bool
+
+    private init(broker: String, channel: Channel, handler: ResponseHandler, tlsWithoutCertificate: Bool = false) {
         self.broker = broker
         self.channel = channel
         self.handler = handler
+        self.tlsWithoutCertificate = tlsWithoutCertificate
     }
 
     /// TLS settings made once per client: the context and the name to check certificates against.
     struct TLSSetup: Sendable {
         let context: NIOSSLContext
         let serverName: String?
+        let hasClientCertificate: Bool
 
         init(_ tls: KafkaSecurity.TLS) throws {
             var config = TLSConfiguration.makeClientConfiguration()
@@ -39,6 +45,7 @@ final class KafkaConnection: @unchecked Sendable {
             if tls.insecureSkipVerify { config.certificateVerification = .none }
             context = try NIOSSLContext(configuration: config)
             serverName = tls.serverName
+            hasClientCertificate = tls.certFile != nil && tls.keyFile != nil
         }
 
         /// SNI and the name checked: the configured one, else the host unless it is an IP address.
@@ -85,7 +92,7 @@ final class KafkaConnection: @unchecked Sendable {
                 throw explain(error, broker: broker, during: "the TLS handshake")
             }
         }
-        return KafkaConnection(broker: broker, channel: channel, handler: handler)
+        return KafkaConnection(broker: broker, channel: channel, handler: handler, tlsWithoutCertificate: tls.map { !$0.hasClientCertificate } ?? false)
     }
 
     /// Turns transport errors into messages that say what to check.
@@ -134,6 +141,9 @@ final class KafkaConnection: @unchecked Sendable {
             return KafkaReader(buffer: response, api: api)
         } catch {
             timer.cancel()
+            if tlsWithoutCertificate, let e = error as? ChannelError, e == .ioOnClosedChannel || e == .eof || e == .alreadyClosed {
+                throw StepError.target("Kafka broker \(broker) closed the TLS connection during \(api) without saying why: a broker that requires a client certificate does this; put tls.crt and tls.key signed by a CA it trusts in spec.kafka.credentialsSecret (or check that the listener speaks TLS)")
+            }
             throw Self.explain(error, broker: broker, during: api)
         }
     }
