@@ -151,7 +151,7 @@ let package = Package(
             ],
             path: "Benchmarks/ControllerBench"
         ),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),

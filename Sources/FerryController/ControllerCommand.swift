@@ -72,6 +72,12 @@ public struct ControllerCommand: AsyncParsableCommand {
     @Option(help: "Port of the data-files-transfer pod's control endpoint.")
     var moverPort = 8086
 
+    @Option(help: "Client-side limit on API requests per second (client-go's QPS).")
+    var kubeApiQps: Double = 20
+
+    @Option(help: "Requests allowed at once above the QPS (client-go's Burst).")
+    var kubeApiBurst = 30
+
     @Option(name: .customLong("allow-workload-namespace"), help: "A namespace whose workloads a Migration of another namespace may stop (repeatable; default: only the Migration's own).")
     var workloadNamespaces: [String] = []
 
@@ -92,7 +98,8 @@ public struct ControllerCommand: AsyncParsableCommand {
         var httpConfig = HTTPClient.Configuration()
         httpConfig.timeout.connect = .seconds(10)
         let http = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: httpConfig)
-        let client = KubeClient(config: config, httpClient: http, logger: Logger(label: "ferry.kube"))
+        guard kubeApiQps > 0, kubeApiBurst >= 1 else { throw ValidationError("--kube-api-qps must be above 0 and --kube-api-burst at least 1") }
+        let client = KubeClient(config: config, httpClient: http, logger: Logger(label: "ferry.kube"), rateLimiter: RateLimiter(qps: kubeApiQps, burst: kubeApiBurst))
         let id = identity ?? "\(ProcessInfo.processInfo.hostName)-\(getpid())"
         let watched = namespaces.isEmpty ? (env["FERRY_NAMESPACES"].map { $0.split(separator: ",").map(String.init) } ?? []) : namespaces
         let events = EventRecorder(client: client, controller: "ferry.dev/controller", instance: id, logger: Logger(label: "ferry.events"))

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A Kubernetes API client: typed and untyped access to any resource, with
 /// the verbs controllers need, the status subresource, and watch streams.
@@ -20,13 +21,23 @@ public final class KubeClient: Sendable {
     let logger: Logger
     /// Deadline for ordinary (non-watch) requests.
     public let requestTimeout: TimeAmount
+    /// Client-side rate limit (nil: none), as client-go's QPS and Burst.
+    public let rateLimiter: RateLimiter?
+    /// A watch stream that brings no byte for this long is taken for dead and closed (the
+    /// watcher reconnects from its last version): a silently dropped connection is noticed.
+    public let watchIdleTimeout: Double
+    /// How often a 429 (or 503 with Retry-After) is waited out before it is an error.
+    public let maxThrottledRetries = 5
 
-    public init(config: ClientConfig, httpClient: HTTPClient, logger: Logger = Logger(label: "kube-client"), requestTimeout: TimeAmount = .seconds(30)) {
+    public init(config: ClientConfig, httpClient: HTTPClient, logger: Logger = Logger(label: "kube-client"), requestTimeout: TimeAmount = .seconds(30),
+                rateLimiter: RateLimiter? = nil, watchIdleTimeout: Double = 30) {
         self.config = config
         self.http = httpClient
         self.credentials = CredentialProvider(method: config.auth)
         self.logger = logger
         self.requestTimeout = requestTimeout
+        self.rateLimiter = rateLimiter
+        self.watchIdleTimeout = watchIdleTimeout
     }
 
     /// The client's default namespace.
@@ -65,8 +76,10 @@ public final class KubeClient: Sendable {
     func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: JSONValue? = nil, contentType: String? = nil, accept: String? = nil) async throws -> RawResponse {
         let bodyBytes = body.map { JSONWire.serialize($0) }
         var attempt = 0
+        var throttled = 0
         while true {
             attempt += 1
+            try await rateLimiter?.acquire()
             let request = try await makeRequest(method: method, path: path, query: query, body: bodyBytes, contentType: contentType, accept: accept)
             let response: HTTPClientResponse
             let bytes: [UInt8]
@@ -86,6 +99,16 @@ public final class KubeClient: Sendable {
             let code = Int(response.status.code)
             if code == 401 && attempt == 1 && credentials.canRefresh {
                 await credentials.invalidate()
+                continue
+            }
+            // Too many requests (or a 503 that says when to come back): wait as told, then again.
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            if (code == 429 || (code == 503 && retryAfter != nil)) && throttled < maxThrottledRetries {
+                throttled += 1
+                let delay = min(max(retryAfter ?? Double(throttled), 0.05), 60)
+                logger.info("API server asked to slow down", metadata: ["status": "\(code)", "retryAfter": "\(delay)", "path": "\(path)"])
+                try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                attempt = 0
                 continue
             }
             guard (200..<300).contains(code) else {
@@ -257,10 +280,21 @@ public final class KubeClient: Sendable {
     public func watch(_ resource: ResourceDescriptor, namespace: String? = nil, options: WatchOptions = WatchOptions()) -> AsyncThrowingStream<WatchEvent, any Error> {
         let path = resource.path(namespace: resolvedNamespace(resource, namespace))
         let (stream, continuation) = AsyncThrowingStream<WatchEvent, any Error>.makeStream(bufferingPolicy: .unbounded)
+        let lastByte = LastActivity()
+        let idle = watchIdleTimeout
         let task = Task {
             do {
-                let request = try await makeRequest(method: .GET, path: path, query: options.queryItems, body: nil, contentType: nil, accept: nil)
-                let response = try await http.execute(request, timeout: .seconds(Int64(options.timeoutSeconds) + 30))
+                try await rateLimiter?.acquire()
+                var response: HTTPClientResponse
+                do {
+                    let request = try await makeRequest(method: .GET, path: path, query: options.queryItems, body: nil, contentType: nil, accept: nil)
+                    response = try await http.execute(request, timeout: .seconds(Int64(options.timeoutSeconds) + 30))
+                } catch where Self.isStalePooledConnection(error) {
+                    // As for requests: a kept-alive connection the server had closed; once more on a new one.
+                    let request = try await makeRequest(method: .GET, path: path, query: options.queryItems, body: nil, contentType: nil, accept: nil)
+                    response = try await http.execute(request, timeout: .seconds(Int64(options.timeoutSeconds) + 30))
+                }
+                lastByte.touch()
                 let code = Int(response.status.code)
                 guard code == 200 else {
                     // Error bodies may span lines: read the whole body before parsing.
@@ -270,6 +304,7 @@ public final class KubeClient: Sendable {
                 }
                 var splitter = LineSplitter()
                 for try await chunk in response.body {
+                    lastByte.touch()
                     for line in splitter.append(chunk.readableBytesView) {
                         let event = try WatchEvent.parse(line: line)
                         if event.type == .error {
@@ -297,7 +332,21 @@ public final class KubeClient: Sendable {
                 }
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
+        // The watchdog: no byte for `idle` seconds (bookmarks included) ends the stream with an error.
+        let watchdog = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(min(idle / 4, 5) * 1_000_000_000))
+                if lastByte.idleSeconds > idle {
+                    task.cancel()
+                    continuation.finish(throwing: KubeClientError.transport(method: "GET", url: self.urlString(path, options.queryItems), detail: "the watch brought nothing for \(Int(idle)) s; the connection is taken for dead"))
+                    return
+                }
+            }
+        }
+        continuation.onTermination = { _ in
+            task.cancel()
+            watchdog.cancel()
+        }
         return stream
     }
 }
@@ -317,4 +366,11 @@ extension JSONValue {
         let data = try JSONEncoder().encode(value)
         self = try JSONWire.parse(Array(data))
     }
+}
+
+/// When a watch stream last brought a byte.
+final class LastActivity: Sendable {
+    private let at = Mutex(Date())
+    func touch() { at.withLock { $0 = Date() } }
+    var idleSeconds: Double { Date().timeIntervalSince(at.withLock { $0 }) }
 }

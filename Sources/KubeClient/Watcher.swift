@@ -53,6 +53,7 @@ public struct Watcher: Sendable {
     private func run(_ out: AsyncStream<WatcherEvent>.Continuation) async {
         var resourceVersion: String?
         var backoff = self.backoff
+        var failures = 0
         let start = Date()
         func now() -> Double { Date().timeIntervalSince(start) }
         while !Task.isCancelled {
@@ -83,12 +84,19 @@ public struct Watcher: Sendable {
                     let delay = backoff.next(now: now())
                     try? await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
                 }
+                if received > 0 { failures = 0 }
                 logger.debug("watch closed by server; resuming", metadata: ["resource": "\(resource)", "resourceVersion": "\(resourceVersion ?? "")"])
             } catch let error as KubeAPIError where error.isGone {
                 logger.info("watch resourceVersion too old; relisting", metadata: ["resource": "\(resource)"])
                 resourceVersion = nil
             } catch {
                 if Task.isCancelled { break }
+                // A failure that persists may hide a state the server no longer has: relist.
+                failures += 1
+                if failures >= 2 && resourceVersion != nil {
+                    logger.info("watch keeps failing; relisting", metadata: ["resource": "\(resource)", "failures": "\(failures)"])
+                    resourceVersion = nil
+                }
                 let delay = backoff.next(now: now())
                 logger.warning("watch failed; retrying", metadata: ["resource": "\(resource)", "error": "\(error)", "delay": "\(delay)"])
                 out.yield(.retrying(error: "\(error)", delay: delay))

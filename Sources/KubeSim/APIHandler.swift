@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import KubeClient
 
 /// One HTTP request as KubeSim sees it.
@@ -41,6 +42,8 @@ public enum SimResponse: Sendable {
     case json(status: Int, body: JSONValue)
     /// A plain-text body (pod logs).
     case text(status: Int, body: [UInt8])
+    /// 429 Too Many Requests with Retry-After (see ``Throttle``).
+    case throttled(retryAfter: Int, body: JSONValue)
     case watch(WatchResponse)
 }
 
@@ -81,6 +84,8 @@ public struct APIHandler: Sendable {
     public var serverAddress: String
     /// The pod runner's data folder, when pods run: `pods/{name}/log` reads their output there.
     public var podDataDirectory: String?
+    /// Answers some requests 429, as an API server under load does (tests of client back-off).
+    public var throttle: Throttle?
 
     public init(store: ObjectStore, serverAddress: String) {
         self.store = store
@@ -116,6 +121,11 @@ public struct APIHandler: Sendable {
     }
 
     public func handle(_ req: SimRequest) -> SimResponse {
+        if let throttle, req.query["watch"] == nil, throttle.refuseNext() {
+            return .throttled(retryAfter: throttle.retryAfter, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Failure",
+                                                                      "message": "Too many requests, please try again later.", "reason": "TooManyRequests", "code": 429,
+                                                                      "details": ["retryAfterSeconds": .int(Int64(throttle.retryAfter))]])
+        }
         do {
             return try route(req)
         } catch let e as SimError {
@@ -369,4 +379,28 @@ public struct APIHandler: Sendable {
             "status": ["replicas": obj[path: ["status", "replicas"]] ?? .int(0), "selector": .string(selector)],
         ]
     }
+}
+
+/// Every `every`-th request (watches aside) is answered 429 with `Retry-After: retryAfter`.
+public final class Throttle: Sendable {
+    public let every: Int
+    public let retryAfter: Int
+    private let counts = Mutex((seen: 0, refused: 0))
+
+    public init(every: Int, retryAfter: Int = 1) {
+        self.every = max(every, 1)
+        self.retryAfter = retryAfter
+    }
+
+    func refuseNext() -> Bool {
+        counts.withLock { c in
+            c.seen += 1
+            guard c.seen % every == 0 else { return false }
+            c.refused += 1
+            return true
+        }
+    }
+
+    /// How many requests were answered 429.
+    public var refused: Int { counts.withLock { $0.refused } }
 }

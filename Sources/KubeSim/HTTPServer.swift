@@ -183,6 +183,17 @@ final class HTTPServer: Sendable {
             try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
             try await outbound.write(.end(nil))
             return keepAlive
+        case .throttled(let retryAfter, let value):
+            let bytes = JSONWire.serialize(value)
+            var h = HTTPHeaders()
+            h.add(name: "Content-Type", value: "application/json")
+            h.add(name: "Content-Length", value: String(bytes.count))
+            h.add(name: "Retry-After", value: String(retryAfter))
+            if !keepAlive { h.add(name: "Connection", value: "close") }
+            try await outbound.write(.head(HTTPResponseHead(version: head.version, status: .tooManyRequests, headers: h)))
+            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: bytes))))
+            try await outbound.write(.end(nil))
+            return keepAlive
         case .text(let status, let bytes):
             var h = HTTPHeaders()
             h.add(name: "Content-Type", value: "text/plain")

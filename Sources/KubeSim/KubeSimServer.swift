@@ -23,6 +23,8 @@ public struct KubeSimOptions: Sendable {
     public var historyLimit: Int = 10_000
     /// Run the built-in Deployment/StatefulSet/Job controllers and the pod runner.
     public var runWorkloads: Bool = true
+    /// Answer every N-th request 429 Too Many Requests (0: never), for tests of client back-off.
+    public var throttleEvery: Int = 0
 
     public init() {}
 }
@@ -42,6 +44,8 @@ public final class KubeSimServer: Sendable {
     let podRunner: PodRunner?
 
     public var port: Int { http.port }
+    /// The 429s served (with `throttleEvery`).
+    public var throttle: Throttle? { http.handler.throttle }
     public var url: String { "\(options.tls ? "https" : "http")://\(options.host):\(port)" }
     var statePath: String { dataDirectory + "/state.json" }
 
@@ -97,6 +101,7 @@ public final class KubeSimServer: Sendable {
         let port = channel.channel.localAddress?.port ?? options.port
         var handler = APIHandler(store: store, serverAddress: "\(options.host):\(port)")
         if options.runWorkloads { handler.podDataDirectory = dir }
+        if options.throttleEvery > 0 { handler.throttle = Throttle(every: options.throttleEvery) }
         let serviceAccounts = ServiceAccountTokens()
         let http = HTTPServer(
             handler: handler, authenticator: Authenticator(tokens: options.tokens, required: options.tls, serviceAccounts: serviceAccounts),
