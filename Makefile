@@ -38,6 +38,8 @@ bench: tools
 	.build/release/controller-bench
 	@echo "--- ferry-controller, static, -Osize, non-PIE (as the Dockerfile builds it; what the Deployment runs)"
 	FERRY_BIN=.build-static/release/ferry-controller .build/release/controller-bench
+	@echo "--- the same with 5,000 unrelated pods in the cluster (only ferry.dev/migration pods are cached)"
+	FERRY_BIN=.build-static/release/ferry-controller UNRELATED_PODS=5000 .build/release/controller-bench
 
 clean:
 	rm -rf .build .tools .sandbox

@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "KubeClient"]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport"]),
+        .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
     ],
     swiftLanguageModes: [.v6]
 )

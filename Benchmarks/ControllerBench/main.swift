@@ -8,6 +8,9 @@ import Foundation
 import KubeClient
 
 let count = Int(ProcessInfo.processInfo.environment["MIGRATIONS"] ?? "") ?? 500
+/// Pods that are not Ferry's, made before the controller starts (a busy cluster): the controller
+/// caches only what carries ferry.dev/migration, so they must not grow its memory.
+let unrelatedPods = Int(ProcessInfo.processInfo.environment["UNRELATED_PODS"] ?? "") ?? 0
 let steadySeconds = Double(ProcessInfo.processInfo.environment["STEADY_SECONDS"] ?? "") ?? 60
 let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
 /// The controller binary measured: FERRY_BIN (e.g. the statically linked build the image ships), else the one beside this tool.
@@ -36,6 +39,29 @@ apply.environment = ProcessInfo.processInfo.environment.merging(["KUBECONFIG": k
 apply.standardOutput = FileHandle.nullDevice
 try apply.run()
 apply.waitUntilExit()
+
+if unrelatedPods > 0 {
+    log("creating \(unrelatedPods) unrelated pods…")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for w in 0..<16 {
+            group.addTask {
+                var i = w
+                while i < unrelatedPods {
+                    let pod: JSONValue = [
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": ["name": .string("app-\(i)"), "namespace": "default", "labels": ["app": "shop", "tier": "web", "pod-template-hash": "5d8f7c9b4"]],
+                        "spec": ["containers": [["name": "web", "image": "registry.example/shop/web:2026.11.3", "args": ["--port=8080", "--log-level=info"],
+                                                 "env": [["name": "SHOP_MODE", "value": "production"], ["name": "SHOP_REGION", "value": "eu-central"]],
+                                                 "resources": ["requests": ["cpu": "100m", "memory": "128Mi"]]]]],
+                    ]
+                    _ = try await client.create(.pods, pod, namespace: "default")
+                    i += 16
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+}
 
 let controller = Process()
 controller.executableURL = URL(fileURLWithPath: ferryBinary)
@@ -108,7 +134,7 @@ let anon = memoryKiB(pid, "RssAnon")
 let peak = memoryKiB(pid, "VmHWM")
 try await http.shutdown()
 
-print("controller-bench: \(count) Migrations, \(ferryBinary) controller against KubeSim, 2 cores")
+print("controller-bench: \(count) Migrations, \(unrelatedPods) unrelated pods, \(ferryBinary) controller against KubeSim, 2 cores")
 print("created all (16 in flight)        \(String(format: "%.2f", secs(created))) s")
 print("all have status                   \(String(format: "%.2f", secs(allStatus))) s  (\(withStatus)/\(count), \(String(format: "%.0f", Double(withStatus) / secs(allStatus))) Migrations/s)")
 func mib(_ kib: Int) -> String { String(format: "%.1f", Double(kib) / 1024) }

@@ -91,9 +91,11 @@ public struct Watcher: Sendable {
                 resourceVersion = nil
             } catch {
                 if Task.isCancelled { break }
-                // A failure that persists may hide a state the server no longer has: relist.
-                failures += 1
+                // An API error that persists (not a lost connection, after which resuming is right and
+                // the server says 410 when it is not) may hide a state the server no longer has: relist.
+                if error is KubeAPIError { failures += 1 }
                 if failures >= 2 && resourceVersion != nil {
+                    failures = 0
                     logger.info("watch keeps failing; relisting", metadata: ["resource": "\(resource)", "failures": "\(failures)"])
                     resourceVersion = nil
                 }

@@ -31,6 +31,9 @@ public final class Controller: Sendable {
     public let primary: ResourceDescriptor
     public let namespace: String?
     public let owned: [ResourceDescriptor]
+    /// Label selector of the owned watches: only what carries it is cached (pods and Jobs of the
+    /// whole cluster would otherwise all be held in memory).
+    public let ownedLabelSelector: String?
     public let reconciler: any Reconciler
     public let workers: Int
     public let resyncSeconds: Double
@@ -40,8 +43,9 @@ public final class Controller: Sendable {
     public let cache: ObjectCache
     let logger: Logger
 
-    public init(client: KubeClient, primary: ResourceDescriptor, namespace: String?, owned: [ResourceDescriptor] = [], reconciler: any Reconciler, workers: Int = 2, resyncSeconds: Double = 300, watchTimeoutSeconds: Int = 290, logger: Logger = Logger(label: "controller")) {
+    public init(client: KubeClient, primary: ResourceDescriptor, namespace: String?, owned: [ResourceDescriptor] = [], ownedLabelSelector: String? = nil, reconciler: any Reconciler, workers: Int = 2, resyncSeconds: Double = 300, watchTimeoutSeconds: Int = 290, logger: Logger = Logger(label: "controller")) {
         self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.ownedLabelSelector = ownedLabelSelector
         self.client = client
         self.primary = primary
         self.namespace = namespace
@@ -71,7 +75,7 @@ public final class Controller: Sendable {
             for resource in owned {
                 group.addTask {
                     let ownedCache = ObjectCache(resource: resource)
-                    await ownedCache.run(Watcher(client: self.client, resource: resource, namespace: ns, timeoutSeconds: self.watchTimeoutSeconds, logger: self.logger)) { change in
+                    await ownedCache.run(Watcher(client: self.client, resource: resource, namespace: ns, labelSelector: self.ownedLabelSelector, timeoutSeconds: self.watchTimeoutSeconds, logger: self.logger)) { change in
                         switch change {
                         case .applied(let o), .deleted(let o):
                             for key in self.owners(of: o) { await self.queue.add(key) }

@@ -121,6 +121,10 @@ public struct APIHandler: Sendable {
     }
 
     public func handle(_ req: SimRequest) -> SimResponse {
+        if req.query["watch"] != nil, let throttle, throttle.failWatch() {
+            return .json(status: 500, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Failure",
+                                             "message": "Internal error occurred: injected watch failure", "reason": "InternalError", "code": 500])
+        }
         if let throttle, req.query["watch"] == nil, throttle.refuseNext() {
             return .throttled(retryAfter: throttle.retryAfter, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Failure",
                                                                       "message": "Too many requests, please try again later.", "reason": "TooManyRequests", "code": 429,
@@ -386,14 +390,28 @@ public final class Throttle: Sendable {
     public let every: Int
     public let retryAfter: Int
     private let counts = Mutex((seen: 0, refused: 0))
+    private let watchFailures = Mutex(0)
 
+    /// The next `n` watch requests are answered 500 (tests of a watch that keeps failing).
+    public func failWatches(_ n: Int) { watchFailures.withLock { $0 = n } }
+
+    func failWatch() -> Bool {
+        watchFailures.withLock { n in
+            guard n > 0 else { return false }
+            n -= 1
+            return true
+        }
+    }
+
+    /// `every` 0: no 429s (only injected watch failures).
     public init(every: Int, retryAfter: Int = 1) {
-        self.every = max(every, 1)
+        self.every = max(every, 0)
         self.retryAfter = retryAfter
     }
 
     func refuseNext() -> Bool {
-        counts.withLock { c in
+        guard every > 0 else { return false }
+        return counts.withLock { c in
             c.seen += 1
             guard c.seen % every == 0 else { return false }
             c.refused += 1

@@ -74,6 +74,8 @@ public final class KubeSimServer: Sendable {
                 throw SimError(500, "InternalError", "cannot load KubeSim state \(statePath): \(error); delete it to start empty")
             }
         }
+        // Every change also goes to an append-only journal, replayed over the snapshot on start.
+        if options.persistState { try store.openJournal(dir + "/state.log") }
         var authority: CertificateAuthority?
         var tlsContext: NIOSSLContext?
         if options.tls {
@@ -101,7 +103,7 @@ public final class KubeSimServer: Sendable {
         let port = channel.channel.localAddress?.port ?? options.port
         var handler = APIHandler(store: store, serverAddress: "\(options.host):\(port)")
         if options.runWorkloads { handler.podDataDirectory = dir }
-        if options.throttleEvery > 0 { handler.throttle = Throttle(every: options.throttleEvery) }
+        handler.throttle = Throttle(every: options.throttleEvery)
         let serviceAccounts = ServiceAccountTokens()
         let http = HTTPServer(
             handler: handler, authenticator: Authenticator(tokens: options.tokens, required: options.tls, serviceAccounts: serviceAccounts),
@@ -118,6 +120,7 @@ public final class KubeSimServer: Sendable {
                     store.emitBookmarks()
                 }
                 store.collectGarbage()
+                if options.persistState { store.compact(snapshotPath: dir + "/state.json", journalPath: dir + "/state.log", onlyAbove: 32 << 20) }
             }
         }
         var runner: PodRunner?
@@ -149,8 +152,7 @@ public final class KubeSimServer: Sendable {
         store.closeAllWatches()
         await http.stop()
         if options.persistState {
-            let data = Data(JSONWire.serialize(store.snapshot()))
-            try? data.write(to: URL(fileURLWithPath: statePath), options: .atomic)
+            store.compact(snapshotPath: statePath, journalPath: dataDirectory + "/state.log")
         }
     }
 

@@ -168,7 +168,17 @@ final class PodRunner: Sendable {
         for v in pod[path: ["spec", "volumes"]]?.arrayValue ?? [] {
             guard let vname = v["name"]?.stringValue else { continue }
             if let path = v[path: ["hostPath", "path"]]?.stringValue {
+                // As the kubelet: DirectoryOrCreate makes the folder; Directory wants it there.
+                let kind = v[path: ["hostPath", "type"]]?.stringValue ?? ""
+                var isDir: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDir)
+                if kind == "Directory" && !(exists && isDir.boolValue) {
+                    refuse(pod, uid: uid, container: containerName, reason: "ContainerCreating",
+                           message: "MountVolume.SetUp failed for volume \"\(vname)\" : hostPath type check failed: \(path) is not a directory")
+                    return
+                }
                 volumes[vname] = path
+                if kind != "DirectoryOrCreate" && !exists { continue }
             } else if let claim = v[path: ["persistentVolumeClaim", "claimName"]]?.stringValue {
                 volumes[vname] = "\(dataDirectory)/volumes/\(namespace)/\(claim)"
             } else {

@@ -245,7 +245,7 @@ struct DataSafetyEndToEndTests {
             let package = try await Self.legacyPackage(servers, [db])
             _ = try await E.sql(servers, "DROP DATABASE `\(db)`;")
             // A TCP proxy in its own process group stands for the server: SIGSTOP freezes it.
-            let port = Int.random(in: 31000...39000)
+            let port = try freeLocalPort()
             let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(servers.mysqlPort)"],
                                                environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
             defer {

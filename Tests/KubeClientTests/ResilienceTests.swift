@@ -12,7 +12,7 @@ import Testing
 struct ResilienceTests {
     /// A TCP proxy in its own process group (SIGSTOP freezes every connection through it).
     static func proxy(to port: Int) throws -> (port: Int, pid: pid_t) {
-        let local = Int.random(in: 52001...60000)
+        let local = try freeLocalPort()
         let pid = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(local),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(port)"],
                                          environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
         return (local, pid)
@@ -78,15 +78,13 @@ struct ResilienceTests {
         #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.contains("applied after") } }, "\(events.withLock { $0 })")
     }
 
-    @Test("a watch that keeps failing relists instead of resuming from a version the server may no longer have")
+    @Test("a watch that keeps failing with API errors (500s) relists instead of resuming from a version the server may no longer have")
     func persistentFailureRelists() async throws {
         let f = try await SimFixture.start()
         defer { Task { await f.stop() } }
-        var (port, pid) = try Self.proxy(to: f.server.port)
-        #expect(try await eventually(timeout: 10) { (try? await httpGet("http://127.0.0.1:\(port)/healthz").status) == 200 })
-        let client = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
         let events = Mutex<[String]>([])
-        let watcher = Watcher(client: client, resource: .configMaps, namespace: "default", backoff: Backoff(initial: 0.2, maximum: 0.5))
+        // Short watches, so the next request comes soon.
+        let watcher = Watcher(client: f.client, resource: .configMaps, namespace: "default", timeoutSeconds: 1, backoff: Backoff(initial: 0.1, maximum: 0.3))
         let consumer = Task {
             for await e in watcher.events() {
                 switch e {
@@ -98,13 +96,8 @@ struct ResilienceTests {
         }
         defer { consumer.cancel() }
         #expect(try await eventually(timeout: 10) { events.withLock { $0 == ["restarted"] } })
-        Self.stop(pid)  // refused connections from now on
-        #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.filter { $0 == "retrying" }.count >= 3 } })
-        let spawned = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
-                                             environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
-        pid = spawned
-        defer { Self.stop(pid) }
-        #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.filter { $0 == "restarted" }.count == 2 } }, "relisted: \(events.withLock { $0 })")
-        _ = port
+        f.server.throttle?.failWatches(3)
+        #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.filter { $0 == "restarted" }.count >= 2 } }, "relisted: \(events.withLock { $0 })")
+        #expect(events.withLock { $0.filter { $0 == "retrying" }.count } >= 2)
     }
 }

@@ -117,7 +117,7 @@ struct WatchTests {
         var started: KubeSimServer?
         while started == nil {
             attempt += 1
-            do { started = try await KubeSimServer.start(options) } catch where attempt < 50 {
+            do { started = try await KubeSimServer.start(options) } catch where attempt < 300 {
                 try await Task.sleep(nanoseconds: 100_000_000)
             }
         }

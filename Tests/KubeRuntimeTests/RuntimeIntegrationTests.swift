@@ -119,7 +119,7 @@ struct RuntimeIntegrationTests {
         defer { Task { await f.stop() } }
         // The leader reaches the API through a TCP proxy in its own process group: SIGSTOP freezes its
         // connection (a hung renewal), while the standby talks to the server directly.
-        let port = Int.random(in: 40000...48000)
+        let port = try freeLocalPort()
         let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
                                            environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
         defer {
@@ -170,7 +170,7 @@ struct RuntimeIntegrationTests {
     func acquireRetries() async throws {
         let f = try await SimFixture.start()
         defer { Task { await f.stop() } }
-        let port = Int.random(in: 48001...52000)
+        let port = try freeLocalPort()
         // Nothing listens on the port yet: every request fails with a transport error.
         let client = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
         var e = LeaderElector(client: client, namespace: "default", name: "retry-lease", identity: "standby")
