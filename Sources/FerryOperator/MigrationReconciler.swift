@@ -4,6 +4,7 @@ import Foundation
 import KubeClient
 import KubeRuntime
 import Logging
+import Metrics
 
 /// Reconciles one Migration, as a short list of early-returning `ensure…`
 /// steps: finalizer, cleanup on deletion, then the plan: the engine picks
@@ -146,6 +147,7 @@ public struct MigrationReconciler: Reconciler {
                 }
             }
             let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
+            Self.recordStepDuration(step.name, outcome: outcome, startedAt: running.startedAt, now: now())
             status = recorded.0
             notes += recorded.1
             status.steps = Planner.plan(spec: spec, existing: status.steps ?? [])
@@ -188,6 +190,19 @@ public struct MigrationReconciler: Reconciler {
         let own = migration.metadata.namespace ?? "default"
         guard let other = migration.spec.workloads?.namespace, !other.isEmpty, other != own, !settings.workloadNamespaces.contains(other) else { return [] }
         return [ValidationError("spec.workloads.namespace", "\"\(other)\" is not this Migration's namespace (\(own)); a Migration stops only its own namespace's workloads unless the controller runs with --allow-workload-namespace \(other)")]
+    }
+
+    /// `ferry_step_duration_seconds{kind, result}` when a run of a step ends.
+    static func recordStepDuration(_ step: String, outcome: StepOutcome, startedAt: String?, now: Date) {
+        let result: String
+        switch outcome {
+        case .running: return
+        case .succeeded: result = "succeeded"
+        case .failed: result = "failed"
+        }
+        guard let started = startedAt.flatMap(Timestamps.parse) else { return }
+        let kind = String(step.split(separator: "/").first ?? "")
+        Metrics.Timer(label: "ferry_step_duration_seconds", dimensions: [("kind", kind), ("result", result)]).recordSeconds(max(0, now.timeIntervalSince(started)))
     }
 
     /// `ferry.dev/files=paused` on the Migration.

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -97,6 +98,7 @@ public final class KubeClient: Sendable {
                 throw KubeClientError.transport(method: method.rawValue, url: urlString(path, query), detail: "\(error)")
             }
             let code = Int(response.status.code)
+            Self.countRequest(method.rawValue, path: path, code: code)
             if code == 401 && attempt == 1 && credentials.canRefresh {
                 await credentials.invalidate()
                 continue
@@ -116,6 +118,20 @@ public final class KubeClient: Sendable {
             }
             return RawResponse(status: code, body: bytes)
         }
+    }
+
+    /// `ferry_api_requests_total{verb, resource, code}`: how hard the controller works the API server.
+    static func countRequest(_ verb: String, path: String, code: Int) {
+        Counter(label: "ferry_api_requests_total", dimensions: [("verb", verb), ("resource", resourceName(path)), ("code", String(code))]).increment()
+    }
+
+    /// `pods`, `migrations`, `pods/log`… from a request path (`/api/v1/namespaces/ns/pods/name/log`).
+    static func resourceName(_ path: String) -> String {
+        var parts = path.split(separator: "/").map(String.init)
+        if parts.first == "api" { parts.removeFirst(2) } else if parts.first == "apis" { parts.removeFirst(min(3, parts.count)) } else { return parts.first ?? "" }
+        if parts.first == "namespaces" && parts.count >= 3 { parts.removeFirst(2) }
+        guard let plural = parts.first else { return "namespaces" }
+        return parts.count >= 3 ? "\(plural)/\(parts[2])" : plural
     }
 
     /// Whether a transport error means a pooled connection was dead before the request got an answer.
@@ -296,6 +312,7 @@ public final class KubeClient: Sendable {
                 }
                 lastByte.touch()
                 let code = Int(response.status.code)
+                Self.countRequest("WATCH", path: path, code: code)
                 guard code == 200 else {
                     // Error bodies may span lines: read the whole body before parsing.
                     var buffer = try await response.body.collect(upTo: 1024 * 1024)

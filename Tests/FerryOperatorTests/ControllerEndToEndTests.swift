@@ -135,6 +135,12 @@ struct ControllerEndToEndTests {
             #expect(metrics.contains("ferry_reconcile_total{result=\"success\"}"), "\(metrics.prefix(500))")
             #expect(metrics.contains("ferry_reconcile_duration_seconds"))
             #expect(metrics.contains("ferry_workqueue_depth"))
+            // API requests by verb, resource and code, and how long steps took.
+            #expect(metrics.contains("ferry_api_requests_total{"), "\(metrics.prefix(2000))")
+            for part in ["verb=\"WATCH\"", "resource=\"migrations\"", "resource=\"secrets\"", "code=\"404\"", "code=\"200\""] {
+                #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("ferry_api_requests_total{") && $0.contains(part) }, "\(part)")
+            }
+            #expect(metrics.contains("ferry_step_duration_seconds"), "the failed validate run was timed")
             // SIGTERM is a graceful shutdown: the process exits 0 and releases its Lease.
             controller.process.terminate()
             let stopped = Date()
