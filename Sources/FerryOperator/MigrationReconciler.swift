@@ -43,7 +43,31 @@ public struct MigrationReconciler: Reconciler {
             try await ensureInvalidReported(current, migration)
             return .done
         }
-        return try await ensureStepsRun(current, migration)
+        do {
+            return try await ensureStepsRun(current, migration)
+        } catch let e as KubeAPIError {
+            guard case .forbidden(let status) = e else { throw e }
+            return try await ensureForbiddenReported(current, migration, message: status.message ?? "\(e)")
+        }
+    }
+
+    /// The API refused the controller something (a trimmed Role): the reason goes into status at
+    /// once (it would otherwise only be in the controller's log), and it is tried again later.
+    func ensureForbiddenReported(_ object: JSONValue, _ migration: Migration, message: String) async throws -> ReconcileAction {
+        let old = migration.status ?? MigrationStatus()
+        var status = old
+        let generation = migration.metadata.generation ?? 1
+        let stamp = Timestamps.format(now())
+        let text = "the controller is not allowed to do what \(status.step ?? "the next step") needs: \(message); grant it in the controller's ClusterRole (manifests/rbac.yaml, the Helm chart)"
+        status.message = text
+        var conditions = status.conditions ?? []
+        conditions.set(type: FerryNames.ConditionType.progressing, status: false, reason: "Forbidden", message: text, observedGeneration: generation, now: stamp)
+        status.conditions = conditions
+        if status != old {
+            _ = try await writeStatus(status, old: old, object: object)
+            await events.record(object, .warning, reason: "Forbidden", note: text)
+        }
+        return .requeueAfter(30)
     }
 
     // MARK: - deletion

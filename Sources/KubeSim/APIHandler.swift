@@ -120,7 +120,12 @@ public struct APIHandler: Sendable {
         return .json(status: e.status.code ?? 500, body: body)
     }
 
-    public func handle(_ req: SimRequest) -> SimResponse {
+    public func handle(_ req: SimRequest, as who: Identity = .anonymousAdmin) -> SimResponse {
+        if !who.superuser, let a = RequestAttributes.of(req, registry: store.registry) {
+            let rbac = RBACAuthorizer(store: store)
+            if !rbac.allows(who, a) { return Self.statusBody(RBACAuthorizer.forbidden(who, a)) }
+            if let body = try? JSONWire.parse(req.body), let refused = rbac.escalation(who, a, body: body) { return Self.statusBody(refused) }
+        }
         if req.query["watch"] != nil, let throttle, throttle.failWatch() {
             return .json(status: 500, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Failure",
                                              "message": "Internal error occurred: injected watch failure", "reason": "InternalError", "code": 500])

@@ -25,14 +25,20 @@ public struct Authenticator: Sendable {
 
     /// The user for a request: from a verified client certificate, else a bearer token.
     func user(authorization: String?, certificateUser: String?) -> String? {
-        if let certificateUser { return certificateUser }
+        identity(authorization: authorization, certificateUser: certificateUser)?.user
+    }
+
+    /// Who a request comes from. The admin certificate and static tokens are superusers (as
+    /// system:masters); a service account's token is subject to RBAC.
+    func identity(authorization: String?, certificateUser: String?) -> Identity? {
+        if let certificateUser { return Identity(user: certificateUser, groups: ["system:masters", "system:authenticated"], superuser: true) }
         if let auth = authorization, auth.hasPrefix("Bearer ") {
             let token = String(auth.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-            if let user = tokens[token] { return user }
-            if let user = serviceAccounts?.user(for: token) { return user }
+            if let user = tokens[token] { return Identity(user: user, groups: ["system:masters", "system:authenticated"], superuser: true) }
+            if let user = serviceAccounts?.user(for: token) { return .serviceAccount(user) }
             return nil
         }
-        return required ? nil : "anonymous"
+        return required ? nil : .anonymousAdmin
     }
 }
 
@@ -166,10 +172,10 @@ final class HTTPServer: Sendable {
         let headers = head.headers.map { ($0.name, $0.value) }
         let request = SimRequest(method: head.method.rawValue, uri: head.uri, headers: headers, body: body)
         let response: SimResponse
-        if authenticator.user(authorization: request.header("Authorization"), certificateUser: certUser) == nil {
-            response = APIHandler.statusBody(SimError(401, "Unauthorized", "Unauthorized"))
+        if let who = authenticator.identity(authorization: request.header("Authorization"), certificateUser: certUser) {
+            response = handler.handle(request, as: who)
         } else {
-            response = handler.handle(request)
+            response = APIHandler.statusBody(SimError(401, "Unauthorized", "Unauthorized"))
         }
         switch response {
         case .json(let status, let value):

@@ -44,6 +44,11 @@ public final class KubeSimServer: Sendable {
     let podRunner: PodRunner?
 
     public var port: Int { http.port }
+    /// A service account's token, as the server signs it for pods (HTTPS mode; nil otherwise).
+    public func serviceAccountToken(namespace: String, name: String) -> String? {
+        http.authenticator.serviceAccounts?.token(namespace: namespace, name: name)
+    }
+
     /// The 429s served (with `throttleEvery`).
     public var throttle: Throttle? { http.handler.throttle }
     public var url: String { "\(options.tls ? "https" : "http")://\(options.host):\(port)" }

@@ -166,6 +166,60 @@ struct RuntimeIntegrationTests {
         _ = try? await b.value
     }
 
+    @Test("the API server itself frozen (SIGSTOP): the leader stops leading within the renew deadline; after SIGCONT one leader again, never two at once")
+    func frozenServer() async throws {
+        let dir = try makeTempDir("frozen-api")
+        let server = try ProcessSpawn.spawn(repoRoot + "/.build/debug/ferry", ["sandbox", "api", "--data-dir", dir, "--no-workloads", "--ephemeral"],
+                                            environment: ["PATH": "/usr/bin:/bin"], fileActions: [.open(1, path: "/dev/null", flags: O_WRONLY, mode: 0)])
+        defer {
+            kill(server, SIGCONT)
+            kill(server, SIGKILL)
+            _ = ProcessSpawn.waitStatus(server)
+        }
+        #expect(try await eventually(timeout: 30, interval: 0.1) { FileManager.default.fileExists(atPath: dir + "/kubeconfig") })
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let client = KubeClient(config: try KubeConfigLoader.load(files: [dir + "/kubeconfig"]), httpClient: sharedHTTPClient)
+        let spans = Mutex<[(id: String, start: Date, end: Date?)]>([])
+        let lead: @Sendable (String) -> @Sendable () async -> Void = { id in
+            {
+                let index = spans.withLock { s -> Int in s.append((id, Date(), nil)); return s.count - 1 }
+                try? await Task.sleep(nanoseconds: 120_000_000_000)
+                spans.withLock { $0[index].end = Date() }
+            }
+        }
+        func elector(_ id: String) -> LeaderElector {
+            var e = LeaderElector(client: client, namespace: "default", name: "sigstop-lease", identity: id)
+            e.retryPeriod = 0.2
+            e.leaseDuration = 4
+            e.renewDeadline = 2
+            return e
+        }
+        let (ea, eb) = (elector("a"), elector("b"))
+        // Each elector re-runs after losing leadership, as a controller process restarts.
+        let loop = { (e: LeaderElector, id: String) in Task { while !Task.isCancelled { try? await e.run(lead(id)) } } }
+        let a = loop(ea, "a")
+        #expect(try await eventually(timeout: 20) { spans.withLock { !$0.isEmpty } })
+        let b = loop(eb, "b")
+        defer { a.cancel(); b.cancel() }
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        kill(server, SIGSTOP)
+        let frozen = Date()
+        #expect(try await eventually(timeout: 30, interval: 0.05) { spans.withLock { $0.allSatisfy { $0.end != nil } } }, "the leader stops leading while the API is frozen")
+        let stoppedAfter = spans.withLock { $0.compactMap(\.end).max() ?? Date() }.timeIntervalSince(frozen)
+        print("leader election: stopped leading \(String(format: "%.1f", stoppedAfter)) s after the API froze (renew deadline 2 s)")
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        kill(server, SIGCONT)
+        #expect(try await eventually(timeout: 60, interval: 0.1) { spans.withLock { $0.contains { $0.end == nil } } }, "someone leads again")
+        try await Task.sleep(nanoseconds: 3_000_000_000)
+        let all = spans.withLock { $0 }
+        for (i, x) in all.enumerated() {
+            for y in all[(i + 1)...] {
+                let overlap = min(x.end ?? Date(), y.end ?? Date()).timeIntervalSince(max(x.start, y.start))
+                #expect(overlap <= 0, "\(x.id) and \(y.id) led together for \(overlap) s")
+            }
+        }
+    }
+
     @Test("an API server that cannot be reached for a while does not end a standby: it keeps trying with backoff and leads once the Lease can be taken")
     func acquireRetries() async throws {
         let f = try await SimFixture.start()
