@@ -143,8 +143,8 @@ public enum Engine {
     /// Applies what the operator observed to the running step.
     public static func record(_ outcome: StepOutcome, for name: String, in status: MigrationStatus, spec: MigrationSpec, policy: RetryPolicy, now: Date) -> (MigrationStatus, [EngineEvent]) {
         var events: [EngineEvent] = []
-        let optional = StepKind(name).isOptional(in: spec)
         let updated = update(name, in: status) { s in
+            let optional = StepKind(name).isOptional(in: spec) && (s.dataChanged != true && ({ if case .failed(_, _, let untouched) = outcome { return untouched } else { return true } })())
             switch outcome {
             case .running(let message):
                 s.message = message
@@ -242,8 +242,8 @@ public enum Engine {
         status.phase = phase
         status.observedGeneration = generation
         status.progress = Planner.progress(steps, spec: spec)
-        let failedRequired = steps.first { $0.state == .failed && !StepKind($0.name).isOptional(in: spec) }
-        let failedOptional = steps.filter { $0.state == .failed && StepKind($0.name).isOptional(in: spec) }
+        let failedRequired = steps.first { $0.state == .failed && !Planner.isFinished($0, spec: spec) }
+        let failedOptional = steps.filter { $0.state == .failed && Planner.isFinished($0, spec: spec) }
         let active = current(status, spec: spec)
         status.step = failedRequired?.name ?? active?.name ?? status.step
         switch phase {

@@ -71,7 +71,7 @@ public enum Planner {
         var planned = names.map { name -> StepStatus in
             let skipped = isSkipped(name, spec: spec)
             if var s = byName[name] {
-                if skipped && s.dataChanged == true && s.state != .succeeded && StepKind(name).changesData {
+                if skipped && s.dataChanged == true && (s.state == .pending || s.state == .failed) && StepKind(name).changesData {
                     // Skipping cannot hide a database an earlier run dropped or replaced in part.
                     s.state = .failed
                     s.message = "cannot be skipped: an earlier run dropped or replaced its data and it was not restored; remove it from spec.steps.skip and re-run it (\(FerryNames.rerunAnnotation)=\(name))"
@@ -103,14 +103,16 @@ public enum Planner {
     public static func isFinished(_ step: StepStatus, spec: MigrationSpec) -> Bool {
         switch step.state {
         case .succeeded, .skipped: return true
-        case .failed: return StepKind(step.name).isOptional(in: spec)
+        // An optional step may fail without stopping the plan only if it changed nothing: once it
+        // dropped or replaced data, the app must not start on that (issue: no success over dropped data).
+        case .failed: return StepKind(step.name).isOptional(in: spec) && step.dataChanged != true
         case .pending, .running: return false
         }
     }
 
     /// The overall phase implied by the steps: Failed when a required step failed for good.
     public static func phase(_ steps: [StepStatus], spec: MigrationSpec) -> Phase {
-        if steps.contains(where: { $0.state == .failed && !StepKind($0.name).isOptional(in: spec) }) { return .failed }
+        if steps.contains(where: { $0.state == .failed && !isFinished($0, spec: spec) }) { return .failed }
         if !steps.isEmpty && steps.allSatisfy({ isFinished($0, spec: spec) }) { return .succeeded }
         if steps.contains(where: { $0.state != .pending && $0.state != .skipped }) { return .running }
         return .pending

@@ -45,10 +45,25 @@ public enum ConfigAccess {
             do {
                 _ = try await client.create(resource, object, namespace: object.namespace)
             } catch let e as KubeAPIError where e.isAlreadyExists {
+                // Only what this Migration made is taken or changed: never another team's Role or binding.
+                let existing = try await client.get(resource, name: object.name ?? "", namespace: object.namespace)
+                let owners = existing[path: ["metadata", "ownerReferences"]]?.arrayValue ?? []
+                guard owners.contains(where: { $0["uid"]?.stringValue == migration.metadata.uid }) else {
+                    throw ConfigAccessConflict(kind: resource.kind, name: object.name ?? "")
+                }
                 if resource == .roles, let rules = object["rules"] {
                     _ = try await client.patch(.roles, name: object.name ?? "", namespace: object.namespace, .merge(["rules": rules]))
                 }
             }
         }
+    }
+}
+
+/// A ServiceAccount, Role or RoleBinding named `<migration>-config` exists and is not this Migration's.
+public struct ConfigAccessConflict: Error, CustomStringConvertible {
+    public let kind: String
+    public let name: String
+    public var description: String {
+        "\(kind) \(name) already exists and this Migration did not make it; Ferry will not take it over. Rename the Migration or remove that \(kind)"
     }
 }

@@ -297,7 +297,13 @@ public struct MigrationReconciler: Reconciler {
         guard let job = StepJobs.job(for: step.name, attempt: attempt, migration: migration, spec: spec, settings: settings) else {
             return .failed("\(step.name) cannot run yet: this version of Ferry has no runner for it", permanent: true)
         }
-        if StepKind(step.name) == .config { try await ConfigAccess.ensure(client, migration: migration, spec: spec) }
+        if StepKind(step.name) == .config {
+            do {
+                try await ConfigAccess.ensure(client, migration: migration, spec: spec)
+            } catch let e as ConfigAccessConflict {
+                return .failed("\(e)", permanent: true, untouched: true)
+            }
+        }
         do {
             _ = try await client.create(.jobs, job, namespace: namespace)
             logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])

@@ -13,14 +13,25 @@ public enum RebuildTemplatePolicy {
         let field = "rebuilds[\(name)].job.template.template.spec"
         let spec = jobSpec[path: ["template", "spec"]] ?? .emptyObject
         var out: [String] = []
-        if let account = spec["serviceAccountName"]?.stringValue, !account.isEmpty, account != "default" {
-            out.append("\(field).serviceAccountName: \(account) would run the Job with that account's rights; rebuild Jobs run without one")
+        for key in ["serviceAccountName", "serviceAccount"] {
+            if let account = spec[key]?.stringValue, !account.isEmpty, account != "default" {
+                out.append("\(field).\(key): \(account) would run the Job with that account's rights; rebuild Jobs run without one")
+            }
+        }
+        if spec["hostUsers"]?.boolValue == false || spec[path: ["securityContext", "sysctls"]] != nil {
+            out.append("\(field): hostUsers and sysctls are not allowed")
+        }
+        if let seccomp = spec[path: ["securityContext", "seccompProfile", "type"]]?.stringValue, seccomp != "RuntimeDefault" && seccomp != "Localhost" {
+            out.append("\(field).securityContext.seccompProfile: \(seccomp) is not allowed")
         }
         if spec["automountServiceAccountToken"]?.boolValue == true { out.append("\(field).automountServiceAccountToken: rebuild Jobs get no API token") }
         for key in ["hostNetwork", "hostPID", "hostIPC"] where spec[key]?.boolValue == true { out.append("\(field).\(key): not allowed") }
         for v in spec["volumes"]?.arrayValue ?? [] {
             if let type = v.objectValue?.keys.first(where: { $0 != "name" }), !allowedVolumes.contains(type) {
                 out.append("\(field).volumes[\(v["name"]?.stringValue ?? "")]: \(type) volumes are not allowed")
+            }
+            if (v[path: ["projected", "sources"]]?.arrayValue ?? []).contains(where: { $0["serviceAccountToken"] != nil }) {
+                out.append("\(field).volumes[\(v["name"]?.stringValue ?? "")]: a projected serviceAccountToken would give the Job an API token")
             }
         }
         if spec[path: ["securityContext", "runAsNonRoot"]]?.boolValue == false || spec[path: ["securityContext", "runAsUser"]]?.intValue == 0 {
@@ -30,6 +41,8 @@ public enum RebuildTemplatePolicy {
             let at = "\(field).containers[\(c["name"]?.stringValue ?? "")].securityContext"
             let sc = c["securityContext"] ?? .emptyObject
             if sc["privileged"]?.boolValue == true { out.append("\(at).privileged: not allowed") }
+            if sc["procMount"]?.stringValue == "Unmasked" || sc[path: ["windowsOptions", "hostProcess"]]?.boolValue == true { out.append("\(at): procMount Unmasked and hostProcess are not allowed") }
+            if let seccomp = sc[path: ["seccompProfile", "type"]]?.stringValue, seccomp != "RuntimeDefault" && seccomp != "Localhost" { out.append("\(at).seccompProfile: \(seccomp) is not allowed") }
             if sc["allowPrivilegeEscalation"]?.boolValue == true { out.append("\(at).allowPrivilegeEscalation: must be false") }
             if sc["runAsNonRoot"]?.boolValue == false || sc["runAsUser"]?.intValue == 0 { out.append("\(at): must not run as root") }
             let adds = (sc[path: ["capabilities", "add"]]?.arrayValue ?? []).compactMap(\.stringValue).filter { $0 != "NET_BIND_SERVICE" }

@@ -74,6 +74,7 @@ public enum DumpStatementPolicy {
         case "START": return t.word() == "TRANSACTION" ? .skip(note: nil) : .refused("START other than START TRANSACTION")
         case "USE":
             guard let name = t.identifier() else { return .refused("USE without a database name") }
+            guard t.next() == nil else { return .refused("USE with more after the name") }
             return .useDatabase(name)
         case "ALTER": return classifyAlter(&t, text: text)
         case "DROP": return classifyDrop(&t)
@@ -81,7 +82,14 @@ public enum DumpStatementPolicy {
         case "INSERT", "REPLACE": return classifyInsert(&t, verb: first)
         case "SELECT":
             // mariadb-dump restores a sequence's value with SELECT SETVAL(`seq`, n, 0, 1).
-            if t.word() == "SETVAL", t.symbol("("), let name = t.qualifiedName() { return .postData(names: [name]) }
+            if t.word() == "SETVAL", t.symbol("("), let name = t.qualifiedName() {
+                // SETVAL(seq, number, 0|1[, number]) and nothing else.
+                var tokens: [String] = []
+                while let token = t.next() { tokens.append(token) }
+                let numbersOnly = tokens.dropLast().allSatisfy { $0 == "," || $0 == "-" || $0.allSatisfy(\.isNumber) }
+                guard tokens.last == ")", numbersOnly else { return .refused("SELECT SETVAL with more than a sequence and numbers") }
+                return .postData(names: [name])
+            }
             return .refused("SELECT (a dump selects only SETVAL of a sequence)")
         default:
             return .refused("\(first) is not a statement mysqldump writes for one database")
@@ -106,8 +114,13 @@ public enum DumpStatementPolicy {
                     if let v = sessionVerdict(variable, value: valueText(text)) { return v }
                     continue
                 }
-                // A user variable: any plain value.
-                if let problem = valueProblem(valueText(text)) { return .refused(problem) }
+                // A user variable holds a saved setting (`@x = @@var`) or another saved one, nothing else:
+                // a literal parked in a variable would pass sql_mode or a character set by the back door.
+                let value = valueText(text).trimmedWhitespace
+                if let problem = valueProblem(value) { return .refused(problem) }
+                if !value.hasPrefix("@") {
+                    return .refused("SET of a user variable to \(value.prefix(40)): a dump only saves settings in variables (@x = @@setting)")
+                }
                 continue
             }
             var name = a.word()?.lowercased() ?? ""
@@ -136,6 +149,10 @@ public enum DumpStatementPolicy {
         }
         if let problem = valueProblem(value) { return .refused(problem) }
         let literal = unquoted(value)
+        if ["sql_mode", "character_set_client", "character_set_connection", "character_set_results", "collation_connection"].contains(variable),
+           let literal, literal.first?.isNumber == true || literal.hasPrefix("-") {
+            return .refused("SET \(variable) to a number: a dump names modes and character sets")
+        }
         if variable == "sql_mode", let literal {
             let modes = literal.uppercased().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             if let bad = modes.first(where: { changingQuoting.contains($0) }) {
@@ -199,6 +216,38 @@ public enum DumpStatementPolicy {
         return "SET with more than one value (\(text)); a dump sets plain values"
     }
 
+    /// A refusal carried through a `Result`.
+    struct RefusalVerdict: Error {
+        let verdict: Verdict
+        static func refused(_ message: String) -> RefusalVerdict { RefusalVerdict(verdict: .refused(message)) }
+    }
+
+    /// A database's character set and collation, rebuilt from their names (the restore runs its own
+    /// statement with them, so nothing else of the dump's text reaches it); MySQL 8's
+    /// `DEFAULT ENCRYPTION='N'` is read and dropped. nil: none given.
+    static func databaseOptions(_ t: inout Tokens) -> Result<String?, RefusalVerdict> {
+        var options: [String] = []
+        while let w = t.word() {
+            switch w {
+            case "DEFAULT": continue
+            case "CHARACTER", "CHARSET", "COLLATE":
+                if w == "CHARACTER" { guard t.word() == "SET" else { return .failure(.refused("DATABASE options with CHARACTER but no SET")) } }
+                _ = t.symbol("=")
+                guard let value = t.identifier(), value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    return .failure(.refused("DATABASE options with an odd \(w) value"))
+                }
+                options.append("\(w == "COLLATE" ? "COLLATE" : "CHARACTER SET") \(value)")
+            case "ENCRYPTION":
+                _ = t.symbol("=")
+                guard let v = t.next(), ["'N'", "'Y'", "\"N\"", "\"Y\""].contains(v.uppercased()) else { return .failure(.refused("DATABASE options with an odd ENCRYPTION value")) }
+            default:
+                return .failure(.refused("DATABASE options with \(w): only CHARACTER SET and COLLATE are taken from a dump"))
+            }
+        }
+        if t.next() != nil { return .failure(.refused("DATABASE options with more than a character set and a collation")) }
+        return .success(options.isEmpty ? nil : "DEFAULT " + options.joined(separator: " "))
+    }
+
     // MARK: - DDL
 
     static func classifyAlter(_ t: inout Tokens, text: String) -> Verdict {
@@ -206,17 +255,22 @@ public enum DumpStatementPolicy {
         case "TABLE":
             guard t.qualifiedName() != nil else { return .refused("ALTER TABLE without a name") }
             let rest = t.rest.trimmedWhitespace.uppercased()
-            if rest.hasPrefix("DISABLE KEYS") || rest.hasPrefix("ENABLE KEYS") { return .skip(note: nil) }
+            if rest == "DISABLE KEYS" || rest == "ENABLE KEYS" { return .skip(note: nil) }
             return .refused("ALTER TABLE other than DISABLE/ENABLE KEYS")
         case "DATABASE", "SCHEMA":
             // ALTER DATABASE [name] options: the name is optional and then means the session's database.
-            let keywords: Set<String> = ["DEFAULT", "CHARACTER", "CHARSET", "COLLATE", "COMMENT"]
-            if let w = t.peekWord(), keywords.contains(w) {
-                return .alterDatabase(name: nil, statement: "ALTER DATABASE " + t.rest.trimmedWhitespace)
+            let keywords: Set<String> = ["DEFAULT", "CHARACTER", "CHARSET", "COLLATE"]
+            var name: String?
+            if !(t.peekWord().map(keywords.contains) ?? false) {
+                guard let n = t.identifier() else { return .refused("ALTER DATABASE without options") }
+                name = n
             }
-            guard let name = t.identifier() else { return .refused("ALTER DATABASE without options") }
-            if t.peekWord() == "UPGRADE" { return .refused("ALTER DATABASE … UPGRADE DATA DIRECTORY NAME") }
-            return .alterDatabase(name: name, statement: "ALTER DATABASE " + t.rest.trimmedWhitespace)
+            switch databaseOptions(&t) {
+            case .failure(let refusal): return refusal.verdict
+            case .success(let options):
+                guard let options else { return .refused("ALTER DATABASE without a character set or collation") }
+                return .alterDatabase(name: name, statement: "ALTER DATABASE " + options)
+            }
         default:
             return .refused("ALTER other than ALTER TABLE … KEYS or ALTER DATABASE")
         }
@@ -228,6 +282,7 @@ public enum DumpStatementPolicy {
         switch what {
         case "DATABASE", "SCHEMA":
             guard let name = t.identifier() else { return .refused("DROP DATABASE without a name") }
+            guard t.next() == nil else { return .refused("DROP DATABASE with more after its name") }
             return .dropDatabase(name)
         case "TABLE", "VIEW":
             var names: [QualifiedName] = []
@@ -235,9 +290,12 @@ public enum DumpStatementPolicy {
                 guard let n = t.qualifiedName() else { return .refused("DROP \(what) without a name") }
                 names.append(n)
             } while t.symbol(",")
+            while let w = t.peekWord(), w == "RESTRICT" || w == "CASCADE" { _ = t.word() }
+            guard t.next() == nil else { return .refused("DROP \(what) with more after its names") }
             return what == "TABLE" ? .table(create: false, names: names) : .postData(names: names)
         case "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "SEQUENCE":
             guard let n = t.qualifiedName() else { return .refused("DROP \(what) without a name") }
+            guard t.next() == nil else { return .refused("DROP \(what) with more after its name") }
             return .postData(names: [n])
         default:
             return .refused("DROP \(what) is not something a one-database dump drops")
@@ -253,25 +311,10 @@ public enum DumpStatementPolicy {
         if word == "DATABASE" || word == "SCHEMA" {
             t.skipIfNotExists()
             guard let name = t.identifier() else { return .refused("CREATE DATABASE without a name") }
-            // Only a character set and a collation, rebuilt from their names: the restore runs its own
-            // CREATE DATABASE with them, so nothing else of the dump's text may reach it.
-            var options: [String] = []
-            while let w = t.word() {
-                switch w {
-                case "DEFAULT": continue
-                case "CHARACTER", "CHARSET", "COLLATE":
-                    if w == "CHARACTER" { guard t.word() == "SET" else { return .refused("CREATE DATABASE with CHARACTER but no SET") } }
-                    _ = t.symbol("=")
-                    guard let value = t.identifier(), value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                        return .refused("CREATE DATABASE with an odd \(w) value")
-                    }
-                    options.append("\(w == "COLLATE" ? "COLLATE" : "CHARACTER SET") \(value)")
-                default:
-                    return .refused("CREATE DATABASE with \(w): only CHARACTER SET and COLLATE are taken from a dump")
-                }
+            switch databaseOptions(&t) {
+            case .failure(let refusal): return refusal.verdict
+            case .success(let options): return .createDatabase(name: name, options: options)
             }
-            if t.next() != nil { return .refused("CREATE DATABASE with more than a character set and a collation") }
-            return .createDatabase(name: name, options: options.isEmpty ? nil : "DEFAULT " + options.joined(separator: " "))
         }
         if word == "TEMPORARY" { return .refused("CREATE TEMPORARY TABLE") }
         if word == "TABLE" {
@@ -347,8 +390,11 @@ public enum DumpStatementPolicy {
             ("ALTER", ["USER", "ROLE", "DATABASE", "SCHEMA", "SERVER"]), ("RENAME", ["USER", "TABLE"]), ("SET", ["GLOBAL", "PASSWORD", "ROLE", "DEFAULT", "PERSIST"]),
             ("INSTALL", []), ("UNINSTALL", []), ("SONAME", []), ("LOAD", ["DATA", "XML"]), ("INTO", ["OUTFILE", "DUMPFILE"]), ("LOAD_FILE", []),
             ("SHUTDOWN", []), ("KILL", []), ("CHANGE", ["MASTER", "REPLICATION"]), ("RESET", ["MASTER", "SLAVE", "REPLICA"]), ("PURGE", []),
-            ("FLUSH", []), ("PREPARE", []), ("EXECUTE", []), ("DEALLOCATE", []),
+            ("FLUSH", []), ("PREPARE", []), ("EXECUTE", []), ("DEALLOCATE", []), ("GLOBAL", []), ("PERSIST", []), ("PERSIST_ONLY", []),
         ]
+        if hasTopLevelSemicolon(words) {
+            return "a view, trigger, routine or event whose body is several statements outside BEGIN … END: the server would run the rest on its own"
+        }
         for (i, w) in words.enumerated() {
             guard let rule = pairs.first(where: { $0.0 == w }) else { continue }
             if rule.1.isEmpty { return "a view, trigger, routine or event holding \(w) would act outside its database when it runs; it is not restored" }
@@ -367,6 +413,28 @@ public enum DumpStatementPolicy {
     }
 
     static let systemSchemas: Set<String> = ["mysql", "information_schema", "performance_schema", "sys"]
+
+    /// A `;` outside every BEGIN … END and CASE … END (upper-cased tokens).
+    static func hasTopLevelSemicolon(_ words: [String]) -> Bool {
+        var depth = 0
+        var i = 0
+        while i < words.count {
+            switch words[i] {
+            case "BEGIN", "CASE": depth += 1
+            case "END":
+                let next = i + 1 < words.count ? words[i + 1] : ""
+                if ["IF", "LOOP", "WHILE", "REPEAT", "FOR"].contains(next) { i += 1 } else {
+                    depth -= 1
+                    if next == "CASE" { i += 1 }
+                }
+            case ";":
+                if depth <= 0 && i != words.count - 1 { return true }
+            default: break
+            }
+            i += 1
+        }
+        return false
+    }
 
     // MARK: - data
 

@@ -160,6 +160,7 @@ public enum SQLDumpScanner {
             // to the end of the line; a backslash outside quotes is a client command (refused).
             var inExecutable = false
             var clientCommand = false
+            var oddComment = false
             var inRow = false
             let special = isInsert ? insertSpecial : (delimiter[0] == UInt8(ascii: ";") ? semicolonSpecial : specialBytes(delimiter[0]))
             let p = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -182,11 +183,20 @@ public enum SQLDumpScanner {
                     continue scanning
                 case UInt8(ascii: "/") where next == UInt8(ascii: "*"):
                     if startsWith(bytes, j, "/*!") || startsWith(bytes, j, "/*M!") {
+                        if inExecutable { oddComment = true }
+                        // A server older or newer than the comment's version skips it up to the first `*/`,
+                        // quotes or not: that end must be the one the quotes give, or skipping it changes the statement.
+                        if !executableCommentEndsAlike(bytes, from: j) { oddComment = true }
                         inExecutable = true
                         j += startsWith(bytes, j, "/*M!") ? 4 : 3
                         continue scanning
                     }
-                    if inExecutable { j += 1; continue scanning }
+                    if inExecutable {
+                        // The client would take this for a plain comment inside the executable one; the server would not.
+                        oddComment = true
+                        j += 1
+                        continue scanning
+                    }
                     j = endOfComment(bytes, from: j)
                     continue scanning
                 case UInt8(ascii: "*") where next == UInt8(ascii: "/") && inExecutable:
@@ -196,11 +206,14 @@ public enum SQLDumpScanner {
                 case UInt8(ascii: "#"):
                     j = endOfLine(bytes, from: j)
                     continue scanning
-                case UInt8(ascii: "-") where next == UInt8(ascii: "-") && (j + 2 >= n || p[j + 2] <= 0x20):
+                case UInt8(ascii: "-") where next == UInt8(ascii: "-") && (j + 2 >= n || p[j + 2] == 0x20 || p[j + 2] == 0x09 || p[j + 2] == 0x0A || p[j + 2] == 0x0D):
                     j = endOfLine(bytes, from: j)
                     continue scanning
                 case UInt8(ascii: "\\"):
                     clientCommand = true
+                case 0x00...0x08, 0x0B, 0x0C, 0x0E...0x1F, 0x7F:
+                    // Control bytes outside quotes: client and server disagree on what they end.
+                    oddComment = true
                 case UInt8(ascii: "("):
                     if isInsert {
                         if depth == 0 {
@@ -244,6 +257,11 @@ public enum SQLDumpScanner {
                 break
             }
             i = end
+            if oddComment {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + 200)]), as: UTF8.self)
+                refuse(start, text, "an executable comment that a server may skip differently, a comment inside one, or a control byte outside quotes: the client and the server would read this statement differently")
+                continue
+            }
             if clientCommand {
                 let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<min(end, start + 200)]), as: UTF8.self)
                 refuse(start, text, "a backslash outside quotes is a client command (\\! runs a shell, \\C changes the character set); a dump never holds one")
@@ -436,9 +454,30 @@ public enum SQLDumpScanner {
     // MARK: - Byte helpers
 
     /// Bytes the statement scan must look at: quotes, backticks, comment starts, parentheses, the delimiter.
+    /// Whether the first `*/` after an executable comment's marker (where a server that skips
+    /// the comment resumes, ignoring quotes) is also where it ends when its quotes are honoured.
+    static func executableCommentEndsAlike(_ b: UnsafeRawBufferPointer, from i: Int) -> Bool {
+        var raw = i + 3
+        while raw + 1 < b.count && !(b[raw] == UInt8(ascii: "*") && b[raw + 1] == UInt8(ascii: "/")) { raw += 1 }
+        var k = i + 3
+        while k + 1 < b.count {
+            let c = b[k]
+            if c == UInt8(ascii: "'") || c == UInt8(ascii: "\"") || c == UInt8(ascii: "`") {
+                k = c == UInt8(ascii: "`") ? (b[(k + 1)...].firstIndex(of: c).map { $0 + 1 } ?? b.count) : endOfQuoted(b, from: k, quote: c)
+                continue
+            }
+            if c == UInt8(ascii: "*") && b[k + 1] == UInt8(ascii: "/") { return k == raw }
+            k += 1
+        }
+        return k >= raw
+    }
+
     static func specialBytes(_ delimiterStart: UInt8) -> [Bool] {
         var t = [Bool](repeating: false, count: 256)
         for c in "'\"`/()*#-\\".utf8 { t[Int(c)] = true }
+        for c in 0x00...0x08 { t[c] = true }
+        for c in [0x0B, 0x0C, 0x7F] { t[c] = true }
+        for c in 0x0E...0x1F { t[c] = true }
         t[Int(delimiterStart)] = true
         return t
     }

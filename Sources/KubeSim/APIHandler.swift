@@ -124,7 +124,15 @@ public struct APIHandler: Sendable {
         if !who.superuser, let a = RequestAttributes.of(req, registry: store.registry) {
             let rbac = RBACAuthorizer(store: store)
             if !rbac.allows(who, a) { return Self.statusBody(RBACAuthorizer.forbidden(who, a)) }
-            if let body = try? JSONWire.parse(req.body), let refused = rbac.escalation(who, a, body: body) { return Self.statusBody(refused) }
+            if a.group == "rbac.authorization.k8s.io", var body = try? JSONWire.parse(req.body) {
+                // A patch is judged by what it makes, not by its own text.
+                if a.verb == "patch", let name = a.name, let type = store.resourceType(group: a.group, version: "v1", plural: a.resource),
+                   let current = try? store.get(type, namespace: a.namespace, name: name) {
+                    let contentType = (req.header("Content-Type") ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+                    body = contentType == "application/json-patch+json" ? ((try? Patching.jsonPatch(current, body)) ?? current) : Patching.mergePatch(current, body)
+                }
+                if let refused = rbac.escalation(who, a, body: body) { return Self.statusBody(refused) }
+            }
         }
         if req.query["watch"] != nil, let throttle, throttle.failWatch() {
             return .json(status: 500, body: ["kind": "Status", "apiVersion": "v1", "metadata": .emptyObject, "status": "Failure",

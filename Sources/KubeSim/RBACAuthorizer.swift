@@ -46,7 +46,8 @@ struct RequestAttributes: Equatable {
             return nil
         }
         var namespace: String?
-        if rest.count >= 3, rest[0] == "namespaces" {
+        // /namespaces/{name}/status and /finalize are the Namespace's own subresources, not a namespaced resource.
+        if rest.count >= 3, rest[0] == "namespaces", !(rest.count == 3 && (rest[2] == "status" || rest[2] == "finalize")) {
             namespace = rest[1]
             rest = Array(rest[2...])
         }
@@ -56,7 +57,8 @@ struct RequestAttributes: Equatable {
         let watching = req.query["watch"] == "true" || req.query["watch"] == "1"
         let verb: String
         switch req.method {
-        case "GET": verb = watching ? "watch" : (name == nil ? "list" : "get")
+        // A GET of one object is a get, ?watch or not (it is answered as one).
+        case "GET": verb = name != nil ? "get" : (watching ? "watch" : "list")
         case "POST": verb = "create"
         case "PUT": verb = "update"
         case "PATCH": verb = "patch"

@@ -202,9 +202,9 @@ struct EngineTests {
         let spec = spec(optionalClickHouse: true)
         var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
         for _ in 0..<4 { s = step(s, spec, .succeeded(result: validated, message: nil)) }  // validate, quiesce, 2 × mysql
-        s = step(s, spec, .failed("bad", permanent: true))
+        s = step(s, spec, .failed("bad", permanent: true, untouched: true))
         #expect(state(s, "clickhouse/audit.events") == .failed)
-        #expect(Engine.current(s, spec: spec)?.name == "resume")
+        #expect(Engine.current(s, spec: spec)?.name == "resume", "an optional step that changed nothing lets the plan go on")
         for _ in 0..<3 { s = step(s, spec, .succeeded(result: nil, message: nil)) }
         s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
         #expect(s.phase == .succeeded)
@@ -212,6 +212,16 @@ struct EngineTests {
         #expect(s.conditions?.condition(FerryNames.ConditionType.degraded)?.message.contains("clickhouse/audit.events") == true)
         #expect(s.progress == "8/8 steps")
         #expect(s.message?.contains("optional steps failed: clickhouse/audit.events") == true)
+
+        // An optional step that failed after dropping its table stops the plan like any other.
+        var (t, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        for _ in 0..<4 { t = step(t, spec, .succeeded(result: validated, message: nil)) }
+        t = step(t, spec, .failed("inserting failed half way", permanent: true))
+        t = Engine.summarize(t, spec: spec, generation: 1, now: t0)
+        #expect(Engine.current(t, spec: spec) == nil)
+        #expect(t.phase == .failed)
+        #expect(!Engine.needsGuaranteedResume(t, spec: spec, deleting: false), "the app does not start on the dropped table")
+        #expect(t.message?.contains("clickhouse/audit.events: dropped or partly restored") == true, "\(t.message ?? "")")
     }
 
     @Test("kafka.optional: a kafka step that fails for good marks the migration Degraded and the plan goes on; without it the migration fails")
@@ -222,7 +232,7 @@ struct EngineTests {
             spec = spec.withDefaults(namespace: "ones")
             var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
             while let current = Engine.current(s, spec: spec), current.name != "kafka" { s = step(s, spec, .succeeded(result: validated, message: nil)) }
-            s = step(s, spec, .failed("Kafka group billing still has 1 active members", permanent: true))
+            s = step(s, spec, .failed("Kafka group billing still has 1 active members", permanent: true, untouched: true))
             #expect(state(s, "kafka") == .failed)
             if optional {
                 while Engine.current(s, spec: spec) != nil { s = step(s, spec, .succeeded(result: nil, message: nil)) }

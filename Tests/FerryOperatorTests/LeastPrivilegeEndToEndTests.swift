@@ -60,6 +60,11 @@ struct LeastPrivilegeEndToEndTests {
             #expect(refused.status != 0 && refused.stderr.contains("is attempting to grant RBAC permissions not currently held") && refused.stderr.contains("Resources:[\"secrets\"]"), "\(refused.stderr)")
             let fine = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: same}\nrules: [{apiGroups: [\"\"], resources: [pods], verbs: [get]}]\n"
             #expect(try await reader.kubectl("create", "-f", "-", input: fine).status == 0, "granting what it holds is fine")
+            // A patch is judged by the Role it makes, not by its own text.
+            let patchRoles = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: role-patcher}\nrules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [get, patch]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: role-patcher}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-patcher}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: default}]\n"
+            #expect(try await env.kubectl("apply", "-f", "-", input: patchRoles).status == 0)
+            let widened = try await reader.kubectl("patch", "role", "same", "--type=json", "-p", #"[{"op":"add","path":"/rules/-","value":{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}}]"#)
+            #expect(widened.status != 0 && widened.stderr.contains("not currently held"), "\(widened.stderr)")
         }
     }
 

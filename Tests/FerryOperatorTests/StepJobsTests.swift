@@ -158,6 +158,14 @@ struct StepJobsTests {
             #expect(problems.contains(part), "\(part): \(problems)")
         }
         #expect(!problems.contains("scratch"))
+        let sneaky: JSONValue = ["template": ["spec": [
+            "serviceAccount": "admin",
+            "volumes": [["name": "tok", "projected": ["sources": [["serviceAccountToken": ["path": "token"]]]]]],
+            "securityContext": ["seccompProfile": ["type": "Unconfined"]],
+            "containers": [["name": "x", "image": "x"]],
+        ]]]
+        let more = RebuildTemplatePolicy.problems(sneaky, rebuild: "report").joined(separator: "\n")
+        for part in ["serviceAccount: admin", "projected serviceAccountToken", "Unconfined"] { #expect(more.contains(part), "\(part): \(more)") }
         let plain: JSONValue = ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "r", "image": "report:1"]]]]]
         #expect(RebuildTemplatePolicy.problems(plain, rebuild: "report").isEmpty)
         let hardened = RebuildTemplatePolicy.hardened(plain)

@@ -127,8 +127,14 @@ public struct KafkaOffsetsRestore: Sendable {
         if !everything.isEmpty { _ = try await client.partitions(of: Array(Set(everything.map(\.topic))).sorted()) }
         let earliest = everything.isEmpty ? [:] : try await client.offsets(everything, at: -2)
         let latest = everything.isEmpty ? [:] : try await client.offsets(everything, at: -1)
+        var committedAny = false
         for group in groups {
-            try await waitUntilInactive(group)
+            do {
+                try await waitUntilInactive(group)
+            } catch let e as StepError where !committedAny {
+                // Nothing was committed yet: the target's offsets are as they were.
+                throw StepError.beforeChange(e)
+            }
             let saved = file.offsets(of: group)
             let partitions = saved.keys.sorted()
             guard !partitions.isEmpty else { continue }
@@ -164,6 +170,7 @@ public struct KafkaOffsetsRestore: Sendable {
                 for p in partitions { say("kafka \(group): \(p.topic)/\(p.partition) \(current[p].map(String.init) ?? "none") → \(commit[p] ?? 0) (dry run)") }
                 continue
             }
+            committedAny = true
             try await client.commit(group, commit)
             let back = try await client.committedOffsets(group, layout: layout)
             let wrong = partitions.filter { back[$0] != commit[$0] }

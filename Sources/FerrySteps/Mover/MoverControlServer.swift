@@ -80,7 +80,9 @@ public final class MoverControlServer: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var headerEnd: Int?
         var contentLength = 0
-        while request.count < 65536 {
+        // One request per connection, read within 5 s in all: a slow client cannot hold the endpoint.
+        let deadline = Date().addingTimeInterval(5)
+        while request.count < 65536 && Date() < deadline {
             let n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
             request += buffer[0..<n]

@@ -43,17 +43,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, update, patch]
-# The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration; the Role
-# follows a changed spec.config.secretName (patch).
+# The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration (create; get
+# to take an existing one only if this Migration owns it); the Role follows a changed
+# spec.config.secretName (patch).
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [create]
+  verbs: [create, get]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [rolebindings]
-  verbs: [create]
+  verbs: [create, get]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles]
-  verbs: [create, patch]
+  verbs: [create, get, patch]
 # Events: one per transition.
 - apiGroups: [events.k8s.io]
   resources: [events]
