@@ -73,10 +73,10 @@ public struct ControllerCommand: AsyncParsableCommand {
     var moverPort = 8086
 
     @Option(help: "Client-side limit on API requests per second (client-go's QPS).")
-    var kubeApiQps: Double = 20
+    var kubeApiQps: Double = 50
 
     @Option(help: "Requests allowed at once above the QPS (client-go's Burst).")
-    var kubeApiBurst = 30
+    var kubeApiBurst = 100
 
     @Option(name: .customLong("allow-workload-namespace"), help: "A namespace whose workloads a Migration of another namespace may stop (repeatable; default: only the Migration's own).")
     var workloadNamespaces: [String] = []
