@@ -14,17 +14,12 @@ public enum ConfigAccess {
         return base.hasSuffix("-") ? String(base.dropLast()) : base
     }
 
-    static func owner(_ migration: Migration) -> JSONValue {
-        ["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(migration.metadata.name ?? ""), "uid": .string(migration.metadata.uid ?? ""),
-         "controller": true, "blockOwnerDeletion": true]
-    }
-
     /// ServiceAccount, Role and RoleBinding for the config step.
     public static func objects(migration: Migration, spec: MigrationSpec) -> [(ResourceDescriptor, JSONValue)] {
         guard let config = spec.config, let m = migration.metadata.name else { return [] }
         let name = accountName(migration: m)
         let namespace = migration.metadata.namespace ?? "default"
-        let meta: JSONValue = ["name": .string(name), "namespace": .string(namespace), "labels": [FerryNames.migrationLabel: .string(m)], "ownerReferences": [owner(migration)]]
+        let meta: JSONValue = ["name": .string(name), "namespace": .string(namespace), "labels": [FerryNames.migrationLabel: .string(m)], "ownerReferences": [OwnerReference.controller(of: migration)]]
         let account: JSONValue = ["apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta]
         let role: JSONValue = ["apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": [
             // Read and replace the one Secret the config goes into.

@@ -105,7 +105,7 @@ public struct FilesTransfer: Sendable {
     }
 
     private func create(_ step: StepStatus, attempt: String, migration: Migration, spec: MigrationSpec, paused: Bool) async throws {
-        guard let owner = migration.metadata.name, let uid = migration.metadata.uid else { return }
+        guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
         var args = ["mover", "files"]
         let package = StepJobs.packageVolume(spec)
         let targets = StepJobs.targetVolumes(spec, readOnly: false)
@@ -143,7 +143,7 @@ public struct FilesTransfer: Sendable {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": [
                 "name": .string(Self.podName(owner)), "namespace": .string(migration.metadata.namespace ?? "default"), "labels": labels,
-                "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(owner), "uid": .string(uid), "controller": true, "blockOwnerDeletion": true]],
+                "ownerReferences": [OwnerReference.controller(of: migration)],
             ],
             "spec": podSpec,
         ]

@@ -156,19 +156,16 @@ public struct MigrationReconciler: Reconciler {
                 written = status
             }
             guard let running = status.steps?.first(where: { $0.name == step.name }) else { break }
-            let outcome: StepOutcome
-            if StepKind(step.name).isFileSync {
-                let seen = try await FilesTransfer(client: client, settings: settings).drive(running, migration: migration, spec: spec, paused: filesPaused(migration), previous: status.files, now: now())
-                outcome = seen.outcome
-                status.files = seen.files ?? status.files
-            } else {
-                outcome = try await drive(running, migration: migration, spec: spec, status: status)
-                let jobName = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: running.attempts ?? 1)
-                if StepKind(step.name).runsAsJob, running.job != jobName, case .running(let m) = outcome, m?.hasPrefix("waiting for job") != true,
-                   var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
-                    steps[i].job = jobName
-                    status.steps = steps
-                }
+            let context = StepContext(client: client, settings: settings, logger: logger, migration: migration, spec: spec, status: status,
+                                      filesPaused: filesPaused(migration), now: now())
+            let observed = try await StepDrivers.driver(for: StepKind(step.name)).drive(running, context)
+            let outcome = observed.outcome
+            status.files = observed.files ?? status.files
+            let jobName = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: running.attempts ?? 1)
+            if StepKind(step.name).runsAsJob, running.job != jobName, case .running(let m) = outcome, m?.hasPrefix("waiting for job") != true,
+               var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
+                steps[i].job = jobName
+                status.steps = steps
             }
             let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
             Self.recordStepDuration(step.name, outcome: outcome, startedAt: running.startedAt, now: now())
@@ -232,105 +229,6 @@ public struct MigrationReconciler: Reconciler {
     /// `ferry.dev/files=paused` on the Migration.
     func filesPaused(_ migration: Migration) -> Bool {
         migration.metadata.annotations?[FerryNames.filesAnnotation]?.trimmingCharacters(in: .whitespaces).lowercased() == "paused"
-    }
-
-    /// Acts on the running step and reports what is observed.
-    func drive(_ step: StepStatus, migration: Migration, spec: MigrationSpec, status: MigrationStatus) async throws -> StepOutcome {
-        let namespace = migration.metadata.namespace ?? "default"
-        let attempt = step.attempts ?? 1
-        switch StepKind(step.name) {
-        case .quiesce:
-            guard let w = spec.workloads else { return .succeeded(result: nil, message: "no workloads") }
-            return try await Workloads(client: client).quiesce(w, namespace: w.namespace ?? namespace, owner: .init(migration))
-        case .resume:
-            // What quiesce saved and this Migration's claims decide, even without spec.workloads now.
-            let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
-            return try await Workloads(client: client).resume(namespace: spec.workloads?.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
-        case .rebuild(let name):
-            guard let rebuild = spec.rebuilds?.first(where: { $0.name == name }) else { return .failed("no rebuilds[] entry named \(name)", permanent: true) }
-            return try await Rebuilds(client: client).run(rebuild, migration: migration, attempt: attempt, now: now())
-        case .validate:
-            for (field, name) in StepJobs.secrets(in: spec) {
-                do {
-                    let secret = try await client.get(.secrets, name: name, namespace: namespace)
-                    let keys = Set((secret["data"]?.objectValue ?? [:]).keys).union((secret["stringData"]?.objectValue ?? [:]).keys)
-                    if let problem = StepJobs.secretKeysProblem(field: field, name: name, keys: keys) {
-                        return .failed(problem, permanent: true)
-                    }
-                } catch let e as KubeAPIError where e.isNotFound {
-                    return .failed("Secret \(name) (\(field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate", permanent: true)
-                }
-            }
-            return try await runJob(step, attempt: attempt, migration: migration, spec: spec)
-        case .unknown(let name):
-            return .failed("\(name) is not a step Ferry knows", permanent: true)
-        default:
-            return try await runJob(step, attempt: attempt, migration: migration, spec: spec)
-        }
-    }
-
-    /// Creates the step's Job if it is not there yet, else reads its outcome.
-    func runJob(_ step: StepStatus, attempt: Int, migration: Migration, spec: MigrationSpec) async throws -> StepOutcome {
-        let namespace = migration.metadata.namespace ?? "default"
-        let name = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: attempt)
-        if let earlier = step.job, earlier != name, let running = try await earlierJobStillRunning(earlier, namespace: namespace) {
-            return .running(running)
-        }
-        do {
-            let job = try await client.get(.jobs, name: name, namespace: namespace)
-            if let problem = StepJobs.foreignJobProblem(job, step: step.name, migrationUID: migration.metadata.uid) {
-                return .failed(problem, permanent: true)
-            }
-            let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
-            let outcome = StepJobs.outcome(job: job, pods: pods)
-            // No pod: admission may have refused it (PodSecurity, quota); the Job says so in FailedCreate events.
-            if case .running = outcome, pods.isEmpty, let refusal = try await podCreationRefusal(job: name, namespace: namespace) {
-                return .failed("the step's pod cannot be created: \(refusal)", permanent: true, untouched: true)
-            }
-            // A running step's last output line is its progress (rows, bytes so far).
-            if case .running = outcome, let pod = pods.first(where: { $0[path: ["status", "phase"]]?.stringValue == "Running" })?.name,
-               let log = try? await client.podLog(name: pod, namespace: namespace, tailLines: 5), let line = StepJobs.progressLine(fromLog: log) {
-                return .running(line)
-            }
-            return outcome
-        } catch let e as KubeAPIError where e.isNotFound {}
-        guard let job = StepJobs.job(for: step.name, attempt: attempt, migration: migration, spec: spec, settings: settings) else {
-            return .failed("\(step.name) cannot run yet: this version of Ferry has no runner for it", permanent: true)
-        }
-        if StepKind(step.name) == .config {
-            do {
-                try await ConfigAccess.ensure(client, migration: migration, spec: spec)
-            } catch let e as ConfigAccessConflict {
-                return .failed("\(e)", permanent: true, untouched: true)
-            }
-        }
-        do {
-            _ = try await client.create(.jobs, job, namespace: namespace)
-            logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])
-        } catch let e as KubeAPIError where e.isAlreadyExists {}
-        return .running("job \(name) created")
-    }
-
-    /// The newest FailedCreate Event of a Job (what admission said), if any.
-    func podCreationRefusal(job: String, namespace: String) async throws -> String? {
-        let events = try await client.list(.coreEvents, namespace: namespace, options: ListOptions(fieldSelector: "involvedObject.name=\(job),reason=FailedCreate"))
-        let newest = events.items.filter { $0[path: ["involvedObject", "kind"]]?.stringValue == "Job" }
-            .max { ($0["lastTimestamp"]?.stringValue ?? "") < ($1["lastTimestamp"]?.stringValue ?? "") }
-        return newest?["message"]?.stringValue
-    }
-
-    /// A Job an earlier Ferry started for this run under another name (names changed when
-    /// they gained a hash): the step waits for it rather than run twice at once.
-    func earlierJobStillRunning(_ name: String, namespace: String) async throws -> String? {
-        do {
-            let job = try await client.get(.jobs, name: name, namespace: namespace)
-            let done = (job[path: ["status", "conditions"]]?.arrayValue ?? []).contains {
-                ["Complete", "Failed"].contains($0["type"]?.stringValue ?? "") && $0["status"]?.stringValue == "True"
-            }
-            return done ? nil : "waiting for job \(name), started by an earlier Ferry, to end before this step runs under its new Job name"
-        } catch let e as KubeAPIError where e.isNotFound {
-            return nil
-        }
     }
 
     /// Merge-patches status (guarded by resourceVersion) when it changed; returns the new resourceVersion.

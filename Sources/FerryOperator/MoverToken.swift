@@ -26,8 +26,7 @@ public enum MoverToken {
             "metadata": [
                 "name": .string(name), "namespace": .string(namespace),
                 "labels": [FerryNames.migrationLabel: .string(migration.metadata.name ?? "")],
-                "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(migration.metadata.name ?? ""),
-                                     "uid": .string(migration.metadata.uid ?? ""), "controller": true, "blockOwnerDeletion": true]],
+                "ownerReferences": [OwnerReference.controller(of: migration)],
             ],
             "data": [.init(key): .string(Data(token.utf8).base64EncodedString())],
         ]

@@ -70,7 +70,7 @@ public struct Rebuilds: Sendable {
             let object: JSONValue = [
                 "apiVersion": "batch/v1", "kind": "Job",
                 "metadata": ["name": .string(jobName), "namespace": .string(namespace), "labels": labels, "annotations": annotations,
-                             "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(owner), "uid": .string(migration.metadata.uid ?? ""), "controller": true, "blockOwnerDeletion": true]]],
+                             "ownerReferences": [OwnerReference.controller(of: migration)]],
                 "spec": spec,
             ]
             do {

@@ -230,7 +230,7 @@ public enum StepJobs {
 
     /// The Job running `step` (attempt `attempt`) for a Migration.
     public static func job(for step: String, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
-        guard let args = arguments(for: step, spec: spec), let name = migration.metadata.name, let uid = migration.metadata.uid else { return nil }
+        guard let args = arguments(for: step, spec: spec), let name = migration.metadata.name, migration.metadata.uid != nil else { return nil }
         let jobName = jobName(migration: name, step: step, attempt: attempt)
         let (labels, annotations) = identity(migration: name, step: step)
         var volumes: [JSONValue] = []
@@ -280,10 +280,7 @@ public enum StepJobs {
                 "namespace": .string(migration.metadata.namespace ?? "default"),
                 "labels": labels,
                 "annotations": annotations,
-                "ownerReferences": [[
-                    "apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": .string(name), "uid": .string(uid),
-                    "controller": true, "blockOwnerDeletion": true,
-                ]],
+                "ownerReferences": [OwnerReference.controller(of: migration)],
             ],
             "spec": [
                 "backoffLimit": 0,

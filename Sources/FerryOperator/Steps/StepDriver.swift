@@ -1,0 +1,61 @@
+import FerryAPI
+import FerryEngine
+import Foundation
+import KubeClient
+import Logging
+
+/// What a driver needs to act on one step: the API, the settings, the Migration as the
+/// reconciler read it, and the time.
+struct StepContext: Sendable {
+    let client: KubeClient
+    let settings: StepSettings
+    let logger: Logger
+    let migration: Migration
+    /// With defaults filled in.
+    let spec: MigrationSpec
+    let status: MigrationStatus
+    /// `ferry.dev/files=paused`.
+    let filesPaused: Bool
+    let now: Date
+
+    var namespace: String { migration.metadata.namespace ?? "default" }
+}
+
+/// What a driver saw: the step's outcome, and for the file sync its progress.
+struct StepObservation: Sendable {
+    var outcome: StepOutcome
+    var files: FilesStatus?
+
+    init(_ outcome: StepOutcome, files: FilesStatus? = nil) {
+        self.outcome = outcome
+        self.files = files
+    }
+}
+
+/// One step kind's work, as VolSync has one small mover per kind: act on the running step and
+/// report what is observed. The engine decides; the driver only acts and looks.
+protocol StepDriver: Sendable {
+    func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation
+}
+
+/// The one place a step kind picks its driver: an exhaustive switch, no `default`.
+enum StepDrivers {
+    static func driver(for kind: FerryEngine.StepKind) -> any StepDriver {
+        switch kind {
+        case .validate: return ValidateStep()
+        case .presync, .files: return FileSyncStep()
+        case .quiesce: return QuiesceStep()
+        case .resume: return ResumeStep()
+        case .mysql, .clickhouse, .kafka, .config, .cache: return JobStep()
+        case .rebuild: return RebuildStep()
+        case .unknown: return UnknownStep()
+        }
+    }
+}
+
+/// A step name Ferry does not know (a plan from a newer version).
+struct UnknownStep: StepDriver {
+    func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
+        StepObservation(.failed("\(step.name) is not a step Ferry knows", permanent: true))
+    }
+}
