@@ -153,7 +153,7 @@ extension MigrationSpec {
     }
 
     /// Every credentials Secret the spec names, with its field.
-    var credentialSecrets: [(field: String, name: String)] {
+    public var credentialSecrets: [(field: String, name: String)] {
         var out: [(String, String)] = []
         if let m = mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
         if let s = clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }

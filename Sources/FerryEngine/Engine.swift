@@ -144,7 +144,6 @@ public enum Engine {
     public static func record(_ outcome: StepOutcome, for name: String, in status: MigrationStatus, spec: MigrationSpec, policy: RetryPolicy, now: Date) -> (MigrationStatus, [EngineEvent]) {
         var events: [EngineEvent] = []
         let updated = update(name, in: status) { s in
-            let optional = StepKind(name).isOptional(in: spec) && (s.dataChanged != true && ({ if case .failed(_, _, let untouched) = outcome { return untouched } else { return true } })())
             switch outcome {
             case .running(let message):
                 s.message = message
@@ -164,6 +163,8 @@ public enum Engine {
             case .failed(let raw, let permanent, let untouched):
                 let message = honest(raw, untouched: untouched, changedBefore: s.dataChanged == true)
                 if StepKind(name).changesData && !untouched { s.dataChanged = true }
+                // Optional: the plan may go on only if no run of it changed data (Planner.isFinished).
+                let optional = StepKind(name).isOptional(in: spec) && s.dataChanged != true
                 s.progress = nil
                 let attempts = (s.failures ?? 0) + 1
                 s.failures = attempts
@@ -206,9 +207,14 @@ public enum Engine {
         if quiesce.state == .succeeded && steps.first(where: { $0.name == "resume" })?.state == .succeeded { return false }
         if spec?.workloads?.leaveStoppedOnFailure == true { return false }
         if deleting { return true }
-        guard let spec, spec.workloads != nil else { return false }
-        if dataChanged(status) && spec.workloads?.resumeOnFailure != true { return false }
+        guard let spec, spec.workloads != nil, !holdsAppStopped(status, spec: spec) else { return false }
         return Planner.phase(steps, spec: spec) == .failed
+    }
+
+    /// After a failure the workloads stay stopped: data was already replaced and
+    /// `spec.workloads.resumeOnFailure` does not accept it.
+    static func holdsAppStopped(_ status: MigrationStatus, spec: MigrationSpec) -> Bool {
+        spec.workloads != nil && spec.workloads?.resumeOnFailure != true && dataChanged(status)
     }
 
     /// Whether any step has dropped or overwritten data on the target.
@@ -250,7 +256,7 @@ public enum Engine {
         case .failed:
             // Once any step replaced data, no sentence may say that nothing was changed.
             status.message = "\(failedRequired?.name ?? "a step") failed: \(honest(failedRequired?.message ?? "", untouched: false, changedBefore: dataChanged(status)))"
-            if spec.workloads != nil, dataChanged(status), spec.workloads?.resumeOnFailure != true,
+            if holdsAppStopped(status, spec: spec),
                steps.contains(where: { $0.name == "quiesce" && $0.state == .succeeded }), steps.first(where: { $0.name == "resume" })?.state != .succeeded {
                 status.message! += ". The workloads stay stopped because data was already replaced. Data: \(dataState(status)). "
                     + "Fix the cause and annotate \(FerryNames.rerunAnnotation)=\(failedRequired?.name ?? "<step>"), or set spec.workloads.resumeOnFailure: true to start the app on the data as it is"

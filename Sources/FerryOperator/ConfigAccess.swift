@@ -35,7 +35,7 @@ public enum ConfigAccess {
 
     /// Creates whatever of them is missing; an existing Role gets the rules of today's spec
     /// (a changed `config.secretName` moves the grant to the new Secret).
-    static func ensure(_ client: KubeClient, migration: Migration, spec: MigrationSpec) async throws {
+    public static func ensure(_ client: KubeClient, migration: Migration, spec: MigrationSpec) async throws {
         for (resource, object) in objects(migration: migration, spec: spec) {
             do {
                 _ = try await client.create(resource, object, namespace: object.namespace)

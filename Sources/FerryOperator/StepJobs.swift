@@ -193,13 +193,7 @@ public enum StepJobs {
 
     /// Every Secret the spec names, with the field that names it (validate checks they exist).
     public static func secrets(in spec: MigrationSpec) -> [(field: String, name: String)] {
-        var out: [(String, String)] = []
-        if let m = spec.mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
-        if let s = spec.clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
-        if let s = spec.kafka?.credentialsSecret { out.append(("spec.kafka.credentialsSecret", s)) }
-        if let s = spec.redis?.credentialsSecret { out.append(("spec.redis.credentialsSecret", s)) }
-        if let s = spec.config?.keySecret { out.append(("spec.config.keySecret", s)) }
-        return out
+        spec.credentialSecrets + (spec.config.map { [("spec.config.keySecret", $0.keySecret)] } ?? [])
     }
 
     /// What keys a Secret named by `field` must hold, as the step reads them; nil when it holds

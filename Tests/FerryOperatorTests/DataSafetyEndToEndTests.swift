@@ -245,23 +245,17 @@ struct DataSafetyEndToEndTests {
             let package = try await Self.legacyPackage(servers, [db])
             _ = try await E.sql(servers, "DROP DATABASE `\(db)`;")
             // A TCP proxy in its own process group stands for the server: SIGSTOP freezes it.
-            let port = try freeLocalPort()
-            let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(servers.mysqlPort)"],
-                                               environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
-            defer {
-                kill(-proxy, SIGCONT)
-                kill(-proxy, SIGKILL)
-                _ = ProcessSpawn.waitStatus(proxy)
-            }
+            let proxy = try TCPProxy.start(to: servers.mysqlPort)
+            defer { proxy.stop() }
             var proxied = servers
-            proxied.mysqlPort = port
+            proxied.mysqlPort = proxy.port
             let yaml = Self.migration("frozen", package: package, proxied, extra: "  steps: {stallSeconds: 10}")
             #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
             let step = "mysql/\(db)"
             #expect(try await eventually(timeout: 90, interval: 0.05) {
                 try await env.jsonpath("migration/frozen", ".status.steps[?(@.name==\"\(step)\")].state") == "Running"
             }, "\(controller.log.suffix(2000))")
-            kill(-proxy, SIGSTOP)
+            proxy.freeze()
             let stalled = try await eventually(timeout: 90, interval: 0.5) {
                 try await env.jsonpath("migration/frozen", #".status.conditions[?(@.type=="Progressing")].reason"#) == "Stalled"
             }
@@ -272,7 +266,7 @@ struct DataSafetyEndToEndTests {
             #expect(why.contains(step) && why.contains("no progress for"), "\(why)")
             #expect(try await env.jsonpath("migration/frozen", #".status.conditions[?(@.type=="Progressing")].status"#) == "False")
             #expect(!(try await env.jsonpath("migration/frozen", ".status.steps[?(@.name==\"\(step)\")].progress")).isEmpty, "the step's last report is shown")
-            kill(-proxy, SIGCONT)
+            proxy.thaw()
             let succeeded = try await phase(env, "frozen", "Succeeded", timeout: 180)
             let finalYAML = try await env.kubectl("get", "migration", "frozen", "-o", "yaml").stdout
             #expect(succeeded, "\(finalYAML)")

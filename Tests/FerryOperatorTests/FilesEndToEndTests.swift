@@ -148,19 +148,7 @@ struct FilesEndToEndTests {
             let port = try Self.freePort()
             let controller = try Self.controller(env, "presync", moverPort: port)
             defer { controller.terminateNow() }
-            let app = """
-                apiVersion: apps/v1
-                kind: Deployment
-                metadata: {name: web, labels: {app.kubernetes.io/part-of: pre}}
-                spec:
-                  replicas: 1
-                  selector: {matchLabels: {app: web}}
-                  template:
-                    metadata: {labels: {app: web}}
-                    spec: {terminationGracePeriodSeconds: 1, containers: [{name: web, image: busybox, command: [sleep, "3600"]}]}
-
-                """
-            #expect(try await env.kubectl("apply", "-f", "-", input: app).status == 0)
+            #expect(try await env.applyApp(partOf: "pre").status == 0)
             let yaml = """
                 apiVersion: ferry.dev/v1alpha1
                 kind: Migration

@@ -42,18 +42,7 @@ struct RestrictedPodsEndToEndTests {
         try await KubectlEnv.with { env in
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
             try await RestoreEndToEndTests.createSecrets(env, servers)
-            let web = """
-                apiVersion: apps/v1
-                kind: Deployment
-                metadata: {name: web, labels: {app.kubernetes.io/part-of: e2e}}
-                spec:
-                  replicas: 1
-                  selector: {matchLabels: {app: web}}
-                  template:
-                    metadata: {labels: {app: web}}
-                    spec: {terminationGracePeriodSeconds: 1, containers: [{name: web, image: busybox, command: [sleep, "3600"]}]}
-                """
-            #expect(try await env.kubectl("apply", "-f", "-", input: web).status == 0)
+            #expect(try await env.applyApp(partOf: "e2e").status == 0)
             #expect(try await eventually(timeout: 30) { try await env.jsonpath("deployment/web", ".status.readyReplicas") == "1" })
             #expect(try await env.kubectl("label", "namespace", "default", "pod-security.kubernetes.io/enforce=restricted").status == 0)
             let controller = try ControllerProcess.runningSteps(env, name: "restricted")

@@ -10,20 +10,6 @@ import Testing
 /// connection that goes silent, a watch that keeps failing.
 @Suite("KubeClient against an unfriendly API server", .serialized, .timeLimit(.minutes(3)))
 struct ResilienceTests {
-    /// A TCP proxy in its own process group (SIGSTOP freezes every connection through it).
-    static func proxy(to port: Int) throws -> (port: Int, pid: pid_t) {
-        let local = try freeLocalPort()
-        let pid = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(local),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(port)"],
-                                         environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
-        return (local, pid)
-    }
-
-    static func stop(_ pid: pid_t) {
-        kill(-pid, SIGCONT)
-        kill(-pid, SIGKILL)
-        _ = ProcessSpawn.waitStatus(pid)
-    }
-
     @Test("429 with Retry-After is waited out and the request succeeds; the API server saw the refusals")
     func tooManyRequests() async throws {
         let f = try await SimFixture.start { $0.throttleEvery = 3 }
@@ -50,8 +36,9 @@ struct ResilienceTests {
     func silentWatch() async throws {
         let f = try await SimFixture.start { $0.bookmarkInterval = 0.5 }
         defer { Task { await f.stop() } }
-        let (port, pid) = try Self.proxy(to: f.server.port)
-        defer { Self.stop(pid) }
+        let proxy = try TCPProxy.start(to: f.server.port)
+        let port = proxy.port
+        defer { proxy.stop() }
         #expect(try await eventually(timeout: 10) { (try? await httpGet("http://127.0.0.1:\(port)/healthz").status) == 200 })
         let client = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient, watchIdleTimeout: 3)
         let events = Mutex<[String]>([])
@@ -68,12 +55,12 @@ struct ResilienceTests {
         }
         defer { consumer.cancel() }
         #expect(try await eventually(timeout: 10) { events.withLock { $0.contains("restarted") } })
-        kill(-pid, SIGSTOP)
+        proxy.freeze()
         let frozen = Date()
         #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.contains { $0.contains("nothing for 3 s") } } }, "\(events.withLock { $0 })")
         let noticed = Date().timeIntervalSince(frozen)
         print("watch: a silent connection noticed after \(String(format: "%.1f", noticed)) s")
-        kill(-pid, SIGCONT)
+        proxy.thaw()
         _ = try await f.client.create(ConfigMap(metadata: ObjectMeta(name: "after"), data: [:]))
         #expect(try await eventually(timeout: 30, interval: 0.1) { events.withLock { $0.contains("applied after") } }, "\(events.withLock { $0 })")
     }

@@ -119,14 +119,9 @@ struct RuntimeIntegrationTests {
         defer { Task { await f.stop() } }
         // The leader reaches the API through a TCP proxy in its own process group: SIGSTOP freezes its
         // connection (a hung renewal), while the standby talks to the server directly.
-        let port = try freeLocalPort()
-        let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
-                                           environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
-        defer {
-            kill(-proxy, SIGCONT)
-            kill(-proxy, SIGKILL)
-            _ = ProcessSpawn.waitStatus(proxy)
-        }
+        let proxy = try TCPProxy.start(to: f.server.port)
+        let port = proxy.port
+        defer { proxy.stop() }
         #expect(try await eventually(timeout: 10) { (try? await httpGet("http://127.0.0.1:\(port)/healthz").status) == 200 })
         let viaProxy = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
         let spans = Mutex<[String: (start: Date, end: Date?)]>([:])
@@ -150,7 +145,7 @@ struct RuntimeIntegrationTests {
         let b = Task { try await eb.run(lead("b")) }
         try await Task.sleep(nanoseconds: 1_000_000_000)
         #expect(spans.withLock { $0["b"] == nil }, "b waits while a renews")
-        kill(-proxy, SIGSTOP)
+        proxy.freeze()
         #expect(try await eventually(timeout: 60, interval: 0.05) { spans.withLock { $0["b"] != nil } }, "b takes over once a's Lease expires")
         let (sa, sb) = spans.withLock { ($0["a"]!, $0["b"]!) }
         let aEnd = try #require(sa.end, "a was still leading when b started")
@@ -235,12 +230,8 @@ struct RuntimeIntegrationTests {
         try await Task.sleep(nanoseconds: 1_500_000_000)
         #expect(!led.withLock { $0 })
         // Now the API answers (a proxy to KubeSim appears on that port).
-        let proxy = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(f.server.port)"],
-                                           environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
-        defer {
-            kill(-proxy, SIGKILL)
-            _ = ProcessSpawn.waitStatus(proxy)
-        }
+        let proxy = try TCPProxy.start(to: f.server.port, port: port)
+        defer { proxy.stop() }
         #expect(try await eventually(timeout: 60, interval: 0.1) { led.withLock { $0 } }, "the standby lived through the errors and took the Lease")
         run.cancel()
         _ = try? await run.value

@@ -167,6 +167,22 @@ public struct KubectlEnv: Sendable {
         try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout
     }
 
+    /// Applies a one-replica Deployment `name` (busybox sleeping) labelled
+    /// `app.kubernetes.io/part-of: partOf`, the app a Migration stops and starts.
+    public func applyApp(_ name: String = "web", partOf: String) async throws -> CommandResult {
+        try await kubectl("apply", "-f", "-", input: """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: \(name), labels: {app.kubernetes.io/part-of: \(partOf)}}
+            spec:
+              replicas: 1
+              selector: {matchLabels: {app: \(name)}}
+              template:
+                metadata: {labels: {app: \(name)}}
+                spec: {terminationGracePeriodSeconds: 1, containers: [{name: \(name), image: busybox, command: [sleep, "3600"]}]}
+            """)
+    }
+
     /// Starts KubeSim (HTTPS with client certificates and service-account tokens for pods when `tls`),
     /// runs `body`, stops KubeSim (also when `body` throws).
     public static func with(tls: Bool = false, _ body: (KubectlEnv) async throws -> Void) async throws {
@@ -191,4 +207,29 @@ public func freeLocalPort() throws -> Int {
     var len = socklen_t(MemoryLayout<sockaddr_in>.size)
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// A TCP proxy (socat) to a local port, in its own process group: `freeze` (SIGSTOP) stops every
+/// connection through it at once, as a frozen server or a cut-off network would.
+public struct TCPProxy: Sendable {
+    public let port: Int
+    public let pid: pid_t
+
+    /// Listens on `port` (a free one when nil) and forwards to 127.0.0.1:`target`.
+    public static func start(to target: Int, port: Int? = nil) throws -> TCPProxy {
+        let local = try port ?? freeLocalPort()
+        let pid = try ProcessSpawn.spawn("socat", ["TCP-LISTEN:\(local),bind=127.0.0.1,reuseaddr,fork", "TCP:127.0.0.1:\(target)"],
+                                         environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
+        return TCPProxy(port: local, pid: pid)
+    }
+
+    public func freeze() { kill(-pid, SIGSTOP) }
+    public func thaw() { kill(-pid, SIGCONT) }
+
+    /// Ends it (also when frozen) and waits for it.
+    public func stop() {
+        kill(-pid, SIGCONT)
+        kill(-pid, SIGKILL)
+        _ = ProcessSpawn.waitStatus(pid)
+    }
 }
