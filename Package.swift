@@ -68,10 +68,13 @@ let package = Package(
             ]
         ),
         .target(name: "FerryAPI", dependencies: ["KubeClient"]),
-        .target(name: "FerryEngine", dependencies: ["FerryAPI", "KubeClient"]),
+        // The contract between the controller and the step processes: no dependencies.
+        .target(name: "FerryProtocol"),
+        .target(name: "FerryEngine", dependencies: ["FerryAPI", "FerryProtocol", "KubeClient"]),
         .target(
             name: "FerrySteps",
             dependencies: [
+                "FerryProtocol",
                 "KubeClient",
                 "ProcessSpawn",
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -88,7 +91,7 @@ let package = Package(
         .target(
             name: "FerryOperator",
             dependencies: [
-                "FerryAPI", "FerryEngine", "KubeClient", "KubeRuntime",
+                "FerryAPI", "FerryEngine", "FerryProtocol", "KubeClient", "KubeRuntime",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -108,9 +111,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "ferry-controller", dependencies: ["FerryController"]),
-        .executableTarget(
-            name: "ferry",
+        .executableTarget(name: "ferry", dependencies: ["FerryCLI"]),
+        .target(
+            name: "FerryCLI",
             dependencies: [
+                "FerryProtocol",
                 "FerryController",
                 "KubeClient",
                 "KubeSim",
@@ -157,7 +162,8 @@ let package = Package(
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
-        .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "KubeClient"]),
+        .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "FerryProtocol", "KubeClient"]),
+        .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol", "FerryCLI", "FerryOperator", "FerryAPI", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
     ],

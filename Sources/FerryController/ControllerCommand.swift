@@ -112,7 +112,7 @@ public struct ControllerCommand: AsyncParsableCommand {
             command: stepCommand ?? env["FERRY_STEP_COMMAND"] ?? defaults.command,
             retry: RetryPolicy(maxAttempts: stepAttempts, baseDelay: stepRetryDelay),
             pollSeconds: stepPoll, moverPort: moverPort, workloadNamespaces: Set(workloadNamespaces))
-        let reconciler = MigrationReconciler(client: client, events: events, settings: settings, logger: Logger(label: "ferry.migration"))
+        let reconciler = MigrationReconciler(client: client, events: events, settings: settings, http: http, logger: Logger(label: "ferry.migration"))
         let controllers = (watched.isEmpty ? [nil] : watched.map { Optional($0) }).map { ns in
             Controller(client: client, primary: Migration.resource, namespace: ns, owned: MigrationReconciler.ownedResources, ownedLabelSelector: FerryNames.migrationLabel, reconciler: reconciler, workers: workers, resyncSeconds: resync, logger: Logger(label: "ferry.controller"))
         }

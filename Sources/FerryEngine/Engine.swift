@@ -159,7 +159,7 @@ public enum Engine {
                 s.finishedAt = Timestamps.format(now)
                 s.result = result
                 s.message = message
-                events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? summary(result))"))
+                events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? StepResults.summary(of: name, result: result))"))
             case .failed(let raw, let permanent, let untouched):
                 let message = honest(raw, untouched: untouched, changedBefore: s.dataChanged == true)
                 if StepKind(name).changesData && !untouched { s.dataChanged = true }
@@ -335,19 +335,5 @@ public enum Engine {
         change(&steps[i])
         status.steps = steps
         return status
-    }
-
-    /// A one-line summary of a step result for an Event.
-    static func summary(_ result: JSONValue?) -> String {
-        guard let o = result?.objectValue else { return "done" }
-        let keys = ["rows", "tables", "partitions", "keysBefore", "command", "workloads", "new"]
-        let parts = keys.compactMap { k -> String? in
-            guard let v = o[k] else { return nil }
-            if let s = v.stringValue { return "\(k) \(s)" }
-            if let i = v.intValue { return "\(k) \(i)" }
-            if let a = v.arrayValue { return "\(k) \(a.count)" }
-            return nil
-        }
-        return parts.isEmpty ? "done" : parts.joined(separator: ", ")
     }
 }

@@ -1,26 +1,10 @@
 import FerryAPI
+import FerryProtocol
 import KubeClient
 
 /// Decides the ordered step list of a Migration and merges it with the
 /// checkpoint already in status. Pure: no I/O, every decision a unit test.
 public enum Planner {
-    /// What the package holds, as the validate step reported it.
-    public struct PackageContents: Equatable, Sendable {
-        public var mysql: [String]
-        public var clickhouse: [String]
-        public init(mysql: [String], clickhouse: [String]) {
-            self.mysql = mysql
-            self.clickhouse = clickhouse
-        }
-
-        /// From the validate step's result (`{"package": {"mysql": [...], "clickhouse": [...]}}`).
-        public init?(validateResult: JSONValue?) {
-            guard let p = validateResult?["package"] else { return nil }
-            mysql = p["mysql"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            clickhouse = p["clickhouse"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        }
-    }
-
     /// Step names in run order for a spec. Without a database (table) list in
     /// the spec, `mysql` (`clickhouse`) is one placeholder step until validate
     /// has read the package; with `contents` it becomes one step per database
@@ -59,7 +43,7 @@ public enum Planner {
     /// new ones start Pending (or Skipped), steps no longer planned drop out.
     public static func plan(spec: MigrationSpec, existing: [StepStatus]) -> [StepStatus] {
         let byName = Dictionary(existing.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let validated = byName["validate"].flatMap { $0.state == .succeeded ? PackageContents(validateResult: $0.result) : nil }
+        let validated = byName["validate"].flatMap { $0.state == .succeeded ? StepResults.contents(ofValidate: $0.result) : nil }
         var names = stepNames(for: spec, contents: validated)
         // Workloads stopped by quiesce come back through resume even if spec.workloads went away.
         if spec.workloads == nil, (byName["quiesce"]?.attempts ?? 0) > 0, byName["resume"]?.state != .succeeded {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import FerryAPI
 import FerryEngine
+import FerryProtocol
 import Foundation
 import KubeClient
 import NIOCore
@@ -15,7 +16,7 @@ public struct FilesTransfer: Sendable {
     public let settings: StepSettings
     let http: HTTPClient
 
-    public init(client: KubeClient, settings: StepSettings, http: HTTPClient = .shared) {
+    public init(client: KubeClient, settings: StepSettings, http: HTTPClient) {
         self.client = client
         self.settings = settings
         self.http = http
@@ -54,12 +55,13 @@ public struct FilesTransfer: Sendable {
         switch pod[path: ["status", "phase"]]?.stringValue {
         case "Succeeded", "Failed":
             var files = previous ?? FilesStatus()
-            let outcome = StepJobs.outcome(job: ["status": ["conditions": [["type": pod[path: ["status", "phase"]]?.stringValue == "Succeeded" ? "Complete" : "Failed", "status": "True"]]]], pods: [pod])
+            let outcome = StepPodOutcome.outcome(pod: pod)
             if case .succeeded(let result, _) = outcome {
-                files.filesDone = result?["filesTotal"]?.intValue ?? files.filesDone
-                files.filesTotal = result?["filesTotal"]?.intValue ?? files.filesTotal
-                files.bytesDone = result?["bytesTotal"]?.intValue ?? files.bytesDone
-                files.bytesTotal = result?["bytesTotal"]?.intValue ?? files.bytesTotal
+                let done = result.flatMap { try? $0.decode(as: FileSyncResult.self) }
+                files.filesDone = done.map(\.filesTotal) ?? files.filesDone
+                files.filesTotal = done.map(\.filesTotal) ?? files.filesTotal
+                files.bytesDone = done.map(\.bytesTotal) ?? files.bytesDone
+                files.bytesTotal = done.map(\.bytesTotal) ?? files.bytesTotal
                 files.etaSeconds = 0
                 files.state = "done"
                 files.paused = false
@@ -75,18 +77,17 @@ public struct FilesTransfer: Sendable {
             }
             let base = "http://\(ip.contains(":") ? "[\(ip)]" : ip):\(settings.moverPort)"
             do {
-                var progress = try await get(base + "/progress", token: token)
-                let state = progress["state"]?.stringValue
-                if paused && state != "paused" && state != "done" && state != "verifying" {
-                    try await post(base + "/pause", "", token: token)
-                    progress = try await get(base + "/progress", token: token)
-                } else if !paused && state == "paused" {
-                    try await post(base + "/resume", "", token: token)
-                    progress = try await get(base + "/progress", token: token)
+                var progress = try await get(base + MoverAPI.progress, token: token)
+                if paused && ![.paused, .done, .verifying].contains(progress.state) {
+                    try await post(base + MoverAPI.pause, "", token: token)
+                    progress = try await get(base + MoverAPI.progress, token: token)
+                } else if !paused && progress.state == .paused {
+                    try await post(base + MoverAPI.resume, "", token: token)
+                    progress = try await get(base + MoverAPI.progress, token: token)
                 }
                 let want = spec.fileSync?.bandwidth ?? 0
-                if progress["bandwidth"]?.intValue != want {
-                    try await post(base + "/bandwidth", String(want), token: token)
+                if progress.bandwidth != want {
+                    try await post(base + MoverAPI.bandwidth, String(want), token: token)
                 }
                 let files = Self.filesStatus(progress, previous: previous, now: now)
                 return Observation(outcome: .running(Self.message(files)), files: files)
@@ -104,41 +105,24 @@ public struct FilesTransfer: Sendable {
         }
     }
 
+    /// The transfer pod's arguments: each `spec.files[]` folder of the package into its target claim.
+    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool) -> FileSyncArguments {
+        let sync = spec.fileSync ?? FileSyncSpec()
+        return FileSyncArguments(
+            copies: (spec.files ?? []).map { .init(source: "\(StepPod.packageMount)/\($0.from)", target: StepPod.targetMount($0.name)) },
+            parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
+            bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
+            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused)
+    }
+
     private func create(_ step: StepStatus, attempt: String, migration: Migration, spec: MigrationSpec, paused: Bool) async throws {
         guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
-        var args = ["mover", "files"]
-        let package = StepJobs.packageVolume(spec)
-        let targets = StepJobs.targetVolumes(spec, readOnly: false)
-        let token: JSONValue = ["name": "mover-token", "secret": ["secretName": .string(MoverToken.secretName(owner)), "defaultMode": 0o440]]
-        let volumes = package.volumes + targets.volumes + [token]
-        let mounts = package.mounts + targets.mounts + [["name": "mover-token", "mountPath": .string(MoverToken.mount), "readOnly": true]]
-        for f in spec.files ?? [] { args += ["--copy", "\(StepJobs.packageMount)/\(f.from)=\(StepJobs.targetMount(f.name))"] }
-        let sync = spec.fileSync ?? FileSyncSpec()
-        args += ["--parallelism", String(sync.parallelism ?? MigrationDefaults.fileSyncParallelism), "--verify", sync.verify ?? MigrationDefaults.fileSyncVerify,
-                 "--bandwidth", String(sync.bandwidth ?? 0), "--control-port", String(settings.moverPort),
-                 "--control-host-env", "POD_IP", "--control-token-file", "\(MoverToken.mount)/\(MoverToken.key)", "--result-file", "/dev/termination-log"]
-        if let w = sync.window { args += ["--window-start", w.start, "--window-end", w.end, "--window-time-zone", w.timeZone ?? MigrationDefaults.windowTimeZone] }
-        if paused { args.append("--start-paused") }
+        let volumes = StepPod.package(spec) + StepPod.targets(spec, readOnly: false)
+            + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
         let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
-        var podSpec: JSONValue = [
-            "restartPolicy": "Never",
-            "containers": [[
-                "name": "mover",
-                "image": .string(settings.image),
-                "imagePullPolicy": .string(settings.imagePullPolicy),
-                "command": .array(([settings.command] + args).map { .string($0) }),
-                "ports": [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
-                "env": [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]],
-                "volumeMounts": .array(mounts),
-                "terminationMessagePath": "/dev/termination-log",
-                "terminationMessagePolicy": "FallbackToLogsOnError",
-                "resources": ["requests": ["cpu": "200m", "memory": "64Mi"]],
-            ]],
-            "volumes": .array(volumes),
-            "automountServiceAccountToken": false,
-        ]
-        RestrictedPod.apply(to: &podSpec)
-        if let node = spec.package.nodeName, spec.package.hostPath != nil { podSpec["nodeName"] = .string(node) }
+        let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: paused).argv, volumes: volumes, settings: settings, spec: spec,
+                                   cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
+                                   env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
         let pod: JSONValue = [
             "apiVersion": "v1", "kind": "Pod",
             "metadata": [
@@ -152,13 +136,13 @@ public struct FilesTransfer: Sendable {
         } catch let e as KubeAPIError where e.isAlreadyExists {}
     }
 
-    private func get(_ url: String, token: String) async throws -> JSONValue {
+    private func get(_ url: String, token: String) async throws -> MoverProgress {
         var request = HTTPClientRequest(url: url)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         let response = try await http.execute(request, timeout: .seconds(2))
         let body = try await response.body.collect(upTo: 1 << 20)
         guard response.status == .ok else { throw KubeClientError.transport(method: "GET", url: url, detail: "HTTP \(response.status.code)") }
-        return try JSONWire.parse(Array(buffer: body))
+        return try JSONDecoder().decode(MoverProgress.self, from: Data(Array(buffer: body)))
     }
 
     private func post(_ url: String, _ body: String, token: String) async throws {
@@ -172,20 +156,20 @@ public struct FilesTransfer: Sendable {
     }
 
     /// status.files from the mover's progress document.
-    static func filesStatus(_ p: JSONValue, previous: FilesStatus?, now: Date) -> FilesStatus {
+    static func filesStatus(_ p: MoverProgress, previous: FilesStatus?, now: Date) -> FilesStatus {
         var f = FilesStatus()
-        f.filesDone = p["filesDone"]?.intValue
-        f.filesTotal = p["filesTotal"]?.intValue
-        f.bytesDone = p["bytesDone"]?.intValue
-        f.bytesTotal = p["bytesTotal"]?.intValue
-        f.bytesPerSecond = p["bytesPerSecond"]?.intValue
-        f.etaSeconds = p["etaSeconds"]?.intValue
-        f.state = p["state"]?.stringValue
-        f.paused = f.state == "paused"
-        f.lastError = p["errors"]?.arrayValue?.last?.stringValue
+        f.filesDone = p.filesDone
+        f.filesTotal = p.filesTotal
+        f.bytesDone = p.bytesDone
+        f.bytesTotal = p.bytesTotal
+        f.bytesPerSecond = p.bytesPerSecond
+        f.etaSeconds = p.etaSeconds
+        f.state = p.state.rawValue
+        f.paused = p.state == .paused
+        f.lastError = p.errors.last
         let moved = f.filesDone != previous?.filesDone || f.bytesDone != previous?.bytesDone
         f.lastProgressAt = moved || previous?.lastProgressAt == nil ? Timestamps.format(now) : previous?.lastProgressAt
-        f.summary = summary(percent: p["percent"]?.doubleValue ?? 0, rate: f.bytesPerSecond ?? 0, eta: f.etaSeconds, state: f.state)
+        f.summary = summary(percent: p.percent, rate: p.bytesPerSecond, eta: p.etaSeconds, state: f.state)
         return f
     }
 

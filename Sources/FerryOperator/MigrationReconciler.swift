@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import FerryAPI
 import FerryEngine
 import Foundation
@@ -19,12 +20,15 @@ public struct MigrationReconciler: Reconciler {
     public let events: EventRecorder
     public let logger: Logger
     public let settings: StepSettings
+    /// For the transfer pod's control endpoint (the API has its own in `client`).
+    public let http: HTTPClient
     public let now: @Sendable () -> Date
 
-    public init(client: KubeClient, events: EventRecorder, settings: StepSettings = StepSettings(), logger: Logger = Logger(label: "migration"), now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(client: KubeClient, events: EventRecorder, settings: StepSettings = StepSettings(), http: HTTPClient = .shared, logger: Logger = Logger(label: "migration"), now: @escaping @Sendable () -> Date = { Date() }) {
         self.client = client
         self.events = events
         self.settings = settings
+        self.http = http
         self.logger = logger
         self.now = now
     }
@@ -82,7 +86,7 @@ public struct MigrationReconciler: Reconciler {
         let spec = valid ? migration.spec.withDefaults(namespace: namespace) : nil
         let status = migration.status ?? MigrationStatus()
         guard Engine.needsGuaranteedResume(status, spec: spec, deleting: true) else { return }
-        let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
+        let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
         _ = try await Workloads(client: client).resume(namespace: migration.spec.workloads?.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
         await events.record(object, .normal, reason: "WorkloadsResumed", note: "restored the saved replicas before deleting the Migration", action: "Scale")
     }
@@ -156,7 +160,7 @@ public struct MigrationReconciler: Reconciler {
                 written = status
             }
             guard let running = status.steps?.first(where: { $0.name == step.name }) else { break }
-            let context = StepContext(client: client, settings: settings, logger: logger, migration: migration, spec: spec, status: status,
+            let context = StepContext(client: client, http: http, settings: settings, logger: logger, migration: migration, spec: spec, status: status,
                                       filesPaused: filesPaused(migration), now: now())
             let observed = try await StepDrivers.driver(for: StepKind(step.name)).drive(running, context)
             let outcome = observed.outcome
@@ -180,7 +184,7 @@ public struct MigrationReconciler: Reconciler {
         }
 
         if let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) {
-            let quiesced = status.steps?.first { $0.name == "quiesce" }?.result
+            let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
             let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
             let outcome = try await Workloads(client: client).resume(namespace: workloads.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
             if case .running(let m) = outcome {

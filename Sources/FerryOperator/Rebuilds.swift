@@ -84,7 +84,7 @@ public struct Rebuilds: Sendable {
             return .failed(problem, permanent: true)
         }
         let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(jobName)")).items
-        switch StepJobs.outcome(job: job, pods: pods) {
+        switch StepPodOutcome.outcome(job: job, pods: pods) {
         case .succeeded: return .succeeded(result: ["job": .string(jobName)], message: "job \(jobName) completed")
         case .failed(let m, _, _): return .failed("job \(jobName): \(m)", permanent: false)
         case .running(let m): return .running(m)

@@ -83,7 +83,7 @@ public struct Workloads: Sendable {
         if !held.isEmpty {
             return .failed("workloads are held by another Migration (\(FerryNames.claimAnnotation)): \(held.joined(separator: ", ")); wait until it has finished or delete it, then annotate \(FerryNames.rerunAnnotation)=quiesce. Nothing was stopped", permanent: true, untouched: true)
         }
-        var saved: [JSONValue] = []
+        var saved: [QuiesceResult.Workload] = []
         var podsLeft = 0
         for t in targets {
             let name = t.object.name ?? ""
@@ -100,10 +100,10 @@ public struct Workloads: Sendable {
                     "spec": ["replicas": 0],
                 ]))
             }
-            saved.append(["kind": .string(t.resource.kind), "name": .string(name), "replicas": .int(original)])
+            saved.append(.init(kind: t.resource.kind, name: name, replicas: original))
             podsLeft += try await pods(of: t.object, namespace: namespace)
         }
-        let result: JSONValue = ["namespace": .string(namespace), "workloads": .array(saved)]
+        let result = try JSONValue(encoding: QuiesceResult(namespace: namespace, workloads: saved))
         if podsLeft > 0 { return .running("scaled \(targets.count) workloads to 0; waiting for \(podsLeft) pods to stop") }
         return .succeeded(result: result, message: "stopped \(targets.map(\.id).joined(separator: ", "))")
     }
@@ -111,12 +111,9 @@ public struct Workloads: Sendable {
     /// Restore the saved replicas, then wait until every restored workload is ready. The truth
     /// is what quiesce saved (`remembered`, its result) and the claims on the workloads, never
     /// today's selector: a selector edited mid-run cannot leave a workload at 0.
-    public func resume(namespace: String, remembered: JSONValue?, owner: Owner) async throws -> StepOutcome {
-        let namespace = remembered?["namespace"]?.stringValue ?? namespace
-        let fromStatus = Dictionary((remembered?["workloads"]?.arrayValue ?? []).compactMap { w -> (String, Int64)? in
-            guard let k = w["kind"]?.stringValue, let n = w["name"]?.stringValue, let r = w["replicas"]?.intValue else { return nil }
-            return ("\(k)/\(n)", r)
-        }, uniquingKeysWith: { a, _ in a })
+    public func resume(namespace: String, remembered: QuiesceResult?, owner: Owner) async throws -> StepOutcome {
+        let namespace = remembered?.namespace ?? namespace
+        let fromStatus = Dictionary((remembered?.workloads ?? []).map { ("\($0.kind)/\($0.name)", $0.replicas) }, uniquingKeysWith: { a, _ in a })
         var targets: [Target] = []
         for kind in Self.kinds {
             for object in try await client.list(kind, namespace: namespace).items {

@@ -100,12 +100,12 @@ struct StepJobsTests {
         func pod(_ message: String) -> JSONValue {
             ["metadata": ["name": "p"], "status": ["containerStatuses": [["state": ["terminated": ["exitCode": 1, "message": .string(message)]]]]]]
         }
-        #expect(StepJobs.outcome(job: complete, pods: [pod("progress line\n{\"ok\":true,\"result\":{\"rows\":5}}")]) == .succeeded(result: ["rows": 5], message: nil))
-        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"bad package: x\",\"retryable\":false}")]) == .failed("bad package: x", permanent: true))
-        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true}")]) == .failed("down", permanent: false))
-        #expect(StepJobs.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true,\"changed\":false}")]) == .failed("down", permanent: false, untouched: true))
+        #expect(StepPodOutcome.outcome(job: complete, pods: [pod("progress line\n{\"ok\":true,\"result\":{\"rows\":5}}")]) == .succeeded(result: ["rows": 5], message: nil))
+        #expect(StepPodOutcome.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"bad package: x\",\"retryable\":false}")]) == .failed("bad package: x", permanent: true))
+        #expect(StepPodOutcome.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true}")]) == .failed("down", permanent: false))
+        #expect(StepPodOutcome.outcome(job: failed, pods: [pod("{\"ok\":false,\"error\":\"down\",\"retryable\":true,\"changed\":false}")]) == .failed("down", permanent: false, untouched: true))
         let waiting: JSONValue = ["metadata": ["name": "p"], "status": ["containerStatuses": [["state": ["waiting": ["reason": "ImagePullBackOff", "message": "no such image"]]]]]]
-        #expect(StepJobs.outcome(job: ["metadata": ["name": "j"]], pods: [waiting]) == .running("pod p waiting: ImagePullBackOff: no such image"))
+        #expect(StepPodOutcome.outcome(job: ["metadata": ["name": "j"]], pods: [waiting]) == .running("pod p waiting: ImagePullBackOff: no such image"))
     }
 
     @Test("steps whose slugs agree, or whose long names share a prefix, never share a Job; a Job naming another step is not adopted", arguments: [

@@ -1,14 +1,43 @@
 import FerryAPI
 import FerryEngine
+import FerryProtocol
 import KubeClient
 
-/// A step the data plane runs as a Job (`ferry restore …`): create the Job once per run (named by
+/// A step kind the data plane runs as a Job (`ferry restore …`). Its driver file says only what
+/// is particular to it: its arguments, its Secret, its volumes, and anything to set up first;
+/// ``JobStep`` does the rest (create the Job once per run, read its outcome and progress).
+protocol JobStepKind: StepDriver {
+    /// The step's arguments, or nil when the spec has no section for it (nothing to run).
+    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)?
+    /// The Secret mounted at /credentials/<kind>, if the step reads one.
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)?
+    /// Volumes beyond the package (validate's view of the target claims).
+    func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes
+    /// Whether the package is mounted (the cache step does not read it).
+    var readsPackage: Bool { get }
+    /// The service account the pod runs as; nil: no API token (only the config step writes through the API).
+    func serviceAccount(migration: String) -> String?
+    /// Work before the Job is created (the config step's Role); a failure stops the step.
+    func prepare(_ context: StepContext) async throws -> StepOutcome?
+}
+
+extension JobStepKind {
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { nil }
+    func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.Volumes() }
+    var readsPackage: Bool { true }
+    func serviceAccount(migration: String) -> String? { nil }
+    func prepare(_ context: StepContext) async throws -> StepOutcome? { nil }
+
+    func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
+        StepObservation(try await JobStep(kind: self).run(step, context))
+    }
+}
+
+/// Runs one ``JobStepKind``: create the Job once per run (named by
 /// ``StepJobs/jobName(migration:step:attempt:)``), then read its outcome, its pod's refusal by
 /// admission, and its progress line.
-struct JobStep: StepDriver {
-    func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
-        StepObservation(try await run(step, context))
-    }
+struct JobStep {
+    let kind: any JobStepKind
 
     func run(_ step: StepStatus, _ context: StepContext) async throws -> StepOutcome {
         let client = context.client, migration = context.migration, namespace = context.namespace
@@ -23,28 +52,22 @@ struct JobStep: StepDriver {
                 return .failed(problem, permanent: true)
             }
             let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
-            let outcome = StepJobs.outcome(job: job, pods: pods)
+            let outcome = StepPodOutcome.outcome(job: job, pods: pods)
             // No pod: admission may have refused it (PodSecurity, quota); the Job says so in FailedCreate events.
             if case .running = outcome, pods.isEmpty, let refusal = try await podCreationRefusal(job: name, client: client, namespace: namespace) {
                 return .failed("the step's pod cannot be created: \(refusal)", permanent: true, untouched: true)
             }
             // A running step's last output line is its progress (rows, bytes so far).
             if case .running = outcome, let pod = pods.first(where: { $0[path: ["status", "phase"]]?.stringValue == "Running" })?.name,
-               let log = try? await client.podLog(name: pod, namespace: namespace, tailLines: 5), let line = StepJobs.progressLine(fromLog: log) {
+               let log = try? await client.podLog(name: pod, namespace: namespace, tailLines: 5), let line = StepPodOutcome.progressLine(fromLog: log) {
                 return .running(line)
             }
             return outcome
         } catch let e as KubeAPIError where e.isNotFound {}
-        guard let job = StepJobs.job(for: step.name, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
-            return .failed("\(step.name) cannot run yet: this version of Ferry has no runner for it", permanent: true)
+        guard let job = StepJobs.job(for: step.name, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
+            return .failed("\(step.name) cannot run: the spec has no section for it", permanent: true)
         }
-        if StepKind(step.name) == .config {
-            do {
-                try await ConfigAccess.ensure(client, migration: migration, spec: context.spec)
-            } catch let e as ConfigAccessConflict {
-                return .failed("\(e)", permanent: true, untouched: true)
-            }
-        }
+        if let refused = try await kind.prepare(context) { return refused }
         do {
             _ = try await client.create(.jobs, job, namespace: namespace)
             context.logger.info("step job created", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "step": "\(step.name)", "job": "\(name)"])

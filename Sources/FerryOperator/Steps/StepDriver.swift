@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import FerryAPI
 import FerryEngine
 import Foundation
@@ -8,6 +9,8 @@ import Logging
 /// reconciler read it, and the time.
 struct StepContext: Sendable {
     let client: KubeClient
+    /// The one HTTP client for everything but the API (the transfer pod's control endpoint).
+    let http: HTTPClient
     let settings: StepSettings
     let logger: Logger
     let migration: Migration
@@ -46,7 +49,11 @@ enum StepDrivers {
         case .presync, .files: return FileSyncStep()
         case .quiesce: return QuiesceStep()
         case .resume: return ResumeStep()
-        case .mysql, .clickhouse, .kafka, .config, .cache: return JobStep()
+        case .mysql: return MySQLStep()
+        case .clickhouse: return ClickHouseStep()
+        case .kafka: return KafkaStep()
+        case .config: return ConfigStep()
+        case .cache: return CacheStep()
         case .rebuild: return RebuildStep()
         case .unknown: return UnknownStep()
         }

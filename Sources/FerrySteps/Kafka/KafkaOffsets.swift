@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import KubeClient
 
@@ -81,26 +82,7 @@ public struct KafkaOffsetsRestore: Sendable {
         }
     }
 
-    public struct Change: Codable, Sendable, Equatable {
-        public var group: String
-        public var partition: String
-        public var current: Int64?
-        public var new: Int64
-        public var clampedFrom: Int64?
-    }
 
-    public struct Result: Codable, Sendable, Equatable {
-        public var mode: String
-        public var groups: Int
-        public var partitionsSet: Int
-        public var clamped: Int
-        public var dryRun: Bool
-        /// Requests sent to the brokers.
-        public var requests: Int
-        public var seconds: Double
-        /// Every clamp, and in a dry run the whole plan (first 200).
-        public var changes: [Change]
-    }
 
     public let client: KafkaClient
     public let file: KafkaOffsetsFile
@@ -114,14 +96,14 @@ public struct KafkaOffsetsRestore: Sendable {
         self.say = say
     }
 
-    public func run() async throws -> Result {
+    public func run() async throws -> KafkaResult {
         let started = Date()
         let groups = options.groups ?? file.groups.keys.sorted()
         for g in groups where file.groups[g] == nil {
             throw StepError.badPackage("the package has no saved offsets for group \(g) (it has: \(file.groups.keys.sorted().joined(separator: ", ")))")
         }
         var total = 0, clamped = 0
-        var changes: [Change] = []
+        var changes: [KafkaOffsetChange] = []
         // Every partition any group needs: its current range, asked once for all groups.
         let everything = Set(groups.flatMap { file.offsets(of: $0).keys }).sorted()
         if !everything.isEmpty { _ = try await client.partitions(of: Array(Set(everything.map(\.topic))).sorted()) }
@@ -161,9 +143,9 @@ public struct KafkaOffsetsRestore: Sendable {
                 if value != want {
                     clamped += 1
                     say("kafka \(group): \(name) offset \(want) is outside \(lo)…\(hi); set to \(value)")
-                    changes.append(Change(group: group, partition: name, current: current[p], new: value, clampedFrom: want))
+                    changes.append(KafkaOffsetChange(group: group, partition: name, current: current[p], new: value, clampedFrom: want))
                 } else if options.dryRun && changes.count < 200 {
-                    changes.append(Change(group: group, partition: name, current: current[p], new: value, clampedFrom: nil))
+                    changes.append(KafkaOffsetChange(group: group, partition: name, current: current[p], new: value, clampedFrom: nil))
                 }
             }
             if options.dryRun {
@@ -180,7 +162,7 @@ public struct KafkaOffsetsRestore: Sendable {
             total += partitions.count
             say("kafka \(group): \(partitions.count) partitions set and read back")
         }
-        return Result(mode: options.mode.rawValue, groups: groups.count, partitionsSet: total, clamped: clamped, dryRun: options.dryRun,
+        return KafkaResult(mode: options.mode.rawValue, groups: groups.count, partitionsSet: total, clamped: clamped, dryRun: options.dryRun,
                       requests: await client.requests, seconds: (Date().timeIntervalSince(started) * 1000).rounded() / 1000, changes: Array(changes.prefix(200)))
     }
 

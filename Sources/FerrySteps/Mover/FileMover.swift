@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -33,51 +34,8 @@ public final class FileMover: @unchecked Sendable {
         }
     }
 
-    /// Per top-level folder (files directly at the top count under ".").
-    public struct FolderCount: Codable, Sendable, Equatable {
-        public var sourceFiles: Int64 = 0
-        public var sourceBytes: Int64 = 0
-        public var targetFiles: Int64 = 0
-        public var targetBytes: Int64 = 0
-    }
 
-    public struct Verification: Codable, Sendable, Equatable {
-        public var mode: String
-        public var folders: [String: FolderCount]
-        /// Files missing, of another size, or (checksum) other content in the target.
-        public var differing: Int64
-        public var examples: [String]
-        public var removed: Int64
-    }
 
-    public struct Result: Codable, Sendable, Equatable {
-        /// Several trees' results as one: counters from the last (the control's totals are cumulative),
-        /// seconds summed, folders keyed by target.
-        public static func combined(_ results: [Result], pairs targets: [String]) -> Result {
-            guard var total = results.last else { return Result(filesTotal: 0, bytesTotal: 0, filesCopied: 0, bytesCopied: 0, filesSkipped: 0, seconds: 0, filesPerSecond: 0, bytesPerSecond: 0, parallelism: 0, errors: [], verify: Verification(mode: "size", folders: [:], differing: 0, examples: [], removed: 0)) }
-            guard results.count > 1 else { return total }
-            total.seconds = results.map(\.seconds).reduce(0, +)
-            total.filesPerSecond = total.seconds > 0 ? Int64(Double(total.filesCopied) / total.seconds) : 0
-            total.bytesPerSecond = total.seconds > 0 ? Int64(Double(total.bytesCopied) / total.seconds) : 0
-            var folders: [String: FolderCount] = [:]
-            for (r, t) in zip(results, targets) { for (k, v) in r.verify.folders { folders["\(t):\(k)"] = v } }
-            total.verify = Verification(mode: total.verify.mode, folders: folders, differing: results.map(\.verify.differing).reduce(0, +),
-                                        examples: Array(results.flatMap(\.verify.examples).prefix(20)), removed: results.map(\.verify.removed).reduce(0, +))
-            return total
-        }
-
-        public var filesTotal: Int64
-        public var bytesTotal: Int64
-        public var filesCopied: Int64
-        public var bytesCopied: Int64
-        public var filesSkipped: Int64
-        public var seconds: Double
-        public var filesPerSecond: Int64
-        public var bytesPerSecond: Int64
-        public var parallelism: Int
-        public var errors: [String]
-        public var verify: Verification
-    }
 
     public let options: Options
     public let control: MoverControl
@@ -91,7 +49,7 @@ public final class FileMover: @unchecked Sendable {
     }
 
     /// Blocking. Throws on a fatal error (full target, missing source); per-file errors are in the result.
-    public func run() throws -> Result {
+    public func run() throws -> FileSyncResult {
         let started = Date()
         var st = stat()
         guard options.source.withCString({ stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -189,7 +147,7 @@ public final class FileMover: @unchecked Sendable {
         let p = control.progress()
         control.setPhase(.done)
         let seconds = Date().timeIntervalSince(started)
-        let result = Result(
+        let result = FileSyncResult(
             filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied,
             filesSkipped: p.filesDone - p.filesCopied - Int64(p.errorCount), seconds: (seconds * 1000).rounded() / 1000,
             filesPerSecond: seconds > 0 ? Int64(Double(p.filesCopied) / seconds) : 0, bytesPerSecond: seconds > 0 ? Int64(Double(p.bytesCopied) / seconds) : 0,
@@ -239,7 +197,7 @@ public final class FileMover: @unchecked Sendable {
     /// After the copy: in checksum mode a full content comparison; with `delete`, what the
     /// source lacks is removed; folder modes and times are set last, deepest first
     /// (adding files changed their mtimes).
-    func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> Verification {
+    func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> FileVerification {
         let source = options.source, target = options.target
         if options.checksum {
             TreeWalker(root: source).walk(visit: { [self] entry in
@@ -268,7 +226,7 @@ public final class FileMover: @unchecked Sendable {
             _ = dst.withCString { utimensat(AT_FDCWD, $0, &times, 0) }
         }
         let (folders, differing, examples) = tally.snapshot()
-        return Verification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
+        return FileVerification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
     }
 
     private func mkdirAll(_ path: RawPath) -> Bool {
@@ -303,7 +261,7 @@ public final class FileMover: @unchecked Sendable {
 /// Files and bytes per top-level folder on both sides, and what differs.
 final class FolderTally: @unchecked Sendable {
     private let lock = NSLock()
-    private var folders: [String: FileMover.FolderCount] = [:]
+    private var folders: [String: FolderCount] = [:]
     private var differing: Int64 = 0
     private var examples: [String] = []
 
@@ -325,9 +283,27 @@ final class FolderTally: @unchecked Sendable {
         }
     }
 
-    func snapshot() -> ([String: FileMover.FolderCount], Int64, [String]) {
+    func snapshot() -> ([String: FolderCount], Int64, [String]) {
         lock.lock()
         defer { lock.unlock() }
         return (folders, differing, examples)
     }
+}
+
+extension FileSyncResult {
+    /// Several trees' results as one: counters from the last (the control's totals are cumulative),
+    /// seconds summed, folders keyed by target.
+    public static func combined(_ results: [FileSyncResult], pairs targets: [String]) -> FileSyncResult {
+        guard var total = results.last else { return FileSyncResult(filesTotal: 0, bytesTotal: 0, filesCopied: 0, bytesCopied: 0, filesSkipped: 0, seconds: 0, filesPerSecond: 0, bytesPerSecond: 0, parallelism: 0, errors: [], verify: FileVerification(mode: "size", folders: [:], differing: 0, examples: [], removed: 0)) }
+        guard results.count > 1 else { return total }
+        total.seconds = results.map(\.seconds).reduce(0, +)
+        total.filesPerSecond = total.seconds > 0 ? Int64(Double(total.filesCopied) / total.seconds) : 0
+        total.bytesPerSecond = total.seconds > 0 ? Int64(Double(total.bytesCopied) / total.seconds) : 0
+        var folders: [String: FolderCount] = [:]
+        for (r, t) in zip(results, targets) { for (k, v) in r.verify.folders { folders["\(t):\(k)"] = v } }
+        total.verify = FileVerification(mode: total.verify.mode, folders: folders, differing: results.map(\.verify.differing).reduce(0, +),
+                    examples: Array(results.flatMap(\.verify.examples).prefix(20)), removed: results.map(\.verify.removed).reduce(0, +))
+        return total
+    }
+
 }

@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 
 /// A daily window (`22:00`–`06:00`, may wrap midnight) in a time zone.
@@ -34,10 +35,6 @@ public struct DailyWindow: Sendable, Equatable {
     }
 }
 
-/// What the mover is doing, for the progress endpoint and the controller.
-public enum MoverState: String, Codable, Sendable {
-    case scanning, copying, paused, waitingForWindow, verifying, done, failed
-}
 
 /// Shared state of one mover run: the pause gate, the bandwidth budget, the
 /// window, counters and errors. Workers call ``admit(_:)`` before writing
@@ -136,27 +133,8 @@ public final class MoverControl: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The progress document served on GET /progress.
-    public struct Progress: Codable, Sendable, Equatable {
-        public var state: MoverState
-        public var filesDone: Int64
-        public var filesTotal: Int64
-        public var filesCopied: Int64
-        public var bytesDone: Int64
-        public var bytesTotal: Int64
-        public var bytesCopied: Int64
-        /// Whether the totals are final (the counting scan has finished).
-        public var totalsFinal: Bool
-        public var bytesPerSecond: Int64
-        public var etaSeconds: Int64?
-        public var percent: Double
-        public var bandwidth: Int64
-        public var errorCount: Int
-        public var errors: [String]
-        public var seconds: Double
-    }
 
-    public func progress() -> Progress {
+    public func progress() -> MoverProgress {
         condition.lock()
         defer { condition.unlock() }
         let now = Date()
@@ -174,7 +152,7 @@ public final class MoverControl: @unchecked Sendable {
         }
         let left = max(0, bytesTotal - bytesDone)
         let percent = bytesTotal > 0 ? (Double(bytesDone) / Double(bytesTotal) * 1000).rounded() / 10 : (scanComplete ? 100 : 0)
-        return Progress(
+        return MoverProgress(
             state: state, filesDone: filesDone, filesTotal: filesTotal, filesCopied: filesCopied, bytesDone: bytesDone, bytesTotal: bytesTotal,
             bytesCopied: bytesCopied, totalsFinal: scanComplete, bytesPerSecond: rate,
             etaSeconds: rate > 0 && scanComplete ? left / rate : nil, percent: min(100, percent), bandwidth: bandwidth,

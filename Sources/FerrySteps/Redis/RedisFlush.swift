@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import ProcessSpawn
 
@@ -5,13 +6,6 @@ import ProcessSpawn
 /// does not serve entries from before the move. `FLUSHALL`, or `SELECT n` +
 /// `FLUSHDB` when one database is named; then checks the keys are gone.
 public struct RedisFlush: Sendable {
-    public struct Result: Codable, Sendable, Equatable {
-        /// "FLUSHALL" or "FLUSHDB (db 3)".
-        public var command: String
-        public var keysBefore: Int
-        public var keysAfter: Int
-        public var seconds: Double
-    }
 
     public let endpoint: RedisEndpoint
     /// nil → every database.
@@ -22,11 +16,11 @@ public struct RedisFlush: Sendable {
         self.database = database
     }
 
-    public func run() async throws -> Result {
+    public func run() async throws -> CacheResult {
         try await ProcessSpawn.onThread { try self.runBlocking() }
     }
 
-    public func runBlocking() throws -> Result {
+    public func runBlocking() throws -> CacheResult {
         let started = Date()
         let redis = try RedisClient(endpoint)
         let keysBefore = try keys(redis)
@@ -45,7 +39,7 @@ public struct RedisFlush: Sendable {
             throw StepError.verification("Redis still holds \(keysAfter) keys after \(command) (is something writing to it? the workloads should be stopped or just restarted)")
         }
         let seconds = Date().timeIntervalSince(started)
-        return Result(command: command, keysBefore: keysBefore, keysAfter: keysAfter, seconds: (seconds * 1000).rounded() / 1000)
+        return CacheResult(command: command, keysBefore: keysBefore, keysAfter: keysAfter, seconds: (seconds * 1000).rounded() / 1000)
     }
 
     /// Keys in the flushed scope: DBSIZE of the one database, or the sum over `INFO keyspace`.

@@ -1,4 +1,5 @@
 import Crypto
+import FerryProtocol
 import Foundation
 import ProcessSpawn
 import Synchronization
@@ -46,25 +47,6 @@ public struct MySQLRestore: Sendable {
         }
     }
 
-    /// What the step reports (into status.steps[].result).
-    public struct Result: Codable, Sendable, Equatable {
-        public var database: String
-        public var tables: Int
-        public var rows: Int
-        public var bytes: Int
-        public var seconds: Double
-        public var rowsPerSecond: Int
-        public var parallelism: Int
-        public var deferredIndexes: Int
-        public var verified: String
-        public var binlog: String
-        /// How rows were sent: "LOAD DATA LOCAL" or "INSERT statements" (and why).
-        public var method: String
-        /// The database's character set and where it came from.
-        public var databaseCharset: String
-        /// What the dump held that was not run on purpose.
-        public var notes: [String]?
-    }
 
     public let client: MySQLClient
     public let options: Options
@@ -78,7 +60,7 @@ public struct MySQLRestore: Sendable {
     }
 
     /// Blocking: run it on a dedicated thread (see ``run()``).
-    public func runBlocking() throws -> Result {
+    public func runBlocking() throws -> MySQLResult {
         let started = Date()
         let db = options.database
         // 1. Check everything before anything is dropped.
@@ -134,14 +116,14 @@ public struct MySQLRestore: Sendable {
         let seconds = Date().timeIntervalSince(started)
         let rows = plan.totalRows
         say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
-        return Result(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
+        return MySQLResult(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
                       rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: options.parallelism,
                       deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method,
                       databaseCharset: charsetSource, notes: plan.notes.isEmpty ? nil : plan.notes)
     }
 
     /// Runs on a dedicated thread so the blocking client I/O never holds Swift concurrency's pool.
-    public func run() async throws -> Result {
+    public func run() async throws -> MySQLResult {
         let restore = self
         return try await ProcessSpawn.onThread { try restore.runBlocking() }
     }

@@ -3,18 +3,19 @@ import FerryController
 import Foundation
 
 /// The one Ferry executable.
-@main
-struct Ferry: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Ferry: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Ferry moves an application's data into Kubernetes: declarative, resumable, verifiable.",
         version: FerryVersion.current,
         subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self, RestoreCommand.self, ExportCommand.self, MoverCommand.self])
 
+    public init() {}
+
     /// Entry point. A parent that spawned us from a Dispatch worker thread
     /// passes on a mask that blocks SIGTERM and SIGINT; unblock them so a
     /// graceful shutdown is always possible.
-    static func main() async {
+    public static func entry() async {
         var none = sigset_t()
         sigemptyset(&none)
         pthread_sigmask(SIG_SETMASK, &none, nil)

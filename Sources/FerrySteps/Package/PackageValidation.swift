@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,27 +10,7 @@ import Glibc
 /// completion line, every file folder is readable, each target endpoint
 /// accepts a TCP connection, and each target volume has enough free space.
 public struct PackageValidation: Sendable {
-    /// A target server to reach: `name` as the spec calls it (`spec.mysql`), host and port.
-    public struct Endpoint: Sendable, Codable, Equatable {
-        public var name: String
-        public var host: String
-        public var port: Int
-        public init(name: String, host: String, port: Int) {
-            self.name = name
-            self.host = host
-            self.port = port
-        }
-    }
 
-    /// A mounted target volume: where, and what the spec calls it.
-    public struct Volume: Sendable, Codable, Equatable {
-        public var path: String
-        public var name: String
-        public init(path: String, name: String) {
-            self.path = path
-            self.name = name
-        }
-    }
 
     public struct Options: Sendable {
         public var packagePath: String
@@ -40,14 +21,14 @@ public struct PackageValidation: Sendable {
         public var clickhouseTables: [String]?
         /// Package folders the spec copies (`spec.files[].from`).
         public var fileFolders: [String]
-        public var endpoints: [Endpoint]
-        public var volumes: [Volume]
+        public var endpoints: [ValidateArguments.Endpoint]
+        public var volumes: [ValidateArguments.Volume]
         public var minFreePercent: Double
         /// What the spec asks to restore (`mysql`, `clickhouse`, `kafka`, `config`): a package
         /// without it is refused, naming what is missing.
         public var required: Set<String>
 
-        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], minFreePercent: Double = 20, required: Set<String> = []) {
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = []) {
             self.required = required
             self.packagePath = packagePath
             self.appVersion = appVersion
@@ -61,28 +42,6 @@ public struct PackageValidation: Sendable {
         }
     }
 
-    public struct Result: Codable, Sendable, Equatable {
-        public struct Contents: Codable, Sendable, Equatable {
-            public var mysql: [String]
-            public var clickhouse: [String]
-            public var kafka: Bool
-            public var files: [String]
-        }
-        public struct VolumeSpace: Codable, Sendable, Equatable {
-            public var name: String
-            public var freePercent: Double
-            public var freeBytes: Int64
-        }
-        public var packageVersion: String
-        public var appVersion: String
-        public var layout: String
-        public var sourceHost: String
-        /// What will be restored (the controller plans one step per database and table from it).
-        public var package: Contents
-        public var notes: [String]
-        public var endpoints: [String]
-        public var volumes: [VolumeSpace]
-    }
 
     public let options: Options
 
@@ -90,7 +49,7 @@ public struct PackageValidation: Sendable {
         self.options = options
     }
 
-    public func run() throws -> Result {
+    public func run() throws -> ValidateResult {
         let pkg = try BackupPackage.open(options.packagePath)
         let version = pkg.metadata.appVersion
         if version != options.appVersion && !options.allowVersionMismatch {
@@ -137,7 +96,7 @@ public struct PackageValidation: Sendable {
             try Self.checkReachable(e)
             reached.append("\(e.name) \(e.host):\(e.port)")
         }
-        var spaces: [Result.VolumeSpace] = []
+        var spaces: [VolumeSpace] = []
         for v in options.volumes {
             let space = try Self.freeSpace(v)
             guard space.freePercent >= options.minFreePercent else {
@@ -145,7 +104,7 @@ public struct PackageValidation: Sendable {
             }
             spaces.append(space)
         }
-        return Result(
+        return ValidateResult(
             packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
             package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files),
             notes: notes, endpoints: reached, volumes: spaces)
@@ -205,11 +164,11 @@ public struct PackageValidation: Sendable {
     }
 
     /// One TCP connection, 5 s at most.
-    static func checkReachable(_ e: Endpoint) throws {
+    static func checkReachable(_ e: ValidateArguments.Endpoint) throws {
         close(try TCPConnect.open(host: e.host, port: e.port, timeoutSeconds: 5, what: e.name))
     }
 
-    static func freeSpace(_ v: Volume) throws -> Result.VolumeSpace {
+    static func freeSpace(_ v: ValidateArguments.Volume) throws -> VolumeSpace {
         var st = statvfs()
         guard statvfs(v.path, &st) == 0 else {
             throw StepError.target("volume \(v.name) is not mounted at \(v.path): \(String(cString: strerror(errno)))")

@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import KubeClient
 
@@ -6,13 +7,6 @@ import KubeClient
 /// per file. Values never leave the process except into that Secret: the
 /// result names the keys only.
 public enum ConfigRestore {
-    public struct Result: Codable, Sendable, Equatable {
-        public var secret: String
-        public var namespace: String
-        public var keys: [String]
-        /// created, updated or unchanged.
-        public var action: String
-    }
 
     /// Reads and decrypts the bundle (checks its sha256 against the manifest first).
     public static func decrypt(packageRoot: String, keyDirectory: String) throws -> [String: Data] {
@@ -37,7 +31,7 @@ public enum ConfigRestore {
     }
 
     /// Creates or replaces the Secret's data with `files`.
-    public static func store(_ files: [String: Data], secret: String, namespace: String, client: KubeClient, labels: [String: String] = [:]) async throws -> Result {
+    public static func store(_ files: [String: Data], secret: String, namespace: String, client: KubeClient, labels: [String: String] = [:]) async throws -> ConfigResult {
         let data = JSONValue.object(files.mapValues { .string($0.base64EncodedString()) })
         var meta: [String: JSONValue] = ["name": .string(secret), "namespace": .string(namespace)]
         var allLabels = labels
@@ -50,15 +44,15 @@ public enum ConfigRestore {
             guard existing[path: ["metadata", "labels", "app.kubernetes.io/managed-by"]]?.stringValue == "ferry" else {
                 throw StepError.configuration("Secret \(namespace)/\(secret) already exists and Ferry did not write it (no label app.kubernetes.io/managed-by=ferry); Ferry does not overwrite Secrets it did not make. Choose another spec.config.secretName, or delete that Secret if it is yours to replace")
             }
-            if existing["data"] == data { return Result(secret: secret, namespace: namespace, keys: keys, action: "unchanged") }
+            if existing["data"] == data { return ConfigResult(secret: secret, namespace: namespace, keys: keys, action: "unchanged") }
             existing["data"] = data
             existing["stringData"] = nil
             _ = try await client.replace(.secrets, existing, namespace: namespace)
-            return Result(secret: secret, namespace: namespace, keys: keys, action: "updated")
+            return ConfigResult(secret: secret, namespace: namespace, keys: keys, action: "updated")
         } catch let e as KubeAPIError where e.isNotFound {
             let object: JSONValue = ["apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": .object(meta), "data": data]
             _ = try await client.create(.secrets, object, namespace: namespace)
-            return Result(secret: secret, namespace: namespace, keys: keys, action: "created")
+            return ConfigResult(secret: secret, namespace: namespace, keys: keys, action: "created")
         } catch let e as KubeAPIError {
             guard case .forbidden(let status) = e else { throw e }
             throw StepError.configuration("not allowed to write Secret \(namespace)/\(secret) (\(status.message ?? "forbidden")); the step runs as ServiceAccount <migration>-config, which the controller creates with a Role for exactly this Secret")

@@ -1,4 +1,5 @@
 import Crypto
+import FerryProtocol
 import Foundation
 import NIOCore
 
@@ -42,22 +43,6 @@ public struct ClickHouseRestore: Sendable {
         }
     }
 
-    /// What the step reports (into status.steps[].result).
-    public struct Result: Codable, Sendable, Equatable {
-        public var table: String
-        public var rows: Int
-        public var bytes: Int
-        /// Partitions whose row counts were verified (0 when unpartitioned).
-        public var partitions: Int
-        public var seconds: Double
-        public var rowsPerSecond: Int
-        /// The block size that worked.
-        public var blockSize: Int
-        public var parallelism: Int
-        public var verified: String
-        /// One line per out-of-memory retry, e.g. "memory limit at 1048576 rows per block; retried with 524288".
-        public var retries: [String]
-    }
 
     public let client: ClickHouseClient
     public let options: Options
@@ -69,7 +54,7 @@ public struct ClickHouseRestore: Sendable {
         self.say = say
     }
 
-    public func run() async throws -> Result {
+    public func run() async throws -> ClickHouseResult {
         let started = Date()
         let (database, tableName) = try Self.split(options.table)
         let file: MappedFile, schema: String
@@ -106,7 +91,7 @@ public struct ClickHouseRestore: Sendable {
         let seconds = Date().timeIntervalSince(started)
         let rows = options.expected.rows
         say("clickhouse \(options.table): \(rows) rows, \(partitions) partitions verified in \(String(format: "%.1f", seconds)) s")
-        return Result(
+        return ClickHouseResult(
             table: options.table, rows: rows, bytes: file.count, partitions: partitions,
             seconds: (seconds * 100).rounded() / 100, rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows,
             blockSize: blockSize, parallelism: options.parallelism,

@@ -1,0 +1,76 @@
+import ArgumentParser
+import FerryProtocol
+import FerrySteps
+import Foundation
+
+/// `ferry mover ...`: long-running data movers (the file sync's transfer pod).
+struct MoverCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mover", abstract: "Long-running data movers (the file sync's transfer pod).",
+        subcommands: [MoverFiles.self])
+}
+
+struct MoverFiles: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "files",
+        abstract: "Copy a tree into another: parallel, skip-existing, pausable, bandwidth-limited, verified.",
+        discussion: """
+            Control while it runs: GET /progress, POST /pause, POST /resume, POST /bandwidth (body: bytes/s) on --control-port; \
+            SIGUSR2 pauses, SIGUSR1 resumes. Files are written under a temporary name and renamed into place when complete, \
+            so a rerun after a kill copies only what is missing or different.
+            """)
+
+    @Option(help: "The folder to copy from.")
+    var source: String?
+    @Option(help: "The folder to copy into (created if missing).")
+    var target: String?
+    @Option(name: .customLong("copy"), help: "SOURCE=TARGET, repeatable: several trees one after another, one progress.")
+    var copies: [String] = []
+    @Option(help: "Files copied at once.")
+    var parallelism: Int = 16
+    @Option(help: "How to decide a file is already there and to verify: size (size + mtime) or checksum (contents).")
+    var verify: String = "size"
+    @Flag(help: "Remove what the target has and the source does not.")
+    var delete = false
+    @Option(help: "Bytes per second at most (0 = unlimited); changeable while running.")
+    var bandwidth: Int = 0
+    @Option(help: "Daily window start, HH:MM; outside the window the copy waits.")
+    var windowStart: String?
+    @Option(help: "Daily window end, HH:MM (may be earlier than the start: overnight).")
+    var windowEnd: String?
+    @Option(help: "Time zone of the window (IANA name).")
+    var windowTimeZone: String = "UTC"
+    @Option(help: "Port of the control endpoint (0 picks a free one, -1 disables).")
+    var controlPort: Int = 8086
+    @Option(help: "Address of the control endpoint.")
+    var controlHost: String = "0.0.0.0"
+    @Option(help: "An environment variable holding the address to listen on (the pod's IP, POD_IP); overrides --control-host when set.")
+    var controlHostEnv: String?
+    @Option(help: "A file holding the bearer token every control request must carry (the mounted <migration>-mover Secret).")
+    var controlTokenFile: String?
+    @Flag(help: "Start paused (resume by signal or POST /resume).")
+    var startPaused = false
+    @OptionGroup var result: ResultOptions
+
+    func arguments() throws -> FileSyncArguments {
+        var window: FileSyncArguments.Window?
+        if windowStart != nil || windowEnd != nil {
+            guard let s = windowStart, let e = windowEnd else { throw StepError.configuration("give both --window-start and --window-end (spec.fileSync.window)") }
+            window = .init(start: s, end: e, timeZone: windowTimeZone)
+        }
+        var given: [FileSyncArguments.Copy]
+        do {
+            given = try copies.map(FileSyncArguments.Copy.init(text:))
+        } catch let e as ArgvError {
+            throw StepError.configuration(e.description)
+        }
+        if let source, let target { given.insert(.init(source: source, target: target), at: 0) }
+        return FileSyncArguments(copies: given, parallelism: parallelism, verify: verify, delete: delete, bandwidth: bandwidth, window: window,
+                                 controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
+                                 resultFile: result.resultFile)
+    }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments().run(controlHost: controlHost) }
+    }
+}

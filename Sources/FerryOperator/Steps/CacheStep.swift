@@ -1,0 +1,16 @@
+import FerryAPI
+import FerryEngine
+import FerryProtocol
+
+/// `cache`: `ferry restore cache` in a Job (data plane: FerrySteps/Redis); `spec.redis` names it.
+struct CacheStep: JobStepKind {
+    var readsPackage: Bool { false }
+
+    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+        guard let r = spec.redis else { return nil }
+        return CacheArguments(host: r.host, port: r.port ?? MigrationDefaults.redisPort, database: r.database,
+                              credentialsDir: r.credentialsSecret == nil ? nil : StepPod.credentialsMount("redis"))
+    }
+
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.redis?.credentialsSecret.map { ("redis", $0) } }
+}

@@ -1,0 +1,25 @@
+import FerryAPI
+import FerryEngine
+import FerryProtocol
+
+/// `config`: `ferry restore config` in a Job (data plane: FerrySteps/Config), with the key
+/// Secret mounted; the one step that writes through the API, as its own account (``ConfigAccess``).
+struct ConfigStep: JobStepKind {
+    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+        guard let c = spec.config else { return nil }
+        return ConfigArguments(package: StepPod.packageMount, keyDir: StepPod.credentialsMount("config"), secret: c.secretName)
+    }
+
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.config.map { ("config", $0.keySecret) } }
+
+    func serviceAccount(migration: String) -> String? { ConfigAccess.accountName(migration: migration) }
+
+    func prepare(_ context: StepContext) async throws -> StepOutcome? {
+        do {
+            try await ConfigAccess.ensure(context.client, migration: context.migration, spec: context.spec)
+            return nil
+        } catch let e as ConfigAccessConflict {
+            return .failed("\(e)", permanent: true, untouched: true)
+        }
+    }
+}

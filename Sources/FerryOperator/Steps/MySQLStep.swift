@@ -1,0 +1,15 @@
+import FerryAPI
+import FerryEngine
+import FerryProtocol
+
+/// `mysql/<db>`: `ferry restore mysql` in a Job (data plane: FerrySteps/MySQL), with
+/// `spec.mysql.credentialsSecret` mounted.
+struct MySQLStep: JobStepKind {
+    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+        guard case .mysql(let db?) = StepKind(step), let m = spec.mysql else { return nil }
+        return MySQLArguments(package: StepPod.packageMount, database: db, host: m.host, port: m.port ?? MigrationDefaults.mysqlPort,
+                              credentialsDir: StepPod.credentialsMount("mysql"), parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism)
+    }
+
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.mysql.map { ("mysql", $0.credentialsSecret) } }
+}

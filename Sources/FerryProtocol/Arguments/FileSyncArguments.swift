@@ -1,0 +1,103 @@
+/// `ferry mover files`: the file sync's transfer pod. Copies each tree into its target,
+/// pausable and bandwidth-limited through the control endpoint (``MoverAPI``), whose bearer
+/// token is read from `controlTokenFile`, never from argv.
+public struct FileSyncArguments: StepArguments {
+    public static let command = ["mover", "files"]
+
+    /// One tree: `source=target` (split at the first `=`).
+    public struct Copy: Equatable, Sendable {
+        public var source: String
+        public var target: String
+        public init(source: String, target: String) {
+            self.source = source
+            self.target = target
+        }
+
+        public var text: String { "\(source)=\(target)" }
+
+        public init(text: String) throws {
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {
+                throw ArgvError("--copy \(text) must be SOURCE=TARGET")
+            }
+            self.init(source: String(text[..<eq]), target: String(text[text.index(after: eq)...]))
+        }
+    }
+
+    /// A daily window, `HH:MM` to `HH:MM` in an IANA time zone.
+    public struct Window: Equatable, Sendable {
+        public var start: String
+        public var end: String
+        public var timeZone: String
+        public init(start: String, end: String, timeZone: String = "UTC") {
+            self.start = start
+            self.end = end
+            self.timeZone = timeZone
+        }
+    }
+
+    public var copies: [Copy]
+    public var parallelism: Int
+    /// size (size + mtime) or checksum (contents).
+    public var verify: String
+    /// Remove what a target has and its source does not.
+    public var delete: Bool
+    /// Bytes per second (0: unlimited).
+    public var bandwidth: Int
+    public var window: Window?
+    public var controlPort: Int
+    /// An environment variable holding the address to listen on (the pod's IP).
+    public var controlHostEnv: String?
+    public var controlTokenFile: String?
+    public var startPaused: Bool
+    public var resultFile: String
+
+    public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
+                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, resultFile: String = TerminationMessage.path) {
+        self.copies = copies
+        self.parallelism = parallelism
+        self.verify = verify
+        self.delete = delete
+        self.bandwidth = bandwidth
+        self.window = window
+        self.controlPort = controlPort
+        self.controlHostEnv = controlHostEnv
+        self.controlTokenFile = controlTokenFile
+        self.startPaused = startPaused
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        w.options("copy", copies.map(\.text))
+        w.option("parallelism", parallelism)
+        w.option("verify", verify)
+        w.flag("delete", delete)
+        w.option("bandwidth", bandwidth)
+        w.option("control-port", controlPort)
+        w.option("control-host-env", controlHostEnv)
+        w.option("control-token-file", controlTokenFile)
+        w.option("result-file", resultFile)
+        if let window {
+            w.option("window-start", window.start)
+            w.option("window-end", window.end)
+            w.option("window-time-zone", window.timeZone)
+        }
+        w.flag("start-paused", startPaused)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
+                                                                       "result-file", "window-start", "window-end", "window-time-zone"], flags: ["delete", "start-paused"])
+        let start = try r.optional("window-start"), end = try r.optional("window-end")
+        var window: Window?
+        if start != nil || end != nil {
+            guard let start, let end else { throw ArgvError("give both --window-start and --window-end") }
+            window = Window(start: start, end: end, timeZone: try r.optional("window-time-zone") ?? "UTC")
+        }
+        self.init(copies: try r.list("copy").map(Copy.init(text:)), parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
+                  delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
+                  controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
+                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}

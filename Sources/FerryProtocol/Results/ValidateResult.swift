@@ -1,0 +1,61 @@
+/// What `restore validate` reports. `package` is what the controller plans one step per database and table from.
+public struct PackageContents: Codable, Sendable, Equatable {
+    /// Databases to restore.
+    public var mysql: [String]
+    /// ClickHouse `db.table`s to restore.
+    public var clickhouse: [String]
+    public var kafka: Bool
+    public var files: [String]
+
+    public init(mysql: [String], clickhouse: [String], kafka: Bool, files: [String]) {
+        self.mysql = mysql
+        self.clickhouse = clickhouse
+        self.kafka = kafka
+        self.files = files
+    }
+
+    /// Missing lists read as empty (a result written by an older Ferry).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        mysql = try c.decodeIfPresent([String].self, forKey: .mysql) ?? []
+        clickhouse = try c.decodeIfPresent([String].self, forKey: .clickhouse) ?? []
+        kafka = try c.decodeIfPresent(Bool.self, forKey: .kafka) ?? false
+        files = try c.decodeIfPresent([String].self, forKey: .files) ?? []
+    }
+}
+
+public struct VolumeSpace: Codable, Sendable, Equatable {
+    public var name: String
+    public var freePercent: Double
+    public var freeBytes: Int64
+
+    public init(name: String, freePercent: Double, freeBytes: Int64) {
+        self.name = name
+        self.freePercent = freePercent
+        self.freeBytes = freeBytes
+    }
+}
+
+public struct ValidateResult: Codable, Sendable, Equatable {
+    public var packageVersion: String
+    public var appVersion: String
+    public var layout: String
+    public var sourceHost: String
+    /// What will be restored (the controller plans one step per database and table from it).
+    public var package: PackageContents
+    public var notes: [String]
+    public var endpoints: [String]
+    public var volumes: [VolumeSpace]
+
+    public init(packageVersion: String, appVersion: String, layout: String, sourceHost: String, package: PackageContents, notes: [String], endpoints: [String], volumes: [VolumeSpace]) {
+        self.packageVersion = packageVersion
+        self.appVersion = appVersion
+        self.layout = layout
+        self.sourceHost = sourceHost
+        self.package = package
+        self.notes = notes
+        self.endpoints = endpoints
+        self.volumes = volumes
+    }
+}
+
