@@ -125,11 +125,15 @@ public enum Engine {
         return max(0, at.timeIntervalSince(now))
     }
 
-    /// Pending → Running: one more run (`attempts` counts all, so each run's Job has its own name), stamped. Written to status before anything is acted on.
-    public static func start(_ name: String, in status: MigrationStatus, now: Date) -> MigrationStatus {
-        update(name, in: status) { s in
+    /// Pending → Running: one more run (`attempts` counts all, so each run's Job has its own
+    /// name, stamped into `job` for a step a Job runs), and the StepStarted event. Written to
+    /// status before anything is acted on.
+    public static func start(_ name: String, in status: MigrationStatus, migration: String? = nil, now: Date) -> (MigrationStatus, EngineEvent) {
+        var attempt = 1
+        let started = update(name, in: status) { s in
             s.state = .running
             s.attempts = (s.attempts ?? 0) + 1
+            attempt = s.attempts ?? 1
             s.startedAt = Timestamps.format(now)
             s.finishedAt = nil
             s.retryAt = nil
@@ -137,7 +141,30 @@ public enum Engine {
             s.result = nil
             s.progress = nil
             s.progressAt = Timestamps.format(now)
+            if let migration, StepKind(name).runsAsJob { s.job = JobNames.name(migration: migration, step: name, attempt: s.attempts ?? 1) }
         }
+        return (started, EngineEvent(reason: "StepStarted", note: "\(name): attempt \(attempt)"))
+    }
+
+    /// The Job a running step is watched through, as its driver reports it (an earlier Ferry's
+    /// Job under an older name until that one ends, then this run's).
+    public static func watching(job: String?, for name: String, in status: MigrationStatus) -> MigrationStatus {
+        guard let job else { return status }
+        return update(name, in: status) { $0.job = job }
+    }
+
+    /// When to look again after observing `outcome`: nil once the step has ended (the next
+    /// step starts at once). The file sync is watched closely: a pause must take effect within a second.
+    public static func pollDelay(after outcome: StepOutcome, step: String, pollSeconds: Double) -> Double? {
+        guard case .running = outcome else { return nil }
+        return StepKind(step).isFileSync ? min(pollSeconds, 1) : pollSeconds
+    }
+
+    /// "planned N steps: …" when the plan is new: the first pass, or a new generation.
+    public static func plannedEvent(old: MigrationStatus, planned: MigrationStatus, generation: Int64) -> EngineEvent? {
+        guard old.steps == nil || old.observedGeneration != generation else { return nil }
+        let names = (planned.steps ?? []).map(\.name)
+        return EngineEvent(reason: "Planned", note: "planned \(names.count) steps: \(names.joined(separator: ", "))")
     }
 
     /// Applies what the operator observed to the running step.

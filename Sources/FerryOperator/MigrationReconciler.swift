@@ -120,22 +120,20 @@ public struct MigrationReconciler: Reconciler {
         let old = migration.status ?? MigrationStatus()
         let decision = StatusPlanner.decide(migration: migration, stamp: Timestamps.format(now()), policy: policyErrors(migration))
         _ = try await writeStatus(decision.status, old: old, object: object)
-        if let event = decision.event, old.observedGeneration != migration.metadata.generation || old.phase != decision.status.phase {
+        if let event = decision.event {
             await events.record(object, event.warning ? .warning : .normal, reason: event.reason, note: event.note)
         }
     }
 
-    /// Runs the plan forward as far as it goes without waiting.
+    /// Runs the plan forward as far as it goes without waiting: prepare → loop {start, write
+    /// status, drive, record} → resume after a failure → summarize → write status.
     func ensureStepsRun(_ object: JSONValue, _ migration: Migration) async throws -> ReconcileAction {
-        let namespace = migration.metadata.namespace ?? "default"
-        let spec = migration.spec.withDefaults(namespace: namespace)
+        let name = migration.metadata.name ?? ""
+        let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
         let generation = migration.metadata.generation ?? 1
         let old = migration.status ?? MigrationStatus()
         var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation])
-        if old.steps == nil || old.observedGeneration != generation {
-            let names = (status.steps ?? []).map(\.name)
-            notes.insert(EngineEvent(reason: "Planned", note: "planned \(names.count) steps: \(names.joined(separator: ", "))"), at: 0)
-        }
+        if let planned = Engine.plannedEvent(old: old, planned: status, generation: generation) { notes.insert(planned, at: 0) }
         var written = old
         var resourceVersion = object[path: ["metadata", "resourceVersion"]]
         var requeue: Double?
@@ -148,14 +146,10 @@ public struct MigrationReconciler: Reconciler {
                     requeue = wait
                     break
                 }
-                status = Engine.start(step.name, in: status, now: now())
-                if StepKind(step.name).runsAsJob, var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
-                    steps[i].job = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: steps[i].attempts ?? 1)
-                    status.steps = steps
-                }
-                notes.append(EngineEvent(reason: "StepStarted", note: "\(step.name): attempt \((step.attempts ?? 0) + 1)"))
+                let started = Engine.start(step.name, in: status, migration: name, now: now())
+                notes.append(started.1)
                 // Checkpoint before acting: a crash from here on finds the step Running.
-                status = Engine.summarize(status, spec: spec, generation: generation, now: now())
+                status = Engine.summarize(started.0, spec: spec, generation: generation, now: now())
                 resourceVersion = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion) ?? resourceVersion
                 written = status
             }
@@ -163,39 +157,23 @@ public struct MigrationReconciler: Reconciler {
             let context = StepContext(client: client, http: http, settings: settings, logger: logger, migration: migration, spec: spec, status: status,
                                       filesPaused: filesPaused(migration), now: now())
             let observed = try await StepDrivers.driver(for: StepKind(step.name)).drive(running, context)
-            let outcome = observed.outcome
             status.files = observed.files ?? status.files
-            let jobName = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: running.attempts ?? 1)
-            if StepKind(step.name).runsAsJob, running.job != jobName, case .running(let m) = outcome, m?.hasPrefix("waiting for job") != true,
-               var steps = status.steps, let i = steps.firstIndex(where: { $0.name == step.name }) {
-                steps[i].job = jobName
-                status.steps = steps
-            }
-            let recorded = Engine.record(outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
-            Self.recordStepDuration(step.name, outcome: outcome, startedAt: running.startedAt, now: now())
+            status = Engine.watching(job: observed.job, for: step.name, in: status)
+            let recorded = Engine.record(observed.outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
+            Self.recordStepDuration(step.name, outcome: observed.outcome, startedAt: running.startedAt, now: now())
             status = recorded.0
             notes += recorded.1
             status.steps = Planner.plan(spec: spec, existing: status.steps ?? [])
-            if case .running = outcome {
-                // The file sync is watched closely: a pause must take effect within a second.
-                requeue = StepKind(step.name).isFileSync ? min(settings.pollSeconds, 1) : settings.pollSeconds
+            if let delay = Engine.pollDelay(after: observed.outcome, step: step.name, pollSeconds: settings.pollSeconds) {
+                requeue = delay
                 break
             }
         }
-
-        if let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) {
-            let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
-            let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
-            let outcome = try await Workloads(client: client).resume(namespace: workloads.namespace ?? namespace, remembered: quiesced, owner: .init(migration))
-            if case .running(let m) = outcome {
-                status = Engine.record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
-                requeue = settings.pollSeconds
-            } else if case .succeeded(let result, _) = outcome {
-                status = Engine.record(.succeeded(result: result, message: "workloads restored after \(failed) failed"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
-                notes.append(EngineEvent(reason: "WorkloadsResumed", note: "restored the saved replicas after \(failed) failed", warning: true))
-            }
+        if let resumed = try await ensureResumedAfterFailure(status, migration, spec: spec) {
+            status = resumed.status
+            notes += resumed.notes
+            requeue = resumed.requeue ?? requeue
         }
-
         status = Engine.summarize(status, spec: spec, generation: generation, now: now())
         status = Engine.summarizeFileSync(status, spec: spec, paused: filesPaused(migration), generation: generation, now: now())
         _ = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion)
@@ -203,10 +181,29 @@ public struct MigrationReconciler: Reconciler {
             await events.record(object, note.warning ? .warning : .normal, reason: note.reason, note: note.note)
         }
         if status != old {
-            logger.info("status updated", metadata: ["migration": "\(namespace)/\(migration.metadata.name ?? "")", "phase": "\(status.phase?.rawValue ?? "")",
+            logger.info("status updated", metadata: ["migration": "\(migration.metadata.namespace ?? "default")/\(name)", "phase": "\(status.phase?.rawValue ?? "")",
                                                      "step": "\(status.step ?? "")", "progress": "\(status.progress ?? "")"])
         }
         return requeue.map { .requeueAfter($0) } ?? .done
+    }
+
+    /// After a failure the workloads come back (``Engine/needsGuaranteedResume(_:spec:deleting:)``
+    /// decides), recorded on the resume step; nil when nothing was to be done.
+    func ensureResumedAfterFailure(_ status: MigrationStatus, _ migration: Migration, spec: MigrationSpec) async throws -> (status: MigrationStatus, notes: [EngineEvent], requeue: Double?)? {
+        guard let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) else { return nil }
+        let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
+        let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
+        let outcome = try await Workloads(client: client).resume(namespace: workloads.namespace ?? migration.metadata.namespace ?? "default", remembered: quiesced, owner: .init(migration))
+        switch outcome {
+        case .running(let m):
+            let recorded = Engine.record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
+            return (recorded, [], settings.pollSeconds)
+        case .succeeded(let result, _):
+            let recorded = Engine.record(.succeeded(result: result, message: "workloads restored after \(failed) failed"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
+            return (recorded, [EngineEvent(reason: "WorkloadsResumed", note: "restored the saved replicas after \(failed) failed", warning: true)], nil)
+        case .failed:
+            return nil
+        }
     }
 
     /// What this controller will not do for a Migration, whatever its spec says: stop workloads
@@ -246,42 +243,5 @@ public struct MigrationReconciler: Reconciler {
         let patch: JSONValue = ["metadata": ["resourceVersion": resourceVersion ?? object[path: ["metadata", "resourceVersion"]] ?? .null], "status": body]
         let updated = try await client.patchStatus(Migration.resource, name: object.name ?? "", namespace: object.namespace, .merge(patch))
         return updated[path: ["metadata", "resourceVersion"]]
-    }
-}
-
-/// The pure part of status planning: from a Migration to its next status and the event to record.
-public enum StatusPlanner {
-    public struct Event: Equatable, Sendable {
-        public var reason: String
-        public var note: String
-        public var warning: Bool
-    }
-
-    public struct Decision: Sendable {
-        public var status: MigrationStatus
-        public var event: Event?
-    }
-
-    public static func decide(migration: Migration, stamp: String, policy: [ValidationError] = []) -> Decision {
-        let generation = migration.metadata.generation ?? 1
-        var status = migration.status ?? MigrationStatus()
-        var conditions = status.conditions ?? []
-        let errors = migration.spec.validate() + policy
-        if !errors.isEmpty {
-            let message = errors.map(\.description).joined(separator: "; ")
-            status.phase = .failed
-            status.message = "invalid spec: \(message)"
-            status.observedGeneration = generation
-            conditions.set(type: FerryNames.ConditionType.specValid, status: false, reason: "InvalidSpec", message: message, observedGeneration: generation, now: stamp)
-            conditions.set(type: FerryNames.ConditionType.ready, status: false, reason: "InvalidSpec", message: "fix the spec: \(message)", observedGeneration: generation, now: stamp)
-            conditions.set(type: FerryNames.ConditionType.progressing, status: false, reason: "InvalidSpec", message: "nothing runs until the spec is valid", observedGeneration: generation, now: stamp)
-            status.conditions = conditions
-            return Decision(status: status, event: Event(reason: "InvalidSpec", note: message, warning: true))
-        }
-        let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
-        var (planned, _) = Engine.prepare(spec: spec, status: status, generation: generation, rerun: nil)
-        planned = Engine.summarize(planned, spec: spec, generation: generation, now: Timestamps.parse(stamp) ?? Date())
-        let steps = planned.steps ?? []
-        return Decision(status: planned, event: Event(reason: "Planned", note: "planned \(steps.count) steps: \(steps.map(\.name).joined(separator: ", "))", warning: false))
     }
 }

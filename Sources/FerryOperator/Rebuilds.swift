@@ -52,7 +52,7 @@ public struct Rebuilds: Sendable {
     func runJob(_ template: RebuildSpec.JobTemplate, name: String, migration: Migration, attempt: Int) async throws -> StepOutcome {
         let namespace = migration.metadata.namespace ?? "default"
         let owner = migration.metadata.name ?? ""
-        let jobName = StepJobs.jobName(migration: owner, step: "rebuild/\(name)", attempt: attempt)
+        let jobName = JobNames.name(migration: owner, step: "rebuild/\(name)", attempt: attempt)
         let job: JSONValue
         do {
             job = try await client.get(.jobs, name: jobName, namespace: namespace)

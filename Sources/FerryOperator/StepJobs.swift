@@ -3,33 +3,6 @@ import FerryEngine
 import Foundation
 import KubeClient
 
-/// How step Jobs are built: the image holding the `ferry` binary and
-/// the MariaDB client, where `ferry` is in it, and how steps are retried.
-public struct StepSettings: Sendable {
-    public var image: String
-    /// The `ferry` executable inside the image.
-    public var command: String
-    public var retry: RetryPolicy
-    /// How often a running step is looked at (Job changes also wake the controller).
-    public var pollSeconds: Double
-    public var imagePullPolicy: String
-    /// Port of the data-files-transfer pod's control endpoint.
-    public var moverPort: Int
-
-    /// Namespaces other than its own whose workloads a Migration may stop (`--allow-workload-namespace`).
-    public var workloadNamespaces: Set<String>
-
-    public init(image: String = "ghcr.io/ferry-dev/ferry:latest", command: String = "/usr/local/bin/ferry", retry: RetryPolicy = RetryPolicy(), pollSeconds: Double = 5, imagePullPolicy: String = "IfNotPresent", moverPort: Int = 8086, workloadNamespaces: Set<String> = []) {
-        self.moverPort = moverPort
-        self.workloadNamespaces = workloadNamespaces
-        self.image = image
-        self.command = command
-        self.retry = retry
-        self.pollSeconds = pollSeconds
-        self.imagePullPolicy = imagePullPolicy
-    }
-}
-
 /// Pure construction of step Jobs and reading of their outcome.
 public enum StepJobs {
     public static let stepLabel = "ferry.dev/step"
@@ -37,37 +10,9 @@ public enum StepJobs {
     /// The annotation holding the full step name a Job runs (labels are cut and slugged; this is not).
     public static let stepNameAnnotation = "ferry.dev/step-name"
 
-    /// `<migration>-<step>-<hash>-<attempt>` as a DNS label (≤ 63 characters). The hash is of
-    /// the migration and the full step name, so steps whose slugs agree (`crm_a`, `crm-a`) or
-    /// whose names share a long prefix never share a Job.
-    public static func jobName(migration: String, step: String, attempt: Int) -> String {
-        let hash = stepHash(migration: migration, step: step)
-        let suffix = "-\(hash)-\(attempt)"
-        var base = String("\(migration)-\(slug(step))".prefix(63 - suffix.count))
-        while base.hasSuffix("-") { base.removeLast() }
-        return base + suffix
-    }
-
-    /// 10 hex digits of FNV-1a (64 bit) over `migration NUL step`.
-    static func stepHash(migration: String, step: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in Array(migration.utf8) + [0] + Array(step.utf8) { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        let hex = String(h >> 24, radix: 16)
-        return String(repeating: "0", count: max(0, 10 - hex.count)) + hex
-    }
-
-    /// A step name as a label value: `mysql/project` → `mysql-project` (not unique: the
-    /// full name is in ``stepNameAnnotation``).
-    public static func slug(_ step: String) -> String {
-        var s = String(step.lowercased().map { ($0.isLetter && $0.isASCII) || $0.isNumber ? $0 : "-" }.prefix(63))
-        while s.hasSuffix("-") { s.removeLast() }
-        while s.hasPrefix("-") { s.removeFirst() }
-        return s
-    }
-
     /// Labels and annotations that tie a Job to its Migration and step.
     static func identity(migration: String, step: String) -> (labels: JSONValue, annotations: JSONValue) {
-        ([FerryNames.migrationLabel: .string(migration), stepLabel: .string(slug(step))], [stepNameAnnotation: .string(step)])
+        ([FerryNames.migrationLabel: .string(migration), stepLabel: .string(JobNames.slug(step))], [stepNameAnnotation: .string(step)])
     }
 
     /// Why an existing Job must not be taken as this step's: it names another step, or
@@ -136,7 +81,7 @@ public enum StepJobs {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": [
-                "name": .string(jobName(migration: name, step: step, attempt: attempt)),
+                "name": .string(JobNames.name(migration: name, step: step, attempt: attempt)),
                 "namespace": .string(migration.metadata.namespace ?? "default"),
                 "labels": labels,
                 "annotations": annotations,

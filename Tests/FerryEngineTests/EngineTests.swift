@@ -26,7 +26,7 @@ struct EngineTests {
     func step(_ status: MigrationStatus, _ spec: MigrationSpec, _ outcome: StepOutcome, at time: Date? = nil) -> MigrationStatus {
         let now = time ?? t0
         guard let current = Engine.current(status, spec: spec) else { Issue.record("no current step"); return status }
-        var s = current.state == .pending ? Engine.start(current.name, in: status, now: now) : status
+        var s = current.state == .pending ? Engine.start(current.name, in: status, now: now).0 : status
         s = Engine.record(outcome, for: current.name, in: s, spec: spec, policy: policy, now: now).0
         s.steps = Planner.plan(spec: spec, existing: s.steps ?? [])
         return s
@@ -52,7 +52,7 @@ struct EngineTests {
         var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
         s = step(s, spec, .succeeded(result: validated, message: nil))
         s = step(s, spec, .succeeded(result: nil, message: nil))  // quiesce
-        s = Engine.start("mysql/project", in: s, now: t0)          // running when the controller dies
+        s = Engine.start("mysql/project", in: s, now: t0).0          // running when the controller dies
         s = Engine.summarize(s, spec: spec, generation: 1, now: t0)
         let (again, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil)
         #expect(again == s)

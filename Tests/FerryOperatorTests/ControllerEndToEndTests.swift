@@ -1,4 +1,5 @@
 import FerryAPI
+import FerryEngine
 import FerryOperator
 import Foundation
 import KubeClient
@@ -274,6 +275,6 @@ struct ReconcilerInProcessTests {
         #expect(m.metadata.annotations?["touched"] == "yes")
         #expect(m.status?.progress == "0/1 steps")
         #expect(m.status?.phase == .running)
-        #expect(m.status?.steps?.first?.job == StepJobs.jobName(migration: "m", step: "validate", attempt: 1))
+        #expect(m.status?.steps?.first?.job == JobNames.name(migration: "m", step: "validate", attempt: 1))
     }
 }

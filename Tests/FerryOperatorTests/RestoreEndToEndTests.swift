@@ -1,4 +1,5 @@
 import FerryAPI
+import FerryEngine
 import FerryOperator
 import FerrySteps
 import Foundation
@@ -266,7 +267,7 @@ struct RestoreEndToEndTests {
             #expect(try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/search-index")].result.new"#) == bumped)
             // The Job from a template ran to completion; the Deployment got its restart stamp.
             let reportJob = try await env.jsonpath("migration/e2e", #".status.steps[?(@.name=="rebuild/report")].result.job"#)
-            #expect(reportJob == StepJobs.jobName(migration: "e2e", step: "rebuild/report", attempt: 1))
+            #expect(reportJob == JobNames.name(migration: "e2e", step: "rebuild/report", attempt: 1))
             #expect(try await env.jsonpath("job/\(reportJob)", #".status.conditions[?(@.type=="Complete")].status"#) == "True")
             let restartedAt = try await env.jsonpath("deployment/web", #".spec.template.metadata.annotations.kubectl\.kubernetes\.io/restartedAt"#)
             #expect(!restartedAt.isEmpty)
@@ -338,7 +339,7 @@ struct RestoreEndToEndTests {
             #expect(try await Self.checksum(servers, small) == source.checksums[small])
             #expect(try await Self.checksum(servers, big) == bigBefore, "the other database was not touched")
             let after = try await env.kubectl("get", "jobs", "-o", "name").stdout.split(separator: "\n").map(String.init).sorted()
-            #expect(Set(after).subtracting(jobs) == ["job.batch/" + StepJobs.jobName(migration: "crash", step: "mysql/\(small)", attempt: 2)], "\(after)")
+            #expect(Set(after).subtracting(jobs) == ["job.batch/" + JobNames.name(migration: "crash", step: "mysql/\(small)", attempt: 2)], "\(after)")
             // A re-import runs with the app stopped: quiesce ran again before it and resume after it.
             #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="quiesce")].attempts"#) == "2")
             #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="resume")].attempts"#) == "2")

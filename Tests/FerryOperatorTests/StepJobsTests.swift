@@ -17,12 +17,12 @@ struct StepJobsTests {
 
     @Test("job names are DNS labels: readable when short, cut with a hash when long, one per attempt")
     func names() {
-        let name = StepJobs.jobName(migration: "ones", step: "mysql/project", attempt: 2)
+        let name = JobNames.name(migration: "ones", step: "mysql/project", attempt: 2)
         #expect(name.hasPrefix("ones-mysql-project-") && name.hasSuffix("-2") && name.count == "ones-mysql-project-".count + 10 + 2, "\(name)")
-        let long = StepJobs.jobName(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_month", attempt: 1)
+        let long = JobNames.name(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_month", attempt: 1)
         #expect(long.count <= 63)
         #expect(long.hasSuffix("-1"))
-        #expect(long != StepJobs.jobName(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_other", attempt: 1))
+        #expect(long != JobNames.name(migration: "a-very-long-migration-name-indeed", step: "clickhouse/audit_database.events_by_other", attempt: 1))
     }
 
     @Test("a mysql step Job: ferry restore mysql with the package and the Secret mounted, credentials never in args or env, pinned to the package's node, owned by the Migration")
@@ -116,8 +116,8 @@ struct StepJobsTests {
     ] as [(String, String)])
     func collisions(a: String, b: String) throws {
         for owner in ["m", "a-very-long-migration-name-that-fills-most-of-the-label"] {
-            let ja = StepJobs.jobName(migration: owner, step: a, attempt: 1)
-            let jb = StepJobs.jobName(migration: owner, step: b, attempt: 1)
+            let ja = JobNames.name(migration: owner, step: a, attempt: 1)
+            let jb = JobNames.name(migration: owner, step: b, attempt: 1)
             #expect(ja != jb, "\(a) and \(b) share \(ja)")
             #expect(ja.count <= 63 && jb.count <= 63)
             #expect(ja.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "-" } && ja.first?.isLetter == true && ja.last != "-", "\(ja)")
@@ -179,10 +179,10 @@ struct StepJobsTests {
 struct FilesColumnTests {
     @Test("percent, rate and ETA as kubectl get shows them")
     func summary() {
-        #expect(FilesTransfer.summary(percent: 41.7, rate: 123_731_968, eta: 180, state: "copying") == "41% 118MiB/s ETA 3m")
-        #expect(FilesTransfer.summary(percent: 5, rate: 1_048_576 * 3 / 2, eta: 45, state: "copying") == "5% 1.5MiB/s ETA 45s")
-        #expect(FilesTransfer.summary(percent: 60, rate: 0, eta: nil, state: "paused") == "60% paused")
-        #expect(FilesTransfer.summary(percent: 1, rate: 200_000_000, eta: 7300, state: "copying") == "1% 191MiB/s ETA 2h1m")
+        #expect(FileSyncStatus.summary(percent: 41.7, rate: 123_731_968, eta: 180, state: "copying") == "41% 118MiB/s ETA 3m")
+        #expect(FileSyncStatus.summary(percent: 5, rate: 1_048_576 * 3 / 2, eta: 45, state: "copying") == "5% 1.5MiB/s ETA 45s")
+        #expect(FileSyncStatus.summary(percent: 60, rate: 0, eta: nil, state: "paused") == "60% paused")
+        #expect(FileSyncStatus.summary(percent: 1, rate: 200_000_000, eta: 7300, state: "copying") == "1% 191MiB/s ETA 2h1m")
     }
 
 }

@@ -123,7 +123,7 @@ struct ArgvRoundTripTests {
             }
         }
         #expect(seen.count == 6)
-        let mover = FilesTransfer.arguments(spec, settings: settings, paused: true)
+        let mover = FileSyncStep.arguments(spec, settings: settings, paused: true)
         let parsed = try #require(try Ferry.parseAsRoot(mover.argv) as? MoverFiles)
         #expect(try parsed.arguments() == mover)
         #expect(mover.window == .init(start: "22:00", end: "06:00", timeZone: "Europe/Berlin") && mover.startPaused)

@@ -9,8 +9,8 @@ struct CacheStep: JobStepKind {
     func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
         guard let r = spec.redis else { return nil }
         return CacheArguments(host: r.host, port: r.port ?? MigrationDefaults.redisPort, database: r.database,
-                              credentialsDir: r.credentialsSecret == nil ? nil : StepPod.credentialsMount("redis"))
+                              credentialsDir: r.credentialsSecret == nil ? nil : StepPod.credentialsMount("cache"))
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.redis?.credentialsSecret.map { ("redis", $0) } }
+    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.redis?.credentialsSecret.map { ("cache", $0) } }
 }

@@ -1,11 +1,129 @@
+import AsyncHTTPClient
 import FerryAPI
 import FerryEngine
+import FerryProtocol
+import Foundation
+import KubeClient
+import NIOCore
 
-/// `presync` and `files`: the data-files-transfer pod, driven through its control endpoint (see ``FilesTransfer``).
+/// `presync` and `files`, the file sync: the controller runs one transfer pod,
+/// `<migration>-data-files-transfer` (`ferry mover files`, data plane: FerrySteps/Mover),
+/// recreates it when it dies (the mover resumes: what is complete is skipped), reads its
+/// control endpoint into `status.files` (``FileSyncStatus``), and pushes pause/resume and
+/// bandwidth changes to it.
 struct FileSyncStep: StepDriver {
+    static func podName(_ migration: String) -> String { "\(migration)-data-files-transfer" }
+    static let attemptLabel = "ferry.dev/attempt"
+
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
-        let seen = try await FilesTransfer(client: context.client, settings: context.settings, http: context.http).drive(
-            step, migration: context.migration, spec: context.spec, paused: context.filesPaused, previous: context.status.files, now: context.now)
-        return StepObservation(seen.outcome, files: seen.files)
+        let (client, migration, spec, paused, previous) = (context.client, context.migration, context.spec, context.filesPaused, context.status.files)
+        let namespace = context.namespace
+        let name = Self.podName(migration.metadata.name ?? "")
+        let attempt = String(step.attempts ?? 1)
+        let pod: JSONValue
+        let token = try await MoverToken.ensure(client, migration: migration)
+        do {
+            pod = try await client.get(.pods, name: name, namespace: namespace)
+        } catch let e as KubeAPIError where e.isNotFound {
+            try await create(step, attempt: attempt, context)
+            return StepObservation(.running(previous == nil ? "starting the data-files-transfer pod" : "the data-files-transfer pod was gone; started it again (it resumes)"), files: previous)
+        }
+        if pod[path: ["metadata", "deletionTimestamp"]] != nil {
+            return StepObservation(.running("waiting for the previous data-files-transfer pod to stop"), files: previous)
+        }
+        let labels = pod[path: ["metadata", "labels"]]
+        if labels?[StepJobs.stepLabel]?.stringValue != step.name || labels?[Self.attemptLabel]?.stringValue != attempt {
+            // Left from presync or an earlier attempt: replace it.
+            _ = try? await client.delete(.pods, name: name, namespace: namespace)
+            return StepObservation(.running("replacing the previous data-files-transfer pod"), files: previous)
+        }
+        switch pod[path: ["status", "phase"]]?.stringValue {
+        case "Succeeded", "Failed":
+            let outcome = StepPodOutcome.outcome(pod: pod)
+            let files = FileSyncStatus.ended(outcome, previous: previous)
+            return StepObservation(outcome, files: files)
+        case "Running":
+            guard let ip = pod[path: ["status", "podIP"]]?.stringValue else {
+                return StepObservation(.running("data-files-transfer pod running, no IP yet"), files: previous)
+            }
+            let base = "http://\(ip.contains(":") ? "[\(ip)]" : ip):\(context.settings.moverPort)"
+            do {
+                var progress = try await get(context.http, base + MoverAPI.progress, token: token)
+                if paused && ![.paused, .done, .verifying].contains(progress.state) {
+                    try await post(context.http, base + MoverAPI.pause, "", token: token)
+                    progress = try await get(context.http, base + MoverAPI.progress, token: token)
+                } else if !paused && progress.state == .paused {
+                    try await post(context.http, base + MoverAPI.resume, "", token: token)
+                    progress = try await get(context.http, base + MoverAPI.progress, token: token)
+                }
+                let want = spec.fileSync?.bandwidth ?? 0
+                if progress.bandwidth != want {
+                    try await post(context.http, base + MoverAPI.bandwidth, String(want), token: token)
+                }
+                let files = FileSyncStatus.running(progress, previous: previous, now: context.now)
+                return StepObservation(.running(FileSyncStatus.message(files)), files: files)
+            } catch {
+                var files = previous ?? FilesStatus()
+                files.lastError = "the data-files-transfer pod's progress endpoint does not answer: \(error)"
+                return StepObservation(.running("data-files-transfer pod running; waiting for its progress endpoint"), files: files)
+            }
+        default:
+            let waiting = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "waiting"]]
+            var files = previous ?? FilesStatus()
+            files.state = "podNotRunning"
+            let why = waiting.map { "\($0["reason"]?.stringValue ?? ""): \($0["message"]?.stringValue ?? "")" } ?? "pending"
+            return StepObservation(.running("data-files-transfer pod not running yet (\(why))"), files: files)
+        }
+    }
+
+    /// The transfer pod's arguments: each `spec.files[]` folder of the package into its target claim.
+    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool) -> FileSyncArguments {
+        let sync = spec.fileSync ?? FileSyncSpec()
+        return FileSyncArguments(
+            copies: (spec.files ?? []).map { .init(source: "\(StepPod.packageMount)/\($0.from)", target: StepPod.targetMount($0.name)) },
+            parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
+            bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
+            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused)
+    }
+
+    private func create(_ step: StepStatus, attempt: String, _ context: StepContext) async throws {
+        let (client, migration, spec, settings) = (context.client, context.migration, context.spec, context.settings)
+        guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
+        let volumes = StepPod.package(spec) + StepPod.targets(spec, readOnly: false)
+            + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
+        let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
+        let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: context.filesPaused).argv, volumes: volumes, settings: settings, spec: spec,
+                                   cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
+                                   env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
+        let pod: JSONValue = [
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": [
+                "name": .string(Self.podName(owner)), "namespace": .string(migration.metadata.namespace ?? "default"), "labels": labels,
+                "ownerReferences": [OwnerReference.controller(of: migration)],
+            ],
+            "spec": podSpec,
+        ]
+        do {
+            _ = try await client.create(.pods, pod, namespace: migration.metadata.namespace)
+        } catch let e as KubeAPIError where e.isAlreadyExists {}
+    }
+
+    private func get(_ http: HTTPClient, _ url: String, token: String) async throws -> MoverProgress {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        let response = try await http.execute(request, timeout: .seconds(2))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok else { throw KubeClientError.transport(method: "GET", url: url, detail: "HTTP \(response.status.code)") }
+        return try JSONDecoder().decode(MoverProgress.self, from: Data(Array(buffer: body)))
+    }
+
+    private func post(_ http: HTTPClient, _ url: String, _ body: String, token: String) async throws {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await http.execute(request, timeout: .seconds(2))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        guard response.status == .ok else { throw KubeClientError.transport(method: "POST", url: url, detail: "HTTP \(response.status.code)") }
     }
 }

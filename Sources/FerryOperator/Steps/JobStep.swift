@@ -29,23 +29,29 @@ extension JobStepKind {
     func prepare(_ context: StepContext) async throws -> StepOutcome? { nil }
 
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
-        StepObservation(try await JobStep(kind: self).run(step, context))
+        try await JobStep(kind: self).run(step, context)
     }
 }
 
 /// Runs one ``JobStepKind``: create the Job once per run (named by
-/// ``StepJobs/jobName(migration:step:attempt:)``), then read its outcome, its pod's refusal by
+/// ``JobNames/name(migration:step:attempt:)``), then read its outcome, its pod's refusal by
 /// admission, and its progress line.
 struct JobStep {
     let kind: any JobStepKind
 
-    func run(_ step: StepStatus, _ context: StepContext) async throws -> StepOutcome {
+    /// The outcome, and the Job it was read from.
+    func run(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
+        let name = JobNames.name(migration: context.migration.metadata.name ?? "", step: step.name, attempt: step.attempts ?? 1)
+        if let earlier = step.job, earlier != name,
+           let running = try await earlierJobStillRunning(earlier, client: context.client, namespace: context.namespace) {
+            return StepObservation(.running(running), job: earlier)
+        }
+        return StepObservation(try await outcome(step, job: name, context), job: name)
+    }
+
+    func outcome(_ step: StepStatus, job name: String, _ context: StepContext) async throws -> StepOutcome {
         let client = context.client, migration = context.migration, namespace = context.namespace
         let attempt = step.attempts ?? 1
-        let name = StepJobs.jobName(migration: migration.metadata.name ?? "", step: step.name, attempt: attempt)
-        if let earlier = step.job, earlier != name, let running = try await earlierJobStillRunning(earlier, client: client, namespace: namespace) {
-            return .running(running)
-        }
         do {
             let job = try await client.get(.jobs, name: name, namespace: namespace)
             if let problem = StepJobs.foreignJobProblem(job, step: step.name, migrationUID: migration.metadata.uid) {

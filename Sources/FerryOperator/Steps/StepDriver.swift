@@ -24,14 +24,16 @@ struct StepContext: Sendable {
     var namespace: String { migration.metadata.namespace ?? "default" }
 }
 
-/// What a driver saw: the step's outcome, and for the file sync its progress.
+/// What a driver saw: the step's outcome, for the file sync its progress, for a Job step the Job.
 struct StepObservation: Sendable {
     var outcome: StepOutcome
     var files: FilesStatus?
+    var job: String?
 
-    init(_ outcome: StepOutcome, files: FilesStatus? = nil) {
+    init(_ outcome: StepOutcome, files: FilesStatus? = nil, job: String? = nil) {
         self.outcome = outcome
         self.files = files
+        self.job = job
     }
 }
 

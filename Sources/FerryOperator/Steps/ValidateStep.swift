@@ -21,7 +21,7 @@ struct ValidateStep: JobStepKind {
                 return StepObservation(.failed("Secret \(name) (\(field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate", permanent: true))
             }
         }
-        return StepObservation(try await JobStep(kind: self).run(step, context))
+        return try await JobStep(kind: self).run(step, context)
     }
 
     func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {

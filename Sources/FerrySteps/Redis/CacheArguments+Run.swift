@@ -1,7 +1,7 @@
 import FerryProtocol
 
 extension CacheArguments {
-    /// Flushes the cache with the mounted password (``RedisFlush``).
+    /// Flushes the cache with the mounted password (``CacheFlush``).
     public func run() async throws -> CacheResult {
         if let dir = credentialsDir, Credentials.optional(env: "FERRY_REDIS_PASSWORD", file: "password", directory: dir) == nil {
             throw StepError.configuration(Credentials.missingKeys(["password"], in: dir))
@@ -10,6 +10,6 @@ extension CacheArguments {
             host: host, port: port,
             username: Credentials.optional(env: "FERRY_REDIS_USERNAME", file: "username", directory: credentialsDir),
             password: Credentials.optional(env: "FERRY_REDIS_PASSWORD", file: "password", directory: credentialsDir))
-        return try await RedisFlush(endpoint: endpoint, database: database).run()
+        return try await CacheFlush(endpoint: endpoint, database: database).run()
     }
 }

@@ -5,7 +5,7 @@ import ProcessSpawn
 /// The `cache` step: empties the Redis cache so the restored application
 /// does not serve entries from before the move. `FLUSHALL`, or `SELECT n` +
 /// `FLUSHDB` when one database is named; then checks the keys are gone.
-public struct RedisFlush: Sendable {
+public struct CacheFlush: Sendable {
 
     public let endpoint: RedisEndpoint
     /// nil → every database.

@@ -6,7 +6,7 @@ import TestSupport
 
 /// `ferry restore cache` against a real Redis with a password.
 @Suite("ferry restore cache against Redis", .timeLimit(.minutes(3)))
-struct RedisFlushTests {
+struct CacheFlushTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 
     static func redis(_ servers: TestServers) throws -> RedisClient {
