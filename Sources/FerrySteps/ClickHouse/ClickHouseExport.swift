@@ -29,3 +29,18 @@ public enum ClickHouseExport {
         return (entry, try ManifestBuilder.sha256(of: packageRoot + "/" + dataPath))
     }
 }
+
+extension ClickHouseExport {
+    /// The export part of one table: its schema and TSV data, rows and partitions.
+    static func part(_ table: String, client: ClickHouseClient, packageRoot: String) -> ExportPart {
+        ExportPart(id: "clickhouse/\(table)", label: table) {
+            let (entry, sum) = try await exportTable(table, client: client, packageRoot: packageRoot)
+            let schemaSum = try ManifestBuilder.sha256(of: packageRoot + "/" + entry.schema)
+            return .init(record: { m in
+                m.clickhouse[table] = entry
+                m.sha256[entry.data] = sum
+                m.sha256[entry.schema] = schemaSum
+            }, note: "\(table) \(entry.rows) rows\(entry.partitions.map { ", \($0.count) partitions" } ?? "")")
+        }
+    }
+}

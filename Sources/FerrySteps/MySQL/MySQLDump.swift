@@ -1,4 +1,5 @@
 import Foundation
+import ProcessSpawn
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,5 +42,25 @@ extension MySQLClient {
             throw StepError.target("\(program) ended without its \"-- Dump completed\" line for \(database); nothing was kept")
         }
         guard rename(part, path) == 0 else { throw StepError.io("cannot rename \(part): \(String(cString: strerror(errno)))") }
+    }
+}
+
+extension MySQLClient {
+    /// The export part of one database: `mysql/<db>.sql`, its tables and structure digests.
+    func exportPart(database db: String, packageRoot: String) -> ExportPart {
+        ExportPart(id: "mysql/\(db)", label: db) {
+            let rel = "mysql/\(db).sql"
+            return try await ProcessSpawn.onThread {
+                try FileManager.default.createDirectory(atPath: packageRoot + "/mysql", withIntermediateDirectories: true)
+                try self.dump(database: db, to: packageRoot + "/" + rel)
+                let entry = try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel)
+                let sum = try ManifestBuilder.sha256(of: packageRoot + "/" + rel)
+                let size = ManifestBuilder.fileSize(packageRoot + "/" + rel)
+                return .init(record: { m in
+                    m.mysql[db] = entry
+                    m.sha256[rel] = sum
+                }, note: "\(db) \(ManifestBuilder.human(size)), \(entry.tables.count) tables")
+            }
+        }
     }
 }

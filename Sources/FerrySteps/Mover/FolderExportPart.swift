@@ -1,0 +1,58 @@
+import Foundation
+import ProcessSpawn
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The export part of one file folder: copied into the package by the mover (skip-existing, so
+/// a rerun copies only what is missing), or, `manifestOnly`, a listing of what is there.
+enum FolderExport {
+    static func part(_ f: ExportConfig.Folder, packageRoot: String) -> ExportPart {
+        ExportPart(id: "files/\(f.name)", label: f.name) {
+            try requireFolder(f)
+            if f.manifestOnly == true {
+                let rel = "files-manifest/\(f.name).tsv"
+                try FileManager.default.createDirectory(atPath: packageRoot + "/files-manifest", withIntermediateDirectories: true)
+                let (files, bytes) = try writeListing(of: f.path, to: packageRoot + "/" + rel)
+                let sum = try ManifestBuilder.sha256(of: packageRoot + "/" + rel)
+                return .init(record: { m in
+                    m.files[f.name] = .init(files: files, bytes: bytes, listing: rel)
+                    m.sha256[rel] = sum
+                }, note: "\(f.name) \(files) files, \(ManifestBuilder.human(bytes)) (listing only)")
+            }
+            let mover = FileMover(options: .init(source: f.path, target: packageRoot + "/" + f.name), control: MoverControl(), say: { _ in })
+            let result = try await ProcessSpawn.onThread { try mover.run() }
+            guard result.errors.isEmpty, result.verify.differing == 0 else {
+                throw StepError.io("files \(f.name): \(result.errors.count) files could not be copied, \(result.verify.differing) differ after the copy (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is copied")
+            }
+            let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal)
+            return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes))")
+        }
+    }
+
+    static func requireFolder(_ f: ExportConfig.Folder) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: f.path, isDirectory: &isDir), isDir.boolValue else {
+            throw StepError.configuration("files \(f.name): \(f.path) is not a folder")
+        }
+    }
+
+    /// `path<TAB>size<TAB>mtime` for every regular file (tab, newline and backslash escaped).
+    static func writeListing(of root: String, to path: String) throws -> (Int, Int64) {
+        let lines = Locked<[String]>([])
+        let walker = TreeWalker(root: RawPath(root))
+        walker.walk(threads: 1, visit: { entry in
+            guard entry.kind == .file else { return true }
+            let rel = entry.relative
+            var st = stat()
+            guard RawPath(root).appending(relative: rel).withCString({ lstat($0, &st) }) == 0 else { return true }
+            let name = String(decoding: rel, as: UTF8.self).replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\n", with: "\\n")
+            lines.withLock { $0.append("\(name)\t\(st.st_size)\t\(st.st_mtim.tv_sec)") }
+            return true
+        }, unreadable: { _, _ in })
+        let sorted = lines.withLock { $0 }.sorted()
+        let bytes = sorted.reduce(Int64(0)) { $0 + (Int64($1.split(separator: "\t")[1]) ?? 0) }
+        try Data((sorted.joined(separator: "\n") + (sorted.isEmpty ? "" : "\n")).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        return (sorted.count, bytes)
+    }
+}
