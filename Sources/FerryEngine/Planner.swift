@@ -10,32 +10,12 @@ public enum Planner {
     /// has read the package; with `contents` it becomes one step per database
     /// (table) the package holds.
     public static func stepNames(for spec: MigrationSpec, contents: PackageContents? = nil) -> [String] {
-        var steps = ["validate"]
-        let hasFiles = !(spec.files ?? []).isEmpty
-        if hasFiles && spec.fileSync?.preSync == true { steps.append("presync") }
-        if spec.workloads != nil { steps.append("quiesce") }
-        if let m = spec.mysql {
-            if let dbs = m.databases, !dbs.isEmpty { steps += dbs.map { "mysql/\($0)" } }
-            else if let contents { steps += contents.mysql.map { "mysql/\($0)" } }
-            else { steps.append("mysql") }
-        }
-        if let c = spec.clickhouse {
-            if let tables = c.tables, !tables.isEmpty { steps += tables.map { "clickhouse/\($0)" } }
-            else if let contents { steps += contents.clickhouse.map { "clickhouse/\($0)" } }
-            else { steps.append("clickhouse") }
-        }
-        if spec.kafka != nil { steps.append("kafka") }
-        if spec.config != nil { steps.append("config") }
-        if spec.workloads != nil { steps.append("resume") }
-        if spec.redis != nil { steps.append("cache") }
-        steps += (spec.rebuilds ?? []).map { "rebuild/\($0.name)" }
-        if hasFiles { steps.append("files") }
-        return steps
+        StepKind.all.flatMap { StepKind.planned($0, in: spec, contents: contents) }
     }
 
     /// Whether `spec.steps.skip` names this step (by full name or by kind).
     public static func isSkipped(_ step: String, spec: MigrationSpec) -> Bool {
-        let kind = String(step.split(separator: "/").first ?? "")
+        let kind = StepKind(step).family
         return (spec.steps?.skip ?? []).contains { $0 == step || $0 == kind }
     }
 
@@ -47,9 +27,9 @@ public enum Planner {
         var names = stepNames(for: spec, contents: validated)
         // Workloads stopped by quiesce come back through resume even if spec.workloads went away.
         if spec.workloads == nil, (byName["quiesce"]?.attempts ?? 0) > 0, byName["resume"]?.state != .succeeded {
-            let at = names.firstIndex { ["mysql", "clickhouse", "kafka", "config", "resume", "cache", "rebuild", "files"].contains(String($0.split(separator: "/").first ?? "")) } ?? names.count
+            let at = names.firstIndex { StepKind($0).order > StepKind.quiesce.order } ?? names.count
             names.insert("quiesce", at: at)
-            let back = names.firstIndex { ["cache", "rebuild", "files"].contains(String($0.split(separator: "/").first ?? "")) } ?? names.count
+            let back = names.firstIndex { StepKind($0).order > StepKind.resume.order } ?? names.count
             names.insert("resume", at: back)
         }
         var planned = names.map { name -> StepStatus in

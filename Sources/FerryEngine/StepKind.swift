@@ -1,8 +1,11 @@
 import FerryAPI
+import FerryProtocol
 
-/// What a step name means, and who carries it out: a Job running
-/// `ferry restore …` (data plane) or the controller itself (Kubernetes API
-/// work: scaling, ConfigMaps, Jobs from templates).
+/// What a step name means, and everything the engine knows of each kind: where it stands in
+/// the plan and which steps a spec gives it, who carries it out (a Job running `ferry restore
+/// …`, or the controller itself: scaling, ConfigMaps, Jobs from templates, the transfer pod),
+/// whether it replaces data, and the type of its report. A new kind is one case here; the
+/// switches below have no `default`, so the compiler names every place it must answer.
 public enum StepKind: Equatable, Sendable {
     case validate
     case presync
@@ -39,6 +42,71 @@ public enum StepKind: Equatable, Sendable {
         }
     }
 
+    /// One of each kind, in plan order.
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
+
+    /// The name's first part: `mysql` for `mysql/crm` (what `spec.steps.skip` may name).
+    public var family: String {
+        switch self {
+        case .validate: return "validate"
+        case .presync: return "presync"
+        case .quiesce: return "quiesce"
+        case .mysql: return "mysql"
+        case .clickhouse: return "clickhouse"
+        case .kafka: return "kafka"
+        case .config: return "config"
+        case .resume: return "resume"
+        case .cache: return "cache"
+        case .rebuild: return "rebuild"
+        case .files: return "files"
+        case .unknown(let name): return String(name.split(separator: "/").first ?? "")
+        }
+    }
+
+    /// Where the kind stands in the plan (an unknown kind last).
+    public var order: Int { Self.all.firstIndex { $0.family == family } ?? Self.all.count }
+
+    /// The steps of this kind a spec plans: one per database or table once validate has read the
+    /// package (`contents`), a placeholder before; one per rebuild; none when the spec has no section.
+    public static func planned(_ family: StepKind, in spec: MigrationSpec, contents: PackageContents?) -> [String] {
+        let hasFiles = !(spec.files ?? []).isEmpty
+        switch family {
+        case .validate: return ["validate"]
+        case .presync: return hasFiles && spec.fileSync?.preSync == true ? ["presync"] : []
+        case .quiesce: return spec.workloads != nil ? ["quiesce"] : []
+        case .mysql:
+            guard let m = spec.mysql else { return [] }
+            if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
+            return contents.map { $0.mysql.map { "mysql/\($0)" } } ?? ["mysql"]
+        case .clickhouse:
+            guard let c = spec.clickhouse else { return [] }
+            if let tables = c.tables, !tables.isEmpty { return tables.map { "clickhouse/\($0)" } }
+            return contents.map { $0.clickhouse.map { "clickhouse/\($0)" } } ?? ["clickhouse"]
+        case .kafka: return spec.kafka != nil ? ["kafka"] : []
+        case .config: return spec.config != nil ? ["config"] : []
+        case .resume: return spec.workloads != nil ? ["resume"] : []
+        case .cache: return spec.redis != nil ? ["cache"] : []
+        case .rebuild: return (spec.rebuilds ?? []).map { "rebuild/\($0.name)" }
+        case .files: return hasFiles ? ["files"] : []
+        case .unknown: return []
+        }
+    }
+
+    /// The type of the step's report (`status.steps[].result`), when the engine reads one.
+    public var resultType: (any StepResult.Type)? {
+        switch self {
+        case .validate: return ValidateResult.self
+        case .mysql: return MySQLResult.self
+        case .clickhouse: return ClickHouseResult.self
+        case .kafka: return KafkaResult.self
+        case .config: return ConfigResult.self
+        case .cache: return CacheResult.self
+        case .presync, .files: return FileSyncResult.self
+        case .quiesce, .resume: return QuiesceResult.self
+        case .rebuild, .unknown: return nil
+        }
+    }
+
     /// Whether a Job (the data plane) runs it; otherwise the controller does (the file
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
@@ -55,7 +123,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysql(let db): return db != nil
         case .clickhouse(let table): return table != nil
         case .kafka, .config: return true
-        default: return false
+        case .validate, .presync, .quiesce, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -68,7 +136,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysql: return spec.mysql?.optional == true
         case .clickhouse: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
-        default: return false
+        case .validate, .presync, .quiesce, .config, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 }

@@ -36,34 +36,17 @@ public enum StepResults {
         try? result?.decode(as: QuiesceResult.self)
     }
 
-    /// A one-line summary for the StepSucceeded Event.
+    /// A one-line summary for the StepSucceeded Event, from the kind's typed result (one, or a list).
     public static func summary(of step: String, result: JSONValue?) -> String {
-        guard let result else { return "done" }
-        func read<R: Decodable>(_ type: R.Type) -> R? { try? result.decode(as: type) }
-        let text: String?
-        switch StepKind(step) {
-        case .validate:
-            text = read(ValidateResult.self).map { "package \($0.packageVersion): \($0.package.mysql.count) databases, \($0.package.clickhouse.count) ClickHouse tables" }
-        case .mysql:
-            text = read(MySQLResult.self).map { "rows \($0.rows), tables \($0.tables)" }
-        case .clickhouse:
-            let tables = read(ClickHouseResult.self).map { [$0] } ?? read([ClickHouseResult].self)
-            text = tables.map { "rows \($0.map(\.rows).reduce(0, +)), partitions \($0.map(\.partitions).reduce(0, +))" }
-        case .kafka:
-            text = read(KafkaResult.self).map { "groups \($0.groups), partitions set \($0.partitionsSet), clamped \($0.clamped)" }
-        case .config:
-            text = read(ConfigResult.self).map { "Secret \($0.secret) \($0.action), keys \($0.keys.count)" }
-        case .cache:
-            text = read(CacheResult.self).map { "command \($0.command), keysBefore \($0.keysBefore)" }
-        case .quiesce, .resume:
-            text = (quiesce(result)?.workloads.count ?? result["workloads"]?.arrayValue?.count).map { "workloads \($0)" }
-        case .presync, .files:
-            text = read(FileSyncResult.self).map { "files \($0.filesTotal), copied \($0.filesCopied)" }
-        case .rebuild:
-            text = ["job", "deployment", "new"].lazy.compactMap { k in result[k]?.stringValue.map { "\(k) \($0)" } }.first
-        case .unknown:
-            text = nil
+        guard let result, let type = StepKind(step).resultType else { return "done" }
+        func read<R: StepResult>(_ t: R.Type) -> String? {
+            if let one = try? result.decode(as: t) { return one.summary }
+            return (try? result.decode(as: [R].self)).map { R.summary(of: $0) }
         }
-        return text ?? "done"
+        return read(type) ?? "done"
     }
+}
+
+extension QuiesceResult: StepResult {
+    public var summary: String { "workloads \(workloads.count) in \(namespace)" }
 }

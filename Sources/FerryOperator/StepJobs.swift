@@ -30,37 +30,6 @@ public enum StepJobs {
         return nil
     }
 
-    /// Every Secret the spec names, with the field that names it (validate checks they exist).
-    public static func secrets(in spec: MigrationSpec) -> [(field: String, name: String)] {
-        spec.credentialSecrets + (spec.config.map { [("spec.config.keySecret", $0.keySecret)] } ?? [])
-    }
-
-    /// What keys a Secret named by `field` must hold, as the step reads them; nil when it holds
-    /// them. Checked before anything is stopped, so `user`/`pass` never turns into root with no
-    /// password.
-    public static func secretKeysProblem(field: String, name: String, keys: Set<String>) -> String? {
-        let required: [String]
-        var anyOf: [String] = []
-        switch field {
-        case "spec.mysql.credentialsSecret", "spec.clickhouse.credentialsSecret": required = ["username", "password"]
-        case "spec.redis.credentialsSecret": required = ["password"]
-        case "spec.config.keySecret": required = ["key"]
-        case "spec.kafka.credentialsSecret":
-            required = keys.contains("username") || keys.contains("password") ? ["username", "password"] : []
-            anyOf = ["username", "password", "ca.crt", "tls.crt", "tls.key"]
-            if keys.contains("tls.crt") != keys.contains("tls.key") {
-                return "Secret \(name) (\(field)) has \(keys.contains("tls.crt") ? "tls.crt without tls.key" : "tls.key without tls.crt"); a client certificate needs both"
-            }
-        default: return nil
-        }
-        let missing = required.filter { !keys.contains($0) }
-        let unusable = !anyOf.isEmpty && !anyOf.contains(where: keys.contains)
-        guard !missing.isEmpty || unusable else { return nil }
-        let has = keys.isEmpty ? "no keys" : "keys \(keys.sorted().joined(separator: ", "))"
-        let want = missing.isEmpty ? "one of \(anyOf.joined(separator: ", "))" : missing.joined(separator: " and ")
-        return "Secret \(name) (\(field)) has \(has) but needs \(want); rename or add the keys, then annotate \(FerryNames.rerunAnnotation)=validate"
-    }
-
     /// The Job running `step` (attempt `attempt`) for a Migration; nil when no Job runs it.
     public static func job(for step: String, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
         guard let kind = StepDrivers.driver(for: StepKind(step)) as? any JobStepKind else { return nil }
@@ -72,7 +41,7 @@ public enum StepJobs {
         let (labels, annotations) = identity(migration: name, step: step)
         var volumes = kind.readsPackage ? StepPod.package(spec) : StepPod.Volumes()
         if let secret = kind.secret(spec: spec) {
-            volumes = volumes + StepPod.secret(secret.name, volume: "credentials", at: StepPod.credentialsMount(secret.kind))
+            volumes = volumes + StepPod.secret(secret.name, volume: "credentials", at: secret.mount)
         }
         volumes = volumes + kind.extraVolumes(spec: spec)
         let podSpec = StepPod.spec(container: "step", argv: args.argv, volumes: volumes, settings: settings, spec: spec, cpu: "100m",

@@ -151,9 +151,12 @@ struct ReconcilerBranchTests {
         defer { Task { await env.fixture.stop() } }
         _ = try await env.client.create(.secrets, ["apiVersion": "v1", "kind": "Secret", "metadata": ["name": "mysql-root"], "stringData": ["username": "root", "password": "x"]], namespace: "default")
         let name = JobNames.name(migration: "m", step: "validate", attempt: 1)
+        // The owner exists (else the garbage collector would take the Job away first).
+        try await create(env, spec(), name: "other")
+        let other = try #require(try await env.migration("other").metadata.uid)
         _ = try await env.client.create(.jobs, ["apiVersion": "batch/v1", "kind": "Job",
                                                 "metadata": ["name": .string(name), "annotations": [StepJobs.stepNameAnnotation: "validate"],
-                                                             "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": "other", "uid": "someone-else", "controller": true]]],
+                                                             "ownerReferences": [["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "name": "other", "uid": .string(other), "controller": true]]],
                                                 "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "x", "image": "x"]]]]]], namespace: "default")
         try await env.finish(job: name, complete: true, message: StepReport.success(["ok": 1]))
         try await create(env, spec())

@@ -1,6 +1,6 @@
 import FerryAPI
 import FerryEngine
-import FerryOperator
+@testable import FerryOperator
 import KubeClient
 import Testing
 
@@ -13,6 +13,17 @@ struct StepJobsTests {
         var m = Migration(metadata: ObjectMeta(name: "ones", namespace: "ones"), spec: s)
         m.metadata.uid = "uid-1"
         return (m, s.withDefaults(namespace: "ones"))
+    }
+
+    @Test("one of each step kind, in plan order: each has its driver, and the Job kinds are exactly those that run as Jobs")
+    func kinds() {
+        #expect(StepKind.all.map(\.family) == ["validate", "presync", "quiesce", "mysql", "clickhouse", "kafka", "config", "resume", "cache", "rebuild", "files"])
+        #expect(Set(StepKind.all.map(\.family)).count == StepKind.all.count)
+        for kind in StepKind.all {
+            #expect(!(StepDrivers.driver(for: kind) is UnknownStep), "\(kind)")
+            #expect((StepDrivers.driver(for: kind) is any JobStepKind) == kind.runsAsJob, "\(kind)")
+        }
+        #expect(StepDrivers.driver(for: StepKind("restore-everything")) is UnknownStep)
     }
 
     @Test("job names are DNS labels: readable when short, cut with a hash when long, one per attempt")
@@ -90,7 +101,7 @@ struct StepJobsTests {
         let rules = objects[1].1["rules"]?.arrayValue ?? []
         #expect(rules[0]["resourceNames"] == ["ones-ops"] && rules[0]["verbs"] == ["get", "update", "patch"])
         #expect(rules[1]["verbs"] == ["create"] && rules[1]["resourceNames"] == nil)
-        #expect(StepJobs.secrets(in: spec).contains { $0.field == "spec.config.keySecret" && $0.name == "ferry-config-key" })
+        #expect(ValidateStep.secrets(spec).contains { $0.field == "spec.config.keySecret" && $0.name == "ferry-config-key" })
     }
 
     @Test("outcome: Complete with an ok report → result; Failed with retryable:false → permanent; waiting pods say why")
@@ -136,14 +147,21 @@ struct StepJobsTests {
 
     @Test("a credentials Secret with the wrong keys is named with the keys it has and the keys it needs")
     func secretKeys() {
-        let p = StepJobs.secretKeysProblem(field: "spec.mysql.credentialsSecret", name: "db", keys: ["user", "pass"])
-        #expect(p?.contains("Secret db (spec.mysql.credentialsSecret) has keys pass, user but needs username and password") == true, "\(p ?? "")")
-        #expect(StepJobs.secretKeysProblem(field: "spec.mysql.credentialsSecret", name: "db", keys: ["username", "password"]) == nil)
-        #expect(StepJobs.secretKeysProblem(field: "spec.redis.credentialsSecret", name: "r", keys: []) != nil)
-        #expect(StepJobs.secretKeysProblem(field: "spec.config.keySecret", name: "k", keys: ["KEY"])?.contains("needs key") == true)
-        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["ca.crt"]) == nil)
-        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["username"]) != nil)
-        #expect(StepJobs.secretKeysProblem(field: "spec.kafka.credentialsSecret", name: "k", keys: ["tls.crt"]) != nil)
+        var (_, spec) = migration()
+        spec.redis = RedisSpec(host: "r", credentialsSecret: "r")
+        spec.config = ConfigSpec(secretName: "ops", keySecret: "k")
+        spec.kafka = KafkaSpec(bootstrap: "k:9092", credentialsSecret: "kc")
+        let secrets = Dictionary(uniqueKeysWithValues: ValidateStep.secrets(spec).map { ($0.field, $0) })
+        #expect(secrets.keys.sorted() == ["spec.config.keySecret", "spec.kafka.credentialsSecret", "spec.mysql.credentialsSecret", "spec.redis.credentialsSecret"])
+        func problem(_ field: String, _ keys: Set<String>) -> String? { secrets[field]?.problem(keys: keys) }
+        let p = problem("spec.mysql.credentialsSecret", ["user", "pass"])
+        #expect(p?.contains("Secret mysql-creds (spec.mysql.credentialsSecret) has keys pass, user but needs username and password") == true, "\(p ?? "")")
+        #expect(problem("spec.mysql.credentialsSecret", ["username", "password"]) == nil)
+        #expect(problem("spec.redis.credentialsSecret", []) != nil)
+        #expect(problem("spec.config.keySecret", ["KEY"])?.contains("needs key") == true)
+        #expect(problem("spec.kafka.credentialsSecret", ["ca.crt"]) == nil)
+        #expect(problem("spec.kafka.credentialsSecret", ["username"]) != nil)
+        #expect(problem("spec.kafka.credentialsSecret", ["tls.crt"])?.contains("tls.crt without tls.key") == true)
     }
 
     @Test("a rebuild Job template that would run with more than a restricted pod's rights is refused by field; what it leaves unset is filled in")

@@ -12,5 +12,12 @@ struct CacheStep: JobStepKind {
                               credentialsDir: r.credentialsSecret == nil ? nil : StepPod.credentialsMount("cache"))
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.redis?.credentialsSecret.map { ("cache", $0) } }
+    func secret(spec: MigrationSpec) -> StepSecret? {
+        spec.redis?.credentialsSecret.map { StepSecret(kind: "cache", field: "spec.redis.credentialsSecret", name: $0, required: ["password"]) }
+    }
+
+    func validation(spec: MigrationSpec) -> StepValidation {
+        guard let r = spec.redis else { return StepValidation() }
+        return StepValidation(endpoints: [.init(name: "spec.redis", host: r.host, port: r.port ?? MigrationDefaults.redisPort)])
+    }
 }

@@ -1,6 +1,7 @@
 import FerryAPI
 import FerryEngine
 import FerryProtocol
+import Foundation
 
 /// `clickhouse/<db.table>`: `ferry restore clickhouse` in a Job (data plane: FerrySteps/ClickHouse).
 struct ClickHouseStep: JobStepKind {
@@ -12,5 +13,13 @@ struct ClickHouseStep: JobStepKind {
                                    parallelism: c.parallelism ?? MigrationDefaults.clickhouseParallelism)
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.clickhouse?.credentialsSecret.map { ("clickhouse", $0) } }
+    func secret(spec: MigrationSpec) -> StepSecret? {
+        spec.clickhouse?.credentialsSecret.map { StepSecret(kind: "clickhouse", field: "spec.clickhouse.credentialsSecret", name: $0, required: ["username", "password"]) }
+    }
+
+    func validation(spec: MigrationSpec) -> StepValidation {
+        guard let c = spec.clickhouse else { return StepValidation() }
+        guard let url = URL(string: c.url), let host = url.host else { return StepValidation(requires: "clickhouse") }
+        return StepValidation(requires: "clickhouse", endpoints: [.init(name: "spec.clickhouse", host: host, port: url.port ?? (url.scheme == "https" ? 443 : 8123))])
+    }
 }

@@ -10,7 +10,11 @@ struct ConfigStep: JobStepKind {
         return ConfigArguments(package: StepPod.packageMount, keyDir: StepPod.credentialsMount("config"), secret: c.secretName)
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.config.map { ("config", $0.keySecret) } }
+    func secret(spec: MigrationSpec) -> StepSecret? {
+        spec.config.map { StepSecret(kind: "config", field: "spec.config.keySecret", name: $0.keySecret, required: ["key"]) }
+    }
+
+    func validation(spec: MigrationSpec) -> StepValidation { StepValidation(requires: spec.config == nil ? nil : "config") }
 
     func serviceAccount(migration: String) -> String? { ConfigAccess.accountName(migration: migration) }
 

@@ -9,8 +9,10 @@ import KubeClient
 protocol JobStepKind: StepDriver {
     /// The step's arguments, or nil when the spec has no section for it (nothing to run).
     func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)?
-    /// The Secret mounted at /credentials/<kind>, if the step reads one.
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)?
+    /// The Secret mounted at /credentials/<kind>, if the step reads one, and the keys it needs.
+    func secret(spec: MigrationSpec) -> StepSecret?
+    /// What validate checks for this kind before anything is stopped.
+    func validation(spec: MigrationSpec) -> StepValidation
     /// Volumes beyond the package (validate's view of the target claims).
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes
     /// Whether the package is mounted (the cache step does not read it).
@@ -22,7 +24,8 @@ protocol JobStepKind: StepDriver {
 }
 
 extension JobStepKind {
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { nil }
+    func secret(spec: MigrationSpec) -> StepSecret? { nil }
+    func validation(spec: MigrationSpec) -> StepValidation { StepValidation() }
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.Volumes() }
     var readsPackage: Bool { true }
     func serviceAccount(migration: String) -> String? { nil }
@@ -31,6 +34,13 @@ extension JobStepKind {
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
         try await JobStep(kind: self).run(step, context)
     }
+}
+
+/// What validate checks for a kind: the package part it restores must be there (`requires`:
+/// mysql, clickhouse, kafka, config), and its servers must answer.
+struct StepValidation: Sendable {
+    var requires: String?
+    var endpoints: [ValidateArguments.Endpoint] = []
 }
 
 /// Runs one ``JobStepKind``: create the Job once per run (named by

@@ -11,5 +11,21 @@ struct KafkaStep: JobStepKind {
                               credentialsDir: k.credentialsSecret == nil ? nil : StepPod.credentialsMount("kafka"))
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.kafka?.credentialsSecret.map { ("kafka", $0) } }
+    func secret(spec: MigrationSpec) -> StepSecret? {
+        spec.kafka?.credentialsSecret.map {
+            StepSecret(kind: "kafka", field: "spec.kafka.credentialsSecret", name: $0, together: ["username", "password"],
+                       anyOf: ["username", "password", "ca.crt", "tls.crt", "tls.key"], certificate: ("tls.crt", "tls.key"))
+        }
+    }
+
+    /// The offsets must be in the package only when they are restored from it (mode package).
+    func validation(spec: MigrationSpec) -> StepValidation {
+        guard let k = spec.kafka else { return StepValidation() }
+        let endpoints = k.bootstrap.split(separator: ",").compactMap { b -> ValidateArguments.Endpoint? in
+            let parts = b.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else { return nil }
+            return .init(name: "spec.kafka.bootstrap", host: String(parts[0]), port: port)
+        }
+        return StepValidation(requires: (k.mode ?? MigrationDefaults.kafkaMode) == "package" ? "kafka" : nil, endpoints: endpoints)
+    }
 }

@@ -11,5 +11,12 @@ struct MySQLStep: JobStepKind {
                               credentialsDir: StepPod.credentialsMount("mysql"), parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism)
     }
 
-    func secret(spec: MigrationSpec) -> (kind: String, name: String)? { spec.mysql.map { ("mysql", $0.credentialsSecret) } }
+    func secret(spec: MigrationSpec) -> StepSecret? {
+        spec.mysql.map { StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }
+    }
+
+    func validation(spec: MigrationSpec) -> StepValidation {
+        guard let m = spec.mysql else { return StepValidation() }
+        return StepValidation(requires: "mysql", endpoints: [.init(name: "spec.mysql", host: m.host, port: m.port ?? MigrationDefaults.mysqlPort)])
+    }
 }

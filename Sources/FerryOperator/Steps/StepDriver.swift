@@ -60,6 +60,9 @@ enum StepDrivers {
         case .unknown: return UnknownStep()
         }
     }
+
+    /// Every kind a Job runs, in plan order (what validate checks across them).
+    static let jobKinds: [any JobStepKind] = StepKind.all.compactMap { driver(for: $0) as? any JobStepKind }
 }
 
 /// A step name Ferry does not know (a plan from a newer version).

@@ -14,3 +14,7 @@ public struct CacheResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension CacheResult: StepResult {
+    public var summary: String { "\(command): \(keysBefore) keys before, \(keysAfter) after" }
+}

@@ -28,3 +28,10 @@ public struct ClickHouseResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension ClickHouseResult: StepResult {
+    public var summary: String { "\(table): rows \(rows), partitions \(partitions)" }
+    public static func summary(of results: [ClickHouseResult]) -> String {
+        "\(results.count) tables: rows \(results.map(\.rows).reduce(0, +)), partitions \(results.map(\.partitions).reduce(0, +))"
+    }
+}

@@ -14,3 +14,7 @@ public struct ConfigResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension ConfigResult: StepResult {
+    public var summary: String { "Secret \(secret) \(action), keys \(keys.count)" }
+}

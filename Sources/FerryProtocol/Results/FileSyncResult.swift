@@ -58,3 +58,7 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension FileSyncResult: StepResult {
+    public var summary: String { "files \(filesTotal), copied \(filesCopied), skipped \(filesSkipped)" }
+}

@@ -39,3 +39,7 @@ public struct KafkaResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension KafkaResult: StepResult {
+    public var summary: String { "groups \(groups), partitions set \(partitionsSet), clamped \(clamped)\(dryRun ? " (dry run)" : "")" }
+}

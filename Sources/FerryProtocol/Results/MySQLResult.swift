@@ -34,3 +34,7 @@ public struct MySQLResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension MySQLResult: StepResult {
+    public var summary: String { "\(database): rows \(rows), tables \(tables), verified \(verified)" }
+}

@@ -59,3 +59,9 @@ public struct ValidateResult: Codable, Sendable, Equatable {
     }
 }
 
+
+extension ValidateResult: StepResult {
+    public var summary: String {
+        "package \(packageVersion): \(package.mysql.count) databases, \(package.clickhouse.count) ClickHouse tables, \(package.files.count) folders"
+    }
+}
