@@ -238,6 +238,24 @@ public enum Engine {
         return Planner.phase(steps, spec: spec) == .failed
     }
 
+    /// The workloads brought back after a failure (``needsGuaranteedResume(_:spec:deleting:)``),
+    /// recorded on the resume step: while they come up, how soon to look again; once back, a
+    /// warning event naming the step that failed. nil when the resume itself failed (it is tried
+    /// again on the next pass).
+    public static func recordResumeAfterFailure(_ outcome: StepOutcome, in status: MigrationStatus, spec: MigrationSpec, policy: RetryPolicy, pollSeconds: Double,
+                                                now: Date) -> (status: MigrationStatus, notes: [EngineEvent], requeue: Double?)? {
+        let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
+        switch outcome {
+        case .running(let m):
+            return (record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: policy, now: now).0, [], pollSeconds)
+        case .succeeded(let result, _):
+            let recorded = record(.succeeded(result: result, message: "workloads restored after \(failed) failed"), for: "resume", in: status, spec: spec, policy: policy, now: now).0
+            return (recorded, [EngineEvent(reason: "WorkloadsResumed", note: "restored the saved replicas after \(failed) failed", warning: true)], nil)
+        case .failed:
+            return nil
+        }
+    }
+
     /// After a failure the workloads stay stopped: data was already replaced and
     /// `spec.workloads.resumeOnFailure` does not accept it.
     static func holdsAppStopped(_ status: MigrationStatus, spec: MigrationSpec) -> Bool {

@@ -192,18 +192,8 @@ public struct MigrationReconciler: Reconciler {
     func ensureResumedAfterFailure(_ status: MigrationStatus, _ migration: Migration, spec: MigrationSpec) async throws -> (status: MigrationStatus, notes: [EngineEvent], requeue: Double?)? {
         guard let workloads = spec.workloads, Engine.needsGuaranteedResume(status, spec: spec, deleting: false) else { return nil }
         let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
-        let failed = status.steps?.first { $0.state == .failed }?.name ?? "a step"
         let outcome = try await Workloads(client: client).resume(namespace: workloads.namespace ?? migration.metadata.namespace ?? "default", remembered: quiesced, owner: .init(migration))
-        switch outcome {
-        case .running(let m):
-            let recorded = Engine.record(.running("after \(failed) failed: \(m ?? "")"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
-            return (recorded, [], settings.pollSeconds)
-        case .succeeded(let result, _):
-            let recorded = Engine.record(.succeeded(result: result, message: "workloads restored after \(failed) failed"), for: "resume", in: status, spec: spec, policy: settings.retry, now: now()).0
-            return (recorded, [EngineEvent(reason: "WorkloadsResumed", note: "restored the saved replicas after \(failed) failed", warning: true)], nil)
-        case .failed:
-            return nil
-        }
+        return Engine.recordResumeAfterFailure(outcome, in: status, spec: spec, policy: settings.retry, pollSeconds: settings.pollSeconds, now: now())
     }
 
     /// What this controller will not do for a Migration, whatever its spec says: stop workloads

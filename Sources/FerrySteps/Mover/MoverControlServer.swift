@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -100,7 +101,7 @@ public final class MoverControlServer: @unchecked Sendable {
         let method = parts.first.map(String.init) ?? ""
         let path = parts.count > 1 ? String(parts[1]) : ""
         let body = headerEnd.map { String(decoding: request[min($0, request.count)...], as: UTF8.self) } ?? ""
-        let (status, reply) = authorized(head) || (method, path) == ("GET", "/healthz")
+        let (status, reply) = authorized(head) || (method, path) == ("GET", MoverAPI.health)
             ? route(method, path, body) : ("401 Unauthorized", "{\"error\":\"a bearer token is required (Authorization: Bearer …, from the Migration's <name>-mover Secret)\"}")
         let data = Array(reply.utf8)
         let response = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(data.count)\r\nConnection: close\r\n\r\n"
@@ -126,20 +127,20 @@ public final class MoverControlServer: @unchecked Sendable {
 
     func route(_ method: String, _ path: String, _ body: String) -> (String, String) {
         switch (method, path) {
-        case ("GET", "/progress"), ("GET", "/"):
+        case ("GET", MoverAPI.progress), ("GET", "/"):
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let json = (try? encoder.encode(control.progress())).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return ("200 OK", json)
-        case ("GET", "/healthz"):
+        case ("GET", MoverAPI.health):
             return ("200 OK", "{\"ok\":true}")
-        case ("POST", "/pause"):
+        case ("POST", MoverAPI.pause):
             control.pause()
             return ("200 OK", "{\"paused\":true}")
-        case ("POST", "/resume"):
+        case ("POST", MoverAPI.resume):
             control.resume()
             return ("200 OK", "{\"paused\":false}")
-        case ("POST", "/bandwidth"):
+        case ("POST", MoverAPI.bandwidth):
             let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let value = Int64(text), value >= 0 else {
                 return ("400 Bad Request", "{\"error\":\"the body must be the bandwidth in bytes per second (0 = unlimited)\"}")
@@ -147,7 +148,7 @@ public final class MoverControlServer: @unchecked Sendable {
             control.setBandwidth(value)
             return ("200 OK", "{\"bandwidth\":\(value)}")
         default:
-            return ("404 Not Found", "{\"error\":\"GET /progress, POST /pause, POST /resume, POST /bandwidth\"}")
+            return ("404 Not Found", "{\"error\":\"GET \(MoverAPI.progress), POST \(MoverAPI.pause), POST \(MoverAPI.resume), POST \(MoverAPI.bandwidth)\"}")
         }
     }
 
