@@ -75,6 +75,14 @@ public struct ArgvReader: Sendable {
     public func int(_ name: String, default value: Int) throws -> Int { try int(name) ?? value }
     public func list(_ name: String) -> [String] { values[name] ?? [] }
     public func flag(_ name: String) -> Bool { flags.contains(name) }
+
+    /// `left=right`, split at the first `=`; both sides non-empty unless allowed.
+    public static func pair(_ text: String, option: String, shape: String, emptyRight: Bool = false) throws -> (String, String) {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex, emptyRight || text.index(after: eq) != text.endIndex else {
+            throw ArgvError("--\(option) \(text) must be \(shape)")
+        }
+        return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+    }
 }
 
 /// One Job step's arguments: what the controller passes and the step binary reads. `argv`

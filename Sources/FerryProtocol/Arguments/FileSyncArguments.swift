@@ -16,10 +16,8 @@ public struct FileSyncArguments: StepArguments {
         public var text: String { "\(source)=\(target)" }
 
         public init(text: String) throws {
-            guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex else {
-                throw ArgvError("--copy \(text) must be SOURCE=TARGET")
-            }
-            self.init(source: String(text[..<eq]), target: String(text[text.index(after: eq)...]))
+            let (source, target) = try ArgvReader.pair(text, option: "copy", shape: "SOURCE=TARGET")
+            self.init(source: source, target: target)
         }
     }
 

@@ -38,8 +38,8 @@ public struct ValidateArguments: StepArguments {
         public var text: String { "\(name)=\(path)" }
 
         public init(text: String) throws {
-            guard let eq = text.firstIndex(of: "=") else { throw ArgvError("--volume \(text) must be name=path") }
-            self.init(name: String(text[..<eq]), path: String(text[text.index(after: eq)...]))
+            let (name, path) = try ArgvReader.pair(text, option: "volume", shape: "name=path", emptyRight: true)
+            self.init(name: name, path: path)
         }
     }
 
