@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
-        .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
+        .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryProtocol", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "FerryProtocol", "KubeClient"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol", "FerryCLI", "FerryOperator", "FerryAPI", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),

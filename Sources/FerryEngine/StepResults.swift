@@ -22,6 +22,18 @@ public struct QuiesceResult: Codable, Equatable, Sendable {
         self.namespace = namespace
         self.workloads = workloads
     }
+
+    /// An entry that does not read is skipped, not the whole list: resume brings back every
+    /// workload it can name.
+    public init(from decoder: Decoder) throws {
+        struct Entry: Decodable {
+            var workload: Workload?
+            init(from decoder: Decoder) throws { workload = try? Workload(from: decoder) }
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        namespace = try c.decode(String.self, forKey: .namespace)
+        workloads = (try c.decodeIfPresent([Entry].self, forKey: .workloads) ?? []).compactMap(\.workload)
+    }
 }
 
 /// Reading a step's result (`status.steps[].result`) as its kind's typed struct (FerryProtocol

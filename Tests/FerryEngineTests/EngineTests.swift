@@ -35,6 +35,16 @@ struct EngineTests {
     func names(_ s: MigrationStatus) -> [String] { (s.steps ?? []).map(\.name) }
     func state(_ s: MigrationStatus, _ name: String) -> StepStatus.State? { s.steps?.first { $0.name == name }?.state }
 
+    @Test("what quiesce saved reads back for resume; a saved entry that does not read is skipped, never the whole list")
+    func quiesceResult() throws {
+        let saved: JSONValue = ["namespace": "ones", "workloads": [["kind": "Deployment", "name": "web", "replicas": 3], ["kind": "Deployment", "name": "bad"], ["kind": "StatefulSet", "name": "db", "replicas": 1]]]
+        let read = try #require(StepResults.quiesce(saved))
+        #expect(read.namespace == "ones")
+        #expect(read.workloads == [.init(kind: "Deployment", name: "web", replicas: 3), .init(kind: "StatefulSet", name: "db", replicas: 1)])
+        #expect(StepResults.summary(of: "quiesce", result: saved) == "workloads 2 in ones")
+        #expect(StepResults.summary(of: "mysql/crm", result: ["unexpected": true]) == "done", "a result of another shape is not misread")
+    }
+
     @Test("validate's result expands the mysql and clickhouse placeholders into one step per database and table, in order")
     func expansion() {
         let spec = spec()

@@ -1,5 +1,6 @@
 import FerryAPI
 import FerryEngine
+import FerryProtocol
 @testable import FerryOperator
 import KubeClient
 import Testing
@@ -62,6 +63,19 @@ struct StepJobsTests {
         #expect(command.contains("spec.mysql=mysql.ones:3306"))
         #expect(command.contains("files[attachments]=/targets/attachments"))
         #expect(command.contains("--folder"))
+    }
+
+    @Test("validate checks every broker of a bootstrap list written with spaces, and each server by its spec field")
+    func validateEndpoints() throws {
+        var (m, spec) = migration()
+        spec.kafka = KafkaSpec(bootstrap: "k-0:9092 , k-1:9093", groups: ["billing"])
+        spec.redis = RedisSpec(host: "redis", port: 6380)
+        spec = spec.withDefaults(namespace: "ones")
+        let job = try #require(StepJobs.job(for: "validate", attempt: 1, migration: m, spec: spec, settings: StepSettings(command: "/ferry")))
+        let argv = Array((job[path: ["spec", "template", "spec", "containers"]]?.arrayValue?.first?["command"]?.arrayValue?.compactMap(\.stringValue) ?? []).dropFirst())
+        let args = try ValidateArguments(argv: argv)
+        #expect(args.endpoints.map(\.text) == ["spec.mysql=mysql.ones:3306", "spec.kafka.bootstrap=k-0:9092", "spec.kafka.bootstrap=k-1:9093", "spec.redis=redis:6380"])
+        #expect(args.required == ["mysql", "kafka"])
     }
 
     @Test("a kafka step Job over TLS with SASL: --tls and the server name in args, the Secret (username, password, ca.crt…) mounted, never in args or env")

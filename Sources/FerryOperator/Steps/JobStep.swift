@@ -81,7 +81,7 @@ struct JobStep {
             return outcome
         } catch let e as KubeAPIError where e.isNotFound {}
         guard let job = StepJobs.job(for: step.name, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
-            return .failed("\(step.name) cannot run: the spec has no section for it", permanent: true)
+            return .failed("\(step.name) cannot run: the spec has no section for it, or validate did not say what the package holds", permanent: true)
         }
         if let refused = try await kind.prepare(context) { return refused }
         do {

@@ -1,6 +1,7 @@
 import FerryAPI
 import FerryEngine
 import FerryProtocol
+import Foundation
 
 /// `kafka`: `ferry restore kafka` in a Job (data plane: FerrySteps/Kafka).
 struct KafkaStep: JobStepKind {
@@ -22,7 +23,7 @@ struct KafkaStep: JobStepKind {
     func validation(spec: MigrationSpec) -> StepValidation {
         guard let k = spec.kafka else { return StepValidation() }
         let endpoints = k.bootstrap.split(separator: ",").compactMap { b -> ValidateArguments.Endpoint? in
-            let parts = b.split(separator: ":")
+            let parts = b.trimmingCharacters(in: .whitespaces).split(separator: ":")
             guard parts.count == 2, let port = Int(parts[1]) else { return nil }
             return .init(name: "spec.kafka.bootstrap", host: String(parts[0]), port: port)
         }
