@@ -33,8 +33,10 @@ stop_pid() {
   return 0
 }
 
-start_mariadb() { # DIR PORT
-  local d=$1 port=$2 user_opt=()
+start_mariadb() { # DIR PORT   (MY_BINLOG=1: binary log with GTIDs, server id MY_SERVER_ID, for replication)
+  local d=$1 port=$2 user_opt=() log_opt=(--skip-log-bin)
+  [ "${MY_BINLOG:-0}" = 1 ] && log_opt=(--log-bin=mariadb-bin --binlog-format=ROW --log-slave-updates=1 --gtid-domain-id=0
+                                        --server-id="${MY_SERVER_ID:-1}" --relay-log=relay-bin)
   mkdir -p "$d"
   [ "$(id -u)" = 0 ] && user_opt=(--user=root)
   mariadb-install-db --no-defaults --datadir="$d/data" "${user_opt[@]}" \
@@ -42,7 +44,7 @@ start_mariadb() { # DIR PORT
       >"$d/install-db.log" 2>&1 || { cat "$d/install-db.log" >&2; die "mariadb-install-db failed"; }
   setsid /usr/sbin/mariadbd --no-defaults "${user_opt[@]}" --datadir="$d/data" \
       --socket="$d/mysql.sock" --port="$port" --bind-address=127.0.0.1 \
-      --pid-file="$d/mariadbd.pid" --log-error="$d/error.log" --skip-name-resolve --skip-log-bin \
+      --pid-file="$d/mariadbd.pid" --log-error="$d/error.log" --skip-name-resolve "${log_opt[@]}" \
       --innodb-buffer-pool-size="${MY_BUFFER_POOL:-1G}" --innodb-log-file-size=256M \
       --innodb-flush-log-at-trx-commit=2 --max-allowed-packet=256M \
       </dev/null >"$d/stdout.log" 2>&1 &

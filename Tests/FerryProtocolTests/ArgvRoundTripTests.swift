@@ -64,6 +64,14 @@ struct ArgvRoundTripTests {
                                         window: g.bool() ? .init(start: g.text(), end: g.text(), timeZone: g.text()) : nil, controlPort: g.int(-1...65535),
                                         controlHostEnv: g.maybe { $0.text() }, controlTokenFile: g.maybe { $0.text() }, startPaused: g.bool(), resultFile: g.text()),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
+            let servers = MySQLServers(sourceHost: g.text(), sourcePort: g.int(-1...70000), sourceCredentialsDir: g.maybe { $0.text() }, host: g.text(),
+                                       port: g.int(0...70000), credentialsDir: g.maybe { $0.text() })
+            try check(MySQLSnapshotArguments(servers: servers, databases: g.list { $0.text() }, parallelism: g.int(0...70), workDir: g.maybe { $0.text() },
+                                             replaceExisting: g.bool(), resultFile: g.text()),
+                      binary: { try MySQLSnapshot.parse($0).arguments }, note)
+            try check(MySQLStatusArguments(servers: servers, resultFile: g.text()), binary: { try MySQLStatus.parse($0).arguments }, note)
+            try check(MySQLCutoverArguments(servers: servers, timeoutSeconds: g.int(-5...600), killWriters: g.bool(), resultFile: g.text()),
+                      binary: { try MySQLCutover.parse($0).arguments }, note)
         }
     }
 

@@ -123,8 +123,8 @@ public final class MySQLClient: @unchecked Sendable {
 
     /// Runs a script; throws the client's error message (with where it ran) on failure.
     @discardableResult
-    public func run(_ script: String, database: String? = nil, what: String) throws -> String {
-        let child = try start(database: database, extra: ["--skip-column-names"])
+    public func run(_ script: String, database: String? = nil, what: String, columnNames: Bool = false) throws -> String {
+        let child = try start(database: database, extra: columnNames ? [] : ["--skip-column-names"])
         defer { child.removeOutputs() }
         _ = child.write(script)
         let code = child.wait()
@@ -138,6 +138,15 @@ public final class MySQLClient: @unchecked Sendable {
         return out.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }.map { line in
             line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescapeBatchField(String($0)) }
         }
+    }
+
+    /// Rows of a query as column name → value (`SHOW SLAVE STATUS` and the like).
+    public func queryNamed(_ sql: String, what: String = "query") throws -> [[String: String]] {
+        let lines = try run(sql, what: what, columnNames: true).split(separator: "\n").map { line in
+            line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescapeBatchField(String($0)) }
+        }
+        guard let names = lines.first else { return [] }
+        return lines.dropFirst().map { Dictionary(zip(names, $0), uniquingKeysWith: { a, _ in a }) }
     }
 
     /// Batch mode writes \n, \t, \\ and \0 escaped.

@@ -1,0 +1,91 @@
+import ArgumentParser
+import FerryProtocol
+import FerrySteps
+import Foundation
+
+/// `ferry mysql ...`: MySQL/MariaDB online, by replication from the old server.
+struct MySQLCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mysql", abstract: "Move MySQL/MariaDB online: snapshot + replication from the old server, then a cutover in seconds.",
+        subcommands: [MySQLSnapshot.self, MySQLStatus.self, MySQLCutover.self])
+}
+
+/// The two servers, shared by the `ferry mysql` commands.
+struct MySQLServerOptions: ParsableArguments {
+    @Option(help: "The old server (the replication source).")
+    var sourceHost: String
+    @Option(help: "Its port.")
+    var sourcePort: Int = 3306
+    @Option(help: "Folder with the source Secret's keys as files (username, password: a user with REPLICATION SLAVE, SELECT, READ_ONLY ADMIN). Or FERRY_MYSQL_SOURCE_USERNAME / FERRY_MYSQL_SOURCE_PASSWORD.")
+    var sourceCredentialsDir: String?
+    @Option(help: "The new server (the target).")
+    var host: String = "127.0.0.1"
+    @Option(help: "Its port.")
+    var port: Int = 3306
+    @OptionGroup var credentials: CredentialsOption
+
+    var servers: MySQLServers {
+        MySQLServers(sourceHost: sourceHost, sourcePort: sourcePort, sourceCredentialsDir: sourceCredentialsDir, host: host, port: port, credentialsDir: credentials.credentialsDir)
+    }
+}
+
+struct MySQLSnapshot: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Copy the source's databases into the target from one consistent snapshot, then make the target replicate from the snapshot's GTID position.",
+        discussion: "Refused, before anything changes, when the source has no row-based binary log, its user lacks rights, or the target already holds one of the databases.")
+
+    @OptionGroup var servers: MySQLServerOptions
+    @Option(name: .customLong("database"), help: "A database to move (repeatable; default: every one on the source but the system ones).")
+    var databases: [String] = []
+    @Option(help: "Connections used for each database's import.")
+    var parallelism: Int = 2
+    @Option(help: "Where the dump is kept while it is restored (default: TMPDIR).")
+    var workDir: String?
+    @Flag(help: "Replace databases already on the target (those an earlier run of this step wrote).")
+    var replaceExisting = false
+    @OptionGroup var result: ResultOptions
+
+    var arguments: MySQLSnapshotArguments {
+        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, resultFile: result.resultFile)
+    }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}
+
+struct MySQLStatus: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "How far the target's replication is behind the source (lag, transactions, errors).")
+
+    @OptionGroup var servers: MySQLServerOptions
+    @OptionGroup var result: ResultOptions
+
+    var arguments: MySQLStatusArguments { MySQLStatusArguments(servers: servers.servers, resultFile: result.resultFile) }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}
+
+struct MySQLCutover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cutover",
+        abstract: "Set the source read-only, wait until the target has applied its last transaction, promote the target.",
+        discussion: "On a timeout the source is made writable again and the target keeps replicating: nothing is lost. Run again after a crash: a target promoted earlier is reported as such.")
+
+    @OptionGroup var servers: MySQLServerOptions
+    @Option(help: "Seconds the target may take to apply the source's last transaction.")
+    var timeoutSeconds: Int = 30
+    @Flag(help: "Kill the source connections that still hold write transactions once it is read-only.")
+    var killWriters = false
+    @OptionGroup var result: ResultOptions
+
+    var arguments: MySQLCutoverArguments {
+        MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, killWriters: killWriters, resultFile: result.resultFile)
+    }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}

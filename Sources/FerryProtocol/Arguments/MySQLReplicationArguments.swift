@@ -1,0 +1,135 @@
+/// Where the old server (the replication source) and the new one (the target) are. Credentials
+/// come from files in the two folders (mounted Secrets), never from argv.
+public struct MySQLServers: Equatable, Sendable {
+    public var sourceHost: String
+    public var sourcePort: Int
+    public var sourceCredentialsDir: String?
+    public var host: String
+    public var port: Int
+    public var credentialsDir: String?
+
+    public init(sourceHost: String, sourcePort: Int = 3306, sourceCredentialsDir: String? = nil, host: String = "127.0.0.1", port: Int = 3306, credentialsDir: String? = nil) {
+        self.sourceHost = sourceHost
+        self.sourcePort = sourcePort
+        self.sourceCredentialsDir = sourceCredentialsDir
+        self.host = host
+        self.port = port
+        self.credentialsDir = credentialsDir
+    }
+
+    static let options: Set<String> = ["source-host", "source-port", "source-credentials-dir", "host", "port", "credentials-dir"]
+
+    func write(_ w: inout ArgvWriter) {
+        w.option("source-host", sourceHost)
+        w.option("source-port", sourcePort)
+        w.option("source-credentials-dir", sourceCredentialsDir)
+        w.option("host", host)
+        w.option("port", port)
+        w.option("credentials-dir", credentialsDir)
+    }
+
+    init(_ r: ArgvReader) throws {
+        self.init(sourceHost: try r.required("source-host"), sourcePort: try r.int("source-port", default: 3306), sourceCredentialsDir: try r.optional("source-credentials-dir"),
+                  host: try r.optional("host") ?? "127.0.0.1", port: try r.int("port", default: 3306), credentialsDir: try r.optional("credentials-dir"))
+    }
+}
+
+/// `ferry mysql snapshot`: one consistent dump of the source's databases with its GTID position,
+/// restored into the target (checked, parallel, verified), which then replicates from the source
+/// at that position, read-only.
+public struct MySQLSnapshotArguments: StepArguments {
+    public static let command = ["mysql", "snapshot"]
+    public var servers: MySQLServers
+    /// Empty: every database on the source but the system ones.
+    public var databases: [String]
+    public var parallelism: Int
+    /// Where the dump is written while it is restored (default: TMPDIR).
+    public var workDir: String?
+    /// Replace databases already on the target (only those an earlier run of this step wrote).
+    public var replaceExisting: Bool
+    public var resultFile: String
+
+    public init(servers: MySQLServers, databases: [String] = [], parallelism: Int = 2, workDir: String? = nil, replaceExisting: Bool = false, resultFile: String = TerminationMessage.path) {
+        self.servers = servers
+        self.databases = databases
+        self.parallelism = parallelism
+        self.workDir = workDir
+        self.replaceExisting = replaceExisting
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        servers.write(&w)
+        w.options("database", databases)
+        w.option("parallelism", parallelism)
+        w.option("work-dir", workDir)
+        w.flag("replace-existing", replaceExisting)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "result-file"]), flags: ["replace-existing"])
+        self.init(servers: try MySQLServers(r), databases: r.list("database"), parallelism: try r.int("parallelism", default: 2), workDir: try r.optional("work-dir"),
+                  replaceExisting: r.flag("replace-existing"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}
+
+/// `ferry mysql status`: how far the target's replication is behind the source, once.
+public struct MySQLStatusArguments: StepArguments {
+    public static let command = ["mysql", "status"]
+    public var servers: MySQLServers
+    public var resultFile: String
+
+    public init(servers: MySQLServers, resultFile: String = TerminationMessage.path) {
+        self.servers = servers
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        servers.write(&w)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["result-file"]))
+        self.init(servers: try MySQLServers(r), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}
+
+/// `ferry mysql cutover`: the source read-only, the target caught up to the source's last
+/// transaction (within `timeoutSeconds`, else the source is made writable again), then promoted:
+/// replication stopped and reset, writable.
+public struct MySQLCutoverArguments: StepArguments {
+    public static let command = ["mysql", "cutover"]
+    public var servers: MySQLServers
+    public var timeoutSeconds: Int
+    /// Kill the connections still holding write transactions on the source once it is read-only.
+    public var killWriters: Bool
+    public var resultFile: String
+
+    public init(servers: MySQLServers, timeoutSeconds: Int = 30, killWriters: Bool = false, resultFile: String = TerminationMessage.path) {
+        self.servers = servers
+        self.timeoutSeconds = timeoutSeconds
+        self.killWriters = killWriters
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        servers.write(&w)
+        w.option("timeout-seconds", timeoutSeconds)
+        w.flag("kill-writers", killWriters)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "result-file"]), flags: ["kill-writers"])
+        self.init(servers: try MySQLServers(r), timeoutSeconds: try r.int("timeout-seconds", default: 30), killWriters: r.flag("kill-writers"),
+                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}

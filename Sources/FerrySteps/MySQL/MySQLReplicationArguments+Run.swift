@@ -1,0 +1,67 @@
+import FerryProtocol
+import Foundation
+import ProcessSpawn
+
+extension MySQLServers {
+    /// Clients for both servers, logged in with the mounted credentials.
+    func replication() throws -> Replication {
+        let (sourceUser, sourcePassword) = try Credentials.login(userEnv: "FERRY_MYSQL_SOURCE_USERNAME", passwordEnv: "FERRY_MYSQL_SOURCE_PASSWORD",
+                                                                 directory: sourceCredentialsDir, defaultUser: "root")
+        let (user, password) = try Credentials.login(userEnv: "FERRY_MYSQL_USERNAME", passwordEnv: "FERRY_MYSQL_PASSWORD", directory: credentialsDir, defaultUser: "root")
+        return Replication(source: try MySQLClient(MySQLEndpoint(host: sourceHost, port: sourcePort, user: sourceUser, password: sourcePassword)),
+                           target: try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password)))
+    }
+}
+
+extension MySQLSnapshotArguments {
+    /// Checks both servers (nothing changed before they pass), then: the target read-only, one
+    /// consistent dump of the source with its GTID position, each database restored and verified
+    /// (in parallel inside each database), and the target replicating from that position.
+    public func run(say: @escaping @Sendable (String) -> Void = { print($0) }) async throws -> MySQLSnapshotResult {
+        guard parallelism >= 1 && parallelism <= 64 else { throw StepError.configuration("--parallelism must be between 1 and 64 (spec.mysql.parallelism)") }
+        let started = Date()
+        let r = try servers.replication()
+        let (databases, split) = try await ProcessSpawn.onThread { () throws -> ([String], SnapshotDump.Split) in
+            do {
+                try r.checkSource()
+                let databases = try r.databases(self.databases)
+                try r.checkTarget(databases, replaceExisting: replaceExisting)
+                say("dumping \(databases.joined(separator: ", ")) from \(r.sourceName) (one consistent snapshot)")
+                return (databases, try r.snapshot(databases, workDir: workDir ?? NSTemporaryDirectory()))
+            } catch let e as StepError {
+                throw StepError.beforeChange(e)
+            }
+        }
+        say("snapshot at GTID \(split.gtidPosition); restoring \(databases.count) databases")
+        // Only replication (and this restore, as an admin) writes the target from here on.
+        try await ProcessSpawn.onThread { try r.target.run("SET GLOBAL read_only=1", what: "setting \(r.targetName) read-only") }
+        var restored: [MySQLResult] = []
+        let folder = (workDir ?? NSTemporaryDirectory()) + "/ferry-snapshot-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for db in databases {
+            let path = folder + "/\(restored.count).sql"
+            try Data(split.databases[db, default: ""].utf8).write(to: URL(fileURLWithPath: path))
+            restored.append(try await MySQLRestore(client: r.target, options: .init(dumpPath: path, database: db, parallelism: parallelism), say: say).run())
+            unlink(path)
+        }
+        try await ProcessSpawn.onThread { try r.startReplica(from: split.gtidPosition, databases: databases) }
+        say("\(r.targetName) replicates \(databases.joined(separator: ", ")) from \(r.sourceName) at \(split.gtidPosition)")
+        return MySQLSnapshotResult(gtidPosition: split.gtidPosition, databases: restored, seconds: (Date().timeIntervalSince(started) * 1000).rounded() / 1000)
+    }
+}
+
+extension MySQLStatusArguments {
+    public func run() async throws -> ReplicationStatus {
+        let r = try servers.replication()
+        return try await ProcessSpawn.onThread { try r.status() }
+    }
+}
+
+extension MySQLCutoverArguments {
+    public func run() async throws -> MySQLCutoverResult {
+        guard timeoutSeconds >= 1 else { throw StepError.configuration("--timeout-seconds must be at least 1 (spec.mysql.cutover.timeoutSeconds)") }
+        let r = try servers.replication()
+        return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, killWriters: killWriters) }
+    }
+}

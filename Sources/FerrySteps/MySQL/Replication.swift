@@ -1,0 +1,188 @@
+import FerryProtocol
+import Foundation
+import KubeClient
+
+/// MariaDB replication from the old server (source) to the new one (target), as the snapshot,
+/// status and cutover steps use it. Blocking; every refusal names the server and the fix, and
+/// comes before anything is changed.
+struct Replication {
+    let source: MySQLClient
+    let target: MySQLClient
+
+    var sourceName: String { "the source \(source.endpoint.host):\(source.endpoint.port)" }
+    var targetName: String { "the target \(target.endpoint.host):\(target.endpoint.port)" }
+
+    // MARK: - checks (nothing changed yet)
+
+    /// The source writes a row-based binary log with GTIDs, and its user may replicate and set read_only.
+    func checkSource() throws {
+        guard let row = try source.query("SELECT @@log_bin, @@binlog_format, @@gtid_binlog_pos").first, row.count == 3 else {
+            throw StepError.target("\(sourceName) did not answer SELECT @@log_bin")
+        }
+        guard row[0] == "1" else {
+            throw StepError.configuration("\(sourceName) has no binary log (log_bin=OFF): start it with log-bin and binlog_format=ROW (spec.mysql.source); replication needs it. Nothing was changed")
+        }
+        guard row[1] == "ROW" else {
+            throw StepError.configuration("\(sourceName) logs binlog_format=\(row[1]); replication limited to the migrated databases needs ROW: SET GLOBAL binlog_format=ROW (and in its config). Nothing was changed")
+        }
+        let grants = try source.query("SHOW GRANTS FOR CURRENT_USER()").compactMap(\.first)
+        let missing = Self.missingRights(grants: grants, needed: [["REPLICATION SLAVE"], ["SELECT"], ["READ_ONLY ADMIN", "SUPER"], ["PROCESS"]])
+        guard missing.isEmpty else {
+            throw StepError.configuration("the source user \(source.endpoint.user) (spec.mysql.source.credentialsSecret) lacks \(missing.joined(separator: ", ")) ON *.*: "
+                + "GRANT REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS ON *.* TO it. Nothing was changed")
+        }
+    }
+
+    /// Which of `needed` (each a list of alternatives) the global grants do not give.
+    static func missingRights(grants: [String], needed: [[String]]) -> [String] {
+        let global = grants.filter { $0.uppercased().contains(" ON *.* TO ") }.map { $0.uppercased() }
+        if global.contains(where: { $0.hasPrefix("GRANT ALL PRIVILEGES ON *.*") }) { return [] }
+        let rights = Set(global.flatMap { line -> [String] in
+            guard let on = line.range(of: " ON *.* TO ") else { return [] }
+            return line[line.index(line.startIndex, offsetBy: 6)..<on.lowerBound].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        })
+        return needed.filter { alternatives in !alternatives.contains(where: rights.contains) }.map { $0.joined(separator: " or ") }
+    }
+
+    /// The databases to move: `wanted`, or every one on the source but the system ones; names a
+    /// replication filter can carry (no comma, no control character).
+    func databases(_ wanted: [String]) throws -> [String] {
+        let all = try source.userDatabases()
+        let list = wanted.isEmpty ? all : wanted
+        if let bad = list.first(where: { $0.contains(",") || $0.unicodeScalars.contains { $0.value < 32 } }) {
+            throw StepError.configuration("database \(bad) cannot be replicated on its own (a comma or control character in its name); leave it out of spec.mysql.source.databases")
+        }
+        let absent = list.filter { !all.contains($0) }
+        guard absent.isEmpty else {
+            throw StepError.configuration("\(sourceName) has no database \(absent.joined(separator: ", ")) (spec.mysql.source.databases); it has \(all.joined(separator: ", "))")
+        }
+        guard !list.isEmpty else { throw StepError.configuration("\(sourceName) holds no database to move") }
+        return list
+    }
+
+    /// The target holds none of the databases (unless an earlier run of this step wrote them) and
+    /// replicates from nothing else.
+    func checkTarget(_ databases: [String], replaceExisting: Bool) throws {
+        if !replaceExisting {
+            let present = Set(try target.userDatabases()).intersection(databases).sorted()
+            guard present.isEmpty else {
+                throw StepError.configuration("\(targetName) already holds \(present.joined(separator: ", ")), not written by this Migration; "
+                    + "drop it there or leave it out of spec.mysql.source.databases. Nothing was changed")
+            }
+        }
+        for replica in try target.queryNamed("SHOW ALL SLAVES STATUS", what: "reading the target's replication") {
+            let host = replica["Master_Host"] ?? "", port = replica["Master_Port"] ?? ""
+            guard host == source.endpoint.host && port == String(source.endpoint.port) else {
+                throw StepError.configuration("\(targetName) already replicates from \(host):\(port)\(replica["Connection_name"].map { $0.isEmpty ? "" : " (connection \($0))" } ?? ""); "
+                    + "stop and reset that first (STOP SLAVE; RESET SLAVE ALL). Nothing was changed")
+            }
+        }
+    }
+
+    // MARK: - snapshot and replication
+
+    /// One consistent dump of `databases` from the source, with its GTID position, cut per database.
+    func snapshot(_ databases: [String], workDir: String) throws -> SnapshotDump.Split {
+        let path = workDir + "/ferry-snapshot-\(getpid()).sql"
+        defer { unlink(path) }
+        let program = MySQLClient.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
+        let child = try ChildProcess(program, ["--defaults-file=\(source.defaultsFile)", "--single-transaction", "--gtid", "--master-data=2", "--triggers", "--routines",
+                                               "--max-allowed-packet=1073741824", "--result-file=\(path)", "--databases"] + databases,
+                                     pipeStdin: false, outputDirectory: source.workDirectory, inherit: source.defaultsFD)
+        defer { child.removeOutputs() }
+        let code = child.wait()
+        guard code == 0 else { throw StepError.target(MySQLClient.failure(child, what: "dumping \(databases.joined(separator: ", "))", endpoint: source.endpoint, code: code)) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw StepError.io("cannot read the dump \(path)") }
+        return try SnapshotDump.split(String(decoding: data, as: UTF8.self), expected: databases)
+    }
+
+    /// The target read-only, replicating the migrated databases from `position` on.
+    func startReplica(from position: String, databases: [String]) throws {
+        let e = source.endpoint
+        try target.run("""
+            STOP ALL SLAVES;
+            RESET SLAVE ALL;
+            SET GLOBAL read_only=1;
+            SET GLOBAL gtid_slave_pos=\(MySQLClient.quoteString(position));
+            SET GLOBAL replicate_do_db=\(MySQLClient.quoteString(databases.joined(separator: ",")));
+            CHANGE MASTER TO MASTER_HOST=\(MySQLClient.quoteString(e.host)), MASTER_PORT=\(e.port), MASTER_USER=\(MySQLClient.quoteString(e.user)),
+              MASTER_PASSWORD=\(MySQLClient.quoteString(e.password)), MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+            START SLAVE;
+            """, what: "starting replication on \(targetName)")
+    }
+
+    /// Where the target stands against the source.
+    func status() throws -> ReplicationStatus {
+        let sourcePosition = try source.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
+        let applied = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
+        let replica = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication").first
+        let behind = GTIDPosition(sourcePosition).map { s in GTIDPosition(applied).map { Int64(s.transactionsAhead(of: $0)) } ?? -1 } ?? -1
+        let sqlError = replica?["Last_SQL_Error"].flatMap { $0.isEmpty ? nil : $0 }
+        let ioError = replica?["Last_IO_Error"].flatMap { $0.isEmpty ? nil : $0 }
+        return ReplicationStatus(sourcePosition: sourcePosition, appliedPosition: applied, transactionsBehind: behind,
+                                 secondsBehind: replica?["Seconds_Behind_Master"].flatMap { Int($0) },
+                                 ioRunning: replica?["Slave_IO_Running"] == "Yes", sqlRunning: replica?["Slave_SQL_Running"] == "Yes",
+                                 lastError: sqlError ?? ioError ?? (replica == nil ? "\(targetName) is not a replica" : nil))
+    }
+
+    // MARK: - cutover
+
+    /// Source read-only → its writers named (and killed) → the target applies the source's last
+    /// transaction within `timeout` → the target promoted. On a timeout the source is made
+    /// writable again and nothing else is done.
+    func cutover(timeout: Int, killWriters: Bool, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+        let replicas = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication")
+        if replicas.isEmpty, try target.query("SELECT @@read_only").first?.first == "0" {
+            // Promoted by an earlier run that died before it reported.
+            let position = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
+            let stamp = Timestamps.format(now())
+            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, alreadyPromoted: true)
+        }
+        guard let replica = replicas.first, replica["Master_Host"] == source.endpoint.host, replica["Master_Port"] == String(source.endpoint.port) else {
+            throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName); run the snapshot step again (ferry.dev/rerun=mysql-snapshot)"))
+        }
+        if let error = replica["Last_SQL_Error"], !error.isEmpty {
+            throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row on the target or re-run the snapshot (ferry.dev/rerun=mysql-snapshot). The source was not touched"))
+        }
+        try source.run("SET GLOBAL read_only=1", what: "setting \(sourceName) read-only")
+        let readOnlyAt = now()
+        do {
+            let writers = try openWriters()
+            var killed: [String] = []
+            if killWriters {
+                for w in writers {
+                    try? source.run("KILL CONNECTION \(w.id)", what: "killing connection \(w.id)")
+                    killed.append(w.text)
+                }
+            }
+            let position = try source.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
+            let waitStart = now()
+            let waited = try target.query("SELECT MASTER_GTID_WAIT(\(MySQLClient.quoteString(position)), \(timeout))").first?.first
+            guard waited == "0" else {
+                throw StepError.target("\(targetName) did not apply the source's last transaction (\(position)) within \(timeout) s (spec.mysql.cutover.timeoutSeconds)")
+            }
+            let waitedSeconds = (now().timeIntervalSince(waitStart) * 1000).rounded() / 1000
+            try target.run("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "promoting \(targetName)")
+            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.format(readOnlyAt), promotedAt: Timestamps.format(now()),
+                                      waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed)
+        } catch {
+            // Nothing lost: the source takes writes again, the target still replicates.
+            let undone = (try? source.run("SET GLOBAL read_only=0", what: "making \(sourceName) writable again")) != nil
+            throw StepError.beforeChange(.target("\(error); \(undone ? "\(sourceName) is writable again and the target still replicates: nothing was lost" : "and \(sourceName) could NOT be made writable again: SET GLOBAL read_only=0 on it by hand")"))
+        }
+    }
+
+    struct Writer {
+        var id: String
+        var text: String
+    }
+
+    /// Client connections on the source with a transaction that has written rows (not ours).
+    func openWriters() throws -> [Writer] {
+        try source.query("""
+            SELECT p.ID, p.USER, p.HOST, COALESCE(p.DB, '') FROM information_schema.INNODB_TRX t
+            JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+            WHERE p.ID <> CONNECTION_ID() AND (t.trx_rows_modified > 0 OR t.trx_state = 'LOCK WAIT') ORDER BY p.ID
+            """).map { Writer(id: $0[0], text: "\($0[0]) \($0[1])@\($0[2])\($0[3].isEmpty ? "" : " \($0[3])")") }
+    }
+}
