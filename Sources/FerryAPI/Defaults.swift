@@ -3,6 +3,11 @@
 public enum MigrationDefaults {
     public static let mysqlPort = 3306
     public static let mysqlParallelism = 2
+    public static let mysqlMode = "restore"
+    /// Replicate mode: the cutover starts only while the target is at most this far behind.
+    public static let cutoverMaxLagSeconds = 5
+    /// Replicate mode: how long the target may take to apply the source's last transaction.
+    public static let cutoverTimeoutSeconds = 30
     public static let clickhouseMaxInsertBlockSize = 1_048_576
     public static let clickhouseParallelism = 2
     public static let kafkaMode = "package"
@@ -30,6 +35,21 @@ extension MigrationSpec {
             if m.port == nil { m.port = MigrationDefaults.mysqlPort }
             if m.parallelism == nil { m.parallelism = MigrationDefaults.mysqlParallelism }
             if m.optional == nil { m.optional = false }
+            if m.mode == nil { m.mode = MigrationDefaults.mysqlMode }
+            if var source = m.source, source.port == nil {
+                source.port = MigrationDefaults.mysqlPort
+                m.source = source
+            }
+            if var c = m.cutover {
+                if c.maxLagSeconds == nil { c.maxLagSeconds = MigrationDefaults.cutoverMaxLagSeconds }
+                if c.timeoutSeconds == nil { c.timeoutSeconds = MigrationDefaults.cutoverTimeoutSeconds }
+                if c.killWriters == nil { c.killWriters = false }
+                if var w = c.window, w.timeZone == nil {
+                    w.timeZone = MigrationDefaults.windowTimeZone
+                    c.window = w
+                }
+                m.cutover = c
+            }
             s.mysql = m
         }
         if var c = s.clickhouse {

@@ -110,14 +110,63 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     public var parallelism: Int?
     /// A failure marks the migration Degraded instead of Failed.
     public var optional: Bool?
+    /// `restore` (default): import the package's dumps with the app stopped. `replicate`: copy
+    /// from the running source, follow it by replication, cut over in seconds.
+    public var mode: String?
+    /// The old server to replicate from (mode replicate).
+    public var source: MySQLSourceSpec?
+    /// When and how the cutover happens (mode replicate).
+    public var cutover: MySQLCutoverSpec?
 
-    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil) {
+    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil,
+                mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil) {
         self.host = host
         self.port = port
         self.credentialsSecret = credentialsSecret
         self.databases = databases
         self.parallelism = parallelism
         self.optional = optional
+        self.mode = mode
+        self.source = source
+        self.cutover = cutover
+    }
+
+    public var replicates: Bool { mode == "replicate" }
+}
+
+/// The old MySQL/MariaDB server the target replicates from.
+public struct MySQLSourceSpec: Codable, Sendable, Hashable {
+    public var host: String
+    public var port: Int?
+    /// Secret with keys `username` and `password`: a user with REPLICATION SLAVE, SELECT, READ_ONLY ADMIN and PROCESS.
+    public var credentialsSecret: String
+    /// Databases to move; default: every one on the source but the system ones.
+    public var databases: [String]?
+
+    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil) {
+        self.host = host
+        self.port = port
+        self.credentialsSecret = credentialsSecret
+        self.databases = databases
+    }
+}
+
+/// When the replicated target takes over: on `ferry.dev/cutover=now`, or inside `window`; only
+/// while the lag is at most `maxLagSeconds`.
+public struct MySQLCutoverSpec: Codable, Sendable, Hashable {
+    public var window: DailyWindowSpec?
+    public var maxLagSeconds: Int?
+    /// How long the target may take to apply the source's last transaction before the cutover
+    /// gives up and makes the source writable again.
+    public var timeoutSeconds: Int?
+    /// Kill the source connections still holding write transactions once it is read-only.
+    public var killWriters: Bool?
+
+    public init(window: DailyWindowSpec? = nil, maxLagSeconds: Int? = nil, timeoutSeconds: Int? = nil, killWriters: Bool? = nil) {
+        self.window = window
+        self.maxLagSeconds = maxLagSeconds
+        self.timeoutSeconds = timeoutSeconds
+        self.killWriters = killWriters
     }
 }
 
@@ -236,34 +285,36 @@ public struct FileMapping: Codable, Sendable, Hashable {
     }
 }
 
+/// A daily window, `HH:MM` to `HH:MM` (overnight when the end is earlier), in a time zone.
+public struct DailyWindowSpec: Codable, Sendable, Hashable {
+    /// `HH:MM`.
+    public var start: String
+    /// `HH:MM`; may be earlier than start (overnight).
+    public var end: String
+    /// IANA name, default UTC.
+    public var timeZone: String?
+    public init(start: String, end: String, timeZone: String? = nil) {
+        self.start = start
+        self.end = end
+        self.timeZone = timeZone
+    }
+}
+
 /// How the data-files-transfer pod copies.
 public struct FileSyncSpec: Codable, Sendable, Hashable {
-    /// A daily window outside which the copy waits.
-    public struct Window: Codable, Sendable, Hashable {
-        /// `HH:MM`.
-        public var start: String
-        /// `HH:MM`; may be earlier than start (overnight).
-        public var end: String
-        /// IANA name, default UTC.
-        public var timeZone: String?
-        public init(start: String, end: String, timeZone: String? = nil) {
-            self.start = start
-            self.end = end
-            self.timeZone = timeZone
-        }
-    }
     public var parallelism: Int?
     /// Bytes per second; changes apply live.
     public var bandwidth: Int64?
     /// size (size + mtime) or checksum.
     public var verify: String?
-    public var window: Window?
+    /// A daily window outside which the copy waits.
+    public var window: DailyWindowSpec?
     /// Copy while the app still runs, then only a final delta after quiesce.
     public var preSync: Bool?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 
-    public init(parallelism: Int? = nil, bandwidth: Int64? = nil, verify: String? = nil, window: Window? = nil, preSync: Bool? = nil, stallSeconds: Int? = nil) {
+    public init(parallelism: Int? = nil, bandwidth: Int64? = nil, verify: String? = nil, window: DailyWindowSpec? = nil, preSync: Bool? = nil, stallSeconds: Int? = nil) {
         self.parallelism = parallelism
         self.bandwidth = bandwidth
         self.verify = verify

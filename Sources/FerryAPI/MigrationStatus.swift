@@ -12,6 +12,11 @@ public struct MigrationStatus: Codable, Sendable, Hashable {
     public var conditions: [Condition]?
     public var steps: [StepStatus]?
     public var files: FilesStatus?
+    /// MySQL replication (mode replicate): how far the target is behind the source.
+    public var mysql: ReplicationState?
+    /// How long the application could not write: from the moment writes stopped (the source
+    /// read-only, or quiesce) until the workloads were Ready again.
+    public var downtime: Downtime?
     /// The last `ferry.dev/rerun` request acted on (so it is not acted on twice).
     public var handledRerun: String?
 
@@ -23,6 +28,8 @@ public enum Phase: String, Codable, Sendable, Hashable, CaseIterable {
     case pending = "Pending"
     case running = "Running"
     case paused = "Paused"
+    /// The target follows the source by replication; the app still runs on the old side.
+    case replicating = "Replicating"
     case succeeded = "Succeeded"
     case failed = "Failed"
 }
@@ -90,6 +97,38 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public init() {}
 }
 
+/// MySQL replication from the old server, as the last look found it.
+public struct ReplicationState: Codable, Sendable, Hashable {
+    /// `Seconds_Behind_Master` (nil while the replica's SQL thread is not running).
+    public var lagSeconds: Int64?
+    /// Transactions the target has still to apply (the GTID difference).
+    public var transactionsBehind: Int64?
+    /// Transactions applied per second since the previous look.
+    public var applyRate: Double?
+    public var sourcePosition: String?
+    public var appliedPosition: String?
+    /// The replication error (the SQL error names the table); the cutover waits until it is gone.
+    public var lastError: String?
+    public var observedAt: String?
+    /// The MySQL printer column, e.g. `lag 0s`.
+    public var summary: String?
+
+    public init() {}
+}
+
+/// From the moment writes stopped to the moment the workloads were Ready (`to` unset while it lasts).
+public struct Downtime: Codable, Sendable, Hashable {
+    public var from: String?
+    public var to: String?
+    public var seconds: Double?
+
+    public init(from: String? = nil, to: String? = nil, seconds: Double? = nil) {
+        self.from = from
+        self.to = to
+        self.seconds = seconds
+    }
+}
+
 /// The `migrations.ferry.dev` custom resource.
 public struct Migration: KubeResource, Hashable {
     public static let resource = ResourceDescriptor(group: "ferry.dev", version: "v1alpha1", plural: "migrations", kind: "Migration", namespaced: true)
@@ -110,6 +149,8 @@ public struct Migration: KubeResource, Hashable {
 public enum FerryNames {
     public static let finalizer = "ferry.dev/cleanup"
     public static let filesAnnotation = "ferry.dev/files"
+    /// `now`: cut over to the replicated MySQL target as soon as its lag allows.
+    public static let cutoverAnnotation = "ferry.dev/cutover"
     public static let rerunAnnotation = "ferry.dev/rerun"
     public static let replicasAnnotation = "ferry.dev/replicas"
     /// On a workload a Migration stopped: `<namespace>/<name>/<uid>` of that Migration. A second

@@ -14,7 +14,9 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 
 /// The step kinds a plan can hold, in order; `spec.steps.skip` names these (or full step names).
 public enum StepKind: String, CaseIterable, Sendable {
-    case validate, presync, quiesce, mysql, clickhouse, kafka, config, resume, cache, rebuild, files
+    case validate, presync, quiesce
+    case mysqlSnapshot = "mysql-snapshot", mysqlReplicate = "mysql-replicate", mysqlCutover = "mysql-cutover"
+    case mysql, clickhouse, kafka, config, resume, cache, rebuild, files
 }
 
 extension MigrationSpec {
@@ -62,6 +64,33 @@ extension MigrationSpec {
             Self.checkRange(m.parallelism, 1...64, "spec.mysql.parallelism", &errors)
             for (i, db) in (m.databases ?? []).enumerated() where db.isEmpty || db.contains("/") || db.contains(".") || db.contains(" ") {
                 fail("spec.mysql.databases[\(i)]", "\"\(db)\" is not a database name")
+            }
+            switch m.mode ?? MigrationDefaults.mysqlMode {
+            case "restore":
+                if m.source != nil { fail("spec.mysql.source", "is used only with mode: replicate; set spec.mysql.mode: replicate or remove source") }
+                if m.cutover != nil { fail("spec.mysql.cutover", "is used only with mode: replicate; set spec.mysql.mode: replicate or remove cutover") }
+            case "replicate":
+                if m.databases != nil { fail("spec.mysql.databases", "lists what a package restore restores; in mode replicate list the databases in spec.mysql.source.databases") }
+                guard let src = m.source else {
+                    fail("spec.mysql.source", "is required with mode: replicate: the old server's host, port and credentialsSecret")
+                    break
+                }
+                if src.host.isEmpty { fail("spec.mysql.source.host", "is empty; set the old server's address") }
+                if src.credentialsSecret.isEmpty { fail("spec.mysql.source.credentialsSecret", "is empty; name a Secret with username and password of a user with REPLICATION SLAVE, SELECT, READ_ONLY ADMIN and PROCESS") }
+                Self.checkPort(src.port, "spec.mysql.source.port", &errors)
+                if src.host == m.host && (src.port ?? MigrationDefaults.mysqlPort) == (m.port ?? MigrationDefaults.mysqlPort) {
+                    fail("spec.mysql.source", "is the target itself (\(m.host):\(m.port ?? MigrationDefaults.mysqlPort)); a server cannot replicate from itself")
+                }
+                for (i, db) in (src.databases ?? []).enumerated() where db.isEmpty || db.contains(",") || db.contains("/") || db.unicodeScalars.contains(where: { $0.value < 32 }) {
+                    fail("spec.mysql.source.databases[\(i)]", "\"\(db)\" is not a database name replication can be limited to (no comma, slash or control character)")
+                }
+                if let c = m.cutover {
+                    Self.checkRange(c.maxLagSeconds, 0...86_400, "spec.mysql.cutover.maxLagSeconds", &errors)
+                    Self.checkRange(c.timeoutSeconds, 1...3_600, "spec.mysql.cutover.timeoutSeconds", &errors)
+                    if let w = c.window { Self.checkWindow(w, "spec.mysql.cutover.window", &errors) }
+                }
+            case let other:
+                fail("spec.mysql.mode", "\"\(other)\" is not a mode; use restore (import the package with the app stopped) or replicate (copy and follow the running source, then cut over)")
             }
         }
         if let c = clickhouse {
@@ -125,9 +154,7 @@ extension MigrationSpec {
             if let v = fs.verify, v != "size" && v != "checksum" { fail("spec.fileSync.verify", "\"\(v)\" is not one of size, checksum") }
             Self.checkRange(fs.stallSeconds, 10...86_400, "spec.fileSync.stallSeconds", &errors)
             if let w = fs.window {
-                if Self.minutes(w.start) == nil { fail("spec.fileSync.window.start", "\"\(w.start)\" must be HH:MM") }
-                if Self.minutes(w.end) == nil { fail("spec.fileSync.window.end", "\"\(w.end)\" must be HH:MM") }
-                if let tz = w.timeZone, TimeZone(identifier: tz) == nil { fail("spec.fileSync.window.timeZone", "\"\(tz)\" is not a time zone name, e.g. Europe/Berlin") }
+                Self.checkWindow(w, "spec.fileSync.window", &errors)
             }
             if fs.preSync == true && (files ?? []).isEmpty { fail("spec.fileSync.preSync", "needs spec.files to copy") }
         }
@@ -156,6 +183,7 @@ extension MigrationSpec {
     public var credentialSecrets: [(field: String, name: String)] {
         var out: [(String, String)] = []
         if let m = mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
+        if let s = mysql?.source { out.append(("spec.mysql.source.credentialsSecret", s.credentialsSecret)) }
         if let s = clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
         if let s = kafka?.credentialsSecret { out.append(("spec.kafka.credentialsSecret", s)) }
         if let s = redis?.credentialsSecret { out.append(("spec.redis.credentialsSecret", s)) }
@@ -185,6 +213,12 @@ extension MigrationSpec {
         let parts = hhmm.split(separator: ":")
         guard parts.count == 2, parts[0].count == 2, parts[1].count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else { return nil }
         return h * 60 + m
+    }
+
+    static func checkWindow(_ w: DailyWindowSpec, _ field: String, _ errors: inout [ValidationError]) {
+        if minutes(w.start) == nil { errors.append(ValidationError(field + ".start", "\"\(w.start)\" must be HH:MM")) }
+        if minutes(w.end) == nil { errors.append(ValidationError(field + ".end", "\"\(w.end)\" must be HH:MM")) }
+        if let tz = w.timeZone, TimeZone(identifier: tz) == nil { errors.append(ValidationError(field + ".timeZone", "\"\(tz)\" is not a time zone name, e.g. Europe/Berlin")) }
     }
 
     static func checkPort(_ port: Int?, _ field: String, _ errors: inout [ValidationError]) {

@@ -7,7 +7,7 @@ import Foundation
 struct MySQLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mysql", abstract: "Move MySQL/MariaDB online: snapshot + replication from the old server, then a cutover in seconds.",
-        subcommands: [MySQLSnapshot.self, MySQLStatus.self, MySQLCutover.self])
+        subcommands: [MySQLSnapshot.self, MySQLStatus.self, MySQLWatch.self, MySQLCutover.self])
 }
 
 /// The two servers, shared by the `ferry mysql` commands.
@@ -87,5 +87,23 @@ struct MySQLCutover: AsyncParsableCommand {
 
     func run() async throws {
         try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}
+
+struct MySQLWatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Print a look at replication (lag, transactions behind, errors) every few seconds until stopped (the replication step's monitor).")
+
+    @OptionGroup var servers: MySQLServerOptions
+    @Option(help: "Seconds between looks.")
+    var intervalSeconds: Int = 5
+    @Option(help: ArgumentHelp("Stop after this many looks.", visibility: .hidden))
+    var count: Int?
+    @OptionGroup var result: ResultOptions
+
+    var arguments: MySQLWatchArguments { MySQLWatchArguments(servers: servers.servers, intervalSeconds: intervalSeconds, resultFile: result.resultFile) }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run(count: count) }
     }
 }

@@ -1,4 +1,5 @@
 import FerryAPI
+import FerryProtocol
 import Foundation
 import KubeClient
 
@@ -284,18 +285,42 @@ public enum Engine {
 
     // MARK: - summary
 
+    /// From the moment writes stopped — the source read-only at the cutover (mode replicate), or
+    /// quiesce's start — to the moment the workloads were Ready (resume finished; without
+    /// workloads, the target's promotion). `to` and `seconds` stay unset while it lasts.
+    public static func downtime(_ status: MigrationStatus) -> Downtime? {
+        let steps = status.steps ?? []
+        let cut = steps.first { $0.name == "mysql-cutover" }.flatMap { s -> MySQLCutoverResult? in
+            s.state == .succeeded ? try? s.result?.decode(as: MySQLCutoverResult.self) : nil
+        }
+        let from: String?
+        if steps.contains(where: { $0.name == "mysql-cutover" }) {
+            from = cut?.readOnlyAt
+        } else {
+            from = steps.first { $0.name == "quiesce" && ($0.attempts ?? 0) > 0 }?.startedAt
+        }
+        guard let from, let start = Timestamps.parse(from) else { return nil }
+        let resume = steps.first { $0.name == "resume" }
+        let to = resume == nil ? cut?.promotedAt : (resume?.state == .succeeded ? resume?.finishedAt : nil)
+        guard let to, let end = Timestamps.parse(to) else { return Downtime(from: from) }
+        return Downtime(from: from, to: to, seconds: (max(0, end.timeIntervalSince(start)) * 10).rounded() / 10)
+    }
+
     /// Phase, current step, progress, message and conditions from the steps.
     public static func summarize(_ status: MigrationStatus, spec: MigrationSpec, generation: Int64, now: Date) -> MigrationStatus {
         var status = status
         let stamp = Timestamps.format(now)
         let steps = status.steps ?? []
-        let phase = Planner.phase(steps, spec: spec)
+        var phase = Planner.phase(steps, spec: spec)
+        let running = current(status, spec: spec)
+        if phase == .running, let r = running, StepKind(r.name) == .mysqlReplicate, r.state == .running { phase = .replicating }
         status.phase = phase
+        status.downtime = downtime(status)
         status.observedGeneration = generation
         status.progress = Planner.progress(steps, spec: spec)
         let failedRequired = steps.first { $0.state == .failed && !Planner.isFinished($0, spec: spec) }
         let failedOptional = steps.filter { $0.state == .failed && Planner.isFinished($0, spec: spec) }
-        let active = current(status, spec: spec)
+        let active = running
         status.step = failedRequired?.name ?? active?.name ?? status.step
         switch phase {
         case .failed:

@@ -10,6 +10,12 @@ public enum StepKind: Equatable, Sendable {
     case validate
     case presync
     case quiesce
+    /// Mode replicate: a consistent copy of the source, then the target replicates from it.
+    case mysqlSnapshot
+    /// Mode replicate: the target follows the source until the cutover is asked for and the lag allows it.
+    case mysqlReplicate
+    /// Mode replicate: the source read-only, the target caught up and promoted.
+    case mysqlCutover
     /// nil: the placeholder before validate has read which databases the package holds.
     case mysql(String?)
     /// `db.table`; nil: the placeholder before validate.
@@ -30,6 +36,9 @@ public enum StepKind: Equatable, Sendable {
         case "validate": self = .validate
         case "presync": self = .presync
         case "quiesce": self = .quiesce
+        case "mysql-snapshot" where argument == nil: self = .mysqlSnapshot
+        case "mysql-replicate" where argument == nil: self = .mysqlReplicate
+        case "mysql-cutover" where argument == nil: self = .mysqlCutover
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
         case "kafka": self = .kafka
@@ -43,7 +52,7 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
 
     /// The name's first part: `mysql` for `mysql/crm` (what `spec.steps.skip` may name).
     public var family: String {
@@ -51,6 +60,9 @@ public enum StepKind: Equatable, Sendable {
         case .validate: return "validate"
         case .presync: return "presync"
         case .quiesce: return "quiesce"
+        case .mysqlSnapshot: return "mysql-snapshot"
+        case .mysqlReplicate: return "mysql-replicate"
+        case .mysqlCutover: return "mysql-cutover"
         case .mysql: return "mysql"
         case .clickhouse: return "clickhouse"
         case .kafka: return "kafka"
@@ -74,8 +86,9 @@ public enum StepKind: Equatable, Sendable {
         case .validate: return ["validate"]
         case .presync: return hasFiles && spec.fileSync?.preSync == true ? ["presync"] : []
         case .quiesce: return spec.workloads != nil ? ["quiesce"] : []
+        case .mysqlSnapshot, .mysqlReplicate, .mysqlCutover: return spec.mysql?.replicates == true ? [family.family] : []
         case .mysql:
-            guard let m = spec.mysql else { return [] }
+            guard let m = spec.mysql, !m.replicates else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
             return contents.map { $0.mysql.map { "mysql/\($0)" } } ?? ["mysql"]
         case .clickhouse:
@@ -96,6 +109,9 @@ public enum StepKind: Equatable, Sendable {
     public var resultType: (any StepResult.Type)? {
         switch self {
         case .validate: return ValidateResult.self
+        case .mysqlSnapshot: return MySQLSnapshotResult.self
+        case .mysqlReplicate: return ReplicationStatus.self
+        case .mysqlCutover: return MySQLCutoverResult.self
         case .mysql: return MySQLResult.self
         case .clickhouse: return ClickHouseResult.self
         case .kafka: return KafkaResult.self
@@ -111,8 +127,9 @@ public enum StepKind: Equatable, Sendable {
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .mysql, .clickhouse, .kafka, .config, .cache: return true
-        case .quiesce, .resume, .rebuild, .presync, .files, .unknown: return false
+        case .validate, .mysqlSnapshot, .mysqlCutover, .mysql, .clickhouse, .kafka, .config, .cache: return true
+        // The replication monitor is a Job too, but it never ends on its own: its driver decides.
+        case .quiesce, .mysqlReplicate, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }
 
@@ -122,8 +139,9 @@ public enum StepKind: Equatable, Sendable {
         switch self {
         case .mysql(let db): return db != nil
         case .clickhouse(let table): return table != nil
-        case .kafka, .config: return true
-        case .validate, .presync, .quiesce, .resume, .cache, .rebuild, .files, .unknown: return false
+        // The snapshot replaces the target's databases; the cutover sets the source read-only and promotes the target.
+        case .mysqlSnapshot, .mysqlCutover, .kafka, .config: return true
+        case .validate, .presync, .quiesce, .mysqlReplicate, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -136,7 +154,8 @@ public enum StepKind: Equatable, Sendable {
         case .mysql: return spec.mysql?.optional == true
         case .clickhouse: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
-        case .validate, .presync, .quiesce, .config, .resume, .cache, .rebuild, .files, .unknown: return false
+        // A cutover half done is never optional.
+        case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlCutover, .config, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 }

@@ -158,6 +158,7 @@ public struct MigrationReconciler: Reconciler {
                                       filesPaused: filesPaused(migration), now: now())
             let observed = try await StepDrivers.driver(for: StepKind(step.name)).drive(running, context)
             status.files = observed.files ?? status.files
+            status.mysql = observed.mysql ?? status.mysql
             status = Engine.watching(job: observed.job, for: step.name, in: status)
             let recorded = Engine.record(observed.outcome, for: step.name, in: status, spec: spec, policy: settings.retry, now: now())
             Self.recordStepDuration(step.name, outcome: observed.outcome, startedAt: running.startedAt, now: now())

@@ -33,15 +33,16 @@ public enum StepJobs {
     /// The Job running `step` (attempt `attempt`) for a Migration; nil when no Job runs it.
     public static func job(for step: String, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
         guard let kind = StepDrivers.driver(for: StepKind(step)) as? any JobStepKind else { return nil }
-        return job(for: step, kind: kind, attempt: attempt, migration: migration, spec: spec, settings: settings)
+        return job(for: StepStatus(name: step, state: .running, attempts: attempt), kind: kind, attempt: attempt, migration: migration, spec: spec, settings: settings)
     }
 
-    static func job(for step: String, kind: any JobStepKind, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
-        guard let args = kind.arguments(for: step, spec: spec), let name = migration.metadata.name, migration.metadata.uid != nil else { return nil }
+    static func job(for status: StepStatus, kind: any JobStepKind, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
+        let step = status.name
+        guard let args = kind.arguments(for: status, spec: spec), let name = migration.metadata.name, migration.metadata.uid != nil else { return nil }
         let (labels, annotations) = identity(migration: name, step: step)
         var volumes = kind.readsPackage ? StepPod.package(spec) : StepPod.Volumes()
-        if let secret = kind.secret(spec: spec) {
-            volumes = volumes + StepPod.secret(secret.name, volume: "credentials", at: secret.mount)
+        for (i, secret) in kind.secrets(spec: spec).enumerated() {
+            volumes = volumes + StepPod.secret(secret.name, volume: i == 0 ? "credentials" : "credentials-\(i)", at: secret.mount)
         }
         volumes = volumes + kind.extraVolumes(spec: spec)
         let podSpec = StepPod.spec(container: "step", argv: args.argv, volumes: volumes, settings: settings, spec: spec, cpu: "100m",

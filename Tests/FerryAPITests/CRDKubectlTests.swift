@@ -19,7 +19,7 @@ struct CRDKubectlTests {
         let example = try await kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml")
         #expect(example.stdout.contains("migration.ferry.dev/ones created"), "\(example.combined)")
         let table = try await kubectl("get", "migrations")
-        #expect(table.stdout.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "PHASE", "STEP", "PROGRESS", "FILES", "AGE"], "\(table.combined)")
+        #expect(table.stdout.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true) == ["NAME", "PHASE", "STEP", "PROGRESS", "FILES", "MYSQL", "DOWNTIME", "AGE"], "\(table.combined)")
         #expect(try await kubectl("get", "mig", "ones", "-o", "name").stdout == "migration.ferry.dev/ones\n")
         // The server applied the schema's defaults.
         #expect(try await kubectl("get", "mig", "ones", "-o", "jsonpath={.spec.mysql.port} {.spec.fileSync.stallSeconds}").stdout == "3306 300")

@@ -76,7 +76,9 @@ func maximalMigration() -> Migration {
     var spec = MigrationSpec(package: PackageSource(hostPath: "/data", nodeName: "n", persistentVolumeClaim: "c", subPath: "s"), appVersion: "1")
     spec.allowVersionMismatch = true
     spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true, resumeOnFailure: true)
-    spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true)
+    spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true, mode: "replicate",
+                           source: .init(host: "o", port: 2, credentialsSecret: "os", databases: ["d"]),
+                           cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true))
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
@@ -113,6 +115,17 @@ func maximalMigration() -> Migration {
     files.state = "copying"
     files.lastProgressAt = "2026-01-01T00:00:00Z"
     status.files = files
+    var mysql = ReplicationState()
+    mysql.lagSeconds = 0
+    mysql.transactionsBehind = 0
+    mysql.applyRate = 1.5
+    mysql.sourcePosition = "0-1-5"
+    mysql.appliedPosition = "0-1-5"
+    mysql.lastError = "e"
+    mysql.observedAt = "2026-01-01T00:00:00Z"
+    mysql.summary = "lag 0s"
+    status.mysql = mysql
+    status.downtime = Downtime(from: "2026-01-01T00:00:00Z", to: "2026-01-01T00:00:04Z", seconds: 4)
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
 }
 
@@ -140,6 +153,18 @@ struct SchemaAgreementTests {
         minimal.redis = RedisSpec(host: "r")
         minimal.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p"))]
         minimal.fileSync = FileSyncSpec(window: .init(start: "22:00", end: "06:00"))
+        var replicated = minimal
+        replicated.mysql = MySQLSpec(host: "h", credentialsSecret: "s", mode: "replicate", source: .init(host: "o", credentialsSecret: "os"),
+                                     cutover: .init(window: .init(start: "02:00", end: "04:00")))
+        for spec in [minimal, replicated] {
+            var object: JSONValue = ["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "metadata": ["name": "m"], "spec": try JSONValue(encoding: spec)]
+            #expect(SchemaValidator.apply(schema, to: &object, strict: true).isEmpty)
+            var fromSchema = try object["spec"]!.decode(as: MigrationSpec.self)
+            var fromSwift = spec.withDefaults(namespace: "default")
+            fromSwift.workloads?.namespace = nil
+            fromSchema.workloads?.namespace = nil
+            #expect(fromSchema == fromSwift)
+        }
         var object: JSONValue = ["apiVersion": "ferry.dev/v1alpha1", "kind": "Migration", "metadata": ["name": "m"], "spec": try JSONValue(encoding: minimal)]
         let causes = SchemaValidator.apply(schema, to: &object, strict: true)
         #expect(causes.isEmpty, "\(causes)")

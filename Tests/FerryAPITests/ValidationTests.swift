@@ -22,6 +22,28 @@ struct ValidationTests {
         #expect(Set(fields(s)) == ["spec.package.hostPath", "spec.package.subPath"])
     }
 
+    @Test("mode replicate: the source is required and is not the target; fields of one mode are refused in the other; names replication cannot filter on are refused")
+    func replicate() {
+        var s = base()
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate")
+        #expect(fields(s) == ["spec.mysql.source"])
+        s.mysql?.source = MySQLSourceSpec(host: "mysql", port: 3306, credentialsSecret: "")
+        #expect(Set(fields(s)) == ["spec.mysql.source", "spec.mysql.source.credentialsSecret"], "\(s.validate())")
+        #expect(s.validate().first { $0.field == "spec.mysql.source" }?.message.contains("cannot replicate from itself") == true)
+        s.mysql?.source = MySQLSourceSpec(host: "old-db.internal", credentialsSecret: "repl", databases: ["shop", "a,b", ""])
+        s.mysql?.databases = ["shop"]
+        s.mysql?.cutover = MySQLCutoverSpec(window: .init(start: "2am", end: "04:00"), maxLagSeconds: -1, timeoutSeconds: 0)
+        #expect(Set(fields(s)) == ["spec.mysql.databases", "spec.mysql.source.databases[1]", "spec.mysql.source.databases[2]", "spec.mysql.cutover.maxLagSeconds",
+                                   "spec.mysql.cutover.timeoutSeconds", "spec.mysql.cutover.window.start"], "\(s.validate())")
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"), cutover: MySQLCutoverSpec())
+        #expect(Set(fields(s)) == ["spec.mysql.source", "spec.mysql.cutover"], "restore mode refuses replicate-only fields")
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "online")
+        #expect(fields(s) == ["spec.mysql.mode"])
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"))
+        #expect(s.validate().isEmpty)
+        #expect(s.credentialSecrets.contains { $0.field == "spec.mysql.source.credentialsSecret" && $0.name == "repl" })
+    }
+
     @Test("each section's mistakes name their field and the fix")
     func sections() {
         var s = base()

@@ -5,16 +5,16 @@ import Foundation
 
 /// `clickhouse/<db.table>`: `ferry restore clickhouse` in a Job (data plane: FerrySteps/ClickHouse).
 struct ClickHouseStep: JobStepKind {
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
-        guard case .clickhouse(let table?) = StepKind(step), let c = spec.clickhouse else { return nil }
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
+        guard case .clickhouse(let table?) = StepKind(step.name), let c = spec.clickhouse else { return nil }
         return ClickHouseArguments(package: StepPod.packageMount, tables: [table], url: c.url,
                                    credentialsDir: c.credentialsSecret == nil ? nil : StepPod.credentialsMount("clickhouse"),
                                    maxInsertBlockSize: c.maxInsertBlockSize ?? MigrationDefaults.clickhouseMaxInsertBlockSize,
                                    parallelism: c.parallelism ?? MigrationDefaults.clickhouseParallelism)
     }
 
-    func secret(spec: MigrationSpec) -> StepSecret? {
-        spec.clickhouse?.credentialsSecret.map { StepSecret(kind: "clickhouse", field: "spec.clickhouse.credentialsSecret", name: $0, required: ["username", "password"]) }
+    func secrets(spec: MigrationSpec) -> [StepSecret] {
+        [spec.clickhouse?.credentialsSecret.map { StepSecret(kind: "clickhouse", field: "spec.clickhouse.credentialsSecret", name: $0, required: ["username", "password"]) }].compactMap { $0 }
     }
 
     func validation(spec: MigrationSpec) -> StepValidation {

@@ -5,13 +5,13 @@ import FerryProtocol
 /// `config`: `ferry restore config` in a Job (data plane: FerrySteps/Config), with the key
 /// Secret mounted; the one step that writes through the API, as its own account (``ConfigAccess``).
 struct ConfigStep: JobStepKind {
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard let c = spec.config else { return nil }
         return ConfigArguments(package: StepPod.packageMount, keyDir: StepPod.credentialsMount("config"), secret: c.secretName)
     }
 
-    func secret(spec: MigrationSpec) -> StepSecret? {
-        spec.config.map { StepSecret(kind: "config", field: "spec.config.keySecret", name: $0.keySecret, required: ["key"]) }
+    func secrets(spec: MigrationSpec) -> [StepSecret] {
+        [spec.config.map { StepSecret(kind: "config", field: "spec.config.keySecret", name: $0.keySecret, required: ["key"]) }].compactMap { $0 }
     }
 
     func validation(spec: MigrationSpec) -> StepValidation { StepValidation(requires: spec.config == nil ? nil : "config") }

@@ -8,9 +8,9 @@ import KubeClient
 /// ``JobStep`` does the rest (create the Job once per run, read its outcome and progress).
 protocol JobStepKind: StepDriver {
     /// The step's arguments, or nil when the spec has no section for it (nothing to run).
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)?
-    /// The Secret mounted at /credentials/<kind>, if the step reads one, and the keys it needs.
-    func secret(spec: MigrationSpec) -> StepSecret?
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)?
+    /// The Secrets mounted at /credentials/<kind>, and the keys each must hold.
+    func secrets(spec: MigrationSpec) -> [StepSecret]
     /// What validate checks for this kind before anything is stopped.
     func validation(spec: MigrationSpec) -> StepValidation
     /// Volumes beyond the package (validate's view of the target claims).
@@ -24,7 +24,7 @@ protocol JobStepKind: StepDriver {
 }
 
 extension JobStepKind {
-    func secret(spec: MigrationSpec) -> StepSecret? { nil }
+    func secrets(spec: MigrationSpec) -> [StepSecret] { [] }
     func validation(spec: MigrationSpec) -> StepValidation { StepValidation() }
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.Volumes() }
     var readsPackage: Bool { true }
@@ -80,7 +80,7 @@ struct JobStep {
             }
             return outcome
         } catch let e as KubeAPIError where e.isNotFound {}
-        guard let job = StepJobs.job(for: step.name, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
+        guard let job = StepJobs.job(for: step, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
             return .failed("\(step.name) cannot run: the spec has no section for it, or validate did not say what the package holds", permanent: true)
         }
         if let refused = try await kind.prepare(context) { return refused }

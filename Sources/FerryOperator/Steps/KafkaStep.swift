@@ -5,18 +5,18 @@ import Foundation
 
 /// `kafka`: `ferry restore kafka` in a Job (data plane: FerrySteps/Kafka).
 struct KafkaStep: JobStepKind {
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard let k = spec.kafka else { return nil }
         return KafkaArguments(package: StepPod.packageMount, bootstrap: k.bootstrap, mode: k.mode ?? MigrationDefaults.kafkaMode, groups: k.groups ?? [],
                               timestamp: k.timestamp, tls: k.tls != nil, tlsServerName: k.tls?.serverName, tlsInsecureSkipVerify: k.tls?.insecureSkipVerify == true,
                               credentialsDir: k.credentialsSecret == nil ? nil : StepPod.credentialsMount("kafka"))
     }
 
-    func secret(spec: MigrationSpec) -> StepSecret? {
-        spec.kafka?.credentialsSecret.map {
+    func secrets(spec: MigrationSpec) -> [StepSecret] {
+        [spec.kafka?.credentialsSecret.map {
             StepSecret(kind: "kafka", field: "spec.kafka.credentialsSecret", name: $0, together: ["username", "password"],
                        anyOf: ["username", "password", "ca.crt", "tls.crt", "tls.key"], certificate: ("tls.crt", "tls.key"))
-        }
+        }].compactMap { $0 }
     }
 
     /// The offsets must be in the package only when they are restored from it (mode package).

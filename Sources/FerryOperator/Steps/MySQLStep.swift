@@ -5,18 +5,18 @@ import FerryProtocol
 /// `mysql/<db>`: `ferry restore mysql` in a Job (data plane: FerrySteps/MySQL), with
 /// `spec.mysql.credentialsSecret` mounted.
 struct MySQLStep: JobStepKind {
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
-        guard case .mysql(let db?) = StepKind(step), let m = spec.mysql else { return nil }
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
+        guard case .mysql(let db?) = StepKind(step.name), let m = spec.mysql else { return nil }
         return MySQLArguments(package: StepPod.packageMount, database: db, host: m.host, port: m.port ?? MigrationDefaults.mysqlPort,
                               credentialsDir: StepPod.credentialsMount("mysql"), parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism)
     }
 
-    func secret(spec: MigrationSpec) -> StepSecret? {
-        spec.mysql.map { StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }
+    func secrets(spec: MigrationSpec) -> [StepSecret] {
+        [spec.mysql.map { StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }].compactMap { $0 }
     }
 
     func validation(spec: MigrationSpec) -> StepValidation {
-        guard let m = spec.mysql else { return StepValidation() }
+        guard let m = spec.mysql, !m.replicates else { return StepValidation() }
         return StepValidation(requires: "mysql", endpoints: [.init(name: "spec.mysql", host: m.host, port: m.port ?? MigrationDefaults.mysqlPort)])
     }
 }

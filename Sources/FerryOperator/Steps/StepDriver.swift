@@ -24,15 +24,18 @@ struct StepContext: Sendable {
     var namespace: String { migration.metadata.namespace ?? "default" }
 }
 
-/// What a driver saw: the step's outcome, for the file sync its progress, for a Job step the Job.
+/// What a driver saw: the step's outcome, for the file sync its progress, for MySQL replication
+/// its state, for a Job step the Job.
 struct StepObservation: Sendable {
     var outcome: StepOutcome
     var files: FilesStatus?
+    var mysql: ReplicationState?
     var job: String?
 
-    init(_ outcome: StepOutcome, files: FilesStatus? = nil, job: String? = nil) {
+    init(_ outcome: StepOutcome, files: FilesStatus? = nil, mysql: ReplicationState? = nil, job: String? = nil) {
         self.outcome = outcome
         self.files = files
+        self.mysql = mysql
         self.job = job
     }
 }
@@ -50,6 +53,9 @@ enum StepDrivers {
         case .validate: return ValidateStep()
         case .presync, .files: return FileSyncStep()
         case .quiesce: return QuiesceStep()
+        case .mysqlSnapshot: return MySQLSnapshotStep()
+        case .mysqlReplicate: return MySQLReplicateStep()
+        case .mysqlCutover: return MySQLCutoverStep()
         case .resume: return ResumeStep()
         case .mysql: return MySQLStep()
         case .clickhouse: return ClickHouseStep()

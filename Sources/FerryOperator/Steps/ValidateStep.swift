@@ -24,7 +24,7 @@ struct ValidateStep: JobStepKind {
         return try await JobStep(kind: self).run(step, context)
     }
 
-    func arguments(for step: String, spec: MigrationSpec) -> (any StepArguments)? {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         let checks = StepDrivers.jobKinds.map { $0.validation(spec: spec) }
         return ValidateArguments(package: StepPod.packageMount, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
                                  databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).map(\.from),
@@ -33,7 +33,10 @@ struct ValidateStep: JobStepKind {
     }
 
     /// Every Secret a step of this spec mounts, with the keys it needs.
-    static func secrets(_ spec: MigrationSpec) -> [StepSecret] { StepDrivers.jobKinds.compactMap { $0.secret(spec: spec) } }
+    static func secrets(_ spec: MigrationSpec) -> [StepSecret] {
+        var seen: Set<String> = []
+        return StepDrivers.jobKinds.flatMap { $0.secrets(spec: spec) }.filter { seen.insert($0.field).inserted }
+    }
 
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.targets(spec, readOnly: true) }
 }

@@ -133,3 +133,31 @@ public struct MySQLCutoverArguments: StepArguments {
                   resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
+
+/// `ferry mysql watch`: looks at replication every `intervalSeconds` and prints each look as one
+/// ``ReplicationStatus/logLine(_:at:)`` line, until it is stopped (the replication step's monitor Job).
+public struct MySQLWatchArguments: StepArguments {
+    public static let command = ["mysql", "watch"]
+    public var servers: MySQLServers
+    public var intervalSeconds: Int
+    public var resultFile: String
+
+    public init(servers: MySQLServers, intervalSeconds: Int = 5, resultFile: String = TerminationMessage.path) {
+        self.servers = servers
+        self.intervalSeconds = intervalSeconds
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        servers.write(&w)
+        w.option("interval-seconds", intervalSeconds)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["interval-seconds", "result-file"]))
+        self.init(servers: try MySQLServers(r), intervalSeconds: try r.int("interval-seconds", default: 5), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}

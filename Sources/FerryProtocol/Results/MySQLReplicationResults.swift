@@ -1,3 +1,5 @@
+import Foundation
+
 /// What `mysql snapshot` reports: the databases restored and the GTID position the target
 /// replicates from.
 public struct MySQLSnapshotResult: Codable, Sendable, Equatable {
@@ -81,5 +83,28 @@ public struct MySQLCutoverResult: Codable, Sendable, Equatable {
 extension MySQLCutoverResult: StepResult {
     public var summary: String {
         alreadyPromoted ? "the target was promoted by an earlier run" : "target promoted at \(sourcePosition) after \(waitedSeconds) s of catching up"
+    }
+}
+
+extension ReplicationStatus {
+    static let logPrefix = "replication "
+
+    /// `replication <RFC 3339 time> {json}`: one look, as the monitor prints it.
+    public static func logLine(_ status: ReplicationStatus, at time: String) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return logPrefix + time + " " + ((try? encoder.encode(status)).map { String(decoding: $0, as: UTF8.self) } ?? "{}")
+    }
+
+    /// The newest look in a monitor's output, and when it was taken.
+    public static func lastLook(inLog log: String) -> (status: ReplicationStatus, at: String)? {
+        for line in log.split(separator: "\n").reversed() where line.hasPrefix(logPrefix) {
+            let rest = line.dropFirst(logPrefix.count)
+            guard let space = rest.firstIndex(of: " ") else { continue }
+            if let status = try? JSONDecoder().decode(ReplicationStatus.self, from: Data(rest[rest.index(after: space)...].utf8)) {
+                return (status, String(rest[..<space]))
+            }
+        }
+        return nil
     }
 }

@@ -1,5 +1,6 @@
 import FerryProtocol
 import Foundation
+import KubeClient
 import ProcessSpawn
 
 extension MySQLServers {
@@ -63,5 +64,30 @@ extension MySQLCutoverArguments {
         guard timeoutSeconds >= 1 else { throw StepError.configuration("--timeout-seconds must be at least 1 (spec.mysql.cutover.timeoutSeconds)") }
         let r = try servers.replication()
         return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, killWriters: killWriters) }
+    }
+}
+
+extension MySQLWatchArguments {
+    /// Prints a look at replication every `intervalSeconds` (a look that fails says why in
+    /// `lastError` and the watch goes on), `count` times or until stopped; the last look.
+    public func run(count: Int? = nil) async throws -> ReplicationStatus {
+        guard intervalSeconds >= 1 else { throw StepError.configuration("--interval-seconds must be at least 1") }
+        let r = try servers.replication()
+        var last: ReplicationStatus?
+        var looks = 0
+        while count.map({ looks < $0 }) ?? true {
+            let look: ReplicationStatus
+            do {
+                look = try await ProcessSpawn.onThread { try r.status() }
+            } catch {
+                look = ReplicationStatus(sourcePosition: "", appliedPosition: "", transactionsBehind: -1, ioRunning: false, sqlRunning: false, lastError: "cannot look at replication: \(error)")
+            }
+            print(ReplicationStatus.logLine(look, at: Timestamps.format(Date())))
+            last = look
+            looks += 1
+            if count.map({ looks >= $0 }) ?? false { break }
+            try await Task.sleep(for: .seconds(intervalSeconds))
+        }
+        return last ?? ReplicationStatus(sourcePosition: "", appliedPosition: "", transactionsBehind: -1, ioRunning: false, sqlRunning: false)
     }
 }

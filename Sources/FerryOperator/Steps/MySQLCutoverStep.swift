@@ -1,0 +1,16 @@
+import FerryAPI
+import FerryEngine
+import FerryProtocol
+
+/// `mysql-cutover` (mode replicate): `ferry mysql cutover` in a Job: the source read-only, the
+/// target caught up and promoted; on a timeout the source is writable again (nothing lost).
+/// Downtime starts at its `readOnlyAt`.
+struct MySQLCutoverStep: JobStepKind {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
+        guard let m = spec.mysql, m.replicates, let servers = MySQLSnapshotStep.servers(spec) else { return nil }
+        return MySQLCutoverArguments(servers: servers, timeoutSeconds: m.cutover?.timeoutSeconds ?? MigrationDefaults.cutoverTimeoutSeconds,
+                                     killWriters: m.cutover?.killWriters == true)
+    }
+
+    func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
+}
