@@ -237,7 +237,7 @@ public struct APIHandler: Sendable {
         let name = rest.count > 1 ? rest[1] : nil
         let subresource = rest.count > 2 ? rest[2] : nil
         if rest.count > 3 { throw SimError(404, "NotFound", "the server could not find the requested resource") }
-        if subresource == "log", type.key == "pods", req.method == "GET", let name {
+        if subresource == "log", type.group == "", type.plural == "pods", req.method == "GET", let name {
             return try podLog(namespace: namespace ?? "default", name: name, query: req.query)
         }
         if let subresource {

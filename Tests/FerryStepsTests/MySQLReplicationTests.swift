@@ -27,12 +27,7 @@ struct MySQLReplicationTests {
         let pair = try await ReplicationPair.shared()
         try await pair.reset()
         let db = "shop_\(UUID().uuidString.prefix(6).lowercased())"
-        try await pair.sql(pair.sourcePort, """
-            CREATE DATABASE \(db); CREATE TABLE \(db).t (id INT PRIMARY KEY, v VARCHAR(40));
-            INSERT INTO \(db).t SELECT seq, CONCAT('row ', seq) FROM \(db).seq_1_to_\(rows);
-            CREATE USER IF NOT EXISTS repl@'%' IDENTIFIED BY 'repl pass'; REVOKE ALL PRIVILEGES, GRANT OPTION FROM repl@'%'; GRANT \(grants) ON *.* TO repl@'%';
-            CREATE USER IF NOT EXISTS app@'%' IDENTIFIED BY 'app'; GRANT SELECT, INSERT, UPDATE, DELETE ON \(db).* TO app@'%';
-            """)
+        try await pair.makeSource(db, rows: rows, grants: grants)
         let source = try makeTempDir("repl-source"), target = try makeTempDir("repl-target")
         try Data("repl".utf8).write(to: URL(fileURLWithPath: source + "/username"))
         try Data("repl pass".utf8).write(to: URL(fileURLWithPath: source + "/password"))
@@ -48,9 +43,7 @@ struct MySQLReplicationTests {
         return (r.status, report, r.stdout + r.stderr)
     }
 
-    func checksum(_ s: Setup, _ port: Int) async throws -> String {
-        try await s.pair.sql(port, "CHECKSUM TABLE \(s.db).t").split(separator: "\t").last.map(String.init) ?? ""
-    }
+    func checksum(_ s: Setup, _ port: Int) async throws -> String { try await s.pair.checksum(port, s.db) }
 
     @Test("snapshot, replicate, then cut over while a non-admin writer inserts, updates and deletes: every acknowledged write is on the target, none was acknowledged after read-only, CHECKSUM TABLE equal; a second cutover says it was done")
     func cutoverUnderWrites() async throws {
@@ -61,32 +54,14 @@ struct MySQLReplicationTests {
         #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "1", "the target is read-only while it replicates")
         #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort))
 
-        // The writer: each statement followed by a read that prints an acknowledgement only if it committed.
-        var script = ""
-        for i in 1...1500 {
-            let id = 100_000 + i
-            script += "INSERT INTO t VALUES (\(id), 'w\(i)'); SELECT CONCAT('ins ', id) FROM t WHERE id = \(id);\n"
-            if i % 3 == 0 { script += "UPDATE t SET v = 'u\(i)' WHERE id = \(i); SELECT CONCAT('upd ', id) FROM t WHERE id = \(i) AND v = 'u\(i)';\n" }
-            if i % 5 == 0 { script += "DELETE FROM t WHERE id = \(id - 2); SELECT 'del \(id - 2)' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM t WHERE id = \(id - 2));\n" }
-            script += "DO SLEEP(0.003);\n"
-        }
-        let dir = try makeTempDir("writer")
-        try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/in.sql"))
-        let writer = try ProcessSpawn.spawn("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(s.pair.sourcePort)", "-uapp", "--password=app", "--force",
-                                                                 "--batch", "--skip-column-names", s.db],
-                                            environment: ["PATH": "/usr/bin:/bin"],
-                                            fileActions: [.open(0, path: dir + "/in.sql", flags: O_RDONLY, mode: 0), .open(1, path: dir + "/out", flags: O_WRONLY | O_CREAT, mode: 0o600),
-                                                          .open(2, path: dir + "/err", flags: O_WRONLY | O_CREAT, mode: 0o600)])
-        #expect(try await eventually(timeout: 60) { (try? String(contentsOfFile: dir + "/out", encoding: .utf8))?.split(separator: "\n").count ?? 0 > 200 }, "the writer is writing")
+        let writer = try SQLWriter.start(port: s.pair.sourcePort, db: s.db)
+        defer { writer.stop() }
+        #expect(try await eventually(timeout: 60) { writer.acknowledged.count > 200 }, "the writer is writing")
         let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "30"])
         #expect(cut.status == 0, "\(cut.output)")
-        _ = try await ProcessSpawn.onThread { ProcessSpawn.waitStatus(writer) }
-
-        let acks = (try String(contentsOfFile: dir + "/out", encoding: .utf8)).split(separator: "\n")
-        let errors = try String(contentsOfFile: dir + "/err", encoding: .utf8)
-        #expect(errors.contains("1290"), "writes after the cutover were refused by the read-only source: \(errors.prefix(300))")
-        let inserted = acks.filter { $0.hasPrefix("ins ") }.map { String($0.dropFirst(4)) }
-        let deleted = acks.filter { $0.hasPrefix("del ") }.map { String($0.dropFirst(4)) }
+        await writer.wait()
+        #expect(writer.errors.contains("1290"), "writes after the cutover were refused by the read-only source: \(writer.errors.prefix(300))")
+        let inserted = writer.inserted, deleted = writer.deleted
         #expect(inserted.count > 200 && inserted.count < 1500, "the cutover came in the middle of the writes (\(inserted.count) acknowledged inserts)")
         let onTarget = Set(try await s.pair.sql(s.pair.targetPort, "SELECT id FROM \(s.db).t WHERE id > 100000").split(separator: "\n").map(String.init))
         let lost = inserted.filter { !onTarget.contains($0) && !deleted.contains($0) }

@@ -32,6 +32,26 @@ struct PodRunnerTests {
         }
     }
 
+    @Test("kubectl logs shows a running pod's output, --tail cuts it; the client's podLog reads the same")
+    func logs() async throws {
+        try await withEnv { env in
+            let r = try await env.kubectl("apply", "-f", "-", input: """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: talker}
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: c, image: busybox, command: [sh, -c, "echo one; echo two; echo three; sleep 30"]}]
+                """)
+            #expect(r.status == 0, "\(r.combined)")
+            #expect(try await eventually(timeout: 20) { try await env.kubectl("logs", "pod/talker").stdout == "one\ntwo\nthree\n" })
+            let tail = try await env.kubectl("logs", "pod/talker", "--tail=1")
+            #expect(tail.stdout == "three\n", "\(tail.combined)")
+            #expect(try await env.fixture.client.podLog(name: "talker", namespace: "default", tailLines: 2) == "two\nthree\n")
+            _ = try await env.kubectl("delete", "pod/talker", "--wait=false")
+        }
+    }
+
     @Test("env from a Secret (stringData) and a ConfigMap; a claim shared between pods; a failing Job honours backoffLimit")
     func envVolumesAndFailures() async throws {
         try await withEnv { env in

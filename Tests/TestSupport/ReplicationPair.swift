@@ -1,4 +1,5 @@
 import Foundation
+import ProcessSpawn
 
 /// Two MariaDB servers with binary logs and GTIDs (server ids 1 and 2), for replication tests:
 /// started once per test process with scripts/test-servers.sh (ONLY=mysql MY_BINLOG=1), stopped
@@ -50,4 +51,54 @@ nonisolated(unsafe) private var replicationDirectories: [String] = []
 public struct ReplicationPairError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+extension ReplicationPair {
+    /// A database `db` with table `t` of `rows` rows on the source, a replication user `repl`
+    /// (password `repl pass`) with `grants`, and a non-admin application user `app` (password `app`).
+    public func makeSource(_ db: String, rows: Int, grants: String = "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN") async throws {
+        try await sql(sourcePort, """
+            CREATE DATABASE \(db); CREATE TABLE \(db).t (id INT PRIMARY KEY, v VARCHAR(40));
+            INSERT INTO \(db).t SELECT seq, CONCAT('row ', seq) FROM \(db).seq_1_to_\(rows);
+            CREATE USER IF NOT EXISTS repl@'%' IDENTIFIED BY 'repl pass'; REVOKE ALL PRIVILEGES, GRANT OPTION FROM repl@'%'; GRANT \(grants) ON *.* TO repl@'%';
+            CREATE USER IF NOT EXISTS app@'%' IDENTIFIED BY 'app'; GRANT SELECT, INSERT, UPDATE, DELETE ON \(db).* TO app@'%';
+            """)
+    }
+
+    public func checksum(_ port: Int, _ db: String) async throws -> String {
+        try await sql(port, "CHECKSUM TABLE \(db).t").split(separator: "\t").last.map(String.init) ?? ""
+    }
+}
+
+/// The application writing to the source as the non-admin user `app`: inserts, updates and
+/// deletes, each followed by a read that prints an acknowledgement only if it committed.
+public struct SQLWriter: Sendable {
+    public let pid: pid_t
+    public let directory: String
+
+    public static func start(port: Int, db: String, statements: Int = 1500, pauseSeconds: Double = 0.003) throws -> SQLWriter {
+        var script = ""
+        for i in 1...statements {
+            let id = 100_000 + i
+            script += "INSERT INTO t VALUES (\(id), 'w\(i)'); SELECT CONCAT('ins ', id) FROM t WHERE id = \(id);\n"
+            if i % 3 == 0 { script += "UPDATE t SET v = 'u\(i)' WHERE id = \(i); SELECT CONCAT('upd ', id) FROM t WHERE id = \(i) AND v = 'u\(i)';\n" }
+            if i % 5 == 0 { script += "DELETE FROM t WHERE id = \(id - 2); SELECT 'del \(id - 2)' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM t WHERE id = \(id - 2));\n" }
+            script += "DO SLEEP(\(pauseSeconds));\n"
+        }
+        let dir = try makeTempDir("writer")
+        try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/in.sql"))
+        let pid = try ProcessSpawn.spawn("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(port)", "-uapp", "--password=app", "--force", "--batch", "--skip-column-names", db],
+                                         environment: ["PATH": "/usr/bin:/bin"],
+                                         fileActions: [.open(0, path: dir + "/in.sql", flags: O_RDONLY, mode: 0), .open(1, path: dir + "/out", flags: O_WRONLY | O_CREAT, mode: 0o600),
+                                                       .open(2, path: dir + "/err", flags: O_WRONLY | O_CREAT, mode: 0o600)])
+        return SQLWriter(pid: pid, directory: dir)
+    }
+
+    public var acknowledged: [String] { ((try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+    public var errors: String { (try? String(contentsOfFile: directory + "/err", encoding: .utf8)) ?? "" }
+    public var inserted: [String] { acknowledged.filter { $0.hasPrefix("ins ") }.map { String($0.dropFirst(4)) } }
+    public var deleted: [String] { acknowledged.filter { $0.hasPrefix("del ") }.map { String($0.dropFirst(4)) } }
+
+    public func wait() async { _ = try? await ProcessSpawn.onThread { ProcessSpawn.waitStatus(pid) } }
+    public func stop() { kill(pid, SIGKILL) }
 }

@@ -1,0 +1,104 @@
+import FerryAPI
+import Foundation
+import KubeClient
+import TestSupport
+import Testing
+
+/// `spec.mysql.mode: replicate` through kubectl against KubeSim, the controller as its own
+/// process, step Jobs as real `ferry mysql …` processes, two real MariaDB servers and the old
+/// application writing to the source as a non-admin user the whole time.
+@Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(5)))
+struct MySQLOnlineEndToEndTests {
+    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String) -> String {
+        """
+        apiVersion: ferry.dev/v1alpha1
+        kind: Migration
+        metadata: {name: \(name), namespace: default}
+        spec:
+          package: {hostPath: \(package)}
+          appVersion: "6.4.1"
+          workloads:
+            selector: {matchLabels: {app.kubernetes.io/part-of: online}}
+          mysql:
+            host: 127.0.0.1
+            port: \(pair.targetPort)
+            credentialsSecret: mysql-root
+            mode: replicate
+            source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)]}
+            cutover: {maxLagSeconds: 5, timeoutSeconds: 30}
+        """
+    }
+
+    @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column, cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
+    func online() async throws {
+        let pair = try await ReplicationPair.shared()
+        try await pair.reset()
+        let db = "online_\(UUID().uuidString.prefix(6).lowercased())"
+        try await pair.makeSource(db, rows: 20_000)
+        let package = try makeTempDir("online-package")
+        try Data(#"{"version":"6.4.1","host":"old-box"}"#.utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            #expect(try await env.applyApp(partOf: "online").status == 0)
+            let secrets = """
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: mysql-root}
+                stringData: {username: root, password: ""}
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: mysql-repl}
+                stringData: {username: repl, password: repl pass}
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: secrets).status == 0)
+            let controller = try ControllerProcess.runningSteps(env, name: "online-\(UUID().uuidString.prefix(4))")
+            defer { controller.terminateNow() }
+            // The old application writes before, during and after the copy.
+            let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 4000, pauseSeconds: 0.004)
+            defer { writer.stop() }
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("online", pair, db: db, package: package)).status == 0)
+
+            let replicating = try await eventually(timeout: 120, interval: 0.3) {
+                let phase = try await env.jsonpath("migration/online", ".status.phase")
+                let lag = try await env.jsonpath("migration/online", ".status.mysql.summary")
+                return phase == "Replicating" && lag.hasPrefix("lag ")
+            }
+            if !replicating {
+                let yaml = try await env.kubectl("get", "migration/online", "-o", "yaml").stdout
+                let pods = try await env.kubectl("get", "jobs,pods", "-o", "wide").combined
+                let job = try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].job"#)
+                let pod = try await env.kubectl("get", "pods", "-l", "job-name=\(job)", "-o", "jsonpath={.items[0].metadata.name}").stdout
+                let logs = try await env.kubectl("logs", "pod/\(pod)").combined + (try await env.kubectl("get", "pod/\(pod)", "-o", "yaml").stdout)
+                Issue.record("not Replicating with a lag:\n\(yaml)\n\(pods)\n\(logs)\n\(controller.log.suffix(3000))")
+                return
+            }
+            #expect(try await env.jsonpath("migration/online", ".status.mysql.transactionsBehind") != "")
+            let table = try await env.kubectl("get", "migrations")
+            #expect(table.stdout.contains("Replicating") && table.stdout.contains("lag "), "\(table.stdout)")
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "0", "the new app stays stopped while the target replicates")
+            #expect(writer.acknowledged.count > 50, "the old app is still writing")
+
+            #expect(try await env.kubectl("annotate", "migration/online", "ferry.dev/cutover=now").status == 0)
+            let done = try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/online", ".status.phase") == "Succeeded" }
+            let after = try await env.kubectl("get", "migration/online", "-o", "yaml").stdout
+            #expect(done, "\(after)")
+            #expect(try await eventually(timeout: 30) { writer.errors.contains("1290") }, "the old app was still writing at the cutover, and the read-only source refused it")
+            writer.stop()
+            await writer.wait()
+
+            let onTarget = Set(try await pair.sql(pair.targetPort, "SELECT id FROM \(db).t WHERE id > 100000").split(separator: "\n").map(String.init))
+            let lost = writer.inserted.filter { !onTarget.contains($0) && !writer.deleted.contains($0) }
+            #expect(!writer.inserted.isEmpty && lost.isEmpty, "acknowledged writes missing on the target: \(lost.prefix(10))")
+            #expect(try await pair.checksum(pair.targetPort, db) == pair.checksum(pair.sourcePort, db), "nothing was acknowledged by the source after it became read-only")
+            #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "1")
+            #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "0")
+            let seconds = Double(try await env.jsonpath("migration/online", ".status.downtime.seconds")) ?? -1
+            #expect(seconds >= 0 && seconds < 60, "the downtime is in status: \(seconds)")
+            print("replicate-mode downtime in this run: \(seconds) s")
+            #expect(try await env.jsonpath("migration/online", ".status.downtime.from") == env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#))
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
+            #expect(try await env.jsonpath("migration/online", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-cutover resume")
+        }
+    }
+}
