@@ -31,8 +31,7 @@ struct MySQLOnlineEndToEndTests {
 
     @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column, cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
     func online() async throws {
-        let pair = try await ReplicationPair.shared()
-        try await pair.reset()
+        try await ReplicationPair.exclusive { pair in
         let db = "online_\(UUID().uuidString.prefix(6).lowercased())"
         try await pair.makeSource(db, rows: 20_000)
         let package = try makeTempDir("online-package")
@@ -99,6 +98,7 @@ struct MySQLOnlineEndToEndTests {
             #expect(try await env.jsonpath("migration/online", ".status.downtime.from") == env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#))
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
             #expect(try await env.jsonpath("migration/online", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-cutover resume")
+        }
         }
     }
 }

@@ -47,96 +47,104 @@ struct MySQLReplicationTests {
 
     @Test("snapshot, replicate, then cut over while a non-admin writer inserts, updates and deletes: every acknowledged write is on the target, none was acknowledged after read-only, CHECKSUM TABLE equal; a second cutover says it was done")
     func cutoverUnderWrites() async throws {
-        let s = try await setUp()
-        let snap = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
-        #expect(snap.status == 0, "\(snap.output)")
-        #expect(snap.report.contains("\"gtidPosition\":\"0-1-"), "\(snap.report)")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "1", "the target is read-only while it replicates")
-        #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort))
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp()
+            let snap = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
+            #expect(snap.status == 0, "\(snap.output)")
+            #expect(snap.report.contains("\"gtidPosition\":\"0-1-"), "\(snap.report)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "1", "the target is read-only while it replicates")
+            #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort))
 
-        let writer = try SQLWriter.start(port: s.pair.sourcePort, db: s.db)
-        defer { writer.stop() }
-        #expect(try await eventually(timeout: 60) { writer.acknowledged.count > 200 }, "the writer is writing")
-        let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "30"])
-        #expect(cut.status == 0, "\(cut.output)")
-        await writer.wait()
-        #expect(writer.errors.contains("1290"), "writes after the cutover were refused by the read-only source: \(writer.errors.prefix(300))")
-        let inserted = writer.inserted, deleted = writer.deleted
-        #expect(inserted.count > 200 && inserted.count < 1500, "the cutover came in the middle of the writes (\(inserted.count) acknowledged inserts)")
-        let onTarget = Set(try await s.pair.sql(s.pair.targetPort, "SELECT id FROM \(s.db).t WHERE id > 100000").split(separator: "\n").map(String.init))
-        let lost = inserted.filter { !onTarget.contains($0) && !deleted.contains($0) }
-        #expect(lost.isEmpty, "acknowledged inserts missing on the target: \(lost.prefix(10))")
-        #expect(deleted.allSatisfy { !onTarget.contains($0) }, "an acknowledged delete is undone on the target")
-        #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort), "nothing was acknowledged by the source after it became read-only, so both sides hold the same rows")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "0")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS").isEmpty, "the target no longer replicates")
-        #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "1")
+            let writer = try SQLWriter.start(port: s.pair.sourcePort, db: s.db)
+            defer { writer.stop() }
+            #expect(try await eventually(timeout: 60) { writer.acknowledged.count > 200 }, "the writer is writing")
+            let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "30"])
+            #expect(cut.status == 0, "\(cut.output)")
+            await writer.wait()
+            #expect(writer.errors.contains("1290"), "writes after the cutover were refused by the read-only source: \(writer.errors.prefix(300))")
+            let inserted = writer.inserted, deleted = writer.deleted
+            #expect(inserted.count > 200 && inserted.count < 1500, "the cutover came in the middle of the writes (\(inserted.count) acknowledged inserts)")
+            let onTarget = Set(try await s.pair.sql(s.pair.targetPort, "SELECT id FROM \(s.db).t WHERE id > 100000").split(separator: "\n").map(String.init))
+            let lost = inserted.filter { !onTarget.contains($0) && !deleted.contains($0) }
+            #expect(lost.isEmpty, "acknowledged inserts missing on the target: \(lost.prefix(10))")
+            #expect(deleted.allSatisfy { !onTarget.contains($0) }, "an acknowledged delete is undone on the target")
+            #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort), "nothing was acknowledged by the source after it became read-only, so both sides hold the same rows")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "0")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS").isEmpty, "the target no longer replicates")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "1")
 
-        let again = try await ferry(["cutover"] + s.servers)
-        #expect(again.status == 0 && again.report.contains("\"alreadyPromoted\":true"), "\(again.output)")
+            let again = try await ferry(["cutover"] + s.servers)
+            #expect(again.status == 0 && again.report.contains("\"alreadyPromoted\":true"), "\(again.output)")
+        }
     }
 
     @Test("refused before anything changes, naming the server and the fix: a source without a binary log, a user without the rights, a target that already holds the database")
     func refusals() async throws {
-        var s = try await setUp(rows: 10)
-        // The shared test MariaDB runs without a binary log.
-        let plain = try await TestServers.shared()
-        var noBinlog = s.servers
-        noBinlog[3] = "\(plain.mysqlPort)"
-        noBinlog[5] = s.targetCredentials
-        let r1 = try await ferry(["snapshot"] + noBinlog + ["--database", "mysql"])
-        #expect(r1.status != 0 && r1.report.contains("log_bin=OFF") && r1.report.contains("\"changed\":false"), "\(r1.output)")
+        try await ReplicationPair.exclusive { _ in
+            var s = try await setUp(rows: 10)
+            // The shared test MariaDB runs without a binary log.
+            let plain = try await TestServers.shared()
+            var noBinlog = s.servers
+            noBinlog[3] = "\(plain.mysqlPort)"
+            noBinlog[5] = s.targetCredentials
+            let r1 = try await ferry(["snapshot"] + noBinlog + ["--database", "mysql"])
+            #expect(r1.status != 0 && r1.report.contains("log_bin=OFF") && r1.report.contains("\"changed\":false"), "\(r1.output)")
 
-        s = try await setUp(rows: 10, grants: "SELECT")
-        let r2 = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
-        #expect(r2.status != 0 && r2.report.contains("lacks REPLICATION SLAVE"), "\(r2.output)")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SHOW DATABASES LIKE '\(s.db)'").isEmpty, "nothing was written to the target")
+            s = try await setUp(rows: 10, grants: "SELECT")
+            let r2 = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
+            #expect(r2.status != 0 && r2.report.contains("lacks REPLICATION SLAVE"), "\(r2.output)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW DATABASES LIKE '\(s.db)'").isEmpty, "nothing was written to the target")
 
-        s = try await setUp(rows: 10)
-        try await s.pair.sql(s.pair.targetPort, "CREATE DATABASE \(s.db); CREATE TABLE \(s.db).keep (x INT); INSERT INTO \(s.db).keep VALUES (42)")
-        let r3 = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
-        #expect(r3.status != 0 && r3.report.contains("already holds \(s.db)"), "\(r3.output)")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SELECT x FROM \(s.db).keep") == "42", "the target's own data is untouched")
-        #expect(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS").isEmpty, "no replication was set up")
+            s = try await setUp(rows: 10)
+            try await s.pair.sql(s.pair.targetPort, "CREATE DATABASE \(s.db); CREATE TABLE \(s.db).keep (x INT); INSERT INTO \(s.db).keep VALUES (42)")
+            let r3 = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
+            #expect(r3.status != 0 && r3.report.contains("already holds \(s.db)"), "\(r3.output)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT x FROM \(s.db).keep") == "42", "the target's own data is untouched")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS").isEmpty, "no replication was set up")
+        }
     }
 
     @Test("a row planted on the target breaks replication: status names the table and the error, and the cutover is refused with the source untouched")
     func brokenReplication() async throws {
-        let s = try await setUp(rows: 10)
-        #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
-        try await s.pair.sql(s.pair.targetPort, "INSERT INTO \(s.db).t VALUES (500, 'planted')")
-        try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (500, 'from the app')", user: "app", password: "app")
-        var status = ""
-        #expect(try await eventually(timeout: 30) {
-            status = try await ferry(["status"] + s.servers).report
-            return status.contains("lastError")
-        }, "\(status)")
-        #expect(status.contains("\(s.db).t") || status.contains("table t"), "the error names the table: \(status)")
-        #expect(status.contains("Duplicate"), "\(status)")
-        let cut = try await ferry(["cutover"] + s.servers)
-        #expect(cut.status != 0 && cut.report.contains("is broken"), "\(cut.output)")
-        #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the source still serves")
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 10)
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            try await s.pair.sql(s.pair.targetPort, "INSERT INTO \(s.db).t VALUES (500, 'planted')")
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (500, 'from the app')", user: "app", password: "app")
+            var status = ""
+            #expect(try await eventually(timeout: 30) {
+                status = try await ferry(["status"] + s.servers).report
+                return status.contains("lastError")
+            }, "\(status)")
+            #expect(status.contains("\(s.db).t") || status.contains("table t"), "the error names the table: \(status)")
+            #expect(status.contains("Duplicate"), "\(status)")
+            let cut = try await ferry(["cutover"] + s.servers)
+            #expect(cut.status != 0 && cut.report.contains("is broken"), "\(cut.output)")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the source still serves")
+        }
     }
 
     @Test("the target cannot catch up in time (a table locked on it): the cutover gives up, the source is writable again and the target still replicates; once unlocked it catches up")
     func cutoverTimeout() async throws {
-        let s = try await setUp(rows: 10)
-        #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
-        let dir = try makeTempDir("lock")
-        try Data("LOCK TABLES \(s.db).t WRITE; SELECT SLEEP(60);\n".utf8).write(to: URL(fileURLWithPath: dir + "/lock.sql"))
-        let locker = try ProcessSpawn.spawn("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(s.pair.targetPort)", "-uroot"], environment: ["PATH": "/usr/bin:/bin"],
-                                            fileActions: [.open(0, path: dir + "/lock.sql", flags: O_RDONLY, mode: 0), .open(1, path: "/dev/null", flags: O_WRONLY, mode: 0)])
-        defer { kill(locker, SIGKILL); _ = ProcessSpawn.waitStatus(locker) }
-        #expect(try await eventually(timeout: 20) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%'") == "1" })
-        try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (600, 'waits for the lock')", user: "app", password: "app")
-        let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "2"])
-        #expect(cut.status != 0, "\(cut.output)")
-        #expect(cut.report.contains("within 2 s") && cut.report.contains("writable again"), "\(cut.report)")
-        #expect(cut.report.contains("\"changed\":false"), "the report says nothing was changed: the source is back as it was")
-        #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the source takes writes again")
-        try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (601, 'after the failed cutover')", user: "app", password: "app")
-        #expect(!(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS")).isEmpty, "the target still replicates")
-        kill(locker, SIGKILL)
-        #expect(try await eventually(timeout: 30) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM \(s.db).t WHERE id IN (600, 601)") == "2" })
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 10)
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            let dir = try makeTempDir("lock")
+            try Data("LOCK TABLES \(s.db).t WRITE; SELECT SLEEP(60);\n".utf8).write(to: URL(fileURLWithPath: dir + "/lock.sql"))
+            let locker = try ProcessSpawn.spawn("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(s.pair.targetPort)", "-uroot"], environment: ["PATH": "/usr/bin:/bin"],
+                                                fileActions: [.open(0, path: dir + "/lock.sql", flags: O_RDONLY, mode: 0), .open(1, path: "/dev/null", flags: O_WRONLY, mode: 0)])
+            defer { kill(locker, SIGKILL); _ = ProcessSpawn.waitStatus(locker) }
+            #expect(try await eventually(timeout: 20) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%'") == "1" })
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (600, 'waits for the lock')", user: "app", password: "app")
+            let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "2"])
+            #expect(cut.status != 0, "\(cut.output)")
+            #expect(cut.report.contains("within 2 s") && cut.report.contains("writable again"), "\(cut.report)")
+            #expect(cut.report.contains("\"changed\":false"), "the report says nothing was changed: the source is back as it was")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the source takes writes again")
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (601, 'after the failed cutover')", user: "app", password: "app")
+            #expect(!(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS")).isEmpty, "the target still replicates")
+            kill(locker, SIGKILL)
+            #expect(try await eventually(timeout: 30) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM \(s.db).t WHERE id IN (600, 601)") == "2" })
+        }
     }
 }

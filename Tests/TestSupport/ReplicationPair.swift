@@ -10,6 +10,24 @@ public struct ReplicationPair: Sendable {
 
     public static func shared() async throws -> ReplicationPair { try await starter.value }
 
+    /// Runs `body` with the pair to itself: tests in different suites (which run in parallel)
+    /// take turns, since each resets both servers.
+    public static func exclusive<T>(_ body: (ReplicationPair) async throws -> T) async throws -> T {
+        let pair = try await shared()
+        await turn.acquire()
+        do {
+            try await pair.reset()
+            let result = try await body(pair)
+            await turn.release()
+            return result
+        } catch {
+            await turn.release()
+            throw error
+        }
+    }
+
+    private static let turn = AsyncSemaphore(1)
+
     private static let starter = Task<ReplicationPair, Error> {
         var ports: [Int] = []
         for (i, base) in [24306, 24406].enumerated() {

@@ -114,13 +114,15 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
     return CommandResult(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self), stderr: String(decoding: out.stderr, as: UTF8.self))
 }
 
-/// Waits for a started process to exit without blocking the cooperative pool.
+/// Waits for a started process to exit without blocking the cooperative pool. Polls rather
+/// than `waitUntilExit`: Foundation on Linux sometimes misses a child's exit, and then
+/// `waitUntilExit` spins on a CPU forever; a child that is gone or a zombie has exited.
 public func waitForExit(_ process: Process) async {
-    await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
-        Thread.detachNewThread {
-            process.waitUntilExit()
-            cont.resume()
-        }
+    let pid = process.processIdentifier
+    while process.isRunning {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] != "Z" else { return }
+        try? await Task.sleep(for: .milliseconds(50))
     }
 }
 

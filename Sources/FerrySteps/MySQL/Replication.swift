@@ -163,7 +163,7 @@ struct Replication {
             }
             let waitedSeconds = (now().timeIntervalSince(waitStart) * 1000).rounded() / 1000
             try target.run("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "promoting \(targetName)")
-            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.format(readOnlyAt), promotedAt: Timestamps.format(now()),
+            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.formatMicro(readOnlyAt), promotedAt: Timestamps.formatMicro(now()),
                                       waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed)
         } catch {
             // Nothing lost: the source takes writes again, the target still replicates.
