@@ -45,7 +45,7 @@ export KUBECONFIG=$(sed -n 's/^kubeconfig: //p' "$work/kubesim.log")
 kubectl apply -f "$root/manifests/crd.yaml" >/dev/null
 kubectl wait --for=condition=Established crd/migrations.ferry.dev --timeout=30s >/dev/null
 "$ferry" controller --kubeconfig "$KUBECONFIG" --step-command "$ferry" --step-image ferry:bench --step-poll 0.3 --step-retry-delay 1 \
-    --metrics-port -1 >"$work/controller.log" 2>&1 &
+    --metrics-port=-1 >"$work/controller.log" 2>&1 &
 controller_pid=$!
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
@@ -125,12 +125,12 @@ for size in $SIZES; do
       stop_writer   # the app stops: downtime starts
       mysqldump --no-defaults -h127.0.0.1 -P"$A" -uroot --single-transaction "$db" --result-file="$pkg/$db.sql"
       migration "$name" "$db" restore "$pkg"
-      wait_phase "$name" Succeeded 900
+      wait_phase "$name" Succeeded "${PHASE_TIMEOUT:-900}"
       t1=$(now)
       note="export + import with the app stopped"
     else
       migration "$name" "$db" replicate "$pkg"
-      wait_phase "$name" Replicating 900
+      wait_phase "$name" Replicating "${PHASE_TIMEOUT:-900}"
       until [ "$(kubectl get migration "$name" -o jsonpath='{.status.mysql.summary}')" = "lag 0s" ]; do sleep 0.2; done
       kubectl annotate migration "$name" ferry.dev/cutover=now >/dev/null
       wait_phase "$name" Succeeded 300
