@@ -181,6 +181,9 @@ public struct MigrationReconciler: Reconciler {
         for note in notes {
             await events.record(object, note.warning ? .warning : .normal, reason: note.reason, note: note.note)
         }
+        if let seconds = status.downtime?.seconds, seconds != old.downtime?.seconds {
+            Gauge(label: "ferry_migration_downtime_seconds", dimensions: [("namespace", migration.metadata.namespace ?? "default"), ("migration", name)]).record(seconds)
+        }
         if status != old {
             logger.info("status updated", metadata: ["migration": "\(migration.metadata.namespace ?? "default")/\(name)", "phase": "\(status.phase?.rawValue ?? "")",
                                                      "step": "\(status.step ?? "")", "progress": "\(status.progress ?? "")"])
@@ -205,7 +208,8 @@ public struct MigrationReconciler: Reconciler {
         return [ValidationError("spec.workloads.namespace", "\"\(other)\" is not this Migration's namespace (\(own)); a Migration stops only its own namespace's workloads unless the controller runs with --allow-workload-namespace \(other)")]
     }
 
-    /// `ferry_step_duration_seconds{kind, result}` when a run of a step ends.
+    /// `ferry_step_duration_seconds{kind, result}` when a run of a step ends (the downtime is
+    /// `ferry_migration_downtime_seconds{namespace, migration}`, set once it is known).
     static func recordStepDuration(_ step: String, outcome: StepOutcome, startedAt: String?, now: Date) {
         let result: String
         switch outcome {

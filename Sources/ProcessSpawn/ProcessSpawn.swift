@@ -24,6 +24,12 @@ public enum ProcessSpawn {
     /// POSIX_SPAWN_SETSID (glibc).
     static let setsid: Int16 = 0x80
 
+    /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), looked up (Swift's Glibc module does not export it).
+    nonisolated(unsafe) static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Starts `program` (looked up on PATH unless it contains a '/') with `arguments` (argv[1...]).
     public static func spawn(_ program: String, _ arguments: [String], environment: [String: String], fileActions: [FileAction], newSession: Bool = false) throws -> pid_t {
         var attr = posix_spawnattr_t()
@@ -39,13 +45,21 @@ public enum ProcessSpawn {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        var highest: Int32 = 2
         for action in fileActions {
             switch action {
-            case .dup(let fd, let target): posix_spawn_file_actions_adddup2(&actions, fd, target)
+            case .dup(let fd, let target):
+                posix_spawn_file_actions_adddup2(&actions, fd, target)
+                highest = max(highest, target)
             case .close(let fd): posix_spawn_file_actions_addclose(&actions, fd)
-            case .open(let fd, let path, let flags, let mode): posix_spawn_file_actions_addopen(&actions, fd, path, flags, mode)
+            case .open(let fd, let path, let flags, let mode):
+                posix_spawn_file_actions_addopen(&actions, fd, path, flags, mode)
+                highest = max(highest, fd)
             }
         }
+        // The child gets exactly the descriptors laid out above: nothing else this process has
+        // open (another server's listening socket, a pipe) outlives it in a long-running child.
+        if let closeFrom = addCloseFrom { _ = closeFrom(&actions, highest + 1) }
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {

@@ -25,7 +25,7 @@ struct FilesEndToEndTests {
         return package
     }
 
-    static func freePort() throws -> Int { try freeLocalPort() }
+    static func freePort() throws -> Int { try freeStablePort() }
 
     static func controller(_ env: KubectlEnv, _ name: String, moverPort: Int) throws -> ControllerProcess {
         try ControllerProcess.runningSteps(env, name: name, extra: ["--mover-port", String(moverPort)])

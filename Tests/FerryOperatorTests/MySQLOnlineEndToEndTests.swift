@@ -51,7 +51,8 @@ struct MySQLOnlineEndToEndTests {
                 stringData: {username: repl, password: repl pass}
                 """
             #expect(try await env.kubectl("apply", "-f", "-", input: secrets).status == 0)
-            let controller = try ControllerProcess.runningSteps(env, name: "online-\(UUID().uuidString.prefix(4))")
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "online-\(UUID().uuidString.prefix(4))", metricsPort: 0, extra: [
+                "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test", "--step-retry-delay", "0.3", "--step-poll", "0.3"])
             defer { controller.terminateNow() }
             // The old application writes before, during and after the copy.
             let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 4000, pauseSeconds: 0.004)
@@ -95,6 +96,10 @@ struct MySQLOnlineEndToEndTests {
             let seconds = Double(try await env.jsonpath("migration/online", ".status.downtime.seconds")) ?? -1
             #expect(seconds >= 0 && seconds < 60, "the downtime is in status: \(seconds)")
             print("replicate-mode downtime in this run: \(seconds) s")
+            let port = controller.log.split(separator: "\n").first { $0.contains("health and metrics listening") }
+                .flatMap { line in line.range(of: "\"port\":\"").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } } ?? 0
+            let metrics = try await httpGet("http://127.0.0.1:\(port)/metrics").body
+            #expect(metrics.split(separator: "\n").contains { $0.hasPrefix("ferry_migration_downtime_seconds") && $0.contains("migration=\"online\"") }, "the downtime is a metric")
             #expect(try await env.jsonpath("migration/online", ".status.downtime.from") == env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#))
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
             #expect(try await env.jsonpath("migration/online", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-cutover resume")

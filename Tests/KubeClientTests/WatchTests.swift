@@ -45,13 +45,13 @@ struct WatchTests {
         #expect(try await eventually { f.server.store.activeWatchCount == 1 })
         _ = try await c.create(.configMaps, ["metadata": ["name": "stop"]])
         try await task.value
-        #expect(try await eventually { f.server.store.activeWatchCount == 0 }, "the watch connection must close when the consumer stops")
+        #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 0 }, "the watch connection must close when the consumer stops")
         let cancelled = Task {
             for try await _ in c.watch(.configMaps, options: WatchOptions(timeoutSeconds: 250)) {}
         }
         #expect(try await eventually { f.server.store.activeWatchCount == 1 })
         cancelled.cancel()
-        #expect(try await eventually { f.server.store.activeWatchCount == 0 }, "task cancellation must close the watch")
+        #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 0 }, "task cancellation must close the watch")
     }
 
     @Test("an ERROR 410 ends a watch from a compacted resourceVersion with .gone")
@@ -100,7 +100,9 @@ struct WatchTests {
 
     @Test("Watcher resumes after a KubeSim restart without relisting")
     func resumeAfterRestart() async throws {
-        let f = try await SimFixture.start()
+        // Below the ephemeral range, so no outgoing connection takes the port while the server is down.
+        let stable = try freeStablePort()
+        let f = try await SimFixture.start { $0.port = stable }
         let c = f.client
         var it = Watcher(client: c, resource: .configMaps, namespace: "default", backoff: Backoff(initial: 0.1, maximum: 0.5)).events().makeAsyncIterator()
         #expect(await next(&it) { e -> Bool? in if case .restarted = e { return true }; return nil } == true)

@@ -219,7 +219,7 @@ struct RuntimeIntegrationTests {
     func acquireRetries() async throws {
         let f = try await SimFixture.start()
         defer { Task { await f.stop() } }
-        let port = try freeLocalPort()
+        let port = try freeStablePort()
         // Nothing listens on the port yet: every request fails with a transport error.
         let client = KubeClient(config: ClientConfig(server: "http://127.0.0.1:\(port)"), httpClient: sharedHTTPClient)
         var e = LeaderElector(client: client, namespace: "default", name: "retry-lease", identity: "standby")

@@ -211,6 +211,24 @@ public func freeLocalPort() throws -> Int {
     return Int(UInt16(bigEndian: addr.sin_port))
 }
 
+/// A free TCP port below the kernel's ephemeral range (30000–32767), for a server a test stops
+/// and starts again on the same port: a port from the ephemeral range may meanwhile be taken as
+/// the local port of any outgoing connection on the machine, and the restart then fails.
+public func freeStablePort() throws -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 30000..<32768)
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        close(s)
+        if bound == 0 { return port }
+    }
+    throw TestServersError.startFailed("no free port in 30000–32767")
+}
+
 /// A TCP proxy (socat) to a local port, in its own process group: `freeze` (SIGSTOP) stops every
 /// connection through it at once, as a frozen server or a cut-off network would.
 public struct TCPProxy: Sendable {
