@@ -115,13 +115,11 @@ func runCommandBlocking(_ executable: String, _ args: [String], environment: [St
 }
 
 /// Waits for a started process to exit without blocking the cooperative pool. Polls rather
-/// than `waitUntilExit`: Foundation on Linux sometimes misses a child's exit, and then
-/// `waitUntilExit` spins on a CPU forever; a child that is gone or a zombie has exited.
+/// than `waitUntilExit`, which on Linux spins a core forever when Foundation misses a child's
+/// exit (it once hung a whole test run at 100% CPU); a miss now ends in the test's time limit.
+/// Returns only once Foundation has seen the exit, so `terminationStatus` is safe to read.
 public func waitForExit(_ process: Process) async {
-    let pid = process.processIdentifier
     while process.isRunning {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] != "Z" else { return }
         try? await Task.sleep(for: .milliseconds(50))
     }
 }
