@@ -77,12 +77,14 @@ struct MySQLCutover: AsyncParsableCommand {
     @OptionGroup var servers: MySQLServerOptions
     @Option(help: "Seconds the target may take to apply the source's last transaction.")
     var timeoutSeconds: Int = 30
+    @Option(help: "Refuse, before the source is touched, when the target is further behind than this many seconds.")
+    var maxLagSeconds: Int?
     @Flag(help: "Kill the source connections that still hold write transactions once it is read-only.")
     var killWriters = false
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLCutoverArguments {
-        MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, killWriters: killWriters, resultFile: result.resultFile)
+        MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, maxLagSeconds: maxLagSeconds, killWriters: killWriters, resultFile: result.resultFile)
     }
 
     func run() async throws {

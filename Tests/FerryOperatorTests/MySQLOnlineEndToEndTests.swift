@@ -1,5 +1,6 @@
 import FerryAPI
 import Foundation
+import ProcessSpawn
 import KubeClient
 import TestSupport
 import Testing
@@ -29,7 +30,7 @@ struct MySQLOnlineEndToEndTests {
         """
     }
 
-    @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column, cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
+    @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column; the controller killed mid-replication, its successor carries on; a lag held up by a locked table holds the cutover back; cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
     func online() async throws {
         try await ReplicationPair.exclusive { pair in
         let db = "online_\(UUID().uuidString.prefix(6).lowercased())"
@@ -51,11 +52,11 @@ struct MySQLOnlineEndToEndTests {
                 stringData: {username: repl, password: repl pass}
                 """
             #expect(try await env.kubectl("apply", "-f", "-", input: secrets).status == 0)
-            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "online-\(UUID().uuidString.prefix(4))", metricsPort: 0, extra: [
-                "--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test", "--step-retry-delay", "0.3", "--step-poll", "0.3"])
-            defer { controller.terminateNow() }
+            let steps = ["--step-command", repoRoot + "/.build/debug/ferry", "--step-image", "ferry:test", "--step-retry-delay", "0.3", "--step-poll", "0.3"]
+            let first = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "online-\(UUID().uuidString.prefix(4))", extra: steps)
+            defer { first.terminateNow() }
             // The old application writes before, during and after the copy.
-            let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 4000, pauseSeconds: 0.004)
+            let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 30000, pauseSeconds: 0.004)
             defer { writer.stop() }
             #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("online", pair, db: db, package: package)).status == 0)
 
@@ -70,7 +71,7 @@ struct MySQLOnlineEndToEndTests {
                 let job = try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].job"#)
                 let pod = try await env.kubectl("get", "pods", "-l", "job-name=\(job)", "-o", "jsonpath={.items[0].metadata.name}").stdout
                 let logs = try await env.kubectl("logs", "pod/\(pod)").combined + (try await env.kubectl("get", "pod/\(pod)", "-o", "yaml").stdout)
-                Issue.record("not Replicating with a lag:\n\(yaml)\n\(pods)\n\(logs)\n\(controller.log.suffix(3000))")
+                Issue.record("not Replicating with a lag:\n\(yaml)\n\(pods)\n\(logs)\n\(first.log.suffix(3000))")
                 return
             }
             #expect(try await env.jsonpath("migration/online", ".status.mysql.transactionsBehind") != "")
@@ -79,7 +80,34 @@ struct MySQLOnlineEndToEndTests {
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "0", "the new app stays stopped while the target replicates")
             #expect(writer.acknowledged.count > 50, "the old app is still writing")
 
+            // The controller killed while replicating: the next one carries on with the same monitor.
+            let monitor = try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].job"#)
+            first.kill9()
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "online-\(UUID().uuidString.prefix(4))", metricsPort: 0, extra: steps)
+            defer { controller.terminateNow() }
+            let observed = try await env.jsonpath("migration/online", ".status.mysql.observedAt")
+            #expect(try await eventually(timeout: 60, interval: 0.3) { try await env.jsonpath("migration/online", ".status.mysql.observedAt") != observed },
+                    "the new controller reads replication again")
+            #expect(try await env.jsonpath("migration/online", ".status.phase") == "Replicating")
+            #expect(try await env.kubectl("get", "jobs", "-l", "ferry.dev/step=mysql-replicate", "-o", "name").stdout == "job.batch/\(monitor)\n", "one monitor, not two")
+
+            // A table locked on the target holds the lag up: the cutover is asked for but waits, saying why.
+            let dir = try makeTempDir("online-lock")
+            try Data("LOCK TABLES \(db).t WRITE; SELECT SLEEP(120);\n".utf8).write(to: URL(fileURLWithPath: dir + "/lock.sql"))
+            let locker = try ProcessSpawn.spawn("/usr/bin/mariadb", ["--no-defaults", "-h127.0.0.1", "-P\(pair.targetPort)", "-uroot"], environment: ["PATH": "/usr/bin:/bin"],
+                                                fileActions: [.open(0, path: dir + "/lock.sql", flags: O_RDONLY, mode: 0), .open(1, path: "/dev/null", flags: O_WRONLY, mode: 0)])
+            defer { kill(locker, SIGKILL); _ = ProcessSpawn.waitStatus(locker) }
+            let behind = try await eventually(timeout: 60, interval: 0.3) { (Int(try await env.jsonpath("migration/online", ".status.mysql.lagSeconds")) ?? 0) > 5 }
+            #expect(behind, "the lag shows in status while the table is locked")
             #expect(try await env.kubectl("annotate", "migration/online", "ferry.dev/cutover=now").status == 0)
+            let held = try await eventually(timeout: 60, interval: 0.3) {
+                try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].message"#).contains("waiting for the lag to come under 5 s")
+            }
+            let waiting = try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].message"#)
+            #expect(held, "\(waiting)")
+            #expect(try await env.jsonpath("migration/online", ".status.phase") == "Replicating", "no cutover while the target is behind")
+            #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "0", "the source still serves")
+            kill(locker, SIGKILL)
             let done = try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/online", ".status.phase") == "Succeeded" }
             let after = try await env.kubectl("get", "migration/online", "-o", "yaml").stdout
             #expect(done, "\(after)")

@@ -71,7 +71,7 @@ struct ArgvRoundTripTests {
                       binary: { try MySQLSnapshot.parse($0).arguments }, note)
             try check(MySQLStatusArguments(servers: servers, resultFile: g.text()), binary: { try MySQLStatus.parse($0).arguments }, note)
             try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)
-            try check(MySQLCutoverArguments(servers: servers, timeoutSeconds: g.int(-5...600), killWriters: g.bool(), resultFile: g.text()),
+            try check(MySQLCutoverArguments(servers: servers, timeoutSeconds: g.int(-5...600), maxLagSeconds: g.bool() ? g.int(-1...100) : nil, killWriters: g.bool(), resultFile: g.text()),
                       binary: { try MySQLCutover.parse($0).arguments }, note)
         }
     }

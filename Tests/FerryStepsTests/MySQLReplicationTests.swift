@@ -124,7 +124,7 @@ struct MySQLReplicationTests {
         }
     }
 
-    @Test("the target cannot catch up in time (a table locked on it): the cutover gives up, the source is writable again and the target still replicates; once unlocked it catches up")
+    @Test("the target cannot catch up in time (a table locked on it): a cutover with --max-lag-seconds refuses before touching the source; without, it gives up after the timeout, the source is writable again and the target still replicates; once unlocked it catches up")
     func cutoverTimeout() async throws {
         try await ReplicationPair.exclusive { _ in
             let s = try await setUp(rows: 10)
@@ -136,6 +136,11 @@ struct MySQLReplicationTests {
             defer { kill(locker, SIGKILL); _ = ProcessSpawn.waitStatus(locker) }
             #expect(try await eventually(timeout: 20) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%'") == "1" })
             try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (600, 'waits for the lock')", user: "app", password: "app")
+            // A fresh look first: further behind than allowed, the source is not even touched.
+            try await Task.sleep(for: .seconds(3))
+            let early = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "2", "--max-lag-seconds", "1"])
+            #expect(early.status != 0 && early.report.contains("s behind (more than 1 s") && early.report.contains("\"changed\":false"), "\(early.output)")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0")
             let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "2"])
             #expect(cut.status != 0, "\(cut.output)")
             #expect(cut.report.contains("within 2 s") && cut.report.contains("writable again"), "\(cut.report)")

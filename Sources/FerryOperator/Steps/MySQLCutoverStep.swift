@@ -9,7 +9,7 @@ struct MySQLCutoverStep: JobStepKind {
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard let m = spec.mysql, m.replicates, let servers = MySQLSnapshotStep.servers(spec) else { return nil }
         return MySQLCutoverArguments(servers: servers, timeoutSeconds: m.cutover?.timeoutSeconds ?? MigrationDefaults.cutoverTimeoutSeconds,
-                                     killWriters: m.cutover?.killWriters == true)
+                                     maxLagSeconds: m.cutover?.maxLagSeconds ?? MigrationDefaults.cutoverMaxLagSeconds, killWriters: m.cutover?.killWriters == true)
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }

@@ -107,13 +107,16 @@ public struct MySQLCutoverArguments: StepArguments {
     public static let command = ["mysql", "cutover"]
     public var servers: MySQLServers
     public var timeoutSeconds: Int
+    /// Refuse, before the source is touched, when the target is further behind than this (a fresh look).
+    public var maxLagSeconds: Int?
     /// Kill the connections still holding write transactions on the source once it is read-only.
     public var killWriters: Bool
     public var resultFile: String
 
-    public init(servers: MySQLServers, timeoutSeconds: Int = 30, killWriters: Bool = false, resultFile: String = TerminationMessage.path) {
+    public init(servers: MySQLServers, timeoutSeconds: Int = 30, maxLagSeconds: Int? = nil, killWriters: Bool = false, resultFile: String = TerminationMessage.path) {
         self.servers = servers
         self.timeoutSeconds = timeoutSeconds
+        self.maxLagSeconds = maxLagSeconds
         self.killWriters = killWriters
         self.resultFile = resultFile
     }
@@ -122,14 +125,15 @@ public struct MySQLCutoverArguments: StepArguments {
         var w = ArgvWriter(Self.command)
         servers.write(&w)
         w.option("timeout-seconds", timeoutSeconds)
+        w.option("max-lag-seconds", maxLagSeconds)
         w.flag("kill-writers", killWriters)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "result-file"]), flags: ["kill-writers"])
-        self.init(servers: try MySQLServers(r), timeoutSeconds: try r.int("timeout-seconds", default: 30), killWriters: r.flag("kill-writers"),
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "max-lag-seconds", "result-file"]), flags: ["kill-writers"])
+        self.init(servers: try MySQLServers(r), timeoutSeconds: try r.int("timeout-seconds", default: 30), maxLagSeconds: try r.int("max-lag-seconds"), killWriters: r.flag("kill-writers"),
                   resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

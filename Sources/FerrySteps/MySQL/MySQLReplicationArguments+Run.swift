@@ -63,7 +63,7 @@ extension MySQLCutoverArguments {
     public func run() async throws -> MySQLCutoverResult {
         guard timeoutSeconds >= 1 else { throw StepError.configuration("--timeout-seconds must be at least 1 (spec.mysql.cutover.timeoutSeconds)") }
         let r = try servers.replication()
-        return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, killWriters: killWriters) }
+        return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters) }
     }
 }
 

@@ -130,7 +130,7 @@ struct Replication {
     /// Source read-only → its writers named (and killed) → the target applies the source's last
     /// transaction within `timeout` → the target promoted. On a timeout the source is made
     /// writable again and nothing else is done.
-    func cutover(timeout: Int, killWriters: Bool, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+    func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
         let replicas = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication")
         if replicas.isEmpty, try target.query("SELECT @@read_only").first?.first == "0" {
             // Promoted by an earlier run that died before it reported.
@@ -143,6 +143,10 @@ struct Replication {
         }
         if let error = replica["Last_SQL_Error"], !error.isEmpty {
             throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row on the target or re-run the snapshot (ferry.dev/rerun=mysql-snapshot). The source was not touched"))
+        }
+        // A fresh look: the controller decided on the monitor's last one, which may be seconds old.
+        if let maxLag, let lag = replica["Seconds_Behind_Master"].flatMap({ Int($0) }), lag > maxLag {
+            throw StepError.beforeChange(.target("\(targetName) is \(lag) s behind (more than \(maxLag) s, spec.mysql.cutover.maxLagSeconds); the cutover waits. The source was not touched"))
         }
         try source.run("SET GLOBAL read_only=1", what: "setting \(sourceName) read-only")
         let readOnlyAt = now()
