@@ -2,8 +2,8 @@ import Foundation
 import ProcessSpawn
 
 /// Two MariaDB servers with binary logs and GTIDs (server ids 1 and 2), for replication tests:
-/// started once per test process with scripts/test-servers.sh (ONLY=mysql MY_BINLOG=1), stopped
-/// by PID when it exits. Tests that share them reset replication first (``sql(_:_:)``).
+/// the ones scripts/with-test-servers.sh started (FERRY_TEST_REPL_*_PORT), else started once per
+/// test process with scripts/test-servers.sh (ONLY=mysql MY_BINLOG=1) and stopped by PID when it exits. Tests that share them reset replication first (``sql(_:_:)``).
 public struct ReplicationPair: Sendable {
     public var sourcePort: Int
     public var targetPort: Int
@@ -29,6 +29,11 @@ public struct ReplicationPair: Sendable {
     private static let turn = AsyncSemaphore(1)
 
     private static let starter = Task<ReplicationPair, Error> {
+        // Under `make test` (scripts/with-test-servers.sh) the pair is up already and stopped by the script.
+        let env = ProcessInfo.processInfo.environment
+        if let s = env["FERRY_TEST_REPL_SOURCE_PORT"].flatMap(Int.init), let t = env["FERRY_TEST_REPL_TARGET_PORT"].flatMap(Int.init) {
+            return ReplicationPair(sourcePort: s, targetPort: t)
+        }
         var ports: [Int] = []
         for (i, base) in [24306, 24406].enumerated() {
             let dir = NSTemporaryDirectory() + "ferry-replication-\(getpid())-\(i)"
