@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import FerrySteps
 import KubeClient

@@ -1,4 +1,5 @@
 @testable import FerrySteps
+import FerryProtocol
 import Foundation
 import Testing
 

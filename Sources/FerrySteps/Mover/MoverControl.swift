@@ -1,40 +1,18 @@
 import FerryProtocol
 import Foundation
 
-/// A daily window (`22:00`–`06:00`, may wrap midnight) in a time zone.
-public struct DailyWindow: Sendable, Equatable {
-    public var startMinute: Int
-    public var endMinute: Int
-    public var timeZone: TimeZone
-
-    /// Parses `HH:MM`; nil with a message when malformed.
+extension DailyWindow {
+    /// Parses the mover's `--window-*` options; a malformed one is refused naming its spec field.
     public init(start: String, end: String, timeZone: String = "UTC") throws {
-        func minutes(_ s: String, _ field: String) throws -> Int {
-            let parts = s.split(separator: ":")
-            guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h), (0..<60).contains(m) else {
-                throw StepError.configuration("\(field) \"\(s)\" must be HH:MM (spec.fileSync.window.\(field))")
-            }
-            return h * 60 + m
+        for (field, value) in [("start", start), ("end", end)] where DailyWindow.minutes(value) == nil {
+            throw StepError.configuration("\(field) \"\(value)\" must be HH:MM (spec.fileSync.window.\(field))")
         }
-        startMinute = try minutes(start, "start")
-        endMinute = try minutes(end, "end")
-        guard let tz = TimeZone(identifier: timeZone) else {
+        guard let window = DailyWindow(parsing: start, end: end, timeZone: timeZone) else {
             throw StepError.configuration("time zone \"\(timeZone)\" is unknown (spec.fileSync.window.timeZone), e.g. Europe/Berlin")
         }
-        self.timeZone = tz
-    }
-
-    /// Whether `date` falls inside the window.
-    public func contains(_ date: Date) -> Bool {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let c = calendar.dateComponents([.hour, .minute], from: date)
-        let now = (c.hour ?? 0) * 60 + (c.minute ?? 0)
-        if startMinute == endMinute { return true }
-        return startMinute < endMinute ? (now >= startMinute && now < endMinute) : (now >= startMinute || now < endMinute)
+        self = window
     }
 }
-
 
 /// Shared state of one mover run: the pause gate, the bandwidth budget, the
 /// window, counters and errors. Workers call ``admit(_:)`` before writing
