@@ -6,6 +6,22 @@ import Testing
 /// Cutting one consistent `--databases` dump into one dump per database, and GTID positions.
 @Suite("Snapshot dump and GTID positions")
 struct SnapshotDumpTests {
+    struct Cut {
+        var gtidPosition: String
+        var databases: [String: String]
+    }
+
+    /// The cut of `text`, each database's dump as text.
+    static func split(_ text: String, expected: [String]) throws -> Cut {
+        let bytes = Array(text.utf8)
+        return try bytes.withUnsafeBytes { raw in
+            let s = try SnapshotDump.split(raw, expected: expected)
+            return Cut(gtidPosition: s.gtidPosition, databases: Dictionary(uniqueKeysWithValues: s.databases.keys.map { name in
+                (name, SnapshotDump.pieces(s, database: name).map { String(decoding: raw[$0], as: UTF8.self) }.joined())
+            }))
+        }
+    }
+
     static let header = """
         -- MariaDB dump 10.19
         /*!40101 SET NAMES utf8mb4 */;
@@ -28,7 +44,7 @@ struct SnapshotDumpTests {
     @Test("each database gets the header, its own part and the footer; the GTID position is read; a backtick in a name is unescaped")
     func split() throws {
         let text = Self.header + Self.database("shop", "CREATE TABLE t (id INT);\nINSERT INTO t VALUES (1);") + Self.database("we``ird", "CREATE TABLE u (id INT);") + Self.footer
-        let s = try SnapshotDump.split(text, expected: ["shop", "we`ird"])
+        let s = try Self.split(text, expected: ["shop", "we`ird"])
         #expect(s.gtidPosition == "0-1-42,1-7-3")
         let shop = try #require(s.databases["shop"])
         #expect(shop.hasPrefix("-- MariaDB dump") && shop.contains("INSERT INTO t VALUES (1)") && !shop.contains("CREATE TABLE u"))
@@ -40,14 +56,18 @@ struct SnapshotDumpTests {
     @Test("refused: no completion line, no GTID position, a database missing or extra or twice, a position that is not one")
     func refusals() {
         let good = Self.header + Self.database("shop", "") + Self.footer
-        #expect(throws: StepError.self) { try SnapshotDump.split(good.replacingOccurrences(of: "-- Dump completed", with: "-- cut"), expected: ["shop"]) }
-        #expect(throws: StepError.self) { try SnapshotDump.split(good.replacingOccurrences(of: "gtid_slave_pos", with: "x"), expected: ["shop"]) }
-        #expect(throws: StepError.self) { try SnapshotDump.split(good, expected: ["shop", "crm"]) }
-        #expect(throws: StepError.self) { try SnapshotDump.split(good, expected: []) }
-        #expect(throws: StepError.self) { try SnapshotDump.split(Self.header + Self.database("shop", "") + Self.database("shop", "") + Self.footer, expected: ["shop"]) }
-        #expect(throws: StepError.self) { try SnapshotDump.split(good.replacingOccurrences(of: "0-1-42,1-7-3", with: "0-1-42;DROP DATABASE x"), expected: ["shop"]) }
+        #expect(throws: StepError.self) { try Self.split(good.replacingOccurrences(of: "-- Dump completed", with: "-- cut"), expected: ["shop"]) }
+        #expect(throws: StepError.self) { try Self.split(good.replacingOccurrences(of: "gtid_slave_pos", with: "x"), expected: ["shop"]) }
+        #expect(throws: StepError.self) { try Self.split(good, expected: ["shop", "crm"]) }
+        #expect(throws: StepError.self) { try Self.split(good, expected: []) }
+        #expect(throws: StepError.self) { try Self.split(Self.header + Self.database("shop", "") + Self.database("shop", "") + Self.footer, expected: ["shop"]) }
+        #expect(throws: StepError.self) { try Self.split(good.replacingOccurrences(of: "0-1-42,1-7-3", with: "0-1-42;DROP DATABASE x"), expected: ["shop"]) }
         // Only what is inside the quotes is the position.
-        #expect((try? SnapshotDump.split(good.replacingOccurrences(of: "0-1-42,1-7-3", with: "0-1-42'; DROP DATABASE x; --"), expected: ["shop"]))?.gtidPosition == "0-1-42")
+        #expect((try? Self.split(good.replacingOccurrences(of: "0-1-42,1-7-3", with: "0-1-42'; DROP DATABASE x; --"), expected: ["shop"]))?.gtidPosition == "0-1-42")
+        // A row cannot pose as the position: only a line of its own counts.
+        let posing = Self.header + Self.database("shop", "INSERT INTO t VALUES ('-- SET GLOBAL gtid_slave_pos=\\'9-9-9\\'');")
+            + Self.footer.replacingOccurrences(of: "-- SET GLOBAL gtid_slave_pos='0-1-42,1-7-3';\n", with: "")
+        #expect(throws: StepError.self) { try Self.split(posing, expected: ["shop"]) }
     }
 
     @Test("generated dumps: every database comes back whole, whatever its name and body")
@@ -63,7 +83,7 @@ struct SnapshotDumpTests {
             }
             let bodies = names.map { _ in (0..<next(4)).map { "INSERT INTO t VALUES (\($0), 'x\\n--y');" }.joined(separator: "\n") }
             let text = Self.header + zip(names, bodies).map { Self.database($0.replacingOccurrences(of: "`", with: "``"), $1) }.joined() + Self.footer
-            let s = try SnapshotDump.split(text, expected: names)
+            let s = try Self.split(text, expected: names)
             for (n, b) in zip(names, bodies) {
                 let part = s.databases[n] ?? ""
                 #expect(part.contains("USE `\(n.replacingOccurrences(of: "`", with: "``"))`;") && (b.isEmpty || part.contains(b)), "\(n)")

@@ -22,29 +22,31 @@ extension MySQLSnapshotArguments {
         guard parallelism >= 1 && parallelism <= 64 else { throw StepError.configuration("--parallelism must be between 1 and 64 (spec.mysql.parallelism)") }
         let started = Date()
         let r = try servers.replication()
-        let (databases, split) = try await ProcessSpawn.onThread { () throws -> ([String], SnapshotDump.Split) in
+        let folder = (workDir ?? NSTemporaryDirectory()) + "/ferry-snapshot-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (databases, file, split) = try await ProcessSpawn.onThread { () throws -> ([String], MappedFile, SnapshotDump.Split) in
             do {
                 try r.checkSource()
                 let databases = try r.databases(self.databases)
                 try r.checkTarget(databases, replaceExisting: replaceExisting)
                 say("dumping \(databases.joined(separator: ", ")) from \(r.sourceName) (one consistent snapshot)")
-                return (databases, try r.snapshot(databases, workDir: workDir ?? NSTemporaryDirectory()))
+                let (file, split) = try r.snapshot(databases, to: folder + "/snapshot.sql")
+                return (databases, file, split)
             } catch let e as StepError {
                 throw StepError.beforeChange(e)
             }
         }
-        say("snapshot at GTID \(split.gtidPosition); restoring \(databases.count) databases")
+        say("snapshot at GTID \(split.gtidPosition) (\(file.count) bytes); restoring \(databases.count) databases")
         // Only replication (and this restore, as an admin) writes the target from here on.
         try await ProcessSpawn.onThread { try r.target.run("SET GLOBAL read_only=1", what: "setting \(r.targetName) read-only") }
         var restored: [MySQLResult] = []
-        let folder = (workDir ?? NSTemporaryDirectory()) + "/ferry-snapshot-\(getpid())"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
         for db in databases {
+            // One database's copy at a time beside the snapshot: the scratch space needed is the dump plus its largest database.
             let path = folder + "/\(restored.count).sql"
-            try Data(split.databases[db, default: ""].utf8).write(to: URL(fileURLWithPath: path))
+            try Replication.writePart(split, database: db, of: file, to: path)
+            defer { unlink(path) }
             restored.append(try await MySQLRestore(client: r.target, options: .init(dumpPath: path, database: db, parallelism: parallelism), say: say).run())
-            unlink(path)
         }
         try await ProcessSpawn.onThread { try r.startReplica(from: split.gtidPosition, databases: databases) }
         say("\(r.targetName) replicates \(databases.joined(separator: ", ")) from \(r.sourceName) at \(split.gtidPosition)")

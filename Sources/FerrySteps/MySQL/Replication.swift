@@ -81,10 +81,9 @@ struct Replication {
 
     // MARK: - snapshot and replication
 
-    /// One consistent dump of `databases` from the source, with its GTID position, cut per database.
-    func snapshot(_ databases: [String], workDir: String) throws -> SnapshotDump.Split {
-        let path = workDir + "/ferry-snapshot-\(getpid()).sql"
-        defer { unlink(path) }
+    /// One consistent dump of `databases` from the source into `path` (the caller removes it),
+    /// mapped and cut per database, with its GTID position.
+    func snapshot(_ databases: [String], to path: String) throws -> (MappedFile, SnapshotDump.Split) {
         let program = MySQLClient.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
         let child = try ChildProcess(program, ["--defaults-file=\(source.defaultsFile)", "--single-transaction", "--gtid", "--master-data=2", "--triggers", "--routines",
                                                "--max-allowed-packet=1073741824", "--result-file=\(path)", "--databases"] + databases,
@@ -92,8 +91,25 @@ struct Replication {
         defer { child.removeOutputs() }
         let code = child.wait()
         guard code == 0 else { throw StepError.target(MySQLClient.failure(child, what: "dumping \(databases.joined(separator: ", "))", endpoint: source.endpoint, code: code)) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw StepError.io("cannot read the dump \(path)") }
-        return try SnapshotDump.split(String(decoding: data, as: UTF8.self), expected: databases)
+        let file = try MappedFile(path: path)
+        return (file, try SnapshotDump.split(file.bytes, expected: databases))
+    }
+
+    /// Database `name`'s own dump from the mapped snapshot, written to `path` straight from the mapping.
+    static func writePart(_ split: SnapshotDump.Split, database name: String, of file: MappedFile, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StepError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        for range in SnapshotDump.pieces(split, database: name) {
+            let bytes = file.slice(range)
+            var done = 0
+            while done < bytes.count {
+                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno))) (is the scratch volume full?)") }
+                done += n
+            }
+        }
     }
 
     /// The target read-only, replicating the migrated databases from `position` on.
