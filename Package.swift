@@ -67,7 +67,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "FerryAPI", dependencies: ["KubeClient"]),
+        .target(name: "FerryAPI", dependencies: ["KubeClient", "FerryProtocol"]),
         // The contract between the controller and the step processes: no dependencies.
         .target(name: "FerryProtocol"),
         .target(name: "FerryEngine", dependencies: ["FerryAPI", "FerryProtocol", "KubeClient"]),

@@ -117,9 +117,12 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     public var source: MySQLSourceSpec?
     /// When and how the cutover happens (mode replicate).
     public var cutover: MySQLCutoverSpec?
+    /// Mode replicate: compare every table on both sides while replicating, and cut over only
+    /// once they compare equal (default true).
+    public var verify: Bool?
 
     public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil,
-                mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil) {
+                mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil, verify: Bool? = nil) {
         self.host = host
         self.port = port
         self.credentialsSecret = credentialsSecret
@@ -129,9 +132,11 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
         self.mode = mode
         self.source = source
         self.cutover = cutover
+        self.verify = verify
     }
 
     public var replicates: Bool { mode == "replicate" }
+    public var verifies: Bool { verify != false }
 }
 
 /// The old MySQL/MariaDB server the target replicates from.

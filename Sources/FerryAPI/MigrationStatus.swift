@@ -1,3 +1,4 @@
+import FerryProtocol
 import KubeClient
 
 /// Where a migration is. `steps` is the checkpoint a restarted controller continues from.
@@ -110,7 +111,9 @@ public struct ReplicationState: Codable, Sendable, Hashable {
     /// The replication error (the SQL error names the table); the cutover waits until it is gone.
     public var lastError: String?
     public var observedAt: String?
-    /// The MySQL printer column, e.g. `lag 0s`.
+    /// Verify while running: the tables compared at one GTID position, those that differ.
+    public var verification: ReplicationVerification?
+    /// The MySQL printer column, e.g. `lag 0s, verified`.
     public var summary: String?
 
     public init() {}

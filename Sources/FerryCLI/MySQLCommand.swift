@@ -99,11 +99,17 @@ struct MySQLWatch: AsyncParsableCommand {
     @OptionGroup var servers: MySQLServerOptions
     @Option(help: "Seconds between looks.")
     var intervalSeconds: Int = 5
+    @Flag(help: "Compare every replicated table on both sides in primary-key chunks, each at one GTID position; the looks carry the result.")
+    var verify = false
+    @Option(help: "Rows per compared chunk.")
+    var chunkRows: Int = 10_000
     @Option(help: ArgumentHelp("Stop after this many looks.", visibility: .hidden))
     var count: Int?
     @OptionGroup var result: ResultOptions
 
-    var arguments: MySQLWatchArguments { MySQLWatchArguments(servers: servers.servers, intervalSeconds: intervalSeconds, resultFile: result.resultFile) }
+    var arguments: MySQLWatchArguments {
+        MySQLWatchArguments(servers: servers.servers, intervalSeconds: intervalSeconds, verify: verify, chunkRows: chunkRows, resultFile: result.resultFile)
+    }
 
     func run() async throws {
         try await reportStep(result.resultFile) { try await arguments.run(count: count) }

@@ -31,6 +31,31 @@ struct ReplicationGateTests {
         #expect(ReplicationGate.decide(state(lag: 5), requested: "x", maxLag: 5) == .cutover("lag 5s ≤ 5 s and x: cutting over"))
     }
 
+    @Test("with verify: no cutover until every table compared equal; a differing table is named with its range and the way out; held threads are not 'broken'")
+    func verification() {
+        func verified(_ v: ReplicationVerification?) -> ReplicationState {
+            ReplicationGate.state(ReplicationStatus(sourcePosition: "0-1-100", appliedPosition: "0-1-100", transactionsBehind: 0, secondsBehind: 0, ioRunning: true, sqlRunning: true,
+                                                    verification: v), previous: nil, now: t0)
+        }
+        guard case .wait(let none) = ReplicationGate.decide(verified(nil), requested: "x", maxLag: 5, verify: true) else { Issue.record("cut over unverified"); return }
+        #expect(none.contains("compared"))
+        let going = ReplicationVerification(state: .verifying, tables: 12, checked: 3, current: "shop.orders")
+        guard case .wait(let busy) = ReplicationGate.decide(verified(going), requested: "x", maxLag: 5, verify: true) else { Issue.record("cut over mid-verification"); return }
+        #expect(busy.contains("3/12") && busy.contains("shop.orders") && busy.contains("cutover asked for"))
+        #expect(verified(going).summary == "lag 0s, verifying 3/12")
+        let differs = ReplicationVerification(state: .mismatch, tables: 12, checked: 12, mismatches: [TableMismatch(table: "shop.orders", range: "key [1000, 2000)", detail: "source 1000 rows, target 999 rows", position: "0-1-90")])
+        guard case .wait(let bad) = ReplicationGate.decide(verified(differs), requested: "x", maxLag: 5, verify: true) else { Issue.record("cut over a mismatch"); return }
+        #expect(bad.contains("shop.orders key [1000, 2000): source 1000 rows, target 999 rows") && bad.contains("mysql-snapshot") && bad.contains("spec.mysql.verify"))
+        #expect(verified(differs).summary == "lag 0s, 1 table differs")
+        let done = ReplicationVerification(state: .verified, tables: 12, checked: 12, unverified: ["shop.log: engine MyISAM is not transactional"])
+        #expect(ReplicationGate.decide(verified(done), requested: "x", maxLag: 5, verify: true) == .cutover("lag 0s ≤ 5 s, verified (1 not comparable) and x: cutting over"))
+        #expect(ReplicationGate.decide(verified(differs), requested: "x", maxLag: 5, verify: false) != .wait(""), "verify off: a mismatch does not hold the cutover")
+        guard case .cutover = ReplicationGate.decide(verified(differs), requested: "x", maxLag: 5, verify: false) else { Issue.record("verify off still waits"); return }
+        let held = ReplicationGate.state(ReplicationStatus(sourcePosition: "0-1-100", appliedPosition: "0-1-99", transactionsBehind: 1, ioRunning: false, sqlRunning: false, pausedToVerify: true,
+                                                           verification: going), previous: nil, now: t0)
+        #expect(held.lastError == nil && held.summary == "lag ?, verifying 3/12")
+    }
+
     @Test("asked for by the annotation (any case, spaces) or inside the window, overnight windows and time zones included")
     func requested() {
         #expect(ReplicationGate.requested(annotation: " NOW ", window: nil, now: t0) != nil)

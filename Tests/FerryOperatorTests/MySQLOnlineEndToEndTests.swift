@@ -30,7 +30,7 @@ struct MySQLOnlineEndToEndTests {
         """
     }
 
-    @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column; the controller killed mid-replication, its successor carries on; a lag held up by a locked table holds the cutover back; cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
+    @Test("replicate: the copy is taken while the app writes, phase Replicating with the lag in the MySQL column; the controller killed mid-replication, its successor carries on; the tables verified while running, a row tampered on the target found, named and holding the cutover back until fixed; a lag held up by a locked table holds the cutover back; cutover on ferry.dev/cutover=now: every acknowledged write is on the target, none after read-only, CHECKSUM equal, the downtime in status, the workloads back")
     func online() async throws {
         try await ReplicationPair.exclusive { pair in
         let db = "online_\(UUID().uuidString.prefix(6).lowercased())"
@@ -90,6 +90,25 @@ struct MySQLOnlineEndToEndTests {
                     "the new controller reads replication again")
             #expect(try await env.jsonpath("migration/online", ".status.phase") == "Replicating")
             #expect(try await env.kubectl("get", "jobs", "-l", "ferry.dev/step=mysql-replicate", "-o", "name").stdout == "job.batch/\(monitor)\n", "one monitor, not two")
+
+            // Verify while running: the tables compare equal at one GTID position; a row changed on
+            // the target behind replication's back is found, named with its key range, and holds the
+            // cutover back until it is fixed.
+            let verified = try await eventually(timeout: 180, interval: 0.5) { try await env.jsonpath("migration/online", ".status.mysql.verification.state") == "verified" }
+            let yamlNow = try await env.kubectl("get", "migration/online", "-o", "yaml").stdout
+            #expect(verified, "\(yamlNow)")
+            #expect(try await env.kubectl("get", "migrations").stdout.contains("verified"))
+            try await pair.sql(pair.targetPort, "SET sql_log_bin=0; UPDATE \(db).t SET v = 'tampered' WHERE id = 5")
+            let found = try await eventually(timeout: 180, interval: 0.5) {
+                try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-replicate")].message"#).contains("1 table differs: \(db).t key [")
+            }
+            let yamlFound = try await env.kubectl("get", "migration/online", "-o", "yaml").stdout
+            #expect(found, "\(yamlFound)")
+            #expect(try await env.jsonpath("migration/online", ".status.mysql.verification.mismatches[0].detail").contains("different values"))
+            #expect(try await env.kubectl("get", "migrations").stdout.contains("1 table differs"))
+            try await pair.sql(pair.targetPort, "SET sql_log_bin=0; UPDATE \(db).t SET v = 'row 5' WHERE id = 5")
+            #expect(try await eventually(timeout: 180, interval: 0.5) { try await env.jsonpath("migration/online", ".status.mysql.verification.state") == "verified" },
+                    "fixed on the target, the next pass clears it")
 
             // A table locked on the target holds the lag up: the cutover is asked for but waits, saying why.
             let dir = try makeTempDir("online-lock")

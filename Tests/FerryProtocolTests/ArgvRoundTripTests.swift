@@ -70,7 +70,7 @@ struct ArgvRoundTripTests {
                                              replaceExisting: g.bool(), resultFile: g.text()),
                       binary: { try MySQLSnapshot.parse($0).arguments }, note)
             try check(MySQLStatusArguments(servers: servers, resultFile: g.text()), binary: { try MySQLStatus.parse($0).arguments }, note)
-            try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)
+            try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), verify: g.bool(), chunkRows: g.int(-1...100_000), resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)
             try check(MySQLCutoverArguments(servers: servers, timeoutSeconds: g.int(-5...600), maxLagSeconds: g.bool() ? g.int(-1...100) : nil, killWriters: g.bool(), resultFile: g.text()),
                       binary: { try MySQLCutover.parse($0).arguments }, note)
         }

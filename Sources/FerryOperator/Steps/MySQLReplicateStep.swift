@@ -13,7 +13,7 @@ struct MySQLReplicateStep: StepDriver {
     /// The monitor Job's arguments and Secrets (it is built like any step Job).
     struct Monitor: JobStepKind {
         func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
-            MySQLSnapshotStep.servers(spec).map { MySQLWatchArguments(servers: $0, intervalSeconds: 5) }
+            MySQLSnapshotStep.servers(spec).map { MySQLWatchArguments(servers: $0, intervalSeconds: 5, verify: spec.mysql?.verifies ?? true) }
         }
         func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
         var readsPackage: Bool { false }
@@ -47,7 +47,7 @@ struct MySQLReplicateStep: StepDriver {
         }
         let m = context.spec.mysql
         let requested = ReplicationGate.requested(annotation: context.migration.metadata.annotations?[FerryNames.cutoverAnnotation], window: m?.cutover?.window, now: context.now)
-        switch ReplicationGate.decide(state, requested: requested, maxLag: m?.cutover?.maxLagSeconds ?? MigrationDefaults.cutoverMaxLagSeconds) {
+        switch ReplicationGate.decide(state, requested: requested, maxLag: m?.cutover?.maxLagSeconds ?? MigrationDefaults.cutoverMaxLagSeconds, verify: m?.verifies ?? true) {
         case .wait(let why):
             return StepObservation(.running(why), mysql: state, job: name)
         case .cutover(let why):

@@ -144,11 +144,17 @@ public struct MySQLWatchArguments: StepArguments {
     public static let command = ["mysql", "watch"]
     public var servers: MySQLServers
     public var intervalSeconds: Int
+    /// Compare every replicated table on both sides while replication runs (``ReplicationVerification``).
+    public var verify: Bool
+    /// Rows per compared chunk.
+    public var chunkRows: Int
     public var resultFile: String
 
-    public init(servers: MySQLServers, intervalSeconds: Int = 5, resultFile: String = TerminationMessage.path) {
+    public init(servers: MySQLServers, intervalSeconds: Int = 5, verify: Bool = false, chunkRows: Int = 10_000, resultFile: String = TerminationMessage.path) {
         self.servers = servers
         self.intervalSeconds = intervalSeconds
+        self.verify = verify
+        self.chunkRows = chunkRows
         self.resultFile = resultFile
     }
 
@@ -156,12 +162,15 @@ public struct MySQLWatchArguments: StepArguments {
         var w = ArgvWriter(Self.command)
         servers.write(&w)
         w.option("interval-seconds", intervalSeconds)
+        w.flag("verify", verify)
+        w.option("chunk-rows", chunkRows)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["interval-seconds", "result-file"]))
-        self.init(servers: try MySQLServers(r), intervalSeconds: try r.int("interval-seconds", default: 5), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["interval-seconds", "chunk-rows", "result-file"]), flags: ["verify"])
+        self.init(servers: try MySQLServers(r), intervalSeconds: try r.int("interval-seconds", default: 5), verify: r.flag("verify"), chunkRows: try r.int("chunk-rows", default: 10_000),
+                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

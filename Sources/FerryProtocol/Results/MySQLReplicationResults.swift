@@ -34,8 +34,13 @@ public struct ReplicationStatus: Codable, Sendable, Equatable {
     public var sqlRunning: Bool
     /// `Last_SQL_Error` or `Last_IO_Error` (the SQL error names the table).
     public var lastError: String?
+    /// The monitor holds replication stopped at a known position to compare a table (threads stopped on purpose).
+    public var pausedToVerify: Bool?
+    /// How the comparison of source and target stands.
+    public var verification: ReplicationVerification?
 
-    public init(sourcePosition: String, appliedPosition: String, transactionsBehind: Int64, secondsBehind: Int? = nil, ioRunning: Bool, sqlRunning: Bool, lastError: String? = nil) {
+    public init(sourcePosition: String, appliedPosition: String, transactionsBehind: Int64, secondsBehind: Int? = nil, ioRunning: Bool, sqlRunning: Bool, lastError: String? = nil,
+                pausedToVerify: Bool? = nil, verification: ReplicationVerification? = nil) {
         self.sourcePosition = sourcePosition
         self.appliedPosition = appliedPosition
         self.transactionsBehind = transactionsBehind
@@ -43,7 +48,83 @@ public struct ReplicationStatus: Codable, Sendable, Equatable {
         self.ioRunning = ioRunning
         self.sqlRunning = sqlRunning
         self.lastError = lastError
+        self.pausedToVerify = pausedToVerify
+        self.verification = verification
     }
+}
+
+/// Verify while running: every table compared on both sides in primary-key chunks, each table
+/// at one GTID position (the target's replication stopped there, both sides read at it).
+public struct ReplicationVerification: Codable, Sendable, Hashable {
+    public enum State: String, Codable, Sendable {
+        /// Not started: replication is not healthy yet.
+        case waiting
+        case verifying
+        /// Every table compared equal (those that cannot be compared are listed in `unverified`).
+        case verified
+        /// At least one table differs: the cutover is refused until it compares equal again.
+        case mismatch
+    }
+
+    public var state: State
+    /// Tables to compare, and those compared so far in the current pass.
+    public var tables: Int
+    public var checked: Int
+    public var mismatches: [TableMismatch]
+    /// Tables that cannot be compared while the source takes writes, with why (e.g. `shop.log: engine MyISAM is not transactional`).
+    public var unverified: [String]
+    /// The table being compared.
+    public var current: String?
+    /// Why the last comparison could not be made (it is tried again).
+    public var lastError: String?
+    /// Passes over every table completed (they repeat until the cutover).
+    public var passes: Int?
+    public var startedAt: String?
+    public var finishedAt: String?
+
+    public init(state: State = .waiting, tables: Int = 0, checked: Int = 0, mismatches: [TableMismatch] = [], unverified: [String] = [], current: String? = nil,
+                lastError: String? = nil, startedAt: String? = nil, finishedAt: String? = nil) {
+        self.state = state
+        self.tables = tables
+        self.checked = checked
+        self.mismatches = mismatches
+        self.unverified = unverified
+        self.current = current
+        self.lastError = lastError
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    /// `verified`, `verifying 3/12`, `1 table differs`, `waiting to verify`.
+    public var short: String {
+        switch state {
+        case .waiting: "waiting to verify"
+        case .verifying: "verifying \(checked)/\(tables)"
+        case .verified: unverified.isEmpty ? "verified" : "verified (\(unverified.count) not comparable)"
+        case .mismatch: mismatches.count == 1 ? "1 table differs" : "\(mismatches.count) tables differ"
+        }
+    }
+}
+
+/// A table that differs between source and target, at one GTID position.
+public struct TableMismatch: Codable, Sendable, Hashable {
+    /// `db.table`.
+    public var table: String
+    /// The first differing key range, e.g. `key [1000, 2000)`, or `the whole table`.
+    public var range: String
+    /// What differs there: row counts, or the same count with different rows; a missing table; other columns.
+    public var detail: String
+    /// The GTID position both sides were read at.
+    public var position: String
+
+    public init(table: String, range: String, detail: String, position: String) {
+        self.table = table
+        self.range = range
+        self.detail = detail
+        self.position = position
+    }
+
+    public var text: String { "\(table) \(range): \(detail)" }
 }
 
 extension ReplicationStatus: StepResult {

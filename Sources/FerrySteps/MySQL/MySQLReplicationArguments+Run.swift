@@ -71,18 +71,40 @@ extension MySQLCutoverArguments {
 
 extension MySQLWatchArguments {
     /// Prints a look at replication every `intervalSeconds` (a look that fails says why in
-    /// `lastError` and the watch goes on), `count` times or until stopped; the last look.
+    /// `lastError` and the watch goes on), `count` times or until stopped; the last look. With
+    /// `verify`, a ``ReplicationVerifier`` compares the tables meanwhile and each look carries
+    /// where it stands.
     public func run(count: Int? = nil) async throws -> ReplicationStatus {
         guard intervalSeconds >= 1 else { throw StepError.configuration("--interval-seconds must be at least 1") }
+        guard chunkRows >= 1 else { throw StepError.configuration("--chunk-rows must be at least 1") }
         let r = try servers.replication()
+        // A monitor that ended while it held replication (to compare a table) left it stopped.
+        if (try? await ProcessSpawn.onThread { try r.resumeIfHeld() }) == true { print("replication was stopped without an error (held by an earlier monitor?): started again") }
+        let paused = Locked(false), healthy = Locked(false), stopped = Locked(false)
+        let verification = Locked(ReplicationVerification())
+        defer { stopped.withLock { $0 = true } }
+        if verify {
+            let verifier = ReplicationVerifier(replication: r, chunkRows: chunkRows, paused: { held in paused.withLock { $0 = held } })
+            Thread.detachNewThread {
+                verifier.run(state: verification, healthy: { healthy.withLock { $0 } }, stop: { stopped.withLock { $0 } })
+            }
+        }
         var last: ReplicationStatus?
         var looks = 0
         while count.map({ looks < $0 }) ?? true {
-            let look: ReplicationStatus
+            let held = paused.withLock { $0 }
+            var look: ReplicationStatus
             do {
                 look = try await ProcessSpawn.onThread { try r.status() }
             } catch {
                 look = ReplicationStatus(sourcePosition: "", appliedPosition: "", transactionsBehind: -1, ioRunning: false, sqlRunning: false, lastError: "cannot look at replication: \(error)")
+            }
+            if held || paused.withLock({ $0 }) { look.pausedToVerify = true }
+            if verify { look.verification = verification.withLock { $0 } }
+            // Compare only while replication keeps up (a held replica keeps its last verdict).
+            if look.pausedToVerify != true {
+                let ok = look.lastError == nil && look.ioRunning && look.sqlRunning && (look.secondsBehind ?? Int.max) <= 60
+                healthy.withLock { $0 = ok }
             }
             print(ReplicationStatus.logLine(look, at: Timestamps.format(Date())))
             last = look

@@ -5,7 +5,7 @@ import KubeClient
 /// MariaDB replication from the old server (source) to the new one (target), as the snapshot,
 /// status and cutover steps use it. Blocking; every refusal names the server and the fix, and
 /// comes before anything is changed.
-struct Replication {
+struct Replication: Sendable {
     let source: MySQLClient
     let target: MySQLClient
 
@@ -125,6 +125,16 @@ struct Replication {
               MASTER_PASSWORD=\(MySQLClient.quoteString(e.password)), MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
             START SLAVE;
             """, what: "starting replication on \(targetName)")
+    }
+
+    /// Starts the target's replication when both its threads are stopped without an error (a
+    /// comparison held it and ended before it let go); true when it did.
+    func resumeIfHeld() throws -> Bool {
+        guard let replica = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication").first,
+              replica["Slave_IO_Running"] == "No", replica["Slave_SQL_Running"] == "No",
+              (replica["Last_SQL_Error"] ?? "").isEmpty, (replica["Last_IO_Error"] ?? "").isEmpty else { return false }
+        try target.run("START SLAVE", what: "starting replication again on \(targetName)")
+        return true
     }
 
     /// Where the target stands against the source.
