@@ -294,8 +294,9 @@ public enum Engine {
             s.state == .succeeded ? try? s.result?.decode(as: MySQLCutoverResult.self) : nil
         }
         let from: String?
-        if steps.contains(where: { $0.name == "mysql-cutover" }) {
-            from = cut?.readOnlyAt
+        if let step = steps.first(where: { $0.name == "mysql-cutover" }) {
+            // A run that carried on from (or found done) an earlier one: writes stopped during that run.
+            from = cut.map { $0.resumed == true || $0.alreadyPromoted ? step.startedAt ?? $0.readOnlyAt : $0.readOnlyAt }
         } else {
             from = steps.first { $0.name == "quiesce" && ($0.attempts ?? 0) > 0 }?.startedAt
         }

@@ -37,8 +37,8 @@ struct MySQLReplicationTests {
     }
 
     /// Runs `ferry mysql …`; the exit status and the report's JSON text.
-    func ferry(_ args: [String]) async throws -> (status: Int32, report: String, output: String) {
-        let r = try await runCommand(Self.ferry, ["mysql"] + args + ["--result-file", ""], timeout: 180)
+    func ferry(_ args: [String], environment: [String: String] = [:]) async throws -> (status: Int32, report: String, output: String) {
+        let r = try await runCommand(Self.ferry, ["mysql"] + args + ["--result-file", ""], environment: environment, timeout: 180)
         let report = r.stdout.split(separator: "\n").last { $0.hasPrefix("{") }.map(String.init) ?? ""
         return (r.status, report, r.stdout + r.stderr)
     }
@@ -150,6 +150,56 @@ struct MySQLReplicationTests {
             #expect(!(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS")).isEmpty, "the target still replicates")
             kill(locker, SIGKILL)
             #expect(try await eventually(timeout: 30) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM \(s.db).t WHERE id IN (600, 601)") == "2" })
+        }
+    }
+
+    @Test("the cutover killed (SIGKILL) after each of its steps: the source stays read-only and the target is never writable beside it; run again, the cutover carries on and finishes with every acknowledged write on the target",
+          arguments: ["cutover-after-read-only", "cutover-after-writers", "cutover-after-caught-up", "cutover-after-stop-replica", "cutover-after-reset"])
+    func killedMidCutover(point: String) async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 10)
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            let writer = try SQLWriter.start(port: s.pair.sourcePort, db: s.db, statements: 600, pauseSeconds: 0.005)
+            defer { writer.stop() }
+            #expect(try await eventually(timeout: 60) { writer.acknowledged.count > 50 }, "the writer is writing")
+            let marks = try makeTempDir("failpoint")
+            let killed = try await ferry(["cutover"] + s.servers, environment: ["FERRY_TEST_FAILPOINT": "\(point):kill:\(marks)"])
+            #expect(killed.status == 137, "killed at \(point): \(killed.output)")
+            let sourceRO = try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only"), targetRO = try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only")
+            #expect(sourceRO == "1", "the source took no writes after \(point)")
+            #expect(targetRO == "1", "the target is not writable beside the source after \(point)")
+
+            let again = try await ferry(["cutover"] + s.servers, environment: ["FERRY_TEST_FAILPOINT": "\(point):kill:\(marks)"])
+            #expect(again.status == 0 && again.report.contains("\"resumed\":true"), "\(point): \(again.output)")
+            await writer.wait()
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "0")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW SLAVE STATUS").isEmpty, "the target no longer replicates")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "1")
+            let onTarget = Set(try await s.pair.sql(s.pair.targetPort, "SELECT id FROM \(s.db).t WHERE id > 100000").split(separator: "\n").map(String.init))
+            let lost = writer.inserted.filter { !onTarget.contains($0) && !writer.deleted.contains($0) }
+            #expect(lost.isEmpty, "acknowledged inserts missing on the target after \(point): \(lost.prefix(10))")
+            #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort))
+        }
+    }
+
+    @Test("killed after the source went read-only, then run again while the target cannot catch up: it gives up, the source is writable again (never left both read-only); a target made writable beside a writable source is refused, not taken for done")
+    func killedThenGivesUp() async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 10)
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            let marks = try makeTempDir("failpoint")
+            #expect(try await ferry(["cutover"] + s.servers, environment: ["FERRY_TEST_FAILPOINT": "cutover-after-read-only:kill:\(marks)"]).status == 137)
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "1")
+            try await s.pair.sql(s.pair.targetPort, "STOP SLAVE SQL_THREAD")
+            try await s.pair.sql(s.pair.sourcePort, "SET GLOBAL read_only=0; INSERT INTO \(s.db).t VALUES (700, 'late'); SET GLOBAL read_only=1")
+            let again = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "2", "--max-lag-seconds", "0"])
+            #expect(again.status != 0 && again.report.contains("writable again"), "\(again.output)")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the source serves again")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "1")
+
+            try await s.pair.sql(s.pair.targetPort, "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=0")
+            let both = try await ferry(["cutover"] + s.servers)
+            #expect(both.status != 0 && both.report.contains("takes writes too") && !both.report.contains("alreadyPromoted"), "\(both.output)")
         }
     }
 }

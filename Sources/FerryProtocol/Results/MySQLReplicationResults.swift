@@ -149,8 +149,12 @@ public struct MySQLCutoverResult: Codable, Sendable, Equatable {
     public var killed: [String]
     /// An earlier run had promoted the target already.
     public var alreadyPromoted: Bool
+    /// An earlier run had set the source read-only and ended before the target was promoted; this
+    /// one finished it (downtime started with that run, before `readOnlyAt`).
+    public var resumed: Bool?
 
-    public init(sourcePosition: String, readOnlyAt: String, promotedAt: String, waitedSeconds: Double, writers: [String] = [], killed: [String] = [], alreadyPromoted: Bool = false) {
+    public init(sourcePosition: String, readOnlyAt: String, promotedAt: String, waitedSeconds: Double, writers: [String] = [], killed: [String] = [], alreadyPromoted: Bool = false,
+                resumed: Bool = false) {
         self.sourcePosition = sourcePosition
         self.readOnlyAt = readOnlyAt
         self.promotedAt = promotedAt
@@ -158,12 +162,14 @@ public struct MySQLCutoverResult: Codable, Sendable, Equatable {
         self.writers = writers
         self.killed = killed
         self.alreadyPromoted = alreadyPromoted
+        self.resumed = resumed ? true : nil
     }
 }
 
 extension MySQLCutoverResult: StepResult {
     public var summary: String {
-        alreadyPromoted ? "the target was promoted by an earlier run" : "target promoted at \(sourcePosition) after \(waitedSeconds) s of catching up"
+        alreadyPromoted ? "the target was promoted by an earlier run"
+            : "target promoted at \(sourcePosition) after \(waitedSeconds) s of catching up\(resumed == true ? " (carrying on from an earlier run that set the source read-only)" : "")"
     }
 }
 

@@ -154,28 +154,33 @@ struct Replication: Sendable {
     // MARK: - cutover
 
     /// Source read-only → its writers named (and killed) → the target applies the source's last
-    /// transaction within `timeout` → the target promoted. On a timeout the source is made
-    /// writable again and nothing else is done.
+    /// transaction within `timeout` → the target promoted (replication stopped, reset, writable).
+    /// On a timeout the source is made writable again and nothing else is done. Safe to run
+    /// again after a run that died at any point: it carries on from what the servers show
+    /// (the source already read-only, the replica stopped or already reset, the target promoted).
     func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+        // A monitor comparing tables, or an earlier cutover, may have ended holding replication.
+        _ = try? resumeIfHeld()
         let replicas = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication")
-        if replicas.isEmpty, try target.query("SELECT @@read_only").first?.first == "0" {
-            // Promoted by an earlier run that died before it reported.
-            let position = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
-            let stamp = Timestamps.format(now())
-            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, alreadyPromoted: true)
-        }
-        guard let replica = replicas.first, replica["Master_Host"] == source.endpoint.host, replica["Master_Port"] == String(source.endpoint.port) else {
+        let sourceReadOnly = (try? source.query("SELECT @@read_only").first?.first).map { $0 == "1" }
+        guard let replica = replicas.first else { return try finishDetached(sourceReadOnly: sourceReadOnly, now: now) }
+        guard replica["Master_Host"] == source.endpoint.host, replica["Master_Port"] == String(source.endpoint.port) else {
             throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName); run the snapshot step again (ferry.dev/rerun=mysql-snapshot)"))
         }
+        // Read-only already: an earlier run of this cutover set it and ended before it finished.
+        let resumed = sourceReadOnly == true
         if let error = replica["Last_SQL_Error"], !error.isEmpty {
-            throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row on the target or re-run the snapshot (ferry.dev/rerun=mysql-snapshot). The source was not touched"))
+            let undone = resumed ? undoReadOnly() : ""
+            throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row on the target or re-run the snapshot (ferry.dev/rerun=mysql-snapshot). "
+                + (resumed ? undone : "The source was not touched")))
         }
         // A fresh look: the controller decided on the monitor's last one, which may be seconds old.
-        if let maxLag, let lag = replica["Seconds_Behind_Master"].flatMap({ Int($0) }), lag > maxLag {
+        if !resumed, let maxLag, let lag = replica["Seconds_Behind_Master"].flatMap({ Int($0) }), lag > maxLag {
             throw StepError.beforeChange(.target("\(targetName) is \(lag) s behind (more than \(maxLag) s, spec.mysql.cutover.maxLagSeconds); the cutover waits. The source was not touched"))
         }
         try source.run("SET GLOBAL read_only=1", what: "setting \(sourceName) read-only")
         let readOnlyAt = now()
+        Failpoint.hit("cutover-after-read-only")
         do {
             let writers = try openWriters()
             var killed: [String] = []
@@ -185,6 +190,7 @@ struct Replication: Sendable {
                     killed.append(w.text)
                 }
             }
+            Failpoint.hit("cutover-after-writers")
             let position = try source.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
             let waitStart = now()
             let waited = try target.query("SELECT MASTER_GTID_WAIT(\(MySQLClient.quoteString(position)), \(timeout))").first?.first
@@ -192,14 +198,49 @@ struct Replication: Sendable {
                 throw StepError.target("\(targetName) did not apply the source's last transaction (\(position)) within \(timeout) s (spec.mysql.cutover.timeoutSeconds)")
             }
             let waitedSeconds = (now().timeIntervalSince(waitStart) * 1000).rounded() / 1000
-            try target.run("STOP SLAVE; RESET SLAVE ALL; SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "promoting \(targetName)")
+            Failpoint.hit("cutover-after-caught-up")
+            try target.run("STOP SLAVE", what: "stopping replication on \(targetName)")
+            Failpoint.hit("cutover-after-stop-replica")
+            try target.run("RESET SLAVE ALL; SET GLOBAL replicate_do_db=''", what: "detaching \(targetName) from the source")
+            Failpoint.hit("cutover-after-reset")
+            try target.run("SET GLOBAL read_only=0", what: "making \(targetName) writable")
             return MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.formatMicro(readOnlyAt), promotedAt: Timestamps.formatMicro(now()),
-                                      waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed)
+                                      waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed, resumed: resumed)
         } catch {
-            // Nothing lost: the source takes writes again, the target still replicates.
-            let undone = (try? source.run("SET GLOBAL read_only=0", what: "making \(sourceName) writable again")) != nil
-            throw StepError.beforeChange(.target("\(error); \(undone ? "\(sourceName) is writable again and the target still replicates: nothing was lost" : "and \(sourceName) could NOT be made writable again: SET GLOBAL read_only=0 on it by hand")"))
+            // Nothing lost: the source takes writes again, the target replicates on.
+            _ = try? resumeIfHeld()
+            throw StepError.beforeChange(.target("\(error); \(undoReadOnly())"))
         }
+    }
+
+    /// The source writable again; what happened, for the report.
+    private func undoReadOnly() -> String {
+        (try? source.run("SET GLOBAL read_only=0", what: "making \(sourceName) writable again")) != nil
+            ? "\(sourceName) is writable again and the target still replicates: nothing was lost"
+            : "and \(sourceName) could NOT be made writable again: SET GLOBAL read_only=0 on it by hand"
+    }
+
+    /// The target replicates from nothing: promoted by an earlier run (done), or detached by one
+    /// that ended before it made the target writable (finished here when the target holds every
+    /// transaction of the read-only source). Anything else is refused: never both writable.
+    private func finishDetached(sourceReadOnly: Bool?, now: () -> Date) throws -> MySQLCutoverResult {
+        let stamp = Timestamps.formatMicro(now())
+        let applied = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
+        if try target.query("SELECT @@read_only").first?.first == "0" {
+            guard sourceReadOnly != false else {
+                throw StepError.beforeChange(.configuration("\(targetName) replicates from nothing and takes writes, and \(sourceName) takes writes too: this is not a cutover Ferry made "
+                    + "(or the source was made writable after it). Nothing was changed; stop the application on one of them"))
+            }
+            return MySQLCutoverResult(sourcePosition: applied, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, alreadyPromoted: true)
+        }
+        let sourcePosition = sourceReadOnly == true ? (try? source.query("SELECT @@gtid_binlog_pos").first?.first) ?? nil : nil
+        guard let sourcePosition, let sp = GTIDPosition(sourcePosition), let ap = GTIDPosition(applied), sp.transactionsAhead(of: ap) == 0 else {
+            let undone = sourceReadOnly == true ? "; " + undoReadOnly() : ""
+            throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName) and does not hold all its transactions (applied \(applied)); "
+                + "run the snapshot step again (ferry.dev/rerun=mysql-snapshot)\(undone)"))
+        }
+        try target.run("SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "making \(targetName) writable")
+        return MySQLCutoverResult(sourcePosition: sourcePosition, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, resumed: true)
     }
 
     struct Writer {
