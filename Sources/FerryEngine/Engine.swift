@@ -295,8 +295,16 @@ public enum Engine {
         }
         let from: String?
         if let step = steps.first(where: { $0.name == "mysql-cutover" }) {
-            // A run that carried on from (or found done) an earlier one: writes stopped during that run.
-            from = cut.map { $0.resumed == true || $0.alreadyPromoted ? step.startedAt ?? $0.readOnlyAt : $0.readOnlyAt }
+            if let cut {
+                // A run that carried on from (or found done) an earlier one: writes stopped during
+                // that one, so from when the cutover was first seen under way.
+                from = cut.resumed == true || cut.alreadyPromoted ? status.downtime?.from ?? step.startedAt ?? cut.readOnlyAt : cut.readOnlyAt
+            } else if step.state == .running || (step.state == .pending && (step.attempts ?? 0) > 0) {
+                // Under way (or about to be tried again): writes may have stopped; the exact moment comes with its result.
+                from = status.downtime?.from ?? step.startedAt
+            } else {
+                from = nil
+            }
         } else {
             from = steps.first { $0.name == "quiesce" && ($0.attempts ?? 0) > 0 }?.startedAt
         }

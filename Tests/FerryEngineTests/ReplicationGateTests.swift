@@ -97,5 +97,16 @@ struct ReplicationGateTests {
         #expect(Engine.downtime(status)?.from == "2026-11-30T09:00:00Z" && Engine.downtime(status)?.seconds == 3603)
         status.steps = [StepStatus(name: "mysql-cutover", state: .failed, attempts: 1)]
         #expect(Engine.downtime(status) == nil, "a cutover that gave up stopped no writes")
+
+        // Killed mid-way and run again: from when the cutover was first under way, kept across attempts.
+        status.steps = [StepStatus(name: "mysql-cutover", state: .running, attempts: 1, startedAt: "2026-11-30T10:00:00Z")]
+        status.downtime = Engine.downtime(status)
+        #expect(status.downtime == Downtime(from: "2026-11-30T10:00:00Z"))
+        status.steps = [StepStatus(name: "mysql-cutover", state: .running, attempts: 2, startedAt: "2026-11-30T10:00:09Z")]
+        status.downtime = Engine.downtime(status)
+        #expect(status.downtime?.from == "2026-11-30T10:00:00Z")
+        let resumed = MySQLCutoverResult(sourcePosition: "0-1-5", readOnlyAt: "2026-11-30T10:00:10.000000Z", promotedAt: "2026-11-30T10:00:10.500000Z", waitedSeconds: 0, resumed: true)
+        status.steps = [StepStatus(name: "mysql-cutover", state: .succeeded, attempts: 2, startedAt: "2026-11-30T10:00:09Z", result: try JSONValue(encoding: resumed))]
+        #expect(Engine.downtime(status) == Downtime(from: "2026-11-30T10:00:00Z", to: "2026-11-30T10:00:10.500000Z", seconds: 10.5))
     }
 }

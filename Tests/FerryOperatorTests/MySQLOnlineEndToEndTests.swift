@@ -10,7 +10,7 @@ import Testing
 /// application writing to the source as a non-admin user the whole time.
 @Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(5)))
 struct MySQLOnlineEndToEndTests {
-    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String) -> String {
+    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true) -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -27,6 +27,7 @@ struct MySQLOnlineEndToEndTests {
             mode: replicate
             source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)]}
             cutover: {maxLagSeconds: 5, timeoutSeconds: 30}
+            verify: \(verify)
         """
     }
 
@@ -150,6 +151,72 @@ struct MySQLOnlineEndToEndTests {
             #expect(try await env.jsonpath("migration/online", ".status.downtime.from") == env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#))
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
             #expect(try await env.jsonpath("migration/online", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-cutover resume")
+        }
+        }
+    }
+
+    @Test("the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the first attempt")
+    func cutoverCrash() async throws {
+        try await ReplicationPair.exclusive { pair in
+        let db = "crash_\(UUID().uuidString.prefix(6).lowercased())"
+        try await pair.makeSource(db, rows: 2000)
+        let package = try makeTempDir("crash-package")
+        try Data(#"{"version":"6.4.1","host":"old-box"}"#.utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
+        let marks = try makeTempDir("crash-marks")
+        let wrapper = marks + "/ferry-step"
+        try Data("#!/bin/sh\nFERRY_TEST_FAILPOINT=cutover-after-read-only:pause:\(marks),cutover-after-stop-replica:kill:\(marks) exec \(repoRoot)/.build/debug/ferry \"$@\"\n".utf8)
+            .write(to: URL(fileURLWithPath: wrapper))
+        chmod(wrapper, 0o755)
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            #expect(try await env.applyApp(partOf: "online").status == 0)
+            let secrets = """
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: mysql-root}
+                stringData: {username: root, password: ""}
+                ---
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: mysql-repl}
+                stringData: {username: repl, password: repl pass}
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: secrets).status == 0)
+            let steps = ["--step-command", wrapper, "--step-image", "ferry:test", "--step-retry-delay", "0.3", "--step-poll", "0.3"]
+            let first = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "crash-\(UUID().uuidString.prefix(4))", extra: steps)
+            defer { first.terminateNow() }
+            let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 30000, pauseSeconds: 0.004)
+            defer { writer.stop() }
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false)).status == 0)
+            #expect(try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/crash", ".status.phase") == "Replicating" })
+            #expect(try await env.kubectl("annotate", "migration/crash", "ferry.dev/cutover=now").status == 0)
+            let paused = try await eventually(timeout: 120, interval: 0.2) { FileManager.default.fileExists(atPath: marks + "/cutover-after-read-only.reached") }
+            #expect(paused, "the cutover Job reached the source read-only")
+            first.kill9()
+            #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "1")
+            #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "1", "mid-cutover: the target is not writable beside the source")
+
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "crash-\(UUID().uuidString.prefix(4))", extra: steps)
+            defer { controller.terminateNow() }
+            FileManager.default.createFile(atPath: marks + "/cutover-after-read-only.release", contents: nil)
+            let done = try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/crash", ".status.phase") == "Succeeded" }
+            let yaml = try await env.kubectl("get", "migration/crash", "-o", "yaml").stdout
+            #expect(done, "\(yaml)\n\(controller.log.suffix(3000))")
+            #expect(FileManager.default.fileExists(atPath: marks + "/cutover-after-stop-replica.fired"), "the first cutover Job was killed after it stopped the replica")
+            #expect((Int(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].attempts"#)) ?? 0) >= 2, "the cutover ran again")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].result.resumed"#) == "true", "\(yaml)")
+            writer.stop()
+            await writer.wait()
+            #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "1")
+            #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "0")
+            let onTarget = Set(try await pair.sql(pair.targetPort, "SELECT id FROM \(db).t WHERE id > 100000").split(separator: "\n").map(String.init))
+            let lost = writer.inserted.filter { !onTarget.contains($0) && !writer.deleted.contains($0) }
+            #expect(!writer.inserted.isEmpty && lost.isEmpty, "acknowledged writes missing on the target: \(lost.prefix(10))")
+            #expect(try await pair.checksum(pair.targetPort, db) == pair.checksum(pair.sourcePort, db))
+            let from = try await env.jsonpath("migration/crash", ".status.downtime.from")
+            let readOnlyAt = try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#)
+            #expect(!from.isEmpty && from < readOnlyAt, "the downtime started with the first attempt (\(from)), before the run that finished (\(readOnlyAt))")
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
         }
         }
     }

@@ -7,12 +7,12 @@ import Glibc
 /// (unset in production: then nothing happens):
 /// - `<name>:kill:<dir>` ends the process with SIGKILL at that point (as a node failure would);
 /// - `<name>:pause:<dir>` writes `<dir>/<name>.reached` and waits until `<dir>/<name>.release` exists.
-/// Each fires once: `<dir>/<name>.fired` marks it, so the retried step runs through.
+/// Several are separated by commas. Each fires once: `<dir>/<name>.fired` marks it, so the
+/// retried step runs through.
 enum Failpoint {
     static func hit(_ name: String) {
-        guard let spec = ProcessInfo.processInfo.environment["FERRY_TEST_FAILPOINT"] else { return }
-        let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
-        guard parts.count == 3, parts[0] == name else { return }
+        guard let specs = ProcessInfo.processInfo.environment["FERRY_TEST_FAILPOINT"] else { return }
+        guard let parts = specs.split(separator: ",").map({ $0.split(separator: ":", maxSplits: 2).map(String.init) }).first(where: { $0.count == 3 && $0[0] == name }) else { return }
         let dir = parts[2]
         let fired = "\(dir)/\(name).fired"
         guard !FileManager.default.fileExists(atPath: fired) else { return }
