@@ -159,7 +159,7 @@ let package = Package(
             path: "Benchmarks/ControllerBench"
         ),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
-        .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "FerryProtocol", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryProtocol", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "FerryProtocol", "KubeClient"]),

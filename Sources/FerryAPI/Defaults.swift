@@ -36,6 +36,7 @@ extension MigrationSpec {
             if m.parallelism == nil { m.parallelism = MigrationDefaults.mysqlParallelism }
             if m.optional == nil { m.optional = false }
             if m.mode == nil { m.mode = MigrationDefaults.mysqlMode }
+            if m.verify == nil { m.verify = true }
             if var source = m.source, source.port == nil {
                 source.port = MigrationDefaults.mysqlPort
                 m.source = source

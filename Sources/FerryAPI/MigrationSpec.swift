@@ -166,12 +166,16 @@ public struct MySQLCutoverSpec: Codable, Sendable, Hashable {
     public var timeoutSeconds: Int?
     /// Kill the source connections still holding write transactions once it is read-only.
     public var killWriters: Bool?
+    /// A Job (batch/v1 spec in `template`) that stops the old application, run to completion
+    /// before the source is set read-only (step `mysql-stop-source`).
+    public var stopSource: RebuildSpec.JobTemplate?
 
-    public init(window: DailyWindowSpec? = nil, maxLagSeconds: Int? = nil, timeoutSeconds: Int? = nil, killWriters: Bool? = nil) {
+    public init(window: DailyWindowSpec? = nil, maxLagSeconds: Int? = nil, timeoutSeconds: Int? = nil, killWriters: Bool? = nil, stopSource: RebuildSpec.JobTemplate? = nil) {
         self.window = window
         self.maxLagSeconds = maxLagSeconds
         self.timeoutSeconds = timeoutSeconds
         self.killWriters = killWriters
+        self.stopSource = stopSource
     }
 }
 

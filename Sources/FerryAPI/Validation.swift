@@ -15,7 +15,7 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 /// The step kinds a plan can hold, in order; `spec.steps.skip` names these (or full step names).
 public enum StepKind: String, CaseIterable, Sendable {
     case validate, presync, quiesce
-    case mysqlSnapshot = "mysql-snapshot", mysqlReplicate = "mysql-replicate", mysqlCutover = "mysql-cutover"
+    case mysqlSnapshot = "mysql-snapshot", mysqlReplicate = "mysql-replicate", mysqlStopSource = "mysql-stop-source", mysqlCutover = "mysql-cutover"
     case mysql, clickhouse, kafka, config, resume, cache, rebuild, files
 }
 
@@ -88,6 +88,7 @@ extension MigrationSpec {
                     Self.checkRange(c.maxLagSeconds, 0...86_400, "spec.mysql.cutover.maxLagSeconds", &errors)
                     Self.checkRange(c.timeoutSeconds, 1...3_600, "spec.mysql.cutover.timeoutSeconds", &errors)
                     if let w = c.window { Self.checkWindow(w, "spec.mysql.cutover.window", &errors) }
+                    if let job = c.stopSource { Self.checkJobTemplate(job.template, "spec.mysql.cutover.stopSource.template", &errors) }
                 }
             case let other:
                 fail("spec.mysql.mode", "\"\(other)\" is not a mode; use restore (import the package with the app stopped) or replicate (copy and follow the running source, then cut over)")
@@ -166,6 +167,7 @@ extension MigrationSpec {
             let triggers = [r.configMap != nil, r.job != nil, r.rolloutRestart != nil].filter { $0 }.count
             if triggers != 1 { fail(field, "set exactly one of configMap, job, rolloutRestart") }
             if let c = r.configMap, c.name.isEmpty || c.key.isEmpty { fail("\(field).configMap", "needs name and key") }
+            if let job = r.job { Self.checkJobTemplate(job.template, "\(field).job.template", &errors) }
         }
         Self.checkRange(steps?.stallSeconds, 10...86_400, "spec.steps.stallSeconds", &errors)
         let kinds = Set(StepKind.allCases.map(\.rawValue))
@@ -177,6 +179,19 @@ extension MigrationSpec {
             if kind == "validate" { fail("spec.steps.skip[\(i)]", "validate cannot be skipped: it protects your data") }
         }
         return errors
+    }
+
+    /// A Job spec from the user: containers to run, and nothing a restricted pod may not do
+    /// (refused here, before anything is changed, rather than when its step comes).
+    static func checkJobTemplate(_ template: JSONValue, _ field: String, _ errors: inout [ValidationError]) {
+        guard !(template[path: ["template", "spec", "containers"]]?.arrayValue ?? []).isEmpty else {
+            errors.append(ValidationError(field, "is a batch/v1 Job spec: it needs template.spec.containers"))
+            return
+        }
+        for problem in JobTemplatePolicy.problems(template, field: field) {
+            let parts = problem.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            errors.append(ValidationError(parts.first ?? field, parts.count == 2 ? parts[1] : problem))
+        }
     }
 
     /// Every credentials Secret the spec names, with its field.

@@ -285,8 +285,8 @@ public enum Engine {
 
     // MARK: - summary
 
-    /// From the moment writes stopped — the source read-only at the cutover (mode replicate), or
-    /// quiesce's start — to the moment the workloads were Ready (resume finished; without
+    /// From the moment writes stopped — the old application's stop Job started, else the source
+    /// read-only at the cutover (mode replicate), or quiesce's start — to the moment the workloads were Ready (resume finished; without
     /// workloads, the target's promotion). `to` and `seconds` stay unset while it lasts.
     public static func downtime(_ status: MigrationStatus) -> Downtime? {
         let steps = status.steps ?? []
@@ -294,7 +294,10 @@ public enum Engine {
             s.state == .succeeded ? try? s.result?.decode(as: MySQLCutoverResult.self) : nil
         }
         let from: String?
-        if let step = steps.first(where: { $0.name == "mysql-cutover" }) {
+        if let stop = steps.first(where: { $0.name == "mysql-stop-source" && ($0.attempts ?? 0) > 0 }) {
+            // The user's Job stops the old application: writes stop with it.
+            from = status.downtime?.from ?? stop.startedAt
+        } else if let step = steps.first(where: { $0.name == "mysql-cutover" }) {
             if let cut {
                 // A run that carried on from (or found done) an earlier one: writes stopped during
                 // that one, so from when the cutover was first seen under way.

@@ -14,6 +14,8 @@ public enum StepKind: Equatable, Sendable {
     case mysqlSnapshot
     /// Mode replicate: the target follows the source until the cutover is asked for and the lag allows it.
     case mysqlReplicate
+    /// Mode replicate, with `spec.mysql.cutover.stopSource`: the user's Job that stops the old application.
+    case mysqlStopSource
     /// Mode replicate: the source read-only, the target caught up and promoted.
     case mysqlCutover
     /// nil: the placeholder before validate has read which databases the package holds.
@@ -38,6 +40,7 @@ public enum StepKind: Equatable, Sendable {
         case "quiesce": self = .quiesce
         case "mysql-snapshot" where argument == nil: self = .mysqlSnapshot
         case "mysql-replicate" where argument == nil: self = .mysqlReplicate
+        case "mysql-stop-source" where argument == nil: self = .mysqlStopSource
         case "mysql-cutover" where argument == nil: self = .mysqlCutover
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
@@ -52,7 +55,7 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
 
     /// The name's first part: `mysql` for `mysql/crm` (what `spec.steps.skip` may name).
     public var family: String {
@@ -62,6 +65,7 @@ public enum StepKind: Equatable, Sendable {
         case .quiesce: return "quiesce"
         case .mysqlSnapshot: return "mysql-snapshot"
         case .mysqlReplicate: return "mysql-replicate"
+        case .mysqlStopSource: return "mysql-stop-source"
         case .mysqlCutover: return "mysql-cutover"
         case .mysql: return "mysql"
         case .clickhouse: return "clickhouse"
@@ -87,6 +91,7 @@ public enum StepKind: Equatable, Sendable {
         case .presync: return hasFiles && spec.fileSync?.preSync == true ? ["presync"] : []
         case .quiesce: return spec.workloads != nil ? ["quiesce"] : []
         case .mysqlSnapshot, .mysqlReplicate, .mysqlCutover: return spec.mysql?.replicates == true ? [family.family] : []
+        case .mysqlStopSource: return spec.mysql?.replicates == true && spec.mysql?.cutover?.stopSource != nil ? [family.family] : []
         case .mysql:
             guard let m = spec.mysql, !m.replicates else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
@@ -119,7 +124,7 @@ public enum StepKind: Equatable, Sendable {
         case .cache: return CacheResult.self
         case .presync, .files: return FileSyncResult.self
         case .quiesce, .resume: return QuiesceResult.self
-        case .rebuild, .unknown: return nil
+        case .mysqlStopSource, .rebuild, .unknown: return nil
         }
     }
 
@@ -129,7 +134,7 @@ public enum StepKind: Equatable, Sendable {
         switch self {
         case .validate, .mysqlSnapshot, .mysqlCutover, .mysql, .clickhouse, .kafka, .config, .cache: return true
         // The replication monitor is a Job too, but it never ends on its own: its driver decides.
-        case .quiesce, .mysqlReplicate, .resume, .rebuild, .presync, .files, .unknown: return false
+        case .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }
 
@@ -141,7 +146,7 @@ public enum StepKind: Equatable, Sendable {
         case .clickhouse(let table): return table != nil
         // The snapshot replaces the target's databases; the cutover sets the source read-only and promotes the target.
         case .mysqlSnapshot, .mysqlCutover, .kafka, .config: return true
-        case .validate, .presync, .quiesce, .mysqlReplicate, .resume, .cache, .rebuild, .files, .unknown: return false
+        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -155,7 +160,7 @@ public enum StepKind: Equatable, Sendable {
         case .clickhouse: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
         // A cutover half done is never optional.
-        case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlCutover, .config, .resume, .cache, .rebuild, .files, .unknown: return false
+        case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .config, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 }

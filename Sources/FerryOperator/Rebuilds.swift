@@ -19,7 +19,7 @@ public struct Rebuilds: Sendable {
             return try await bump(cm, namespace: namespace, migration: migration, attempt: attempt, now: now)
         }
         if let job = rebuild.job {
-            return try await runJob(job, name: rebuild.name, migration: migration, attempt: attempt)
+            return try await TemplateJob(client: client).run(job.template, field: "rebuilds[\(rebuild.name)].job.template", step: "rebuild/\(rebuild.name)", migration: migration, attempt: attempt)
         }
         if let restart = rebuild.rolloutRestart {
             return try await rolloutRestart(restart.deployment, namespace: namespace, now: now)
@@ -47,48 +47,6 @@ public struct Rebuilds: Sendable {
         _ = try await client.patch(.configMaps, name: cm.name, namespace: namespace, .merge(["data": [cm.key: .string(new)]]))
         return .succeeded(result: ["configMap": .string(cm.name), "key": .string(cm.key), "old": old.map { .string($0) } ?? .null, "new": .string(new)],
                           message: "\(cm.name).\(cm.key): \(old ?? "(unset)") → \(new)")
-    }
-
-    func runJob(_ template: RebuildSpec.JobTemplate, name: String, migration: Migration, attempt: Int) async throws -> StepOutcome {
-        let namespace = migration.metadata.namespace ?? "default"
-        let owner = migration.metadata.name ?? ""
-        let jobName = JobNames.name(migration: owner, step: "rebuild/\(name)", attempt: attempt)
-        let job: JSONValue
-        do {
-            job = try await client.get(.jobs, name: jobName, namespace: namespace)
-        } catch let e as KubeAPIError where e.isNotFound {
-            let problems = RebuildTemplatePolicy.problems(template.template, rebuild: name)
-            guard problems.isEmpty else {
-                return .failed("the rebuild Job is refused (it would run with more rights than a restricted pod): " + problems.joined(separator: "; "), permanent: true, untouched: true)
-            }
-            var spec = RebuildTemplatePolicy.hardened(template.template)
-            let (labels, annotations) = StepJobs.identity(migration: owner, step: "rebuild/\(name)")
-            var podLabels = spec[path: ["template", "metadata", "labels"]]?.objectValue ?? [:]
-            for (k, v) in labels.objectValue ?? [:] { podLabels[k] = v }
-            spec[path: ["template", "metadata", "labels"]] = .object(podLabels)
-            if spec["backoffLimit"] == nil { spec["backoffLimit"] = 0 }
-            let object: JSONValue = [
-                "apiVersion": "batch/v1", "kind": "Job",
-                "metadata": ["name": .string(jobName), "namespace": .string(namespace), "labels": labels, "annotations": annotations,
-                             "ownerReferences": [OwnerReference.controller(of: migration)]],
-                "spec": spec,
-            ]
-            do {
-                _ = try await client.create(.jobs, object, namespace: namespace)
-            } catch let e as KubeAPIError where e.isInvalid {
-                return .failed("rebuilds[\(name)].job.template is not a valid Job spec: \(e)", permanent: true)
-            }
-            return .running("job \(jobName) created")
-        }
-        if let problem = StepJobs.foreignJobProblem(job, step: "rebuild/\(name)", migrationUID: migration.metadata.uid) {
-            return .failed(problem, permanent: true)
-        }
-        let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(jobName)")).items
-        switch StepPodOutcome.outcome(job: job, pods: pods) {
-        case .succeeded: return .succeeded(result: ["job": .string(jobName)], message: "job \(jobName) completed")
-        case .failed(let m, _, _): return .failed("job \(jobName): \(m)", permanent: false)
-        case .running(let m): return .running(m)
-        }
     }
 
     func rolloutRestart(_ deployment: String, namespace: String, now: Date) async throws -> StepOutcome {

@@ -1,3 +1,4 @@
+import FerryProtocol
 import FerryAPI
 import Foundation
 import KubeClient
@@ -78,7 +79,9 @@ func maximalMigration() -> Migration {
     spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true, resumeOnFailure: true)
     spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true, mode: "replicate",
                            source: .init(host: "o", port: 2, credentialsSecret: "os", databases: ["d"]),
-                           cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true))
+                           cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true,
+                                          stopSource: .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "busybox"]]]]])),
+                           verify: false)
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
@@ -124,6 +127,9 @@ func maximalMigration() -> Migration {
     mysql.lastError = "e"
     mysql.observedAt = "2026-01-01T00:00:00Z"
     mysql.summary = "lag 0s"
+    mysql.verification = ReplicationVerification(state: .mismatch, tables: 2, checked: 2, mismatches: [TableMismatch(table: "d.t", range: "key [1, 2)", detail: "x", position: "0-1-5")],
+                                                 unverified: ["d.u: engine MyISAM"], current: "d.t", lastError: "e", startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:01Z")
+    mysql.verification?.passes = 1
     status.mysql = mysql
     status.downtime = Downtime(from: "2026-01-01T00:00:00Z", to: "2026-01-01T00:00:04Z", seconds: 4)
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)

@@ -1,4 +1,5 @@
 import FerryAPI
+import KubeClient
 import Testing
 
 @Suite("Migration spec validation", .timeLimit(.minutes(3)))
@@ -42,6 +43,25 @@ struct ValidationTests {
         s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"))
         #expect(s.validate().isEmpty)
         #expect(s.credentialSecrets.contains { $0.field == "spec.mysql.source.credentialsSecret" && $0.name == "repl" })
+    }
+
+    @Test("Jobs from the user's templates (stopSource, rebuilds) are checked before anything changes: no containers, root, privilege, host namespaces or an API token, each by its field")
+    func jobTemplates() {
+        var s = base()
+        let hostile: JSONValue = ["template": ["spec": ["hostNetwork": true, "serviceAccountName": "admin",
+                                                        "containers": [["name": "stop", "image": "x", "securityContext": ["privileged": true, "runAsUser": 0]]]]]]
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"),
+                            cutover: MySQLCutoverSpec(stopSource: .init(template: hostile)))
+        let stop = "spec.mysql.cutover.stopSource.template.template.spec"
+        #expect(Set(fields(s)) == ["\(stop).hostNetwork", "\(stop).serviceAccountName", "\(stop).containers[stop].securityContext.privileged", "\(stop).containers[stop].securityContext"],
+                "\(s.validate())")
+        s.mysql?.cutover?.stopSource = .init(template: ["template": ["spec": [:]]])
+        #expect(fields(s) == ["spec.mysql.cutover.stopSource.template"])
+        #expect(s.validate().first?.message.contains("containers") == true)
+        s.mysql?.cutover?.stopSource = .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "x", "command": ["/bin/true"]]]]]])
+        #expect(s.validate().isEmpty)
+        s.rebuilds = [RebuildSpec(name: "report", job: .init(template: hostile))]
+        #expect(fields(s).contains("spec.rebuilds[0].job.template.template.spec.hostNetwork"), "\(s.validate())")
     }
 
     @Test("each section's mistakes name their field and the fix")

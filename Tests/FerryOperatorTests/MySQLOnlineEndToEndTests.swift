@@ -10,7 +10,7 @@ import Testing
 /// application writing to the source as a non-admin user the whole time.
 @Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(5)))
 struct MySQLOnlineEndToEndTests {
-    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true) -> String {
+    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil) -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -26,7 +26,10 @@ struct MySQLOnlineEndToEndTests {
             credentialsSecret: mysql-root
             mode: replicate
             source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)]}
-            cutover: {maxLagSeconds: 5, timeoutSeconds: 30}
+            cutover:
+              maxLagSeconds: 5
+              timeoutSeconds: 30
+        \(stopSource.map { "      stopSource: {template: {template: {spec: {restartPolicy: Never, containers: [{name: stop, image: busybox, command: [/bin/sh, -c, \"\($0)\"]}]}}}}" } ?? "")
             verify: \(verify)
         """
     }
@@ -155,7 +158,7 @@ struct MySQLOnlineEndToEndTests {
         }
     }
 
-    @Test("the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the first attempt")
+    @Test("stopSource stops the old application first; then the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the stop")
     func cutoverCrash() async throws {
         try await ReplicationPair.exclusive { pair in
         let db = "crash_\(UUID().uuidString.prefix(6).lowercased())"
@@ -187,11 +190,15 @@ struct MySQLOnlineEndToEndTests {
             defer { first.terminateNow() }
             let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 30000, pauseSeconds: 0.004)
             defer { writer.stop() }
-            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false)).status == 0)
+            // The old application's stop: the user's Job kills the writer.
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false, stopSource: "kill -9 \(writer.pid)")).status == 0)
             #expect(try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/crash", ".status.phase") == "Replicating" })
             #expect(try await env.kubectl("annotate", "migration/crash", "ferry.dev/cutover=now").status == 0)
             let paused = try await eventually(timeout: 120, interval: 0.2) { FileManager.default.fileExists(atPath: marks + "/cutover-after-read-only.reached") }
             #expect(paused, "the cutover Job reached the source read-only")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-stop-source")].state"#) == "Succeeded")
+            await writer.wait()
+            #expect(!writer.errors.contains("1290"), "the old application was stopped before the source went read-only: none of its writes was refused")
             first.kill9()
             #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "1")
             #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "1", "mid-cutover: the target is not writable beside the source")
@@ -205,8 +212,6 @@ struct MySQLOnlineEndToEndTests {
             #expect(FileManager.default.fileExists(atPath: marks + "/cutover-after-stop-replica.fired"), "the first cutover Job was killed after it stopped the replica")
             #expect((Int(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].attempts"#)) ?? 0) >= 2, "the cutover ran again")
             #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].result.resumed"#) == "true", "\(yaml)")
-            writer.stop()
-            await writer.wait()
             #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "1")
             #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "0")
             let onTarget = Set(try await pair.sql(pair.targetPort, "SELECT id FROM \(db).t WHERE id > 100000").split(separator: "\n").map(String.init))
@@ -216,6 +221,8 @@ struct MySQLOnlineEndToEndTests {
             let from = try await env.jsonpath("migration/crash", ".status.downtime.from")
             let readOnlyAt = try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#)
             #expect(!from.isEmpty && from < readOnlyAt, "the downtime started with the first attempt (\(from)), before the run that finished (\(readOnlyAt))")
+            #expect(from == (try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-stop-source")].startedAt"#)), "the downtime starts with the old application's stop")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-stop-source mysql-cutover resume")
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
         }
         }

@@ -18,7 +18,7 @@ struct StepJobsTests {
 
     @Test("one of each step kind, in plan order: each has its driver, and the Job kinds are exactly those that run as Jobs")
     func kinds() {
-        #expect(StepKind.all.map(\.family) == ["validate", "presync", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-cutover", "mysql", "clickhouse", "kafka", "config", "resume", "cache", "rebuild", "files"])
+        #expect(StepKind.all.map(\.family) == ["validate", "presync", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-stop-source", "mysql-cutover", "mysql", "clickhouse", "kafka", "config", "resume", "cache", "rebuild", "files"])
         #expect(Set(StepKind.all.map(\.family)).count == StepKind.all.count)
         for kind in StepKind.all {
             #expect(!(StepDrivers.driver(for: kind) is UnknownStep), "\(kind)")
@@ -185,7 +185,7 @@ struct StepJobsTests {
             "volumes": [["name": "root", "hostPath": ["path": "/"]], ["name": "scratch", "emptyDir": .emptyObject]],
             "containers": [["name": "x", "image": "x", "securityContext": ["privileged": true, "capabilities": ["add": ["SYS_ADMIN"]]]]],
         ]]]
-        let problems = RebuildTemplatePolicy.problems(hostile, rebuild: "report").joined(separator: "\n")
+        let problems = JobTemplatePolicy.problems(hostile, field: "rebuilds[report].job.template").joined(separator: "\n")
         for part in ["serviceAccountName: admin", "hostNetwork", "volumes[root]: hostPath", "containers[x].securityContext.privileged", "capabilities.add: SYS_ADMIN"] {
             #expect(problems.contains(part), "\(part): \(problems)")
         }
@@ -196,11 +196,11 @@ struct StepJobsTests {
             "securityContext": ["seccompProfile": ["type": "Unconfined"]],
             "containers": [["name": "x", "image": "x"]],
         ]]]
-        let more = RebuildTemplatePolicy.problems(sneaky, rebuild: "report").joined(separator: "\n")
+        let more = JobTemplatePolicy.problems(sneaky, field: "rebuilds[report].job.template").joined(separator: "\n")
         for part in ["serviceAccount: admin", "projected serviceAccountToken", "Unconfined"] { #expect(more.contains(part), "\(part): \(more)") }
         let plain: JSONValue = ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "r", "image": "report:1"]]]]]
-        #expect(RebuildTemplatePolicy.problems(plain, rebuild: "report").isEmpty)
-        let hardened = RebuildTemplatePolicy.hardened(plain)
+        #expect(JobTemplatePolicy.problems(plain, field: "rebuilds[report].job.template").isEmpty)
+        let hardened = JobTemplatePolicy.hardened(plain)
         #expect(hardened[path: ["template", "spec", "automountServiceAccountToken"]] == false)
         #expect(hardened[path: ["template", "spec", "securityContext", "seccompProfile", "type"]] == "RuntimeDefault")
         #expect(hardened[path: ["template", "spec", "containers"]]?.arrayValue?.first?[path: ["securityContext", "capabilities", "drop"]] == ["ALL"])

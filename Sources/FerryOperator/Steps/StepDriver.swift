@@ -55,6 +55,7 @@ enum StepDrivers {
         case .quiesce: return QuiesceStep()
         case .mysqlSnapshot: return MySQLSnapshotStep()
         case .mysqlReplicate: return MySQLReplicateStep()
+        case .mysqlStopSource: return MySQLStopSourceStep()
         case .mysqlCutover: return MySQLCutoverStep()
         case .resume: return ResumeStep()
         case .mysql: return MySQLStep()

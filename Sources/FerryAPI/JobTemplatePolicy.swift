@@ -1,21 +1,22 @@
 import KubeClient
 
-/// A rebuild Job's pod template runs with the controller's authority, so it
+/// A Job from a user's template (a rebuild, the old application's stop) runs with the
+/// controller's authority, so it
 /// gets the limits of Ferry's own step pods: whatever PodSecurity `restricted`
 /// forbids (host namespaces and paths, privilege, added capabilities, root) or
 /// a service-account token is refused by name, before anything is created;
 /// what it leaves unset is filled in with the restricted settings.
-public enum RebuildTemplatePolicy {
+public enum JobTemplatePolicy {
     static let allowedVolumes: Set<String> = ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"]
 
-    /// Each refused field as `rebuilds[NAME].job.template.…: why`.
-    public static func problems(_ jobSpec: JSONValue, rebuild name: String) -> [String] {
-        let field = "rebuilds[\(name)].job.template.template.spec"
+    /// Each refused field as `<field>.template.spec.…: why` (`field`: where the Job spec is, e.g. `rebuilds[report].job.template`).
+    public static func problems(_ jobSpec: JSONValue, field template: String) -> [String] {
+        let field = "\(template).template.spec"
         let spec = jobSpec[path: ["template", "spec"]] ?? .emptyObject
         var out: [String] = []
         for key in ["serviceAccountName", "serviceAccount"] {
             if let account = spec[key]?.stringValue, !account.isEmpty, account != "default" {
-                out.append("\(field).\(key): \(account) would run the Job with that account's rights; rebuild Jobs run without one")
+                out.append("\(field).\(key): \(account) would run the Job with that account's rights; Jobs from templates run without one")
             }
         }
         if spec["hostUsers"]?.boolValue == false || spec[path: ["securityContext", "sysctls"]] != nil {
@@ -24,7 +25,7 @@ public enum RebuildTemplatePolicy {
         if let seccomp = spec[path: ["securityContext", "seccompProfile", "type"]]?.stringValue, seccomp != "RuntimeDefault" && seccomp != "Localhost" {
             out.append("\(field).securityContext.seccompProfile: \(seccomp) is not allowed")
         }
-        if spec["automountServiceAccountToken"]?.boolValue == true { out.append("\(field).automountServiceAccountToken: rebuild Jobs get no API token") }
+        if spec["automountServiceAccountToken"]?.boolValue == true { out.append("\(field).automountServiceAccountToken: Jobs from templates get no API token") }
         for key in ["hostNetwork", "hostPID", "hostIPC"] where spec[key]?.boolValue == true { out.append("\(field).\(key): not allowed") }
         for v in spec["volumes"]?.arrayValue ?? [] {
             if let type = v.objectValue?.keys.first(where: { $0 != "name" }), !allowedVolumes.contains(type) {
