@@ -7,7 +7,7 @@ import Foundation
 struct MySQLCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mysql", abstract: "Move MySQL/MariaDB online: snapshot + replication from the old server, then a cutover in seconds.",
-        subcommands: [MySQLSnapshot.self, MySQLStatus.self, MySQLWatch.self, MySQLCutover.self])
+        subcommands: [MySQLSnapshot.self, MySQLStatus.self, MySQLWatch.self, MySQLCutover.self, MySQLReverse.self])
 }
 
 /// The two servers, shared by the `ferry mysql` commands.
@@ -81,10 +81,43 @@ struct MySQLCutover: AsyncParsableCommand {
     var maxLagSeconds: Int?
     @Flag(help: "Kill the source connections that still hold write transactions once it is read-only.")
     var killWriters = false
+    @Flag(help: "Go back: the new server (--host) read-only, the old one (--source-host), which replicates from it (mysql reverse), caught up and promoted.")
+    var back = false
+    @Option(help: "With --back: the address the old server replicates from (mysql reverse --reverse-host).")
+    var reverseHost: String?
+    @Option(help: "With --back: its port.")
+    var reversePort: Int?
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLCutoverArguments {
-        MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, maxLagSeconds: maxLagSeconds, killWriters: killWriters, resultFile: result.resultFile)
+        MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, maxLagSeconds: maxLagSeconds, killWriters: killWriters, back: back,
+                              reverseHost: reverseHost, reversePort: reversePort, resultFile: result.resultFile)
+    }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}
+
+struct MySQLReverse: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reverse",
+        abstract: "After the cutover: make the old server (--source-host) a replica of the new one (--host), so going back is one cutover (mysql cutover --back).",
+        discussion: "Refused when the old server holds transactions the new one never applied. The old server connects to the new one at --reverse-host:--reverse-port as a user Ferry creates there with only REPLICATION SLAVE.")
+
+    @OptionGroup var servers: MySQLServerOptions
+    @Option(help: "The new server's gtid_binlog_pos at its promotion (the cutover's targetPosition).")
+    var from: String = ""
+    @Option(name: .customLong("database"), help: "A database to replicate back (repeat).")
+    var databases: [String] = []
+    @Option(help: "The address at which the old server reaches the new one.")
+    var reverseHost: String
+    @Option(help: "Its port.")
+    var reversePort: Int = 3306
+    @OptionGroup var result: ResultOptions
+
+    var arguments: MySQLReverseArguments {
+        MySQLReverseArguments(servers: servers.servers, from: from, databases: databases, reverseHost: reverseHost, reversePort: reversePort, resultFile: result.resultFile)
     }
 
     func run() async throws {

@@ -202,4 +202,61 @@ struct MySQLReplicationTests {
             #expect(both.status != 0 && both.report.contains("takes writes too") && !both.report.contains("alreadyPromoted"), "\(both.output)")
         }
     }
+
+    @Test("a way back: after the cutover the old server replicates the new one's writes (errant transactions and missing rights refused first); cutover --back makes the old server the primary again with every write, the new one read-only")
+    func reverseAndBack() async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 50, grants: "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD")
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            let cut = try await ferry(["cutover"] + s.servers)
+            #expect(cut.status == 0, "\(cut.output)")
+            let result = try JSONSerialization.jsonObject(with: Data(cut.report.utf8)) as? [String: Any]
+            let promoted = (result?["result"] as? [String: Any])?["targetPosition"] as? String
+            #expect(promoted != nil, "the cutover reports the new server's position at promotion: \(cut.report)")
+            let reverse = ["reverse"] + s.servers + ["--from", promoted ?? "", "--database", s.db, "--reverse-host", "127.0.0.1", "--reverse-port", "\(s.pair.targetPort)"]
+
+            // An admin wrote to the old server after it went read-only: going back would lose it.
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (9000, 'errant')")
+            let errant = try await ferry(reverse)
+            #expect(errant.status != 0 && errant.report.contains("never applied") && errant.report.contains("\"changed\":false"), "\(errant.output)")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SHOW SLAVE STATUS").isEmpty, "nothing was set up")
+            try await s.pair.sql(s.pair.sourcePort, "SET sql_log_bin=0; DELETE FROM \(s.db).t WHERE id = 9000")
+            // The errant transaction stays in the old server's binary log: start its history afresh, as an operator would after checking.
+            try await s.pair.sql(s.pair.sourcePort, "RESET MASTER")
+
+            let ok = try await ferry(reverse)
+            #expect(ok.status == 0, "\(ok.output)")
+            if ok.status != 0 { return }
+            try await s.pair.sql(s.pair.targetPort, "CREATE USER IF NOT EXISTS app@'%' IDENTIFIED BY 'app'; GRANT SELECT, INSERT, UPDATE, DELETE ON \(s.db).* TO app@'%'")
+            let writer = try SQLWriter.start(port: s.pair.targetPort, db: s.db, statements: 400, pauseSeconds: 0.004)
+            defer { writer.stop() }
+            #expect(try await eventually(timeout: 60) { writer.acknowledged.count > 100 }, "the new app writes to the new server")
+            #expect(try await eventually(timeout: 30) { (try await s.pair.sql(s.pair.sourcePort, "SELECT COUNT(*) FROM \(s.db).t WHERE id > 100000")) != "0" },
+                    "the old server follows the new one's writes")
+
+            let back = try await ferry(["cutover"] + s.servers + ["--back", "--reverse-host", "127.0.0.1", "--reverse-port", "\(s.pair.targetPort)"])
+            #expect(back.status == 0, "\(back.output)")
+            await writer.wait()
+            #expect(writer.errors.contains("1290"), "the new server refused writes once read-only")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SELECT @@read_only") == "0", "the old server is the primary again")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SHOW SLAVE STATUS").isEmpty)
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT @@read_only") == "1")
+            let onOld = Set(try await s.pair.sql(s.pair.sourcePort, "SELECT id FROM \(s.db).t WHERE id > 100000").split(separator: "\n").map(String.init))
+            let lost = writer.inserted.filter { !onOld.contains($0) && !writer.deleted.contains($0) }
+            #expect(!writer.inserted.isEmpty && lost.isEmpty, "acknowledged writes on the new server missing on the old one: \(lost.prefix(10))")
+            #expect(try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort))
+        }
+    }
+
+    @Test("reverse replication refused before anything changes: a source user that may not configure replication")
+    func reverseRights() async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 5)
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            #expect(try await ferry(["cutover"] + s.servers).status == 0)
+            let r = try await ferry(["reverse"] + s.servers + ["--database", s.db, "--reverse-host", "127.0.0.1", "--reverse-port", "\(s.pair.targetPort)"])
+            #expect(r.status != 0 && r.report.contains("REPLICATION SLAVE ADMIN") && r.report.contains("\"changed\":false"), "\(r.output)")
+            #expect(try await s.pair.sql(s.pair.sourcePort, "SHOW SLAVE STATUS").isEmpty)
+        }
+    }
 }

@@ -111,13 +111,22 @@ public struct MySQLCutoverArguments: StepArguments {
     public var maxLagSeconds: Int?
     /// Kill the connections still holding write transactions on the source once it is read-only.
     public var killWriters: Bool
+    /// Back to the old server: the new one (`host`) read-only, the old one (`sourceHost`), which
+    /// replicates from it through `reverseHost:reversePort`, caught up and promoted.
+    public var back: Bool
+    public var reverseHost: String?
+    public var reversePort: Int?
     public var resultFile: String
 
-    public init(servers: MySQLServers, timeoutSeconds: Int = 30, maxLagSeconds: Int? = nil, killWriters: Bool = false, resultFile: String = TerminationMessage.path) {
+    public init(servers: MySQLServers, timeoutSeconds: Int = 30, maxLagSeconds: Int? = nil, killWriters: Bool = false, back: Bool = false, reverseHost: String? = nil, reversePort: Int? = nil,
+                resultFile: String = TerminationMessage.path) {
         self.servers = servers
         self.timeoutSeconds = timeoutSeconds
         self.maxLagSeconds = maxLagSeconds
         self.killWriters = killWriters
+        self.back = back
+        self.reverseHost = reverseHost
+        self.reversePort = reversePort
         self.resultFile = resultFile
     }
 
@@ -127,14 +136,58 @@ public struct MySQLCutoverArguments: StepArguments {
         w.option("timeout-seconds", timeoutSeconds)
         w.option("max-lag-seconds", maxLagSeconds)
         w.flag("kill-writers", killWriters)
+        w.flag("back", back)
+        w.option("reverse-host", reverseHost)
+        w.option("reverse-port", reversePort)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "max-lag-seconds", "result-file"]), flags: ["kill-writers"])
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "max-lag-seconds", "reverse-host", "reverse-port", "result-file"]),
+                               flags: ["kill-writers", "back"])
         self.init(servers: try MySQLServers(r), timeoutSeconds: try r.int("timeout-seconds", default: 30), maxLagSeconds: try r.int("max-lag-seconds"), killWriters: r.flag("kill-writers"),
-                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  back: r.flag("back"), reverseHost: try r.optional("reverse-host"), reversePort: try r.int("reverse-port"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}
+
+/// `ferry mysql reverse`: after the cutover, the old server (the source) becomes a replica of
+/// the new one from `from` (the new one's position at its promotion), for `databases`, reaching
+/// it through `reverseHost:reversePort`; refused when the old server holds transactions the new
+/// one never applied.
+public struct MySQLReverseArguments: StepArguments {
+    public static let command = ["mysql", "reverse"]
+    public var servers: MySQLServers
+    public var from: String
+    public var databases: [String]
+    public var reverseHost: String
+    public var reversePort: Int
+    public var resultFile: String
+
+    public init(servers: MySQLServers, from: String, databases: [String], reverseHost: String, reversePort: Int = 3306, resultFile: String = TerminationMessage.path) {
+        self.servers = servers
+        self.from = from
+        self.databases = databases
+        self.reverseHost = reverseHost
+        self.reversePort = reversePort
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        servers.write(&w)
+        w.option("from", from)
+        w.options("database", databases)
+        w.option("reverse-host", reverseHost)
+        w.option("reverse-port", reversePort)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["from", "database", "reverse-host", "reverse-port", "result-file"]))
+        self.init(servers: try MySQLServers(r), from: try r.optional("from") ?? "", databases: r.list("database"), reverseHost: try r.required("reverse-host"),
+                  reversePort: try r.int("reverse-port", default: 3306), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
 

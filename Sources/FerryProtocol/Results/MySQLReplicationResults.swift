@@ -1,5 +1,26 @@
 import Foundation
 
+/// What `mysql reverse` reports: the old server replicates from the new one.
+public struct MySQLReverseResult: Codable, Sendable, Equatable {
+    /// The new server's binary-log position it starts from.
+    public var from: String
+    public var databases: [String]
+    /// How the old server reaches the new one.
+    public var host: String
+    public var port: Int
+
+    public init(from: String, databases: [String], host: String, port: Int) {
+        self.from = from
+        self.databases = databases
+        self.host = host
+        self.port = port
+    }
+}
+
+extension MySQLReverseResult: StepResult {
+    public var summary: String { "the old server replicates \(databases.joined(separator: ", ")) from \(host):\(port) from \(from.isEmpty ? "the start" : from) on" }
+}
+
 /// What `mysql snapshot` reports: the databases restored and the GTID position the target
 /// replicates from.
 public struct MySQLSnapshotResult: Codable, Sendable, Equatable {
@@ -152,6 +173,10 @@ public struct MySQLCutoverResult: Codable, Sendable, Equatable {
     /// An earlier run had set the source read-only and ended before the target was promoted; this
     /// one finished it (downtime started with that run, before `readOnlyAt`).
     public var resumed: Bool?
+    /// The target's `gtid_binlog_pos` as it was promoted: where reverse replication starts.
+    public var targetPosition: String?
+    /// The databases it replicated (its replication filter).
+    public var databases: [String]?
 
     public init(sourcePosition: String, readOnlyAt: String, promotedAt: String, waitedSeconds: Double, writers: [String] = [], killed: [String] = [], alreadyPromoted: Bool = false,
                 resumed: Bool = false) {

@@ -65,7 +65,23 @@ extension MySQLCutoverArguments {
     public func run() async throws -> MySQLCutoverResult {
         guard timeoutSeconds >= 1 else { throw StepError.configuration("--timeout-seconds must be at least 1 (spec.mysql.cutover.timeoutSeconds)") }
         let r = try servers.replication()
-        return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters) }
+        guard back else { return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters) } }
+        // Back: the roles swap; the old server replicates from the new one through the reverse address.
+        guard let reverseHost else { throw StepError.configuration("--back needs --reverse-host: the address the old server replicates from") }
+        let swapped = Replication(source: r.target, target: r.source)
+        return try await ProcessSpawn.onThread {
+            try swapped.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters, master: (reverseHost, reversePort ?? 3306))
+        }
+    }
+}
+
+extension MySQLReverseArguments {
+    public func run() async throws -> MySQLReverseResult {
+        let r = try servers.replication()
+        return try await ProcessSpawn.onThread {
+            do { try r.checkReversible() } catch let e as StepError { throw StepError.beforeChange(e) }
+            return try r.startReverse(from: from, databases: databases, via: (reverseHost, reversePort))
+        }
     }
 }
 

@@ -158,13 +158,16 @@ struct Replication: Sendable {
     /// On a timeout the source is made writable again and nothing else is done. Safe to run
     /// again after a run that died at any point: it carries on from what the servers show
     /// (the source already read-only, the replica stopped or already reset, the target promoted).
-    func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+    /// `master`: where the target's replication reads from, when not the source's own address
+    /// (going back, the old server reaches the new one through another address).
+    func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, master: (host: String, port: Int)? = nil, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
         // A monitor comparing tables, or an earlier cutover, may have ended holding replication.
         _ = try? resumeIfHeld()
         let replicas = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication")
         let sourceReadOnly = (try? source.query("SELECT @@read_only").first?.first).map { $0 == "1" }
         guard let replica = replicas.first else { return try finishDetached(sourceReadOnly: sourceReadOnly, now: now) }
-        guard replica["Master_Host"] == source.endpoint.host, replica["Master_Port"] == String(source.endpoint.port) else {
+        let expected = master ?? (source.endpoint.host, source.endpoint.port)
+        guard replica["Master_Host"] == expected.host, replica["Master_Port"] == String(expected.port) else {
             throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName); run the snapshot step again (ferry.dev/rerun=mysql-snapshot)"))
         }
         // Read-only already: an earlier run of this cutover set it and ended before it finished.
@@ -201,11 +204,17 @@ struct Replication: Sendable {
             Failpoint.hit("cutover-after-caught-up")
             try target.run("STOP SLAVE", what: "stopping replication on \(targetName)")
             Failpoint.hit("cutover-after-stop-replica")
+            let databases = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
             try target.run("RESET SLAVE ALL; SET GLOBAL replicate_do_db=''", what: "detaching \(targetName) from the source")
             Failpoint.hit("cutover-after-reset")
+            // Nothing writes the target before it is writable: its position now is where reverse replication starts.
+            let targetPosition = try target.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
             try target.run("SET GLOBAL read_only=0", what: "making \(targetName) writable")
-            return MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.formatMicro(readOnlyAt), promotedAt: Timestamps.formatMicro(now()),
-                                      waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed, resumed: resumed)
+            var result = MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.formatMicro(readOnlyAt), promotedAt: Timestamps.formatMicro(now()),
+                                            waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed, resumed: resumed)
+            result.targetPosition = targetPosition
+            result.databases = databases
+            return result
         } catch {
             // Nothing lost: the source takes writes again, the target replicates on.
             _ = try? resumeIfHeld()
@@ -239,8 +248,13 @@ struct Replication: Sendable {
             throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName) and does not hold all its transactions (applied \(applied)); "
                 + "run the snapshot step again (ferry.dev/rerun=mysql-snapshot)\(undone)"))
         }
+        let databases = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+        let targetPosition = try target.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
         try target.run("SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "making \(targetName) writable")
-        return MySQLCutoverResult(sourcePosition: sourcePosition, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, resumed: true)
+        var result = MySQLCutoverResult(sourcePosition: sourcePosition, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, resumed: true)
+        result.targetPosition = targetPosition
+        result.databases = databases.isEmpty ? nil : databases
+        return result
     }
 
     struct Writer {
