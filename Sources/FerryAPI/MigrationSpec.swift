@@ -136,6 +136,7 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     }
 
     public var replicates: Bool { mode == "replicate" }
+    public var reverses: Bool { replicates && cutover?.reverseReplication == true }
     public var verifies: Bool { verify != false }
 }
 
@@ -169,13 +170,23 @@ public struct MySQLCutoverSpec: Codable, Sendable, Hashable {
     /// A Job (batch/v1 spec in `template`) that stops the old application, run to completion
     /// before the source is set read-only (step `mysql-stop-source`).
     public var stopSource: RebuildSpec.JobTemplate?
+    /// After the cutover the old server replicates from the new one (step `mysql-reverse`), so
+    /// `ferry.dev/cutover=reverse` can go back (step `mysql-cutback`).
+    public var reverseReplication: Bool?
+    /// How the old server reaches the new one (default: `spec.mysql.host` and `port`).
+    public var reverseHost: String?
+    public var reversePort: Int?
 
-    public init(window: DailyWindowSpec? = nil, maxLagSeconds: Int? = nil, timeoutSeconds: Int? = nil, killWriters: Bool? = nil, stopSource: RebuildSpec.JobTemplate? = nil) {
+    public init(window: DailyWindowSpec? = nil, maxLagSeconds: Int? = nil, timeoutSeconds: Int? = nil, killWriters: Bool? = nil, stopSource: RebuildSpec.JobTemplate? = nil,
+                reverseReplication: Bool? = nil, reverseHost: String? = nil, reversePort: Int? = nil) {
         self.window = window
         self.maxLagSeconds = maxLagSeconds
         self.timeoutSeconds = timeoutSeconds
         self.killWriters = killWriters
         self.stopSource = stopSource
+        self.reverseReplication = reverseReplication
+        self.reverseHost = reverseHost
+        self.reversePort = reversePort
     }
 }
 

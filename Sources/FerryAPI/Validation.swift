@@ -16,6 +16,7 @@ public struct ValidationError: Error, Sendable, Hashable, CustomStringConvertibl
 public enum StepKind: String, CaseIterable, Sendable {
     case validate, presync, quiesce
     case mysqlSnapshot = "mysql-snapshot", mysqlReplicate = "mysql-replicate", mysqlStopSource = "mysql-stop-source", mysqlCutover = "mysql-cutover"
+    case mysqlReverse = "mysql-reverse", mysqlCutback = "mysql-cutback"
     case mysql, clickhouse, kafka, config, resume, cache, rebuild, files
 }
 
@@ -89,6 +90,12 @@ extension MigrationSpec {
                     Self.checkRange(c.timeoutSeconds, 1...3_600, "spec.mysql.cutover.timeoutSeconds", &errors)
                     if let w = c.window { Self.checkWindow(w, "spec.mysql.cutover.window", &errors) }
                     if let job = c.stopSource { Self.checkJobTemplate(job.template, "spec.mysql.cutover.stopSource.template", &errors) }
+                    if c.reverseReplication != true {
+                        if c.reverseHost != nil { fail("spec.mysql.cutover.reverseHost", "is used only with reverseReplication: true") }
+                        if c.reversePort != nil { fail("spec.mysql.cutover.reversePort", "is used only with reverseReplication: true") }
+                    }
+                    if let h = c.reverseHost, h.isEmpty || h.contains(where: { $0.isWhitespace || $0 == "'" }) { fail("spec.mysql.cutover.reverseHost", "must be a host name or address") }
+                    Self.checkRange(c.reversePort, 1...65_535, "spec.mysql.cutover.reversePort", &errors)
                 }
             case let other:
                 fail("spec.mysql.mode", "\"\(other)\" is not a mode; use restore (import the package with the app stopped) or replicate (copy and follow the running source, then cut over)")

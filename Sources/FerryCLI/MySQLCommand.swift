@@ -44,10 +44,12 @@ struct MySQLSnapshot: AsyncParsableCommand {
     var workDir: String?
     @Flag(help: "Replace databases already on the target (those an earlier run of this step wrote).")
     var replaceExisting = false
+    @Flag(help: "Also check that reverse replication can be set up after the cutover (mysql reverse): the source user's rights, the target's binary log.")
+    var reversible = false
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLSnapshotArguments {
-        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, resultFile: result.resultFile)
+        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, reversible: reversible, resultFile: result.resultFile)
     }
 
     func run() async throws {

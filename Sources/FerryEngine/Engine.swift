@@ -59,7 +59,7 @@ public enum Engine {
     /// - `rerun` (the `ferry.dev/rerun` annotation) differing from `status.handledRerun`:
     ///   the named steps, and only they, go back to Pending once; the request is recorded.
     ///   A removed annotation clears the record so the same request can be made again.
-    public static func prepare(spec: MigrationSpec, status: MigrationStatus, generation: Int64, rerun: String?) -> (MigrationStatus, [EngineEvent]) {
+    public static func prepare(spec: MigrationSpec, status: MigrationStatus, generation: Int64, rerun: String?, cutover: String? = nil) -> (MigrationStatus, [EngineEvent]) {
         var status = status
         var events: [EngineEvent] = []
         var steps = status.steps ?? []
@@ -96,8 +96,30 @@ public enum Engine {
         } else if request == nil || request == "" {
             status.handledRerun = nil
         }
+        if cutover?.trimmingCharacters(in: .whitespaces).lowercased() == "reverse" {
+            (steps, events) = cutBack(steps, spec: spec, events: events)
+        }
         status.steps = steps
         return (status, events)
+    }
+
+    /// `ferry.dev/cutover=reverse`: once the migration is through and the old server replicates
+    /// from the new one, going back runs: quiesce again (the new app stops writing), then
+    /// `mysql-cutback`; the workloads stay stopped (the app goes back to the old side).
+    static func cutBack(_ steps: [StepStatus], spec: MigrationSpec, events: [EngineEvent]) -> ([StepStatus], [EngineEvent]) {
+        var steps = steps, events = events
+        guard let i = steps.firstIndex(where: { $0.name == "mysql-cutback" }), steps[i].state == .skipped else { return (steps, events) }
+        let others = steps.filter { $0.name != "mysql-cutback" }
+        guard others.allSatisfy({ Planner.isFinished($0, spec: spec) }), steps.contains(where: { $0.name == "mysql-reverse" && $0.state == .succeeded }) else {
+            steps[i].message = "\(FerryNames.cutoverAnnotation)=reverse waits until the migration is through and mysql-reverse has succeeded (the old server replicates from the new one)"
+            return (steps, events)
+        }
+        steps[i] = fresh(steps[i], message: "going back to the old server (\(FerryNames.cutoverAnnotation)=reverse)")
+        events.append(EngineEvent(reason: "Cutback", note: "going back to the old server: the workloads stop, the new server turns read-only, the old one takes over"))
+        if spec.workloads != nil, let q = steps.firstIndex(where: { $0.name == "quiesce" }) {
+            steps[q] = fresh(steps[q], message: "stops the new application before going back (\(FerryNames.cutoverAnnotation)=reverse)")
+        }
+        return (steps, events)
     }
 
     /// The step back at Pending for another run, keeping what later runs must know.

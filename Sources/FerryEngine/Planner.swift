@@ -33,6 +33,10 @@ public enum Planner {
             names.insert("resume", at: back)
         }
         var planned = names.map { name -> StepStatus in
+            // Going back runs only when asked for (Engine.prepare, ferry.dev/cutover=reverse).
+            if StepKind(name) == .mysqlCutback, byName[name].map({ $0.state == .skipped }) ?? true {
+                return StepStatus(name: name, state: .skipped, message: "runs on \(FerryNames.cutoverAnnotation)=reverse")
+            }
             let skipped = isSkipped(name, spec: spec)
             if var s = byName[name] {
                 if skipped && s.dataChanged == true && (s.state == .pending || s.state == .failed) && StepKind(name).changesData {

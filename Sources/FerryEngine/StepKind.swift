@@ -18,6 +18,10 @@ public enum StepKind: Equatable, Sendable {
     case mysqlStopSource
     /// Mode replicate: the source read-only, the target caught up and promoted.
     case mysqlCutover
+    /// With `reverseReplication`: the old server made a replica of the new one.
+    case mysqlReverse
+    /// With `reverseReplication`, on `ferry.dev/cutover=reverse` only: back to the old server.
+    case mysqlCutback
     /// nil: the placeholder before validate has read which databases the package holds.
     case mysql(String?)
     /// `db.table`; nil: the placeholder before validate.
@@ -42,6 +46,8 @@ public enum StepKind: Equatable, Sendable {
         case "mysql-replicate" where argument == nil: self = .mysqlReplicate
         case "mysql-stop-source" where argument == nil: self = .mysqlStopSource
         case "mysql-cutover" where argument == nil: self = .mysqlCutover
+        case "mysql-reverse" where argument == nil: self = .mysqlReverse
+        case "mysql-cutback" where argument == nil: self = .mysqlCutback
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
         case "kafka": self = .kafka
@@ -55,7 +61,7 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
 
     /// The name's first part: `mysql` for `mysql/crm` (what `spec.steps.skip` may name).
     public var family: String {
@@ -67,6 +73,8 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlReplicate: return "mysql-replicate"
         case .mysqlStopSource: return "mysql-stop-source"
         case .mysqlCutover: return "mysql-cutover"
+        case .mysqlReverse: return "mysql-reverse"
+        case .mysqlCutback: return "mysql-cutback"
         case .mysql: return "mysql"
         case .clickhouse: return "clickhouse"
         case .kafka: return "kafka"
@@ -92,6 +100,7 @@ public enum StepKind: Equatable, Sendable {
         case .quiesce: return spec.workloads != nil ? ["quiesce"] : []
         case .mysqlSnapshot, .mysqlReplicate, .mysqlCutover: return spec.mysql?.replicates == true ? [family.family] : []
         case .mysqlStopSource: return spec.mysql?.replicates == true && spec.mysql?.cutover?.stopSource != nil ? [family.family] : []
+        case .mysqlReverse, .mysqlCutback: return spec.mysql?.reverses == true ? [family.family] : []
         case .mysql:
             guard let m = spec.mysql, !m.replicates else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
@@ -116,7 +125,8 @@ public enum StepKind: Equatable, Sendable {
         case .validate: return ValidateResult.self
         case .mysqlSnapshot: return MySQLSnapshotResult.self
         case .mysqlReplicate: return ReplicationStatus.self
-        case .mysqlCutover: return MySQLCutoverResult.self
+        case .mysqlCutover, .mysqlCutback: return MySQLCutoverResult.self
+        case .mysqlReverse: return MySQLReverseResult.self
         case .mysql: return MySQLResult.self
         case .clickhouse: return ClickHouseResult.self
         case .kafka: return KafkaResult.self
@@ -132,7 +142,7 @@ public enum StepKind: Equatable, Sendable {
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .mysqlSnapshot, .mysqlCutover, .mysql, .clickhouse, .kafka, .config, .cache: return true
+        case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .kafka, .config, .cache: return true
         // The replication monitor is a Job too, but it never ends on its own: its driver decides.
         case .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
         }
@@ -145,8 +155,10 @@ public enum StepKind: Equatable, Sendable {
         case .mysql(let db): return db != nil
         case .clickhouse(let table): return table != nil
         // The snapshot replaces the target's databases; the cutover sets the source read-only and promotes the target.
-        case .mysqlSnapshot, .mysqlCutover, .kafka, .config: return true
-        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .cache, .rebuild, .files, .unknown: return false
+        // Going back sets the new server read-only and makes the old one the primary again.
+        case .mysqlSnapshot, .mysqlCutover, .mysqlCutback, .kafka, .config: return true
+        // Reverse replication changes the old server's replication, not the data.
+        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .mysqlReverse, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -160,7 +172,8 @@ public enum StepKind: Equatable, Sendable {
         case .clickhouse: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
         // A cutover half done is never optional.
-        case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .config, .resume, .cache, .rebuild, .files, .unknown: return false
+        case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysqlReverse, .mysqlCutback, .config, .resume, .cache, .rebuild,
+             .files, .unknown: return false
         }
     }
 }

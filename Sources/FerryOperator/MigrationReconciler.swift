@@ -132,7 +132,8 @@ public struct MigrationReconciler: Reconciler {
         let spec = migration.spec.withDefaults(namespace: migration.metadata.namespace ?? "default")
         let generation = migration.metadata.generation ?? 1
         let old = migration.status ?? MigrationStatus()
-        var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation])
+        var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation],
+                                             cutover: migration.metadata.annotations?[FerryNames.cutoverAnnotation])
         if let planned = Engine.plannedEvent(old: old, planned: status, generation: generation) { notes.insert(planned, at: 0) }
         var written = old
         var resourceVersion = object[path: ["metadata", "resourceVersion"]]

@@ -36,9 +36,10 @@ public enum StepJobs {
         return job(for: StepStatus(name: step, state: .running, attempts: attempt), kind: kind, attempt: attempt, migration: migration, spec: spec, settings: settings)
     }
 
-    static func job(for status: StepStatus, kind: any JobStepKind, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
+    static func job(for status: StepStatus, kind: any JobStepKind, attempt: Int, migration: Migration, spec: MigrationSpec, settings: StepSettings,
+                    earlier: MigrationStatus = MigrationStatus()) -> JSONValue? {
         let step = status.name
-        guard let args = kind.arguments(for: status, spec: spec), let name = migration.metadata.name, migration.metadata.uid != nil else { return nil }
+        guard let args = kind.arguments(for: status, spec: spec, earlier: earlier), let name = migration.metadata.name, migration.metadata.uid != nil else { return nil }
         let (labels, annotations) = identity(migration: name, step: step)
         var volumes = kind.readsPackage ? StepPod.package(spec) : StepPod.Volumes()
         for (i, secret) in kind.secrets(spec: spec).enumerated() {

@@ -80,7 +80,8 @@ func maximalMigration() -> Migration {
     spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true, mode: "replicate",
                            source: .init(host: "o", port: 2, credentialsSecret: "os", databases: ["d"]),
                            cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true,
-                                          stopSource: .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "busybox"]]]]])),
+                                          stopSource: .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "busybox"]]]]]),
+                                          reverseReplication: true, reverseHost: "new-db.example", reversePort: 30306),
                            verify: false)
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true)
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)

@@ -349,3 +349,32 @@ struct FileSyncSummaryTests {
         #expect(Engine.summarizeFileSync(fresh, spec: spec, paused: false, generation: 1, now: t0).conditions?.isTrue(FerryNames.ConditionType.progressing) == true)
     }
 }
+
+extension EngineTests {
+    @Test("ferry.dev/cutover=reverse: mysql-cutback is planned skipped; asked for before the migration is through it waits and says why; after, quiesce and mysql-cutback run again, resume does not")
+    func cutback() {
+        var spec = MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "6.4.1")
+        spec.workloads = WorkloadsSpec(selector: LabelSelectorSpec(matchLabels: ["app": "ones"]))
+        spec.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: .init(host: "old", credentialsSecret: "repl"),
+                               cutover: .init(reverseReplication: true))
+        spec = spec.withDefaults(namespace: "ones")
+        var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
+        #expect(names(s) == ["validate", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-cutover", "mysql-reverse", "mysql-cutback", "resume"])
+        #expect(state(s, "mysql-cutback") == .skipped && s.steps?.first { $0.name == "mysql-cutback" }?.message?.contains("cutover=reverse") == true)
+        let (early, earlyEvents) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil, cutover: "reverse")
+        #expect(state(early, "mysql-cutback") == .skipped && earlyEvents.isEmpty)
+        #expect(early.steps?.first { $0.name == "mysql-cutback" }?.message?.contains("waits until the migration is through") == true)
+        for _ in 0..<7 { s = step(s, spec, .succeeded(result: nil, message: nil)) }
+        #expect(Planner.phase(s.steps ?? [], spec: spec) == .succeeded, "\(s.steps ?? [])")
+        let (back, events) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil, cutover: " Reverse ")
+        #expect(state(back, "quiesce") == .pending && state(back, "mysql-cutback") == .pending && state(back, "resume") == .succeeded)
+        #expect(events.map(\.reason) == ["Cutback"])
+        #expect(Engine.current(back, spec: spec)?.name == "quiesce")
+        var done = step(back, spec, .succeeded(result: nil, message: nil))
+        #expect(Engine.current(done, spec: spec)?.name == "mysql-cutback")
+        done = step(done, spec, .succeeded(result: nil, message: nil))
+        #expect(Engine.current(done, spec: spec) == nil && state(done, "mysql-cutback") == .succeeded)
+        let (again, none) = Engine.prepare(spec: spec, status: done, generation: 1, rerun: nil, cutover: "reverse")
+        #expect(none.isEmpty && state(again, "quiesce") == .succeeded, "the annotation left in place does not go back twice")
+    }
+}

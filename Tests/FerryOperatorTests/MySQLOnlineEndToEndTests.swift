@@ -10,7 +10,7 @@ import Testing
 /// application writing to the source as a non-admin user the whole time.
 @Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(5)))
 struct MySQLOnlineEndToEndTests {
-    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil) -> String {
+    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil, reverse: Bool = false) -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -29,6 +29,7 @@ struct MySQLOnlineEndToEndTests {
             cutover:
               maxLagSeconds: 5
               timeoutSeconds: 30
+              reverseReplication: \(reverse)
         \(stopSource.map { "      stopSource: {template: {template: {spec: {restartPolicy: Never, containers: [{name: stop, image: busybox, command: [/bin/sh, -c, \"\($0)\"]}]}}}}" } ?? "")
             verify: \(verify)
         """
@@ -158,11 +159,11 @@ struct MySQLOnlineEndToEndTests {
         }
     }
 
-    @Test("stopSource stops the old application first; then the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the stop")
+    @Test("stopSource stops the old application first; then the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the stop; reverse replication set up, and ferry.dev/cutover=reverse goes back: the workloads stop, the old server takes over with every write made on the new one")
     func cutoverCrash() async throws {
         try await ReplicationPair.exclusive { pair in
         let db = "crash_\(UUID().uuidString.prefix(6).lowercased())"
-        try await pair.makeSource(db, rows: 2000)
+        try await pair.makeSource(db, rows: 2000, grants: "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD")
         let package = try makeTempDir("crash-package")
         try Data(#"{"version":"6.4.1","host":"old-box"}"#.utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
         let marks = try makeTempDir("crash-marks")
@@ -191,7 +192,7 @@ struct MySQLOnlineEndToEndTests {
             let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 30000, pauseSeconds: 0.004)
             defer { writer.stop() }
             // The old application's stop: the user's Job kills the writer.
-            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false, stopSource: "kill -9 \(writer.pid)")).status == 0)
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false, stopSource: "kill -9 \(writer.pid)", reverse: true)).status == 0)
             #expect(try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/crash", ".status.phase") == "Replicating" })
             #expect(try await env.kubectl("annotate", "migration/crash", "ferry.dev/cutover=now").status == 0)
             let paused = try await eventually(timeout: 120, interval: 0.2) { FileManager.default.fileExists(atPath: marks + "/cutover-after-read-only.reached") }
@@ -222,8 +223,34 @@ struct MySQLOnlineEndToEndTests {
             let readOnlyAt = try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#)
             #expect(!from.isEmpty && from < readOnlyAt, "the downtime started with the first attempt (\(from)), before the run that finished (\(readOnlyAt))")
             #expect(from == (try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-stop-source")].startedAt"#)), "the downtime starts with the old application's stop")
-            #expect(try await env.jsonpath("migration/crash", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-stop-source mysql-cutover resume")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-stop-source mysql-cutover mysql-reverse mysql-cutback resume")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-reverse")].state"#) == "Succeeded")
+            #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutback")].state"#) == "Skipped")
+
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
+            // The new application writes to the new server; the old server follows.
+            try await pair.sql(pair.targetPort, "CREATE USER IF NOT EXISTS app@'%' IDENTIFIED BY 'app'; GRANT SELECT, INSERT, UPDATE, DELETE ON \(db).* TO app@'%'")
+            let newApp = try SQLWriter.start(port: pair.targetPort, db: db, statements: 30000, pauseSeconds: 0.004, firstID: 500_000)
+            defer { newApp.stop() }
+            #expect(try await eventually(timeout: 60) { newApp.acknowledged.count > 50 })
+            #expect(try await eventually(timeout: 30) { (try await pair.sql(pair.sourcePort, "SELECT COUNT(*) FROM \(db).t WHERE id > 500000")) != "0" }, "the old server follows the new one")
+            #expect(try await env.kubectl("annotate", "--overwrite", "migration/crash", "ferry.dev/cutover=reverse").status == 0)
+            let back = try await eventually(timeout: 120, interval: 0.3) {
+                try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutback")].state"#) == "Succeeded"
+            }
+            let afterBack = try await env.kubectl("get", "migration/crash", "-o", "yaml").stdout
+            #expect(back, "\(afterBack)")
+            #expect(try await env.jsonpath("migration/crash", ".status.phase") == "Succeeded")
+            #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "0", "the new application stays stopped: the app goes back to the old side")
+            #expect(try await eventually(timeout: 30) { newApp.errors.contains("1290") }, "the new server refused writes once read-only")
+            newApp.stop()
+            await newApp.wait()
+            #expect(try await pair.sql(pair.sourcePort, "SELECT @@read_only") == "0", "the old server takes writes again")
+            #expect(try await pair.sql(pair.targetPort, "SELECT @@read_only") == "1")
+            let onOld = Set(try await pair.sql(pair.sourcePort, "SELECT id FROM \(db).t WHERE id > 500000").split(separator: "\n").map(String.init))
+            let lostBack = newApp.inserted.filter { !onOld.contains($0) && !newApp.deleted.contains($0) }
+            #expect(!newApp.inserted.isEmpty && lostBack.isEmpty, "writes acknowledged by the new server missing on the old one: \(lostBack.prefix(10))")
+            #expect(try await pair.checksum(pair.targetPort, db) == pair.checksum(pair.sourcePort, db))
         }
         }
     }

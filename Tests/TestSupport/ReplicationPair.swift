@@ -99,10 +99,10 @@ public struct SQLWriter: Sendable {
     public let pid: pid_t
     public let directory: String
 
-    public static func start(port: Int, db: String, statements: Int = 1500, pauseSeconds: Double = 0.003) throws -> SQLWriter {
+    public static func start(port: Int, db: String, statements: Int = 1500, pauseSeconds: Double = 0.003, firstID: Int = 100_000) throws -> SQLWriter {
         var script = ""
         for i in 1...statements {
-            let id = 100_000 + i
+            let id = firstID + i
             script += "INSERT INTO t VALUES (\(id), 'w\(i)'); SELECT CONCAT('ins ', id) FROM t WHERE id = \(id);\n"
             if i % 3 == 0 { script += "UPDATE t SET v = 'u\(i)' WHERE id = \(i); SELECT CONCAT('upd ', id) FROM t WHERE id = \(i) AND v = 'u\(i)';\n" }
             if i % 5 == 0 { script += "DELETE FROM t WHERE id = \(id - 2); SELECT 'del \(id - 2)' FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM t WHERE id = \(id - 2));\n" }

@@ -9,6 +9,8 @@ import KubeClient
 protocol JobStepKind: StepDriver {
     /// The step's arguments, or nil when the spec has no section for it (nothing to run).
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)?
+    /// The arguments when they depend on what earlier steps reported (default: the above).
+    func arguments(for step: StepStatus, spec: MigrationSpec, earlier: MigrationStatus) -> (any StepArguments)?
     /// The Secrets mounted at /credentials/<kind>, and the keys each must hold.
     func secrets(spec: MigrationSpec) -> [StepSecret]
     /// What validate checks for this kind before anything is stopped.
@@ -24,6 +26,7 @@ protocol JobStepKind: StepDriver {
 }
 
 extension JobStepKind {
+    func arguments(for step: StepStatus, spec: MigrationSpec, earlier: MigrationStatus) -> (any StepArguments)? { arguments(for: step, spec: spec) }
     func secrets(spec: MigrationSpec) -> [StepSecret] { [] }
     func validation(spec: MigrationSpec) -> StepValidation { StepValidation() }
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.Volumes() }
@@ -80,7 +83,7 @@ struct JobStep {
             }
             return outcome
         } catch let e as KubeAPIError where e.isNotFound {}
-        guard let job = StepJobs.job(for: step, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings) else {
+        guard let job = StepJobs.job(for: step, kind: kind, attempt: attempt, migration: migration, spec: context.spec, settings: context.settings, earlier: context.status) else {
             return .failed("\(step.name) cannot run: the spec has no section for it, or validate did not say what the package holds", permanent: true)
         }
         if let refused = try await kind.prepare(context) { return refused }

@@ -12,7 +12,7 @@ struct MySQLSnapshotStep: JobStepKind {
         guard let m = spec.mysql, m.replicates, let servers = Self.servers(spec) else { return nil }
         // A database on the target is this Migration's only if an earlier run of this step wrote it.
         return MySQLSnapshotArguments(servers: servers, databases: m.source?.databases ?? [], parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism,
-                                      workDir: Self.scratch, replaceExisting: step.dataChanged == true)
+                                      workDir: Self.scratch, replaceExisting: step.dataChanged == true, reversible: m.reverses)
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] { Self.secrets(spec) }

@@ -57,6 +57,8 @@ enum StepDrivers {
         case .mysqlReplicate: return MySQLReplicateStep()
         case .mysqlStopSource: return MySQLStopSourceStep()
         case .mysqlCutover: return MySQLCutoverStep()
+        case .mysqlReverse: return MySQLReverseStep()
+        case .mysqlCutback: return MySQLCutbackStep()
         case .resume: return ResumeStep()
         case .mysql: return MySQLStep()
         case .clickhouse: return ClickHouseStep()

@@ -47,14 +47,18 @@ public struct MySQLSnapshotArguments: StepArguments {
     public var workDir: String?
     /// Replace databases already on the target (only those an earlier run of this step wrote).
     public var replaceExisting: Bool
+    /// Reverse replication will be set up after the cutover: check now that it can be.
+    public var reversible: Bool
     public var resultFile: String
 
-    public init(servers: MySQLServers, databases: [String] = [], parallelism: Int = 2, workDir: String? = nil, replaceExisting: Bool = false, resultFile: String = TerminationMessage.path) {
+    public init(servers: MySQLServers, databases: [String] = [], parallelism: Int = 2, workDir: String? = nil, replaceExisting: Bool = false, reversible: Bool = false,
+                resultFile: String = TerminationMessage.path) {
         self.servers = servers
         self.databases = databases
         self.parallelism = parallelism
         self.workDir = workDir
         self.replaceExisting = replaceExisting
+        self.reversible = reversible
         self.resultFile = resultFile
     }
 
@@ -65,14 +69,15 @@ public struct MySQLSnapshotArguments: StepArguments {
         w.option("parallelism", parallelism)
         w.option("work-dir", workDir)
         w.flag("replace-existing", replaceExisting)
+        w.flag("reversible", reversible)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "result-file"]), flags: ["replace-existing"])
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "result-file"]), flags: ["replace-existing", "reversible"])
         self.init(servers: try MySQLServers(r), databases: r.list("database"), parallelism: try r.int("parallelism", default: 2), workDir: try r.optional("work-dir"),
-                  replaceExisting: r.flag("replace-existing"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  replaceExisting: r.flag("replace-existing"), reversible: r.flag("reversible"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
 

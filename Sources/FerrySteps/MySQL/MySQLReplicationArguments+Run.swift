@@ -30,6 +30,7 @@ extension MySQLSnapshotArguments {
                 try r.checkSource()
                 let databases = try r.databases(self.databases)
                 try r.checkTarget(databases, replaceExisting: replaceExisting)
+                if reversible { try r.checkReversible() }
                 say("dumping \(databases.joined(separator: ", ")) from \(r.sourceName) (one consistent snapshot)")
                 let (file, split) = try r.snapshot(databases, to: folder + "/snapshot.sql")
                 return (databases, file, split)

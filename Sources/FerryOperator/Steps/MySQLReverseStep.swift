@@ -1,0 +1,39 @@
+import FerryAPI
+import FerryEngine
+import FerryProtocol
+
+/// `mysql-reverse` (with `spec.mysql.cutover.reverseReplication`): `ferry mysql reverse` in a
+/// Job: the old server replicates from the new one, from the new one's position at promotion
+/// (the cutover's report), after the errant-transaction check.
+struct MySQLReverseStep: JobStepKind {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? { nil }
+
+    func arguments(for step: StepStatus, spec: MigrationSpec, earlier: MigrationStatus) -> (any StepArguments)? {
+        guard let m = spec.mysql, m.reverses, let servers = MySQLSnapshotStep.servers(spec),
+              let cut = earlier.steps?.first(where: { $0.name == "mysql-cutover" && $0.state == .succeeded })?.result.flatMap({ try? $0.decode(as: MySQLCutoverResult.self) }),
+              let from = cut.targetPosition else { return nil }
+        let snapshot = earlier.steps?.first { $0.name == "mysql-snapshot" }?.result.flatMap { try? $0.decode(as: MySQLSnapshotResult.self) }
+        let databases = cut.databases ?? snapshot?.databases.map(\.database) ?? m.source?.databases ?? []
+        return MySQLReverseArguments(servers: servers, from: from, databases: databases, reverseHost: Self.reverseHost(m), reversePort: Self.reversePort(m))
+    }
+
+    func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
+    var readsPackage: Bool { false }
+
+    static func reverseHost(_ m: MySQLSpec) -> String { m.cutover?.reverseHost ?? m.host }
+    static func reversePort(_ m: MySQLSpec) -> Int { m.cutover?.reversePort ?? m.port ?? MigrationDefaults.mysqlPort }
+}
+
+/// `mysql-cutback` (on `ferry.dev/cutover=reverse`): the cutover the other way, `ferry mysql
+/// cutover --back`: the new server read-only, the old one caught up and promoted.
+struct MySQLCutbackStep: JobStepKind {
+    func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
+        guard let m = spec.mysql, m.reverses, let servers = MySQLSnapshotStep.servers(spec) else { return nil }
+        return MySQLCutoverArguments(servers: servers, timeoutSeconds: m.cutover?.timeoutSeconds ?? MigrationDefaults.cutoverTimeoutSeconds,
+                                     killWriters: m.cutover?.killWriters == true, back: true,
+                                     reverseHost: MySQLReverseStep.reverseHost(m), reversePort: MySQLReverseStep.reversePort(m))
+    }
+
+    func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
+    var readsPackage: Bool { false }
+}
