@@ -37,8 +37,9 @@ extension MigrationSpec {
             if m.optional == nil { m.optional = false }
             if m.mode == nil { m.mode = MigrationDefaults.mysqlMode }
             if m.verify == nil { m.verify = true }
-            if var source = m.source, source.port == nil {
-                source.port = MigrationDefaults.mysqlPort
+            if var source = m.source {
+                if source.port == nil { source.port = MigrationDefaults.mysqlPort }
+                if source.snapshot == nil { source.snapshot = "live" }
                 m.source = source
             }
             if var c = m.cutover {

@@ -148,13 +148,20 @@ public struct MySQLSourceSpec: Codable, Sendable, Hashable {
     public var credentialsSecret: String
     /// Databases to move; default: every one on the source but the system ones.
     public var databases: [String]?
+    /// Where the first copy comes from: `live` (default), one consistent dump of the running
+    /// source; `package`, the package's dumps and the GTID position they recorded (`ferry export`
+    /// with `mysql.gtid: true`), replication catching up from there.
+    public var snapshot: String?
 
-    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil) {
+    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, snapshot: String? = nil) {
         self.host = host
         self.port = port
         self.credentialsSecret = credentialsSecret
         self.databases = databases
+        self.snapshot = snapshot
     }
+
+    public var fromPackage: Bool { snapshot == "package" }
 }
 
 /// When the replicated target takes over: on `ferry.dev/cutover=now`, or inside `window`; only

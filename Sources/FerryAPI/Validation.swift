@@ -79,6 +79,9 @@ extension MigrationSpec {
                 if src.host.isEmpty { fail("spec.mysql.source.host", "is empty; set the old server's address") }
                 if src.credentialsSecret.isEmpty { fail("spec.mysql.source.credentialsSecret", "is empty; name a Secret with username and password of a user with REPLICATION SLAVE, SELECT, READ_ONLY ADMIN and PROCESS") }
                 Self.checkPort(src.port, "spec.mysql.source.port", &errors)
+                if let snap = src.snapshot, snap != "live" && snap != "package" {
+                    fail("spec.mysql.source.snapshot", "\"\(snap)\" is not live or package (the package's dumps, exported with mysql.gtid: true)")
+                }
                 if src.host == m.host && (src.port ?? MigrationDefaults.mysqlPort) == (m.port ?? MigrationDefaults.mysqlPort) {
                     fail("spec.mysql.source", "is the target itself (\(m.host):\(m.port ?? MigrationDefaults.mysqlPort)); a server cannot replicate from itself")
                 }

@@ -46,10 +46,12 @@ struct MySQLSnapshot: AsyncParsableCommand {
     var replaceExisting = false
     @Flag(help: "Also check that reverse replication can be set up after the cutover (mysql reverse): the source user's rights, the target's binary log.")
     var reversible = false
+    @Option(help: "Restore this package's dumps (exported with mysql.gtid: true) and replicate from the position they recorded, instead of dumping the running source.")
+    var package: String?
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLSnapshotArguments {
-        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, reversible: reversible, resultFile: result.resultFile)
+        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, reversible: reversible, package: package, resultFile: result.resultFile)
     }
 
     func run() async throws {

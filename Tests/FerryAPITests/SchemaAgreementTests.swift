@@ -78,7 +78,7 @@ func maximalMigration() -> Migration {
     spec.allowVersionMismatch = true
     spec.workloads = WorkloadsSpec(namespace: "ns", selector: LabelSelectorSpec(matchLabels: ["a": "b"], matchExpressions: [.init(key: "k", operator: "In", values: ["v"])]), leaveStoppedOnFailure: true, resumeOnFailure: true)
     spec.mysql = MySQLSpec(host: "h", port: 1, credentialsSecret: "s", databases: ["d"], parallelism: 1, optional: true, mode: "replicate",
-                           source: .init(host: "o", port: 2, credentialsSecret: "os", databases: ["d"]),
+                           source: .init(host: "o", port: 2, credentialsSecret: "os", databases: ["d"], snapshot: "package"),
                            cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true,
                                           stopSource: .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "busybox"]]]]]),
                                           reverseReplication: true, reverseHost: "new-db.example", reversePort: 30306),

@@ -38,6 +38,14 @@ struct ValidationTests {
                                    "spec.mysql.cutover.timeoutSeconds", "spec.mysql.cutover.window.start"], "\(s.validate())")
         s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"), cutover: MySQLCutoverSpec())
         #expect(Set(fields(s)) == ["spec.mysql.source", "spec.mysql.cutover"], "restore mode refuses replicate-only fields")
+        s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl", snapshot: "dump"),
+                            cutover: MySQLCutoverSpec(reverseHost: "new-db", reversePort: 0))
+        #expect(Set(fields(s)) == ["spec.mysql.source.snapshot", "spec.mysql.cutover.reverseHost", "spec.mysql.cutover.reversePort"], "\(s.validate())")
+        s.mysql?.source?.snapshot = "package"
+        s.mysql?.cutover = MySQLCutoverSpec(reverseReplication: true, reverseHost: "new db", reversePort: 30306)
+        #expect(fields(s) == ["spec.mysql.cutover.reverseHost"], "\(s.validate())")
+        s.mysql?.cutover?.reverseHost = "new-db.example"
+        #expect(s.validate().isEmpty)
         s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "online")
         #expect(fields(s) == ["spec.mysql.mode"])
         s.mysql = MySQLSpec(host: "mysql", credentialsSecret: "root", mode: "replicate", source: MySQLSourceSpec(host: "old", credentialsSecret: "repl"))

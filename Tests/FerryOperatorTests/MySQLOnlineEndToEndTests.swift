@@ -10,7 +10,7 @@ import Testing
 /// application writing to the source as a non-admin user the whole time.
 @Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(5)))
 struct MySQLOnlineEndToEndTests {
-    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil, reverse: Bool = false) -> String {
+    static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil, reverse: Bool = false, snapshot: String = "live") -> String {
         """
         apiVersion: ferry.dev/v1alpha1
         kind: Migration
@@ -25,7 +25,7 @@ struct MySQLOnlineEndToEndTests {
             port: \(pair.targetPort)
             credentialsSecret: mysql-root
             mode: replicate
-            source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)]}
+            source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)], snapshot: \(snapshot)}
             cutover:
               maxLagSeconds: 5
               timeoutSeconds: 30
@@ -159,13 +159,18 @@ struct MySQLOnlineEndToEndTests {
         }
     }
 
-    @Test("stopSource stops the old application first; then the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the stop; reverse replication set up, and ferry.dev/cutover=reverse goes back: the workloads stop, the old server takes over with every write made on the new one")
+    @Test("stopSource stops the old application first; then the controller killed while the cutover Job holds the source read-only, and the Job's pod killed after it stopped the replica: the next controller runs the cutover again, which carries on; never both writable, every acknowledged write on the target, the downtime counted from the stop; the first copy from a package that recorded its GTID position; reverse replication set up, and ferry.dev/cutover=reverse goes back: the workloads stop, the old server takes over with every write made on the new one")
     func cutoverCrash() async throws {
         try await ReplicationPair.exclusive { pair in
         let db = "crash_\(UUID().uuidString.prefix(6).lowercased())"
-        try await pair.makeSource(db, rows: 2000, grants: "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD")
-        let package = try makeTempDir("crash-package")
-        try Data(#"{"version":"6.4.1","host":"old-box"}"#.utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
+        try await pair.makeSource(db, rows: 2000, grants: "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN, REPLICATION SLAVE ADMIN, SLAVE MONITOR, RELOAD, BINLOG MONITOR")
+        // The first copy comes from a package exported with its GTID position; replication catches up from there.
+        let exportDir = try makeTempDir("crash-export")
+        let package = exportDir + "/package"
+        try Data("output: \(package)\nappVersion: '6.4.1'\nmysql: {host: 127.0.0.1, port: \(pair.sourcePort), user: root, databases: [\(db)], gtid: true}\n".utf8)
+            .write(to: URL(fileURLWithPath: exportDir + "/export.yaml"))
+        let exported = try await runCommand(repoRoot + "/.build/debug/ferry", ["export", "--config", exportDir + "/export.yaml"], timeout: 180)
+        #expect(exported.status == 0, "\(exported.stdout) \(exported.stderr)")
         let marks = try makeTempDir("crash-marks")
         let wrapper = marks + "/ferry-step"
         try Data("#!/bin/sh\nFERRY_TEST_FAILPOINT=cutover-after-read-only:pause:\(marks),cutover-after-stop-replica:kill:\(marks) exec \(repoRoot)/.build/debug/ferry \"$@\"\n".utf8)
@@ -192,7 +197,8 @@ struct MySQLOnlineEndToEndTests {
             let writer = try SQLWriter.start(port: pair.sourcePort, db: db, statements: 30000, pauseSeconds: 0.004)
             defer { writer.stop() }
             // The old application's stop: the user's Job kills the writer.
-            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false, stopSource: "kill -9 \(writer.pid)", reverse: true)).status == 0)
+            #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("crash", pair, db: db, package: package, verify: false, stopSource: "kill -9 \(writer.pid)", reverse: true,
+                                                                                              snapshot: "package")).status == 0)
             #expect(try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/crash", ".status.phase") == "Replicating" })
             #expect(try await env.kubectl("annotate", "migration/crash", "ferry.dev/cutover=now").status == 0)
             let paused = try await eventually(timeout: 120, interval: 0.2) { FileManager.default.fileExists(atPath: marks + "/cutover-after-read-only.reached") }
@@ -225,6 +231,11 @@ struct MySQLOnlineEndToEndTests {
             #expect(from == (try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-stop-source")].startedAt"#)), "the downtime starts with the old application's stop")
             #expect(try await env.jsonpath("migration/crash", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-stop-source mysql-cutover mysql-reverse mysql-cutback resume")
             #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-reverse")].state"#) == "Succeeded")
+            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: package + "/manifest.json"))) as? [String: Any]
+            let recorded = manifest?["mysqlGTIDPosition"] as? String
+            let copiedAt = try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-snapshot")].result.gtidPosition"#)
+            #expect(recorded != nil && copiedAt == recorded,
+                    "the copy came from the package, at the position it recorded (\(recorded ?? "none")); the writes since came by replication")
             #expect(try await env.jsonpath("migration/crash", #".status.steps[?(@.name=="mysql-cutback")].state"#) == "Skipped")
 
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")

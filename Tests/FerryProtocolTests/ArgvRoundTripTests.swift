@@ -67,7 +67,7 @@ struct ArgvRoundTripTests {
             let servers = MySQLServers(sourceHost: g.text(), sourcePort: g.int(-1...70000), sourceCredentialsDir: g.maybe { $0.text() }, host: g.text(),
                                        port: g.int(0...70000), credentialsDir: g.maybe { $0.text() })
             try check(MySQLSnapshotArguments(servers: servers, databases: g.list { $0.text() }, parallelism: g.int(0...70), workDir: g.maybe { $0.text() },
-                                             replaceExisting: g.bool(), reversible: g.bool(), resultFile: g.text()),
+                                             replaceExisting: g.bool(), reversible: g.bool(), package: g.maybe { $0.text() }, resultFile: g.text()),
                       binary: { try MySQLSnapshot.parse($0).arguments }, note)
             try check(MySQLStatusArguments(servers: servers, resultFile: g.text()), binary: { try MySQLStatus.parse($0).arguments }, note)
             try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), verify: g.bool(), chunkRows: g.int(-1...100_000), resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)

@@ -259,4 +259,46 @@ struct MySQLReplicationTests {
             #expect(try await s.pair.sql(s.pair.sourcePort, "SHOW SLAVE STATUS").isEmpty)
         }
     }
+
+    @Test("from a package: ferry export with mysql.gtid records the position of one consistent dump; the snapshot restores the package and replicates from there, so writes made after the export arrive; refused, touching nothing, without a position or when the source's binary logs no longer reach back")
+    func fromPackage() async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 300, grants: "REPLICATION SLAVE, SELECT, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN, BINLOG MONITOR")
+            let dir = try makeTempDir("gtid-package")
+            func export(_ name: String, gtid: Bool) async throws -> String {
+                let config = dir + "/\(name).yaml"
+                try Data("output: \(dir)/\(name)\nappVersion: '1'\nmysql: {host: 127.0.0.1, port: \(s.pair.sourcePort), user: root, databases: [\(s.db)], gtid: \(gtid)}\n".utf8)
+                    .write(to: URL(fileURLWithPath: config))
+                let r = try await runCommand(Self.ferry, ["export", "--config", config], timeout: 180)
+                #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+                return dir + "/" + name
+            }
+            let plain = try await export("plain", gtid: false)
+            let refused = try await ferry(["snapshot"] + s.servers + ["--database", s.db, "--package", plain])
+            #expect(refused.status != 0 && refused.report.contains("records no GTID position") && refused.report.contains("\"changed\":false"), "\(refused.output)")
+
+            let old = try await export("old", gtid: true)
+            let manifest = try String(contentsOfFile: old + "/manifest.json", encoding: .utf8)
+            #expect(manifest.contains("\"mysqlGTIDPosition\" : \"0-1-"), "the manifest records the position")
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (7001, 'after the export')", user: "app", password: "app")
+            let log = try await s.pair.sql(s.pair.sourcePort, "FLUSH BINARY LOGS; SHOW MASTER STATUS").split(separator: "\t").first.map(String.init) ?? ""
+            // The server keeps a log until its binlog checkpoint moves past it: purge until it is gone.
+            #expect(try await eventually(timeout: 30) {
+                try await s.pair.sql(s.pair.sourcePort, "PURGE BINARY LOGS TO '\(log)'")
+                return try await s.pair.sql(s.pair.sourcePort, "SHOW BINARY LOGS").split(separator: "\n").count == 1
+            }, "the binary logs before the export are purged")
+            let gone = try await ferry(["snapshot"] + s.servers + ["--database", s.db, "--package", old])
+            #expect(gone.status != 0 && gone.report.contains("no longer there") && gone.report.contains("\"changed\":false"), "\(gone.output)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW DATABASES LIKE '\(s.db)'").isEmpty, "nothing was restored")
+
+            let fresh = try await export("fresh", gtid: true)
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (7002, 'after the second export'); UPDATE \(s.db).t SET v = 'changed' WHERE id = 5",
+                                 user: "app", password: "app")
+            let ok = try await ferry(["snapshot"] + s.servers + ["--database", s.db, "--package", fresh])
+            #expect(ok.status == 0, "\(ok.output)")
+            #expect(try await eventually(timeout: 30) { try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM \(s.db).t WHERE id IN (7001, 7002)") == "2" },
+                    "the writes made after the export arrive by replication")
+            #expect(try await eventually(timeout: 30) { try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort) })
+        }
+    }
 }

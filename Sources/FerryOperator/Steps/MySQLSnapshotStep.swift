@@ -12,14 +12,15 @@ struct MySQLSnapshotStep: JobStepKind {
         guard let m = spec.mysql, m.replicates, let servers = Self.servers(spec) else { return nil }
         // A database on the target is this Migration's only if an earlier run of this step wrote it.
         return MySQLSnapshotArguments(servers: servers, databases: m.source?.databases ?? [], parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism,
-                                      workDir: Self.scratch, replaceExisting: step.dataChanged == true, reversible: m.reverses)
+                                      workDir: Self.scratch, replaceExisting: step.dataChanged == true, reversible: m.reverses,
+                                      package: m.source?.fromPackage == true ? StepPod.packageMount : nil)
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] { Self.secrets(spec) }
 
     func validation(spec: MigrationSpec) -> StepValidation {
         guard let m = spec.mysql, m.replicates, let src = m.source else { return StepValidation() }
-        return StepValidation(endpoints: [.init(name: "spec.mysql", host: m.host, port: m.port ?? MigrationDefaults.mysqlPort),
+        return StepValidation(requires: src.fromPackage ? "mysql" : nil, endpoints: [.init(name: "spec.mysql", host: m.host, port: m.port ?? MigrationDefaults.mysqlPort),
                                           .init(name: "spec.mysql.source", host: src.host, port: src.port ?? MigrationDefaults.mysqlPort)])
     }
 

@@ -49,10 +49,14 @@ public struct MySQLSnapshotArguments: StepArguments {
     public var replaceExisting: Bool
     /// Reverse replication will be set up after the cutover: check now that it can be.
     public var reversible: Bool
+    /// Restore the package's dumps (exported with `mysql.gtid: true`) and replicate from the
+    /// position they recorded, instead of dumping the running source.
+    public var package: String?
     public var resultFile: String
 
     public init(servers: MySQLServers, databases: [String] = [], parallelism: Int = 2, workDir: String? = nil, replaceExisting: Bool = false, reversible: Bool = false,
-                resultFile: String = TerminationMessage.path) {
+                package: String? = nil, resultFile: String = TerminationMessage.path) {
+        self.package = package
         self.servers = servers
         self.databases = databases
         self.parallelism = parallelism
@@ -70,14 +74,15 @@ public struct MySQLSnapshotArguments: StepArguments {
         w.option("work-dir", workDir)
         w.flag("replace-existing", replaceExisting)
         w.flag("reversible", reversible)
+        w.option("package", package)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "result-file"]), flags: ["replace-existing", "reversible"])
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "package", "result-file"]), flags: ["replace-existing", "reversible"])
         self.init(servers: try MySQLServers(r), databases: r.list("database"), parallelism: try r.int("parallelism", default: 2), workDir: try r.optional("work-dir"),
-                  replaceExisting: r.flag("replace-existing"), reversible: r.flag("reversible"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  replaceExisting: r.flag("replace-existing"), reversible: r.flag("reversible"), package: try r.optional("package"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
 

@@ -29,13 +29,18 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         public var databases: [String]?
         /// Databases dumped at once (default 2).
         public var parallelism: Int?
-        public init(host: String, port: Int? = nil, user: String? = nil, passwordFile: String? = nil, databases: [String]? = nil, parallelism: Int? = nil) {
+        /// All databases in one consistent dump, its GTID position recorded in the manifest, so
+        /// the new server can replicate from it (`spec.mysql.source.snapshot: package`). Needs the
+        /// binary log on the server, and a user that may read its position.
+        public var gtid: Bool?
+        public init(host: String, port: Int? = nil, user: String? = nil, passwordFile: String? = nil, databases: [String]? = nil, parallelism: Int? = nil, gtid: Bool? = nil) {
             self.host = host
             self.port = port
             self.user = user
             self.passwordFile = passwordFile
             self.databases = databases
             self.parallelism = parallelism
+            self.gtid = gtid
         }
     }
 
@@ -127,7 +132,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
     /// The fields each section takes (a misspelt one would otherwise be ignored without a word).
     static let fields: [String: [String]] = [
         "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
-        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism"],
+        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid"],
         "clickhouse": ["url", "user", "passwordFile", "tables"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
         "files": ["name", "path", "manifestOnly"],

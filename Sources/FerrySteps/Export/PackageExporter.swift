@@ -149,7 +149,9 @@ public struct PackageExporter: Sendable {
         // The parts, each written once (the state file records it), in this order.
         let state = Locked(saved)
         if let mysql {
-            try await export("mysql", unit: "databases", databases.map { mysql.exportPart(database: $0, packageRoot: output) },
+            let parts = config.mysql?.gtid == true ? [mysql.consistentExportPart(databases: databases, packageRoot: output)]
+                : databases.map { mysql.exportPart(database: $0, packageRoot: output) }
+            try await export("mysql", unit: "databases", parts,
                              width: max(1, config.mysql?.parallelism ?? 2), state: state)
         }
         if let clickhouse {

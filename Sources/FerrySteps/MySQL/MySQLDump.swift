@@ -46,6 +46,72 @@ extension MySQLClient {
 }
 
 extension MySQLClient {
+    /// One consistent dump of `databases` (`--single-transaction --gtid --master-data=2`) into
+    /// `path` (the caller removes it), mapped and cut per database, with the server's GTID
+    /// position at that snapshot.
+    func consistentDump(_ databases: [String], to path: String) throws -> (MappedFile, SnapshotDump.Split) {
+        let program = MySQLClient.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
+        let child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--gtid", "--master-data=2", "--triggers", "--routines",
+                                               "--max-allowed-packet=1073741824", "--result-file=\(path)", "--databases"] + databases,
+                                     pipeStdin: false, outputDirectory: workDirectory, inherit: defaultsFD)
+        defer { child.removeOutputs() }
+        let code = child.wait()
+        guard code == 0 else { throw StepError.target(MySQLClient.failure(child, what: "dumping \(databases.joined(separator: ", "))", endpoint: endpoint, code: code)) }
+        let file = try MappedFile(path: path)
+        return (file, try SnapshotDump.split(file.bytes, expected: databases))
+    }
+}
+
+extension SnapshotDump {
+    /// Database `name`'s own dump from the mapped snapshot, written to `path` straight from the mapping.
+    static func write(_ split: SnapshotDump.Split, database name: String, of file: MappedFile, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StepError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        for range in SnapshotDump.pieces(split, database: name) {
+            let bytes = file.slice(range)
+            var done = 0
+            while done < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno))) (is the scratch volume full?)") }
+                done += n
+            }
+        }
+    }
+}
+
+extension MySQLClient {
+    /// The export part of all `databases` at once (`mysql.gtid: true`): one consistent dump with
+    /// the server's GTID position, cut into `mysql/<db>.sql` (the same shape as one database's
+    /// dump) straight from the mapping, the position recorded in the manifest.
+    func consistentExportPart(databases: [String], packageRoot: String) -> ExportPart {
+        ExportPart(id: "mysql", label: "\(databases.count) databases at one GTID position") {
+            try await ProcessSpawn.onThread {
+                try FileManager.default.createDirectory(atPath: packageRoot + "/mysql", withIntermediateDirectories: true)
+                let snapshot = packageRoot + "/mysql/.snapshot.sql.part"
+                defer { unlink(snapshot) }
+                let (file, split) = try self.consistentDump(databases, to: snapshot)
+                var entries: [(String, PackageManifest.MySQLDatabase, String, String)] = []
+                for db in databases {
+                    let rel = "mysql/\(db).sql"
+                    try SnapshotDump.write(split, database: db, of: file, to: packageRoot + "/" + rel + ".part")
+                    guard rename(packageRoot + "/" + rel + ".part", packageRoot + "/" + rel) == 0 else { throw StepError.io("cannot rename \(rel).part: \(String(cString: strerror(errno)))") }
+                    entries.append((db, try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel), rel, try ManifestBuilder.sha256(of: packageRoot + "/" + rel)))
+                }
+                let position = split.gtidPosition
+                let made = entries
+                return .init(record: { m in
+                    for (db, entry, rel, sum) in made {
+                        m.mysql[db] = entry
+                        m.sha256[rel] = sum
+                    }
+                    m.mysqlGTIDPosition = position
+                }, note: "\(databases.joined(separator: ", ")) at GTID \(position)")
+            }
+        }
+    }
+
     /// The export part of one database: `mysql/<db>.sql`, its tables and structure digests.
     func exportPart(database db: String, packageRoot: String) -> ExportPart {
         ExportPart(id: "mysql/\(db)", label: db) {

@@ -15,9 +15,10 @@ extension MySQLServers {
 }
 
 extension MySQLSnapshotArguments {
-    /// Checks both servers (nothing changed before they pass), then: the target read-only, one
-    /// consistent dump of the source with its GTID position, each database restored and verified
-    /// (in parallel inside each database), and the target replicating from that position.
+    /// Checks both servers (nothing changed before they pass), then: the target read-only, a
+    /// consistent copy with its GTID position — dumped from the running source, or the package's
+    /// dumps and the position they recorded — each database restored and verified (in parallel
+    /// inside each database), and the target replicating from that position.
     public func run(say: @escaping @Sendable (String) -> Void = { print($0) }) async throws -> MySQLSnapshotResult {
         guard parallelism >= 1 && parallelism <= 64 else { throw StepError.configuration("--parallelism must be between 1 and 64 (spec.mysql.parallelism)") }
         let started = Date()
@@ -25,33 +26,76 @@ extension MySQLSnapshotArguments {
         let folder = (workDir ?? NSTemporaryDirectory()) + "/ferry-snapshot-\(getpid())"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let (databases, file, split) = try await ProcessSpawn.onThread { () throws -> ([String], MappedFile, SnapshotDump.Split) in
+        let pkg = try package.map { try BackupPackage.open($0) }
+        let (databases, copy) = try await ProcessSpawn.onThread { () throws -> ([String], Copy) in
             do {
                 try r.checkSource()
                 let databases = try r.databases(self.databases)
                 try r.checkTarget(databases, replaceExisting: replaceExisting)
                 if reversible { try r.checkReversible() }
+                if let pkg { return (databases, try Self.packageCopy(pkg, databases: databases, replication: r)) }
                 say("dumping \(databases.joined(separator: ", ")) from \(r.sourceName) (one consistent snapshot)")
                 let (file, split) = try r.snapshot(databases, to: folder + "/snapshot.sql")
-                return (databases, file, split)
+                return (databases, .live(file, split))
             } catch let e as StepError {
                 throw StepError.beforeChange(e)
             }
         }
-        say("snapshot at GTID \(split.gtidPosition) (\(file.count) bytes); restoring \(databases.count) databases")
+        say("copy at GTID \(copy.position); restoring \(databases.count) databases")
         // Only replication (and this restore, as an admin) writes the target from here on.
         try await ProcessSpawn.onThread { try r.target.run("SET GLOBAL read_only=1", what: "setting \(r.targetName) read-only") }
         var restored: [MySQLResult] = []
         for db in databases {
-            // One database's copy at a time beside the snapshot: the scratch space needed is the dump plus its largest database.
-            let path = folder + "/\(restored.count).sql"
-            try Replication.writePart(split, database: db, of: file, to: path)
-            defer { unlink(path) }
-            restored.append(try await MySQLRestore(client: r.target, options: .init(dumpPath: path, database: db, parallelism: parallelism), say: say).run())
+            var options: MySQLRestore.Options
+            var written: String?
+            switch copy {
+            case .live(let file, let split):
+                // One database's copy at a time beside the snapshot: the scratch space needed is the dump plus its largest database.
+                let path = folder + "/\(restored.count).sql"
+                try SnapshotDump.write(split, database: db, of: file, to: path)
+                written = path
+                options = .init(dumpPath: path, database: db, parallelism: parallelism)
+            case .package(let pkg, _):
+                let source = try pkg.mysql(db)
+                options = .init(dumpPath: source.dumpPath, database: db, parallelism: parallelism, expectedTables: source.expectedTables, expectedSHA256: source.sha256)
+                options.packageDatabase = db
+            }
+            defer { if let written { unlink(written) } }
+            restored.append(try await MySQLRestore(client: r.target, options: options, say: say).run())
         }
-        try await ProcessSpawn.onThread { try r.startReplica(from: split.gtidPosition, databases: databases) }
-        say("\(r.targetName) replicates \(databases.joined(separator: ", ")) from \(r.sourceName) at \(split.gtidPosition)")
-        return MySQLSnapshotResult(gtidPosition: split.gtidPosition, databases: restored, seconds: (Date().timeIntervalSince(started) * 1000).rounded() / 1000)
+        try await ProcessSpawn.onThread { try r.startReplica(from: copy.position, databases: databases) }
+        say("\(r.targetName) replicates \(databases.joined(separator: ", ")) from \(r.sourceName) at \(copy.position)")
+        return MySQLSnapshotResult(gtidPosition: copy.position, databases: restored, seconds: (Date().timeIntervalSince(started) * 1000).rounded() / 1000)
+    }
+
+    /// Where the copy comes from.
+    enum Copy {
+        /// One consistent dump of the running source, mapped and cut.
+        case live(MappedFile, SnapshotDump.Split)
+        /// A package's dumps, with the position they were taken at.
+        case package(BackupPackage, position: String)
+
+        var position: String {
+            switch self {
+            case .live(_, let split): split.gtidPosition
+            case .package(_, let position): position
+            }
+        }
+    }
+
+    /// The package's copy, when it holds every database at one recorded position the source's
+    /// binary logs still reach back to.
+    static func packageCopy(_ pkg: BackupPackage, databases: [String], replication r: Replication) throws -> Copy {
+        guard let position = pkg.manifest?.mysqlGTIDPosition, !position.isEmpty else {
+            throw StepError.configuration("the package records no GTID position for its MySQL dumps: export it with mysql.gtid: true (one consistent dump of all databases), "
+                + "or copy from the running source (spec.mysql.source.snapshot: live). Nothing was changed")
+        }
+        let missing = databases.filter { pkg.manifest?.mysql[$0] == nil }
+        guard missing.isEmpty else {
+            throw StepError.configuration("the package holds no dump of \(missing.joined(separator: ", ")) (spec.mysql.source.databases); it has \((pkg.manifest?.mysql.keys.sorted() ?? []).joined(separator: ", ")). Nothing was changed")
+        }
+        try r.checkBinlogsReach(position)
+        return .package(pkg, position: position)
     }
 }
 

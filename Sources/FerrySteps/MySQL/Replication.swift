@@ -84,31 +84,28 @@ struct Replication: Sendable {
     /// One consistent dump of `databases` from the source into `path` (the caller removes it),
     /// mapped and cut per database, with its GTID position.
     func snapshot(_ databases: [String], to path: String) throws -> (MappedFile, SnapshotDump.Split) {
-        let program = MySQLClient.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
-        let child = try ChildProcess(program, ["--defaults-file=\(source.defaultsFile)", "--single-transaction", "--gtid", "--master-data=2", "--triggers", "--routines",
-                                               "--max-allowed-packet=1073741824", "--result-file=\(path)", "--databases"] + databases,
-                                     pipeStdin: false, outputDirectory: source.workDirectory, inherit: source.defaultsFD)
-        defer { child.removeOutputs() }
-        let code = child.wait()
-        guard code == 0 else { throw StepError.target(MySQLClient.failure(child, what: "dumping \(databases.joined(separator: ", "))", endpoint: source.endpoint, code: code)) }
-        let file = try MappedFile(path: path)
-        return (file, try SnapshotDump.split(file.bytes, expected: databases))
+        try source.consistentDump(databases, to: path)
     }
 
-    /// Database `name`'s own dump from the mapped snapshot, written to `path` straight from the mapping.
-    static func writePart(_ split: SnapshotDump.Split, database name: String, of file: MappedFile, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StepError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        for range in SnapshotDump.pieces(split, database: name) {
-            let bytes = file.slice(range)
-            var done = 0
-            while done < bytes.count {
-                let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno))) (is the scratch volume full?)") }
-                done += n
-            }
+    /// The source's binary logs still hold every transaction after `position` (a package's
+    /// recorded position), and `position` is in its history.
+    func checkBinlogsReach(_ position: String) throws {
+        guard let wanted = GTIDPosition(position) else { throw StepError.configuration("the package's GTID position \"\(position.prefix(80))\" is not one") }
+        let logs: [String]
+        do {
+            logs = try source.query("SHOW BINARY LOGS").compactMap(\.first)
+        } catch {
+            throw StepError.configuration("\(sourceName) does not list its binary logs to the source user (\(error)): GRANT BINLOG MONITOR ON *.* TO it, so Ferry can check the package's position is still in them")
+        }
+        guard let first = logs.first else { throw StepError.configuration("\(sourceName) has no binary logs; replication from the package's position \(position) is not possible") }
+        let start = try source.query("SELECT BINLOG_GTID_POS(\(MySQLClient.quoteString(first)), 4)").first?.first ?? ""
+        if let s = GTIDPosition(start), s.transactionsAhead(of: wanted) > 0 {
+            throw StepError.configuration("\(sourceName)'s oldest binary log \(first) starts at \(start), after the package's position \(position): the transactions in between are no longer there "
+                + "(binary-log retention, binlog_expire_logs_seconds). Export a new package with mysql.gtid: true, or copy from the running source (spec.mysql.source.snapshot: live)")
+        }
+        let now = GTIDPosition(try source.query("SELECT @@gtid_binlog_pos").first?.first ?? "")
+        if let now, wanted.transactionsAhead(of: now) > 0 {
+            throw StepError.configuration("the package's position \(position) is ahead of \(sourceName) (\(now.text)): the package was not exported from this server")
         }
     }
 

@@ -54,6 +54,9 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     public var kafkaOffsets: String?
     /// The operations config, encrypted (AES-GCM), when exported.
     public var config: ConfigBundle?
+    /// The MySQL server's `gtid_binlog_pos` at the one consistent snapshot every MySQL dump was
+    /// taken at (export with `mysql.gtid: true`): where replication from that server starts.
+    public var mysqlGTIDPosition: String?
 
     /// `config/config.sealed`: the listed files, sealed with the export's key.
     public struct ConfigBundle: Codable, Sendable, Equatable {
