@@ -91,11 +91,13 @@ struct MySQLCutover: AsyncParsableCommand {
     var reverseHost: String?
     @Option(help: "With --back: its port.")
     var reversePort: Int?
+    @Option(name: .customLong("database"), help: "A migrated database, recorded for reverse replication (repeat).")
+    var databases: [String] = []
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLCutoverArguments {
         MySQLCutoverArguments(servers: servers.servers, timeoutSeconds: timeoutSeconds, maxLagSeconds: maxLagSeconds, killWriters: killWriters, back: back,
-                              reverseHost: reverseHost, reversePort: reversePort, resultFile: result.resultFile)
+                              reverseHost: reverseHost, reversePort: reversePort, databases: databases, resultFile: result.resultFile)
     }
 
     func run() async throws {
@@ -140,12 +142,14 @@ struct MySQLWatch: AsyncParsableCommand {
     var verify = false
     @Option(help: "Rows per compared chunk.")
     var chunkRows: Int = 10_000
+    @Option(name: .customLong("database"), help: "A migrated database (repeat): the target's replication filter must be exactly these, and they are compared.")
+    var databases: [String] = []
     @Option(help: ArgumentHelp("Stop after this many looks.", visibility: .hidden))
     var count: Int?
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLWatchArguments {
-        MySQLWatchArguments(servers: servers.servers, intervalSeconds: intervalSeconds, verify: verify, chunkRows: chunkRows, resultFile: result.resultFile)
+        MySQLWatchArguments(servers: servers.servers, intervalSeconds: intervalSeconds, verify: verify, chunkRows: chunkRows, databases: databases, resultFile: result.resultFile)
     }
 
     func run() async throws {

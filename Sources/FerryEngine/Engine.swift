@@ -76,6 +76,11 @@ public enum Engine {
             for name in names {
                 guard let i = steps.firstIndex(where: { $0.name == name }) else { unknown.append(name); continue }
                 if steps[i].state == .skipped || steps[i].state == .running { continue }
+                // After the cutover the new server is the primary: a new copy of the old one over it would lose its writes.
+                if StepKind(name) == .mysqlSnapshot, steps.contains(where: { $0.name == "mysql-cutover" && ($0.attempts ?? 0) > 0 }) {
+                    events.append(EngineEvent(reason: "RerunRefused", note: "mysql-snapshot is not run again: the cutover has begun, and a new copy of the old server would overwrite the new primary's writes", warning: true))
+                    continue
+                }
                 steps[i] = fresh(steps[i], message: "re-run requested (\(FerryNames.rerunAnnotation)=\(request))")
                 events.append(EngineEvent(reason: "Rerun", note: "\(name) will run again"))
                 // A step that replaces data runs with the app stopped: quiesce before it, resume after.
@@ -157,7 +162,7 @@ public enum Engine {
             s.state = .running
             s.attempts = (s.attempts ?? 0) + 1
             attempt = s.attempts ?? 1
-            s.startedAt = Timestamps.format(now)
+            s.startedAt = Timestamps.formatMicro(now)
             s.finishedAt = nil
             s.retryAt = nil
             s.message = (s.failures ?? 0) > 0 ? "attempt \((s.failures ?? 0) + 1)" : nil
@@ -206,7 +211,8 @@ public enum Engine {
                 if StepKind(name).changesData { s.dataChanged = true }
                 s.progress = nil
                 s.state = .succeeded
-                s.finishedAt = Timestamps.format(now)
+                // Sub-second: the downtime ends here (resume), and a cutover's start is as fine.
+                s.finishedAt = Timestamps.formatMicro(now)
                 s.result = result
                 s.message = message
                 events.append(EngineEvent(reason: "StepSucceeded", note: "\(name): \(message ?? StepResults.summary(of: name, result: result))"))

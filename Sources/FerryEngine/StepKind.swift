@@ -61,7 +61,9 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume, .cache, .rebuild(""), .files]
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume,
+                                        // The way back is set up once the app runs again (a failure there must not hold it down).
+                                        .mysqlReverse, .mysqlCutback, .cache, .rebuild(""), .files]
 
     /// The name's first part: `mysql` for `mysql/crm` (what `spec.steps.skip` may name).
     public var family: String {

@@ -359,7 +359,7 @@ extension EngineTests {
                                cutover: .init(reverseReplication: true))
         spec = spec.withDefaults(namespace: "ones")
         var (s, _) = Engine.prepare(spec: spec, status: MigrationStatus(), generation: 1, rerun: nil)
-        #expect(names(s) == ["validate", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-cutover", "mysql-reverse", "mysql-cutback", "resume"])
+        #expect(names(s) == ["validate", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-cutover", "resume", "mysql-reverse", "mysql-cutback"])
         #expect(state(s, "mysql-cutback") == .skipped && s.steps?.first { $0.name == "mysql-cutback" }?.message?.contains("cutover=reverse") == true)
         let (early, earlyEvents) = Engine.prepare(spec: spec, status: s, generation: 1, rerun: nil, cutover: "reverse")
         #expect(state(early, "mysql-cutback") == .skipped && earlyEvents.isEmpty)
@@ -376,5 +376,7 @@ extension EngineTests {
         #expect(Engine.current(done, spec: spec) == nil && state(done, "mysql-cutback") == .succeeded)
         let (again, none) = Engine.prepare(spec: spec, status: done, generation: 1, rerun: nil, cutover: "reverse")
         #expect(none.isEmpty && state(again, "quiesce") == .succeeded, "the annotation left in place does not go back twice")
+        let (refused, warned) = Engine.prepare(spec: spec, status: done, generation: 1, rerun: "mysql-snapshot")
+        #expect(state(refused, "mysql-snapshot") == .succeeded && warned.map(\.reason) == ["RerunRefused"], "no new copy of the old server over the new primary")
     }
 }

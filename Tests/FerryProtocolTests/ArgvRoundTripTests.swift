@@ -70,9 +70,9 @@ struct ArgvRoundTripTests {
                                              replaceExisting: g.bool(), reversible: g.bool(), package: g.maybe { $0.text() }, resultFile: g.text()),
                       binary: { try MySQLSnapshot.parse($0).arguments }, note)
             try check(MySQLStatusArguments(servers: servers, resultFile: g.text()), binary: { try MySQLStatus.parse($0).arguments }, note)
-            try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), verify: g.bool(), chunkRows: g.int(-1...100_000), resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)
+            try check(MySQLWatchArguments(servers: servers, intervalSeconds: g.int(-1...100), verify: g.bool(), chunkRows: g.int(-1...100_000), databases: g.list { $0.text() }, resultFile: g.text()), binary: { try MySQLWatch.parse($0).arguments }, note)
             try check(MySQLCutoverArguments(servers: servers, timeoutSeconds: g.int(-5...600), maxLagSeconds: g.bool() ? g.int(-1...100) : nil, killWriters: g.bool(), back: g.bool(),
-                                            reverseHost: g.maybe { $0.text() }, reversePort: g.bool() ? g.int(-1...70000) : nil, resultFile: g.text()),
+                                            reverseHost: g.maybe { $0.text() }, reversePort: g.bool() ? g.int(-1...70000) : nil, databases: g.list { $0.text() }, resultFile: g.text()),
                       binary: { try MySQLCutover.parse($0).arguments }, note)
             try check(MySQLReverseArguments(servers: servers, from: g.text(), databases: g.list { $0.text() }, reverseHost: g.text(), reversePort: g.int(-1...70000), resultFile: g.text()),
                       binary: { try MySQLReverse.parse($0).arguments }, note)

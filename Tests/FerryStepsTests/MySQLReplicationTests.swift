@@ -301,4 +301,35 @@ struct MySQLReplicationTests {
             #expect(try await eventually(timeout: 30) { try await checksum(s, s.pair.targetPort) == checksum(s, s.pair.sourcePort) })
         }
     }
+
+    @Test("hostile states: a read-only source (a replica, or in maintenance) is refused before anything changes; a target that forgot its replication filter or read-only (restarted) is reported broken; a START SLAVE UNTIL left in force does not hold the cutover")
+    func hostileStates() async throws {
+        try await ReplicationPair.exclusive { _ in
+            let s = try await setUp(rows: 10)
+            try await s.pair.sql(s.pair.sourcePort, "SET GLOBAL read_only=1")
+            let ro = try await ferry(["snapshot"] + s.servers + ["--database", s.db])
+            try await s.pair.sql(s.pair.sourcePort, "SET GLOBAL read_only=0")
+            #expect(ro.status != 0 && ro.report.contains("is read-only") && ro.report.contains("\"changed\":false"), "\(ro.output)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SHOW DATABASES LIKE '\(s.db)'").isEmpty)
+
+            #expect(try await ferry(["snapshot"] + s.servers + ["--database", s.db]).status == 0)
+            try await s.pair.sql(s.pair.targetPort, "STOP SLAVE; SET GLOBAL replicate_do_db=''; START SLAVE")
+            let forgot = try await ferry(["watch"] + s.servers + ["--database", s.db, "--count", "1", "--interval-seconds", "1"])
+            #expect(forgot.output.contains("replicates every database") && forgot.output.contains("restarted"), "\(forgot.output)")
+            try await s.pair.sql(s.pair.targetPort, "STOP SLAVE; SET GLOBAL replicate_do_db='\(s.db)'; START SLAVE; SET GLOBAL read_only=0")
+            let writable = try await ferry(["watch"] + s.servers + ["--database", s.db, "--count", "1", "--interval-seconds", "1"])
+            #expect(writable.output.contains("is writable while it replicates"), "\(writable.output)")
+            try await s.pair.sql(s.pair.targetPort, "SET GLOBAL read_only=1")
+
+            // A comparison that died after START SLAVE UNTIL: replication would stop one transaction later.
+            let now = try await s.pair.sql(s.pair.sourcePort, "SELECT @@gtid_binlog_pos")
+            let seq = Int(now.split(separator: "-").last ?? "0") ?? 0
+            try await s.pair.sql(s.pair.targetPort, "STOP SLAVE; START SLAVE UNTIL master_gtid_pos='0-1-\(seq + 1)'")
+            try await s.pair.sql(s.pair.sourcePort, "INSERT INTO \(s.db).t VALUES (801, 'a'), (802, 'b'); INSERT INTO \(s.db).t VALUES (803, 'c'); INSERT INTO \(s.db).t VALUES (804, 'd')",
+                                 user: "app", password: "app")
+            let cut = try await ferry(["cutover"] + s.servers + ["--timeout-seconds", "10"])
+            #expect(cut.status == 0, "\(cut.output)")
+            #expect(try await s.pair.sql(s.pair.targetPort, "SELECT COUNT(*) FROM \(s.db).t WHERE id > 800") == "4")
+        }
+    }
 }

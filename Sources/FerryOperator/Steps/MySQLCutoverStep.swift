@@ -12,5 +12,11 @@ struct MySQLCutoverStep: JobStepKind {
                                      maxLagSeconds: m.cutover?.maxLagSeconds ?? MigrationDefaults.cutoverMaxLagSeconds, killWriters: m.cutover?.killWriters == true)
     }
 
+    func arguments(for step: StepStatus, spec: MigrationSpec, earlier: MigrationStatus) -> (any StepArguments)? {
+        guard var args = arguments(for: step, spec: spec) as? MySQLCutoverArguments else { return nil }
+        args.databases = MySQLSnapshotStep.databases(spec, earlier: earlier)
+        return args
+    }
+
     func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
 }

@@ -15,6 +15,12 @@ struct MySQLReplicateStep: StepDriver {
         func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
             MySQLSnapshotStep.servers(spec).map { MySQLWatchArguments(servers: $0, intervalSeconds: 5, verify: spec.mysql?.verifies ?? true) }
         }
+        /// The migrated databases, as the snapshot restored them: the filter the target must keep, and what is compared.
+        func arguments(for step: StepStatus, spec: MigrationSpec, earlier: MigrationStatus) -> (any StepArguments)? {
+            guard var args = arguments(for: step, spec: spec) as? MySQLWatchArguments else { return nil }
+            args.databases = MySQLSnapshotStep.databases(spec, earlier: earlier)
+            return args
+        }
         func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
         var readsPackage: Bool { false }
     }
@@ -26,7 +32,15 @@ struct MySQLReplicateStep: StepDriver {
         do {
             job = try await client.get(.jobs, name: name, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
-            guard let made = StepJobs.job(for: step, kind: Monitor(), attempt: step.attempts ?? 1, migration: context.migration, spec: context.spec, settings: context.settings) else {
+            if step.progress?.hasPrefix(Self.stopping) == true {
+                // Stopped for the cutover: done once no pod of it is left (a comparison running on must not meet the cutover).
+                let left = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
+                guard left.isEmpty else { return StepObservation(.running(step.progress ?? Self.stopping), mysql: context.status.mysql, job: name) }
+                let result = try? JSONValue(encoding: context.status.mysql ?? ReplicationState())
+                return StepObservation(.succeeded(result: result, message: String((step.progress ?? "").dropFirst(Self.stopping.count))), mysql: context.status.mysql, job: name)
+            }
+            guard let made = StepJobs.job(for: step, kind: Monitor(), attempt: step.attempts ?? 1, migration: context.migration, spec: context.spec, settings: context.settings,
+                                          earlier: context.status) else {
                 return StepObservation(.failed("mysql-replicate cannot run: spec.mysql.source is not set", permanent: true))
             }
             do { _ = try await client.create(.jobs, made, namespace: namespace) } catch let e as KubeAPIError where e.isAlreadyExists {}
@@ -51,9 +65,12 @@ struct MySQLReplicateStep: StepDriver {
         case .wait(let why):
             return StepObservation(.running(why), mysql: state, job: name)
         case .cutover(let why):
-            _ = try? await client.delete(.jobs, name: name, namespace: namespace, options: DeleteOptions(propagationPolicy: .background))
-            let result = try? JSONValue(encoding: state ?? ReplicationState())
-            return StepObservation(.succeeded(result: result, message: why), mysql: state, job: name)
+            _ = try? await client.delete(.jobs, name: name, namespace: namespace, options: DeleteOptions(propagationPolicy: .foreground))
+            for pod in pods { _ = try? await client.delete(.pods, name: pod.name ?? "", namespace: namespace) }
+            return StepObservation(.running(Self.stopping + why), mysql: state, job: name)
         }
     }
+
+    /// The step's progress while the monitor is stopped before the cutover (then the gate's reason).
+    static let stopping = "stopping the replication monitor before the cutover: "
 }

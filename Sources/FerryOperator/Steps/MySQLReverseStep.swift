@@ -12,13 +12,22 @@ struct MySQLReverseStep: JobStepKind {
         guard let m = spec.mysql, m.reverses, let servers = MySQLSnapshotStep.servers(spec),
               let cut = earlier.steps?.first(where: { $0.name == "mysql-cutover" && $0.state == .succeeded })?.result.flatMap({ try? $0.decode(as: MySQLCutoverResult.self) }),
               let from = cut.targetPosition else { return nil }
-        let snapshot = earlier.steps?.first { $0.name == "mysql-snapshot" }?.result.flatMap { try? $0.decode(as: MySQLSnapshotResult.self) }
-        let databases = cut.databases ?? snapshot?.databases.map(\.database) ?? m.source?.databases ?? []
+        let databases = cut.databases ?? MySQLSnapshotStep.databases(spec, earlier: earlier)
         return MySQLReverseArguments(servers: servers, from: from, databases: databases, reverseHost: Self.reverseHost(m), reversePort: Self.reversePort(m))
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] { MySQLSnapshotStep.secrets(spec) }
     var readsPackage: Bool { false }
+
+    func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
+        let cut = context.status.steps?.first { $0.name == "mysql-cutover" }?.result.flatMap { try? $0.decode(as: MySQLCutoverResult.self) }
+        guard cut?.targetPosition != nil else {
+            return StepObservation(.failed("the cutover did not record the new server's position at its promotion (it was found promoted by an earlier run that ended before it reported), "
+                + "so reverse replication cannot start without losing or repeating writes; set it up by hand, or go without it (spec.mysql.cutover.reverseReplication: false)",
+                permanent: true, untouched: true))
+        }
+        return try await JobStep(kind: self).run(step, context)
+    }
 
     static func reverseHost(_ m: MySQLSpec) -> String { m.cutover?.reverseHost ?? m.host }
     static func reversePort(_ m: MySQLSpec) -> Int { m.cutover?.reversePort ?? m.port ?? MigrationDefaults.mysqlPort }

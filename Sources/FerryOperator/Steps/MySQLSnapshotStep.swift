@@ -36,6 +36,12 @@ struct MySQLSnapshotStep: JobStepKind {
                             host: m.host, port: m.port ?? MigrationDefaults.mysqlPort, credentialsDir: StepPod.credentialsMount("mysql"))
     }
 
+    /// The migrated databases: as the snapshot restored them, else as the spec lists them.
+    static func databases(_ spec: MigrationSpec, earlier: MigrationStatus) -> [String] {
+        let snapshot = earlier.steps?.first { $0.name == "mysql-snapshot" && $0.state == .succeeded }?.result.flatMap { try? $0.decode(as: MySQLSnapshotResult.self) }
+        return snapshot?.databases.map(\.database) ?? spec.mysql?.source?.databases ?? []
+    }
+
     static func secrets(_ spec: MigrationSpec) -> [StepSecret] {
         guard let m = spec.mysql, m.replicates, let src = m.source else { return [] }
         return [StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: m.credentialsSecret, required: ["username", "password"]),

@@ -126,10 +126,13 @@ public struct MySQLCutoverArguments: StepArguments {
     public var back: Bool
     public var reverseHost: String?
     public var reversePort: Int?
+    /// The migrated databases (recorded for reverse replication).
+    public var databases: [String]
     public var resultFile: String
 
     public init(servers: MySQLServers, timeoutSeconds: Int = 30, maxLagSeconds: Int? = nil, killWriters: Bool = false, back: Bool = false, reverseHost: String? = nil, reversePort: Int? = nil,
-                resultFile: String = TerminationMessage.path) {
+                databases: [String] = [], resultFile: String = TerminationMessage.path) {
+        self.databases = databases
         self.servers = servers
         self.timeoutSeconds = timeoutSeconds
         self.maxLagSeconds = maxLagSeconds
@@ -149,15 +152,16 @@ public struct MySQLCutoverArguments: StepArguments {
         w.flag("back", back)
         w.option("reverse-host", reverseHost)
         w.option("reverse-port", reversePort)
+        w.options("database", databases)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "max-lag-seconds", "reverse-host", "reverse-port", "result-file"]),
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["timeout-seconds", "max-lag-seconds", "reverse-host", "reverse-port", "database", "result-file"]),
                                flags: ["kill-writers", "back"])
         self.init(servers: try MySQLServers(r), timeoutSeconds: try r.int("timeout-seconds", default: 30), maxLagSeconds: try r.int("max-lag-seconds"), killWriters: r.flag("kill-writers"),
-                  back: r.flag("back"), reverseHost: try r.optional("reverse-host"), reversePort: try r.int("reverse-port"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  back: r.flag("back"), reverseHost: try r.optional("reverse-host"), reversePort: try r.int("reverse-port"), databases: r.list("database"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
 
@@ -211,9 +215,13 @@ public struct MySQLWatchArguments: StepArguments {
     public var verify: Bool
     /// Rows per compared chunk.
     public var chunkRows: Int
+    /// The migrated databases: the target's replication filter must be exactly these (a restarted
+    /// server forgets it), and they are what is compared. Empty: read the filter.
+    public var databases: [String]
     public var resultFile: String
 
-    public init(servers: MySQLServers, intervalSeconds: Int = 5, verify: Bool = false, chunkRows: Int = 10_000, resultFile: String = TerminationMessage.path) {
+    public init(servers: MySQLServers, intervalSeconds: Int = 5, verify: Bool = false, chunkRows: Int = 10_000, databases: [String] = [], resultFile: String = TerminationMessage.path) {
+        self.databases = databases
         self.servers = servers
         self.intervalSeconds = intervalSeconds
         self.verify = verify
@@ -227,13 +235,14 @@ public struct MySQLWatchArguments: StepArguments {
         w.option("interval-seconds", intervalSeconds)
         w.flag("verify", verify)
         w.option("chunk-rows", chunkRows)
+        w.options("database", databases)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["interval-seconds", "chunk-rows", "result-file"]), flags: ["verify"])
+        let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["interval-seconds", "chunk-rows", "database", "result-file"]), flags: ["verify"])
         self.init(servers: try MySQLServers(r), intervalSeconds: try r.int("interval-seconds", default: 5), verify: r.flag("verify"), chunkRows: try r.int("chunk-rows", default: 10_000),
-                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  databases: r.list("database"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

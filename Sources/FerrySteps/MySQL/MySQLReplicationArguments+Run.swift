@@ -110,12 +110,12 @@ extension MySQLCutoverArguments {
     public func run() async throws -> MySQLCutoverResult {
         guard timeoutSeconds >= 1 else { throw StepError.configuration("--timeout-seconds must be at least 1 (spec.mysql.cutover.timeoutSeconds)") }
         let r = try servers.replication()
-        guard back else { return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters) } }
+        guard back else { return try await ProcessSpawn.onThread { try r.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters, databases: databases) } }
         // Back: the roles swap; the old server replicates from the new one through the reverse address.
         guard let reverseHost else { throw StepError.configuration("--back needs --reverse-host: the address the old server replicates from") }
         let swapped = Replication(source: r.target, target: r.source)
         return try await ProcessSpawn.onThread {
-            try swapped.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters, master: (reverseHost, reversePort ?? 3306))
+            try swapped.cutover(timeout: timeoutSeconds, maxLag: maxLagSeconds, killWriters: killWriters, databases: databases, master: (reverseHost, reversePort ?? 3306))
         }
     }
 }
@@ -141,13 +141,14 @@ extension MySQLWatchArguments {
         let r = try servers.replication()
         // A monitor that ended while it held replication (to compare a table) left it stopped.
         if (try? await ProcessSpawn.onThread { try r.resumeIfHeld() }) == true { print("replication was stopped without an error (held by an earlier monitor?): started again") }
-        let paused = Locked(false), healthy = Locked(false), stopped = Locked(false)
+        let paused = Locked(false), healthy = Locked(false), stopped = Locked(false), broken = Locked(false)
         let verification = Locked(ReplicationVerification())
         defer { stopped.withLock { $0 = true } }
         if verify {
-            let verifier = ReplicationVerifier(replication: r, chunkRows: chunkRows, paused: { held in paused.withLock { $0 = held } })
+            let verifier = ReplicationVerifier(replication: r, chunkRows: chunkRows, databases: databases, paused: { held in paused.withLock { $0 = held } })
             Thread.detachNewThread {
-                verifier.run(state: verification, healthy: { healthy.withLock { $0 } }, stop: { stopped.withLock { $0 } })
+                verifier.run(state: verification, healthy: { healthy.withLock { $0 } }, broken: { broken.withLock { b in defer { b = false }; return b } },
+                             stop: { stopped.withLock { $0 } })
             }
         }
         var last: ReplicationStatus?
@@ -156,7 +157,7 @@ extension MySQLWatchArguments {
             let held = paused.withLock { $0 }
             var look: ReplicationStatus
             do {
-                look = try await ProcessSpawn.onThread { try r.status() }
+                look = try await ProcessSpawn.onThread { try r.status(databases: databases) }
             } catch {
                 look = ReplicationStatus(sourcePosition: "", appliedPosition: "", transactionsBehind: -1, ioRunning: false, sqlRunning: false, lastError: "cannot look at replication: \(error)")
             }
@@ -166,6 +167,12 @@ extension MySQLWatchArguments {
             if look.pausedToVerify != true {
                 let ok = look.lastError == nil && look.ioRunning && look.sqlRunning && (look.secondsBehind ?? Int.max) <= 60
                 healthy.withLock { $0 = ok }
+                // Broken replication may be "fixed" by skipping an event: what was compared before proves nothing then.
+                if look.lastError != nil || !look.sqlRunning { broken.withLock { $0 = true } }
+                // Stopped without an error, not by us (a comparison that ended badly, a stray STOP SLAVE): started again.
+                if !look.ioRunning && !look.sqlRunning && look.lastError == nil && !paused.withLock({ $0 }), (try? await ProcessSpawn.onThread { try r.resumeIfHeld() }) == true {
+                    print("replication was stopped without an error: started again")
+                }
             }
             print(ReplicationStatus.logLine(look, at: Timestamps.format(Date())))
             last = look

@@ -19,6 +19,10 @@ struct Replication: Sendable {
         guard let row = try source.query("SELECT @@log_bin, @@binlog_format, @@gtid_binlog_pos").first, row.count == 3 else {
             throw StepError.target("\(sourceName) did not answer SELECT @@log_bin")
         }
+        if try source.query("SELECT @@read_only").first?.first == "1" {
+            throw StepError.configuration("\(sourceName) is read-only: Ferry copies from the primary the application writes to (a read replica, or a server in maintenance, "
+                + "would be promoted past writes it never saw). Point spec.mysql.source at the primary. Nothing was changed")
+        }
         guard row[0] == "1" else {
             throw StepError.configuration("\(sourceName) has no binary log (log_bin=OFF): start it with log-bin and binlog_format=ROW (spec.mysql.source); replication needs it. Nothing was changed")
         }
@@ -135,9 +139,22 @@ struct Replication: Sendable {
     }
 
     /// Where the target stands against the source.
-    func status() throws -> ReplicationStatus {
+    /// `databases`: the migrated ones; the target's replication filter must be exactly these,
+    /// and the target read-only (a restarted server forgets both: only replication may write it).
+    func status(databases: [String] = []) throws -> ReplicationStatus {
         let sourcePosition = try source.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
-        let applied = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
+        let settings = try target.query("SELECT @@gtid_slave_pos, @@replicate_do_db, @@read_only").first ?? []
+        let applied = settings.first ?? ""
+        var problem: String?
+        if !databases.isEmpty {
+            let filter = Set((settings.count > 1 ? settings[1] : "").split(separator: ",").map(String.init))
+            if filter != Set(databases) {
+                problem = "\(targetName) replicates \(filter.isEmpty ? "every database" : filter.sorted().joined(separator: ", ")), not only \(databases.sorted().joined(separator: ", ")) "
+                    + "(was it restarted? SET GLOBAL replicate_do_db is not kept: put replicate_do_db in its config, or re-run the snapshot)"
+            } else if settings.count > 2, settings[2] != "1" {
+                problem = "\(targetName) is writable while it replicates (was it restarted? put read_only=1 in its config until the cutover): only replication may write it"
+            }
+        }
         let replica = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication").first
         let behind = GTIDPosition(sourcePosition).map { s in GTIDPosition(applied).map { Int64(s.transactionsAhead(of: $0)) } ?? -1 } ?? -1
         let sqlError = replica?["Last_SQL_Error"].flatMap { $0.isEmpty ? nil : $0 }
@@ -145,7 +162,7 @@ struct Replication: Sendable {
         return ReplicationStatus(sourcePosition: sourcePosition, appliedPosition: applied, transactionsBehind: behind,
                                  secondsBehind: replica?["Seconds_Behind_Master"].flatMap { Int($0) },
                                  ioRunning: replica?["Slave_IO_Running"] == "Yes", sqlRunning: replica?["Slave_SQL_Running"] == "Yes",
-                                 lastError: sqlError ?? ioError ?? (replica == nil ? "\(targetName) is not a replica" : nil))
+                                 lastError: sqlError ?? ioError ?? (replica == nil ? "\(targetName) is not a replica" : nil) ?? problem)
     }
 
     // MARK: - cutover
@@ -156,23 +173,32 @@ struct Replication: Sendable {
     /// again after a run that died at any point: it carries on from what the servers show
     /// (the source already read-only, the replica stopped or already reset, the target promoted).
     /// `master`: where the target's replication reads from, when not the source's own address
-    /// (going back, the old server reaches the new one through another address).
-    func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, master: (host: String, port: Int)? = nil, now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+    /// (going back: the old server reaches the new one through another address).
+    func cutover(timeout: Int, maxLag: Int? = nil, killWriters: Bool, databases: [String] = [], master: (host: String, port: Int)? = nil,
+                 now: () -> Date = Date.init) throws -> MySQLCutoverResult {
+        let back = master != nil
+        // What to do when the copy on the target cannot be trusted: never a new snapshot over the new primary when going back.
+        let recopy = back ? "fix reverse replication on the old server, or set it up again (ferry.dev/rerun=mysql-reverse)"
+            : "re-run the snapshot (ferry.dev/rerun=mysql-snapshot)"
         // A monitor comparing tables, or an earlier cutover, may have ended holding replication.
         _ = try? resumeIfHeld()
         let replicas = try target.queryNamed("SHOW SLAVE STATUS", what: "reading the target's replication")
         let sourceReadOnly = (try? source.query("SELECT @@read_only").first?.first).map { $0 == "1" }
-        guard let replica = replicas.first else { return try finishDetached(sourceReadOnly: sourceReadOnly, now: now) }
+        guard let replica = replicas.first else { return try finishDetached(sourceReadOnly: sourceReadOnly, databases: databases, recopy: recopy, now: now) }
         let expected = master ?? (source.endpoint.host, source.endpoint.port)
         guard replica["Master_Host"] == expected.host, replica["Master_Port"] == String(expected.port) else {
-            throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName); run the snapshot step again (ferry.dev/rerun=mysql-snapshot)"))
+            throw StepError.beforeChange(.configuration("\(targetName) replicates from \(replica["Master_Host"] ?? "?"):\(replica["Master_Port"] ?? "?"), not from \(expected.host):\(expected.port); \(recopy)"))
         }
-        // Read-only already: an earlier run of this cutover set it and ended before it finished.
+        // A comparison that ended while it ran replication up to a position leaves that limit in force.
+        if let until = replica["Until_Condition"], !until.isEmpty, until != "None" {
+            try target.run("STOP SLAVE; START SLAVE", what: "clearing a left-over START SLAVE UNTIL on \(targetName)")
+        }
+        // Read-only already: an earlier run of this cutover set it and ended before it finished
+        // (the snapshot refuses a source that was read-only to begin with).
         let resumed = sourceReadOnly == true
         if let error = replica["Last_SQL_Error"], !error.isEmpty {
             let undone = resumed ? undoReadOnly() : ""
-            throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row on the target or re-run the snapshot (ferry.dev/rerun=mysql-snapshot). "
-                + (resumed ? undone : "The source was not touched")))
+            throw StepError.beforeChange(.target("replication on \(targetName) is broken: \(error); fix the row there or \(recopy). " + (resumed ? undone : "The source was not touched")))
         }
         // A fresh look: the controller decided on the monitor's last one, which may be seconds old.
         if !resumed, let maxLag, let lag = replica["Seconds_Behind_Master"].flatMap({ Int($0) }), lag > maxLag {
@@ -181,6 +207,9 @@ struct Replication: Sendable {
         try source.run("SET GLOBAL read_only=1", what: "setting \(sourceName) read-only")
         let readOnlyAt = now()
         Failpoint.hit("cutover-after-read-only")
+        // From the moment the target is detached, the source must stay read-only: a failure then is
+        // finished by running the cutover again (finishDetached), never undone.
+        var detached = false
         do {
             let writers = try openWriters()
             var killed: [String] = []
@@ -201,7 +230,8 @@ struct Replication: Sendable {
             Failpoint.hit("cutover-after-caught-up")
             try target.run("STOP SLAVE", what: "stopping replication on \(targetName)")
             Failpoint.hit("cutover-after-stop-replica")
-            let databases = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+            let filter = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+            detached = true
             try target.run("RESET SLAVE ALL; SET GLOBAL replicate_do_db=''", what: "detaching \(targetName) from the source")
             Failpoint.hit("cutover-after-reset")
             // Nothing writes the target before it is writable: its position now is where reverse replication starts.
@@ -210,9 +240,13 @@ struct Replication: Sendable {
             var result = MySQLCutoverResult(sourcePosition: position, readOnlyAt: Timestamps.formatMicro(readOnlyAt), promotedAt: Timestamps.formatMicro(now()),
                                             waitedSeconds: waitedSeconds, writers: writers.map(\.text), killed: killed, resumed: resumed)
             result.targetPosition = targetPosition
-            result.databases = databases
+            result.databases = databases.isEmpty ? (filter.isEmpty ? nil : filter) : databases
             return result
         } catch {
+            if detached {
+                // The target may be detached, or even writable: the source stays read-only, so the two never both take writes.
+                throw StepError.target("\(error); \(sourceName) stays read-only and \(targetName) no longer replicates: the cutover is run again to finish it")
+            }
             // Nothing lost: the source takes writes again, the target replicates on.
             _ = try? resumeIfHeld()
             throw StepError.beforeChange(.target("\(error); \(undoReadOnly())"))
@@ -229,7 +263,7 @@ struct Replication: Sendable {
     /// The target replicates from nothing: promoted by an earlier run (done), or detached by one
     /// that ended before it made the target writable (finished here when the target holds every
     /// transaction of the read-only source). Anything else is refused: never both writable.
-    private func finishDetached(sourceReadOnly: Bool?, now: () -> Date) throws -> MySQLCutoverResult {
+    private func finishDetached(sourceReadOnly: Bool?, databases: [String], recopy: String, now: () -> Date) throws -> MySQLCutoverResult {
         let stamp = Timestamps.formatMicro(now())
         let applied = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
         if try target.query("SELECT @@read_only").first?.first == "0" {
@@ -243,14 +277,14 @@ struct Replication: Sendable {
         guard let sourcePosition, let sp = GTIDPosition(sourcePosition), let ap = GTIDPosition(applied), sp.transactionsAhead(of: ap) == 0 else {
             let undone = sourceReadOnly == true ? "; " + undoReadOnly() : ""
             throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName) and does not hold all its transactions (applied \(applied)); "
-                + "run the snapshot step again (ferry.dev/rerun=mysql-snapshot)\(undone)"))
+                + "\(recopy)\(undone)"))
         }
-        let databases = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+        let filter = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
         let targetPosition = try target.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
         try target.run("SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "making \(targetName) writable")
         var result = MySQLCutoverResult(sourcePosition: sourcePosition, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, resumed: true)
         result.targetPosition = targetPosition
-        result.databases = databases.isEmpty ? nil : databases
+        result.databases = databases.isEmpty ? (filter.isEmpty ? nil : filter) : databases
         return result
     }
 

@@ -10,8 +10,12 @@ import KubeClient
 struct ReplicationVerifier: Sendable {
     let replication: Replication
     var chunkRows = 10_000
+    /// The migrated databases (empty: the target's replication filter).
+    var databases: [String] = []
     /// How long the target may take to reach the source's snapshot position.
     var catchUpSeconds = 120
+    /// Failed tries after which a table is listed as not comparable and the pass goes on.
+    var triesPerTable = 5
     /// Told while the target's replication is held on purpose.
     var paused: @Sendable (Bool) -> Void = { _ in }
 
@@ -22,21 +26,30 @@ struct ReplicationVerifier: Sendable {
         case unverifiable(String)
     }
 
+    /// A table, named apart from any dot in either name.
+    struct Table: Hashable, Comparable {
+        var database: String
+        var table: String
+        var name: String { "\(database).\(table)" }
+        static func < (a: Table, b: Table) -> Bool { (a.database, a.table) < (b.database, b.table) }
+    }
+
     var source: MySQLClient { replication.source }
     var target: MySQLClient { replication.target }
 
-    /// The databases the target replicates (its `replicate_do_db`).
+    /// The databases compared: those given, else the target's replication filter.
     func replicatedDatabases() throws -> [String] {
+        if !databases.isEmpty { return databases.sorted() }
         let list = try target.query("SELECT @@replicate_do_db").first?.first ?? ""
         return list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.sorted()
     }
 
-    /// `db.table` → engine, for the base tables of `databases` on `client`.
-    func tables(_ client: MySQLClient, _ databases: [String]) throws -> [String: (database: String, table: String, engine: String)] {
+    /// Table → engine, for the tables of `databases` on `client` (system-versioned ones included).
+    func tables(_ client: MySQLClient, _ databases: [String]) throws -> [Table: String] {
         guard !databases.isEmpty else { return [:] }
-        let rows = try client.query("SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA IN ("
+        let rows = try client.query("SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(ENGINE, '') FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_SCHEMA IN ("
             + databases.map(MySQLClient.quoteString).joined(separator: ", ") + ")")
-        return Dictionary(rows.filter { $0.count == 3 }.map { ("\($0[0]).\($0[1])", (database: $0[0], table: $0[1], engine: $0[2])) }, uniquingKeysWith: { a, _ in a })
+        return Dictionary(rows.filter { $0.count == 3 }.map { (Table(database: $0[0], table: $0[1]), $0[2]) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// A table's columns and primary key on `client`.
@@ -50,7 +63,7 @@ struct ReplicationVerifier: Sendable {
         return TableChecksum(database: database, table: table, columns: columns, key: key)
     }
 
-    /// Compares `db.table`, present on both sides, at one GTID position.
+    /// Compares `database.table`, present on both sides, at one GTID position.
     func compare(database: String, table: String, engine: String) throws -> Outcome {
         let name = "\(database).\(table)"
         guard engine.lowercased() == "innodb" else { return .unverifiable("\(name): engine \(engine) is not transactional, so it cannot be read at one position while the source takes writes") }
@@ -62,12 +75,14 @@ struct ReplicationVerifier: Sendable {
         }
         let (sourceSession, targetSession, position) = try openAtOnePosition()
         defer { sourceSession.close(); targetSession.close() }
-        // Every chunkRows-th key on the source (as printed, and as literals); chunk i runs from
-        // key i-1 (inclusive) to key i (exclusive), the first from the start, the last to the end.
+        // Every chunkRows-th key on the source (as printed, and as literals), one keyset read each;
+        // chunk i runs from key i-1 (inclusive) to key i (exclusive), the first from the start, the last to the end.
         var keys: [(fields: [String], literal: [String])] = []
         if shape.chunkable {
-            for fields in try sourceSession.query(shape.boundariesQuery(every: max(1, chunkRows)), what: "cutting \(name) into chunks") {
-                guard let literal = shape.literals(fields) else { throw StepError.target("the source printed a key of \(name) that is not one: \(fields.joined(separator: " ").prefix(80))") }
+            while true {
+                let rows = try sourceSession.query(shape.nextBoundaryQuery(from: keys.last?.literal, every: max(1, chunkRows)), what: "cutting \(name) into chunks")
+                guard let fields = rows.first else { break }
+                guard let literal = shape.literals(fields) else { throw StepError.target("the source printed a key of \(name) that is not one") }
                 keys.append((fields, literal))
             }
         }
@@ -88,19 +103,25 @@ struct ReplicationVerifier: Sendable {
         return .equal
     }
 
+    /// Settings both sides read with: the same time zone (TIMESTAMP values print alike), a
+    /// plain SQL mode (quoted names and literals mean the same), sessions that outlive long reads.
+    static let sessionSettings = "SET SESSION time_zone='+00:00', sql_mode='NO_ENGINE_SUBSTITUTION', wait_timeout=86400, net_read_timeout=3600, net_write_timeout=3600; "
+        + "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+
     /// A snapshot on each side, both at the same GTID position: the target's replication
     /// stopped, the source's snapshot taken and its position read, the target run up to it
-    /// and its snapshot taken, replication started again.
+    /// and its snapshot taken, replication started again (an UNTIL never left in force).
     func openAtOnePosition() throws -> (MySQLSession, MySQLSession, String) {
         try target.run("STOP SLAVE", what: "holding replication on \(replication.targetName) to compare")
         paused(true)
         var held = true
         defer {
-            if held { try? target.run("START SLAVE", what: "starting replication again on \(replication.targetName)") }
+            // STOP first: a START SLAVE on a replica still running up to an UNTIL position would leave that limit in force.
+            if held { try? target.run("STOP SLAVE; START SLAVE", what: "starting replication again on \(replication.targetName)") }
             paused(false)
         }
         let sourceSession = try MySQLSession(source)
-        _ = try sourceSession.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT", what: "opening a snapshot on \(replication.sourceName)")
+        _ = try sourceSession.query(Self.sessionSettings + "; START TRANSACTION WITH CONSISTENT SNAPSHOT", what: "opening a snapshot on \(replication.sourceName)")
         let position = try sourceSession.query("""
             SELECT BINLOG_GTID_POS((SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_FILE'),
                                    (SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'BINLOG_SNAPSHOT_POSITION'))
@@ -121,30 +142,30 @@ struct ReplicationVerifier: Sendable {
             usleep(20_000)
         }
         let targetSession = try MySQLSession(target)
-        let applied = try targetSession.query("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT @@gtid_slave_pos",
+        let applied = try targetSession.query(Self.sessionSettings + "; START TRANSACTION WITH CONSISTENT SNAPSHOT; SELECT @@gtid_slave_pos",
                                                what: "opening a snapshot on \(replication.targetName)").first?.first ?? ""
         guard let at = GTIDPosition(applied), wanted.transactionsAhead(of: at) == 0, at.transactionsAhead(of: wanted) == 0 else {
             targetSession.close()
             sourceSession.close()
             throw StepError.target("\(replication.targetName) stopped at \(applied), not at the source's snapshot \(wanted.text); the comparison is tried again")
         }
-        try target.run("START SLAVE", what: "starting replication again on \(replication.targetName)")
+        try target.run("STOP SLAVE; START SLAVE", what: "starting replication again on \(replication.targetName)")
         held = false
         return (sourceSession, targetSession, wanted.text)
     }
 }
 
 extension ReplicationVerifier {
-    /// `name` (`db.table`) compared, a table on one side only included.
-    func compareOne(_ name: String, databases: [String]) throws -> Outcome {
+    /// `table` compared, a table on one side only included.
+    func compareOne(_ table: Table, databases: [String]) throws -> Outcome {
         let mine = try tables(source, databases), theirs = try tables(target, databases)
-        switch (mine[name], theirs[name]) {
-        case let (a?, _?):
-            return try compare(database: a.database, table: a.table, engine: a.engine)
+        switch (mine[table], theirs[table]) {
+        case let (engine?, _?):
+            return try compare(database: table.database, table: table.table, engine: engine)
         case (_?, nil):
-            return .differs(TableMismatch(table: name, range: "the whole table", detail: "missing on the target", position: ""))
+            return .differs(TableMismatch(table: table.name, range: "the whole table", detail: "missing on the target", position: ""))
         case (nil, _?):
-            return .differs(TableMismatch(table: name, range: "the whole table", detail: "on the target only, not on the source", position: ""))
+            return .differs(TableMismatch(table: table.name, range: "the whole table", detail: "on the target only, not on the source", position: ""))
         case (nil, nil):
             return .equal
         }
@@ -152,28 +173,45 @@ extension ReplicationVerifier {
 
     /// Verifies until `stop()`, in passes over every replicated table, each followed by a rest
     /// as long as the pass took (at least `minRestSeconds`, at most an hour: the source spends at
-    /// most half its time on comparisons), each starting with the tables that differed (a table fixed on the target, or copied
-    /// again, clears first). The first pass reads `verifying`; after it the state is `verified`
-    /// or `mismatch`, and a later pass that finds a difference turns it to `mismatch` at once.
-    /// A comparison that fails is tried again, with the reason in `lastError`; nothing is
-    /// compared while replication is not `healthy()`. Every change goes to `state`.
-    func run(state: Locked<ReplicationVerification>, healthy: @Sendable () -> Bool, minRestSeconds: Int = 5, stop: @Sendable () -> Bool) {
+    /// most half its time on comparisons), each starting with the tables that differed (a table
+    /// fixed on the target, or copied again, clears first). The state reads `verifying` until a
+    /// whole pass has run since replication was last broken (`broken()`: an error since the last
+    /// call; an event skipped by hand may have left a difference), then `verified` or `mismatch`;
+    /// a difference found turns it to `mismatch` at once. A comparison that fails is tried again
+    /// with the reason in `lastError`, and after `triesPerTable` the table is listed as not
+    /// comparable; nothing is compared while replication is not `healthy()`.
+    func run(state: Locked<ReplicationVerification>, healthy: @Sendable () -> Bool, broken: @Sendable () -> Bool = { false }, minRestSeconds: Int = 5,
+             stop: @Sendable () -> Bool) {
+        /// A whole pass ran since replication was last broken, and this one has seen no break.
+        var settled = false, brokenDuringPass = false
+        func noteBroken() {
+            if broken() {
+                settled = false
+                brokenDuringPass = true
+                state.withLock { if $0.state == .verified { $0.state = .verifying } }
+            }
+        }
         func waitHealthy() -> Bool {
             while !healthy() {
+                noteBroken()
                 if stop() { return false }
                 sleep(1)
             }
+            noteBroken()
             return !stop()
         }
         /// One table's outcome, tried until it is had (or `stop`).
-        func outcome(_ name: String, _ databases: [String]) -> Outcome? {
+        func outcome(_ table: Table, _ databases: [String]) -> Outcome? {
+            var tries = 0
             while waitHealthy() {
                 do {
-                    let o = try compareOne(name, databases: databases)
+                    let o = try compareOne(table, databases: databases)
                     state.withLock { $0.lastError = nil }
                     return o
                 } catch {
-                    state.withLock { $0.lastError = "\(name): \(error)" }
+                    tries += 1
+                    state.withLock { $0.lastError = "\(table.name): \(error)" }
+                    if tries >= triesPerTable { return .unverifiable("\(table.name): could not be compared after \(tries) tries (\(error))") }
                     sleep(5)
                 }
             }
@@ -190,9 +228,10 @@ extension ReplicationVerifier {
         }
         var passes = 0
         while waitHealthy() {
-            let listed: (databases: [String], names: [String])
+            let listed: (databases: [String], tables: [Table])
             do {
                 let databases = try replicatedDatabases()
+                guard !databases.isEmpty else { throw StepError.target("no database to compare: the target's replication filter is empty") }
                 listed = (databases, Set(try tables(source, databases).keys).union(try tables(target, databases).keys).sorted())
             } catch {
                 state.withLock { $0.lastError = "listing the tables: \(error)" }
@@ -200,33 +239,40 @@ extension ReplicationVerifier {
                 continue
             }
             let differed = Set(state.withLock { $0.mismatches.map(\.table) })
-            let order = listed.names.filter(differed.contains) + listed.names.filter { !differed.contains($0) }
+            let order = listed.tables.filter { differed.contains($0.name) } + listed.tables.filter { !differed.contains($0.name) }
             state.withLock {
                 if passes == 0 { $0 = ReplicationVerification(state: .verifying, startedAt: Timestamps.format(Date())) }
                 $0.tables = order.count
                 $0.checked = 0
                 // Tables gone from both sides since the last pass differ no more.
-                $0.mismatches.removeAll { !order.contains($0.table) }
+                $0.mismatches.removeAll { m in !order.contains { $0.name == m.table } }
             }
             let passStarted = Date()
-            for name in order {
-                state.withLock { $0.current = name }
-                guard let o = outcome(name, listed.databases) else { return }
+            brokenDuringPass = false
+            for table in order {
+                state.withLock { $0.current = table.name }
+                guard let o = outcome(table, listed.databases) else { return }
                 state.withLock {
-                    record(name, o, into: &$0)
+                    record(table.name, o, into: &$0)
                     $0.checked += 1
-                    if passes > 0 || !$0.mismatches.isEmpty { $0.state = $0.mismatches.isEmpty ? .verified : .mismatch }
+                    if !$0.mismatches.isEmpty { $0.state = .mismatch } else if settled { $0.state = .verified }
                 }
             }
             passes += 1
+            // A pass that saw replication break proves nothing about the tables it compared before: another one starts at once.
+            settled = !brokenDuringPass
             state.withLock {
                 $0.current = nil
-                $0.state = $0.mismatches.isEmpty ? .verified : .mismatch
+                $0.state = !$0.mismatches.isEmpty ? .mismatch : (settled ? .verified : .verifying)
                 $0.passes = passes
                 $0.finishedAt = Timestamps.format(Date())
             }
+            if !settled { continue }
             let rest = max(minRestSeconds, min(3600, Int(Date().timeIntervalSince(passStarted).rounded(.up))))
-            for _ in 0..<rest where !stop() { sleep(1) }
+            for _ in 0..<rest where !stop() {
+                noteBroken()
+                sleep(1)
+            }
         }
     }
 }

@@ -31,10 +31,18 @@ extension Replication {
     /// at its promotion) for `databases`, through `via` (how the old server reaches the new one),
     /// after the errant-transaction check: the old server may hold nothing the new one never applied.
     func startReverse(from position: String, databases: [String], via: (host: String, port: Int)) throws -> MySQLReverseResult {
+        // Already set up by an earlier run: carried on, never rewound (a rewind would apply the new server's writes twice).
+        if let replica = try source.queryNamed("SHOW SLAVE STATUS", what: "reading the old server's replication").first,
+           replica["Master_Host"] == via.host, replica["Master_Port"] == String(via.port) {
+            try source.run("SET GLOBAL read_only=1; START SLAVE", what: "starting reverse replication on \(sourceName)")
+            try waitReplicating(via: via)
+            return MySQLReverseResult(from: position, databases: databases, host: via.host, port: via.port)
+        }
+        // Errant transactions: anything in the old server's binary log that the new one has not (its own writes included).
         let oldPosition = try source.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
-        let applied = try target.query("SELECT @@gtid_slave_pos").first?.first ?? ""
-        if let o = GTIDPosition(oldPosition), let a = GTIDPosition(applied), o.transactionsAhead(of: a) > 0 {
-            throw StepError.beforeChange(.configuration("\(sourceName) holds \(o.transactionsAhead(of: a)) transactions the new server never applied (old \(oldPosition), applied \(applied)): "
+        let known = try target.query("SELECT @@gtid_current_pos").first?.first ?? ""
+        if let o = GTIDPosition(oldPosition), let k = GTIDPosition(known), o.transactionsAhead(of: k) > 0 {
+            throw StepError.beforeChange(.configuration("\(sourceName) holds \(o.transactionsAhead(of: k)) transactions the new server never applied (old \(oldPosition), new \(known)): "
                 + "written after it went read-only, by an admin? Replicating back would leave them behind; reverse replication is not set up. Nothing was changed"))
         }
         guard position.isEmpty || GTIDPosition(position) != nil else { throw StepError.configuration("\"\(position)\" is not a GTID position") }
@@ -47,7 +55,9 @@ extension Replication {
             ALTER USER '\(user)'@'%' IDENTIFIED BY \(MySQLClient.quoteString(password));
             GRANT REPLICATION SLAVE ON *.* TO '\(user)'@'%';
             """, what: "creating the reverse-replication user on \(targetName)")
+        // The old server stays read-only: only replication writes it (set read_only=1 in its config too: a restart forgets it).
         try source.run("""
+            SET GLOBAL read_only=1;
             STOP ALL SLAVES;
             RESET SLAVE ALL;
             SET GLOBAL gtid_slave_pos=\(MySQLClient.quoteString(position));
@@ -56,20 +66,25 @@ extension Replication {
               MASTER_PASSWORD=\(MySQLClient.quoteString(password)), MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
             START SLAVE;
             """, what: "making \(sourceName) a replica of the new server")
-        let deadline = Date().addingTimeInterval(30)
+        try waitReplicating(via: via)
+        return MySQLReverseResult(from: position, databases: databases, host: via.host, port: via.port)
+    }
+
+    /// Both threads of the old server's replication running within 30 s, else why not.
+    private func waitReplicating(via: (host: String, port: Int)) throws {
+        let started = Date()
         while true {
             let replica = try source.queryNamed("SHOW SLAVE STATUS", what: "reading the old server's replication").first ?? [:]
-            if let e = replica["Last_IO_Error"], !e.isEmpty, Date() > deadline.addingTimeInterval(-25) {
+            if let e = replica["Last_SQL_Error"], !e.isEmpty { throw StepError.target("reverse replication on \(sourceName) is broken: \(e)") }
+            if replica["Slave_IO_Running"] == "Yes" && replica["Slave_SQL_Running"] == "Yes" { return }
+            if let e = replica["Last_IO_Error"], !e.isEmpty, Date().timeIntervalSince(started) > 5 {
                 throw StepError.target("\(sourceName) cannot replicate from the new server at \(via.host):\(via.port) (spec.mysql.cutover.reverseHost/reversePort): \(e)")
             }
-            if let e = replica["Last_SQL_Error"], !e.isEmpty { throw StepError.target("reverse replication on \(sourceName) is broken: \(e)") }
-            if replica["Slave_IO_Running"] == "Yes" && replica["Slave_SQL_Running"] == "Yes" { break }
-            guard Date() < deadline else {
+            guard Date().timeIntervalSince(started) < 30 else {
                 throw StepError.target("\(sourceName) did not start replicating from \(via.host):\(via.port) within 30 s (IO \(replica["Slave_IO_Running"] ?? "?"), SQL \(replica["Slave_SQL_Running"] ?? "?"))")
             }
             usleep(200_000)
         }
-        return MySQLReverseResult(from: position, databases: databases, host: via.host, port: via.port)
     }
 
     static func randomPassword() -> String {

@@ -21,7 +21,7 @@ struct TableChecksum: Equatable {
     var qualified: String { MySQLClient.quoteIdentifier(database) + "." + MySQLClient.quoteIdentifier(table) }
     var name: String { "\(database).\(table)" }
 
-    enum KeyKind { case number, text, binary, temporal }
+    enum KeyKind { case number, text, binary, temporal, address }
 
     /// How a key column's values travel as SQL literals; nil: not a type chunks can be cut by.
     static func kind(_ type: String) -> KeyKind? {
@@ -30,6 +30,7 @@ struct TableChecksum: Equatable {
         case "char", "varchar", "tinytext", "text", "mediumtext", "longtext": .text
         case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob": .binary
         case "date", "datetime", "timestamp", "time", "year": .temporal
+        case "uuid", "inet4", "inet6": .address
         default: nil
         }
     }
@@ -37,8 +38,10 @@ struct TableChecksum: Equatable {
     /// Chunks are cut by the primary key when it has one and every key column is of a type above.
     var chunkable: Bool { !key.isEmpty && key.allSatisfy { Self.kind($0.type) != nil } }
 
-    /// Every `every`-th key in key order, each column as its literal's raw text (hex for strings).
-    func boundariesQuery(every: Int) -> String {
+    /// The key `every` rows after `from` (inclusive; nil: the table's start) in key order, each
+    /// column as its literal's raw text (hex for strings); no row: the last chunk runs to the end.
+    /// One index range read per chunk (keyset), not a scan of the whole table at once.
+    func nextBoundaryQuery(from: [String]?, every: Int) -> String {
         let keyList = key.map { MySQLClient.quoteIdentifier($0.name) }.joined(separator: ", ")
         let selected = key.map { c -> String in
             let q = MySQLClient.quoteIdentifier(c.name)
@@ -47,7 +50,8 @@ struct TableChecksum: Equatable {
             default: return q
             }
         }.joined(separator: ", ")
-        return "SELECT \(selected) FROM (SELECT \(keyList), ROW_NUMBER() OVER (ORDER BY \(keyList)) AS ferry_rn FROM \(qualified)) ferry_k WHERE ferry_rn % \(every) = 0 ORDER BY ferry_rn"
+        let start = from.map { " WHERE " + compare($0, .atLeast) } ?? ""
+        return "SELECT \(selected) FROM \(qualified)\(start) ORDER BY \(keyList) LIMIT 1 OFFSET \(from == nil ? max(0, every - 1) : every)"
     }
 
     /// A key value (one field per key column, as `boundariesQuery` prints them) as SQL literals;
@@ -69,6 +73,9 @@ struct TableChecksum: Equatable {
             case .temporal?:
                 guard f.allSatisfy({ $0.isASCII && ($0.isNumber || " -:.".contains($0)) }) else { return nil }
                 out.append("'\(f)'")
+            case .address?:
+                guard !f.isEmpty, f.allSatisfy({ $0.isASCII && ($0.isHexDigit || ":.-".contains($0)) }) else { return nil }
+                out.append("'\(f)'")
             case nil:
                 return nil
             }
@@ -78,14 +85,16 @@ struct TableChecksum: Equatable {
 
     static func isName(_ s: String) -> Bool { !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") } }
 
-    /// `key >= b` (`inclusive`) or `key < b`, lexicographic over the key columns.
-    func compare(_ b: [String], below: Bool) -> String {
+    enum Bound { case atLeast, below }
+
+    /// `key >= b` or `key < b`, lexicographic over the key columns.
+    func compare(_ b: [String], _ bound: Bound) -> String {
         let cols = key.map { MySQLClient.quoteIdentifier($0.name) }
         var terms: [String] = []
         for i in cols.indices {
             let equal = (0..<i).map { "\(cols[$0]) = \(b[$0])" }
             let last = i == cols.count - 1
-            let op = below ? "<" : (last ? ">=" : ">")
+            let op = bound == .below ? "<" : (last ? ">=" : ">")
             terms.append("(" + (equal + ["\(cols[i]) \(op) \(b[i])"]).joined(separator: " AND ") + ")")
         }
         return "(" + terms.joined(separator: " OR ") + ")"
@@ -93,18 +102,21 @@ struct TableChecksum: Equatable {
 
     /// The WHERE of the chunk from `lower` (inclusive; nil: the start) to `upper` (exclusive; nil: the end).
     func range(lower: [String]?, upper: [String]?) -> String {
-        let parts = [lower.map { compare($0, below: false) }, upper.map { compare($0, below: true) }].compactMap { $0 }
+        let parts = [lower.map { compare($0, .atLeast) }, upper.map { compare($0, .below) }].compactMap { $0 }
         return parts.isEmpty ? "1=1" : parts.joined(separator: " AND ")
     }
 
-    /// One row: the chunk's row count and the XOR of its rows' MD5s in two 64-bit halves.
+    /// One row: the chunk's row count, the XOR of its rows' MD5s in two 64-bit halves, and a sum
+    /// of their first 32 bits (identical rows in a table without a key cancel out in a XOR).
     func checksumQuery(where condition: String) -> String {
         let cols = columns.map { MySQLClient.quoteIdentifier($0.name) }
-        // CONCAT_WS skips NULLs: the ISNULL flags keep NULL apart from an empty value.
+        // Each value after its length, so ('x#', 'y') and ('x', '#y') differ; CONCAT_WS skips
+        // NULLs: the ISNULL flags keep NULL apart from an empty value.
         let nulls = "CONCAT(" + cols.map { "ISNULL(\($0))" }.joined(separator: ", ") + ")"
-        let row = "MD5(CONCAT_WS('#', \((cols + [nulls]).joined(separator: ", "))))"
+        let row = "MD5(CONCAT_WS('#', \((cols.flatMap { ["LENGTH(\($0))", $0] } + [nulls]).joined(separator: ", "))))"
         return "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(ferry_h, 1, 16), 16, 10) AS UNSIGNED)), 0), "
-            + "COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(ferry_h, 17, 16), 16, 10) AS UNSIGNED)), 0) FROM (SELECT \(row) AS ferry_h FROM \(qualified) WHERE \(condition)) ferry_c"
+            + "COALESCE(BIT_XOR(CAST(CONV(SUBSTRING(ferry_h, 17, 16), 16, 10) AS UNSIGNED)), 0), "
+            + "COALESCE(SUM(CAST(CONV(SUBSTRING(ferry_h, 1, 8), 16, 10) AS UNSIGNED)), 0) FROM (SELECT \(row) AS ferry_h FROM \(qualified) WHERE \(condition)) ferry_c"
     }
 
     /// A key as people read it: `(1, 'abc')`, strings decoded from their hex.
@@ -113,12 +125,10 @@ struct TableChecksum: Equatable {
         let shown = zip(key, fields).map { c, f -> String in
             switch Self.kind(c.type) {
             case .text?, .binary?:
-                let bytes = stride(from: 0, to: f.count - 1, by: 2).compactMap { i -> UInt8? in
-                    let a = f.index(f.startIndex, offsetBy: i)
-                    return UInt8(f[a...f.index(after: a)], radix: 16)
-                }
-                let text = String(decoding: bytes, as: UTF8.self)
-                return "'" + (text.count > 40 ? text.prefix(40) + "…" : text) + "'"
+                // A string key may be a secret (a session id, a token): status shows its length and a hash, never the value.
+                var h: UInt64 = 0xcbf29ce484222325
+                for b in f.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+                return "<\(f.count / 2) bytes, hash \(String(h, radix: 16).prefix(8))>"
             default:
                 return f
             }
