@@ -75,6 +75,7 @@ start_clickhouse() { # DIR HTTP TCP
   <max_concurrent_queries>100</max_concurrent_queries>
   <timezone>UTC</timezone>
   <mlock_executable>false</mlock_executable>
+  <query_log><database>system</database><table>query_log</table><flush_interval_milliseconds>1000</flush_interval_milliseconds></query_log>
 </yandex>
 XML
   # "default" has no password; "ferry" needs one; "small" has a tight memory limit (for OOM tests).
@@ -82,7 +83,7 @@ XML
 <?xml version="1.0"?>
 <yandex>
   <profiles>
-    <default><max_memory_usage>4000000000</max_memory_usage></default>
+    <default><max_memory_usage>4000000000</max_memory_usage><log_queries>1</log_queries></default>
     <small><max_memory_usage>30000000</max_memory_usage></small>
   </profiles>
   <users>
@@ -196,8 +197,9 @@ case "${1:-}" in
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
     KAFKA_PORT=$(free_port "${KAFKA_PORT:-29092}")
     trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-} ${KAFKA_SASL_BROKER_PID:-} ${KAFKA_SASL_PID:-} ${KAFKA_TLS_BROKER_PID:-} ${KAFKA_TLS_GATEWAY_PID:-} ${KAFKA_TLS_PID:-} ${KAFKA_MTLS_BROKER_PID:-} ${KAFKA_MTLS_PID:-}; do stop_pid $p; done' ERR
-    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks)
-    start_mariadb "$dir/mariadb" "$MY_PORT"
+    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks); ONLY=clickhouse, ClickHouse alone
+    if [ "$only" = clickhouse ]; then MY_PID=""; MY_PORT=0; else start_mariadb "$dir/mariadb" "$MY_PORT"; fi
+    if [ "$only" = clickhouse ]; then start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"; fi
     if [ "$only" = all ]; then
       start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"
       start_redis "$dir/redis" "$REDIS_PORT"

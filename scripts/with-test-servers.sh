@@ -6,7 +6,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-servers.XXXXXX")
 rmdir "$dir"
-trap '"$here/test-servers.sh" down "$dir"; "$here/test-servers.sh" down "$dir-repl-source" >/dev/null 2>&1; "$here/test-servers.sh" down "$dir-repl-target" >/dev/null 2>&1' EXIT
+trap '"$here/test-servers.sh" down "$dir"; for d in repl-source repl-target ch-source ch-target; do "$here/test-servers.sh" down "$dir-$d" >/dev/null 2>&1; done' EXIT
 trap 'exit 130' INT TERM
 "$here/test-servers.sh" up "$dir" >/dev/null || exit 1
 # shellcheck disable=SC1091
@@ -16,4 +16,10 @@ ONLY=mysql MY_BINLOG=1 MY_SERVER_ID=2 MY_BUFFER_POOL=64M MY_PORT=24406 "$here/te
 FERRY_TEST_REPL_SOURCE_PORT=$(. "$dir-repl-source/env.sh"; echo "$FERRY_TEST_MYSQL_PORT")
 FERRY_TEST_REPL_TARGET_PORT=$(. "$dir-repl-target/env.sh"; echo "$FERRY_TEST_MYSQL_PORT")
 export FERRY_TEST_REPL_SOURCE_PORT FERRY_TEST_REPL_TARGET_PORT
+# And two ClickHouse servers for the partition copy.
+ONLY=clickhouse CH_HTTP=28223 CH_TCP=29100 "$here/test-servers.sh" up "$dir-ch-source" >/dev/null || exit 1
+ONLY=clickhouse CH_HTTP=28323 CH_TCP=29200 "$here/test-servers.sh" up "$dir-ch-target" >/dev/null || exit 1
+FERRY_TEST_CH_PAIR_SOURCE=$(. "$dir-ch-source/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")
+FERRY_TEST_CH_PAIR_TARGET=$(. "$dir-ch-target/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")
+export FERRY_TEST_CH_PAIR_SOURCE FERRY_TEST_CH_PAIR_TARGET
 "$@"

@@ -1,0 +1,158 @@
+import FerryProtocol
+import Foundation
+
+/// Copies one live MergeTree table from a source ClickHouse server into the target, partition
+/// by partition, the way big estates are moved: each partition dropped on the target, then
+/// `INSERT … SELECT … FROM remote(source) WHERE <partition key> = <partition>` run by the
+/// target, `concurrency` at once; then the whole table's count, and per partition only when it
+/// differs; a differing partition dropped and copied again, up to `rounds` rounds. The target's
+/// own parts are the checkpoint: a partition already equal is skipped, one cut off mid-copy
+/// differs and is copied again, never doubled.
+struct PartitionCopy {
+    let source: ClickHouseClient
+    let target: ClickHouseClient
+    /// How the target reaches the source's native port (`host:port`), and as whom.
+    let remoteAddress: String
+    let remoteUser: String
+    let remotePassword: String
+    let database: String
+    let table: String
+    var concurrency = 2
+    var rounds = 3
+    var say: @Sendable (String) -> Void = { print($0) }
+
+    var qualified: String { "`\(database)`.`\(table)`" }
+    var name: String { "\(database).\(table)" }
+
+    /// Partition → rows, from the active parts on `client`.
+    func partitions(on client: ClickHouseClient) async throws -> [String: Int] {
+        let out = try await client.query("SELECT partition, sum(rows) FROM system.parts WHERE active AND database = '\(database)' AND table = '\(table)' GROUP BY partition FORMAT TabSeparated")
+        var rows: [String: Int] = [:]
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard f.count == 2, let n = Int(f[1]) else { continue }
+            rows[ClickHouseText.unescape(String(f[0])), default: 0] += n
+        }
+        return rows
+    }
+
+    /// The source's CREATE TABLE and its PARTITION BY expression.
+    func sourceSchema() async throws -> (create: String, partitionKey: String) {
+        let create = ClickHouseText.unescape(try await source.query("SHOW CREATE TABLE \(qualified) FORMAT TSVRaw").trimmingCharacters(in: .whitespacesAndNewlines))
+        guard create.uppercased().contains("MERGETREE") else {
+            throw StepError.configuration("\(name) on the source is not a MergeTree table (\(create.prefix(120))…): only MergeTree-family tables are copied partition by partition")
+        }
+        guard let key = Self.partitionKey(create) else {
+            throw StepError.configuration("\(name) has no PARTITION BY on the source: it is copied as one piece by a package restore, not partition by partition")
+        }
+        return (create, key)
+    }
+
+    /// The PARTITION BY expression of a CREATE TABLE (up to the next clause). Pure.
+    static func partitionKey(_ create: String) -> String? {
+        guard let start = create.range(of: " PARTITION BY ") else { return nil }
+        var rest = String(create[start.upperBound...])
+        for clause in [" ORDER BY ", " PRIMARY KEY ", " SAMPLE BY ", " TTL ", " SETTINGS "] {
+            if let end = rest.range(of: clause) { rest = String(rest[..<end.lowerBound]) }
+        }
+        let key = rest.trimmingCharacters(in: .whitespaces)
+        return key.isEmpty ? nil : key
+    }
+
+    /// The condition that selects one partition: its key equal to the value `system.parts` prints.
+    static func condition(key: String, partition: String) -> String { "(\(key)) = \(partition)" }
+
+    func copy(_ partition: String, key: String) async throws {
+        try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(partition)")
+        Failpoint.hit("clickhouse-copy-after-drop")
+        // The query holds the source's password: kept out of the target's query log.
+        try await target.query("INSERT INTO \(qualified) SELECT * FROM remote('\(remoteAddress)', `\(database)`, `\(table)`, '\(ClickHouseText.escape(remoteUser))', '\(ClickHouseText.escape(remotePassword))') "
+            + "WHERE \(Self.condition(key: key, partition: partition))", settings: ["log_queries": "0"])
+    }
+
+    func run() async throws -> ClickHouseCopyResult {
+        let started = Date()
+        let (create, key) = try await sourceSchema()
+        // The table on the target: the source's own definition when it is not there yet.
+        let exists = try await target.query("EXISTS TABLE \(qualified) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        if !exists {
+            try await target.query("CREATE DATABASE IF NOT EXISTS `\(database)`")
+            try await target.query(create)
+        }
+        var source = try await partitions(on: self.source)
+        var targetRows = try await partitions(on: target)
+        let pending = source.keys.sorted().filter { targetRows[$0] != source[$0] }
+        say("\(name): \(source.count) partitions, \(source.count - pending.count) already on the target, copying \(pending.count), \(concurrency) at once")
+        try await copyAll(pending, key: key)
+        var roundsLog: [String] = []
+        var round = 1
+        while true {
+            // The whole table's count first; per partition only when it differs.
+            source = try await partitions(on: self.source)
+            targetRows = try await partitions(on: target)
+            let sourceTotal = source.values.reduce(0, +), targetTotal = targetRows.values.reduce(0, +)
+            let differing = Set(source.keys).union(targetRows.keys).sorted().filter { targetRows[$0] != source[$0] }
+            if sourceTotal == targetTotal && differing.isEmpty { break }
+            round += 1
+            guard round <= rounds else {
+                throw StepError.target("\(name): \(differing.count) partitions still differ after \(rounds) rounds (\(differing.prefix(5).map { "\($0): source \(source[$0] ?? 0), target \(targetRows[$0] ?? 0)" }.joined(separator: "; "))); "
+                    + "is the source still taking writes there? Nothing was doubled; run again to copy them once more")
+            }
+            for p in differing {
+                roundsLog.append("\(p): source \(source[p] ?? 0) rows, target \(targetRows[p] ?? 0); copied again (round \(round))")
+            }
+            // Gone from the source: dropped on the target; else copied again.
+            for p in differing where source[p] == nil { try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)") }
+            try await copyAll(differing.filter { source[$0] != nil }, key: key)
+        }
+        let rows = source.values.reduce(0, +)
+        let seconds = max(0.001, Date().timeIntervalSince(started))
+        return ClickHouseCopyResult(table: name, partitions: source.count, copied: pending.count, skipped: source.count - pending.count, rounds: roundsLog, rows: rows,
+                                    seconds: (seconds * 1000).rounded() / 1000, rowsPerSecond: Int(Double(rows) / seconds),
+                                    verified: "count() and rows of each of \(source.count) partitions equal on both sides")
+    }
+
+    /// Copies `partitions`, at most `concurrency` at once.
+    func copyAll(_ partitions: [String], key: String) async throws {
+        var queue = partitions[...]
+        try await withThrowingTaskGroup(of: String.self) { group in
+            func next() -> Bool {
+                guard let p = queue.popFirst() else { return false }
+                group.addTask {
+                    try await self.copy(p, key: key)
+                    return p
+                }
+                return true
+            }
+            for _ in 0..<max(1, concurrency) where next() {}
+            var done = 0
+            while let p = try await group.next() {
+                done += 1
+                say("\(name): partition \(p) copied (\(done)/\(partitions.count))")
+                _ = next()
+            }
+        }
+    }
+}
+
+/// ClickHouse text: TabSeparated escapes and single-quoted literals. Pure.
+enum ClickHouseText {
+    static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = "", escaping = false
+        for c in s {
+            if escaping {
+                switch c {
+                case "n": out += "\n"
+                case "t": out += "\t"
+                case "0": out += "\0"
+                default: out.append(c)
+                }
+                escaping = false
+            } else if c == "\\" { escaping = true } else { out.append(c) }
+        }
+        return out
+    }
+
+    static func escape(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") }
+}

@@ -1,0 +1,103 @@
+@testable import FerrySteps
+import FerryProtocol
+import Foundation
+import TestSupport
+import Testing
+
+/// Copying a live ClickHouse table partition by partition between two real ClickHouse 18.16
+/// servers (``PartitionCopy``).
+@Suite("ClickHouse partition copy (two real ClickHouse servers)", .serialized, .timeLimit(.minutes(5)))
+struct ClickHouseCopyTests {
+    /// A table of `rows` rows over 12 monthly partitions on the source; none on the target.
+    func setUp(_ pair: ClickHousePair, rows: Int = 120_000) async throws -> String {
+        let db = "copy_\(UUID().uuidString.prefix(6).lowercased())"
+        try await pair.sql(pair.sourceHTTP, "CREATE DATABASE \(db)")
+        try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY (d, id)")
+        try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-01') + (number % 360), number, concat('row ', toString(number)) FROM system.numbers LIMIT \(rows)")
+        return db
+    }
+
+    func copier(_ pair: ClickHousePair, _ db: String, concurrency: Int = 2) throws -> PartitionCopy {
+        PartitionCopy(source: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.sourceHTTP)")),
+                      target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.targetHTTP)")),
+                      remoteAddress: "127.0.0.1:\(pair.sourceTCP)", remoteUser: "ferry", remotePassword: "s3cret pass", database: db, table: "events",
+                      concurrency: concurrency, say: { _ in })
+    }
+
+    func perPartition(_ pair: ClickHousePair, _ http: Int, _ db: String) async throws -> String {
+        try await pair.sql(http, "SELECT toYYYYMM(d) AS p, count(), sum(id) FROM \(db).events GROUP BY p ORDER BY p")
+    }
+
+    @Test("12 partitions copied through remote(), 2 at once; both sides hold the same rows per partition; a second run finds them all there and copies nothing; the password stays out of the target's query log")
+    func copy() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            let r = try await copier(pair, db).run()
+            #expect(r.partitions == 12 && r.copied == 12 && r.skipped == 0 && r.rows == 120_000 && r.rounds.isEmpty, "\(r)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+            let again = try await copier(pair, db).run()
+            #expect(again.copied == 0 && again.skipped == 12, "\(again)")
+            try await pair.sql(pair.targetHTTP, "SYSTEM FLUSH LOGS")
+            let logged = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%s3cret%' AND query NOT LIKE '%query_log%'")
+            #expect(logged == "0", "the source's password is in the target's query log")
+            let others = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%system.parts%' AND query NOT LIKE '%query_log%'")
+            #expect((Int(others) ?? 0) > 0, "the target logs queries (else the check above proves nothing)")
+        }
+    }
+
+    @Test("a partition cut off mid-copy, and one with rows deleted on the target: both found, dropped and copied again, never doubled")
+    func recopy() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            _ = try await copier(pair, db).run()
+            // Cut off: half of March; tampered: rows gone from July.
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DROP PARTITION 202503")
+            try await pair.sql(pair.targetHTTP, "INSERT INTO \(db).events SELECT d, id, s FROM remote('127.0.0.1:\(pair.sourceTCP)', \(db), events, 'ferry', 's3cret pass') WHERE toYYYYMM(d) = 202503 AND id % 2 = 0")
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DELETE WHERE toYYYYMM(d) = 202507 AND id % 10 = 0")
+            #expect(try await eventually(timeout: 30) { try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.mutations WHERE database = '\(db)' AND NOT is_done") == "0" })
+            let r = try await copier(pair, db).run()
+            #expect(r.copied == 2 && r.skipped == 10, "\(r)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+        }
+    }
+
+    @Test("a writer inserting into the newest partition during the copy: once it stops, a run ends with equal verified counts")
+    func concurrentInserts() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            let writer = Task {
+                for i in 0..<40 {
+                    try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-12-20'), 1000000 + \(i) * 100 + number, 'late' FROM system.numbers LIMIT 100")
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            _ = try? await copier(pair, db, concurrency: 1).run()
+            try await writer.value
+            let r = try await copier(pair, db).run()
+            #expect(r.rows == 124_000, "\(r)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+        }
+    }
+
+    @Test("refused, nothing created on the target: a table without PARTITION BY, a table that is not MergeTree")
+    func refusals() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = "copyref_\(UUID().uuidString.prefix(6).lowercased())"
+            try await pair.sql(pair.sourceHTTP, "CREATE DATABASE \(db)")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (id UInt64) ENGINE = MergeTree ORDER BY id")
+            do { _ = try await copier(pair, db).run(); Issue.record("copied without partitions") } catch { #expect("\(error)".contains("no PARTITION BY"), "\(error)") }
+            try await pair.sql(pair.sourceHTTP, "DROP TABLE \(db).events")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (id UInt64) ENGINE = Log")
+            do { _ = try await copier(pair, db).run(); Issue.record("copied a Log table") } catch { #expect("\(error)".contains("not a MergeTree"), "\(error)") }
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.databases WHERE name = '\(db)'") == "0")
+        }
+    }
+
+    @Test("the partition key read from CREATE TABLE, up to the next clause")
+    func partitionKey() {
+        #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY d SETTINGS index_granularity = 8192") == "toYYYYMM(d)")
+        #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date, k String) ENGINE = ReplacingMergeTree PARTITION BY (toMonday(d), k) PRIMARY KEY d ORDER BY (d, k)") == "(toMonday(d), k)")
+        #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree ORDER BY d") == nil)
+        #expect(PartitionCopy.condition(key: "toYYYYMM(d)", partition: "202503") == "(toYYYYMM(d)) = 202503")
+    }
+}

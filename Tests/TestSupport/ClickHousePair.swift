@@ -1,0 +1,71 @@
+import Foundation
+import ProcessSpawn
+
+/// Two ClickHouse servers (source and target) for copy tests: the ones scripts/with-test-servers.sh
+/// started (FERRY_TEST_CH_PAIR_*), else started once per test process with scripts/test-servers.sh
+/// (ONLY=clickhouse) and stopped by PID when it exits. Tests take turns (``exclusive(_:)``).
+public struct ClickHousePair: Sendable {
+    public var sourceHTTP: Int
+    public var sourceTCP: Int
+    public var targetHTTP: Int
+    public var targetTCP: Int
+
+    public static func shared() async throws -> ClickHousePair { try await starter.value }
+
+    public static func exclusive<T>(_ body: (ClickHousePair) async throws -> T) async throws -> T {
+        let pair = try await shared()
+        await turn.acquire()
+        do {
+            let result = try await body(pair)
+            await turn.release()
+            return result
+        } catch {
+            await turn.release()
+            throw error
+        }
+    }
+
+    private static let turn = AsyncSemaphore(1)
+
+    private static let starter = Task<ClickHousePair, Error> {
+        let env = ProcessInfo.processInfo.environment
+        if let a = env["FERRY_TEST_CH_PAIR_SOURCE"], let b = env["FERRY_TEST_CH_PAIR_TARGET"] {
+            let s = a.split(separator: ":").compactMap { Int($0) }, t = b.split(separator: ":").compactMap { Int($0) }
+            if s.count == 2, t.count == 2 { return ClickHousePair(sourceHTTP: s[0], sourceTCP: s[1], targetHTTP: t[0], targetTCP: t[1]) }
+        }
+        var found: [(Int, Int)] = []
+        for (i, base) in [(28223, 29100), (28323, 29200)].enumerated() {
+            let dir = NSTemporaryDirectory() + "ferry-ch-pair-\(getpid())-\(i)"
+            let result = try await runCommand("/usr/bin/env", ["ONLY=clickhouse", "CH_HTTP=\(base.0)", "CH_TCP=\(base.1)", repoRoot + "/scripts/test-servers.sh", "up", dir], timeout: 120)
+            guard result.status == 0 else { throw TestServersError.startFailed(result.combined) }
+            guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("FERRY_TEST_CLICKHOUSE_HTTP=") }) else {
+                throw TestServersError.startFailed("no FERRY_TEST_CLICKHOUSE_HTTP in \(result.stdout)")
+            }
+            let vars = Dictionary(shellAssignments(String(line.dropFirst(line.hasPrefix("export ") ? 7 : 0))), uniquingKeysWith: { a, _ in a })
+            guard let http = vars["FERRY_TEST_CLICKHOUSE_HTTP"].flatMap({ Int($0) }), let tcp = vars["FERRY_TEST_CLICKHOUSE_TCP"].flatMap({ Int($0) }) else {
+                throw TestServersError.startFailed("no ports in \(line)")
+            }
+            found.append((http, tcp))
+            clickHouseDirectories.append(dir)
+        }
+        atexit {
+            for dir in clickHouseDirectories { _ = system("'\(repoRoot)/scripts/test-servers.sh' down '\(dir)' >/dev/null 2>&1") }
+        }
+        return ClickHousePair(sourceHTTP: found[0].0, sourceTCP: found[0].1, targetHTTP: found[1].0, targetTCP: found[1].1)
+    }
+
+    /// Runs SQL on the server at `http` (as default); the output (TabSeparated).
+    @discardableResult
+    public func sql(_ http: Int, _ query: String) async throws -> String {
+        let r = try await runCommand("/usr/bin/curl", ["-sS", "--fail-with-body", "--data-binary", "@-", "http://127.0.0.1:\(http)/"], input: query)
+        guard r.status == 0 else { throw ClickHousePairError(message: "ClickHouse on \(http) failed: \(r.stdout) \(r.stderr)\n\(query)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+nonisolated(unsafe) private var clickHouseDirectories: [String] = []
+
+public struct ClickHousePairError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
