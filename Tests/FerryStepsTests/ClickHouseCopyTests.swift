@@ -100,4 +100,36 @@ struct ClickHouseCopyTests {
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree ORDER BY d") == nil)
         #expect(PartitionCopy.condition(key: "toYYYYMM(d)", partition: "202503") == "(toYYYYMM(d)) = 202503")
     }
+
+    static let ferry = repoRoot + "/.build/debug/ferry"
+
+    func cli(_ pair: ClickHousePair, _ db: String, sourceAddress: String? = nil, sourcePassword: String = "s3cret pass", environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        let creds = try makeTempDir("ch-source-creds")
+        try Data("ferry".utf8).write(to: URL(fileURLWithPath: creds + "/username"))
+        try Data(sourcePassword.utf8).write(to: URL(fileURLWithPath: creds + "/password"))
+        let args = ClickHouseCopyArguments(table: "\(db).events", sourceURL: "http://127.0.0.1:\(pair.sourceHTTP)", sourceAddress: sourceAddress ?? "127.0.0.1:\(pair.sourceTCP)",
+                                           sourceCredentialsDir: creds, url: "http://127.0.0.1:\(pair.targetHTTP)", concurrency: 3, resultFile: "")
+        let r = try await runCommand(Self.ferry, args.argv, environment: environment, timeout: 180)
+        return (r.status, r.stdout + r.stderr)
+    }
+
+    @Test("ferry clickhouse copy killed (SIGKILL) right after it dropped a partition on the target: run again, every partition equal, no row doubled; wrong source credentials refused before anything is created on the target; a run that finds every partition equal copies nothing")
+    func killedAndRefused() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            let wrong = try await cli(pair, db, sourcePassword: "nope")
+            #expect(wrong.status != 0 && wrong.output.contains("does not answer") && !wrong.output.contains("nope"), "\(wrong.output)")
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.databases WHERE name = '\(db)'") == "0")
+            _ = try await copier(pair, db).run()
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-06-10'), 5000000 + number, 'new' FROM system.numbers LIMIT 500")
+            let marks = try makeTempDir("ch-failpoint")
+            let killed = try await cli(pair, db, environment: ["FERRY_TEST_FAILPOINT": "clickhouse-copy-after-drop:kill:\(marks)"])
+            #expect(killed.status == 137, "\(killed.output)")
+            let again = try await cli(pair, db)
+            #expect(again.status == 0 && again.output.contains("\"ok\":true"), "\(again.output)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+            let unreachable = try await cli(pair, db, sourceAddress: "127.0.0.1:1")
+            #expect(unreachable.status == 0, "every partition is already equal: nothing reaches for the source's native port (\(unreachable.output))")
+        }
+    }
 }

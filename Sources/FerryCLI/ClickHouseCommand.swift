@@ -1,0 +1,43 @@
+import ArgumentParser
+import FerryProtocol
+import FerrySteps
+
+/// `ferry clickhouse ...`: ClickHouse moved live, between servers.
+struct ClickHouseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clickhouse", abstract: "Move ClickHouse tables live: partition by partition from the source server, verified.",
+        subcommands: [ClickHouseCopy.self])
+}
+
+struct ClickHouseCopy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy one MergeTree table from a running source server, partition by partition (INSERT … SELECT FROM remote() on the target), then verify and copy again what differs.",
+        discussion: "Each partition is dropped on the target before it is copied, so a run cut off half-way and run again never doubles a row; partitions already equal are skipped. Credentials: files username/password in --source-credentials-dir and --credentials-dir, or FERRY_CLICKHOUSE_SOURCE_* / FERRY_CLICKHOUSE_*. Never on the command line.")
+
+    @Option(help: "db.table to copy.")
+    var table: String
+    @Option(help: "The source's HTTP URL.")
+    var sourceURL: String
+    @Option(help: "The source's native address as the target reaches it (host:port), for remote().")
+    var sourceAddress: String
+    @Option(help: "Folder with the source Secret's keys as files (username, password).")
+    var sourceCredentialsDir: String?
+    @Option(help: "The target's HTTP URL.")
+    var url: String = "http://127.0.0.1:8123"
+    @OptionGroup var credentials: CredentialsOption
+    @Option(help: "Partitions copied at once.")
+    var concurrency: Int = 2
+    @Option(help: "Rounds of copying again what still differs.")
+    var rounds: Int = 3
+    @OptionGroup var result: ResultOptions
+
+    var arguments: ClickHouseCopyArguments {
+        ClickHouseCopyArguments(table: table, sourceURL: sourceURL, sourceAddress: sourceAddress, sourceCredentialsDir: sourceCredentialsDir, url: url,
+                                credentialsDir: credentials.credentialsDir, concurrency: concurrency, rounds: rounds, resultFile: result.resultFile)
+    }
+
+    func run() async throws {
+        try await reportStep(result.resultFile) { try await arguments.run() }
+    }
+}

@@ -1,0 +1,55 @@
+/// `ferry clickhouse copy`: one live table copied from a source ClickHouse server partition by
+/// partition with `remote()`, verified, differing partitions copied again. Credentials come
+/// from files in the two folders (mounted Secrets), never from argv.
+public struct ClickHouseCopyArguments: StepArguments {
+    public static let command = ["clickhouse", "copy"]
+    /// `db.table`.
+    public var table: String
+    /// The source's HTTP interface (listing parts, the schema).
+    public var sourceURL: String
+    /// Its native port as the target reaches it (`host:port`), for `remote()`.
+    public var sourceAddress: String
+    public var sourceCredentialsDir: String?
+    /// The target's HTTP interface.
+    public var url: String
+    public var credentialsDir: String?
+    /// Partitions copied at once.
+    public var concurrency: Int
+    /// Rounds of copying again what still differs.
+    public var rounds: Int
+    public var resultFile: String
+
+    public init(table: String, sourceURL: String, sourceAddress: String, sourceCredentialsDir: String? = nil, url: String = "http://127.0.0.1:8123", credentialsDir: String? = nil,
+                concurrency: Int = 2, rounds: Int = 3, resultFile: String = TerminationMessage.path) {
+        self.table = table
+        self.sourceURL = sourceURL
+        self.sourceAddress = sourceAddress
+        self.sourceCredentialsDir = sourceCredentialsDir
+        self.url = url
+        self.credentialsDir = credentialsDir
+        self.concurrency = concurrency
+        self.rounds = rounds
+        self.resultFile = resultFile
+    }
+
+    public var argv: [String] {
+        var w = ArgvWriter(Self.command)
+        w.option("table", table)
+        w.option("source-url", sourceURL)
+        w.option("source-address", sourceAddress)
+        w.option("source-credentials-dir", sourceCredentialsDir)
+        w.option("url", url)
+        w.option("credentials-dir", credentialsDir)
+        w.option("concurrency", concurrency)
+        w.option("rounds", rounds)
+        w.option("result-file", resultFile)
+        return w.argv
+    }
+
+    public init(argv: [String]) throws {
+        let r = try ArgvReader(argv, command: Self.command, options: ["table", "source-url", "source-address", "source-credentials-dir", "url", "credentials-dir", "concurrency", "rounds", "result-file"])
+        self.init(table: try r.required("table"), sourceURL: try r.required("source-url"), sourceAddress: try r.required("source-address"), sourceCredentialsDir: try r.optional("source-credentials-dir"),
+                  url: try r.optional("url") ?? "http://127.0.0.1:8123", credentialsDir: try r.optional("credentials-dir"), concurrency: try r.int("concurrency", default: 2),
+                  rounds: try r.int("rounds", default: 3), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+}
