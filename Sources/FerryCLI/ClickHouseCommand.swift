@@ -17,10 +17,8 @@ struct ClickHouseCopy: AsyncParsableCommand {
 
     @Option(help: "db.table to copy.")
     var table: String
-    @Option(help: "The source's HTTP URL.")
-    var sourceURL: String
-    @Option(help: "The source's native address as the target reaches it (host:port), for remote().")
-    var sourceAddress: String
+    @Option(help: "The source's native addresses as the target reaches them: host:port, replicas of a shard joined by |, shards by , (a:9000|b:9000,c:9000).")
+    var source: String
     @Option(help: "Folder with the source Secret's keys as files (username, password).")
     var sourceCredentialsDir: String?
     @Option(help: "The target's HTTP URL.")
@@ -33,7 +31,7 @@ struct ClickHouseCopy: AsyncParsableCommand {
     @OptionGroup var result: ResultOptions
 
     var arguments: ClickHouseCopyArguments {
-        ClickHouseCopyArguments(table: table, sourceURL: sourceURL, sourceAddress: sourceAddress, sourceCredentialsDir: sourceCredentialsDir, url: url,
+        ClickHouseCopyArguments(table: table, source: source, sourceCredentialsDir: sourceCredentialsDir, url: url,
                                 credentialsDir: credentials.credentialsDir, concurrency: concurrency, rounds: rounds, resultFile: result.resultFile)
     }
 

@@ -76,7 +76,7 @@ struct ArgvRoundTripTests {
                       binary: { try MySQLCutover.parse($0).arguments }, note)
             try check(MySQLReverseArguments(servers: servers, from: g.text(), databases: g.list { $0.text() }, reverseHost: g.text(), reversePort: g.int(-1...70000), resultFile: g.text()),
                       binary: { try MySQLReverse.parse($0).arguments }, note)
-            try check(ClickHouseCopyArguments(table: g.text(), sourceURL: g.text(), sourceAddress: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
+            try check(ClickHouseCopyArguments(table: g.text(), source: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
                                               credentialsDir: g.maybe { $0.text() }, concurrency: g.int(-1...70), rounds: g.int(-1...30), resultFile: g.text()),
                       binary: { try ClickHouseCopy.parse($0).arguments }, note)
         }

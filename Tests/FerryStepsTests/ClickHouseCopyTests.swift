@@ -18,9 +18,8 @@ struct ClickHouseCopyTests {
     }
 
     func copier(_ pair: ClickHousePair, _ db: String, concurrency: Int = 2) throws -> PartitionCopy {
-        PartitionCopy(source: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.sourceHTTP)")),
-                      target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.targetHTTP)")),
-                      remoteAddress: "127.0.0.1:\(pair.sourceTCP)", remoteUser: "ferry", remotePassword: "s3cret pass", database: db, table: "events",
+        PartitionCopy(target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.targetHTTP)")),
+                      sourceAddresses: "127.0.0.1:\(pair.sourceTCP)", remoteUser: "ferry", remotePassword: "s3cret pass", database: db, table: "events",
                       concurrency: concurrency, say: { _ in })
     }
 
@@ -79,7 +78,7 @@ struct ClickHouseCopyTests {
         }
     }
 
-    @Test("refused, nothing created on the target: a table without PARTITION BY, a table that is not MergeTree")
+    @Test("refused, nothing created on the target: a table without PARTITION BY, a table that is not MergeTree, a table missing on one shard; addresses that are not host:port")
     func refusals() async throws {
         try await ClickHousePair.exclusive { pair in
             let db = "copyref_\(UUID().uuidString.prefix(6).lowercased())"
@@ -88,7 +87,15 @@ struct ClickHouseCopyTests {
             do { _ = try await copier(pair, db).run(); Issue.record("copied without partitions") } catch { #expect("\(error)".contains("no PARTITION BY"), "\(error)") }
             try await pair.sql(pair.sourceHTTP, "DROP TABLE \(db).events")
             try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (id UInt64) ENGINE = Log")
-            do { _ = try await copier(pair, db).run(); Issue.record("copied a Log table") } catch { #expect("\(error)".contains("not a MergeTree"), "\(error)") }
+            do { _ = try await copier(pair, db).run(); Issue.record("copied a Log table") } catch { #expect("\(error)".contains("Log table"), "\(error)") }
+            let missing = PartitionCopy(target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.targetHTTP)")),
+                                        sourceAddresses: "127.0.0.1:\(pair.sourceTCP),127.0.0.1:\(pair.targetTCP)", remoteUser: "ferry", remotePassword: "s3cret pass",
+                                        database: db, table: "events", say: { _ in })
+            do { _ = try await missing.run(); Issue.record("copied a table missing on a shard") } catch { #expect("\(error)".contains("on 1 of the source's 2 shards"), "\(error)") }
+            #expect(ClickHouseCopyArguments.badAddress("a:9000|b:9000,c:9000") == nil)
+            for bad in ["", "a", "a:0", "a:9000,", "a:9000||b:1", "a b:9000", "a:9000');DROP TABLE x;--"] {
+                #expect(ClickHouseCopyArguments.badAddress(bad) != nil, "\(bad)")
+            }
             #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.databases WHERE name = '\(db)'") == "0")
         }
     }
@@ -107,7 +114,7 @@ struct ClickHouseCopyTests {
         let creds = try makeTempDir("ch-source-creds")
         try Data("ferry".utf8).write(to: URL(fileURLWithPath: creds + "/username"))
         try Data(sourcePassword.utf8).write(to: URL(fileURLWithPath: creds + "/password"))
-        let args = ClickHouseCopyArguments(table: "\(db).events", sourceURL: "http://127.0.0.1:\(pair.sourceHTTP)", sourceAddress: sourceAddress ?? "127.0.0.1:\(pair.sourceTCP)",
+        let args = ClickHouseCopyArguments(table: "\(db).events", source: sourceAddress ?? "127.0.0.1:\(pair.sourceTCP)",
                                            sourceCredentialsDir: creds, url: "http://127.0.0.1:\(pair.targetHTTP)", concurrency: 3, resultFile: "")
         let r = try await runCommand(Self.ferry, args.argv, environment: environment, timeout: 180)
         return (r.status, r.stdout + r.stderr)
@@ -118,7 +125,7 @@ struct ClickHouseCopyTests {
         try await ClickHousePair.exclusive { pair in
             let db = try await setUp(pair)
             let wrong = try await cli(pair, db, sourcePassword: "nope")
-            #expect(wrong.status != 0 && wrong.output.contains("does not answer") && !wrong.output.contains("nope"), "\(wrong.output)")
+            #expect(wrong.status != 0 && wrong.output.contains("does not answer") && wrong.output.contains("\"changed\":false") && !wrong.output.contains("nope"), "\(wrong.output)")
             #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.databases WHERE name = '\(db)'") == "0")
             _ = try await copier(pair, db).run()
             try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-06-10'), 5000000 + number, 'new' FROM system.numbers LIMIT 500")
@@ -129,7 +136,17 @@ struct ClickHouseCopyTests {
             #expect(again.status == 0 && again.output.contains("\"ok\":true"), "\(again.output)")
             #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
             let unreachable = try await cli(pair, db, sourceAddress: "127.0.0.1:1")
-            #expect(unreachable.status == 0, "every partition is already equal: nothing reaches for the source's native port (\(unreachable.output))")
+            #expect(unreachable.status != 0 && unreachable.output.contains("does not answer") && unreachable.output.contains("\"changed\":false"), "\(unreachable.output)")
+            // Two shards, each with a replica that is down: one replica per shard is read, the live one.
+            let twoShards = "127.0.0.1:1|127.0.0.1:\(pair.sourceTCP),127.0.0.1:\(pair.sourceTCP)|127.0.0.1:2"
+            let copy = PartitionCopy(target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(pair.targetHTTP)")), sourceAddresses: twoShards,
+                                     remoteUser: "ferry", remotePassword: "s3cret pass", database: db, table: "events", say: { _ in })
+            // Both "shards" are the same server here: the copy holds every row twice, and says so in its counts.
+            try await pair.sql(pair.targetHTTP, "DROP TABLE \(db).events")
+            let r = try await copy.run()
+            let sourceRows = Int(try await pair.sql(pair.sourceHTTP, "SELECT count() FROM \(db).events")) ?? 0
+            let targetRows = Int(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).events")) ?? -1
+            #expect(r.rows == 2 * sourceRows && targetRows == 2 * sourceRows, "\(r)")
         }
     }
 }

@@ -5,10 +5,9 @@ public struct ClickHouseCopyArguments: StepArguments {
     public static let command = ["clickhouse", "copy"]
     /// `db.table`.
     public var table: String
-    /// The source's HTTP interface (listing parts, the schema).
-    public var sourceURL: String
-    /// Its native port as the target reaches it (`host:port`), for `remote()`.
-    public var sourceAddress: String
+    /// The source's native addresses as the target reaches them, as `remote()` takes them:
+    /// shards separated by `,`, replicas of a shard by `|` (`a:9000|b:9000,c:9000|d:9000`).
+    public var source: String
     public var sourceCredentialsDir: String?
     /// The target's HTTP interface.
     public var url: String
@@ -19,11 +18,10 @@ public struct ClickHouseCopyArguments: StepArguments {
     public var rounds: Int
     public var resultFile: String
 
-    public init(table: String, sourceURL: String, sourceAddress: String, sourceCredentialsDir: String? = nil, url: String = "http://127.0.0.1:8123", credentialsDir: String? = nil,
+    public init(table: String, source: String, sourceCredentialsDir: String? = nil, url: String = "http://127.0.0.1:8123", credentialsDir: String? = nil,
                 concurrency: Int = 2, rounds: Int = 3, resultFile: String = TerminationMessage.path) {
         self.table = table
-        self.sourceURL = sourceURL
-        self.sourceAddress = sourceAddress
+        self.source = source
         self.sourceCredentialsDir = sourceCredentialsDir
         self.url = url
         self.credentialsDir = credentialsDir
@@ -35,8 +33,7 @@ public struct ClickHouseCopyArguments: StepArguments {
     public var argv: [String] {
         var w = ArgvWriter(Self.command)
         w.option("table", table)
-        w.option("source-url", sourceURL)
-        w.option("source-address", sourceAddress)
+        w.option("source", source)
         w.option("source-credentials-dir", sourceCredentialsDir)
         w.option("url", url)
         w.option("credentials-dir", credentialsDir)
@@ -47,8 +44,8 @@ public struct ClickHouseCopyArguments: StepArguments {
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: ["table", "source-url", "source-address", "source-credentials-dir", "url", "credentials-dir", "concurrency", "rounds", "result-file"])
-        self.init(table: try r.required("table"), sourceURL: try r.required("source-url"), sourceAddress: try r.required("source-address"), sourceCredentialsDir: try r.optional("source-credentials-dir"),
+        let r = try ArgvReader(argv, command: Self.command, options: ["table", "source", "source-credentials-dir", "url", "credentials-dir", "concurrency", "rounds", "result-file"])
+        self.init(table: try r.required("table"), source: try r.required("source"), sourceCredentialsDir: try r.optional("source-credentials-dir"),
                   url: try r.optional("url") ?? "http://127.0.0.1:8123", credentialsDir: try r.optional("credentials-dir"), concurrency: try r.int("concurrency", default: 2),
                   rounds: try r.int("rounds", default: 3), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }

@@ -7,22 +7,35 @@ extension ClickHouseCopyArguments {
         guard concurrency >= 1 && concurrency <= 64 else { throw StepError.configuration("--concurrency must be between 1 and 64 (spec.clickhouse.copy.concurrency)") }
         guard rounds >= 1 && rounds <= 20 else { throw StepError.configuration("--rounds must be between 1 and 20") }
         let (database, name) = try ClickHouseRestore.split(table)
-        let address = sourceAddress.split(separator: ":")
-        guard address.count == 2, !address[0].isEmpty, address[0].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" }), let port = Int(address[1]), (1...65535).contains(port) else {
-            throw StepError.configuration("--source-address \"\(sourceAddress)\" must be host:port (the source's native port, as the target reaches it)")
+        if let bad = Self.badAddress(source) {
+            throw StepError.configuration("--source \"\(source)\": \(bad); write host:port (the native port, as the target reaches it), replicas of a shard joined by |, shards by , (spec.clickhouse.copy.source.shards)")
         }
         let (sourceUser, sourcePassword) = try Credentials.login(userEnv: "FERRY_CLICKHOUSE_SOURCE_USERNAME", passwordEnv: "FERRY_CLICKHOUSE_SOURCE_PASSWORD",
                                                                  directory: sourceCredentialsDir, defaultUser: "default")
         let (user, password) = try Credentials.login(userEnv: "FERRY_CLICKHOUSE_USERNAME", passwordEnv: "FERRY_CLICKHOUSE_PASSWORD", directory: credentialsDir, defaultUser: "default")
-        let copy = PartitionCopy(source: try ClickHouseClient(ClickHouseEndpoint(url: sourceURL, user: sourceUser, password: sourcePassword)),
-                                 target: try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password)),
-                                 remoteAddress: sourceAddress, remoteUser: sourceUser, remotePassword: sourcePassword, database: database, table: name,
+        let copy = PartitionCopy(target: try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password)),
+                                 sourceAddresses: source, remoteUser: sourceUser, remotePassword: sourcePassword, database: database, table: name,
                                  concurrency: concurrency, rounds: rounds, say: say)
         do {
-            try await copy.source.ping()
+            _ = try await copy.onSource("SELECT 1 FROM \(copy.remote("system", "one"))")
         } catch {
-            throw StepError.beforeChange(.target("the source ClickHouse at \(sourceURL) does not answer (\(error)); check the address and the credentials (spec.clickhouse.copy.source)"))
+            throw StepError.beforeChange(.target("the source \(source) does not answer the target (\(error)); check the addresses and the credentials (spec.clickhouse.copy.source). Nothing was changed"))
         }
         return try await copy.run()
+    }
+
+    /// Why `source` is not `host:port[|host:port…][,…]`; nil when it is. Pure.
+    static func badAddress(_ source: String) -> String? {
+        let shards = source.split(separator: ",", omittingEmptySubsequences: false)
+        guard !source.isEmpty else { return "empty" }
+        for shard in shards {
+            let replicas = shard.split(separator: "|", omittingEmptySubsequences: false)
+            for r in replicas {
+                let parts = r.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) else { return "\"\(r)\" is not host:port" }
+                guard let port = Int(parts[1]), (1...65535).contains(port) else { return "\"\(r)\" has no port between 1 and 65535" }
+            }
+        }
+        return nil
     }
 }

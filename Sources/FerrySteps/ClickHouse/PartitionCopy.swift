@@ -1,18 +1,20 @@
 import FerryProtocol
 import Foundation
 
-/// Copies one live MergeTree table from a source ClickHouse server into the target, partition
-/// by partition, the way big estates are moved: each partition dropped on the target, then
-/// `INSERT … SELECT … FROM remote(source) WHERE <partition key> = <partition>` run by the
-/// target, `concurrency` at once; then the whole table's count, and per partition only when it
-/// differs; a differing partition dropped and copied again, up to `rounds` rounds. The target's
+/// Copies one live MergeTree table from a source ClickHouse (one or more shards, each read on
+/// one of its replicas) into the target, partition by partition, the way big estates are moved:
+/// each partition dropped on the target, then `INSERT … SELECT … FROM remote(source) WHERE
+/// <partition key> = <partition>` run by the target, `concurrency` at once; then the whole
+/// table's count, and per partition only when it differs; a differing partition dropped and
+/// copied again, up to `rounds` rounds. Everything about the source is read through `remote()`
+/// from the target (its parts, its schema), so only the target needs to reach it. The target's
 /// own parts are the checkpoint: a partition already equal is skipped, one cut off mid-copy
 /// differs and is copied again, never doubled.
 struct PartitionCopy {
-    let source: ClickHouseClient
     let target: ClickHouseClient
-    /// How the target reaches the source's native port (`host:port`), and as whom.
-    let remoteAddress: String
+    /// The source as `remote()` takes it: shards separated by `,`, replicas of a shard by `|`
+    /// (`host:port`, the native port as the target reaches it).
+    let sourceAddresses: String
     let remoteUser: String
     let remotePassword: String
     let database: String
@@ -23,10 +25,27 @@ struct PartitionCopy {
 
     var qualified: String { "`\(database)`.`\(table)`" }
     var name: String { "\(database).\(table)" }
+    var shards: Int { sourceAddresses.split(separator: ",").count }
 
-    /// Partition → rows, from the active parts on `client`.
-    func partitions(on client: ClickHouseClient) async throws -> [String: Int] {
-        let out = try await client.query("SELECT partition, sum(rows) FROM system.parts WHERE active AND database = '\(database)' AND table = '\(table)' GROUP BY partition FORMAT TabSeparated")
+    /// `remote()` over the source's `db`.`table`, with its credentials.
+    func remote(_ db: String, _ table: String) -> String {
+        "remote('\(sourceAddresses)', `\(db)`, `\(table)`, '\(ClickHouseText.escape(remoteUser))', '\(ClickHouseText.escape(remotePassword))')"
+    }
+
+    /// A query that names the source's password: kept out of the target's query log.
+    func onSource(_ sql: String) async throws -> String {
+        do {
+            return try await target.query(sql, settings: ["log_queries": "0"])
+        } catch {
+            throw StepError.target(ClickHouseText.without(remotePassword, in: "reading the source \(sourceAddresses) through the target: \(error)"))
+        }
+    }
+
+    /// Partition → rows, from the active parts (over every shard of the source, or on the target).
+    func partitions(onSource: Bool) async throws -> [String: Int] {
+        let parts = onSource ? remote("system", "parts") : "system.parts"
+        let sql = "SELECT partition, sum(rows) FROM \(parts) WHERE active AND database = '\(database)' AND table = '\(table)' GROUP BY partition FORMAT TabSeparated"
+        let out = onSource ? try await self.onSource(sql) : try await target.query(sql)
         var rows: [String: Int] = [:]
         for line in out.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
@@ -36,16 +55,25 @@ struct PartitionCopy {
         return rows
     }
 
-    /// The source's CREATE TABLE and its PARTITION BY expression.
+    /// The source's CREATE TABLE and its PARTITION BY expression, the same on every shard.
     func sourceSchema() async throws -> (create: String, partitionKey: String) {
-        let create = ClickHouseText.unescape(try await source.query("SHOW CREATE TABLE \(qualified) FORMAT TSVRaw").trimmingCharacters(in: .whitespacesAndNewlines))
-        guard create.uppercased().contains("MERGETREE") else {
-            throw StepError.configuration("\(name) on the source is not a MergeTree table (\(create.prefix(120))…): only MergeTree-family tables are copied partition by partition")
+        let out = try await onSource("SELECT create_table_query, engine, partition_key FROM \(remote("system", "tables")) WHERE database = '\(database)' AND name = '\(table)' FORMAT TabSeparated")
+        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { ClickHouseText.unescape(String($0)) } }.filter { $0.count == 3 }
+        guard let first = rows.first else { throw StepError.configuration("the source \(sourceAddresses) has no table \(name) (spec.clickhouse.copy.tables)") }
+        guard rows.count == shards else {
+            throw StepError.configuration("\(name) is on \(rows.count) of the source's \(shards) shards: create it on every shard, or copy from the shards that hold it (spec.clickhouse.copy.source.shards)")
         }
-        guard let key = Self.partitionKey(create) else {
+        guard Set(rows.map { $0[0] }).count == 1 else {
+            throw StepError.configuration("\(name) is not the same on every shard of the source (its CREATE TABLE differs): make the shards agree before copying")
+        }
+        guard first[1].hasSuffix("MergeTree") else {
+            throw StepError.configuration("\(name) on the source is a \(first[1]) table: only MergeTree-family tables are copied partition by partition")
+        }
+        let key = first[2].trimmingCharacters(in: .whitespaces)
+        guard !key.isEmpty else {
             throw StepError.configuration("\(name) has no PARTITION BY on the source: it is copied as one piece by a package restore, not partition by partition")
         }
-        return (create, key)
+        return (first[0], key)
     }
 
     /// The PARTITION BY expression of a CREATE TABLE (up to the next clause). Pure.
@@ -65,9 +93,7 @@ struct PartitionCopy {
     func copy(_ partition: String, key: String) async throws {
         try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(partition)")
         Failpoint.hit("clickhouse-copy-after-drop")
-        // The query holds the source's password: kept out of the target's query log.
-        try await target.query("INSERT INTO \(qualified) SELECT * FROM remote('\(remoteAddress)', `\(database)`, `\(table)`, '\(ClickHouseText.escape(remoteUser))', '\(ClickHouseText.escape(remotePassword))') "
-            + "WHERE \(Self.condition(key: key, partition: partition))", settings: ["log_queries": "0"])
+        _ = try await onSource("INSERT INTO \(qualified) SELECT * FROM \(remote(database, table)) WHERE \(Self.condition(key: key, partition: partition))")
     }
 
     func run() async throws -> ClickHouseCopyResult {
@@ -79,8 +105,8 @@ struct PartitionCopy {
             try await target.query("CREATE DATABASE IF NOT EXISTS `\(database)`")
             try await target.query(create)
         }
-        var source = try await partitions(on: self.source)
-        var targetRows = try await partitions(on: target)
+        var source = try await partitions(onSource: true)
+        var targetRows = try await partitions(onSource: false)
         let pending = source.keys.sorted().filter { targetRows[$0] != source[$0] }
         say("\(name): \(source.count) partitions, \(source.count - pending.count) already on the target, copying \(pending.count), \(concurrency) at once")
         try await copyAll(pending, key: key)
@@ -88,8 +114,8 @@ struct PartitionCopy {
         var round = 1
         while true {
             // The whole table's count first; per partition only when it differs.
-            source = try await partitions(on: self.source)
-            targetRows = try await partitions(on: target)
+            source = try await partitions(onSource: true)
+            targetRows = try await partitions(onSource: false)
             let sourceTotal = source.values.reduce(0, +), targetTotal = targetRows.values.reduce(0, +)
             let differing = Set(source.keys).union(targetRows.keys).sorted().filter { targetRows[$0] != source[$0] }
             if sourceTotal == targetTotal && differing.isEmpty { break }
@@ -155,4 +181,10 @@ enum ClickHouseText {
     }
 
     static func escape(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") }
+
+    /// `text` with every appearance of `secret` (as written, and escaped) masked.
+    static func without(_ secret: String, in text: String) -> String {
+        guard !secret.isEmpty else { return text }
+        return text.replacingOccurrences(of: escape(secret), with: "***").replacingOccurrences(of: secret, with: "***")
+    }
 }
