@@ -78,6 +78,29 @@ struct ClickHouseCopyTests {
         }
     }
 
+    @Test("ReplacingMergeTree with duplicate keys: compared by distinct keys (merges change counts), so a target whose parts merged away the duplicates is equal and nothing is copied again; by row counts it would be")
+    func replacing() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = "copyrep_\(UUID().uuidString.prefix(6).lowercased())"
+            try await pair.sql(pair.sourceHTTP, "CREATE DATABASE \(db)")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (d Date, id UInt64, v UInt32) ENGINE = ReplacingMergeTree(v) PARTITION BY toYYYYMM(d) ORDER BY (d, id)")
+            for v in 1...3 {
+                try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-01') + (number % 90), number, \(v) FROM system.numbers LIMIT 3000")
+            }
+            let copy = try copier(pair, db)
+            let first = try await copy.run()
+            #expect(first.copied == 3 && first.verified.hasPrefix("uniqExact(d, id)"), "\(first)")
+            try await pair.sql(pair.targetHTTP, "OPTIMIZE TABLE \(db).events FINAL")
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).events") == "3000", "the target merged the duplicates away")
+            let again = try await copy.run()
+            #expect(again.copied == 0 && again.rounds.isEmpty, "\(again)")
+            var byCount = copy
+            byCount.verify = .count
+            let counted = try await byCount.run()
+            #expect(counted.copied == 3, "by row counts every partition looks different: \(counted)")
+        }
+    }
+
     @Test("refused, nothing created on the target: a table without PARTITION BY, a table that is not MergeTree, a table missing on one shard; addresses that are not host:port")
     func refusals() async throws {
         try await ClickHousePair.exclusive { pair in
@@ -106,6 +129,9 @@ struct ClickHouseCopyTests {
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date, k String) ENGINE = ReplacingMergeTree PARTITION BY (toMonday(d), k) PRIMARY KEY d ORDER BY (d, k)") == "(toMonday(d), k)")
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree ORDER BY d") == nil)
         #expect(PartitionCopy.condition(key: "toYYYYMM(d)", partition: "202503") == "(toYYYYMM(d)) = 202503")
+        #expect(PartitionCopy.verifyMode(engine: "ReplacingMergeTree", sortingKey: "d, id") == .distinct("d, id"))
+        #expect(PartitionCopy.verifyMode(engine: "ReplicatedCollapsingMergeTree", sortingKey: "k") == .distinct("k"))
+        #expect(PartitionCopy.verifyMode(engine: "MergeTree", sortingKey: "d") == .count)
     }
 
     static let ferry = repoRoot + "/.build/debug/ferry"

@@ -21,7 +21,30 @@ struct PartitionCopy {
     let table: String
     var concurrency = 2
     var rounds = 3
+    /// How partitions are compared; nil: by engine (distinct sorting keys for the Replacing and
+    /// Collapsing engines, whose merges change row counts; else row counts).
+    var verify: VerifyMode?
     var say: @Sendable (String) -> Void = { print($0) }
+
+    enum VerifyMode: Equatable, Sendable {
+        /// Rows per partition (from the active parts).
+        case count
+        /// Distinct values of this expression per partition (`uniqExact`).
+        case distinct(String)
+
+        var text: String {
+            switch self {
+            case .count: "count()"
+            case .distinct(let e): "uniqExact(\(e))"
+            }
+        }
+    }
+
+    /// The comparison an engine needs: merges of these engines change row counts, not keys.
+    static func verifyMode(engine: String, sortingKey: String) -> VerifyMode {
+        let merging = ["Replacing", "Collapsing", "VersionedCollapsing", "Summing", "Aggregating"].contains { engine.contains($0 + "MergeTree") }
+        return merging && !sortingKey.isEmpty ? .distinct(sortingKey) : .count
+    }
 
     var qualified: String { "`\(database)`.`\(table)`" }
     var name: String { "\(database).\(table)" }
@@ -55,10 +78,25 @@ struct PartitionCopy {
         return rows
     }
 
-    /// The source's CREATE TABLE and its PARTITION BY expression, the same on every shard.
-    func sourceSchema() async throws -> (create: String, partitionKey: String) {
-        let out = try await onSource("SELECT create_table_query, engine, partition_key FROM \(remote("system", "tables")) WHERE database = '\(database)' AND name = '\(table)' FORMAT TabSeparated")
-        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { ClickHouseText.unescape(String($0)) } }.filter { $0.count == 3 }
+    /// Partition → what is compared: rows from the active parts, or distinct keys counted per
+    /// partition (over every shard of the source, or on the target).
+    func measure(onSource: Bool, key: String, mode: VerifyMode) async throws -> [String: Int] {
+        let rows = try await partitions(onSource: onSource)
+        guard case .distinct(let expr) = mode else { return rows }
+        var out: [String: Int] = [:]
+        for p in rows.keys {
+            let from = onSource ? remote(database, table) : qualified
+            let sql = "SELECT uniqExact(\(expr)) FROM \(from) WHERE \(Self.condition(key: key, partition: p)) FORMAT TabSeparated"
+            let text = onSource ? try await self.onSource(sql) : try await target.query(sql)
+            out[p] = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+        return out
+    }
+
+    /// The source's CREATE TABLE, its PARTITION BY expression and how to compare it, the same on every shard.
+    func sourceSchema() async throws -> (create: String, partitionKey: String, verify: VerifyMode) {
+        let out = try await onSource("SELECT create_table_query, engine, partition_key, sorting_key FROM \(remote("system", "tables")) WHERE database = '\(database)' AND name = '\(table)' FORMAT TabSeparated")
+        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { ClickHouseText.unescape(String($0)) } }.filter { $0.count == 4 }
         guard let first = rows.first else { throw StepError.configuration("the source \(sourceAddresses) has no table \(name) (spec.clickhouse.copy.tables)") }
         guard rows.count == shards else {
             throw StepError.configuration("\(name) is on \(rows.count) of the source's \(shards) shards: create it on every shard, or copy from the shards that hold it (spec.clickhouse.copy.source.shards)")
@@ -73,7 +111,7 @@ struct PartitionCopy {
         guard !key.isEmpty else {
             throw StepError.configuration("\(name) has no PARTITION BY on the source: it is copied as one piece by a package restore, not partition by partition")
         }
-        return (first[0], key)
+        return (first[0], key, verify ?? Self.verifyMode(engine: first[1], sortingKey: first[3]))
     }
 
     /// The PARTITION BY expression of a CREATE TABLE (up to the next clause). Pure.
@@ -98,15 +136,15 @@ struct PartitionCopy {
 
     func run() async throws -> ClickHouseCopyResult {
         let started = Date()
-        let (create, key) = try await sourceSchema()
+        let (create, key, mode) = try await sourceSchema()
         // The table on the target: the source's own definition when it is not there yet.
         let exists = try await target.query("EXISTS TABLE \(qualified) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines) == "1"
         if !exists {
             try await target.query("CREATE DATABASE IF NOT EXISTS `\(database)`")
             try await target.query(create)
         }
-        var source = try await partitions(onSource: true)
-        var targetRows = try await partitions(onSource: false)
+        var source = try await measure(onSource: true, key: key, mode: mode)
+        var targetRows = try await measure(onSource: false, key: key, mode: mode)
         let pending = source.keys.sorted().filter { targetRows[$0] != source[$0] }
         say("\(name): \(source.count) partitions, \(source.count - pending.count) already on the target, copying \(pending.count), \(concurrency) at once")
         try await copyAll(pending, key: key)
@@ -114,8 +152,8 @@ struct PartitionCopy {
         var round = 1
         while true {
             // The whole table's count first; per partition only when it differs.
-            source = try await partitions(onSource: true)
-            targetRows = try await partitions(onSource: false)
+            source = try await measure(onSource: true, key: key, mode: mode)
+            targetRows = try await measure(onSource: false, key: key, mode: mode)
             let sourceTotal = source.values.reduce(0, +), targetTotal = targetRows.values.reduce(0, +)
             let differing = Set(source.keys).union(targetRows.keys).sorted().filter { targetRows[$0] != source[$0] }
             if sourceTotal == targetTotal && differing.isEmpty { break }
@@ -131,11 +169,11 @@ struct PartitionCopy {
             for p in differing where source[p] == nil { try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)") }
             try await copyAll(differing.filter { source[$0] != nil }, key: key)
         }
-        let rows = source.values.reduce(0, +)
+        let rows = mode == .count ? source.values.reduce(0, +) : try await partitions(onSource: true).values.reduce(0, +)
         let seconds = max(0.001, Date().timeIntervalSince(started))
         return ClickHouseCopyResult(table: name, partitions: source.count, copied: pending.count, skipped: source.count - pending.count, rounds: roundsLog, rows: rows,
                                     seconds: (seconds * 1000).rounded() / 1000, rowsPerSecond: Int(Double(rows) / seconds),
-                                    verified: "count() and rows of each of \(source.count) partitions equal on both sides")
+                                    verified: "\(mode.text) of the table and of each of \(source.count) partitions equal on both sides")
     }
 
     /// Copies `partitions`, at most `concurrency` at once.
