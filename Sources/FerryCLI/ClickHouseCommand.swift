@@ -28,11 +28,18 @@ struct ClickHouseCopy: AsyncParsableCommand {
     var concurrency: Int = 2
     @Option(help: "Rounds of copying again what still differs.")
     var rounds: Int = 3
+    @Option(help: "Partitions of at least this many rows are copied in pieces at once (0: never).")
+    var splitMinRows: Int = 0
+    @Option(help: "Pieces per big partition.")
+    var splitPieces: Int = 4
+    @Option(help: "A column the pieces are cut by (cityHash64 of the columns; repeat).")
+    var splitBy: [String] = []
     @OptionGroup var result: ResultOptions
 
     var arguments: ClickHouseCopyArguments {
         ClickHouseCopyArguments(table: table, source: source, sourceCredentialsDir: sourceCredentialsDir, url: url,
-                                credentialsDir: credentials.credentialsDir, concurrency: concurrency, rounds: rounds, resultFile: result.resultFile)
+                                credentialsDir: credentials.credentialsDir, concurrency: concurrency, rounds: rounds,
+                                splitMinRows: splitMinRows, splitPieces: splitPieces, splitBy: splitBy, resultFile: result.resultFile)
     }
 
     func run() async throws {

@@ -77,7 +77,8 @@ struct ArgvRoundTripTests {
             try check(MySQLReverseArguments(servers: servers, from: g.text(), databases: g.list { $0.text() }, reverseHost: g.text(), reversePort: g.int(-1...70000), resultFile: g.text()),
                       binary: { try MySQLReverse.parse($0).arguments }, note)
             try check(ClickHouseCopyArguments(table: g.text(), source: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
-                                              credentialsDir: g.maybe { $0.text() }, concurrency: g.int(-1...70), rounds: g.int(-1...30), resultFile: g.text()),
+                                              credentialsDir: g.maybe { $0.text() }, concurrency: g.int(-1...70), rounds: g.int(-1...30), splitMinRows: g.int(-1...1_000_000),
+                                              splitPieces: g.int(-1...300), splitBy: g.list { $0.text() }, resultFile: g.text()),
                       binary: { try ClickHouseCopy.parse($0).arguments }, note)
         }
     }

@@ -78,6 +78,22 @@ struct ClickHouseCopyTests {
         }
     }
 
+    @Test("a partition over split.minRows copied in pieces at once (dropped once before them): every piece copied, equal, not doubled")
+    func pieces() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair, rows: 60_000)
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-02-10'), 9000000 + number, 'big' FROM system.numbers LIMIT 50000")
+            var copy = try copier(pair, db, concurrency: 3)
+            copy.split = .init(minRows: 40_000, pieces: 4, by: ["id"])
+            let lines = Locked<[String]>([])
+            copy.say = { line in lines.withLock { $0.append(line) } }
+            let r = try await copy.run()
+            #expect(r.copied == 12 && r.rows == 110_000, "\(r)")
+            #expect(lines.withLock { $0 }.filter { $0.contains("partition 202502 piece") }.count == 4, "\(lines.withLock { $0 })")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+        }
+    }
+
     @Test("ReplacingMergeTree with duplicate keys: compared by distinct keys (merges change counts), so a target whose parts merged away the duplicates is equal and nothing is copied again; by row counts it would be")
     func replacing() async throws {
         try await ClickHousePair.exclusive { pair in

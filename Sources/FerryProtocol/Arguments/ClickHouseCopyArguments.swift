@@ -16,10 +16,17 @@ public struct ClickHouseCopyArguments: StepArguments {
     public var concurrency: Int
     /// Rounds of copying again what still differs.
     public var rounds: Int
+    /// Partitions of at least `splitMinRows` rows copied in `splitPieces` pieces by `splitBy` (0: never).
+    public var splitMinRows: Int
+    public var splitPieces: Int
+    public var splitBy: [String]
     public var resultFile: String
 
     public init(table: String, source: String, sourceCredentialsDir: String? = nil, url: String = "http://127.0.0.1:8123", credentialsDir: String? = nil,
-                concurrency: Int = 2, rounds: Int = 3, resultFile: String = TerminationMessage.path) {
+                concurrency: Int = 2, rounds: Int = 3, splitMinRows: Int = 0, splitPieces: Int = 4, splitBy: [String] = [], resultFile: String = TerminationMessage.path) {
+        self.splitMinRows = splitMinRows
+        self.splitPieces = splitPieces
+        self.splitBy = splitBy
         self.table = table
         self.source = source
         self.sourceCredentialsDir = sourceCredentialsDir
@@ -39,14 +46,18 @@ public struct ClickHouseCopyArguments: StepArguments {
         w.option("credentials-dir", credentialsDir)
         w.option("concurrency", concurrency)
         w.option("rounds", rounds)
+        w.option("split-min-rows", splitMinRows)
+        w.option("split-pieces", splitPieces)
+        w.options("split-by", splitBy)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: ["table", "source", "source-credentials-dir", "url", "credentials-dir", "concurrency", "rounds", "result-file"])
+        let r = try ArgvReader(argv, command: Self.command, options: ["table", "source", "source-credentials-dir", "url", "credentials-dir", "concurrency", "rounds", "split-min-rows", "split-pieces", "split-by", "result-file"])
         self.init(table: try r.required("table"), source: try r.required("source"), sourceCredentialsDir: try r.optional("source-credentials-dir"),
                   url: try r.optional("url") ?? "http://127.0.0.1:8123", credentialsDir: try r.optional("credentials-dir"), concurrency: try r.int("concurrency", default: 2),
-                  rounds: try r.int("rounds", default: 3), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  rounds: try r.int("rounds", default: 3), splitMinRows: try r.int("split-min-rows", default: 0), splitPieces: try r.int("split-pieces", default: 4),
+                  splitBy: r.list("split-by"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

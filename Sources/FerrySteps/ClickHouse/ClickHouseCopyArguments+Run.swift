@@ -6,6 +6,12 @@ extension ClickHouseCopyArguments {
     public func run(say: @escaping @Sendable (String) -> Void = { print($0) }) async throws -> ClickHouseCopyResult {
         guard concurrency >= 1 && concurrency <= 64 else { throw StepError.configuration("--concurrency must be between 1 and 64 (spec.clickhouse.copy.concurrency)") }
         guard rounds >= 1 && rounds <= 20 else { throw StepError.configuration("--rounds must be between 1 and 20") }
+        if splitMinRows > 0 {
+            guard splitPieces >= 2 && splitPieces <= 256 else { throw StepError.configuration("--split-pieces must be between 2 and 256 (spec.clickhouse.copy.split.pieces)") }
+            guard !splitBy.isEmpty, splitBy.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } }) else {
+                throw StepError.configuration("--split-by must name columns (letters, digits, _) to cut big partitions by (spec.clickhouse.copy.split.by)")
+            }
+        }
         let (database, name) = try ClickHouseRestore.split(table)
         if let bad = Self.badAddress(source) {
             throw StepError.configuration("--source \"\(source)\": \(bad); write host:port (the native port, as the target reaches it), replicas of a shard joined by |, shards by , (spec.clickhouse.copy.source.shards)")
@@ -15,7 +21,8 @@ extension ClickHouseCopyArguments {
         let (user, password) = try Credentials.login(userEnv: "FERRY_CLICKHOUSE_USERNAME", passwordEnv: "FERRY_CLICKHOUSE_PASSWORD", directory: credentialsDir, defaultUser: "default")
         let copy = PartitionCopy(target: try ClickHouseClient(ClickHouseEndpoint(url: url, user: user, password: password)),
                                  sourceAddresses: source, remoteUser: sourceUser, remotePassword: sourcePassword, database: database, table: name,
-                                 concurrency: concurrency, rounds: rounds, say: say)
+                                 concurrency: concurrency, rounds: rounds,
+                                 split: splitMinRows > 0 ? .init(minRows: splitMinRows, pieces: splitPieces, by: splitBy) : nil, say: say)
         do {
             _ = try await copy.onSource("SELECT 1 FROM \(copy.remote("system", "one"))")
         } catch {

@@ -24,7 +24,16 @@ struct PartitionCopy {
     /// How partitions are compared; nil: by engine (distinct sorting keys for the Replacing and
     /// Collapsing engines, whose merges change row counts; else row counts).
     var verify: VerifyMode?
+    /// Partitions of at least `minRows` rows copied in `pieces` pieces (by `cityHash64(by) % pieces`) at once.
+    var split: Split?
     var say: @Sendable (String) -> Void = { print($0) }
+
+    struct Split: Equatable, Sendable {
+        var minRows: Int
+        var pieces: Int
+        /// Column names (checked: letters, digits, _).
+        var by: [String]
+    }
 
     enum VerifyMode: Equatable, Sendable {
         /// Rows per partition (from the active parts).
@@ -128,10 +137,22 @@ struct PartitionCopy {
     /// The condition that selects one partition: its key equal to the value `system.parts` prints.
     static func condition(key: String, partition: String) -> String { "(\(key)) = \(partition)" }
 
-    func copy(_ partition: String, key: String) async throws {
-        try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(partition)")
-        Failpoint.hit("clickhouse-copy-after-drop")
-        _ = try await onSource("INSERT INTO \(qualified) SELECT * FROM \(remote(database, table)) WHERE \(Self.condition(key: key, partition: partition))")
+    /// One piece of work: a whole partition (dropped on the target first), or one piece of a
+    /// split partition (dropped once before its pieces).
+    struct Work: Sendable {
+        var partition: String
+        var piece: Int?
+        var of: Int
+    }
+
+    func copy(_ work: Work, key: String) async throws {
+        if work.piece == nil {
+            try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(work.partition)")
+            Failpoint.hit("clickhouse-copy-after-drop")
+        }
+        var condition = Self.condition(key: key, partition: work.partition)
+        if let piece = work.piece, let split { condition += " AND cityHash64(\(split.by.map { "`\($0)`" }.joined(separator: ", "))) % \(work.of) = \(piece)" }
+        _ = try await onSource("INSERT INTO \(qualified) SELECT * FROM \(remote(database, table)) WHERE \(condition)")
     }
 
     func run() async throws -> ClickHouseCopyResult {
@@ -147,7 +168,7 @@ struct PartitionCopy {
         var targetRows = try await measure(onSource: false, key: key, mode: mode)
         let pending = source.keys.sorted().filter { targetRows[$0] != source[$0] }
         say("\(name): \(source.count) partitions, \(source.count - pending.count) already on the target, copying \(pending.count), \(concurrency) at once")
-        try await copyAll(pending, key: key)
+        try await copyAll(pending, rows: source, key: key)
         var roundsLog: [String] = []
         var round = 1
         while true {
@@ -167,7 +188,7 @@ struct PartitionCopy {
             }
             // Gone from the source: dropped on the target; else copied again.
             for p in differing where source[p] == nil { try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)") }
-            try await copyAll(differing.filter { source[$0] != nil }, key: key)
+            try await copyAll(differing.filter { source[$0] != nil }, rows: source, key: key)
         }
         let rows = mode == .count ? source.values.reduce(0, +) : try await partitions(onSource: true).values.reduce(0, +)
         let seconds = max(0.001, Date().timeIntervalSince(started))
@@ -176,23 +197,34 @@ struct PartitionCopy {
                                     verified: "\(mode.text) of the table and of each of \(source.count) partitions equal on both sides")
     }
 
-    /// Copies `partitions`, at most `concurrency` at once.
-    func copyAll(_ partitions: [String], key: String) async throws {
-        var queue = partitions[...]
-        try await withThrowingTaskGroup(of: String.self) { group in
+    /// Copies `partitions`, at most `concurrency` pieces of work at once; a partition of at least
+    /// `split.minRows` rows (`rows`) goes in pieces, after it was dropped on the target.
+    func copyAll(_ partitions: [String], rows: [String: Int], key: String) async throws {
+        var work: [Work] = []
+        for p in partitions {
+            if let split, split.pieces > 1, (rows[p] ?? 0) >= split.minRows {
+                try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)")
+                Failpoint.hit("clickhouse-copy-after-drop")
+                work += (0..<split.pieces).map { Work(partition: p, piece: $0, of: split.pieces) }
+            } else {
+                work.append(Work(partition: p, piece: nil, of: 1))
+            }
+        }
+        var queue = work[...]
+        try await withThrowingTaskGroup(of: Work.self) { group in
             func next() -> Bool {
-                guard let p = queue.popFirst() else { return false }
+                guard let w = queue.popFirst() else { return false }
                 group.addTask {
-                    try await self.copy(p, key: key)
-                    return p
+                    try await self.copy(w, key: key)
+                    return w
                 }
                 return true
             }
             for _ in 0..<max(1, concurrency) where next() {}
             var done = 0
-            while let p = try await group.next() {
+            while let w = try await group.next() {
                 done += 1
-                say("\(name): partition \(p) copied (\(done)/\(partitions.count))")
+                say("\(name): partition \(w.partition)\(w.piece.map { " piece \($0 + 1)/\(w.of)" } ?? "") copied (\(done)/\(work.count))")
                 _ = next()
             }
         }
