@@ -208,15 +208,65 @@ public struct ClickHouseSpec: Codable, Sendable, Hashable {
     public var maxInsertBlockSize: Int?
     public var parallelism: Int?
     public var optional: Bool?
+    /// Copy the tables live from the running source servers, partition by partition (steps
+    /// `clickhouse-copy/<db.table>`), instead of restoring them from the package.
+    public var copy: ClickHouseCopySpec?
 
-    public init(url: String, credentialsSecret: String? = nil, tables: [String]? = nil, maxInsertBlockSize: Int? = nil, parallelism: Int? = nil, optional: Bool? = nil) {
+    public init(url: String, credentialsSecret: String? = nil, tables: [String]? = nil, maxInsertBlockSize: Int? = nil, parallelism: Int? = nil, optional: Bool? = nil,
+                copy: ClickHouseCopySpec? = nil) {
         self.url = url
         self.credentialsSecret = credentialsSecret
         self.tables = tables
         self.maxInsertBlockSize = maxInsertBlockSize
         self.parallelism = parallelism
         self.optional = optional
+        self.copy = copy
     }
+}
+
+/// Live ClickHouse tables copied from the source servers through `remote()` on the target.
+public struct ClickHouseCopySpec: Codable, Sendable, Hashable {
+    public struct Source: Codable, Sendable, Hashable {
+        /// One list per shard, of its replicas' `host:port` (the native port, as the target reaches
+        /// it); one live replica per shard is read.
+        public var shards: [[String]]
+        /// Secret with keys `username` and `password` of a user that may read the tables there.
+        public var credentialsSecret: String
+        public init(shards: [[String]], credentialsSecret: String) {
+            self.shards = shards
+            self.credentialsSecret = credentialsSecret
+        }
+    }
+
+    /// Big partitions copied in pieces at once.
+    public struct Split: Codable, Sendable, Hashable {
+        public var minRows: Int
+        public var pieces: Int?
+        /// Columns the pieces are cut by.
+        public var by: [String]
+        public init(minRows: Int, pieces: Int? = nil, by: [String]) {
+            self.minRows = minRows
+            self.pieces = pieces
+            self.by = by
+        }
+    }
+
+    public var source: Source
+    /// `db.table` names.
+    public var tables: [String]
+    /// Partitions (or pieces) copied at once.
+    public var concurrency: Int?
+    public var split: Split?
+
+    public init(source: Source, tables: [String], concurrency: Int? = nil, split: Split? = nil) {
+        self.source = source
+        self.tables = tables
+        self.concurrency = concurrency
+        self.split = split
+    }
+
+    /// The shards as `remote()` takes them: replicas joined by `|`, shards by `,`.
+    public var remoteAddresses: String { source.shards.map { $0.joined(separator: "|") }.joined(separator: ",") }
 }
 
 /// Kafka consumer-group offsets to set.

@@ -26,6 +26,8 @@ public enum StepKind: Equatable, Sendable {
     case mysql(String?)
     /// `db.table`; nil: the placeholder before validate.
     case clickhouse(String?)
+    /// `db.table` copied live from the source servers (`spec.clickhouse.copy`).
+    case clickhouseCopy(String)
     case kafka
     /// Decrypt the package's config into a Secret.
     case config
@@ -50,6 +52,7 @@ public enum StepKind: Equatable, Sendable {
         case "mysql-cutback" where argument == nil: self = .mysqlCutback
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
+        case "clickhouse-copy": self = argument.map { .clickhouseCopy($0) } ?? .unknown(name)
         case "kafka": self = .kafka
         case "config": self = .config
         case "resume": self = .resume
@@ -61,7 +64,7 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .kafka, .config, .resume,
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .clickhouseCopy(""), .kafka, .config, .resume,
                                         // The way back is set up once the app runs again (a failure there must not hold it down).
                                         .mysqlReverse, .mysqlCutback, .cache, .rebuild(""), .files]
 
@@ -79,6 +82,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlCutback: return "mysql-cutback"
         case .mysql: return "mysql"
         case .clickhouse: return "clickhouse"
+        case .clickhouseCopy: return "clickhouse-copy"
         case .kafka: return "kafka"
         case .config: return "config"
         case .resume: return "resume"
@@ -107,8 +111,9 @@ public enum StepKind: Equatable, Sendable {
             guard let m = spec.mysql, !m.replicates else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
             return contents.map { $0.mysql.map { "mysql/\($0)" } } ?? ["mysql"]
+        case .clickhouseCopy: return (spec.clickhouse?.copy?.tables ?? []).map { "clickhouse-copy/\($0)" }
         case .clickhouse:
-            guard let c = spec.clickhouse else { return [] }
+            guard let c = spec.clickhouse, c.copy == nil else { return [] }
             if let tables = c.tables, !tables.isEmpty { return tables.map { "clickhouse/\($0)" } }
             return contents.map { $0.clickhouse.map { "clickhouse/\($0)" } } ?? ["clickhouse"]
         case .kafka: return spec.kafka != nil ? ["kafka"] : []
@@ -131,6 +136,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlReverse: return MySQLReverseResult.self
         case .mysql: return MySQLResult.self
         case .clickhouse: return ClickHouseResult.self
+        case .clickhouseCopy: return ClickHouseCopyResult.self
         case .kafka: return KafkaResult.self
         case .config: return ConfigResult.self
         case .cache: return CacheResult.self
@@ -144,7 +150,7 @@ public enum StepKind: Equatable, Sendable {
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .kafka, .config, .cache: return true
+        case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .clickhouseCopy, .kafka, .config, .cache: return true
         // The replication monitor is a Job too, but it never ends on its own: its driver decides.
         case .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
         }
@@ -156,6 +162,8 @@ public enum StepKind: Equatable, Sendable {
         switch self {
         case .mysql(let db): return db != nil
         case .clickhouse(let table): return table != nil
+        // Each partition is dropped on the target before it is copied.
+        case .clickhouseCopy: return true
         // The snapshot replaces the target's databases; the cutover sets the source read-only and promotes the target.
         // Going back sets the new server read-only and makes the old one the primary again.
         case .mysqlSnapshot, .mysqlCutover, .mysqlCutback, .kafka, .config: return true
@@ -171,7 +179,7 @@ public enum StepKind: Equatable, Sendable {
     public func isOptional(in spec: MigrationSpec) -> Bool {
         switch self {
         case .mysql: return spec.mysql?.optional == true
-        case .clickhouse: return spec.clickhouse?.optional == true
+        case .clickhouse, .clickhouseCopy: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
         // A cutover half done is never optional.
         case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysqlReverse, .mysqlCutback, .config, .resume, .cache, .rebuild,

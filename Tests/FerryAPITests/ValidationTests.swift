@@ -53,6 +53,21 @@ struct ValidationTests {
         #expect(s.credentialSecrets.contains { $0.field == "spec.mysql.source.credentialsSecret" && $0.name == "repl" })
     }
 
+    @Test("clickhouse.copy: shards of host:port, db.table names, ranges, split columns; package tables refused beside it; its Secret listed")
+    func clickhouseCopy() {
+        var s = base()
+        s.clickhouse = ClickHouseSpec(url: "http://ch:8123", tables: ["a.b"],
+                                      copy: .init(source: .init(shards: [["a:9000", "b"], []], credentialsSecret: ""), tables: ["x.y", "x.y", "z", "a.b'c"], concurrency: 0,
+                                                  split: .init(minRows: 0, pieces: 1, by: ["id; DROP"])))
+        #expect(Set(fields(s)) == ["spec.clickhouse.tables", "spec.clickhouse.copy.source.shards", "spec.clickhouse.copy.source.shards[0][1]", "spec.clickhouse.copy.source.credentialsSecret",
+                                   "spec.clickhouse.copy.tables", "spec.clickhouse.copy.tables[2]", "spec.clickhouse.copy.tables[3]", "spec.clickhouse.copy.concurrency",
+                                   "spec.clickhouse.copy.split.minRows", "spec.clickhouse.copy.split.pieces", "spec.clickhouse.copy.split.by"], "\(s.validate())")
+        s.clickhouse = ClickHouseSpec(url: "http://ch:8123", copy: .init(source: .init(shards: [["a:9000", "b:9000"], ["c:9000"]], credentialsSecret: "ch-src"), tables: ["audit.log"]))
+        #expect(s.validate().isEmpty)
+        #expect(s.clickhouse?.copy?.remoteAddresses == "a:9000|b:9000,c:9000")
+        #expect(s.credentialSecrets.contains { $0.field == "spec.clickhouse.copy.source.credentialsSecret" && $0.name == "ch-src" })
+    }
+
     @Test("Jobs from the user's templates (stopSource, rebuilds) are checked before anything changes: no containers, root, privilege, host namespaces or an API token, each by its field")
     func jobTemplates() {
         var s = base()

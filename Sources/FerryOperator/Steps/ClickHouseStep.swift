@@ -19,7 +19,9 @@ struct ClickHouseStep: JobStepKind {
 
     func validation(spec: MigrationSpec) -> StepValidation {
         guard let c = spec.clickhouse else { return StepValidation() }
-        guard let url = URL(string: c.url), let host = url.host else { return StepValidation(requires: "clickhouse") }
-        return StepValidation(requires: "clickhouse", endpoints: [.init(name: "spec.clickhouse", host: host, port: url.port ?? (url.scheme == "https" ? 443 : 8123))])
+        // Copied live: nothing of it in the package.
+        let requires: String? = c.copy == nil ? "clickhouse" : nil
+        guard let url = URL(string: c.url), let host = url.host else { return StepValidation(requires: requires) }
+        return StepValidation(requires: requires, endpoints: [.init(name: "spec.clickhouse", host: host, port: url.port ?? (url.scheme == "https" ? 443 : 8123))])
     }
 }

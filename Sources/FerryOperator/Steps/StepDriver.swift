@@ -66,6 +66,7 @@ enum StepDrivers {
         case .config: return ConfigStep()
         case .cache: return CacheStep()
         case .rebuild: return RebuildStep()
+        case .clickhouseCopy: return ClickHouseCopyStep()
         case .unknown: return UnknownStep()
         }
     }
