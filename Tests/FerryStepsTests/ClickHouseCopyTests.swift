@@ -90,6 +90,8 @@ struct ClickHouseCopyTests {
             let r = try await copy.run()
             #expect(r.copied == 12 && r.rows == 110_000, "\(r)")
             #expect(lines.withLock { $0 }.filter { $0.contains("partition 202502 piece") }.count == 4, "\(lines.withLock { $0 })")
+            let last = lines.withLock { $0 }.last { $0.contains(" done, ") } ?? ""
+            #expect(last.contains("\(12 + 3)/\(12 + 3) done") && last.contains("rows/s") && last.contains("ETA 0 s"), "the progress line: \(last)")
             #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
         }
     }

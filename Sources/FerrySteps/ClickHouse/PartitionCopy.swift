@@ -211,6 +211,10 @@ struct PartitionCopy {
             }
         }
         var queue = work[...]
+        // Progress (the step's progress line): pieces done, rows copied by the source's counts, rows/s and ETA.
+        let total = partitions.reduce(0) { $0 + (rows[$1] ?? 0) }
+        let started = Date()
+        var copiedRows = 0
         try await withThrowingTaskGroup(of: Work.self) { group in
             func next() -> Bool {
                 guard let w = queue.popFirst() else { return false }
@@ -224,7 +228,11 @@ struct PartitionCopy {
             var done = 0
             while let w = try await group.next() {
                 done += 1
-                say("\(name): partition \(w.partition)\(w.piece.map { " piece \($0 + 1)/\(w.of)" } ?? "") copied (\(done)/\(work.count))")
+                copiedRows += (rows[w.partition] ?? 0) / w.of
+                let rate = Double(copiedRows) / max(0.001, Date().timeIntervalSince(started))
+                let eta = rate > 0 ? Int((Double(max(0, total - copiedRows)) / rate).rounded(.up)) : nil
+                say("\(name): partition \(w.partition)\(w.piece.map { " piece \($0 + 1)/\(w.of)" } ?? "") copied; \(done)/\(work.count) done, "
+                    + "\(Int(rate)) rows/s\(eta.map { ", ETA \($0) s" } ?? "")")
                 _ = next()
             }
         }
