@@ -14,15 +14,7 @@ public struct ClickHousePair: Sendable {
 
     public static func exclusive<T>(_ body: (ClickHousePair) async throws -> T) async throws -> T {
         let pair = try await shared()
-        await turn.acquire()
-        do {
-            let result = try await body(pair)
-            await turn.release()
-            return result
-        } catch {
-            await turn.release()
-            throw error
-        }
+        return try await turn.holding { try await body(pair) }
     }
 
     private static let turn = AsyncSemaphore(1)

@@ -14,15 +14,9 @@ public struct ReplicationPair: Sendable {
     /// take turns, since each resets both servers.
     public static func exclusive<T>(_ body: (ReplicationPair) async throws -> T) async throws -> T {
         let pair = try await shared()
-        await turn.acquire()
-        do {
+        return try await turn.holding {
             try await pair.reset()
-            let result = try await body(pair)
-            await turn.release()
-            return result
-        } catch {
-            await turn.release()
-            throw error
+            return try await body(pair)
         }
     }
 

@@ -105,6 +105,21 @@ public actor AsyncSemaphore {
     }
 }
 
+extension AsyncSemaphore {
+    /// Runs `body` holding one slot, released however it ends.
+    nonisolated public func holding<T>(_ body: () async throws -> T) async throws -> T {
+        await acquire()
+        do {
+            let result = try await body()
+            await release()
+            return result
+        } catch {
+            await release()
+            throw error
+        }
+    }
+}
+
 /// ProcessSpawn rather than Foundation's Process: Process on Linux sometimes
 /// misses a child's exit (its SIGCHLD source never fires) and waits forever.
 func runCommandBlocking(_ executable: String, _ args: [String], environment: [String: String], input: String?, timeout: Double) throws -> CommandResult {

@@ -82,7 +82,7 @@ struct PartitionCopy {
         for line in out.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard f.count == 2, let n = Int(f[1]) else { continue }
-            rows[ClickHouseText.unescape(String(f[0])), default: 0] += n
+            rows[TabSeparated.unescape(String(f[0])), default: 0] += n
         }
         return rows
     }
@@ -105,7 +105,7 @@ struct PartitionCopy {
     /// The source's CREATE TABLE, its PARTITION BY expression and how to compare it, the same on every shard.
     func sourceSchema() async throws -> (create: String, partitionKey: String, verify: VerifyMode) {
         let out = try await onSource("SELECT create_table_query, engine, partition_key, sorting_key FROM \(remote("system", "tables")) WHERE database = '\(database)' AND name = '\(table)' FORMAT TabSeparated")
-        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { ClickHouseText.unescape(String($0)) } }.filter { $0.count == 4 }
+        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) } }.filter { $0.count == 4 }
         guard let first = rows.first else { throw StepError.configuration("the source \(sourceAddresses) has no table \(name) (spec.clickhouse.copy.tables)") }
         guard rows.count == shards else {
             throw StepError.configuration("\(name) is on \(rows.count) of the source's \(shards) shards: create it on every shard, or copy from the shards that hold it (spec.clickhouse.copy.source.shards)")
@@ -239,25 +239,8 @@ struct PartitionCopy {
     }
 }
 
-/// ClickHouse text: TabSeparated escapes and single-quoted literals. Pure.
+/// ClickHouse text: single-quoted literals, and a secret kept out of messages. Pure.
 enum ClickHouseText {
-    static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out = "", escaping = false
-        for c in s {
-            if escaping {
-                switch c {
-                case "n": out += "\n"
-                case "t": out += "\t"
-                case "0": out += "\0"
-                default: out.append(c)
-                }
-                escaping = false
-            } else if c == "\\" { escaping = true } else { out.append(c) }
-        }
-        return out
-    }
-
     static func escape(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") }
 
     /// `text` with every appearance of `secret` (as written, and escaped) masked.

@@ -136,40 +136,17 @@ public final class MySQLClient: @unchecked Sendable {
     public func query(_ sql: String, database: String? = nil) throws -> [[String]] {
         let out = try run(sql, database: database, what: "query")
         return out.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }.map { line in
-            line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescapeBatchField(String($0)) }
+            line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) }
         }
     }
 
     /// Rows of a query as column name → value (`SHOW SLAVE STATUS` and the like).
     public func queryNamed(_ sql: String, what: String = "query") throws -> [[String: String]] {
         let lines = try run(sql, what: what, columnNames: true).split(separator: "\n").map { line in
-            line.split(separator: "\t", omittingEmptySubsequences: false).map { Self.unescapeBatchField(String($0)) }
+            line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) }
         }
         guard let names = lines.first else { return [] }
         return lines.dropFirst().map { Dictionary(zip(names, $0), uniquingKeysWith: { a, _ in a }) }
-    }
-
-    /// Batch mode writes \n, \t, \\ and \0 escaped.
-    static func unescapeBatchField(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out = ""
-        var escaping = false
-        for c in s {
-            if escaping {
-                switch c {
-                case "n": out += "\n"
-                case "t": out += "\t"
-                case "0": out += "\0"
-                default: out.append(c)
-                }
-                escaping = false
-            } else if c == "\\" {
-                escaping = true
-            } else {
-                out.append(c)
-            }
-        }
-        return out
     }
 
     /// The client's own message, e.g. `ERROR 1045 (28000): Access denied ...`, with the endpoint.

@@ -58,7 +58,7 @@ final class MySQLSession {
                 buffer.removeSubrange(..<(at + end.count))
                 searched = 0
                 return text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }.map { line in
-                    line.split(separator: "\t", omittingEmptySubsequences: false).map { MySQLClient.unescapeBatchField(String($0)) }
+                    line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) }
                 }
             }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
