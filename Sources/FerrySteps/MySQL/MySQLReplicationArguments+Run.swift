@@ -139,7 +139,7 @@ extension MySQLWatchArguments {
         guard intervalSeconds >= 1 else { throw StepError.configuration("--interval-seconds must be at least 1") }
         guard chunkRows >= 1 else { throw StepError.configuration("--chunk-rows must be at least 1") }
         let r = try servers.replication()
-        // A monitor that ended while it held replication (to compare a table) left it stopped.
+        // A monitor that ended while it held replication (to compare a table) left it stopped: started before the first look.
         if (try? await ProcessSpawn.onThread { try r.resumeIfHeld() }) == true { print("replication was stopped without an error (held by an earlier monitor?): started again") }
         let paused = Locked(false), healthy = Locked(false), stopped = Locked(false), broken = Locked(false)
         let verification = Locked(ReplicationVerification())

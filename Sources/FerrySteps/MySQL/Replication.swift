@@ -128,6 +128,11 @@ struct Replication: Sendable {
             """, what: "starting replication on \(targetName)")
     }
 
+    /// The target's replication filter (`replicate_do_db`): the databases it replicates.
+    func replicationFilter() throws -> [String] {
+        (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
     /// Starts the target's replication when both its threads are stopped without an error (a
     /// comparison held it and ended before it let go); true when it did.
     func resumeIfHeld() throws -> Bool {
@@ -230,7 +235,7 @@ struct Replication: Sendable {
             Failpoint.hit("cutover-after-caught-up")
             try target.run("STOP SLAVE", what: "stopping replication on \(targetName)")
             Failpoint.hit("cutover-after-stop-replica")
-            let filter = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+            let filter = try replicationFilter()
             detached = true
             try target.run("RESET SLAVE ALL; SET GLOBAL replicate_do_db=''", what: "detaching \(targetName) from the source")
             Failpoint.hit("cutover-after-reset")
@@ -279,7 +284,7 @@ struct Replication: Sendable {
             throw StepError.beforeChange(.configuration("\(targetName) does not replicate from \(sourceName) and does not hold all its transactions (applied \(applied)); "
                 + "\(recopy)\(undone)"))
         }
-        let filter = (try target.query("SELECT @@replicate_do_db").first?.first ?? "").split(separator: ",").map(String.init)
+        let filter = try replicationFilter()
         let targetPosition = try target.query("SELECT @@gtid_binlog_pos").first?.first ?? ""
         try target.run("SET GLOBAL replicate_do_db=''; SET GLOBAL read_only=0", what: "making \(targetName) writable")
         var result = MySQLCutoverResult(sourcePosition: sourcePosition, readOnlyAt: stamp, promotedAt: stamp, waitedSeconds: 0, resumed: true)

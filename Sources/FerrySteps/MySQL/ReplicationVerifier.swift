@@ -39,9 +39,7 @@ struct ReplicationVerifier: Sendable {
 
     /// The databases compared: those given, else the target's replication filter.
     func replicatedDatabases() throws -> [String] {
-        if !databases.isEmpty { return databases.sorted() }
-        let list = try target.query("SELECT @@replicate_do_db").first?.first ?? ""
-        return list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.sorted()
+        try (databases.isEmpty ? replication.replicationFilter() : databases).sorted()
     }
 
     /// Table → engine, for the tables of `databases` on `client` (system-versioned ones included).
