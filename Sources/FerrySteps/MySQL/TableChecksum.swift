@@ -54,7 +54,7 @@ struct TableChecksum: Equatable {
         return "SELECT \(selected) FROM \(qualified)\(start) ORDER BY \(keyList) LIMIT 1 OFFSET \(from == nil ? max(0, every - 1) : every)"
     }
 
-    /// A key value (one field per key column, as `boundariesQuery` prints them) as SQL literals;
+    /// A key value (one field per key column, as `nextBoundaryQuery` prints them) as SQL literals;
     /// nil when a field is not what its type prints (a server's answer is checked, not trusted).
     func literals(_ fields: [String]) -> [String]? {
         guard fields.count == key.count else { return nil }
