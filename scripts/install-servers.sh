@@ -6,6 +6,7 @@ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-se
 command -v mariadb >/dev/null || need+=(mariadb-client)
 [ -x /usr/sbin/clickhouse-server ] || need+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || need+=(clickhouse-client)
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)   # the ClickHouse replicas' ZooKeeper (brings a Java runtime)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v curl >/dev/null || need+=(curl)
@@ -26,5 +27,5 @@ export TMPDIR
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian may start the services on their default ports; the tests use their own instances.
-for s in mariadb clickhouse-server redis-server; do service "$s" stop >/dev/null 2>&1 || true; done
+for s in mariadb clickhouse-server redis-server zookeeper; do service "$s" stop >/dev/null 2>&1 || true; done
 rm -rf "$TMPDIR"

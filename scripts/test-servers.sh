@@ -94,11 +94,43 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
+  # CH_EXTRA_CONFIG: more configuration (ZooKeeper, macros, clusters), merged from config.d.
+  if [ -n "${CH_EXTRA_CONFIG:-}" ]; then mkdir -p "$d/config.d"; printf '<?xml version="1.0"?>\n<yandex>%s</yandex>\n' "$CH_EXTRA_CONFIG" >"$d/config.d/extra.xml"; fi
   setsid /usr/sbin/clickhouse-server --config-file="$d/config.xml" --pidfile="$d/clickhouse.pid" \
       </dev/null >"$d/log/stdout.log" 2>&1 &
   CH_PID=$!
   wait_until 60 curl -sf "http://127.0.0.1:$http/ping" \
       || { cat "$d/log/stdout.log" "$d/log/err.log" >&2 2>/dev/null; die "clickhouse did not become ready"; }
+}
+
+start_zookeeper() { # DIR PORT — ZooKeeper 3.8 from Debian's zookeeper package; sets ZK_PID
+  local d=$1 port=$2
+  [ -f /usr/share/java/zookeeper.jar ] || die "zookeeper missing (scripts/install-servers.sh)"
+  mkdir -p "$d/data" "$d/conf"
+  printf 'tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\nmaxClientCnxns=0\n' \
+      "$d/data" "$port" >"$d/conf/zoo.cfg"
+  printf 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s/zookeeper.log\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\nlog4j.appender.F.layout.ConversionPattern=%%d %%p %%m%%n\n' \
+      "$d" >"$d/conf/log4j.properties"
+  setsid java -Xmx256m -cp "$d/conf:/usr/share/java/zookeeper.jar" org.apache.zookeeper.server.ZooKeeperServerMain "$d/conf/zoo.cfg" \
+      </dev/null >"$d/stdout.log" 2>&1 &
+  ZK_PID=$!
+  wait_until 60 bash -c "r=\$(exec 3<>/dev/tcp/127.0.0.1/$port; printf ruok >&3; cat <&3); [ \"\$r\" = imok ]" \
+      || { cat "$d/stdout.log" "$d/zookeeper.log" >&2 2>/dev/null; die "zookeeper did not become ready"; }
+}
+
+start_replicas() { # DIR — ZooKeeper and two ClickHouse servers, replicas of one shard of cluster "target"
+  local d=$1 zk a_http a_tcp b_http b_tcp cluster
+  zk=$(free_port "${ZK_PORT:-22181}")
+  start_zookeeper "$d/zookeeper" "$zk"
+  a_http=$(free_port 28423); a_tcp=$(free_port 29300); b_http=$(free_port 28523); b_tcp=$(free_port 29400)
+  cluster="<remote_servers><target><shard><internal_replication>true</internal_replication><replica><host>127.0.0.1</host><port>$a_tcp</port></replica><replica><host>127.0.0.1</host><port>$b_tcp</port></replica></shard></target></remote_servers>"
+  cluster="$cluster<zookeeper><node><host>127.0.0.1</host><port>$zk</port></node></zookeeper><distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl><interserver_http_host>127.0.0.1</interserver_http_host>"
+  CH_EXTRA_CONFIG="$cluster<macros><shard>01</shard><replica>a</replica></macros><interserver_http_port>$(free_port 29309)</interserver_http_port>" start_clickhouse "$d/replica-a" "$a_http" "$a_tcp"
+  REPLICA_A_PID=$CH_PID
+  CH_EXTRA_CONFIG="$cluster<macros><shard>01</shard><replica>b</replica></macros><interserver_http_port>$(free_port 29409)</interserver_http_port>" start_clickhouse "$d/replica-b" "$b_http" "$b_tcp"
+  REPLICA_B_PID=$CH_PID
+  CH_PID=""
+  REPLICAS="$a_http:$a_tcp,$b_http:$b_tcp"; ZK=$zk
 }
 
 start_redis() { # DIR PORT
@@ -197,7 +229,14 @@ case "${1:-}" in
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
     KAFKA_PORT=$(free_port "${KAFKA_PORT:-29092}")
     trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-} ${KAFKA_SASL_BROKER_PID:-} ${KAFKA_SASL_PID:-} ${KAFKA_TLS_BROKER_PID:-} ${KAFKA_TLS_GATEWAY_PID:-} ${KAFKA_TLS_PID:-} ${KAFKA_MTLS_BROKER_PID:-} ${KAFKA_MTLS_PID:-}; do stop_pid $p; done' ERR
-    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks); ONLY=clickhouse, ClickHouse alone
+    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks); ONLY=clickhouse, ClickHouse alone; ONLY=replicas, ZooKeeper and two ClickHouse replicas
+    if [ "$only" = replicas ]; then
+      trap 'for p in ${ZK_PID:-} ${REPLICA_A_PID:-} ${REPLICA_B_PID:-} ${CH_PID:-}; do stop_pid $p; done' ERR
+      start_replicas "$dir"
+      printf 'export FERRY_TEST_ZK_PORT=%s FERRY_TEST_CH_REPLICAS=%s FERRY_TEST_REPLICAS_PIDS="%s %s %s"\n' "$ZK" "$REPLICAS" "$REPLICA_A_PID" "$REPLICA_B_PID" "$ZK_PID" >"$dir/env.sh"
+      cat "$dir/env.sh"
+      exit 0
+    fi
     if [ "$only" = clickhouse ]; then MY_PID=""; MY_PORT=0; else start_mariadb "$dir/mariadb" "$MY_PORT"; fi
     if [ "$only" = clickhouse ]; then start_clickhouse "$dir/clickhouse" "$CH_HTTP" "$CH_TCP"; fi
     if [ "$only" = all ]; then
@@ -223,7 +262,7 @@ ENV
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
     # shellcheck disable=SC1091
     . "$dir/env.sh"
-    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done
+    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-} ${FERRY_TEST_REPLICAS_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done
     rm -rf "$dir"
     ;;
   *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a command with Ferry's test servers (MariaDB, ClickHouse, Redis, Kafka, and a pair of
-# MariaDB with GTID replication for the MySQL-online tests) up; stops them by PID afterwards.
+# Runs a command with Ferry's test servers (MariaDB, ClickHouse, Redis, Kafka, a pair of MariaDB
+# with GTID replication for the MySQL-online tests, two ClickHouse servers for the partition copy,
+# a ZooKeeper with two ClickHouse replicas) up; stops them by PID afterwards.
 #   scripts/with-test-servers.sh CMD ARGS...
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-servers.XXXXXX")
 rmdir "$dir"
-trap '"$here/test-servers.sh" down "$dir"; for d in repl-source repl-target ch-source ch-target; do "$here/test-servers.sh" down "$dir-$d" >/dev/null 2>&1; done' EXIT
+trap '"$here/test-servers.sh" down "$dir"; for d in repl-source repl-target ch-source ch-target ch-replicas; do "$here/test-servers.sh" down "$dir-$d" >/dev/null 2>&1; done' EXIT
 trap 'exit 130' INT TERM
 "$here/test-servers.sh" up "$dir" >/dev/null || exit 1
 # shellcheck disable=SC1091
@@ -22,4 +23,9 @@ ONLY=clickhouse CH_HTTP=28323 CH_TCP=29200 "$here/test-servers.sh" up "$dir-ch-t
 FERRY_TEST_CH_PAIR_SOURCE=$(. "$dir-ch-source/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")
 FERRY_TEST_CH_PAIR_TARGET=$(. "$dir-ch-target/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")
 export FERRY_TEST_CH_PAIR_SOURCE FERRY_TEST_CH_PAIR_TARGET
+# And a ZooKeeper with two ClickHouse replicas, the target of the engine rewrite.
+ONLY=replicas "$here/test-servers.sh" up "$dir-ch-replicas" >/dev/null || exit 1
+# shellcheck disable=SC1091
+. "$dir-ch-replicas/env.sh"
+export FERRY_TEST_CH_REPLICAS FERRY_TEST_ZK_PORT
 "$@"

@@ -10,6 +10,9 @@ public enum MigrationDefaults {
     public static let cutoverTimeoutSeconds = 30
     public static let clickhouseMaxInsertBlockSize = 1_048_576
     public static let clickhouseParallelism = 2
+    /// Incremental ClickHouse copy: the newest partitions of each table compared again, and how often.
+    public static let clickhouseSyncLastPartitions = 2
+    public static let clickhouseSyncEverySeconds = 60
     public static let kafkaMode = "package"
     public static let redisPort = 6379
     public static let fileSyncParallelism = 8

@@ -1,3 +1,4 @@
+import FerryProtocol
 import KubeClient
 
 /// The desired migration: where the backup package is and what to restore where.
@@ -251,18 +252,74 @@ public struct ClickHouseCopySpec: Codable, Sendable, Hashable {
         }
     }
 
-    public var source: Source
-    /// `db.table` names.
-    public var tables: [String]
-    /// Partitions (or pieces) copied at once.
-    public var concurrency: Int?
-    public var split: Split?
+    /// A source engine rewritten on the way (`MergeTree` → `ReplicatedMergeTree`).
+    public struct EngineMapping: Codable, Sendable, Hashable {
+        /// A MergeTree-family engine as the source names it.
+        public var from: String
+        /// The same engine, or its Replicated form.
+        public var to: String
+        /// Replicated engines: the ZooKeeper path (`{database}`, `{table}` filled in by Ferry; `{shard}` and other macros by the server).
+        public var zookeeperPath: String?
+        /// Replicated engines: the replica name (a macro, default `{replica}`).
+        public var replica: String?
+        public init(from: String, to: String, zookeeperPath: String? = nil, replica: String? = nil) {
+            self.from = from
+            self.to = to
+            self.zookeeperPath = zookeeperPath
+            self.replica = replica
+        }
+    }
 
-    public init(source: Source, tables: [String], concurrency: Int? = nil, split: Split? = nil) {
+    /// Distributed tables on the target.
+    public struct Distributed: Codable, Sendable, Hashable {
+        /// The target's cluster: Distributed tables point at it, and the schema is created
+        /// `ON CLUSTER` it (every replica gets the table).
+        public var cluster: String?
+        /// The sharding key of a Distributed table that has none (default `rand()`).
+        public var shardingKeyDefault: String?
+        public init(cluster: String? = nil, shardingKeyDefault: String? = nil) {
+            self.cluster = cluster
+            self.shardingKeyDefault = shardingKeyDefault
+        }
+    }
+
+    /// Copied online before the cutover, the newest partitions re-verified until it.
+    public struct Incremental: Codable, Sendable, Hashable {
+        /// How many of each table's newest partitions are compared again each round.
+        public var lastPartitions: Int?
+        /// How often (`30s`, `5m`, `1h`).
+        public var every: String?
+        public init(lastPartitions: Int? = nil, every: String? = nil) {
+            self.lastPartitions = lastPartitions
+            self.every = every
+        }
+    }
+
+    public var source: Source
+    /// `db.table` names, or `db.*` / `db.prefix_*` patterns matched on the source.
+    public var tables: [String]
+    public var engineMap: [EngineMapping]?
+    public var distributed: Distributed?
+    /// Partitions (or pieces) copied at once, by time of day; changeable while running.
+    public var concurrency: ConcurrencySchedule?
+    public var split: Split?
+    /// `count`, `distinct` (the sorting key) or `distinct(col, …)`; default by engine.
+    public var verify: String?
+    /// Rounds of copying again what still differs.
+    public var rounds: Int?
+    public var incremental: Incremental?
+
+    public init(source: Source, tables: [String], engineMap: [EngineMapping]? = nil, distributed: Distributed? = nil, concurrency: ConcurrencySchedule? = nil,
+                split: Split? = nil, verify: String? = nil, rounds: Int? = nil, incremental: Incremental? = nil) {
         self.source = source
         self.tables = tables
+        self.engineMap = engineMap
+        self.distributed = distributed
         self.concurrency = concurrency
         self.split = split
+        self.verify = verify
+        self.rounds = rounds
+        self.incremental = incremental
     }
 
     /// The shards as `remote()` takes them: replicas joined by `|`, shards by `,`.

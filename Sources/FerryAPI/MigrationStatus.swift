@@ -31,6 +31,8 @@ public enum Phase: String, Codable, Sendable, Hashable, CaseIterable {
     case paused = "Paused"
     /// The target follows the source by replication; the app still runs on the old side.
     case replicating = "Replicating"
+    /// ClickHouse tables copied online and kept in step (`spec.clickhouse.copy.incremental`); the app still runs on the old side.
+    case syncing = "Syncing"
     case succeeded = "Succeeded"
     case failed = "Failed"
 }

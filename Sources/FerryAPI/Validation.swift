@@ -122,30 +122,7 @@ extension MigrationSpec {
             Self.checkRange(c.parallelism, 1...16, "spec.clickhouse.parallelism", &errors)
             if let copy = c.copy {
                 if c.tables != nil { fail("spec.clickhouse.tables", "lists what a package restore restores; with copy, list the tables in spec.clickhouse.copy.tables") }
-                if copy.source.shards.isEmpty || copy.source.shards.contains(where: \.isEmpty) { fail("spec.clickhouse.copy.source.shards", "needs at least one shard, each with at least one host:port") }
-                for (i, shard) in copy.source.shards.enumerated() {
-                    for (j, r) in shard.enumerated() {
-                        let parts = r.split(separator: ":", omittingEmptySubsequences: false)
-                        let hostOK = parts.count == 2 && !parts[0].isEmpty && parts[0].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }
-                        if !hostOK || Int(parts.last ?? "").map({ !(1...65_535).contains($0) }) ?? true {
-                            fail("spec.clickhouse.copy.source.shards[\(i)][\(j)]", "\"\(r)\" must be host:port, the source's native port (9000) as the target server reaches it")
-                        }
-                    }
-                }
-                if copy.source.credentialsSecret.isEmpty { fail("spec.clickhouse.copy.source.credentialsSecret", "is empty; name a Secret with username and password of a user that may read the tables on the source") }
-                if copy.tables.isEmpty { fail("spec.clickhouse.copy.tables", "lists no table; name them as db.table") }
-                let identifier = { (s: Substring) in !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } }
-                for (i, t) in copy.tables.enumerated() {
-                    let parts = t.split(separator: ".", omittingEmptySubsequences: false)
-                    if parts.count != 2 || !parts.allSatisfy(identifier) { fail("spec.clickhouse.copy.tables[\(i)]", "\"\(t)\" must be db.table (letters, digits, _)") }
-                }
-                if Set(copy.tables).count != copy.tables.count { fail("spec.clickhouse.copy.tables", "names a table twice") }
-                Self.checkRange(copy.concurrency, 1...64, "spec.clickhouse.copy.concurrency", &errors)
-                if let split = copy.split {
-                    Self.checkRange(split.minRows, 1...Int.max, "spec.clickhouse.copy.split.minRows", &errors)
-                    Self.checkRange(split.pieces, 2...256, "spec.clickhouse.copy.split.pieces", &errors)
-                    if split.by.isEmpty || !split.by.allSatisfy({ identifier(Substring($0)) }) { fail("spec.clickhouse.copy.split.by", "must name columns (letters, digits, _)") }
-                }
+                errors += copy.problems()
             }
         }
         if let k = kafka {

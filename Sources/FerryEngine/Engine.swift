@@ -336,6 +336,9 @@ public enum Engine {
             } else {
                 from = nil
             }
+        } else if let sync = steps.first(where: { $0.name == "clickhouse-sync" }) {
+            // The ClickHouse copy kept in step until the cutover was asked for: writes stopped then.
+            from = sync.state == .succeeded ? sync.finishedAt : nil
         } else {
             from = steps.first { $0.name == "quiesce" && ($0.attempts ?? 0) > 0 }?.startedAt
         }
@@ -354,6 +357,7 @@ public enum Engine {
         var phase = Planner.phase(steps, spec: spec)
         let running = current(status, spec: spec)
         if phase == .running, let r = running, StepKind(r.name) == .mysqlReplicate, r.state == .running { phase = .replicating }
+        if phase == .running, let r = running, StepKind(r.name) == .clickhouseSync, r.state == .running { phase = .syncing }
         status.phase = phase
         status.downtime = downtime(status)
         status.observedGeneration = generation

@@ -26,7 +26,11 @@ public enum StepKind: Equatable, Sendable {
     case mysql(String?)
     /// `db.table`; nil: the placeholder before validate.
     case clickhouse(String?)
-    /// `db.table` copied live from the source servers (`spec.clickhouse.copy`).
+    /// `spec.clickhouse.copy`: the source's tables created on the target, engines rewritten.
+    case clickhouseSchema
+    /// `spec.clickhouse.copy.incremental`: copied online, the newest partitions kept in step until the cutover.
+    case clickhouseSync
+    /// A `spec.clickhouse.copy.tables` entry (`db.table` or a pattern) copied live from the source servers.
     case clickhouseCopy(String)
     case kafka
     /// Decrypt the package's config into a Secret.
@@ -52,6 +56,8 @@ public enum StepKind: Equatable, Sendable {
         case "mysql-cutback" where argument == nil: self = .mysqlCutback
         case "mysql": self = .mysql(argument)
         case "clickhouse": self = .clickhouse(argument)
+        case "clickhouse-schema" where argument == nil: self = .clickhouseSchema
+        case "clickhouse-sync" where argument == nil: self = .clickhouseSync
         case "clickhouse-copy": self = argument.map { .clickhouseCopy($0) } ?? .unknown(name)
         case "kafka": self = .kafka
         case "config": self = .config
@@ -64,7 +70,9 @@ public enum StepKind: Equatable, Sendable {
     }
 
     /// One of each kind, in plan order.
-    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .clickhouseCopy(""), .kafka, .config, .resume,
+    public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot,
+                                        // Online copies before the MySQL cutover, so one ferry.dev/cutover=now ends both.
+                                        .clickhouseSchema, .clickhouseSync, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .clickhouseCopy(""), .kafka, .config, .resume,
                                         // The way back is set up once the app runs again (a failure there must not hold it down).
                                         .mysqlReverse, .mysqlCutback, .cache, .rebuild(""), .files]
 
@@ -82,6 +90,8 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlCutback: return "mysql-cutback"
         case .mysql: return "mysql"
         case .clickhouse: return "clickhouse"
+        case .clickhouseSchema: return "clickhouse-schema"
+        case .clickhouseSync: return "clickhouse-sync"
         case .clickhouseCopy: return "clickhouse-copy"
         case .kafka: return "kafka"
         case .config: return "config"
@@ -111,6 +121,8 @@ public enum StepKind: Equatable, Sendable {
             guard let m = spec.mysql, !m.replicates else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
             return contents.map { $0.mysql.map { "mysql/\($0)" } } ?? ["mysql"]
+        case .clickhouseSchema: return spec.clickhouse?.copy != nil ? ["clickhouse-schema"] : []
+        case .clickhouseSync: return spec.clickhouse?.copy?.incremental != nil ? ["clickhouse-sync"] : []
         case .clickhouseCopy: return (spec.clickhouse?.copy?.tables ?? []).map { "clickhouse-copy/\($0)" }
         case .clickhouse:
             guard let c = spec.clickhouse, c.copy == nil else { return [] }
@@ -136,13 +148,14 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlReverse: return MySQLReverseResult.self
         case .mysql: return MySQLResult.self
         case .clickhouse: return ClickHouseResult.self
+        case .clickhouseSchema: return ClickHouseSchemaResult.self
         case .clickhouseCopy: return ClickHouseCopyResult.self
         case .kafka: return KafkaResult.self
         case .config: return ConfigResult.self
         case .cache: return CacheResult.self
         case .presync, .files: return FileSyncResult.self
         case .quiesce, .resume: return QuiesceResult.self
-        case .mysqlStopSource, .rebuild, .unknown: return nil
+        case .mysqlStopSource, .clickhouseSync, .rebuild, .unknown: return nil
         }
     }
 
@@ -150,9 +163,9 @@ public enum StepKind: Equatable, Sendable {
     /// sync is a long-running pod the controller drives).
     public var runsAsJob: Bool {
         switch self {
-        case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .clickhouseCopy, .kafka, .config, .cache: return true
+        case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .clickhouseSchema, .clickhouseCopy, .kafka, .config, .cache: return true
         // The replication monitor is a Job too, but it never ends on its own: its driver decides.
-        case .quiesce, .mysqlReplicate, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
+        case .quiesce, .mysqlReplicate, .clickhouseSync, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }
 
@@ -163,12 +176,13 @@ public enum StepKind: Equatable, Sendable {
         case .mysql(let db): return db != nil
         case .clickhouse(let table): return table != nil
         // Each partition is dropped on the target before it is copied.
-        case .clickhouseCopy: return true
+        case .clickhouseCopy, .clickhouseSync: return true
         // The snapshot replaces the target's databases; the cutover sets the source read-only and promotes the target.
         // Going back sets the new server read-only and makes the old one the primary again.
         case .mysqlSnapshot, .mysqlCutover, .mysqlCutback, .kafka, .config: return true
         // Reverse replication changes the old server's replication, not the data.
-        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .mysqlReverse, .resume, .cache, .rebuild, .files, .unknown: return false
+        // The schema step creates tables; it drops nothing.
+        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .mysqlReverse, .clickhouseSchema, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -179,7 +193,7 @@ public enum StepKind: Equatable, Sendable {
     public func isOptional(in spec: MigrationSpec) -> Bool {
         switch self {
         case .mysql: return spec.mysql?.optional == true
-        case .clickhouse, .clickhouseCopy: return spec.clickhouse?.optional == true
+        case .clickhouse, .clickhouseSchema, .clickhouseSync, .clickhouseCopy: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
         // A cutover half done is never optional.
         case .validate, .presync, .quiesce, .mysqlSnapshot, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysqlReverse, .mysqlCutback, .config, .resume, .cache, .rebuild,

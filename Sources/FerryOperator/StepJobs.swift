@@ -45,7 +45,7 @@ public enum StepJobs {
         for (i, secret) in kind.secrets(spec: spec).enumerated() {
             volumes = volumes + StepPod.secret(secret.name, volume: i == 0 ? "credentials" : "credentials-\(i)", at: secret.mount)
         }
-        volumes = volumes + kind.extraVolumes(spec: spec)
+        volumes = volumes + kind.extraVolumes(spec: spec, migration: name)
         let podSpec = StepPod.spec(container: "step", argv: args.argv, volumes: volumes, settings: settings, spec: spec, cpu: "100m",
                                    serviceAccount: kind.serviceAccount(migration: name))
         return [

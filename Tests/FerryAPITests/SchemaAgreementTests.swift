@@ -84,8 +84,11 @@ func maximalMigration() -> Migration {
                                           reverseReplication: true, reverseHost: "new-db.example", reversePort: 30306),
                            verify: false)
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true,
-                                     copy: .init(source: .init(shards: [["a:9000", "b:9000"]], credentialsSecret: "cs"), tables: ["a.b"], concurrency: 2,
-                                                 split: .init(minRows: 10, pieces: 4, by: ["id"])))
+                                     copy: .init(source: .init(shards: [["a:9000", "b:9000"]], credentialsSecret: "cs"), tables: ["a.b", "a.c*"],
+                                                 engineMap: [.init(from: "MergeTree", to: "ReplicatedMergeTree", zookeeperPath: "/p/{table}", replica: "{replica}")],
+                                                 distributed: .init(cluster: "k", shardingKeyDefault: "rand()"),
+                                                 concurrency: .init(default: 2, timeZone: "UTC", schedule: [.init(days: ["Sat"], from: "00:00", to: "06:00", value: 8)]),
+                                                 split: .init(minRows: 10, pieces: 4, by: ["id"]), verify: "count", rounds: 3, incremental: .init(lastPartitions: 2, every: "5m")))
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
     spec.config = ConfigSpec(secretName: "ops", keySecret: "key")

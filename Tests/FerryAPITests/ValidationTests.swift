@@ -57,11 +57,23 @@ struct ValidationTests {
     func clickhouseCopy() {
         var s = base()
         s.clickhouse = ClickHouseSpec(url: "http://ch:8123", tables: ["a.b"],
-                                      copy: .init(source: .init(shards: [["a:9000", "b"], []], credentialsSecret: ""), tables: ["x.y", "x.y", "z", "a.b'c"], concurrency: 0,
-                                                  split: .init(minRows: 0, pieces: 1, by: ["id; DROP"])))
+                                      copy: .init(source: .init(shards: [["a:9000", "b"], []], credentialsSecret: ""), tables: ["x.y", "x.y", "z", "a.b'c", "a.*b", "*.t", "a.b*"],
+                                                  engineMap: [.init(from: "MergeTree", to: "ReplicatedReplacingMergeTree"), .init(from: "Log", to: "ReplicatedLog"),
+                                                              .init(from: "ReplacingMergeTree", to: "ReplicatedReplacingMergeTree", zookeeperPath: "rel/{table}", replica: "a@b"),
+                                                              .init(from: "SummingMergeTree", to: "SummingMergeTree", zookeeperPath: "/x")],
+                                                  distributed: .init(cluster: "a b", shardingKeyDefault: "x; DROP"),
+                                                  concurrency: .init(default: 0, timeZone: "Mars/Base", schedule: [.init(days: ["Someday"], from: "25:00", to: "6", value: 100)]),
+                                                  split: .init(minRows: 0, pieces: 1, by: ["id; DROP"]), verify: "distinct(a; b)", rounds: 0,
+                                                  incremental: .init(lastPartitions: 0, every: "soon")))
         #expect(Set(fields(s)) == ["spec.clickhouse.tables", "spec.clickhouse.copy.source.shards", "spec.clickhouse.copy.source.shards[0][1]", "spec.clickhouse.copy.source.credentialsSecret",
-                                   "spec.clickhouse.copy.tables", "spec.clickhouse.copy.tables[2]", "spec.clickhouse.copy.tables[3]", "spec.clickhouse.copy.concurrency",
-                                   "spec.clickhouse.copy.split.minRows", "spec.clickhouse.copy.split.pieces", "spec.clickhouse.copy.split.by"], "\(s.validate())")
+                                   "spec.clickhouse.copy.tables", "spec.clickhouse.copy.tables[2]", "spec.clickhouse.copy.tables[3]", "spec.clickhouse.copy.tables[4]", "spec.clickhouse.copy.tables[5]",
+                                   "spec.clickhouse.copy.engineMap[0].to", "spec.clickhouse.copy.engineMap[1].from", "spec.clickhouse.copy.engineMap[2].zookeeperPath",
+                                   "spec.clickhouse.copy.engineMap[2].replica", "spec.clickhouse.copy.engineMap[3].zookeeperPath",
+                                   "spec.clickhouse.copy.distributed.cluster", "spec.clickhouse.copy.distributed.shardingKeyDefault",
+                                   "spec.clickhouse.copy.concurrency.default", "spec.clickhouse.copy.concurrency.timeZone", "spec.clickhouse.copy.concurrency.schedule[0].from",
+                                   "spec.clickhouse.copy.concurrency.schedule[0].to", "spec.clickhouse.copy.concurrency.schedule[0].value", "spec.clickhouse.copy.concurrency.schedule[0].days",
+                                   "spec.clickhouse.copy.split.minRows", "spec.clickhouse.copy.split.pieces", "spec.clickhouse.copy.split.by", "spec.clickhouse.copy.verify",
+                                   "spec.clickhouse.copy.rounds", "spec.clickhouse.copy.incremental.lastPartitions", "spec.clickhouse.copy.incremental.every"], "\(s.validate())")
         s.clickhouse = ClickHouseSpec(url: "http://ch:8123", copy: .init(source: .init(shards: [["a:9000", "b:9000"], ["c:9000"]], credentialsSecret: "ch-src"), tables: ["audit.log"]))
         #expect(s.validate().isEmpty)
         #expect(s.clickhouse?.copy?.remoteAddresses == "a:9000|b:9000,c:9000")

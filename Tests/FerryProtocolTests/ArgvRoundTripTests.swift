@@ -76,10 +76,15 @@ struct ArgvRoundTripTests {
                       binary: { try MySQLCutover.parse($0).arguments }, note)
             try check(MySQLReverseArguments(servers: servers, from: g.text(), databases: g.list { $0.text() }, reverseHost: g.text(), reversePort: g.int(-1...70000), resultFile: g.text()),
                       binary: { try MySQLReverse.parse($0).arguments }, note)
-            try check(ClickHouseCopyArguments(table: g.text(), source: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
-                                              credentialsDir: g.maybe { $0.text() }, concurrency: g.int(-1...70), rounds: g.int(-1...30), splitMinRows: g.int(-1...1_000_000),
-                                              splitPieces: g.int(-1...300), splitBy: g.list { $0.text() }, resultFile: g.text()),
+            try check(ClickHouseCopyArguments(tables: g.list { $0.text() }, source: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
+                                              credentialsDir: g.maybe { $0.text() }, concurrency: g.int(-1...70), concurrencyFile: g.maybe { $0.text() }, rounds: g.int(-1...30),
+                                              splitMinRows: g.int(-1...1_000_000), splitPieces: g.int(-1...300), splitBy: g.list { $0.text() }, verify: g.maybe { $0.text() },
+                                              syncLast: g.int(-1...50), syncEvery: g.int(-1...5000), resultFile: g.text()),
                       binary: { try ClickHouseCopy.parse($0).arguments }, note)
+            try check(ClickHouseSchemaArguments(tables: g.list { $0.text() }, source: g.text(), sourceCredentialsDir: g.maybe { $0.text() }, url: g.text(),
+                                                credentialsDir: g.maybe { $0.text() }, engineMap: g.list { $0.text() }, cluster: g.maybe { $0.text() }, shardingKeyDefault: g.text(),
+                                                resultFile: g.text()),
+                      binary: { try ClickHouseSchemaCommand.parse($0).arguments }, note)
         }
     }
 

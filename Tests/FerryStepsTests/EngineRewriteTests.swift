@@ -3,7 +3,7 @@ import Testing
 
 @Suite("ClickHouse engine rewrite")
 struct EngineRewriteTests {
-    func rewrite(_ create: String, _ options: EngineRewrite.Options = .init()) -> String? {
+    func rewrite(_ create: String, _ options: EngineRewrite.Options = .replicatedEverywhere) -> String? {
         if case .success(let s) = EngineRewrite.rewrite(create, database: "audit", table: "log", options: options) { return s }
         return nil
     }
@@ -19,13 +19,29 @@ struct EngineRewriteTests {
         // The old syntax keeps its arguments after the two new ones.
         #expect(rewrite("CREATE TABLE audit.log (d Date, id UInt64) ENGINE = MergeTree(d, (d, id), 8192)")
                 == "CREATE TABLE audit.log (d Date, id UInt64) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/audit/log', '{replica}', d, (d, id), 8192)")
-        // Already replicated: kept.
-        let replicated = "CREATE TABLE audit.log (d Date) ENGINE = ReplicatedMergeTree('/x/{shard}/log', '{replica}')" + tail
-        #expect(rewrite(replicated) == replicated)
+        // Already replicated: the map's path and replica replace the source's own (never the source's ZooKeeper path on the target); kept when unmapped.
+        let replicated = "CREATE TABLE audit.log (d Date) ENGINE = ReplicatedMergeTree('/x/{shard}/log', '{replica}', d, (d), 8192)" + tail
+        #expect(rewrite(replicated) == "CREATE TABLE audit.log (d Date) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/audit/log', '{replica}', d, (d), 8192)" + tail)
+        #expect(rewrite(replicated, .init()) == replicated)
+        // Unmapped engines are kept as written, with or without arguments.
+        for plain in ["CREATE TABLE audit.log (d Date) ENGINE = MergeTree" + tail, "CREATE TABLE audit.log (d Date) ENGINE = ReplacingMergeTree(v)" + tail, "CREATE TABLE audit.log (d Date) ENGINE = MergeTree()" + tail] {
+            #expect(rewrite(plain, .init()) == plain)
+        }
         var other = EngineRewrite.Options()
-        other.zookeeperPath = "/ch/{database}.{table}"
-        other.replica = "r-{replica}"
+        other.replicate["SummingMergeTree"] = .init(zookeeperPath: "/ch/{database}.{table}", replica: "r-{replica}")
         #expect(rewrite("CREATE TABLE audit.log (d Date) ENGINE = SummingMergeTree((a, b))" + tail, other)?.contains("ReplicatedSummingMergeTree('/ch/audit.log', 'r-{replica}', (a, b))") == true)
+    }
+
+    @Test("--engine-map read back: From=To kept, From=ReplicatedTo@path@replica replicated; anything else refused naming the option")
+    func engineMap() throws {
+        guard case .success(let o) = EngineRewrite.Options.parse(["MergeTree=ReplicatedMergeTree@/t/{shard}/{database}/{table}@{replica}", "ReplacingMergeTree=ReplacingMergeTree"],
+                                                                  cluster: "k3s", shardingKeyDefault: "rand()") else { Issue.record("not read"); return }
+        #expect(o.replicate == ["MergeTree": .init(zookeeperPath: "/t/{shard}/{database}/{table}", replica: "{replica}")])
+        #expect(o.cluster == "k3s")
+        for bad in ["Log=ReplicatedLog@/a@r", "MergeTree=ReplacingMergeTree", "MergeTree=ReplicatedMergeTree", "MergeTree=ReplicatedMergeTree@rel@r", "MergeTree", "MergeTree=ReplicatedMergeTree@/a@"] {
+            guard case .failure(let e) = EngineRewrite.Options.parse([bad], cluster: nil, shardingKeyDefault: "rand()") else { Issue.record("\(bad) was read"); continue }
+            #expect("\(e)".contains("spec.clickhouse.copy.engineMap"), "\(e)")
+        }
     }
 
     @Test("Distributed: rand() when it has no sharding key, the target's cluster when given, a key it has kept")

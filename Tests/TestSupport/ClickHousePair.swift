@@ -61,3 +61,38 @@ public struct ClickHousePairError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
+
+/// A ZooKeeper and two ClickHouse servers that are replicas of one shard of cluster `target`
+/// (macros shard=01, replica=a/b; distributed DDL on): the target of the engine-rewrite tests.
+/// The ones scripts/with-test-servers.sh started (FERRY_TEST_CH_REPLICAS), else started once per
+/// test process (`ONLY=replicas`) and stopped by PID when it exits. Taken with the pair's turn.
+public struct ClickHouseReplicas: Sendable {
+    public var a: (http: Int, tcp: Int)
+    public var b: (http: Int, tcp: Int)
+    public var zookeeperPort: Int
+
+    public static func shared() async throws -> ClickHouseReplicas { try await starter.value }
+
+    private static let starter = Task<ClickHouseReplicas, Error> {
+        let env = ProcessInfo.processInfo.environment
+        func parse(_ replicas: String, _ zk: String) -> ClickHouseReplicas? {
+            let r = replicas.split(separator: ",").map { $0.split(separator: ":").compactMap { Int($0) } }
+            guard r.count == 2, r.allSatisfy({ $0.count == 2 }), let z = Int(zk) else { return nil }
+            return ClickHouseReplicas(a: (r[0][0], r[0][1]), b: (r[1][0], r[1][1]), zookeeperPort: z)
+        }
+        if let r = env["FERRY_TEST_CH_REPLICAS"], let z = env["FERRY_TEST_ZK_PORT"], let found = parse(r, z) { return found }
+        let dir = NSTemporaryDirectory() + "ferry-ch-replicas-\(getpid())"
+        let result = try await runCommand("/usr/bin/env", ["ONLY=replicas", repoRoot + "/scripts/test-servers.sh", "up", dir], timeout: 180)
+        guard result.status == 0 else { throw TestServersError.startFailed(result.combined) }
+        let vars = Dictionary(shellAssignments(String(result.stdout.split(separator: "\n").last { $0.contains("FERRY_TEST_CH_REPLICAS=") }?.dropFirst(7) ?? "")),
+                              uniquingKeysWith: { a, _ in a })
+        guard let found = parse(vars["FERRY_TEST_CH_REPLICAS"] ?? "", vars["FERRY_TEST_ZK_PORT"] ?? "") else { throw TestServersError.startFailed("no replicas in \(result.stdout)") }
+        replicaDirectory = dir
+        atexit {
+            if let dir = replicaDirectory { _ = system("'\(repoRoot)/scripts/test-servers.sh' down '\(dir)' >/dev/null 2>&1") }
+        }
+        return found
+    }
+}
+
+nonisolated(unsafe) private var replicaDirectory: String?

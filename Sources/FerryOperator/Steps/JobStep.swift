@@ -17,12 +17,16 @@ protocol JobStepKind: StepDriver {
     func validation(spec: MigrationSpec) -> StepValidation
     /// Volumes beyond the package (validate's view of the target claims).
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes
+    /// The same, when they are named after the Migration (default: the above).
+    func extraVolumes(spec: MigrationSpec, migration: String) -> StepPod.Volumes
     /// Whether the package is mounted (the cache step does not read it).
     var readsPackage: Bool { get }
     /// The service account the pod runs as; nil: no API token (only the config step writes through the API).
     func serviceAccount(migration: String) -> String?
     /// Work before the Job is created (the config step's Role); a failure stops the step.
     func prepare(_ context: StepContext) async throws -> StepOutcome?
+    /// Work on every pass while the Job runs (a setting it reads again kept up to date).
+    func keep(_ context: StepContext) async throws
 }
 
 extension JobStepKind {
@@ -30,9 +34,11 @@ extension JobStepKind {
     func secrets(spec: MigrationSpec) -> [StepSecret] { [] }
     func validation(spec: MigrationSpec) -> StepValidation { StepValidation() }
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.Volumes() }
+    func extraVolumes(spec: MigrationSpec, migration: String) -> StepPod.Volumes { extraVolumes(spec: spec) }
     var readsPackage: Bool { true }
     func serviceAccount(migration: String) -> String? { nil }
     func prepare(_ context: StepContext) async throws -> StepOutcome? { nil }
+    func keep(_ context: StepContext) async throws {}
 
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
         try await JobStep(kind: self).run(step, context)
@@ -72,6 +78,7 @@ struct JobStep {
             }
             let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
             let outcome = StepPodOutcome.outcome(job: job, pods: pods)
+            if case .running = outcome { try await kind.keep(context) }
             // No pod: admission may have refused it (PodSecurity, quota); the Job says so in FailedCreate events.
             if case .running = outcome, pods.isEmpty, let refusal = try await podCreationRefusal(job: name, client: client, namespace: namespace) {
                 return .failed("the step's pod cannot be created: \(refusal)", permanent: true, untouched: true)

@@ -66,6 +66,8 @@ enum StepDrivers {
         case .config: return ConfigStep()
         case .cache: return CacheStep()
         case .rebuild: return RebuildStep()
+        case .clickhouseSchema: return ClickHouseSchemaStep()
+        case .clickhouseSync: return ClickHouseSyncStep()
         case .clickhouseCopy: return ClickHouseCopyStep()
         case .unknown: return UnknownStep()
         }

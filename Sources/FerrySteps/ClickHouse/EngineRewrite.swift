@@ -1,20 +1,55 @@
-/// The target's CREATE TABLE from the source's: the engine rewritten (MergeTree family →
-/// its Replicated form with a ZooKeeper path and replica macro; Distributed without a sharding
-/// key → `rand()`, on the target's cluster), everything else — columns, PARTITION BY, ORDER BY,
-/// TTL, SETTINGS — kept as written. An engine it cannot move is refused by name. Pure.
+import FerryProtocol
+import Foundation
+
+/// The target's CREATE TABLE from the source's: the engine rewritten as `spec.clickhouse.copy
+/// .engineMap` says (a MergeTree-family engine → its Replicated form with a ZooKeeper path and
+/// replica macro; unmapped engines kept), a Distributed table without a sharding key given one
+/// (`rand()`) and the target's cluster; everything else — columns, PARTITION BY, ORDER BY, TTL,
+/// SETTINGS — kept as written. An engine it cannot move is refused by name. Pure.
 enum EngineRewrite {
-    struct Options: Equatable {
-        /// Replicated engines: the ZooKeeper path, `{database}` and `{table}` filled in here,
-        /// `{shard}` (and any macro) left to the server.
+    /// Where a mapped engine's replicas meet.
+    struct Replication: Equatable, Sendable {
+        /// `{database}` and `{table}` filled in here; `{shard}` (and any macro) left to the server.
         var zookeeperPath = "/clickhouse/tables/{shard}/{database}/{table}"
         var replica = "{replica}"
+    }
+
+    struct Options: Equatable, Sendable {
+        /// Source engine → how it is replicated on the target; engines not named stay as they are.
+        var replicate: [String: Replication] = [:]
         /// Distributed tables: the target's cluster (nil: the source's), and the key for those with none.
         var cluster: String?
         var shardingKeyDefault = "rand()"
+
+        /// Every MergeTree engine replicated at the default path (tests, and what most estates want).
+        static var replicatedEverywhere: Options {
+            Options(replicate: Dictionary(uniqueKeysWithValues: ClickHouseNames.mergeTrees.map { ($0, Replication()) }))
+        }
+
+        /// From `--engine-map From=To[@path@replica]`; nil with the reason when one does not read.
+        static func parse(_ entries: [String], cluster: String?, shardingKeyDefault: String) -> Result<Options, StepError> {
+            var o = Options(cluster: cluster, shardingKeyDefault: shardingKeyDefault)
+            for e in entries {
+                let kv = e.split(separator: "=", maxSplits: 1).map(String.init)
+                guard kv.count == 2, ClickHouseNames.mergeTrees.contains(kv[0]) else {
+                    return .failure(.configuration("--engine-map \"\(e)\" must be From=To with a MergeTree-family engine (spec.clickhouse.copy.engineMap)"))
+                }
+                let target = kv[1].split(separator: "@", omittingEmptySubsequences: false).map(String.init)
+                if target[0] == kv[0] { continue }
+                guard target[0] == "Replicated" + kv[0], target.count == 3, target[1].hasPrefix("/"), !target[2].isEmpty else {
+                    return .failure(.configuration("--engine-map \"\(e)\": the target engine must be \(kv[0]) or Replicated\(kv[0])@zookeeperPath@replica (spec.clickhouse.copy.engineMap)"))
+                }
+                o.replicate[kv[0]] = Replication(zookeeperPath: target[1], replica: target[2])
+            }
+            return .success(o)
+        }
     }
 
-    static let mergeTrees: Set<String> = ["MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree", "CollapsingMergeTree",
-                                          "VersionedCollapsingMergeTree", "GraphiteMergeTree"]
+    /// The engine's name in a CREATE TABLE (`MergeTree` for `ENGINE = MergeTree(…)`), "" when none.
+    static func engineName(_ create: String) -> String {
+        guard let e = create.range(of: " ENGINE = ") else { return "" }
+        return String(create[e.upperBound...].prefix { $0.isLetter || $0.isNumber || $0 == "_" })
+    }
 
     /// The rewritten statement, or why it cannot be moved.
     static func rewrite(_ create: String, database: String, table: String, options: Options = Options()) -> Result<String, StepError> {
@@ -33,12 +68,17 @@ enum EngineRewrite {
             after = remainder
         }
         let head = create[..<e.upperBound]
+        let base = name.hasPrefix("Replicated") ? String(name.dropFirst("Replicated".count)) : name
         let engine: String
-        if mergeTrees.contains(name) {
-            let path = options.zookeeperPath.replacingOccurrences(of: "{database}", with: database).replacingOccurrences(of: "{table}", with: table)
-            engine = "Replicated\(name)(" + (["'\(escape(path))'", "'\(escape(options.replica))'"] + args).joined(separator: ", ") + ")"
-        } else if name.hasPrefix("Replicated") && mergeTrees.contains(String(name.dropFirst("Replicated".count))) {
-            engine = args.isEmpty ? name : "\(name)(\(args.joined(separator: ", ")))"
+        if ClickHouseNames.mergeTrees.contains(base) {
+            // A Replicated source keeps its own replication unless the map gives one (its first two arguments are path and replica).
+            let own = name == base ? args : Array(args.dropFirst(2))
+            if let r = options.replicate[base] {
+                let path = r.zookeeperPath.replacingOccurrences(of: "{database}", with: database).replacingOccurrences(of: "{table}", with: table)
+                engine = "Replicated\(base)(" + (["'\(escape(path))'", "'\(escape(r.replica))'"] + own).joined(separator: ", ") + ")"
+            } else {
+                engine = args.isEmpty && !rest.dropFirst(name.count).hasPrefix("(") ? name : "\(name)(\(args.joined(separator: ", ")))"
+            }
         } else if name == "Distributed" {
             guard args.count >= 3 else { return .failure(.configuration("\(database).\(table): Distributed needs cluster, database and table")) }
             var a = args

@@ -1,28 +1,21 @@
 import FerryProtocol
 import Foundation
 
-/// Copies one live MergeTree table from a source ClickHouse (one or more shards, each read on
-/// one of its replicas) into the target, partition by partition, the way big estates are moved:
-/// each partition dropped on the target, then `INSERT … SELECT … FROM remote(source) WHERE
-/// <partition key> = <partition>` run by the target, `concurrency` at once; then the whole
-/// table's count, and per partition only when it differs; a differing partition dropped and
-/// copied again, up to `rounds` rounds. Everything about the source is read through `remote()`
-/// from the target (its parts, its schema), so only the target needs to reach it. The target's
-/// own parts are the checkpoint: a partition already equal is skipped, one cut off mid-copy
-/// differs and is copied again, never doubled.
+/// Copies one live MergeTree table from the source servers (``ClickHouseSource``) into the
+/// target, partition by partition, the way big estates are moved: each partition dropped on the
+/// target, then `INSERT … SELECT … FROM remote(source) WHERE <partition key> = <partition>` run
+/// by the target, as many at once as the schedule allows; then the whole table compared, and per
+/// partition only when it differs; a differing partition dropped and copied again, up to
+/// `rounds` rounds. The target's own parts are the checkpoint: a partition already equal is
+/// skipped, one cut off mid-copy differs and is copied again, never doubled.
 struct PartitionCopy {
-    let target: ClickHouseClient
-    /// The source as `remote()` takes it: shards separated by `,`, replicas of a shard by `|`
-    /// (`host:port`, the native port as the target reaches it).
-    let sourceAddresses: String
-    let remoteUser: String
-    let remotePassword: String
-    let database: String
-    let table: String
-    var concurrency = 2
+    let source: ClickHouseSource
+    let table: ClickHouseSource.Table
+    /// Copies allowed at once, asked again whenever one ends (and every few seconds).
+    var concurrency: @Sendable () -> Int = { 2 }
     var rounds = 3
-    /// How partitions are compared; nil: by engine (distinct sorting keys for the Replacing and
-    /// Collapsing engines, whose merges change row counts; else row counts).
+    /// How partitions are compared; nil: by engine (distinct sorting keys for the engines whose
+    /// merges change row counts; else row counts).
     var verify: VerifyMode?
     /// Partitions of at least `minRows` rows copied in `pieces` pieces (by `cityHash64(by) % pieces`) at once.
     var split: Split?
@@ -47,6 +40,13 @@ struct PartitionCopy {
             case .distinct(let e): "uniqExact(\(e))"
             }
         }
+
+        /// From `count`, `distinct` (the sorting key) or `distinct(a, b)`; nil: chosen by engine.
+        static func parse(_ s: String?, sortingKey: String) -> VerifyMode? {
+            guard let s, let columns = ClickHouseNames.verifyColumns(s) else { return nil }
+            if s.trimmingCharacters(in: .whitespaces) == "count" { return .count }
+            return .distinct(columns.isEmpty ? sortingKey : columns.map { "`\($0)`" }.joined(separator: ", "))
+        }
     }
 
     /// The comparison an engine needs: merges of these engines change row counts, not keys.
@@ -55,72 +55,75 @@ struct PartitionCopy {
         return merging && !sortingKey.isEmpty ? .distinct(sortingKey) : .count
     }
 
-    var qualified: String { "`\(database)`.`\(table)`" }
-    var name: String { "\(database).\(table)" }
-    var shards: Int { sourceAddresses.split(separator: ",").count }
+    var target: ClickHouseClient { source.target }
+    var qualified: String { table.qualified }
+    var name: String { table.fullName }
+    var mode: VerifyMode { verify ?? Self.verifyMode(engine: table.engine, sortingKey: table.sortingKey) }
+    var key: String { table.partitionKey }
 
-    /// `remote()` over the source's `db`.`table`, with its credentials.
-    func remote(_ db: String, _ table: String) -> String {
-        "remote('\(sourceAddresses)', `\(db)`, `\(table)`, '\(ClickHouseText.escape(remoteUser))', '\(ClickHouseText.escape(remotePassword))')"
-    }
-
-    /// A query that names the source's password: kept out of the target's query log.
-    func onSource(_ sql: String) async throws -> String {
-        do {
-            return try await target.query(sql, settings: ["log_queries": "0"])
-        } catch {
-            throw StepError.target(ClickHouseText.without(remotePassword, in: "reading the source \(sourceAddresses) through the target: \(error)"))
+    /// What this copy cannot move, refused by name before anything changes.
+    func check() throws {
+        guard table.isMergeTree else {
+            throw StepError.configuration("\(name) on the source is a \(table.engine) table: only MergeTree-family tables are copied partition by partition")
         }
-    }
-
-    /// Partition → rows, from the active parts (over every shard of the source, or on the target).
-    func partitions(onSource: Bool) async throws -> [String: Int] {
-        let parts = onSource ? remote("system", "parts") : "system.parts"
-        let sql = "SELECT partition, sum(rows) FROM \(parts) WHERE active AND database = '\(database)' AND table = '\(table)' GROUP BY partition FORMAT TabSeparated"
-        let out = onSource ? try await self.onSource(sql) : try await target.query(sql)
-        var rows: [String: Int] = [:]
-        for line in out.split(separator: "\n") {
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard f.count == 2, let n = Int(f[1]) else { continue }
-            rows[TabSeparated.unescape(String(f[0])), default: 0] += n
-        }
-        return rows
-    }
-
-    /// Partition → what is compared: rows from the active parts, or distinct keys counted per
-    /// partition (over every shard of the source, or on the target).
-    func measure(onSource: Bool, key: String, mode: VerifyMode) async throws -> [String: Int] {
-        let rows = try await partitions(onSource: onSource)
-        guard case .distinct(let expr) = mode else { return rows }
-        var out: [String: Int] = [:]
-        for p in rows.keys {
-            let from = onSource ? remote(database, table) : qualified
-            let sql = "SELECT uniqExact(\(expr)) FROM \(from) WHERE \(Self.condition(key: key, partition: p)) FORMAT TabSeparated"
-            let text = onSource ? try await self.onSource(sql) : try await target.query(sql)
-            out[p] = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
-        }
-        return out
-    }
-
-    /// The source's CREATE TABLE, its PARTITION BY expression and how to compare it, the same on every shard.
-    func sourceSchema() async throws -> (create: String, partitionKey: String, verify: VerifyMode) {
-        let out = try await onSource("SELECT create_table_query, engine, partition_key, sorting_key FROM \(remote("system", "tables")) WHERE database = '\(database)' AND name = '\(table)' FORMAT TabSeparated")
-        let rows = out.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) } }.filter { $0.count == 4 }
-        guard let first = rows.first else { throw StepError.configuration("the source \(sourceAddresses) has no table \(name) (spec.clickhouse.copy.tables)") }
-        guard rows.count == shards else {
-            throw StepError.configuration("\(name) is on \(rows.count) of the source's \(shards) shards: create it on every shard, or copy from the shards that hold it (spec.clickhouse.copy.source.shards)")
-        }
-        guard Set(rows.map { $0[0] }).count == 1 else {
-            throw StepError.configuration("\(name) is not the same on every shard of the source (its CREATE TABLE differs): make the shards agree before copying")
-        }
-        guard first[1].hasSuffix("MergeTree") else {
-            throw StepError.configuration("\(name) on the source is a \(first[1]) table: only MergeTree-family tables are copied partition by partition")
-        }
-        let key = first[2].trimmingCharacters(in: .whitespaces)
         guard !key.isEmpty else {
             throw StepError.configuration("\(name) has no PARTITION BY on the source: it is copied as one piece by a package restore, not partition by partition")
         }
-        return (first[0], key, verify ?? Self.verifyMode(engine: first[1], sortingKey: first[3]))
+        if case .distinct(let e) = mode, e.isEmpty {
+            throw StepError.configuration("\(name) has no sorting key to count distinct values of: verify it by count (spec.clickhouse.copy.verify)")
+        }
+    }
+
+    /// One partition's active parts: rows, and when they last changed.
+    struct Partition: Equatable, Sendable {
+        var rows: Int
+        var modified: String
+    }
+
+    /// Partition → its active parts (over every shard of the source, or on the target).
+    func partitions(onSource: Bool) async throws -> [String: Partition] {
+        let parts = onSource ? source.remote("system", "parts") : "system.parts"
+        let sql = "SELECT partition, sum(rows), max(modification_time) FROM \(parts) WHERE active AND database = '\(ClickHouseText.escape(table.database))' "
+            + "AND table = '\(ClickHouseText.escape(table.name))' GROUP BY partition FORMAT TabSeparated"
+        let out = onSource ? try await source.query(sql) : try await target.query(sql)
+        var found: [String: Partition] = [:]
+        for line in out.split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard f.count == 3, let n = Int(f[1]) else { continue }
+            let p = TabSeparated.unescape(String(f[0]))
+            let before = found[p]
+            found[p] = Partition(rows: (before?.rows ?? 0) + n, modified: max(before?.modified ?? "", String(f[2])))
+        }
+        return found
+    }
+
+    /// Distinct keys of the whole table, or of one partition (over every shard of the source, or on the target).
+    func distinct(_ expr: String, partition: String?, onSource: Bool) async throws -> Int {
+        let from = onSource ? source.remote(table.database, table.name) : qualified
+        let sql = "SELECT uniqExact(\(expr)) FROM \(from)\(partition.map { " WHERE \(Self.condition(key: key, partition: $0))" } ?? "") FORMAT TabSeparated"
+        let text = onSource ? try await source.query(sql) : try await target.query(sql)
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+    }
+
+    /// What the two sides hold: the source's partitions, and the partitions that differ (row
+    /// counts, or distinct keys: the whole table first, per partition only when it differs; `only`: just these).
+    func compare(only: [String]? = nil) async throws -> (source: [String: Partition], differing: [String], measure: [String: (Int, Int)]) {
+        let src = try await partitions(onSource: true), dst = try await partitions(onSource: false)
+        let names = only ?? Set(src.keys).union(dst.keys).sorted()
+        var measure: [String: (Int, Int)] = [:]
+        switch mode {
+        case .count:
+            for p in names { measure[p] = (src[p]?.rows ?? 0, dst[p]?.rows ?? 0) }
+        case .distinct(let e):
+            let missing = names.filter { (src[$0] == nil) != (dst[$0] == nil) }
+            if only == nil, missing.isEmpty, try await distinct(e, partition: nil, onSource: true) == distinct(e, partition: nil, onSource: false) {
+                return (src, [], [:])
+            }
+            for p in names {
+                measure[p] = (src[p] == nil ? 0 : try await distinct(e, partition: p, onSource: true), dst[p] == nil ? 0 : try await distinct(e, partition: p, onSource: false))
+            }
+        }
+        return (src, names.filter { measure[$0].map { $0.0 != $0.1 } ?? false }, measure)
     }
 
     /// The PARTITION BY expression of a CREATE TABLE (up to the next clause). Pure.
@@ -145,95 +148,131 @@ struct PartitionCopy {
         var of: Int
     }
 
-    func copy(_ work: Work, key: String) async throws {
-        if work.piece == nil {
-            try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(work.partition)")
-            Failpoint.hit("clickhouse-copy-after-drop")
-        }
+    func drop(_ partition: String) async throws {
+        try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(partition)")
+        Failpoint.hit("clickhouse-copy-after-drop")
+    }
+
+    func copy(_ work: Work) async throws {
+        if work.piece == nil { try await drop(work.partition) }
         var condition = Self.condition(key: key, partition: work.partition)
         if let piece = work.piece, let split { condition += " AND cityHash64(\(split.by.map { "`\($0)`" }.joined(separator: ", "))) % \(work.of) = \(piece)" }
-        _ = try await onSource("INSERT INTO \(qualified) SELECT * FROM \(remote(database, table)) WHERE \(condition)")
+        // A Replicated target would take a block it saw before as a retry and drop it: a partition copied again must land.
+        try await source.query("INSERT INTO \(qualified) SELECT * FROM \(source.remote(table.database, table.name)) WHERE \(condition)", settings: ["insert_deduplicate": "0"])
     }
 
-    func run() async throws -> ClickHouseCopyResult {
-        let started = Date()
-        let (create, key, mode) = try await sourceSchema()
-        // The table on the target: the source's own definition when it is not there yet.
-        let exists = try await target.query("EXISTS TABLE \(qualified) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines) == "1"
-        if !exists {
-            try await target.query("CREATE DATABASE IF NOT EXISTS `\(database)`")
-            try await target.query(create)
-        }
-        var source = try await measure(onSource: true, key: key, mode: mode)
-        var targetRows = try await measure(onSource: false, key: key, mode: mode)
-        let pending = source.keys.sorted().filter { targetRows[$0] != source[$0] }
-        say("\(name): \(source.count) partitions, \(source.count - pending.count) already on the target, copying \(pending.count), \(concurrency) at once")
-        try await copyAll(pending, rows: source, key: key)
+    /// What one table's copy did.
+    struct Outcome: Sendable {
+        var partitions: Int
+        var copied: Int
+        var rows: Int
+        var rounds: [String]
+    }
+
+    /// The table on the target: the source's own definition when clickhouse-schema did not make it.
+    func ensureTable() async throws {
+        guard try await target.query("EXISTS TABLE \(qualified) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines) != "1" else { return }
+        try await target.query("CREATE DATABASE IF NOT EXISTS `\(table.database)`")
+        try await target.query(table.create)
+    }
+
+    func run() async throws -> Outcome {
+        try check()
+        try await ensureTable()
+        let first = try await compare()
+        let pending = first.differing.filter { first.source[$0] != nil }
+        say("\(name): \(first.source.count) partitions, \(first.source.count - pending.count) already on the target, copying \(pending.count)")
+        for p in first.differing where first.source[p] == nil { try await drop(p) }
+        try await copyAll(pending, rows: first.source)
         var roundsLog: [String] = []
-        var round = 1
+        var round = 1, source = first.source
         while true {
-            // The whole table's count first; per partition only when it differs.
-            source = try await measure(onSource: true, key: key, mode: mode)
-            targetRows = try await measure(onSource: false, key: key, mode: mode)
-            let sourceTotal = source.values.reduce(0, +), targetTotal = targetRows.values.reduce(0, +)
-            let differing = Set(source.keys).union(targetRows.keys).sorted().filter { targetRows[$0] != source[$0] }
-            if sourceTotal == targetTotal && differing.isEmpty { break }
+            let now = try await compare()
+            source = now.source
+            if now.differing.isEmpty { break }
             round += 1
             guard round <= rounds else {
-                throw StepError.target("\(name): \(differing.count) partitions still differ after \(rounds) rounds (\(differing.prefix(5).map { "\($0): source \(source[$0] ?? 0), target \(targetRows[$0] ?? 0)" }.joined(separator: "; "))); "
+                throw StepError.target("\(name): \(now.differing.count) partitions still differ after \(rounds) rounds (\(now.differing.prefix(5).map { "\($0): source \(now.measure[$0]?.0 ?? 0), target \(now.measure[$0]?.1 ?? 0)" }.joined(separator: "; "))); "
                     + "is the source still taking writes there? Nothing was doubled; run again to copy them once more")
             }
-            for p in differing {
-                roundsLog.append("\(p): source \(source[p] ?? 0) rows, target \(targetRows[p] ?? 0); copied again (round \(round))")
-            }
-            // Gone from the source: dropped on the target; else copied again.
-            for p in differing where source[p] == nil { try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)") }
-            try await copyAll(differing.filter { source[$0] != nil }, rows: source, key: key)
+            try await recopy(now, round: round, log: &roundsLog)
         }
-        let rows = mode == .count ? source.values.reduce(0, +) : try await partitions(onSource: true).values.reduce(0, +)
-        let seconds = max(0.001, Date().timeIntervalSince(started))
-        return ClickHouseCopyResult(table: name, partitions: source.count, copied: pending.count, skipped: source.count - pending.count, rounds: roundsLog, rows: rows,
-                                    seconds: (seconds * 1000).rounded() / 1000, rowsPerSecond: Int(Double(rows) / seconds),
-                                    verified: "\(mode.text) of the table and of each of \(source.count) partitions equal on both sides")
+        return Outcome(partitions: source.count, copied: pending.count, rows: source.values.reduce(0) { $0 + $1.rows }, rounds: roundsLog)
     }
 
-    /// Copies `partitions`, at most `concurrency` pieces of work at once; a partition of at least
-    /// `split.minRows` rows (`rows`) goes in pieces, after it was dropped on the target.
-    func copyAll(_ partitions: [String], rows: [String: Int], key: String) async throws {
+    /// The differing partitions of a comparison copied again (gone from the source: dropped).
+    func recopy(_ c: (source: [String: Partition], differing: [String], measure: [String: (Int, Int)]), round: Int, log: inout [String]) async throws {
+        let unit = mode == .count ? "rows" : "keys"
+        for p in c.differing {
+            log.append("\(name) \(p): source \(c.measure[p]?.0 ?? 0) \(unit), target \(c.measure[p]?.1 ?? 0); copied again (round \(round))")
+            if c.source[p] == nil { try await drop(p) }
+        }
+        try await copyAll(c.differing.filter { c.source[$0] != nil }, rows: c.source)
+    }
+
+    /// The `last` most recently written partitions of the source compared, and copied again when
+    /// they differ (incremental mode); the partitions copied again.
+    func resync(last: Int, round: Int, log: inout [String]) async throws -> [String] {
+        let src = try await partitions(onSource: true)
+        let newest = src.sorted { ($0.value.modified, $0.key) > ($1.value.modified, $1.key) }.prefix(last).map(\.key)
+        let c = try await compare(only: newest)
+        try await recopy(c, round: round, log: &log)
+        return c.differing
+    }
+
+    /// Copies `partitions`, as many pieces of work at once as `concurrency` allows (asked again
+    /// as each ends, and every 2 s); a partition of at least `split.minRows` rows goes in pieces,
+    /// after it was dropped on the target.
+    func copyAll(_ partitions: [String], rows: [String: Partition]) async throws {
         var work: [Work] = []
         for p in partitions {
-            if let split, split.pieces > 1, (rows[p] ?? 0) >= split.minRows {
-                try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(p)")
-                Failpoint.hit("clickhouse-copy-after-drop")
+            if let split, split.pieces > 1, (rows[p]?.rows ?? 0) >= split.minRows {
+                try await drop(p)
                 work += (0..<split.pieces).map { Work(partition: p, piece: $0, of: split.pieces) }
             } else {
                 work.append(Work(partition: p, piece: nil, of: 1))
             }
         }
+        guard !work.isEmpty else { return }
         var queue = work[...]
         // Progress (the step's progress line): pieces done, rows copied by the source's counts, rows/s and ETA.
-        let total = partitions.reduce(0) { $0 + (rows[$1] ?? 0) }
+        let total = partitions.reduce(0) { $0 + (rows[$1]?.rows ?? 0) }
         let started = Date()
-        var copiedRows = 0
-        try await withThrowingTaskGroup(of: Work.self) { group in
-            func next() -> Bool {
-                guard let w = queue.popFirst() else { return false }
-                group.addTask {
-                    try await self.copy(w, key: key)
-                    return w
+        var copiedRows = 0, inFlight = 0, done = 0, allowed = max(1, concurrency())
+        enum Event: Sendable { case done(Work), tick }
+        try await withThrowingTaskGroup(of: Event.self) { group in
+            func fill() {
+                while inFlight < allowed, let w = queue.popFirst() {
+                    inFlight += 1
+                    group.addTask {
+                        try await self.copy(w)
+                        return .done(w)
+                    }
                 }
-                return true
             }
-            for _ in 0..<max(1, concurrency) where next() {}
-            var done = 0
-            while let w = try await group.next() {
-                done += 1
-                copiedRows += (rows[w.partition] ?? 0) / w.of
-                let rate = Double(copiedRows) / max(0.001, Date().timeIntervalSince(started))
-                let eta = rate > 0 ? Int((Double(max(0, total - copiedRows)) / rate).rounded(.up)) : nil
-                say("\(name): partition \(w.partition)\(w.piece.map { " piece \($0 + 1)/\(w.of)" } ?? "") copied; \(done)/\(work.count) done, "
-                    + "\(Int(rate)) rows/s\(eta.map { ", ETA \($0) s" } ?? "")")
-                _ = next()
+            fill()
+            group.addTask { try await Task.sleep(for: .seconds(2)); return .tick }
+            while let event = try await group.next() {
+                switch event {
+                case .tick:
+                    if queue.isEmpty && inFlight == 0 { break }
+                    group.addTask { try await Task.sleep(for: .seconds(2)); return .tick }
+                case .done(let w):
+                    inFlight -= 1
+                    done += 1
+                    copiedRows += (rows[w.partition]?.rows ?? 0) / w.of
+                    let rate = Double(copiedRows) / max(0.001, Date().timeIntervalSince(started))
+                    let eta = rate > 0 ? Int((Double(max(0, total - copiedRows)) / rate).rounded(.up)) : nil
+                    say("\(name): partition \(w.partition)\(w.piece.map { " piece \($0 + 1)/\(w.of)" } ?? "") copied; \(done)/\(work.count) done, "
+                        + "\(Int(rate)) rows/s\(eta.map { ", ETA \($0) s" } ?? ""), \(allowed) at once")
+                }
+                let now = max(1, concurrency())
+                if now != allowed {
+                    say("\(name): \(now) copies at once from now on (was \(allowed); spec.clickhouse.copy.concurrency)")
+                    allowed = now
+                }
+                fill()
+                if queue.isEmpty && inFlight == 0 { group.cancelAll(); break }
             }
         }
     }

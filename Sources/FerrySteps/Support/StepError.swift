@@ -43,3 +43,16 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+extension StepError {
+    /// Runs checks that change nothing: any failure in them says so (``beforeChange(_:)``).
+    static func unchanged<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as StepError {
+            throw e.changedNothing ? e : .beforeChange(e)
+        } catch {
+            throw StepError.beforeChange(.target("\(error)"))
+        }
+    }
+}

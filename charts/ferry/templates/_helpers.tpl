@@ -34,10 +34,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, list, watch, patch]
-# ConfigMaps: rebuild triggers bump one key.
+# ConfigMaps: rebuild triggers bump one key; the ClickHouse copy's concurrency schedule created and patched.
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, patch]
+  verbs: [get, create, patch]
 # Secrets: credentials keys read (get); the mover token Secret created (create). update/patch only
 # because a controller can grant no more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
