@@ -94,8 +94,8 @@ XML
   <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 XML
-  # CH_EXTRA_CONFIG: more configuration (ZooKeeper, macros, clusters), merged from config.d.
-  if [ -n "${CH_EXTRA_CONFIG:-}" ]; then mkdir -p "$d/config.d"; printf '<?xml version="1.0"?>\n<yandex>%s</yandex>\n' "$CH_EXTRA_CONFIG" >"$d/config.d/extra.xml"; fi
+  # CH_EXTRA_CONFIG: more configuration (ZooKeeper, macros, clusters; @TCP@ is this server's native port), merged from config.d.
+  if [ -n "${CH_EXTRA_CONFIG:-}" ]; then mkdir -p "$d/config.d"; printf '<?xml version="1.0"?>\n<yandex>%s</yandex>\n' "${CH_EXTRA_CONFIG//@TCP@/$tcp}" >"$d/config.d/extra.xml"; fi
   setsid /usr/sbin/clickhouse-server --config-file="$d/config.xml" --pidfile="$d/clickhouse.pid" \
       </dev/null >"$d/log/stdout.log" 2>&1 &
   CH_PID=$!
@@ -260,6 +260,8 @@ ENV
   down)
     dir=${2:?usage: test-servers.sh down DIR}
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
+    # Only the PIDs this folder's env.sh names: never ones inherited from the caller's environment.
+    unset FERRY_TEST_MYSQL_PID FERRY_TEST_CLICKHOUSE_PID FERRY_TEST_REDIS_PID FERRY_TEST_KAFKA_PID FERRY_TEST_KAFKA_SECURE_PIDS FERRY_TEST_REPLICAS_PIDS
     # shellcheck disable=SC1091
     . "$dir/env.sh"
     for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-} ${FERRY_TEST_REPLICAS_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done

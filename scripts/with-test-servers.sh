@@ -18,7 +18,9 @@ FERRY_TEST_REPL_SOURCE_PORT=$(. "$dir-repl-source/env.sh"; echo "$FERRY_TEST_MYS
 FERRY_TEST_REPL_TARGET_PORT=$(. "$dir-repl-target/env.sh"; echo "$FERRY_TEST_MYSQL_PORT")
 export FERRY_TEST_REPL_SOURCE_PORT FERRY_TEST_REPL_TARGET_PORT
 # And two ClickHouse servers for the partition copy.
-ONLY=clickhouse CH_HTTP=28223 CH_TCP=29100 "$here/test-servers.sh" up "$dir-ch-source" >/dev/null || exit 1
+# The source has a cluster "source" of itself, for Distributed tables.
+CH_EXTRA_CONFIG="<remote_servers><source><shard><replica><host>127.0.0.1</host><port>@TCP@</port></replica></shard></source></remote_servers>" \
+  ONLY=clickhouse CH_HTTP=28223 CH_TCP=29100 "$here/test-servers.sh" up "$dir-ch-source" >/dev/null || exit 1
 ONLY=clickhouse CH_HTTP=28323 CH_TCP=29200 "$here/test-servers.sh" up "$dir-ch-target" >/dev/null || exit 1
 FERRY_TEST_CH_PAIR_SOURCE=$(. "$dir-ch-source/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")
 FERRY_TEST_CH_PAIR_TARGET=$(. "$dir-ch-target/env.sh"; echo "$FERRY_TEST_CLICKHOUSE_HTTP:$FERRY_TEST_CLICKHOUSE_TCP")

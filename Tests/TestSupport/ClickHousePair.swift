@@ -28,7 +28,9 @@ public struct ClickHousePair: Sendable {
         var found: [(Int, Int)] = []
         for (i, base) in [(28223, 29100), (28323, 29200)].enumerated() {
             let dir = NSTemporaryDirectory() + "ferry-ch-pair-\(getpid())-\(i)"
-            let result = try await runCommand("/usr/bin/env", ["ONLY=clickhouse", "CH_HTTP=\(base.0)", "CH_TCP=\(base.1)", repoRoot + "/scripts/test-servers.sh", "up", dir], timeout: 120)
+            // The source has a cluster "source" of itself, for Distributed tables.
+            let cluster = i == 0 ? ["CH_EXTRA_CONFIG=<remote_servers><source><shard><replica><host>127.0.0.1</host><port>@TCP@</port></replica></shard></source></remote_servers>"] : []
+            let result = try await runCommand("/usr/bin/env", cluster + ["ONLY=clickhouse", "CH_HTTP=\(base.0)", "CH_TCP=\(base.1)", repoRoot + "/scripts/test-servers.sh", "up", dir], timeout: 120)
             guard result.status == 0 else { throw TestServersError.startFailed(result.combined) }
             guard let line = result.stdout.split(separator: "\n").first(where: { $0.contains("FERRY_TEST_CLICKHOUSE_HTTP=") }) else {
                 throw TestServersError.startFailed("no FERRY_TEST_CLICKHOUSE_HTTP in \(result.stdout)")

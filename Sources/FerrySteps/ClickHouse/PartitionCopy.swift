@@ -157,7 +157,8 @@ struct PartitionCopy {
         if work.piece == nil { try await drop(work.partition) }
         var condition = Self.condition(key: key, partition: work.partition)
         if let piece = work.piece, let split { condition += " AND cityHash64(\(split.by.map { "`\($0)`" }.joined(separator: ", "))) % \(work.of) = \(piece)" }
-        // A Replicated target would take a block it saw before as a retry and drop it: a partition copied again must land.
+        // A Replicated target takes a block it saw before as a retry and skips it. DROP PARTITION forgets its
+        // partition's blocks, but a copied-again piece must land whatever the server version does.
         try await source.query("INSERT INTO \(qualified) SELECT * FROM \(source.remote(table.database, table.name)) WHERE \(condition)", settings: ["insert_deduplicate": "0"])
     }
 
