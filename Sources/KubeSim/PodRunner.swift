@@ -17,6 +17,8 @@ final class PodRunner: Sendable {
         var key: (namespace: String, name: String)
         var pids: [Int32]
         var grace: Double
+        /// ConfigMap volumes (folder, ConfigMap name), refreshed while the pod runs as the kubelet does.
+        var configMaps: [(dir: String, name: String)] = []
     }
 
     let store: ObjectStore
@@ -68,6 +70,19 @@ final class PodRunner: Sendable {
             return Array(stale.values)
         }
         for r in gone { terminate(r) }
+        refreshConfigMaps()
+    }
+
+    /// A changed ConfigMap reaches the pods that mount it (the kubelet's periodic volume sync).
+    func refreshConfigMaps() {
+        let mounted = running.withLock { r in r.values.flatMap { run in run.configMaps.map { (run.key.namespace, $0.dir, $0.name) } } }
+        for (namespace, dir, name) in mounted {
+            guard let cm = try? store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: name) else { continue }
+            for (k, v) in cm["data"]?.objectValue ?? [:] {
+                let path = "\(dir)/\(k)", want = v.stringValue ?? ""
+                if (try? String(contentsOfFile: path, encoding: .utf8)) != want { try? want.write(toFile: path, atomically: true, encoding: .utf8) }
+            }
+        }
     }
 
     /// Stops every process (server shutdown).
@@ -165,6 +180,7 @@ final class PodRunner: Sendable {
         // Volumes → local folders.
         let podDir = Self.podDirectory(dataDirectory, namespace: namespace, name: name, uid: uid)
         var volumes: [String: String] = [:]
+        var configMaps: [(dir: String, name: String)] = []
         for v in pod[path: ["spec", "volumes"]]?.arrayValue ?? [] {
             guard let vname = v["name"]?.stringValue else { continue }
             if let path = v[path: ["hostPath", "path"]]?.stringValue {
@@ -186,6 +202,7 @@ final class PodRunner: Sendable {
             }
             if let dir = volumes[vname] { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
             // ConfigMap and Secret volumes: their keys as files.
+            if let cm = v[path: ["configMap", "name"]]?.stringValue, let dir = volumes[vname] { configMaps.append((dir, cm)) }
             if let cm = v[path: ["configMap", "name"]]?.stringValue, let obj = try? store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: cm) {
                 for (k, val) in obj["data"]?.objectValue ?? [:] { try? (val.stringValue ?? "").write(toFile: "\(volumes[vname]!)/\(k)", atomically: true, encoding: .utf8) }
             }
@@ -265,7 +282,7 @@ final class PodRunner: Sendable {
         let started = Timestamps.format(store.now())
         // Record the pod and its Running status before the process starts: a
         // container that exits at once must find both when it reports.
-        running.withLock { $0[uid] = Running(key: (namespace, name), pids: [], grace: grace) }
+        running.withLock { $0[uid] = Running(key: (namespace, name), pids: [], grace: grace, configMaps: configMaps) }
         setStatus(namespace, name, [
             "phase": "Running", "podIP": .string(podIP), "podIPs": [["ip": .string(podIP)]], "hostIP": "127.0.0.1", "startTime": .string(started),
             "conditions": [["type": "Ready", "status": "True", "lastTransitionTime": .string(started)]],

@@ -155,7 +155,15 @@ struct ClickHouseCopyTests {
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY d SETTINGS index_granularity = 8192") == "toYYYYMM(d)")
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date, k String) ENGINE = ReplacingMergeTree PARTITION BY (toMonday(d), k) PRIMARY KEY d ORDER BY (d, k)") == "(toMonday(d), k)")
         #expect(PartitionCopy.partitionKey("CREATE TABLE a.b (d Date) ENGINE = MergeTree ORDER BY d") == nil)
-        #expect(PartitionCopy.condition(key: "toYYYYMM(d)", partition: "202503") == "(toYYYYMM(d)) = 202503")
+        #expect(PartitionCopy.condition(key: "toYYYYMM(d)", literal: "202503") == "(toYYYYMM(d)) = 202503")
+        // How system.parts prints each kind of key, written back as SQL.
+        #expect(PartitionCopy.literal("202503", type: "UInt32") == "202503")
+        #expect(PartitionCopy.literal("2025-03-01", type: "Date") == "'2025-03-01'")
+        #expect(PartitionCopy.literal("2025-03-01 00:00:00", type: "DateTime") == "'2025-03-01 00:00:00'")
+        #expect(PartitionCopy.literal("('a\\'b',202503)", type: "Tuple(String, UInt32)") == "('a\\'b',202503)")
+        #expect(PartitionCopy.literal("(x", type: "String") == "'(x'", "a string that looks like a tuple stays a string")
+        #expect(PartitionCopy.literal("it's", type: "Enum8('it\\'s' = 1)") == "'it\\'s'")
+        #expect(PartitionCopy.literal("123", type: "String") == "'123'")
         #expect(PartitionCopy.verifyMode(engine: "ReplacingMergeTree", sortingKey: "d, id") == .distinct("d, id"))
         #expect(PartitionCopy.verifyMode(engine: "ReplicatedCollapsingMergeTree", sortingKey: "k") == .distinct("k"))
         #expect(PartitionCopy.verifyMode(engine: "MergeTree", sortingKey: "d") == .count)
@@ -201,6 +209,91 @@ struct ClickHouseCopyTests {
             let sourceRows = Int(try await pair.sql(pair.sourceHTTP, "SELECT count() FROM \(db).events")) ?? 0
             let targetRows = Int(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).events")) ?? -1
             #expect(r.rows == 2 * sourceRows && targetRows == 2 * sourceRows, "\(r)")
+        }
+    }
+
+    /// The copy's options as the Job gets them, with the source's credentials in a folder.
+    func arguments(_ pair: ClickHousePair, _ tables: [String]) throws -> ClickHouseCopyArguments {
+        let creds = try makeTempDir("ch-source-creds")
+        try Data("ferry".utf8).write(to: URL(fileURLWithPath: creds + "/username"))
+        try Data("s3cret pass".utf8).write(to: URL(fileURLWithPath: creds + "/password"))
+        return ClickHouseCopyArguments(tables: tables, source: "127.0.0.1:\(pair.sourceTCP)", sourceCredentialsDir: creds, url: "http://127.0.0.1:\(pair.targetHTTP)", resultFile: "")
+    }
+
+    @Test("db.* copies every MergeTree table of the database and leaves its Distributed table to clickhouse-schema; the concurrency file edited mid-copy is taken up, and a schedule rule for now wins over the default")
+    func patternAndConcurrency() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair, rows: 36_000)
+            // 36 daily partitions, so the copy is still going when the file changes.
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).daily (d Date, id UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY id")
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).daily SELECT toDate('2025-03-01') + (number % 36), number FROM system.numbers LIMIT 36000")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events_all (d Date, id UInt64, s String) ENGINE = Distributed(source, \(db), events)")
+            // Keys system.parts prints bare (a time, a string with a quote and a tab, an enum) or as a tuple.
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).keyed (t DateTime, s String, e Enum8('it\\'s' = 1, 'b' = 2), id UInt64) ENGINE = MergeTree PARTITION BY (s, e) ORDER BY id")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).timed (t DateTime, s String) ENGINE = MergeTree PARTITION BY toStartOfDay(t) ORDER BY t")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).named (s String, id UInt64) ENGINE = MergeTree PARTITION BY s ORDER BY id")
+            for (i, s) in ["x\\ty", "it\\'s", "(x", "123"].enumerated() {
+                try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).keyed VALUES (now(), '\(s)', \(i % 2 == 0 ? "'it\\'s'" : "'b'"), \(i))")
+                try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).timed VALUES (toDateTime('2025-03-0\(i + 1) 10:00:00'), '\(s)')")
+                try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).named VALUES ('\(s)', \(i))")
+            }
+            let dir = try makeTempDir("ch-concurrency")
+            let file = dir + "/schedule.json"
+            try ConcurrencySchedule(default: 1).json.write(toFile: file, atomically: true, encoding: .utf8)
+            var args = try arguments(pair, ["\(db).*"])
+            args.concurrencyFile = file
+            let lines = Locked<[String]>([])
+            let r = try await args.run(say: { line in
+                lines.withLock { $0.append(line) }
+                // After the first partition of daily: a rule that holds all day, every day, says 4.
+                if line.contains("daily: partition") && line.contains(" 1/36 done") {
+                    try? ConcurrencySchedule(default: 1, timeZone: "Europe/Berlin", schedule: [.init(from: "00:00", to: "00:00", value: 4)]).json.write(toFile: file, atomically: true, encoding: .utf8)
+                }
+            })
+            #expect(r.tables == 5 && r.partitions == 12 + 36 + 4 + 4 + 4 && r.schemaOnly == ["\(db).events_all"], "\(r)")
+            for t in ["keyed", "timed", "named"] {
+                let q = "SELECT * FROM \(db).\(t) ORDER BY tuple(*)"
+                #expect(try await pair.sql(pair.targetHTTP, q) == pair.sql(pair.sourceHTTP, q), "\(t)")
+            }
+            // Copied again partition by partition: each dropped by its literal and copied back, nothing doubled.
+            let again = try await args.run(say: { _ in })
+            #expect(again.copied == 0, "\(again)")
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).named DELETE WHERE 1")
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).timed DELETE WHERE 1")
+            #expect(try await eventually(timeout: 30) { try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.mutations WHERE database = '\(db)' AND NOT is_done") == "0" })
+            let third = try await args.run(say: { _ in })
+            #expect(third.copied == 8, "\(third)")
+            for t in ["keyed", "timed", "named"] {
+                let q = "SELECT * FROM \(db).\(t) ORDER BY tuple(*)"
+                #expect(try await pair.sql(pair.targetHTTP, q) == pair.sql(pair.sourceHTTP, q), "\(t)")
+            }
+            let all = lines.withLock { $0 }
+            #expect(all.contains { $0.contains("\(db).daily: 4 copies at once from now on (was 1") }, "\(all.filter { $0.contains("daily") }.suffix(5))")
+            #expect(all.contains { $0.contains("\(db).daily: partition") && $0.hasSuffix("4 at once") })
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).daily") == "36000")
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.tables WHERE database = '\(db)' AND name = 'events_all'") == "0", "Distributed tables are clickhouse-schema's")
+        }
+    }
+
+    @Test("incremental: after the first copy the newest partitions are compared every second; rows written into the newest partition on the source are found and copied again, and the line says in step; stopping the sync is safe")
+    func sync() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            var args = try arguments(pair, ["\(db).events"])
+            args.syncLast = 2
+            args.syncEvery = 1
+            let lines = Locked<[String]>([])
+            let syncing = Task { try await args.run(say: { line in lines.withLock { $0.append(line) } }) }
+            defer { syncing.cancel() }
+            #expect(try await eventually(timeout: 60) { lines.withLock { $0 }.contains { $0.hasPrefix("in step: round 1 ") } }, "\(lines.withLock { $0 })")
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-12-26'), 7000000 + number, 'late' FROM system.numbers LIMIT 700")
+            let want = try await perPartition(pair, pair.sourceHTTP, db)
+            #expect(try await eventually(timeout: 60) { try await perPartition(pair, pair.targetHTTP, db) == want }, "the late rows reached the target")
+            #expect(try await eventually(timeout: 60) { lines.withLock { $0 }.contains { $0.hasPrefix("in step: round") && $0.contains("1 copied again (\(db).events 202512)") } }, "\(lines.withLock { $0 }.suffix(5))")
+            #expect(lines.withLock { $0 }.contains { $0.contains("\(db).events 202512: source ") && $0.contains("; copied again (round") }, "\(lines.withLock { $0 }.suffix(8))")
+            syncing.cancel()
+            _ = await syncing.result
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == want)
         }
     }
 }

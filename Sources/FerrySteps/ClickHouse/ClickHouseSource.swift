@@ -21,6 +21,8 @@ struct ClickHouseSource: Sendable {
         var create: String
         var partitionKey: String
         var sortingKey: String
+        /// The partition key's type (`Date`, `Tuple(String, UInt32)`): how its values are written in SQL.
+        var partitionKeyType = ""
         var qualified: String { "`\(database)`.`\(name)`" }
         var fullName: String { "\(database).\(name)" }
         var isMergeTree: Bool { ClickHouseNames.mergeTrees.contains(engine.hasPrefix("Replicated") ? String(engine.dropFirst("Replicated".count)) : engine) }
@@ -91,7 +93,12 @@ struct ClickHouseSource: Sendable {
                     throw StepError.configuration("\(name) is not the same on every shard of the source (its CREATE TABLE differs): make the shards agree before copying")
                 }
                 let r = rows[0]
-                chosen.append(Table(database: r[0], name: r[1], engine: r[2], create: r[3], partitionKey: r[4].trimmingCharacters(in: .whitespaces), sortingKey: r[5]))
+                var table = Table(database: r[0], name: r[1], engine: r[2], create: r[3], partitionKey: r[4].trimmingCharacters(in: .whitespaces), sortingKey: r[5])
+                if table.isMergeTree && !table.partitionKey.isEmpty {
+                    table.partitionKeyType = try await query("SELECT toTypeName((\(table.partitionKey))) FROM \(remote(table.database, table.name)) LIMIT 1 FORMAT TabSeparated")
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                chosen.append(table)
             }
         }
         return chosen

@@ -100,7 +100,7 @@ struct PartitionCopy {
     /// Distinct keys of the whole table, or of one partition (over every shard of the source, or on the target).
     func distinct(_ expr: String, partition: String?, onSource: Bool) async throws -> Int {
         let from = onSource ? source.remote(table.database, table.name) : qualified
-        let sql = "SELECT uniqExact(\(expr)) FROM \(from)\(partition.map { " WHERE \(Self.condition(key: key, partition: $0))" } ?? "") FORMAT TabSeparated"
+        let sql = "SELECT uniqExact(\(expr)) FROM \(from)\(partition.map { " WHERE \(Self.condition(key: key, literal: literal($0)))" } ?? "") FORMAT TabSeparated"
         let text = onSource ? try await source.query(sql) : try await target.query(sql)
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
@@ -137,8 +137,19 @@ struct PartitionCopy {
         return key.isEmpty ? nil : key
     }
 
+    /// A partition as `system.parts` prints it, written as SQL: tuples come quoted already,
+    /// numbers stand as they are, and a single date, time, enum or string value (printed bare) is quoted. Pure.
+    static func literal(_ partition: String, type: String) -> String {
+        if type.hasPrefix("Tuple(") { return partition }
+        let numeric = ["Int", "UInt", "Float", "Decimal"].contains { type.hasPrefix($0) }
+        if numeric, !partition.isEmpty, partition.allSatisfy({ $0.isNumber || $0 == "-" || $0 == "." }) { return partition }
+        return "'\(ClickHouseText.escape(partition))'"
+    }
+
+    func literal(_ partition: String) -> String { Self.literal(partition, type: table.partitionKeyType) }
+
     /// The condition that selects one partition: its key equal to the value `system.parts` prints.
-    static func condition(key: String, partition: String) -> String { "(\(key)) = \(partition)" }
+    static func condition(key: String, literal: String) -> String { "(\(key)) = \(literal)" }
 
     /// One piece of work: a whole partition (dropped on the target first), or one piece of a
     /// split partition (dropped once before its pieces).
@@ -149,13 +160,13 @@ struct PartitionCopy {
     }
 
     func drop(_ partition: String) async throws {
-        try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(partition)")
+        try await target.query("ALTER TABLE \(qualified) DROP PARTITION \(literal(partition))")
         Failpoint.hit("clickhouse-copy-after-drop")
     }
 
     func copy(_ work: Work) async throws {
         if work.piece == nil { try await drop(work.partition) }
-        var condition = Self.condition(key: key, partition: work.partition)
+        var condition = Self.condition(key: key, literal: literal(work.partition))
         if let piece = work.piece, let split { condition += " AND cityHash64(\(split.by.map { "`\($0)`" }.joined(separator: ", "))) % \(work.of) = \(piece)" }
         // A Replicated target takes a block it saw before as a retry and skips it. DROP PARTITION forgets its
         // partition's blocks, but a copied-again piece must land whatever the server version does.
