@@ -107,14 +107,15 @@ start_zookeeper() { # DIR PORT — ZooKeeper 3.8 from Debian's zookeeper package
   local d=$1 port=$2
   [ -f /usr/share/java/zookeeper.jar ] || die "zookeeper missing (scripts/install-servers.sh)"
   mkdir -p "$d/data" "$d/conf"
-  printf 'tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\nmaxClientCnxns=0\n' \
+  printf 'tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir=%s\nclientPort=%s\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr\nmaxClientCnxns=0\n' \
       "$d/data" "$port" >"$d/conf/zoo.cfg"
   printf 'log4j.rootLogger=WARN, F\nlog4j.appender.F=org.apache.log4j.FileAppender\nlog4j.appender.F.File=%s/zookeeper.log\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\nlog4j.appender.F.layout.ConversionPattern=%%d %%p %%m%%n\n' \
       "$d" >"$d/conf/log4j.properties"
   setsid java -Xmx256m -cp "$d/conf:/usr/share/java/zookeeper.jar" org.apache.zookeeper.server.ZooKeeperServerMain "$d/conf/zoo.cfg" \
       </dev/null >"$d/stdout.log" 2>&1 &
   ZK_PID=$!
-  wait_until 60 bash -c "r=\$(exec 3<>/dev/tcp/127.0.0.1/$port; printf ruok >&3; cat <&3); [ \"\$r\" = imok ]" \
+  # srvr answers "not currently serving requests" until sessions can be made (ruok says imok earlier).
+  wait_until 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf srvr >&3; grep -q '^Mode:' <&3" \
       || { cat "$d/stdout.log" "$d/zookeeper.log" >&2 2>/dev/null; die "zookeeper did not become ready"; }
 }
 
@@ -130,6 +131,11 @@ start_replicas() { # DIR — ZooKeeper and two ClickHouse servers, replicas of o
   CH_EXTRA_CONFIG="$cluster<macros><shard>01</shard><replica>b</replica></macros><interserver_http_port>$(free_port 29409)</interserver_http_port>" start_clickhouse "$d/replica-b" "$b_http" "$b_tcp"
   REPLICA_B_PID=$CH_PID
   CH_PID=""
+  # Both in session with ZooKeeper before anything is asked of them (18.16 crashes on a DDL without a session).
+  for http in $a_http $b_http; do
+    wait_until 60 sh -c "curl -sf 'http://127.0.0.1:$http/' --data-binary \"SELECT count() FROM system.zookeeper WHERE path = '/'\"" \
+        || die "clickhouse on $http has no ZooKeeper session"
+  done
   REPLICAS="$a_http:$a_tcp,$b_http:$b_tcp"; ZK=$zk
 }
 
