@@ -138,6 +138,21 @@ struct ClickHouseCopyTests {
                 #expect("\(error)".contains("on 1 of the source's 2 shards"), "\(error)")
             }
             do { _ = try await source(pair).tables(["\(db).nothing_*"]); Issue.record("a pattern matching nothing") } catch { #expect("\(error)".contains("matches no table"), "\(error)") }
+            // A partition expression its values cannot be written back for (here: a Date key taken for a number): refused before anything is dropped.
+            try await pair.sql(pair.sourceHTTP, "DROP TABLE \(db).events")
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (d Date, id UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY id")
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-01') + number % 3, number FROM system.numbers LIMIT 30")
+            let right = try await copier(pair, db)
+            _ = try await right.run()
+            var wrongTable = right.table
+            wrongTable.partitionKeyType = "UInt32"
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DELETE WHERE d = '2025-01-02'")
+            #expect(try await eventually(timeout: 30) { try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.mutations WHERE database = '\(db)' AND NOT is_done") == "0" })
+            do { _ = try await PartitionCopy(source: right.source, table: wrongTable, say: { _ in }).run(); Issue.record("copied with a partition expression it cannot write") } catch {
+                #expect("\(error)".contains("partition expression d (UInt32) cannot be copied") && (error as? StepError)?.changedNothing == true, "\(error)")
+            }
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).events") == "20", "nothing dropped")
+            try await pair.sql(pair.targetHTTP, "DROP DATABASE \(db)")
             // The target named as the source: refused before a partition is dropped.
             do { try await source(pair, addresses: "127.0.0.1:\(pair.targetTCP)").check(); Issue.record("the target taken as its own source") } catch {
                 #expect("\(error)".contains("is the target server itself") && (error as? StepError)?.changedNothing == true, "\(error)")

@@ -193,6 +193,7 @@ struct PartitionCopy {
         try await ensureTable()
         let first = try await compare()
         let pending = first.differing.filter { first.source[$0] != nil }
+        try await StepError.unchanged { try await probe(pending, rows: first.source) }
         say("\(name): \(first.source.count) partitions, \(first.source.count - pending.count) already on the target, copying \(pending.count)")
         for p in first.differing where first.source[p] == nil { try await drop(p) }
         try await copyAll(pending, rows: first.source)
@@ -210,6 +211,22 @@ struct PartitionCopy {
             try await recopy(now, round: round, log: &roundsLog)
         }
         return Outcome(partitions: source.count, copied: pending.count, rows: source.values.reduce(0) { $0 + $1.rows }, rounds: roundsLog)
+    }
+
+    /// Before the first partition is dropped: the partition expression, written back as SQL,
+    /// must select the rows of the partition it names (tried on the least recently written one).
+    func probe(_ partitions: [String], rows: [String: Partition]) async throws {
+        guard let p = partitions.min(by: { (rows[$0]?.modified ?? "", $0) < (rows[$1]?.modified ?? "", $1) }), let want = rows[p]?.rows, want > 0 else { return }
+        let sql = "SELECT count() FROM \(source.remote(table.database, table.name)) WHERE \(Self.condition(key: key, literal: literal(p))) FORMAT TabSeparated"
+        let found: Int
+        do {
+            found = Int(try await source.query(sql).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        } catch {
+            throw StepError.configuration("\(name): its partition expression \(key) (\(table.partitionKeyType)) cannot be copied: selecting partition \(p) by it fails (\(error)). Nothing was changed")
+        }
+        guard found > 0 else {
+            throw StepError.configuration("\(name): its partition expression \(key) (\(table.partitionKeyType)) cannot be copied: selecting partition \(p) by it finds no row where the source's parts hold \(want). Nothing was changed")
+        }
     }
 
     /// The differing partitions of a comparison copied again (gone from the source: dropped).
