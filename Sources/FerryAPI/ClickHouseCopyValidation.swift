@@ -16,6 +16,10 @@ extension ClickHouseCopySpec {
                 }
             }
         }
+        let all = source.shards.flatMap { $0 }
+        if let twice = Dictionary(grouping: all, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            fail("source.shards", "names \(twice) twice: its rows would be read twice; name each server once, the replicas of a shard in one list")
+        }
         if source.credentialsSecret.isEmpty { fail("source.credentialsSecret", "is empty; name a Secret with username and password of a user that may read the tables on the source") }
         if tables.isEmpty { fail("tables", "lists no table; name them as db.table, or db.* for all of a database's") }
         for (i, t) in tables.enumerated() where Self.tablePattern(t) == nil {

@@ -14,7 +14,7 @@ public enum ClickHouseSyncGate {
     /// equal) lets a requested cutover through; a first copy still running, or a round that
     /// failed (`behind: …`), holds it back.
     public static func decide(lastLine: String?, requested: String?) -> Decision {
-        guard let line = lastLine else { return .wait("starting the online copy") }
+        guard let line = lastLine else { return .wait("waiting for the online copy to report") }
         guard line.hasPrefix("in step: ") else {
             return .wait("\(line)\(requested.map { "; cutover asked for (\($0)) waits until every partition is copied and the newest compare equal" } ?? "")")
         }

@@ -33,7 +33,7 @@ struct ClickHouseCopyPlanTests {
 
     @Test("the sync gate: waits for the first full copy, and for the cutover to be asked for; a failed round holds it back; in step and asked for, it ends")
     func gate() {
-        #expect(ClickHouseSyncGate.decide(lastLine: nil, requested: "now") == .wait("starting the online copy"))
+        #expect(ClickHouseSyncGate.decide(lastLine: nil, requested: "now") == .wait("waiting for the online copy to report"))
         guard case .wait(let copying) = ClickHouseSyncGate.decide(lastLine: "audit.events: partition 202503 copied; 5/12 done, 100 rows/s, ETA 7 s, 2 at once", requested: "ferry.dev/cutover=now") else {
             Issue.record("a copy still running let the cutover through"); return
         }

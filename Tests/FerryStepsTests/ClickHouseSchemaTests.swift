@@ -69,6 +69,15 @@ struct ClickHouseSchemaTests {
             #expect(o.copied == 1, "\(o)")
             try await pair.sql(replicas.b.http, "SYSTEM SYNC REPLICA \(db).events")
             #expect(try await pair.sql(replicas.b.http, "SELECT toYYYYMM(d) p, count(), sum(id) FROM \(db).events GROUP BY p ORDER BY p") == want, "copied again, on both replicas")
+            // The two replicas of one table (one ZooKeeper node) taken as source and target: refused before a partition is dropped.
+            let twin = ClickHouseSource(target: try ClickHouseClient(ClickHouseEndpoint(url: "http://127.0.0.1:\(replicas.a.http)")), addresses: "127.0.0.1:\(replicas.b.tcp)", user: "default", password: "")
+            try await pair.sql(replicas.a.http, "ALTER TABLE \(db).events DROP PARTITION 202501")
+            do { _ = try await PartitionCopy(source: twin, table: try #require(try await twin.tables(["\(db).events"]).first), say: { _ in }).run(); Issue.record("copied between two replicas of one table") } catch {
+                #expect("\(error)".contains("is a replica of the source's own table") && (error as? StepError)?.changedNothing == true, "\(error)")
+            }
+            try await pair.sql(replicas.b.http, "SYSTEM SYNC REPLICA \(db).events")
+            #expect(try await pair.sql(replicas.b.http, "SELECT count() FROM \(db).events") == pair.sql(replicas.a.http, "SELECT count() FROM \(db).events"), "nothing more dropped on either")
+            _ = try await copy.run()
             // The ReplacingMergeTree: verified by distinct keys.
             let latest = try #require(try await source.tables(["\(db).latest"]).first)
             let l = try await PartitionCopy(source: source, table: latest, say: { _ in }).run()
@@ -107,6 +116,16 @@ struct ClickHouseSchemaTests {
             try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).log (id UInt64) ENGINE = Log")
             try await refused(replicas.a.http, Self.replicated, ["\(db).*"], "\(db).log uses engine Log", "spec.clickhouse.copy.tables")
             try await pair.sql(pair.sourceHTTP, "DROP TABLE \(db).log")
+            // The target already has the table with the same columns, partitioned otherwise.
+            try await pair.sql(pair.targetHTTP, "CREATE DATABASE \(db)")
+            try await pair.sql(pair.targetHTTP, "CREATE TABLE \(db).events (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY d ORDER BY id")
+            do {
+                _ = try await ClickHouseSchema(source: try source(pair, target: pair.targetHTTP), options: .init(), say: { _ in }).run(["\(db).events"])
+                Issue.record("a target table partitioned otherwise was kept")
+            } catch {
+                #expect("\(error)".contains("partitioned by d, on the source by toYYYYMM(d)"), "\(error)")
+            }
+            try await pair.sql(pair.targetHTTP, "DROP DATABASE \(db)")
             // The target already has the table, with other columns.
             try await pair.sql(pair.targetHTTP, "CREATE DATABASE \(db)")
             try await pair.sql(pair.targetHTTP, "CREATE TABLE \(db).events (d Date, id UInt32) ENGINE = MergeTree PARTITION BY d ORDER BY id")

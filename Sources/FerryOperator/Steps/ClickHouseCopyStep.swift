@@ -34,7 +34,23 @@ struct ClickHouseCopyStep: JobStepKind {
     }
 
     func extraVolumes(spec: MigrationSpec, migration: String) -> StepPod.Volumes { ClickHouseConcurrency.volume(migration: migration) }
-    func prepare(_ context: StepContext) async throws -> StepOutcome? { try await ClickHouseConcurrency.keep(context) }
+    func prepare(_ context: StepContext) async throws -> StepOutcome? {
+        if let refused = try await ClickHouseConcurrency.keep(context) { return refused }
+        return try await Self.stopOnlineCopy(context)
+    }
+
+    /// An online copy still running (its step ended, or left the spec) would keep dropping and
+    /// copying partitions under the final copy and the new application: stopped, and gone, first.
+    static func stopOnlineCopy(_ context: StepContext) async throws -> StepOutcome? {
+        let selector = ListOptions(labelSelector: "\(FerryNames.migrationLabel)=\(context.migration.metadata.name ?? ""),\(StepJobs.stepLabel)=\(JobNames.slug("clickhouse-sync"))")
+        // A Job already going counts only while a pod of it is left.
+        let jobs = try await context.client.list(.jobs, namespace: context.namespace, options: selector).items.filter { $0[path: ["metadata", "deletionTimestamp"]] == nil }
+        let pods = try await context.client.list(.pods, namespace: context.namespace, options: selector).items
+        guard !jobs.isEmpty || !pods.isEmpty else { return nil }
+        for job in jobs { _ = try? await context.client.delete(.jobs, name: job.name ?? "", namespace: context.namespace, options: DeleteOptions(propagationPolicy: .foreground)) }
+        for pod in pods { _ = try? await context.client.delete(.pods, name: pod.name ?? "", namespace: context.namespace) }
+        return .running("stopping the online copy (\((jobs.first ?? pods.first)?.name ?? "")) before this copy")
+    }
     func keep(_ context: StepContext) async throws { _ = try await ClickHouseConcurrency.keep(context) }
 
     var readsPackage: Bool { false }

@@ -29,17 +29,22 @@ struct ClickHouseSyncStep: StepDriver {
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
         let (client, namespace) = (context.client, context.namespace)
         let name = JobNames.name(migration: context.migration.metadata.name ?? "", step: step.name, attempt: step.attempts ?? 1)
+        if step.progress?.hasPrefix(Self.stopping) == true {
+            // Stopped for the cutover: done once no pod of it is left and its Job is gone or going (a copy running on must not meet the final one).
+            let job = try? await client.get(.jobs, name: name, namespace: namespace)
+            if let job, job[path: ["metadata", "deletionTimestamp"]] == nil {
+                _ = try? await client.delete(.jobs, name: name, namespace: namespace, options: DeleteOptions(propagationPolicy: .foreground))
+            }
+            let left = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
+            for pod in left where pod[path: ["metadata", "deletionTimestamp"]] == nil { _ = try? await client.delete(.pods, name: pod.name ?? "", namespace: namespace) }
+            guard left.isEmpty else { return StepObservation(.running(step.progress ?? Self.stopping), job: name) }
+            return StepObservation(.succeeded(result: nil, message: String((step.progress ?? "").dropFirst(Self.stopping.count))), job: name)
+        }
         if let refused = try await ClickHouseConcurrency.keep(context) { return StepObservation(refused, job: name) }
         let job: JSONValue
         do {
             job = try await client.get(.jobs, name: name, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
-            if step.progress?.hasPrefix(Self.stopping) == true {
-                // Stopped for the cutover: done once no pod of it is left (a copy running on must not meet the final one).
-                let left = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: "job-name=\(name)")).items
-                guard left.isEmpty else { return StepObservation(.running(step.progress ?? Self.stopping), job: name) }
-                return StepObservation(.succeeded(result: nil, message: String((step.progress ?? "").dropFirst(Self.stopping.count))), job: name)
-            }
             guard let made = StepJobs.job(for: step, kind: Monitor(), attempt: step.attempts ?? 1, migration: context.migration, spec: context.spec, settings: context.settings,
                                           earlier: context.status) else {
                 return StepObservation(.failed("clickhouse-sync cannot run: spec.clickhouse.copy.incremental is not set", permanent: true))
@@ -60,7 +65,8 @@ struct ClickHouseSyncStep: StepDriver {
             line = StepPodOutcome.progressLine(fromLog: log)
         }
         let requested = ReplicationGate.requested(annotation: context.migration.metadata.annotations?[FerryNames.cutoverAnnotation], window: nil, now: context.now)
-        switch ClickHouseSyncGate.decide(lastLine: line ?? step.progress, requested: requested) {
+        // Only a line just read from the Job decides; a message of an earlier pass never does.
+        switch ClickHouseSyncGate.decide(lastLine: line, requested: requested) {
         case .wait(let why):
             return StepObservation(.running(why), job: name)
         case .cutover(let why):

@@ -27,9 +27,13 @@ public struct ClickHouseServerError: Error, CustomStringConvertible, Sendable {
     /// ClickHouse's "memory limit exceeded" code.
     public static let memoryLimitExceeded = 241
 
-    /// Reads `Code: 241, e.displayText() = …` (18.x) or `Code: 241. DB::Exception: …` (newer).
-    public static func parse(_ body: String) -> ClickHouseServerError {
-        let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// Reads `Code: 241, e.displayText() = …` (18.x) or `Code: 241. DB::Exception: …` (newer);
+    /// `secrets` masked before the text is cut, so no part of one survives the cut.
+    public static func parse(_ body: String, masking secrets: [String] = []) -> ClickHouseServerError {
+        var text = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        for s in secrets where !s.isEmpty {
+            text = text.replacingOccurrences(of: s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"), with: "***").replacingOccurrences(of: s, with: "***")
+        }
         var code: Int?
         if let r = text.range(of: "Code: ") {
             code = Int(text[r.upperBound...].prefix { $0.isNumber })
@@ -45,6 +49,8 @@ public struct ClickHouseClient: Sendable {
     public let endpoint: ClickHouseEndpoint
     let http: HTTPClient
     let timeout: TimeAmount
+    /// Secrets a statement may carry (another server's password in `remote()`), masked in errors.
+    var masking: [String] = []
 
     public init(_ endpoint: ClickHouseEndpoint, http: HTTPClient = .shared, timeout: TimeAmount = .hours(2)) throws {
         var url = endpoint.url
@@ -111,7 +117,7 @@ public struct ClickHouseClient: Sendable {
     private func post(settings: [String: String], body: ByteBuffer) async throws -> String {
         let response = try await http.execute(request(settings: settings, body: body), timeout: timeout)
         let text = String(buffer: try await response.body.collect(upTo: 64 << 20))
-        guard response.status == .ok else { throw ClickHouseServerError.parse(text) }
+        guard response.status == .ok else { throw ClickHouseServerError.parse(text, masking: masking) }
         return text
     }
 

@@ -19,8 +19,13 @@ extension ClickHouseCopyArguments {
         if let v = verify, ClickHouseNames.verifyColumns(v) == nil { throw StepError.configuration("--verify \"\(v)\" is not count, distinct or distinct(column, …) (spec.clickhouse.copy.verify)") }
         guard syncLast >= 0, syncEvery >= 1 else { throw StepError.configuration("--sync-last must be 0 or more and --sync-every at least 1 (spec.clickhouse.copy.incremental)") }
         let source = try await Self.source(source, sourceCredentialsDir: sourceCredentialsDir, url: url, credentialsDir: credentialsDir)
-        try await source.check()
+        let zones = try await source.check()
         let found = try await StepError.unchanged { try await source.tables(tables) }
+        // A time printed in one zone and read in another lands in the neighbouring partition.
+        if let t = found.first(where: { $0.partitionKeyType.contains("DateTime") }), zones.source != [zones.target] {
+            throw StepError.configuration("\(t.fullName) is partitioned by a time (\(t.partitionKey)) and the servers' time zones differ (source \(zones.source.sorted().joined(separator: ", ")), target \(zones.target)): "
+                + "its partitions would not match; give both the same <timezone>. Nothing was changed")
+        }
         let (fallback, file) = (concurrency, concurrencyFile)
         let copies = found.filter(\.isMergeTree).map { t in
             PartitionCopy(source: source, table: t, concurrency: { file.flatMap(ConcurrencySchedule.read)?.value(at: Date(), fallback: fallback) ?? fallback },
@@ -31,12 +36,21 @@ extension ClickHouseCopyArguments {
         if let other = found.first(where: { !$0.isMergeTree && $0.engine != "Distributed" }) {
             throw StepError.configuration("\(other.fullName) on the source is a \(other.engine) table: only MergeTree-family tables are copied partition by partition (and Distributed ones made by clickhouse-schema); leave it out of spec.clickhouse.copy.tables")
         }
-        for c in copies { try c.check() }
+        // Every table checked before the first one changes anything.
+        for c in copies { try await c.prepare() }
         let started = Date()
         var total = ClickHouseCopyResult(table: tables.joined(separator: ", "), tables: copies.count, partitions: 0, copied: 0, skipped: 0, rounds: [], rows: 0, seconds: 0, rowsPerSecond: 0,
                                          verified: "", schemaOnly: schemaOnly.isEmpty ? nil : schemaOnly)
+        var changed = false
         for c in copies {
-            let o = try await c.run()
+            let o: PartitionCopy.Outcome
+            do {
+                o = try await c.run(leaveNewest: syncLast)
+            } catch let e as StepError where changed && e.changedNothing {
+                // Earlier tables of this entry were copied: not "nothing was changed".
+                throw StepError.target("\(e)".replacingOccurrences(of: " Nothing was changed", with: "") + " (the tables before it were copied)")
+            }
+            changed = true
             total.partitions += o.partitions
             total.copied += o.copied
             total.skipped += o.partitions - o.copied

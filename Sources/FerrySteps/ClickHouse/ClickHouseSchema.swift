@@ -82,6 +82,12 @@ struct ClickHouseSchema {
             throw StepError.beforeChange(.configuration("\(t.fullName) is on the target with other columns (the source has \(missing.prefix(3).joined(separator: ", ")) the target does not\(extra.isEmpty ? "" : "; the target has \(extra.prefix(3).joined(separator: ", "))")): "
                 + "drop it on the target or make it match. Nothing was changed"))
         }
+        // The same partitions, or a partition dropped to copy it would not be the one copied.
+        let key = try await target.query("SELECT partition_key FROM system.tables WHERE database = '\(ClickHouseText.escape(t.database))' AND name = '\(ClickHouseText.escape(t.name))' FORMAT TabSeparated")
+        if t.engine != "Distributed", TabSeparated.unescape(key.trimmingCharacters(in: .whitespacesAndNewlines)) != t.partitionKey {
+            throw StepError.beforeChange(.configuration("\(t.fullName) is on the target partitioned by \(key.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "nothing" : key.trimmingCharacters(in: .whitespacesAndNewlines)), on the source by \(t.partitionKey): "
+                + "drop it on the target or make it match. Nothing was changed"))
+        }
         return true
     }
 

@@ -6,6 +6,15 @@ import Foundation
 /// shard, with the source's credentials kept out of the target's query log and out of messages.
 struct ClickHouseSource: Sendable {
     let target: ClickHouseClient
+    init(target: ClickHouseClient, addresses: String, user: String, password: String) {
+        var t = target
+        t.masking = [password]
+        self.target = t
+        self.addresses = addresses
+        self.user = user
+        self.password = password
+    }
+
     /// As `remote()` takes them: shards separated by `,`, replicas of a shard by `|`.
     let addresses: String
     let user: String
@@ -23,46 +32,69 @@ struct ClickHouseSource: Sendable {
         var sortingKey: String
         /// The partition key's type (`Date`, `Tuple(String, UInt32)`): how its values are written in SQL.
         var partitionKeyType = ""
-        var qualified: String { "`\(database)`.`\(name)`" }
+        /// The columns an INSERT fills (not MATERIALIZED or ALIAS), in the source's order: copied by name, never by position.
+        var columns: [String] = []
+        var qualified: String { "\(ClickHouseText.identifier(database)).\(ClickHouseText.identifier(name))" }
         var fullName: String { "\(database).\(name)" }
         var isMergeTree: Bool { ClickHouseNames.mergeTrees.contains(engine.hasPrefix("Replicated") ? String(engine.dropFirst("Replicated".count)) : engine) }
     }
 
     /// `remote()` over the source's `db`.`table`, with its credentials.
-    func remote(_ db: String, _ table: String) -> String {
-        "remote('\(addresses)', `\(db)`, `\(table)`, '\(ClickHouseText.escape(user))', '\(ClickHouseText.escape(password))')"
+    func remote(_ db: String, _ table: String, at address: String? = nil) -> String {
+        "remote('\(address ?? addresses)', \(ClickHouseText.identifier(db)), \(ClickHouseText.identifier(table)), '\(ClickHouseText.escape(user))', '\(ClickHouseText.escape(password))')"
     }
+
+    /// Every `host:port` named, each once.
+    var allAddresses: [String] { addresses.split(separator: ",").flatMap { $0.split(separator: "|") }.map(String.init) }
+
+    /// Replicas are read in the order given (the next only when one is down), and never one that lags.
+    static let readSettings = ["load_balancing": "in_order", "fallback_to_stale_replicas_for_distributed_queries": "0"]
 
     /// A query that names the source's password: kept out of the target's query log, and out of any error.
     @discardableResult
     func query(_ sql: String, settings: [String: String] = [:]) async throws -> String {
         do {
-            return try await target.query(sql, settings: settings.merging(["log_queries": "0"]) { a, _ in a })
+            return try await target.query(sql, settings: settings.merging(["log_queries": "0"].merging(Self.readSettings) { a, _ in a }) { a, _ in a })
         } catch {
             throw StepError.target(ClickHouseText.without(password, in: "reading the source \(addresses) through the target: \(error)"))
         }
     }
 
-    /// Refuses, before anything changes, a source that does not answer, and a source that is the
-    /// target itself (a DROP PARTITION there would drop what is being copied).
-    func check() async throws {
-        let marker = "SELECT hostName(), metadata_path FROM %@ WHERE database = 'system' AND name = 'one' FORMAT TabSeparated"
-        let theirs: String
+    /// Refuses, before anything changes: a server named twice (its rows would be counted and
+    /// copied twice), a source that does not answer, and any address that is the target itself
+    /// (a DROP PARTITION there would drop what is being copied). Returns the servers' time zones.
+    @discardableResult
+    func check() async throws -> (source: Set<String>, target: String) {
+        let named = allAddresses
+        if let twice = Dictionary(grouping: named, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw StepError.beforeChange(.configuration("the source names \(twice) twice: its rows would be read twice. Name each server once, the replicas of a shard together (spec.clickhouse.copy.source.shards). Nothing was changed"))
+        }
+        let zones: String
         do {
-            theirs = try await query(marker.replacingOccurrences(of: "%@", with: remote("system", "tables")))
+            zones = try await query("SELECT DISTINCT timezone() FROM \(remote("system", "one")) FORMAT TabSeparated")
         } catch {
             throw StepError.beforeChange(.target("the source \(addresses) does not answer the target (\(error)); check the addresses and the credentials (spec.clickhouse.copy.source). Nothing was changed"))
         }
-        let ours = try await target.query(marker.replacingOccurrences(of: "%@", with: "system.tables")).trimmingCharacters(in: .whitespacesAndNewlines)
-        if theirs.split(separator: "\n").contains(where: { $0 == ours }) {
-            throw StepError.beforeChange(.configuration("the source \(addresses) is the target server itself: copying would drop each partition before reading it. "
-                + "Name the old servers in spec.clickhouse.copy.source.shards. Nothing was changed"))
+        // Each address asked, through the target, whether it is running the very query that asks: only the target itself is.
+        for address in named {
+            let nonce = "ferry-self-\(UUID().uuidString)"
+            let sql = "SELECT count() FROM \(remote("system", "processes", at: address)) WHERE query_id = '\(nonce)' FORMAT TabSeparated"
+            guard let found = try? await query(sql, settings: ["query_id": nonce, "skip_unavailable_shards": "1"]) else { continue }
+            if (Int(found.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0 {
+                throw StepError.beforeChange(.configuration("the source address \(address) is the target server itself: copying would drop each partition before reading it. "
+                    + "Name the old servers in spec.clickhouse.copy.source.shards. Nothing was changed"))
+            }
         }
+        let ours = try await target.query("SELECT timezone() FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines)
+        return (Set(zones.split(separator: "\n").map(String.init)), ours)
     }
 
     /// The tables the names and patterns select, as the source holds them: each on every shard,
     /// with one definition. A name that matches nothing is refused by name.
     func tables(_ patterns: [String]) async throws -> [Table] {
+        if let twice = Dictionary(grouping: allAddresses, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw StepError.configuration("the source names \(twice) twice: its rows would be read twice. Name each server once, the replicas of a shard together (spec.clickhouse.copy.source.shards)")
+        }
         let parsed = try patterns.map { p -> (String, String) in
             guard let (db, t) = ClickHouseNames.tablePattern(p) else { throw StepError.configuration("\"\(p)\" is not db.table or db.prefix* (spec.clickhouse.copy.tables)") }
             return (db, t)
@@ -95,8 +127,15 @@ struct ClickHouseSource: Sendable {
                 let r = rows[0]
                 var table = Table(database: r[0], name: r[1], engine: r[2], create: r[3], partitionKey: r[4].trimmingCharacters(in: .whitespaces), sortingKey: r[5])
                 if table.isMergeTree && !table.partitionKey.isEmpty {
-                    table.partitionKeyType = try await query("SELECT toTypeName((\(table.partitionKey))) FROM \(remote(table.database, table.name)) LIMIT 1 FORMAT TabSeparated")
+                    // any(): one row even when the table is empty.
+                    table.partitionKeyType = try await query("SELECT toTypeName(any((\(table.partitionKey)))) FROM \(remote(table.database, table.name)) FORMAT TabSeparated")
                         .trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                if table.isMergeTree {
+                    table.columns = try await query("DESCRIBE TABLE \(remote(table.database, table.name)) FORMAT TabSeparated").split(separator: "\n").compactMap { line in
+                        let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+                        return f.count >= 3 && !["MATERIALIZED", "ALIAS"].contains(String(f[2])) ? TabSeparated.unescape(String(f[0])) : nil
+                    }
                 }
                 chosen.append(table)
             }

@@ -116,7 +116,9 @@ struct PartitionCopy {
             for p in names { measure[p] = (src[p]?.rows ?? 0, dst[p]?.rows ?? 0) }
         case .distinct(let e):
             let missing = names.filter { (src[$0] == nil) != (dst[$0] == nil) }
-            if only == nil, missing.isEmpty, try await distinct(e, partition: nil, onSource: true) == distinct(e, partition: nil, onSource: false) {
+            // The whole table by (partition, key) pairs: keys that recur across partitions cannot hide a partition that differs.
+            let pairs = "(\(key)), \(e)"
+            if only == nil, missing.isEmpty, try await distinct(pairs, partition: nil, onSource: true) == distinct(pairs, partition: nil, onSource: false) {
                 return (src, [], [:])
             }
             for p in names {
@@ -167,10 +169,54 @@ struct PartitionCopy {
     func copy(_ work: Work) async throws {
         if work.piece == nil { try await drop(work.partition) }
         var condition = Self.condition(key: key, literal: literal(work.partition))
-        if let piece = work.piece, let split { condition += " AND cityHash64(\(split.by.map { "`\($0)`" }.joined(separator: ", "))) % \(work.of) = \(piece)" }
-        // A Replicated target takes a block it saw before as a retry and skips it. DROP PARTITION forgets its
-        // partition's blocks, but a copied-again piece must land whatever the server version does.
-        try await source.query("INSERT INTO \(qualified) SELECT * FROM \(source.remote(table.database, table.name)) WHERE \(condition)", settings: ["insert_deduplicate": "0"])
+        // toString of the tuple: a NULL in a split column still lands in exactly one piece.
+        if let piece = work.piece, let split { condition += " AND cityHash64(toString(tuple(\(split.by.map(ClickHouseText.identifier).joined(separator: ", "))))) % \(work.of) = \(piece)" }
+        // Columns by name, never by position. A Replicated target takes a block it saw before as a retry and skips it:
+        // DROP PARTITION forgets its partition's blocks, but a copied-again piece must land whatever the server version does.
+        // The query id names the work, so a later run can stop an INSERT a killed run left running on the server.
+        let columns = table.columns.isEmpty ? "*" : table.columns.map(ClickHouseText.identifier).joined(separator: ", ")
+        let into = table.columns.isEmpty ? qualified : "\(qualified) (\(columns))"
+        try await source.query("INSERT INTO \(into) SELECT \(columns) FROM \(source.remote(table.database, table.name)) WHERE \(condition)",
+                               settings: ["insert_deduplicate": "0", "query_id": queryID(work)])
+    }
+
+    /// `ferry-copy-<table>-<partition>-<piece>`: the same work gets the same id in every run.
+    func queryID(_ work: Work) -> String {
+        "\(queryPrefix)\(Self.hash(work.partition))-\(work.piece.map(String.init) ?? "all")"
+    }
+
+    var queryPrefix: String { "ferry-copy-\(Self.hash(name))-" }
+
+    static func hash(_ s: String) -> String {
+        var h: UInt64 = 14_695_981_039_346_656_037
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 1_099_511_628_211 }
+        return String(h, radix: 16)
+    }
+
+    /// INSERTs an earlier run of this table's copy left running on the target (a killed pod does
+    /// not stop them): stopped before anything is dropped, so none adds rows after a new copy.
+    func stopEarlierCopies() async throws {
+        try await target.query("KILL QUERY WHERE query_id LIKE '\(queryPrefix)%' SYNC")
+    }
+
+    /// A Replicated target table that is a replica of the source's own (one ZooKeeper node):
+    /// dropping a partition there would drop it on the source. Refused before anything is dropped.
+    func checkNotSharedWithSource() async throws {
+        let ours = try await target.query("SELECT engine FROM system.tables WHERE database = '\(ClickHouseText.escape(table.database))' AND name = '\(ClickHouseText.escape(table.name))' FORMAT TabSeparated")
+        guard ours.hasPrefix("Replicated"), table.engine.hasPrefix("Replicated") else { return }
+        let path = "SELECT zookeeper_path FROM %@ WHERE database = '\(ClickHouseText.escape(table.database))' AND table = '\(ClickHouseText.escape(table.name))' FORMAT TabSeparated"
+        let targetPath = try await target.query(path.replacingOccurrences(of: "%@", with: "system.replicas")).trimmingCharacters(in: .whitespacesAndNewlines)
+        let sourcePaths = Set(try await source.query(path.replacingOccurrences(of: "%@", with: source.remote("system", "replicas"))).split(separator: "\n").map(String.init))
+        guard !targetPath.isEmpty, sourcePaths.contains(targetPath) else { return }
+        // The same path text: the same node only when both ZooKeepers made it in the same transaction at the same moment.
+        let parent = (targetPath as NSString).deletingLastPathComponent, leaf = (targetPath as NSString).lastPathComponent
+        let stat = "SELECT czxid, ctime FROM %@ WHERE path = '\(ClickHouseText.escape(parent))' AND name = '\(ClickHouseText.escape(leaf))' FORMAT TabSeparated"
+        let theirs = Set(try await source.query(stat.replacingOccurrences(of: "%@", with: source.remote("system", "zookeeper"))).split(separator: "\n").map(String.init))
+        let mine = try await target.query(stat.replacingOccurrences(of: "%@", with: "system.zookeeper")).trimmingCharacters(in: .whitespacesAndNewlines)
+        if !mine.isEmpty, theirs.contains(mine) {
+            throw StepError.beforeChange(.configuration("\(name) on the target is a replica of the source's own table (ZooKeeper \(targetPath) is one node for both): dropping a partition to copy it would drop it on the source. "
+                + "Give the target its own path (spec.clickhouse.copy.engineMap[].zookeeperPath) and create it again (clickhouse-schema). Nothing was changed"))
+        }
     }
 
     /// What one table's copy did.
@@ -184,16 +230,32 @@ struct PartitionCopy {
     /// The table on the target: the source's own definition when clickhouse-schema did not make it.
     func ensureTable() async throws {
         guard try await target.query("EXISTS TABLE \(qualified) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines) != "1" else { return }
-        try await target.query("CREATE DATABASE IF NOT EXISTS `\(table.database)`")
+        // The source's own ZooKeeper path on the target would make it one of the source's replicas.
+        guard !table.engine.hasPrefix("Replicated") else {
+            throw StepError.beforeChange(.configuration("\(name) is \(table.engine) on the source and missing on the target: create it first with clickhouse-schema (ferry clickhouse schema), "
+                + "which gives it a ZooKeeper path of its own, never the source's. Nothing was changed"))
+        }
+        try await target.query("CREATE DATABASE IF NOT EXISTS \(ClickHouseText.identifier(table.database))")
         try await target.query(table.create)
     }
 
-    func run() async throws -> Outcome {
+    /// Everything checked that can be before a partition is dropped; nothing changed yet.
+    func prepare() async throws {
         try check()
+        try await StepError.unchanged {
+            try await probe(try await partitions(onSource: true))
+            try await checkNotSharedWithSource()
+        }
+    }
+
+    /// `leaveNewest`: in incremental mode the newest partitions may still differ when the
+    /// rounds are spent (the application writes there); the sync rounds take them from here.
+    func run(leaveNewest: Int = 0) async throws -> Outcome {
+        try await prepare()
         try await ensureTable()
+        try await stopEarlierCopies()
         let first = try await compare()
         let pending = first.differing.filter { first.source[$0] != nil }
-        try await StepError.unchanged { try await probe(pending, rows: first.source) }
         say("\(name): \(first.source.count) partitions, \(first.source.count - pending.count) already on the target, copying \(pending.count)")
         for p in first.differing where first.source[p] == nil { try await drop(p) }
         try await copyAll(pending, rows: first.source)
@@ -204,6 +266,11 @@ struct PartitionCopy {
             source = now.source
             if now.differing.isEmpty { break }
             round += 1
+            let newest = Set(now.source.sorted { ($0.value.modified, $0.key) > ($1.value.modified, $1.key) }.prefix(leaveNewest).map(\.key))
+            if round > rounds, !newest.isEmpty, Set(now.differing).isSubset(of: newest) {
+                roundsLog.append("\(name): \(now.differing.joined(separator: ", ")) still taking writes after \(rounds) rounds; the sync keeps them in step")
+                break
+            }
             guard round <= rounds else {
                 throw StepError.target("\(name): \(now.differing.count) partitions still differ after \(rounds) rounds (\(now.differing.prefix(5).map { "\($0): source \(now.measure[$0]?.0 ?? 0), target \(now.measure[$0]?.1 ?? 0)" }.joined(separator: "; "))); "
                     + "is the source still taking writes there? Nothing was doubled; run again to copy them once more")
@@ -215,8 +282,8 @@ struct PartitionCopy {
 
     /// Before the first partition is dropped: the partition expression, written back as SQL,
     /// must select the rows of the partition it names (tried on the least recently written one).
-    func probe(_ partitions: [String], rows: [String: Partition]) async throws {
-        guard let p = partitions.min(by: { (rows[$0]?.modified ?? "", $0) < (rows[$1]?.modified ?? "", $1) }), let want = rows[p]?.rows, want > 0 else { return }
+    func probe(_ rows: [String: Partition]) async throws {
+        guard let p = rows.keys.min(by: { (rows[$0]?.modified ?? "", $0) < (rows[$1]?.modified ?? "", $1) }), let want = rows[p]?.rows, want > 0 else { return }
         let sql = "SELECT count() FROM \(source.remote(table.database, table.name)) WHERE \(Self.condition(key: key, literal: literal(p))) FORMAT TabSeparated"
         let found: Int
         do {
@@ -310,6 +377,9 @@ struct PartitionCopy {
 /// ClickHouse text: single-quoted literals, and a secret kept out of messages. Pure.
 enum ClickHouseText {
     static func escape(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'") }
+
+    /// A name in backquotes, its own backquotes and backslashes escaped.
+    static func identifier(_ s: String) -> String { "`" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "`", with: "\\`") + "`" }
 
     /// `text` with every appearance of `secret` (as written, and escaped) masked.
     static func without(_ secret: String, in text: String) -> String {
