@@ -13,6 +13,7 @@ build:
 tools:
 	@scripts/install-tools.sh kubectl helm >/dev/null
 	@scripts/install-kafka-tools.sh
+	@scripts/install-s3-tools.sh
 
 test: tools
 	swift build --build-tests

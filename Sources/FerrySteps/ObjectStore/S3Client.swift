@@ -1,0 +1,230 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Where a bucket is: the endpoint (`https://s3.example:443`), region, bucket, a key prefix, and
+/// whether the bucket goes in the path (MinIO, Swift, moto) or in the host name (AWS).
+struct S3Location: Sendable, Equatable {
+    var endpoint: String
+    var region: String = "us-east-1"
+    var bucket: String
+    var prefix: String = ""
+    var pathStyle: Bool = true
+}
+
+/// One object as a listing or HEAD shows it.
+struct S3Object: Sendable, Equatable {
+    var key: String
+    var size: Int64
+    var etag: String
+    var lastModified: String
+    /// `x-amz-meta-*` (HEAD only), names without the prefix.
+    var metadata: [String: String] = [:]
+}
+
+/// What S3 said no to, with its code: the message names the bucket or key and the likely fix.
+struct S3Error: Error, CustomStringConvertible, Equatable {
+    var status: Int
+    var code: String
+    var message: String
+    var resource: String
+
+    var description: String {
+        let hint: String
+        switch code {
+        case "NoSuchBucket": hint = "the bucket does not exist at this endpoint"
+        case "InvalidAccessKeyId", "SignatureDoesNotMatch": hint = "the access key or secret key is wrong (check the credentials Secret)"
+        case "RequestTimeTooSkewed": hint = "this machine's clock is too far from the server's: signatures expire; fix the clock (NTP)"
+        case "AccessDenied": hint = "these credentials may not do this"
+        case "EntityTooLarge": hint = "the object is larger than the server takes in one request; lower the part size"
+        default: hint = message
+        }
+        return "S3 \(status) \(code) on \(resource): \(hint)"
+    }
+}
+
+/// An S3 client for the mover and the gateway: SigV4 signing (``S3Signer``), ListObjectsV2
+/// paging, HEAD/GET/PUT/DELETE, and multipart uploads (created, parts in parallel, completed —
+/// or aborted on any failure, so no partial object ever becomes visible).
+struct S3Client: Sendable {
+    let location: S3Location
+    let credentials: S3Signer.Credentials
+    let http: HTTPClient
+    var timeout: TimeAmount = .minutes(10)
+    /// For tests of clock skew: the time requests are signed with.
+    var clock: @Sendable () -> Date = { Date() }
+
+    var host: String {
+        let u = URL(string: location.endpoint)
+        let port = u?.port.map { ":\($0)" } ?? ""
+        return location.pathStyle ? "\(u?.host ?? "")\(port)" : "\(location.bucket).\(u?.host ?? "")\(port)"
+    }
+
+    /// The request path for a key (encoded as SigV4 wants it); nil key: the bucket.
+    func path(_ key: String?) -> String {
+        let k = key.map { "/" + S3Signer.encode($0, slash: false) } ?? "/"
+        return location.pathStyle ? "/\(location.bucket)\(key == nil ? "" : k)" : k
+    }
+
+    struct Response {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+    }
+
+    func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers: [String: String] = [:], body: ByteBuffer? = nil,
+              payloadHash: String? = nil, expect: Set<Int> = [200]) async throws -> Response {
+        let p = path(key)
+        let hash = payloadHash ?? (body.map { S3Signer.hex(Array(SHA256Hash.of($0))) } ?? S3Signer.emptyPayload)
+        let signed = S3Signer.sign(method: method.rawValue, host: host, path: p, query: query, headers: headers, payloadHash: hash,
+                                   credentials: credentials, region: location.region, date: clock())
+        let u = URL(string: location.endpoint)
+        let base = "\(u?.scheme ?? "https")://\(host)"
+        let q = query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query)
+        var request = HTTPClientRequest(url: base + p + q)
+        request.method = method
+        for (k, v) in signed { request.headers.add(name: k, value: v) }
+        if let body {
+            request.headers.add(name: "Content-Length", value: String(body.readableBytes))
+            request.body = .bytes(body)
+        } else if method == .PUT || method == .POST {
+            request.headers.add(name: "Content-Length", value: "0")
+        }
+        let response = try await http.execute(request, timeout: timeout)
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let status = Int(response.status.code)
+        guard expect.contains(status) else {
+            let text = String(buffer: bytes)
+            let resource = "\(location.bucket)\(key.map { "/\($0)" } ?? "")"
+            throw S3Error(status: status, code: XMLText.first("Code", in: text) ?? response.status.reasonPhrase, message: XMLText.first("Message", in: text) ?? "", resource: resource)
+        }
+        return Response(status: status, headers: response.headers, body: bytes)
+    }
+
+    /// HEAD bucket: the endpoint answers, the keys are right, the bucket is there.
+    func checkBucket() async throws {
+        _ = try await send(.HEAD, key: nil)
+    }
+
+    /// One page of ListObjectsV2 under `prefix` (keys URL-encoded by the server, so any key survives).
+    func list(prefix: String, continuation: String? = nil, maxKeys: Int = 1000) async throws -> (objects: [S3Object], next: String?) {
+        var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys)), ("encoding-type", "url")]
+        if let continuation { query.append(("continuation-token", continuation)) }
+        let text = String(buffer: try await send(.GET, key: nil, query: query).body)
+        let objects = XMLText.values("Contents", in: text).map { c in
+            S3Object(key: (XMLText.first("Key", in: c) ?? "").removingPercentEncoding ?? "", size: Int64(XMLText.first("Size", in: c) ?? "") ?? 0,
+                     etag: (XMLText.first("ETag", in: c) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")), lastModified: XMLText.first("LastModified", in: c) ?? "")
+        }
+        let truncated = XMLText.first("IsTruncated", in: text) == "true"
+        return (objects, truncated ? XMLText.first("NextContinuationToken", in: text) : nil)
+    }
+
+    /// Every object under `prefix`, page by page, in key order.
+    func listAll(prefix: String, page: Int = 1000, each: ([S3Object]) async throws -> Void) async throws {
+        var token: String?
+        repeat {
+            let (objects, next) = try await list(prefix: prefix, continuation: token, maxKeys: page)
+            try await each(objects)
+            token = next
+        } while token != nil
+    }
+
+    /// The object's size, ETag and metadata; nil when there is none.
+    func head(_ key: String) async throws -> S3Object? {
+        let r = try await send(.HEAD, key: key, expect: [200, 404])
+        guard r.status == 200 else { return nil }
+        var meta: [String: String] = [:]
+        for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
+        return S3Object(key: key, size: Int64(r.headers.first(name: "content-length") ?? "") ?? 0,
+                        etag: (r.headers.first(name: "etag") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
+                        lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta)
+    }
+
+    func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
+
+    func put(_ key: String, _ body: ByteBuffer, metadata: [String: String] = [:]) async throws {
+        _ = try await send(.PUT, key: key, headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }), body: body)
+    }
+
+    func delete(_ key: String) async throws {
+        _ = try await send(.DELETE, key: key, expect: [200, 204])
+    }
+
+    // MARK: multipart
+
+    func createMultipart(_ key: String, metadata: [String: String] = [:]) async throws -> String {
+        let r = try await send(.POST, key: key, query: [("uploads", "")], headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }))
+        guard let id = XMLText.first("UploadId", in: String(buffer: r.body)) else { throw S3Error(status: r.status, code: "NoUploadId", message: "", resource: "\(location.bucket)/\(key)") }
+        return id
+    }
+
+    func uploadPart(_ key: String, uploadID: String, number: Int, _ body: ByteBuffer) async throws -> String {
+        let r = try await send(.PUT, key: key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: body)
+        return r.headers.first(name: "etag") ?? ""
+    }
+
+    func completeMultipart(_ key: String, uploadID: String, parts: [(Int, String)]) async throws {
+        let xml = "<CompleteMultipartUpload>" + parts.sorted { $0.0 < $1.0 }.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\(XMLText.escape($0.1))</ETag></Part>" }.joined() + "</CompleteMultipartUpload>"
+        let r = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml))
+        // S3 may answer 200 with an error inside.
+        let text = String(buffer: r.body)
+        if let code = XMLText.first("Code", in: text), text.contains("<Error>") {
+            throw S3Error(status: r.status, code: code, message: XMLText.first("Message", in: text) ?? "", resource: "\(location.bucket)/\(key)")
+        }
+    }
+
+    func abortMultipart(_ key: String, uploadID: String) async throws {
+        _ = try await send(.DELETE, key: key, query: [("uploadId", uploadID)], expect: [200, 204, 404])
+    }
+
+    /// Multipart uploads begun under `prefix` and never completed (a run killed mid-upload).
+    func incompleteUploads(prefix: String) async throws -> [(key: String, uploadID: String, initiated: String)] {
+        let text = String(buffer: try await send(.GET, key: nil, query: [("uploads", ""), ("prefix", prefix)]).body)
+        return XMLText.values("Upload", in: text).map { (XMLText.first("Key", in: $0) ?? "", XMLText.first("UploadId", in: $0) ?? "", XMLText.first("Initiated", in: $0) ?? "") }
+    }
+
+    /// `body` as one object, in parts of `partSize` bytes, `parallel` at once, when it is larger
+    /// than one part; an upload that fails is aborted, so the key never shows part of it.
+    func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], read: @escaping @Sendable (Int64, Int) throws -> ByteBuffer) async throws {
+        guard size > Int64(partSize) else {
+            try await put(key, try read(0, Int(size)), metadata: metadata)
+            return
+        }
+        let id = try await createMultipart(key, metadata: metadata)
+        do {
+            let count = Int((size + Int64(partSize) - 1) / Int64(partSize))
+            var etags: [(Int, String)] = []
+            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                var next = 1
+                func add() {
+                    guard next <= count else { return }
+                    let n = next
+                    next += 1
+                    group.addTask {
+                        let offset = Int64(n - 1) * Int64(partSize)
+                        let length = Int(min(Int64(partSize), size - offset))
+                        return (n, try await self.uploadPart(key, uploadID: id, number: n, try read(offset, length)))
+                    }
+                }
+                for _ in 0..<max(1, parallel) { add() }
+                while let done = try await group.next() {
+                    etags.append(done)
+                    add()
+                }
+            }
+            try await completeMultipart(key, uploadID: id, parts: etags)
+        } catch {
+            try? await abortMultipart(key, uploadID: id)
+            throw error
+        }
+    }
+}
+
+/// SHA-256 of a buffer's readable bytes.
+enum SHA256Hash {
+    static func of(_ buffer: ByteBuffer) -> [UInt8] {
+        buffer.withUnsafeReadableBytes { Array(Crypto.SHA256.hash(data: $0)) }
+    }
+}

@@ -1,0 +1,80 @@
+import Crypto
+import Foundation
+
+/// AWS Signature Version 4 for S3 requests (the header form). Pure: the same request, keys and
+/// time give the same signature, so the published AWS examples are its tests.
+enum S3Signer {
+    struct Credentials: Sendable, Equatable {
+        var accessKey: String
+        var secretKey: String
+        /// Temporary credentials' token (`x-amz-security-token`).
+        var sessionToken: String?
+    }
+
+    /// The SHA-256 of an empty body; and the marker for a body not hashed (streamed files).
+    static let emptyPayload = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    static let unsignedPayload = "UNSIGNED-PAYLOAD"
+
+    /// `headers` plus `x-amz-date`, `x-amz-content-sha256` (and the token) and `Authorization`.
+    /// `path` is the request path as sent (already encoded); `query` unencoded pairs.
+    static func sign(method: String, host: String, path: String, query: [(String, String)], headers: [String: String], payloadHash: String,
+                     credentials: Credentials, region: String, date: Date) -> [String: String] {
+        var all = Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) })
+        let stamp = amzDate(date)
+        all["host"] = host
+        all["x-amz-date"] = stamp
+        all["x-amz-content-sha256"] = payloadHash
+        if let token = credentials.sessionToken { all["x-amz-security-token"] = token }
+        let names = all.keys.sorted()
+        let canonicalHeaders = names.map { "\($0):\(all[$0]!.trimmingCharacters(in: .whitespaces))\n" }.joined()
+        let signedHeaders = names.joined(separator: ";")
+        let canonical = [method, path, canonicalQuery(query), canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
+        let day = String(stamp.prefix(8))
+        let scope = "\(day)/\(region)/s3/aws4_request"
+        let toSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n\(hex(SHA256.hash(data: Data(canonical.utf8))))"
+        var key = SymmetricKey(data: Data("AWS4\(credentials.secretKey)".utf8))
+        for part in [day, region, "s3", "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
+        }
+        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
+        all["authorization"] = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
+        all.removeValue(forKey: "host")
+        return all
+    }
+
+    static func canonicalQuery(_ query: [(String, String)]) -> String {
+        let encoded: [(String, String)] = query.map { (encode($0.0, slash: true), encode($0.1, slash: true)) }
+        let sorted = encoded.sorted { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
+        return sorted.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+    }
+
+    /// RFC 3986 percent-encoding as SigV4 wants it: unreserved characters stay, everything else
+    /// is %XX of its UTF-8 bytes; `/` too when `slash` (query values), not in a path.
+    static func encode(_ s: String, slash: Bool) -> String {
+        var out = ""
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            case UInt8(ascii: "/") where !slash:
+                out.append("/")
+            default:
+                out += String(format: "%%%02X", b)
+            }
+        }
+        return out
+    }
+
+    static func amzDate(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: date)
+    }
+
+    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
+    static func hex(_ digest: SHA256.Digest) -> String { hex(Array(digest)) }
+    static func hex(_ code: HMAC<SHA256>.MAC) -> String { hex(Array(code)) }
+}

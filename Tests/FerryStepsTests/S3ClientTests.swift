@@ -1,0 +1,115 @@
+import AsyncHTTPClient
+@testable import FerrySteps
+import Foundation
+import NIOCore
+import TestSupport
+import Testing
+
+/// The S3 client: SigV4 against AWS's published example, the XML it reads, and every call
+/// against a real S3 implementation (moto's server).
+@Suite("S3 client (SigV4, ListObjectsV2, multipart; moto)", .serialized, .timeLimit(.minutes(3)))
+struct S3ClientTests {
+    @Test("SigV4: AWS's documented GET Object example signs to the published signature")
+    func awsExample() {
+        // docs.aws.amazon.com, "Signature Calculations for the Authorization Header", Example: GET Object.
+        let date = ISO8601DateFormatter().date(from: "2013-05-24T00:00:00Z")!
+        let signed = S3Signer.sign(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/test.txt", query: [], headers: ["Range": "bytes=0-9"],
+                                   payloadHash: S3Signer.emptyPayload,
+                                   credentials: .init(accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), region: "us-east-1", date: date)
+        #expect(signed["authorization"] == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+        // Example: GET Bucket (List Objects): a query string.
+        let list = S3Signer.sign(method: "GET", host: "examplebucket.s3.amazonaws.com", path: "/", query: [("max-keys", "2"), ("prefix", "J")], headers: [:],
+                                 payloadHash: S3Signer.emptyPayload,
+                                 credentials: .init(accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), region: "us-east-1", date: date)
+        #expect(list["authorization"]?.hasSuffix("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7") == true, "\(list)")
+        #expect(S3Signer.encode("a b/ü+~*", slash: false) == "a%20b/%C3%BC%2B~%2A")
+        #expect(S3Signer.encode("a/b", slash: true) == "a%2Fb")
+    }
+
+    @Test("XML: values in order, empty elements, entities, text that is not XML; generated keys survive escape and decode")
+    func xml() {
+        let doc = "<R><Contents><Key>a&amp;b</Key></Contents><Contents><Key/></Contents><IsTruncated>true</IsTruncated><Key>&#x41;&#66;&lt;&unknown;</Key></R>"
+        #expect(XMLText.values("Contents", in: doc).count == 2)
+        #expect(XMLText.values("Key", in: doc).map { XMLText.decode($0) } == ["a&b", "", "AB<&unknown;"])
+        #expect(XMLText.first("IsTruncated", in: doc) == "true")
+        #expect(XMLText.first("Missing", in: doc) == nil)
+        #expect(XMLText.values("Key", in: "<Key>no end").isEmpty)
+        var state: UInt64 = 7
+        let alphabet = Array("ab&<>\"' ;#x1é&amp;")
+        for _ in 0..<500 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let s = String((0..<Int(state >> 60)).map { i in alphabet[Int((state >> UInt64(i * 4)) & 0xF) % alphabet.count] })
+            #expect(XMLText.first("K", in: "<K>\(XMLText.escape(s))</K>") == s, "\(s)")
+        }
+    }
+
+    func client(_ moto: Moto, bucket: String, secret: String = "secret") -> S3Client {
+        S3Client(location: S3Location(endpoint: moto.endpoint, bucket: bucket), credentials: .init(accessKey: "testing", secretKey: secret), http: .shared)
+    }
+
+    func makeBucket(_ c: S3Client) async throws {
+        _ = try await c.send(.PUT, key: nil)
+    }
+
+    @Test("put, head with metadata, get, delete; keys with spaces, unicode, +, % and slashes; a listing in pages of 2 returns every key once, in order")
+    func objects() async throws {
+        let moto = try await Moto.shared()
+        let c = client(moto, bucket: "objects-\(UUID().uuidString.prefix(8).lowercased())")
+        try await makeBucket(c)
+        let keys = ["a b/c.txt", "a b/ü.png", "p+q%r", "x/y/z", "zz"]
+        for k in keys { try await c.put(k, ByteBuffer(string: "body of \(k)"), metadata: ["mtime": "1700000000.5", "mode": "644"]) }
+        let h = try #require(try await c.head("a b/ü.png"))
+        #expect(h.size == Int64("body of a b/ü.png".utf8.count) && h.metadata["mtime"] == "1700000000.5" && h.metadata["mode"] == "644", "\(h)")
+        #expect(String(buffer: try await c.get("p+q%r")) == "body of p+q%r")
+        #expect(try await c.head("missing") == nil)
+        var listed: [String] = []
+        var pages = 0
+        try await c.listAll(prefix: "", page: 2) { listed += $0.map(\.key); pages += 1 }
+        #expect(listed == keys.sorted() && pages == 3, "\(listed)")
+        var under: [String] = []
+        try await c.listAll(prefix: "a b/") { under += $0.map(\.key) }
+        #expect(under == ["a b/c.txt", "a b/ü.png"])
+        try await c.delete("zz")
+        #expect(try await c.head("zz") == nil)
+    }
+
+    @Test("multipart: 3 parts, 2 at once, the object equals the file; an upload that fails at a part is aborted: no object, no upload left")
+    func multipart() async throws {
+        let moto = try await Moto.shared()
+        let c = client(moto, bucket: "multi-\(UUID().uuidString.prefix(8).lowercased())")
+        try await makeBucket(c)
+        let part = 5 << 20
+        let data = (0..<(2 * part + 1234)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ ($0 >> 13)) }
+        try await c.upload("big/file.bin", size: Int64(data.count), partSize: part, parallel: 2, metadata: ["mode": "600"]) { offset, length in
+            ByteBuffer(bytes: data[Int(offset)..<Int(offset) + length])
+        }
+        #expect(Array(buffer: try await c.get("big/file.bin")) == data)
+        #expect(try await c.head("big/file.bin")?.metadata["mode"] == "600")
+        struct Broken: Error {}
+        await #expect(throws: Broken.self) {
+            try await c.upload("big/broken.bin", size: Int64(data.count), partSize: part, parallel: 1) { offset, length in
+                if offset > 0 { throw Broken() }
+                return ByteBuffer(bytes: data[Int(offset)..<Int(offset) + length])
+            }
+        }
+        #expect(try await c.head("big/broken.bin") == nil, "no partial object")
+        #expect(try await c.incompleteUploads(prefix: "big/").isEmpty, "the failed upload was aborted")
+        // One left behind (a run killed mid-upload) is listed, and can be cleaned.
+        let orphan = try await c.createMultipart("big/orphan.bin")
+        #expect(try await c.incompleteUploads(prefix: "big/").map(\.uploadID) == [orphan])
+        try await c.abortMultipart("big/orphan.bin", uploadID: orphan)
+        #expect(try await c.incompleteUploads(prefix: "big/").isEmpty)
+    }
+
+    @Test("refused with the bucket named and the fix: a missing bucket; an endpoint that does not answer")
+    func refusals() async throws {
+        let moto = try await Moto.shared()
+        let bucket = "refuse-\(UUID().uuidString.prefix(8).lowercased())"
+        do { try await client(moto, bucket: bucket).list(prefix: "").objects.forEach { _ in }; Issue.record("listed a missing bucket") } catch let e as S3Error {
+            #expect(e.code == "NoSuchBucket" && "\(e)".contains(bucket) && "\(e)".contains("does not exist"), "\(e)")
+        }
+        try await makeBucket(client(moto, bucket: bucket))
+        let down = S3Client(location: S3Location(endpoint: "http://127.0.0.1:1", bucket: bucket), credentials: .init(accessKey: "a", secretKey: "b"), http: .shared, timeout: .seconds(5))
+        await #expect(throws: (any Error).self) { try await down.checkBucket() }
+    }
+}
