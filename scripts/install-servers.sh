@@ -8,6 +8,8 @@ command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v clickhouse-client >/dev/null || need+=(clickhouse-client)
 [ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)   # the ClickHouse replicas' ZooKeeper (brings a Java runtime)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v swift-proxy-server >/dev/null || need+=(swift-proxy swift-object swift-container swift-account)   # S3 (s3api) for the object-storage tests
+command -v memcached >/dev/null || need+=(memcached)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)      # TLS in front of the Kafka test broker
@@ -27,5 +29,5 @@ export TMPDIR
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # Debian may start the services on their default ports; the tests use their own instances.
-for s in mariadb clickhouse-server redis-server zookeeper; do service "$s" stop >/dev/null 2>&1 || true; done
+for s in mariadb clickhouse-server redis-server zookeeper memcached swift-proxy swift-object swift-container swift-account; do service "$s" stop >/dev/null 2>&1 || true; done
 rm -rf "$TMPDIR"

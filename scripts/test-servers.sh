@@ -139,6 +139,70 @@ start_replicas() { # DIR — ZooKeeper and two ClickHouse servers, replicas of o
   REPLICAS="$a_http:$a_tcp,$b_http:$b_tcp"; ZK=$zk
 }
 
+start_swift() { # DIR — OpenStack Swift (account, container, object, proxy with s3api + tempauth) and memcached; sets SWIFT_PORT, SWIFT_PIDS
+  local d=$1 p n port
+  command -v swift-proxy-server >/dev/null || die "swift missing (scripts/install-servers.sh)"
+  mkdir -p "$d/etc" "$d/srv/node/d1" "$d/run"
+  printf '[swift-hash]\nswift_hash_path_suffix = ferrytest\nswift_hash_path_prefix = ferrytest\n[storage-policy:0]\nname = Policy-0\ndefault = yes\n' >"$d/etc/swift.conf"
+  local user; user=$(id -un)
+  SWIFT_PIDS=""
+  local mc; mc=$(free_port 26211)
+  setsid memcached -u "$user" -l 127.0.0.1 -p "$mc" -m 32 </dev/null >"$d/run/memcached.log" 2>&1 &
+  SWIFT_PIDS="$SWIFT_PIDS $!"
+  port=26010
+  for n in object container account; do
+    p=$(free_port "$port"); port=$((p + 1))
+    (cd "$d/etc" && swift-ring-builder "$n.builder" create 8 1 1 >/dev/null && swift-ring-builder "$n.builder" add "r1z1-127.0.0.1:$p/d1" 1 >/dev/null \
+      && swift-ring-builder "$n.builder" rebalance >/dev/null) || die "swift-ring-builder $n failed"
+    printf '[DEFAULT]\ndevices = %s\nmount_check = false\nbind_ip = 127.0.0.1\nbind_port = %s\nworkers = 0\nswift_dir = %s\nuser = %s\nlog_level = WARNING\n[pipeline:main]\npipeline = %s-server\n[app:%s-server]\nuse = egg:swift#%s\n' \
+      "$d/srv/node" "$p" "$d/etc" "$user" "$n" "$n" "$n" >"$d/etc/$n-server.conf"
+    setsid "swift-$n-server" "$d/etc/$n-server.conf" </dev/null >"$d/run/$n.log" 2>&1 &
+    SWIFT_PIDS="$SWIFT_PIDS $!"
+  done
+  SWIFT_PORT=$(free_port "${SWIFT_PORT:-26080}")
+  cat >"$d/etc/proxy-server.conf" <<CONF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $SWIFT_PORT
+workers = 0
+swift_dir = $d/etc
+user = $user
+log_level = WARNING
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+[filter:s3api]
+use = egg:swift#s3api
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:$mc
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+CONF
+  setsid swift-proxy-server "$d/etc/proxy-server.conf" </dev/null >"$d/run/proxy.log" 2>&1 &
+  SWIFT_PIDS="$SWIFT_PIDS $!"
+  wait_until 60 curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" || { cat "$d/run/"*.log >&2; die "swift did not become ready"; }
+}
+
 start_redis() { # DIR PORT
   local d=$1 port=$2
   mkdir -p "$d"
@@ -235,7 +299,14 @@ case "${1:-}" in
     REDIS_PORT=$(free_port "${REDIS_PORT:-26379}")
     KAFKA_PORT=$(free_port "${KAFKA_PORT:-29092}")
     trap 'for p in ${MY_PID:-} ${CH_PID:-} ${REDIS_PID:-} ${KAFKA_PID:-} ${KAFKA_SASL_BROKER_PID:-} ${KAFKA_SASL_PID:-} ${KAFKA_TLS_BROKER_PID:-} ${KAFKA_TLS_GATEWAY_PID:-} ${KAFKA_TLS_PID:-} ${KAFKA_MTLS_BROKER_PID:-} ${KAFKA_MTLS_PID:-}; do stop_pid $p; done' ERR
-    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks); ONLY=clickhouse, ClickHouse alone; ONLY=replicas, ZooKeeper and two ClickHouse replicas
+    only=${ONLY:-all}   # ONLY=mysql starts MariaDB alone (benchmarks); ONLY=clickhouse, ClickHouse alone; ONLY=replicas, ZooKeeper and two ClickHouse replicas; ONLY=swift, OpenStack Swift with s3api
+    if [ "$only" = swift ]; then
+      trap 'for p in ${SWIFT_PIDS:-}; do stop_pid $p; done' ERR
+      start_swift "$dir"
+      printf 'export FERRY_TEST_SWIFT_PORT=%s FERRY_TEST_SWIFT_PIDS="%s"\n' "$SWIFT_PORT" "$SWIFT_PIDS" >"$dir/env.sh"
+      cat "$dir/env.sh"
+      exit 0
+    fi
     if [ "$only" = replicas ]; then
       trap 'for p in ${ZK_PID:-} ${REPLICA_A_PID:-} ${REPLICA_B_PID:-} ${CH_PID:-}; do stop_pid $p; done' ERR
       start_replicas "$dir"
@@ -267,10 +338,10 @@ ENV
     dir=${2:?usage: test-servers.sh down DIR}
     [ -f "$dir/env.sh" ] || { rm -rf "$dir"; exit 0; }
     # Only the PIDs this folder's env.sh names: never ones inherited from the caller's environment.
-    unset FERRY_TEST_MYSQL_PID FERRY_TEST_CLICKHOUSE_PID FERRY_TEST_REDIS_PID FERRY_TEST_KAFKA_PID FERRY_TEST_KAFKA_SECURE_PIDS FERRY_TEST_REPLICAS_PIDS
+    unset FERRY_TEST_MYSQL_PID FERRY_TEST_CLICKHOUSE_PID FERRY_TEST_REDIS_PID FERRY_TEST_KAFKA_PID FERRY_TEST_KAFKA_SECURE_PIDS FERRY_TEST_REPLICAS_PIDS FERRY_TEST_SWIFT_PIDS
     # shellcheck disable=SC1091
     . "$dir/env.sh"
-    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-} ${FERRY_TEST_REPLICAS_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done
+    for p in "${FERRY_TEST_MYSQL_PID:-}" "${FERRY_TEST_CLICKHOUSE_PID:-}" "${FERRY_TEST_REDIS_PID:-}" "${FERRY_TEST_KAFKA_PID:-}" ${FERRY_TEST_KAFKA_SECURE_PIDS:-} ${FERRY_TEST_REPLICAS_PIDS:-} ${FERRY_TEST_SWIFT_PIDS:-}; do [ -n "$p" ] && stop_pid "$p"; done
     rm -rf "$dir"
     ;;
   *) echo "usage: $0 up DIR | down DIR" >&2; exit 2 ;;

@@ -7,7 +7,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-servers.XXXXXX")
 rmdir "$dir"
-trap '"$here/test-servers.sh" down "$dir"; for d in repl-source repl-target ch-source ch-target ch-replicas; do "$here/test-servers.sh" down "$dir-$d" >/dev/null 2>&1; done' EXIT
+trap '"$here/test-servers.sh" down "$dir"; for d in repl-source repl-target ch-source ch-target ch-replicas swift; do "$here/test-servers.sh" down "$dir-$d" >/dev/null 2>&1; done' EXIT
 trap 'exit 130' INT TERM
 "$here/test-servers.sh" up "$dir" >/dev/null || exit 1
 # shellcheck disable=SC1091
@@ -30,4 +30,8 @@ ONLY=replicas "$here/test-servers.sh" up "$dir-ch-replicas" >/dev/null || exit 1
 # shellcheck disable=SC1091
 . "$dir-ch-replicas/env.sh"
 export FERRY_TEST_CH_REPLICAS FERRY_TEST_ZK_PORT
+# And OpenStack Swift with its S3 API, for the object-storage tests.
+ONLY=swift "$here/test-servers.sh" up "$dir-swift" >/dev/null || exit 1
+FERRY_TEST_SWIFT_PORT=$(. "$dir-swift/env.sh"; echo "$FERRY_TEST_SWIFT_PORT")
+export FERRY_TEST_SWIFT_PORT
 "$@"

@@ -31,3 +31,29 @@ public struct Moto: Sendable {
 }
 
 nonisolated(unsafe) private var motoPID: pid_t = 0
+
+/// OpenStack Swift with its S3 API (s3api + tempauth, user `test:tester` / `testing`), a real
+/// disk-backed object store: the one FERRY_TEST_SWIFT_PORT names (scripts/with-test-servers.sh),
+/// else started once per test process (`ONLY=swift`) and stopped by PID when it exits.
+public struct SwiftS3: Sendable {
+    public var port: Int
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+    public static let accessKey = "test:tester"
+    public static let secretKey = "testing"
+
+    public static func shared() async throws -> SwiftS3 { try await starter.value }
+
+    private static let starter = Task<SwiftS3, Error> {
+        if let p = ProcessInfo.processInfo.environment["FERRY_TEST_SWIFT_PORT"].flatMap(Int.init) { return SwiftS3(port: p) }
+        let dir = NSTemporaryDirectory() + "ferry-swift-\(getpid())"
+        let r = try await runCommand("/usr/bin/env", ["ONLY=swift", repoRoot + "/scripts/test-servers.sh", "up", dir], timeout: 120)
+        guard r.status == 0 else { throw TestServersError.startFailed(r.combined) }
+        let vars = Dictionary(shellAssignments(String(r.stdout.split(separator: "\n").last { $0.contains("FERRY_TEST_SWIFT_PORT=") }?.dropFirst(7) ?? "")), uniquingKeysWith: { a, _ in a })
+        guard let port = vars["FERRY_TEST_SWIFT_PORT"].flatMap(Int.init) else { throw TestServersError.startFailed("no Swift port in \(r.stdout)") }
+        swiftDirectory = dir
+        atexit { if let d = swiftDirectory { _ = system("'\(repoRoot)/scripts/test-servers.sh' down '\(d)' >/dev/null 2>&1") } }
+        return SwiftS3(port: port)
+    }
+}
+
+nonisolated(unsafe) private var swiftDirectory: String?
