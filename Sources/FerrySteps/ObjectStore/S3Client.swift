@@ -74,8 +74,25 @@ struct S3Client: Sendable {
         var body: ByteBuffer
     }
 
+    /// Attempts in all for an answer the server means as "later" (500, 502, 503 SlowDown, 504).
+    var attempts = 6
+
     func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers: [String: String] = [:], body: ByteBuffer? = nil,
               payloadHash: String? = nil, expect: Set<Int> = [200]) async throws -> Response {
+        var attempt = 1
+        while true {
+            do {
+                return try await sendOnce(method, key: key, query: query, headers: headers, body: body, payloadHash: payloadHash, expect: expect)
+            } catch let e as S3Error where [500, 502, 503, 504].contains(e.status) && attempt < attempts {
+                // Backing off as the SDKs do: 0.1, 0.2, 0.4 … s, with jitter.
+                try await Task.sleep(for: .milliseconds(Int(100 * pow(2, Double(attempt - 1)) * Double.random(in: 0.75...1.25))))
+                attempt += 1
+            }
+        }
+    }
+
+    func sendOnce(_ method: HTTPMethod, key: String?, query: [(String, String)], headers: [String: String], body: ByteBuffer?,
+                  payloadHash: String?, expect: Set<Int>) async throws -> Response {
         let p = path(key)
         let hash = payloadHash ?? (body.map { S3Signer.hex(Array(SHA256Hash.of($0))) } ?? S3Signer.emptyPayload)
         let signed = S3Signer.sign(method: method.rawValue, host: host, path: p, query: query, headers: headers, payloadHash: hash,

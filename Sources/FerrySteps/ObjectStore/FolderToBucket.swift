@@ -1,0 +1,213 @@
+import FerryProtocol
+import Foundation
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ferry mover files` with an `s3://bucket/prefix` target: a folder tree uploaded as objects
+/// (key = prefix + relative path), `parallelism` files at once, large files in multipart uploads
+/// that are aborted when they fail (no partial object is ever visible). A file is skipped when
+/// the bucket already holds an object of its size written after the file last changed. mtime
+/// and mode travel in the object's metadata. The same ``MoverControl`` as for folders: pause,
+/// live bandwidth, window, progress. Then every top-level folder's files and bytes are counted
+/// on both sides from a fresh listing; with `delete`, objects the folder no longer has are removed.
+final class FolderToBucket: @unchecked Sendable {
+    let source: RawPath
+    let client: S3Client
+    let prefix: String
+    let parallelism: Int
+    let partSize: Int
+    let partsAtOnce: Int
+    let delete: Bool
+    let control: MoverControl
+    let say: @Sendable (String) -> Void
+
+    init(source: RawPath, client: S3Client, prefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4, delete: Bool = false,
+         control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
+        self.source = source
+        self.client = client
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+        self.parallelism = parallelism
+        self.partSize = partSize
+        self.partsAtOnce = partsAtOnce
+        self.delete = delete
+        self.control = control
+        self.say = say
+    }
+
+    /// One file to upload.
+    struct Item {
+        var relative: String
+        var path: RawPath
+        var size: Int64
+        var mtime: timespec
+        var mode: mode_t
+    }
+
+    /// What the bucket holds under the prefix: relative key → size and last modification.
+    func listing() throws -> [String: (size: Int64, modified: Date?)] {
+        let client = self.client, prefix = self.prefix
+        return try blocking {
+            var found: [String: (size: Int64, modified: Date?)] = [:]
+            try await client.listAll(prefix: prefix) { page in
+                for o in page { found[String(o.key.dropFirst(prefix.count))] = (o.size, Self.date(o.lastModified)) }
+            }
+            return found
+        }
+    }
+
+    func run() throws -> FileSyncResult {
+        let started = Date()
+        var st = stat()
+        guard source.withCString({ stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw StepError.configuration("the source \(source) is not a readable folder")
+        }
+        let client = self.client
+        do { try blocking { try await client.checkBucket() } } catch {
+            throw StepError.beforeChange(.target("the target bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
+        }
+        let existing = try listing()
+        control.setPhase(.copying)
+        let queue = WorkQueue<Item>(capacity: parallelism * 4)
+        let errors = Locked<[String]>([])
+        let counts = Locked<[String: FolderCount]>([:])
+        var seen = Set<String>()
+        let seenLock = NSLock()
+        let workers = DispatchGroup()
+        for _ in 0..<parallelism {
+            workers.enter()
+            Thread { [self] in
+                defer { workers.leave() }
+                while let item = queue.take() {
+                    do {
+                        try upload(item)
+                        control.fileDone(bytes: item.size, copied: true)
+                    } catch {
+                        control.error("\(item.relative): \(error)")
+                        errors.withLock { $0.append("\(item.relative): \(error)") }
+                        control.fileDone(bytes: item.size, copied: false)
+                    }
+                }
+            }.start()
+        }
+        TreeWalker(root: source).walk(visit: { [self] entry in
+            let rel = entry.relative
+            guard let name = String(validating: rel, as: UTF8.self) else {
+                errors.withLock { $0.append("\(String(decoding: rel, as: UTF8.self)): the name is not UTF-8, so it cannot be an object key") }
+                return true
+            }
+            switch entry.kind {
+            case .directory: return true
+            case .symlink, .other:
+                errors.withLock { $0.append("\(name): not a regular file (object storage has no links, devices or pipes)") }
+                return true
+            case .file: break
+            }
+            var fs = stat()
+            let path = source.appending(relative: rel)
+            guard path.withCString({ lstat($0, &fs) }) == 0 else {
+                errors.withLock { $0.append("\(name): \(String(cString: strerror(errno)))") }
+                return true
+            }
+            let top = name.split(separator: "/").count > 1 ? String(name.split(separator: "/")[0]) : "."
+            counts.withLock { $0[top, default: FolderCount()].sourceFiles += 1; $0[top, default: FolderCount()].sourceBytes += Int64(fs.st_size) }
+            seenLock.lock(); seen.insert(name); seenLock.unlock()
+            control.scanned(files: 1, bytes: Int64(fs.st_size))
+            let mtime = Date(timeIntervalSince1970: TimeInterval(fs.st_mtim.tv_sec) + TimeInterval(fs.st_mtim.tv_nsec) / 1e9)
+            if let have = existing[name], have.size == Int64(fs.st_size), let at = have.modified, at >= mtime.addingTimeInterval(-0.001).rounded() {
+                control.fileDone(bytes: Int64(fs.st_size), copied: false)
+                return control.stopped == nil
+            }
+            return queue.put(Item(relative: name, path: path, size: Int64(fs.st_size), mtime: fs.st_mtim, mode: fs.st_mode & 0o7777)) && control.stopped == nil
+        }, unreadable: { path, code in errors.withLock { $0.append("\(path): \(String(cString: strerror(code)))") } })
+        control.scanFinished()
+        queue.close()
+        workers.wait()
+        if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
+        // Removed from the folder: removed from the bucket (only with delete).
+        var removed: Int64 = 0
+        if delete {
+            for key in existing.keys where !seen.contains(key) {
+                let full = prefix + key
+                try blocking { try await client.delete(full) }
+                removed += 1
+            }
+        }
+        control.setPhase(.verifying)
+        let after = try listing()
+        var folders = counts.withLock { $0 }
+        var differing: Int64 = 0
+        var examples: [String] = []
+        for (key, object) in after {
+            let top = key.split(separator: "/").count > 1 ? String(key.split(separator: "/")[0]) : "."
+            folders[top, default: FolderCount()].targetFiles += 1
+            folders[top, default: FolderCount()].targetBytes += object.size
+        }
+        for name in seen {
+            var fs = stat()
+            let ok = source.appending(relative: Array(name.utf8)).withCString { lstat($0, &fs) } == 0
+            if !ok || after[name]?.size != Int64(fs.st_size) {
+                differing += 1
+                if examples.count < 10 { examples.append("\(name): file \(ok ? String(fs.st_size) : "gone") bytes, object \(after[name].map { String($0.size) } ?? "missing")") }
+            }
+        }
+        let p = control.progress()
+        let seconds = max(0.001, Date().timeIntervalSince(started))
+        control.setPhase(.done)
+        return FileSyncResult(filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied, filesSkipped: p.filesDone - p.filesCopied,
+                              seconds: (seconds * 1000).rounded() / 1000, filesPerSecond: Int64(Double(p.filesDone) / seconds), bytesPerSecond: Int64(Double(p.bytesCopied) / seconds),
+                              parallelism: parallelism, errors: errors.withLock { $0 },
+                              verify: FileVerification(mode: "size", folders: folders, differing: differing, examples: examples, removed: removed))
+    }
+
+    /// One file as one object (or a multipart upload), its bytes admitted by the bandwidth budget as they are read.
+    func upload(_ item: Item) throws {
+        let fd = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw StepError.io("cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let control = self.control
+        let read: @Sendable (Int64, Int) throws -> ByteBuffer = { offset, length in
+            var buffer = ByteBufferAllocator().buffer(capacity: length)
+            var done = 0
+            while done < length {
+                guard control.admit(min(1 << 20, length - done)) else { throw StepError.target("stopped") }
+                let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { raw in
+                    pread(fd, raw.baseAddress, min(raw.count, length - done), off_t(offset) + off_t(done))
+                }
+                guard n > 0 else { throw StepError.io("short read at \(offset + Int64(done)): \(n < 0 ? String(cString: strerror(errno)) : "the file shrank")") }
+                done += n
+                control.wrote(Int64(n))
+            }
+            return buffer
+        }
+        let metadata = ["mtime": "\(item.mtime.tv_sec).\(String(format: "%09d", item.mtime.tv_nsec))", "mode": String(item.mode, radix: 8)]
+        let (client, key, size, partSize, parts) = (self.client, prefix + item.relative, item.size, self.partSize, self.partsAtOnce)
+        try blocking { try await client.upload(key, size: size, partSize: partSize, parallel: parts, metadata: metadata, read: read) }
+    }
+
+    static func date(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
+    }
+}
+
+extension Date {
+    /// Whole seconds, down: a listing's LastModified has at most millisecond precision.
+    func rounded() -> Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
+}
+
+/// Runs async work from a thread that may block (a mover's worker), and waits for it.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let result = Locked<Result<T, Error>?>(nil)
+    Task {
+        let r: Result<T, Error>
+        do { r = .success(try await body()) } catch { r = .failure(error) }
+        result.withLock { $0 = r }
+        done.signal()
+    }
+    done.wait()
+    return try result.withLock { $0 }!.get()
+}

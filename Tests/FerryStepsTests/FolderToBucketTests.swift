@@ -1,0 +1,117 @@
+@testable import FerrySteps
+import FerryProtocol
+import Foundation
+import NIOCore
+import TestSupport
+import Testing
+
+/// A folder uploaded to a bucket (``FolderToBucket``) on OpenStack Swift's S3 API, checked by
+/// an independent client (boto3).
+@Suite("Folder to bucket (Swift s3api, boto3 as the checker)", .serialized, .timeLimit(.minutes(5)))
+struct FolderToBucketTests {
+    func bucket(_ server: SwiftS3) async throws -> S3Client {
+        let c = S3Client(location: S3Location(endpoint: server.endpoint, bucket: "tree-\(UUID().uuidString.prefix(8).lowercased())"),
+                         credentials: .init(accessKey: SwiftS3.accessKey, secretKey: SwiftS3.secretKey), http: .shared)
+        _ = try await c.send(.PUT, key: nil)
+        return c
+    }
+
+    /// 3 folders of 40 small files, one 12 MB file, a symlink and a name that is not UTF-8.
+    func tree() throws -> String {
+        let root = try makeTempDir("f2b")
+        for d in ["docs", "img", "deep/er"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(d)", withIntermediateDirectories: true)
+            for i in 0..<40 { try Data("\(d) file \(i) ".utf8 + Data(repeating: UInt8(i), count: i * 37)).write(to: URL(fileURLWithPath: "\(root)/\(d)/f \(i) ü.txt")) }
+        }
+        try Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) }).write(to: URL(fileURLWithPath: "\(root)/img/big.bin"))
+        chmod("\(root)/img/big.bin", 0o640)
+        symlink("docs", "\(root)/link")
+        let bad = Array("\(root)/docs/bad-".utf8) + [0xFF, 0xFE] + Array(".txt".utf8) + [0]
+        let fd = bad.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+        close(fd)
+        return root
+    }
+
+    func mover(_ root: String, _ c: S3Client, delete: Bool = false, bandwidth: Int64 = 0) -> FolderToBucket {
+        FolderToBucket(source: RawPath(root), client: c, prefix: "app/files", parallelism: 8, partSize: 5 << 20, partsAtOnce: 2, delete: delete,
+                       control: MoverControl(bandwidth: bandwidth, window: nil), say: { _ in })
+    }
+
+    /// What boto3 sees under the prefix: key → size.
+    func boto3(_ server: SwiftS3, _ c: S3Client) async throws -> [String: Int] {
+        let script = """
+            import boto3, botocore, json
+            s3 = boto3.client("s3", endpoint_url="\(server.endpoint)", aws_access_key_id="\(SwiftS3.accessKey)", aws_secret_access_key="\(SwiftS3.secretKey)",
+                              region_name="us-east-1", config=botocore.config.Config(s3={"addressing_style": "path"}))
+            out = {}
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket="\(c.location.bucket)", Prefix="app/files/"):
+                for o in page.get("Contents", []): out[o["Key"]] = o["Size"]
+            print(json.dumps(out))
+            """
+        let r = try await runCommand("/usr/bin/env", ["PYTHONPATH=\(repoRoot)/.tools/python/moto", "python3", "-c", script], timeout: 120)
+        guard r.status == 0 else { throw TestServersError.startFailed(r.combined) }
+        return try JSONDecoder().decode([String: Int].self, from: Data(r.stdout.utf8))
+    }
+
+    @Test("every regular file arrives as an object (the 12 MB one in parts), mtime and mode in its metadata; a link and a name that is not UTF-8 are named, not skipped silently; per-folder counts agree; boto3 sees the same keys and sizes; a second run uploads nothing; a changed file only that one; with delete, a removed file's object goes")
+    func upload() async throws {
+        let server = try await SwiftS3.shared()
+        let c = try await bucket(server)
+        let root = try tree()
+        let r = try await ProcessRun.thread { try mover(root, c).run() }
+        #expect(r.filesCopied == 121 && r.verify.differing == 0, "\(r)")
+        #expect(r.errors.count == 2 && r.errors.contains { $0.hasPrefix("link: not a regular file") } && r.errors.contains { $0.contains("not UTF-8") }, "\(r.errors)")
+        #expect(r.verify.folders["img"] == FolderCount(sourceFiles: 41, sourceBytes: r.verify.folders["img"]!.sourceBytes, targetFiles: 41, targetBytes: r.verify.folders["img"]!.sourceBytes))
+        let seen = try await boto3(server, c)
+        #expect(seen.count == 121 && seen["app/files/img/big.bin"] == 12 << 20 && seen["app/files/deep/er/f 3 ü.txt"] != nil, "\(seen.keys.sorted().prefix(5))")
+        let meta = try #require(try await c.head("app/files/img/big.bin")).metadata
+        var st = stat()
+        stat("\(root)/img/big.bin", &st)
+        #expect(meta["mode"] == "640" && meta["mtime"]?.hasPrefix("\(st.st_mtim.tv_sec).") == true, "\(meta)")
+        #expect(Array(buffer: try await c.get("app/files/img/big.bin")) == Array(try Data(contentsOf: URL(fileURLWithPath: "\(root)/img/big.bin"))))
+        let again = try await ProcessRun.thread { try mover(root, c).run() }
+        #expect(again.filesCopied == 0 && again.filesSkipped == 121, "\(again)")
+        // A changed file (same size, newer): only it goes again.
+        try await Task.sleep(for: .milliseconds(1100))
+        try Data("docs file 7 ".utf8 + Data(repeating: 9, count: 7 * 37)).write(to: URL(fileURLWithPath: "\(root)/docs/f 7 ü.txt"))
+        let changed = try await ProcessRun.thread { try mover(root, c).run() }
+        #expect(changed.filesCopied == 1, "\(changed)")
+        #expect(String(buffer: try await c.get("app/files/docs/f 7 ü.txt")).hasPrefix("docs file 7 \u{9}"))
+        try FileManager.default.removeItem(atPath: "\(root)/docs/f 1 ü.txt")
+        let pruned = try await ProcessRun.thread { try mover(root, c, delete: true).run() }
+        #expect(pruned.verify.removed == 1 && pruned.verify.differing == 0, "\(pruned)")
+        #expect(try await c.head("app/files/docs/f 1 ü.txt") == nil)
+    }
+
+    @Test("the bandwidth limit holds the upload back: 3 MB at 1 MB/s takes at least 2 s")
+    func bandwidth() async throws {
+        let server = try await SwiftS3.shared()
+        let c = try await bucket(server)
+        let root = try makeTempDir("f2b-bw")
+        for i in 0..<3 { try Data(repeating: UInt8(i), count: 1 << 20).write(to: URL(fileURLWithPath: "\(root)/\(i).bin")) }
+        let started = Date()
+        let r = try await ProcessRun.thread { try mover(root, c, bandwidth: 1 << 20).run() }
+        #expect(r.filesCopied == 3)
+        #expect(Date().timeIntervalSince(started) >= 2.0, "a lower bound only: it holds however slow the machine is")
+    }
+
+    @Test("a missing bucket is refused before anything is read or written, naming it")
+    func missingBucket() async throws {
+        let server = try await SwiftS3.shared()
+        let c = S3Client(location: S3Location(endpoint: server.endpoint, bucket: "nope-\(UUID().uuidString.prefix(6).lowercased())"),
+                         credentials: .init(accessKey: SwiftS3.accessKey, secretKey: SwiftS3.secretKey), http: .shared)
+        let root = try makeTempDir("f2b-missing")
+        do { _ = try await ProcessRun.thread { try mover(root, c).run() }; Issue.record("uploaded into a missing bucket") } catch {
+            #expect("\(error)".contains(c.location.bucket) && (error as? StepError)?.changedNothing == true, "\(error)")
+        }
+    }
+}
+
+/// Runs blocking mover work on a thread of its own.
+enum ProcessRun {
+    static func thread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { k in
+            Thread { k.resume(with: Result { try body() }) }.start()
+        }
+    }
+}
