@@ -50,6 +50,18 @@ struct MoverFiles: AsyncParsableCommand {
     var controlTokenFile: String?
     @Flag(help: "Start paused (resume by signal or POST /resume).")
     var startPaused = false
+    @Option(help: "The object store of an s3://bucket/prefix target: its endpoint, e.g. https://s3.example:443.")
+    var s3Endpoint: String?
+    @Option(help: "The object store's region.")
+    var s3Region: String = "us-east-1"
+    @Flag(help: "The bucket in the host name (AWS), not in the path (MinIO, Swift, Ceph).")
+    var s3VirtualHosted = false
+    @Option(help: "Folder with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY as files (a mounted Secret); else the environment.")
+    var s3CredentialsDir: String?
+    @Option(help: "Files larger than this many bytes go in multipart uploads of parts this size.")
+    var s3PartSize: Int = 8 << 20
+    @Option(help: "Parts of one file uploaded at once.")
+    var s3Parts: Int = 4
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -67,6 +79,7 @@ struct MoverFiles: AsyncParsableCommand {
         if let source, let target { given.insert(.init(source: source, target: target), at: 0) }
         return FileSyncArguments(copies: given, parallelism: parallelism, verify: verify, delete: delete, bandwidth: bandwidth, window: window,
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
+                                 s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, partSize: s3PartSize, parts: s3Parts) },
                                  resultFile: result.resultFile)
     }
 

@@ -62,7 +62,9 @@ struct ArgvRoundTripTests {
             try check(FileSyncArguments(copies: (0..<g.int(0...3)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) },
                                         parallelism: g.int(0...300), verify: g.text(), delete: g.bool(), bandwidth: g.int(0...1 << 30),
                                         window: g.bool() ? .init(start: g.text(), end: g.text(), timeZone: g.text()) : nil, controlPort: g.int(-1...65535),
-                                        controlHostEnv: g.maybe { $0.text() }, controlTokenFile: g.maybe { $0.text() }, startPaused: g.bool(), resultFile: g.text()),
+                                        controlHostEnv: g.maybe { $0.text() }, controlTokenFile: g.maybe { $0.text() }, startPaused: g.bool(),
+                                        s3: g.bool() ? .init(endpoint: g.text(), region: g.text(), pathStyle: g.bool(), credentialsDir: g.maybe { $0.text() }, partSize: g.int(-1...1 << 30), parts: g.int(-1...70)) : nil,
+                                        resultFile: g.text()),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
             let servers = MySQLServers(sourceHost: g.text(), sourcePort: g.int(-1...70000), sourceCredentialsDir: g.maybe { $0.text() }, host: g.text(),
                                        port: g.int(0...70000), credentialsDir: g.maybe { $0.text() })

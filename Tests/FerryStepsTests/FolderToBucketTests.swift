@@ -105,6 +105,33 @@ struct FolderToBucketTests {
             #expect("\(error)".contains(c.location.bucket) && (error as? StepError)?.changedNothing == true, "\(error)")
         }
     }
+
+    @Test("ferry mover files --copy DIR=s3://bucket/prefix: the credentials from a mounted Secret's files, never argv; the result line counts the files; a bucket name S3 refuses, or missing keys, are refused naming the fix")
+    func cli() async throws {
+        let server = try await SwiftS3.shared()
+        let c = try await bucket(server)
+        let root = try makeTempDir("f2b-cli")
+        for i in 0..<25 { try Data("file \(i)".utf8).write(to: URL(fileURLWithPath: "\(root)/\(i).txt")) }
+        let creds = try makeTempDir("s3-creds")
+        try Data(SwiftS3.accessKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_ACCESS_KEY_ID"))
+        try Data(SwiftS3.secretKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_SECRET_ACCESS_KEY"))
+        func run(_ target: String, creds dir: String?) async throws -> CommandResult {
+            let args = FileSyncArguments(copies: [.init(source: root, target: target)], parallelism: 4, controlPort: -1,
+                                         s3: .init(endpoint: server.endpoint, credentialsDir: dir), resultFile: "")
+            return try await runCommand(repoRoot + "/.build/debug/ferry", args.argv, environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""], timeout: 120)
+        }
+        let ok = try await run("s3://\(c.location.bucket)/up/load", creds: creds)
+        #expect(ok.status == 0 && ok.stdout.contains(#""filesCopied":25"#), "\(ok.combined)")
+        #expect(!ok.combined.contains(SwiftS3.secretKey), "the secret never printed")
+        var keys: [String] = []
+        try await c.listAll(prefix: "up/load/") { keys += $0.map(\.key) }
+        #expect(keys.count == 25)
+        let badName = try await run("s3://Bad_Bucket/x", creds: creds)
+        #expect(badName.status != 0 && badName.combined.contains("bucket name S3 takes"), "\(badName.combined)")
+        #expect(!FileManager.default.fileExists(atPath: "s3:"), "never a local folder named s3:")
+        let noKeys = try await run("s3://\(c.location.bucket)/x", creds: try makeTempDir("empty-creds"))
+        #expect(noKeys.status != 0 && noKeys.combined.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "\(noKeys.combined)")
+    }
 }
 
 /// Runs blocking mover work on a thread of its own.

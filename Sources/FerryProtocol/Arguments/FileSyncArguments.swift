@@ -33,7 +33,30 @@ public struct FileSyncArguments: StepArguments {
         }
     }
 
+    /// The object store an `s3://bucket/prefix` side of a copy is in.
+    public struct S3: Sendable, Equatable {
+        /// `https://s3.example:443` (or `http://` for a store inside the cluster).
+        public var endpoint: String
+        public var region: String
+        /// The bucket in the path (MinIO, Swift, Ceph), not in the host name.
+        public var pathStyle: Bool
+        /// A mounted Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (else the environment).
+        public var credentialsDir: String?
+        /// Files larger than this go in multipart uploads of parts this size, `parts` at once.
+        public var partSize: Int
+        public var parts: Int
+        public init(endpoint: String, region: String = "us-east-1", pathStyle: Bool = true, credentialsDir: String? = nil, partSize: Int = 8 << 20, parts: Int = 4) {
+            self.endpoint = endpoint
+            self.region = region
+            self.pathStyle = pathStyle
+            self.credentialsDir = credentialsDir
+            self.partSize = partSize
+            self.parts = parts
+        }
+    }
+
     public var copies: [Copy]
+    public var s3: S3?
     public var parallelism: Int
     /// size (size + mtime) or checksum (contents).
     public var verify: String
@@ -50,8 +73,9 @@ public struct FileSyncArguments: StepArguments {
     public var resultFile: String
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
-                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, resultFile: String = TerminationMessage.path) {
+                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, resultFile: String = TerminationMessage.path) {
         self.copies = copies
+        self.s3 = s3
         self.parallelism = parallelism
         self.verify = verify
         self.delete = delete
@@ -75,6 +99,14 @@ public struct FileSyncArguments: StepArguments {
         w.option("control-host-env", controlHostEnv)
         w.option("control-token-file", controlTokenFile)
         w.option("result-file", resultFile)
+        if let s3 {
+            w.option("s3-endpoint", s3.endpoint)
+            w.option("s3-region", s3.region)
+            w.flag("s3-virtual-hosted", !s3.pathStyle)
+            w.option("s3-credentials-dir", s3.credentialsDir)
+            w.option("s3-part-size", s3.partSize)
+            w.option("s3-parts", s3.parts)
+        }
         if let window {
             w.option("window-start", window.start)
             w.option("window-end", window.end)
@@ -86,7 +118,13 @@ public struct FileSyncArguments: StepArguments {
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
-                                                                       "result-file", "window-start", "window-end", "window-time-zone"], flags: ["delete", "start-paused"])
+                                                                       "result-file", "window-start", "window-end", "window-time-zone",
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-part-size", "s3-parts"], flags: ["delete", "start-paused", "s3-virtual-hosted"])
+        var s3: S3?
+        if let endpoint = try r.optional("s3-endpoint") {
+            s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
+                    partSize: try r.int("s3-part-size", default: 8 << 20), parts: try r.int("s3-parts", default: 4))
+        }
         let start = try r.optional("window-start"), end = try r.optional("window-end")
         var window: Window?
         if start != nil || end != nil {
@@ -96,6 +134,6 @@ public struct FileSyncArguments: StepArguments {
         self.init(copies: try r.list("copy").map(Copy.init(text:)), parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
                   delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
                   controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
-                  resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  s3: s3, resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }
