@@ -25,6 +25,11 @@ struct FolderToBucketTests {
         }
         try Data((0..<(12 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13) }).write(to: URL(fileURLWithPath: "\(root)/img/big.bin"))
         chmod("\(root)/img/big.bin", 0o640)
+        // Files older than the upload (a file changed in the second of its upload is sent again on the next pass).
+        for p in try FileManager.default.subpathsOfDirectory(atPath: root) {
+            var times = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 123), timespec(tv_sec: time(nil) - 3600, tv_nsec: 123)]
+            _ = utimensat(AT_FDCWD, "\(root)/\(p)", &times, 0)
+        }
         symlink("docs", "\(root)/link")
         let bad = Array("\(root)/docs/bad-".utf8) + [0xFF, 0xFE] + Array(".txt".utf8) + [0]
         let fd = bad.withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
@@ -106,7 +111,7 @@ struct FolderToBucketTests {
         }
     }
 
-    @Test("ferry mover files --copy DIR=s3://bucket/prefix: the credentials from a mounted Secret's files, never argv; the result line counts the files; a bucket name S3 refuses, or missing keys, are refused naming the fix")
+    @Test("ferry mover files --copy DIR=s3://bucket/prefix and back: the credentials from a mounted Secret's files, never argv; the result line counts the files; a bucket name S3 refuses, or missing keys, are refused naming the fix")
     func cli() async throws {
         let server = try await SwiftS3.shared()
         let c = try await bucket(server)
@@ -126,6 +131,13 @@ struct FolderToBucketTests {
         var keys: [String] = []
         try await c.listAll(prefix: "up/load/") { keys += $0.map(\.key) }
         #expect(keys.count == 25)
+        // And back: the bucket as the source, a folder as the target.
+        let back = try makeTempDir("f2b-back")
+        let down = FileSyncArguments(copies: [.init(source: "s3://\(c.location.bucket)/up/load", target: back)], parallelism: 4, controlPort: -1,
+                                     s3: .init(endpoint: server.endpoint, credentialsDir: creds), resultFile: "")
+        let downloaded = try await runCommand(repoRoot + "/.build/debug/ferry", down.argv, timeout: 120)
+        #expect(downloaded.status == 0 && downloaded.stdout.contains(#""filesCopied":25"#), "\(downloaded.combined)")
+        #expect(try String(contentsOfFile: back + "/7.txt", encoding: .utf8) == "file 7")
         let badName = try await run("s3://Bad_Bucket/x", creds: creds)
         #expect(badName.status != 0 && badName.combined.contains("bucket name S3 takes"), "\(badName.combined)")
         #expect(!FileManager.default.fileExists(atPath: "s3:"), "never a local folder named s3:")
@@ -140,5 +152,43 @@ enum ProcessRun {
         try await withCheckedThrowingContinuation { k in
             Thread { k.resume(with: Result { try body() }) }.start()
         }
+    }
+}
+
+/// A bucket downloaded into a folder (``BucketToFolder``) from OpenStack Swift's S3 API.
+@Suite("Bucket to folder (Swift s3api)", .serialized, .timeLimit(.minutes(5)))
+struct BucketToFolderTests {
+    @Test("every object under the prefix arrives as a file with its bytes, mode and mtime (a large one in ranged parts); keys that would escape the folder (.., //, /…) or use the mover's temporary prefix are named and never written; a second run downloads nothing; no temporary file is left")
+    func download() async throws {
+        let server = try await SwiftS3.shared()
+        let c = S3Client(location: S3Location(endpoint: server.endpoint, bucket: "down-\(UUID().uuidString.prefix(8).lowercased())"),
+                         credentials: .init(accessKey: SwiftS3.accessKey, secretKey: SwiftS3.secretKey), http: .shared)
+        _ = try await c.send(.PUT, key: nil)
+        for i in 0..<30 { try await c.put("pre/docs/\(i) ü.txt", ByteBuffer(string: "doc \(i)"), metadata: ["mtime": "1700000000.250000000", "mode": "600"]) }
+        let big = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        try await c.upload("pre/img/big.bin", size: Int64(big.count), partSize: 5 << 20, parallel: 2) { o, n in ByteBuffer(bytes: big[Int(o)..<Int(o) + n]) }
+        for hostile in ["pre/../escape.txt", "pre/a/../../escape2.txt", "pre/a//b.txt", "pre/.ferry-part-x", "pre/" + String(repeating: "n", count: 300)] {
+            try await c.put(hostile, ByteBuffer(string: "hostile"))
+        }
+        try await Task.sleep(for: .milliseconds(1100))  // downloaded in a later second than the objects were written
+        let root = try makeTempDir("b2f")
+        let target = root + "/files"
+        func run() async throws -> FileSyncResult {
+            try await ProcessRun.thread { try BucketToFolder(client: c, prefix: "pre", target: RawPath(target), parallelism: 6, partSize: 5 << 20, control: MoverControl(bandwidth: 0, window: nil)).run() }
+        }
+        let r = try await run()
+        #expect(r.filesCopied == 31 && r.verify.differing == 0, "\(r)")
+        #expect(r.errors.count == 5 && r.errors.allSatisfy { $0.contains("not written") }, "\(r.errors)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/escape.txt") && !FileManager.default.fileExists(atPath: "/tmp/escape2.txt") && !FileManager.default.fileExists(atPath: root + "/escape2.txt"))
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: target + "/img/big.bin"))) == big)
+        var st = stat()
+        stat(target + "/docs/3 ü.txt", &st)
+        #expect(st.st_mode & 0o777 == 0o600 && st.st_mtim.tv_sec == 1_700_000_000 && st.st_mtim.tv_nsec == 250_000_000, "mode \(String(st.st_mode & 0o777, radix: 8)), mtime \(st.st_mtim)")
+        #expect(try String(contentsOfFile: target + "/docs/3 ü.txt", encoding: .utf8) == "doc 3")
+        let again = try await run()
+        #expect(again.filesCopied == 0 && again.filesSkipped == 31, "\(again)")
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: target).filter { $0.contains(".ferry-part-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+        #expect(BucketToFolder.unsafe("a/b.txt") == nil && BucketToFolder.unsafe("a\u{0}b") != nil && BucketToFolder.unsafe("/abs") != nil)
     }
 }

@@ -26,21 +26,27 @@ extension FileSyncArguments {
         }
         guard !copies.isEmpty else { throw StepError.configuration("give --source and --target, or --copy SOURCE=TARGET") }
         let pairs = copies.map { ($0.source, $0.target) }
-        if let bad = pairs.first(where: { $0.1.hasPrefix("s3://") && S3URL($0.1) == nil }) {
-            throw StepError.configuration("--copy …=\(bad.1): not s3://bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
+        for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
+            throw StepError.configuration("--copy: \(side) is not s3://bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
         }
-        if let bad = pairs.first(where: { $0.0.hasPrefix("s3://") }) {
-            throw StepError.configuration("--copy \(bad.0)=…: reading from a bucket is not supported yet; the source must be a folder")
+        if let both = pairs.first(where: { $0.0.hasPrefix("s3://") && $0.1.hasPrefix("s3://") }) {
+            throw StepError.configuration("--copy \(both.0)=\(both.1): bucket to bucket is not supported yet; one side must be a folder")
         }
         let buckets = try pairs.map { try S3URL($0.1).map { try bucketClient($0) } }
-        let roots = pairs.map { RawPath($0.0) }
+        let sources = try pairs.map { try S3URL($0.0).map { try bucketClient($0) } }
+        // Copies with a bucket side count their own totals as they list and walk.
+        let roots = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") }.map { RawPath($0.0) }
         let partSize = s3?.partSize ?? 8 << 20, parts = s3?.parts ?? 4
         let (parallelism, checksum, delete) = (parallelism, verify == "checksum", delete)
         let outcome = try await ProcessSpawn.onThread { () throws -> FileSyncResult in
             let scanner = Thread { FileMover.countTotals(roots, control: control) }
             scanner.start()
             var results: [FileSyncResult] = []
-            for ((from, to), bucket) in zip(pairs, buckets) {
+            for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
+                if let (client, prefix) = source {
+                    results.append(try BucketToFolder(client: client, prefix: prefix, target: RawPath(to), parallelism: parallelism, partSize: partSize, control: control).run())
+                    continue
+                }
                 if let (client, prefix) = bucket {
                     results.append(try FolderToBucket(source: RawPath(from), client: client, prefix: prefix, parallelism: parallelism, partSize: partSize, partsAtOnce: parts,
                                                       delete: delete, control: control).run())

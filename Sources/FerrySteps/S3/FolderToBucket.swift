@@ -115,7 +115,8 @@ final class FolderToBucket: @unchecked Sendable {
             seenLock.lock(); seen.insert(name); seenLock.unlock()
             control.scanned(files: 1, bytes: Int64(fs.st_size))
             let mtime = Date(timeIntervalSince1970: TimeInterval(fs.st_mtim.tv_sec) + TimeInterval(fs.st_mtim.tv_nsec) / 1e9)
-            if let have = existing[name], have.size == Int64(fs.st_size), let at = have.modified, at >= mtime.addingTimeInterval(-0.001).rounded() {
+            // LastModified is cut to the second: only an object from a later second than the file's change is surely newer.
+            if let have = existing[name], have.size == Int64(fs.st_size), let at = have.modified, at >= mtime.rounded().addingTimeInterval(1) {
                 control.fileDone(bytes: Int64(fs.st_size), copied: false)
                 return control.stopped == nil
             }

@@ -1,0 +1,205 @@
+import FerryProtocol
+import Foundation
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ferry mover files` with an `s3://bucket/prefix` source: the objects under the prefix
+/// downloaded into a folder tree, `parallelism` at once, each in ranged parts written to a
+/// temporary name in its folder and renamed into place when complete (a killed run leaves no
+/// partial file). mode and mtime come back from the object's metadata. A key that is not a safe
+/// relative path on a folder (`..`, NUL, a name too long, a leading `/`) is refused by name and
+/// never written. A file is skipped when it has the object's size and was written here after
+/// the object last changed (its ctime, which nothing can set back).
+final class BucketToFolder: @unchecked Sendable {
+    let client: S3Client
+    let prefix: String
+    let target: RawPath
+    let parallelism: Int
+    let partSize: Int
+    let control: MoverControl
+
+    init(client: S3Client, prefix: String, target: RawPath, parallelism: Int, partSize: Int = 8 << 20, control: MoverControl) {
+        self.client = client
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+        self.target = target
+        self.parallelism = parallelism
+        self.partSize = partSize
+        self.control = control
+    }
+
+    /// Why a key (below the prefix) cannot be a file's relative path; nil when it can. Pure.
+    static func unsafe(_ relative: String) -> String? {
+        if relative.isEmpty { return "an empty name" }
+        if relative.hasPrefix("/") { return "it starts with /" }
+        if relative.utf8.contains(0) { return "it holds a NUL byte" }
+        if relative.utf8.count > 4000 { return "the path is longer than a folder takes" }
+        for part in relative.split(separator: "/", omittingEmptySubsequences: false) {
+            if part == ".." || part == "." { return "it has a \(part) component" }
+            if part.isEmpty { return "it has an empty component (//)" }
+            if part.utf8.count > 255 { return "a component is longer than 255 bytes" }
+            if part.hasPrefix(".ferry-part-") { return "it uses the mover's temporary prefix" }
+        }
+        return nil
+    }
+
+    func run() throws -> FileSyncResult {
+        let started = Date()
+        let client = self.client, prefix = self.prefix
+        do { try blocking { try await client.checkBucket() } } catch {
+            throw StepError.beforeChange(.target("the source bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
+        }
+        guard mkdirs(target) else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
+        let objects: [S3Object] = try blocking {
+            var all: [S3Object] = []
+            try await client.listAll(prefix: prefix) { all += $0 }
+            return all
+        }
+        control.setPhase(.copying)
+        let errors = Locked<[String]>([])
+        var counts: [String: FolderCount] = [:]
+        var work: [(String, S3Object)] = []
+        for o in objects {
+            let relative = String(o.key.dropFirst(prefix.count))
+            if relative.hasSuffix("/") && o.size == 0 { continue }  // a folder marker
+            if let why = Self.unsafe(relative) {
+                errors.withLock { $0.append("\(o.key): not written, \(why)") }
+                continue
+            }
+            control.scanned(files: 1, bytes: o.size)
+            counts[Self.top(relative), default: FolderCount()].sourceFiles += 1
+            counts[Self.top(relative), default: FolderCount()].sourceBytes += o.size
+            work.append((relative, o))
+        }
+        control.scanFinished()
+        let queue = WorkQueue<(String, S3Object)>(capacity: parallelism * 4)
+        let workers = DispatchGroup()
+        for _ in 0..<parallelism {
+            workers.enter()
+            Thread { [self] in
+                defer { workers.leave() }
+                while let (relative, object) = queue.take() {
+                    do {
+                        let copied = try download(relative, object)
+                        control.fileDone(bytes: object.size, copied: copied)
+                    } catch {
+                        control.error("\(object.key): \(error)")
+                        errors.withLock { $0.append("\(object.key): \(error)") }
+                        control.fileDone(bytes: object.size, copied: false)
+                    }
+                }
+            }.start()
+        }
+        for w in work where queue.put(w) && control.stopped == nil {}
+        queue.close()
+        workers.wait()
+        if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
+        control.setPhase(.verifying)
+        var differing: Int64 = 0
+        var examples: [String] = []
+        for (relative, o) in work {
+            var st = stat()
+            let ok = target.appending(relative: Array(relative.utf8)).withCString { lstat($0, &st) } == 0
+            if ok {
+                counts[Self.top(relative), default: FolderCount()].targetFiles += 1
+                counts[Self.top(relative), default: FolderCount()].targetBytes += Int64(st.st_size)
+            }
+            if !ok || Int64(st.st_size) != o.size {
+                differing += 1
+                if examples.count < 10 { examples.append("\(relative): object \(o.size) bytes, file \(ok ? String(st.st_size) : "missing")") }
+            }
+        }
+        let p = control.progress()
+        let seconds = max(0.001, Date().timeIntervalSince(started))
+        control.setPhase(.done)
+        return FileSyncResult(filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied, filesSkipped: p.filesDone - p.filesCopied,
+                              seconds: (seconds * 1000).rounded() / 1000, filesPerSecond: Int64(Double(p.filesDone) / seconds), bytesPerSecond: Int64(Double(p.bytesCopied) / seconds),
+                              parallelism: parallelism, errors: errors.withLock { $0 },
+                              verify: FileVerification(mode: "size", folders: counts, differing: differing, examples: examples, removed: 0))
+    }
+
+    /// `1700000000.123456789` (seconds, then nanoseconds as written by the upload) as a timespec. Pure.
+    static func timespec(_ s: String) -> timespec? {
+        let parts = s.split(separator: ".", maxSplits: 1)
+        guard let first = parts.first, let sec = Int(first) else { return nil }
+        var nanos = 0
+        if parts.count == 2 {
+            let digits = String(parts[1].prefix(9))
+            guard let n = Int(digits), digits.allSatisfy(\.isNumber) else { return nil }
+            nanos = n * Int(pow(10, Double(9 - digits.count)))
+        }
+        return Glibc.timespec(tv_sec: time_t(sec), tv_nsec: nanos)
+    }
+
+    static func top(_ relative: String) -> String {
+        let parts = relative.split(separator: "/")
+        return parts.count > 1 ? String(parts[0]) : "."
+    }
+
+    /// One object into its file: skipped when current; else ranged GETs into a temporary file, renamed into place.
+    func download(_ relative: String, _ object: S3Object) throws -> Bool {
+        let path = target.appending(relative: Array(relative.utf8))
+        var st = stat()
+        if path.withCString({ lstat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == object.size,
+           let modified = FolderToBucket.date(object.lastModified),
+           Date(timeIntervalSince1970: TimeInterval(st.st_ctim.tv_sec)) >= modified.addingTimeInterval(1) {
+            return false
+        }
+        let folder = RawPath(Array(path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropLast().joined(separator: [UInt8(ascii: "/")])))
+        guard mkdirs(folder) else { throw StepError.io("cannot create \(folder): \(String(cString: strerror(errno)))") }
+        let name = relative.split(separator: "/").last.map(String.init) ?? relative
+        let temporary = folder.appending(Array(".ferry-part-\(UUID().uuidString.prefix(8))-\(name.prefix(180))".utf8))
+        let fd = temporary.withCString { open($0, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600) }
+        guard fd >= 0 else { throw StepError.io("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var renamed = false
+        defer {
+            close(fd)
+            if !renamed { _ = temporary.withCString { unlink($0) } }
+        }
+        let (client, key, size, part, control) = (self.client, object.key, object.size, Int64(self.partSize), self.control)
+        var metadata: [String: String] = [:]
+        var offset: Int64 = 0
+        repeat {
+            let end = min(size, offset + part) - 1
+            let range = "bytes=\(offset)-\(end)"
+            let (body, meta): (ByteBuffer, [String: String]) = try blocking {
+                let r = try await client.send(.GET, key: key, headers: size > 0 ? ["Range": range] : [:], expect: [200, 206])
+                var m: [String: String] = [:]
+                for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { m[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
+                return (r.body, m)
+            }
+            if offset == 0 { metadata = meta }
+            guard Int64(body.readableBytes) == (size > 0 ? end - offset + 1 : 0) else { throw StepError.target("\(key): the object changed while it was read (got \(body.readableBytes) bytes at \(offset))") }
+            var written = 0
+            while written < body.readableBytes {
+                guard control.admit(min(1 << 20, body.readableBytes - written)) else { throw StepError.target("stopped") }
+                let n = body.withUnsafeReadableBytes { raw in pwrite(fd, raw.baseAddress! + written, raw.count - written, off_t(offset) + off_t(written)) }
+                guard n > 0 else { throw StepError.io("cannot write \(relative): \(String(cString: strerror(errno)))") }
+                written += n
+                control.wrote(Int64(n))
+            }
+            offset = end + 1
+        } while offset < size
+        if let mode = metadata["mode"].flatMap({ mode_t($0, radix: 8) }) { fchmod(fd, mode & 0o7777) } else { fchmod(fd, 0o644) }
+        if let t = metadata["mtime"].flatMap(Self.timespec) {
+            var times = [t, t]
+            futimens(fd, &times)
+        }
+        guard temporary.withCString({ t in path.withCString { rename(t, $0) } }) == 0 else { throw StepError.io("cannot put \(relative) in place: \(String(cString: strerror(errno)))") }
+        renamed = true
+        return true
+    }
+
+    private func mkdirs(_ path: RawPath) -> Bool {
+        var prefix: [UInt8] = []
+        for (i, part) in path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
+            if i > 0 { prefix.append(UInt8(ascii: "/")) }
+            prefix += part
+            if part.isEmpty { continue }
+            let r = RawPath(prefix).withCString { mkdir($0, 0o755) }
+            if r != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+}
