@@ -167,6 +167,7 @@ struct BucketToFolderTests {
         for i in 0..<30 { try await c.put("pre/docs/\(i) ü.txt", ByteBuffer(string: "doc \(i)"), metadata: ["mtime": "1700000000.250000000", "mode": "600"]) }
         let big = (0..<(11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 5) }
         try await c.upload("pre/img/big.bin", size: Int64(big.count), partSize: 5 << 20, parallel: 2) { o, n in ByteBuffer(bytes: big[Int(o)..<Int(o) + n]) }
+        try await c.put("pre/docs/setuid", ByteBuffer(string: "x"), metadata: ["mode": "4755"])
         for hostile in ["pre/../escape.txt", "pre/a/../../escape2.txt", "pre/a//b.txt", "pre/.ferry-part-x", "pre/" + String(repeating: "n", count: 300)] {
             try await c.put(hostile, ByteBuffer(string: "hostile"))
         }
@@ -177,7 +178,10 @@ struct BucketToFolderTests {
             try await ProcessRun.thread { try BucketToFolder(client: c, prefix: "pre", target: RawPath(target), parallelism: 6, partSize: 5 << 20, control: MoverControl(bandwidth: 0, window: nil)).run() }
         }
         let r = try await run()
-        #expect(r.filesCopied == 31 && r.verify.differing == 0, "\(r)")
+        #expect(r.filesCopied == 32 && r.verify.differing == 0, "\(r)")
+        var su = stat()
+        stat(target + "/docs/setuid", &su)
+        #expect(su.st_mode & 0o7777 == 0o755, "never setuid from a bucket: \(String(su.st_mode & 0o7777, radix: 8))")
         #expect(r.errors.count == 5 && r.errors.allSatisfy { $0.contains("not written") }, "\(r.errors)")
         #expect(!FileManager.default.fileExists(atPath: root + "/escape.txt") && !FileManager.default.fileExists(atPath: "/tmp/escape2.txt") && !FileManager.default.fileExists(atPath: root + "/escape2.txt"))
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: target + "/img/big.bin"))) == big)
@@ -186,7 +190,7 @@ struct BucketToFolderTests {
         #expect(st.st_mode & 0o777 == 0o600 && st.st_mtim.tv_sec == 1_700_000_000 && st.st_mtim.tv_nsec == 250_000_000, "mode \(String(st.st_mode & 0o777, radix: 8)), mtime \(st.st_mtim)")
         #expect(try String(contentsOfFile: target + "/docs/3 ü.txt", encoding: .utf8) == "doc 3")
         let again = try await run()
-        #expect(again.filesCopied == 0 && again.filesSkipped == 31, "\(again)")
+        #expect(again.filesCopied == 0 && again.filesSkipped == 32, "\(again)")
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: target).filter { $0.contains(".ferry-part-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
         #expect(BucketToFolder.unsafe("a/b.txt") == nil && BucketToFolder.unsafe("a\u{0}b") != nil && BucketToFolder.unsafe("/abs") != nil)

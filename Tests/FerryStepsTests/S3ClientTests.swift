@@ -43,6 +43,22 @@ struct S3ClientTests {
         }
     }
 
+    @Test("a listing's keys: url-encoded as AWS and MinIO send them (+ is a space, %2B a plus) only when the answer says so; a key that does not decode is refused, never taken as empty; the Host signed is the one sent (no default port)")
+    func listingAndHost() throws {
+        let aws = "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken>"
+            + "<Contents><Key>a+b%2Bc/%C3%BC%25.txt</Key><Size>3</Size><ETag>&quot;e1&quot;</ETag><LastModified>2026-12-01T00:00:00.000Z</LastModified></Contents></ListBucketResult>"
+        let page = try S3Client.listPage(aws)
+        #expect(page.objects.map(\.key) == ["a b+c/ü%.txt"] && page.objects[0].etag == "e1" && page.truncated && page.next == "t1")
+        let raw = "<ListBucketResult><Contents><Key>100%.jpg</Key><Size>1</Size></Contents><Contents><Key>a+b</Key><Size>1</Size></Contents></ListBucketResult>"
+        #expect(try S3Client.listPage(raw).objects.map(\.key) == ["100%.jpg", "a+b"], "not encoded: taken as written")
+        #expect(throws: S3Error.self) { try S3Client.listPage("<R><EncodingType>url</EncodingType><Contents><Key>100%.jpg</Key></Contents></R>") }
+        func host(_ endpoint: String) -> String { S3Client(location: S3Location(endpoint: endpoint, bucket: "b"), credentials: .init(accessKey: "a", secretKey: "s"), http: .shared).host }
+        #expect(host("https://s3.example:443") == "s3.example" && host("http://s3.example:80") == "s3.example" && host("http://127.0.0.1:9000") == "127.0.0.1:9000")
+        var virtual = S3Client(location: S3Location(endpoint: "https://s3.example", bucket: "b", pathStyle: false), credentials: .init(accessKey: "a", secretKey: "s"), http: .shared)
+        virtual.attempts = 1
+        #expect(virtual.host == "b.s3.example" && virtual.path("k") == "/k")
+    }
+
     func client(_ moto: Moto, bucket: String, secret: String = "secret") -> S3Client {
         S3Client(location: S3Location(endpoint: moto.endpoint, bucket: bucket), credentials: .init(accessKey: "testing", secretKey: secret), http: .shared)
     }

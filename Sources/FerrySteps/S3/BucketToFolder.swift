@@ -19,6 +19,8 @@ final class BucketToFolder: @unchecked Sendable {
     let parallelism: Int
     let partSize: Int
     let control: MoverControl
+    /// The server's clock minus ours.
+    var skew: TimeInterval = 0
 
     init(client: S3Client, prefix: String, target: RawPath, parallelism: Int, partSize: Int = 8 << 20, control: MoverControl) {
         self.client = client
@@ -50,6 +52,7 @@ final class BucketToFolder: @unchecked Sendable {
         do { try blocking { try await client.checkBucket() } } catch {
             throw StepError.beforeChange(.target("the source bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
         }
+        skew = (try? blocking { try await client.skew() }) ?? 0
         guard mkdirs(target) else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
         let objects: [S3Object] = try blocking {
             var all: [S3Object] = []
@@ -60,8 +63,8 @@ final class BucketToFolder: @unchecked Sendable {
         let errors = Locked<[String]>([])
         var counts: [String: FolderCount] = [:]
         var work: [(String, S3Object)] = []
-        for o in objects {
-            let relative = String(o.key.dropFirst(prefix.count))
+        for o in objects where o.key.utf8.starts(with: prefix.utf8) {
+            let relative = String(decoding: o.key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
             if relative.hasSuffix("/") && o.size == 0 { continue }  // a folder marker
             if let why = Self.unsafe(relative) {
                 errors.withLock { $0.append("\(o.key): not written, \(why)") }
@@ -143,13 +146,12 @@ final class BucketToFolder: @unchecked Sendable {
         var st = stat()
         if path.withCString({ lstat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == object.size,
            let modified = FolderToBucket.date(object.lastModified),
-           Date(timeIntervalSince1970: TimeInterval(st.st_ctim.tv_sec)) >= modified.addingTimeInterval(1) {
+           Date(timeIntervalSince1970: TimeInterval(st.st_ctim.tv_sec)) >= modified.addingTimeInterval(1 - skew) {
             return false
         }
         let folder = RawPath(Array(path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropLast().joined(separator: [UInt8(ascii: "/")])))
         guard mkdirs(folder) else { throw StepError.io("cannot create \(folder): \(String(cString: strerror(errno)))") }
-        let name = relative.split(separator: "/").last.map(String.init) ?? relative
-        let temporary = folder.appending(Array(".ferry-part-\(UUID().uuidString.prefix(8))-\(name.prefix(180))".utf8))
+        let temporary = folder.appending(Array(".ferry-part-\(UUID().uuidString)".utf8))
         let fd = temporary.withCString { open($0, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw StepError.io("cannot create \(temporary): \(String(cString: strerror(errno)))") }
         var renamed = false
@@ -158,13 +160,20 @@ final class BucketToFolder: @unchecked Sendable {
             if !renamed { _ = temporary.withCString { unlink($0) } }
         }
         let (client, key, size, part, control) = (self.client, object.key, object.size, Int64(self.partSize), self.control)
+        // Every range of the one version listed: an object overwritten mid-download fails the file, never tears it.
+        let pinned = object.etag.isEmpty ? [:] : ["If-Match": "\"\(object.etag)\""]
         var metadata: [String: String] = [:]
         var offset: Int64 = 0
         repeat {
             let end = min(size, offset + part) - 1
             let range = "bytes=\(offset)-\(end)"
             let (body, meta): (ByteBuffer, [String: String]) = try blocking {
-                let r = try await client.send(.GET, key: key, headers: size > 0 ? ["Range": range] : [:], expect: [200, 206])
+                let r: S3Client.Response
+                do {
+                    r = try await client.send(.GET, key: key, headers: (size > 0 ? ["Range": range] : [:]).merging(pinned) { a, _ in a }, expect: [200, 206])
+                } catch let e as S3Error where e.status == 412 {
+                    throw StepError.target("\(key) changed while it was downloaded; fetched again on the next pass")
+                }
                 var m: [String: String] = [:]
                 for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { m[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
                 return (r.body, m)
@@ -181,7 +190,10 @@ final class BucketToFolder: @unchecked Sendable {
             }
             offset = end + 1
         } while offset < size
-        if let mode = metadata["mode"].flatMap({ mode_t($0, radix: 8) }) { fchmod(fd, mode & 0o7777) } else { fchmod(fd, 0o644) }
+        // Permission bits only (never setuid, setgid or sticky from a bucket), and never none at all.
+        let mode = metadata["mode"].flatMap { mode_t($0, radix: 8) }.map { $0 & 0o777 } ?? 0o644
+        fchmod(fd, mode == 0 ? 0o644 : mode)
+        fsync(fd)
         if let t = metadata["mtime"].flatMap(Self.timespec) {
             var times = [t, t]
             futimens(fd, &times)

@@ -42,16 +42,19 @@ final class FolderToBucket: @unchecked Sendable {
         var path: RawPath
         var size: Int64
         var mtime: timespec
+        var ctime: timespec
+        var inode: ino_t
         var mode: mode_t
     }
 
-    /// What the bucket holds under the prefix: relative key → size and last modification.
-    func listing() throws -> [String: (size: Int64, modified: Date?)] {
-        let client = self.client, prefix = self.prefix
+    /// What the bucket holds under the prefix: relative key (as bytes: two spellings of one
+    /// accented name are two keys) → size and last modification.
+    func listing() throws -> [[UInt8]: (size: Int64, modified: Date?)] {
+        let client = self.client, prefix = Array(self.prefix.utf8)
         return try blocking {
-            var found: [String: (size: Int64, modified: Date?)] = [:]
-            try await client.listAll(prefix: prefix) { page in
-                for o in page { found[String(o.key.dropFirst(prefix.count))] = (o.size, Self.date(o.lastModified)) }
+            var found: [[UInt8]: (size: Int64, modified: Date?)] = [:]
+            try await client.listAll(prefix: self.prefix) { page in
+                for o in page where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = (o.size, Self.date(o.lastModified)) }
             }
             return found
         }
@@ -67,12 +70,22 @@ final class FolderToBucket: @unchecked Sendable {
         do { try blocking { try await client.checkBucket() } } catch {
             throw StepError.beforeChange(.target("the target bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
         }
+        // The server's clock against ours, and the uploads a killed run left unfinished (never visible; cleaned).
+        let skew = (try? blocking { try await client.skew() }) ?? 0
+        let prefix = self.prefix, runStart = Date()
+        let orphans = (try? blocking { try await client.incompleteUploads(prefix: prefix) }) ?? []
+        for o in orphans where (Self.date(o.initiated) ?? runStart) < runStart {
+            do { try blocking { try await client.abortMultipart(o.key, uploadID: o.uploadID) } } catch { say("could not abort the unfinished upload of \(o.key): \(error)") }
+        }
+        if !orphans.isEmpty { say("aborted \(orphans.count) unfinished multipart uploads an earlier run left under \(prefix)") }
         let existing = try listing()
         control.setPhase(.copying)
         let queue = WorkQueue<Item>(capacity: parallelism * 4)
         let errors = Locked<[String]>([])
         let counts = Locked<[String: FolderCount]>([:])
-        var seen = Set<String>()
+        var seen = Set<[UInt8]>()
+        // A folder or file the walk could not read: its objects must not count as gone.
+        let walkFailed = Locked(false)
         let seenLock = NSLock()
         let workers = DispatchGroup()
         for _ in 0..<parallelism {
@@ -107,30 +120,36 @@ final class FolderToBucket: @unchecked Sendable {
             var fs = stat()
             let path = source.appending(relative: rel)
             guard path.withCString({ lstat($0, &fs) }) == 0 else {
+                walkFailed.withLock { $0 = true }
                 errors.withLock { $0.append("\(name): \(String(cString: strerror(errno)))") }
                 return true
             }
             let top = name.split(separator: "/").count > 1 ? String(name.split(separator: "/")[0]) : "."
             counts.withLock { $0[top, default: FolderCount()].sourceFiles += 1; $0[top, default: FolderCount()].sourceBytes += Int64(fs.st_size) }
-            seenLock.lock(); seen.insert(name); seenLock.unlock()
+            seenLock.lock(); seen.insert(rel); seenLock.unlock()
             control.scanned(files: 1, bytes: Int64(fs.st_size))
-            let mtime = Date(timeIntervalSince1970: TimeInterval(fs.st_mtim.tv_sec) + TimeInterval(fs.st_mtim.tv_nsec) / 1e9)
-            // LastModified is cut to the second: only an object from a later second than the file's change is surely newer.
-            if let have = existing[name], have.size == Int64(fs.st_size), let at = have.modified, at >= mtime.rounded().addingTimeInterval(1) {
+            // The file's last change: its mtime, or its ctime when later (an mtime set back, by cp -p or tar, still moves the ctime).
+            let changed = TimeInterval(max(fs.st_mtim.tv_sec, fs.st_ctim.tv_sec))
+            // LastModified is cut to the second and read on the server's clock: only an object from a later second is surely newer.
+            if let have = existing[rel], have.size == Int64(fs.st_size), let at = have.modified, at.addingTimeInterval(-skew) >= Date(timeIntervalSince1970: changed + 1) {
                 control.fileDone(bytes: Int64(fs.st_size), copied: false)
                 return control.stopped == nil
             }
-            return queue.put(Item(relative: name, path: path, size: Int64(fs.st_size), mtime: fs.st_mtim, mode: fs.st_mode & 0o7777)) && control.stopped == nil
-        }, unreadable: { path, code in errors.withLock { $0.append("\(path): \(String(cString: strerror(code)))") } })
+            return queue.put(Item(relative: name, path: path, size: Int64(fs.st_size), mtime: fs.st_mtim, ctime: fs.st_ctim, inode: fs.st_ino, mode: fs.st_mode & 0o7777)) && control.stopped == nil
+        }, unreadable: { path, code in
+            walkFailed.withLock { $0 = true }
+            errors.withLock { $0.append("\(path): \(String(cString: strerror(code)))") }
+        })
         control.scanFinished()
         queue.close()
         workers.wait()
         if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
         // Removed from the folder: removed from the bucket (only with delete).
         var removed: Int64 = 0
-        if delete {
+        // Never after a walk that failed somewhere: an unread folder's objects are not "gone from the folder".
+        if delete, !walkFailed.withLock({ $0 }) {
             for key in existing.keys where !seen.contains(key) {
-                let full = prefix + key
+                let full = prefix + String(decoding: key, as: UTF8.self)
                 try blocking { try await client.delete(full) }
                 removed += 1
             }
@@ -140,17 +159,18 @@ final class FolderToBucket: @unchecked Sendable {
         var folders = counts.withLock { $0 }
         var differing: Int64 = 0
         var examples: [String] = []
-        for (key, object) in after {
+        for (keyBytes, object) in after {
+            let key = String(decoding: keyBytes, as: UTF8.self)
             let top = key.split(separator: "/").count > 1 ? String(key.split(separator: "/")[0]) : "."
             folders[top, default: FolderCount()].targetFiles += 1
             folders[top, default: FolderCount()].targetBytes += object.size
         }
         for name in seen {
             var fs = stat()
-            let ok = source.appending(relative: Array(name.utf8)).withCString { lstat($0, &fs) } == 0
+            let ok = source.appending(relative: name).withCString { lstat($0, &fs) } == 0
             if !ok || after[name]?.size != Int64(fs.st_size) {
                 differing += 1
-                if examples.count < 10 { examples.append("\(name): file \(ok ? String(fs.st_size) : "gone") bytes, object \(after[name].map { String($0.size) } ?? "missing")") }
+                if examples.count < 10 { examples.append("\(String(decoding: name, as: UTF8.self)): file \(ok ? String(fs.st_size) : "gone") bytes, object \(after[name].map { String($0.size) } ?? "missing")") }
             }
         }
         let p = control.progress()
@@ -164,15 +184,24 @@ final class FolderToBucket: @unchecked Sendable {
 
     /// One file as one object (or a multipart upload), its bytes admitted by the bandwidth budget as they are read.
     func upload(_ item: Item) throws {
-        let fd = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+        // Never a link put in its place since the walk.
+        let fd = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else { throw StepError.io("cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var before = stat()
+        guard fstat(fd, &before) == 0, before.st_ino == item.inode else { throw StepError.io("it was replaced since the walk; sent on the next pass") }
+        // The pause gate, window and bandwidth wait here, on the worker's own thread, never on Swift's shared pool.
+        var admitted: Int64 = 0
+        while admitted < item.size {
+            let chunk = Int(min(Int64(1 << 20), item.size - admitted))
+            guard control.admit(chunk) else { throw StepError.target("stopped") }
+            admitted += Int64(chunk)
+        }
         let control = self.control
         let read: @Sendable (Int64, Int) throws -> ByteBuffer = { offset, length in
             var buffer = ByteBufferAllocator().buffer(capacity: length)
             var done = 0
             while done < length {
-                guard control.admit(min(1 << 20, length - done)) else { throw StepError.target("stopped") }
                 let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { raw in
                     pread(fd, raw.baseAddress, min(raw.count, length - done), off_t(offset) + off_t(done))
                 }
@@ -185,6 +214,13 @@ final class FolderToBucket: @unchecked Sendable {
         let metadata = ["mtime": "\(item.mtime.tv_sec).\(String(format: "%09d", item.mtime.tv_nsec))", "mode": String(item.mode, radix: 8)]
         let (client, key, size, partSize, parts) = (self.client, prefix + item.relative, item.size, self.partSize, self.partsAtOnce)
         try blocking { try await client.upload(key, size: size, partSize: partSize, parallel: parts, metadata: metadata, read: read) }
+        // Changed while it was read: the object may hold a mix; removed, so the next pass sends it whole.
+        var after = stat()
+        if fstat(fd, &after) != 0 || after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec
+            || after.st_ctim.tv_sec != before.st_ctim.tv_sec || after.st_ctim.tv_nsec != before.st_ctim.tv_nsec {
+            try? blocking { try await client.delete(key) }
+            throw StepError.io("it changed while it was uploaded; the object was removed and the file is sent again on the next pass")
+        }
     }
 
     static func date(_ s: String) -> Date? {

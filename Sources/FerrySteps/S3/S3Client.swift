@@ -56,9 +56,12 @@ struct S3Client: Sendable {
     /// For tests of clock skew: the time requests are signed with.
     var clock: @Sendable () -> Date = { Date() }
 
+    /// The Host header as the HTTP client sends it: no port when it is the scheme's default
+    /// (signing `s3.example:443` while `s3.example` is sent would break every signature).
     var host: String {
         let u = URL(string: location.endpoint)
-        let port = u?.port.map { ":\($0)" } ?? ""
+        let standard = u?.scheme == "https" ? 443 : 80
+        let port = u?.port.flatMap { $0 == standard ? nil : ":\($0)" } ?? ""
         return location.pathStyle ? "\(u?.host ?? "")\(port)" : "\(location.bucket).\(u?.host ?? "")\(port)"
     }
 
@@ -73,6 +76,9 @@ struct S3Client: Sendable {
         var headers: HTTPHeaders
         var body: ByteBuffer
     }
+
+    /// The most a request's answer may hold (a ranged GET of one part).
+    static let largestBody = 1 << 30
 
     /// Attempts in all for an answer the server means as "later" (500, 502, 503 SlowDown, 504).
     var attempts = 6
@@ -110,7 +116,7 @@ struct S3Client: Sendable {
             request.headers.add(name: "Content-Length", value: "0")
         }
         let response = try await http.execute(request, timeout: timeout)
-        let bytes = try await response.body.collect(upTo: 64 << 20)
+        let bytes = try await response.body.collect(upTo: Self.largestBody)
         let status = Int(response.status.code)
         guard expect.contains(status) else {
             let text = String(buffer: bytes)
@@ -130,12 +136,39 @@ struct S3Client: Sendable {
         var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(maxKeys)), ("encoding-type", "url")]
         if let continuation { query.append(("continuation-token", continuation)) }
         let text = String(buffer: try await send(.GET, key: nil, query: query).body)
-        let objects = XMLText.values("Contents", in: text).map { c in
-            S3Object(key: (XMLText.first("Key", in: c) ?? "").removingPercentEncoding ?? "", size: Int64(XMLText.first("Size", in: c) ?? "") ?? 0,
-                     etag: (XMLText.first("ETag", in: c) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")), lastModified: XMLText.first("LastModified", in: c) ?? "")
+        let page = try Self.listPage(text)
+        if page.truncated && (page.next == nil || page.next == continuation) {
+            throw S3Error(status: 200, code: "BadListing", message: "the listing says it is truncated but gives no new continuation token", resource: location.bucket)
         }
-        let truncated = XMLText.first("IsTruncated", in: text) == "true"
-        return (objects, truncated ? XMLText.first("NextContinuationToken", in: text) : nil)
+        return (page.objects, page.truncated ? page.next : nil)
+    }
+
+    /// One ListObjectsV2 answer. Keys come url-encoded when the server says so (`+` is a space,
+    /// as in a form); a key that does not decode is refused, never taken as "". Pure.
+    static func listPage(_ text: String) throws -> (objects: [S3Object], truncated: Bool, next: String?) {
+        let encoded = XMLText.first("EncodingType", in: text) == "url"
+        let objects = try XMLText.values("Contents", in: text).map { c -> S3Object in
+            let raw = XMLText.first("Key", in: c) ?? ""
+            guard let key = encoded ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw, !key.isEmpty else {
+                throw S3Error(status: 200, code: "BadKey", message: "a listed key does not decode: \(raw.prefix(100))", resource: "listing")
+            }
+            return S3Object(key: key, size: Int64(XMLText.first("Size", in: c) ?? "") ?? 0,
+                            etag: (XMLText.first("ETag", in: c) ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")), lastModified: XMLText.first("LastModified", in: c) ?? "")
+        }
+        return (objects, XMLText.first("IsTruncated", in: text) == "true", XMLText.first("NextContinuationToken", in: text))
+    }
+
+    /// The server's clock minus ours (from its Date header): comparisons of its LastModified with local times correct by it.
+    func skew() async throws -> TimeInterval {
+        let r = try await send(.HEAD, key: nil)
+        guard let date = r.headers.first(name: "date") else { return 0 }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        // The header has whole seconds: a difference under 2 s is its rounding, not a skew.
+        let measured = f.date(from: date).map { $0.timeIntervalSinceNow } ?? 0
+        return abs(measured) < 2 ? 0 : measured
     }
 
     /// Every object under `prefix`, page by page, in key order.
@@ -166,6 +199,8 @@ struct S3Client: Sendable {
     }
 
     func delete(_ key: String) async throws {
+        // DELETE on the bucket's own path would be DeleteBucket.
+        guard !key.isEmpty else { throw S3Error(status: 0, code: "EmptyKey", message: "", resource: location.bucket) }
         _ = try await send(.DELETE, key: key, expect: [200, 204])
     }
 
@@ -183,6 +218,15 @@ struct S3Client: Sendable {
     }
 
     func completeMultipart(_ key: String, uploadID: String, parts: [(Int, String)]) async throws {
+        do {
+            try await completeOnce(key, uploadID: uploadID, parts: parts)
+        } catch let e as S3Error where e.code == "NoSuchUpload" {
+            // A completion whose answer was lost and was sent again: done if the object carries the multipart ETag.
+            guard let head = try await head(key), head.etag.hasSuffix("-\(parts.count)") else { throw e }
+        }
+    }
+
+    func completeOnce(_ key: String, uploadID: String, parts: [(Int, String)]) async throws {
         let xml = "<CompleteMultipartUpload>" + parts.sorted { $0.0 < $1.0 }.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\(XMLText.escape($0.1))</ETag></Part>" }.joined() + "</CompleteMultipartUpload>"
         let r = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml))
         // S3 may answer 200 with an error inside.
@@ -209,6 +253,9 @@ struct S3Client: Sendable {
             try await put(key, try read(0, Int(size)), metadata: metadata)
             return
         }
+        guard size <= 5 << 40 else { throw S3Error(status: 0, code: "EntityTooLarge", message: "larger than 5 TiB, the most one object may hold", resource: "\(location.bucket)/\(key)") }
+        // At most 10,000 parts: bigger parts for a bigger file.
+        let partSize = max(partSize, Int((size + 9_999) / 10_000 + (1 << 20) - 1) & ~((1 << 20) - 1))
         let id = try await createMultipart(key, metadata: metadata)
         do {
             let count = Int((size + Int64(partSize) - 1) / Int64(partSize))
