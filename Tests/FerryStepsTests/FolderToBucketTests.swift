@@ -138,6 +138,12 @@ struct FolderToBucketTests {
         let downloaded = try await runCommand(repoRoot + "/.build/debug/ferry", down.argv, timeout: 120)
         #expect(downloaded.status == 0 && downloaded.stdout.contains(#""filesCopied":25"#), "\(downloaded.combined)")
         #expect(try String(contentsOfFile: back + "/7.txt", encoding: .utf8) == "file 7")
+        // Contents compared for buckets is not built: asked for, it is refused rather than silently skipped.
+        var checksum = FileSyncArguments(copies: [.init(source: root, target: "s3://\(c.location.bucket)/x")], verify: "checksum", controlPort: -1,
+                                         s3: .init(endpoint: server.endpoint, credentialsDir: creds), resultFile: "")
+        checksum.parallelism = 2
+        let refused = try await runCommand(repoRoot + "/.build/debug/ferry", checksum.argv, timeout: 60)
+        #expect(refused.status != 0 && refused.combined.contains("--verify checksum is not done for buckets yet"), "\(refused.combined)")
         let badName = try await run("s3://Bad_Bucket/x", creds: creds)
         #expect(badName.status != 0 && badName.combined.contains("bucket name S3 takes"), "\(badName.combined)")
         #expect(!FileManager.default.fileExists(atPath: "s3:"), "never a local folder named s3:")
