@@ -162,4 +162,28 @@ struct S3ClientTests {
         #expect(keys == ["dir/a.txt", "dir/big.bin"])
         #expect(try await c.incompleteUploads(prefix: "dir/").isEmpty)
     }
+
+    @Test("a connection refused or cut is tried again for requests that do the same twice (the store back within the back-off: the GET succeeds); a POST is never sent twice")
+    func transportRetry() async throws {
+        let server = try await SwiftS3.shared()
+        let bucket = "retry-\(UUID().uuidString.prefix(8).lowercased())"
+        let direct = swift(server, bucket: bucket)
+        try await makeBucket(direct)
+        try await direct.put("k", ByteBuffer(string: "still here"))
+        let proxy = try TCPProxy.start(to: server.port)
+        let port = proxy.port
+        var c = S3Client(location: S3Location(endpoint: "http://127.0.0.1:\(port)", bucket: bucket), credentials: .init(accessKey: SwiftS3.accessKey, secretKey: SwiftS3.secretKey), http: .shared)
+        c.attempts = 9
+        c.timeout = .seconds(3)
+        proxy.stop()
+        let client = c
+        let reading = Task { try await client.get("k") }
+        try await Task.sleep(for: .milliseconds(300))
+        let back = try TCPProxy.start(to: server.port, port: port)
+        defer { back.stop() }
+        #expect(String(buffer: try await reading.value) == "still here")
+        back.stop()
+        await #expect(throws: (any Error).self) { _ = try await client.createMultipart("never") }
+        #expect(try await direct.incompleteUploads(prefix: "never").isEmpty, "no upload was begun by a retry")
+    }
 }

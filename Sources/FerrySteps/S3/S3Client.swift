@@ -90,11 +90,20 @@ struct S3Client: Sendable {
             do {
                 return try await sendOnce(method, key: key, query: query, headers: headers, body: body, payloadHash: payloadHash, expect: expect)
             } catch let e as S3Error where [500, 502, 503, 504].contains(e.status) && attempt < attempts {
-                // Backing off as the SDKs do: 0.1, 0.2, 0.4 … s, with jitter.
-                try await Task.sleep(for: .milliseconds(Int(100 * pow(2, Double(attempt - 1)) * Double.random(in: 0.75...1.25))))
+                try await backOff(attempt)
+                attempt += 1
+            } catch where !(error is S3Error) && !(error is CancellationError) && method != .POST && attempt < attempts {
+                // A connection reset or refused, or a keep-alive connection the server closed: sent again, for
+                // requests that do the same the second time (never a POST: creating or completing an upload).
+                try await backOff(attempt)
                 attempt += 1
             }
         }
+    }
+
+    /// Backing off as the SDKs do: 0.1, 0.2, 0.4 … s, with jitter.
+    func backOff(_ attempt: Int) async throws {
+        try await Task.sleep(for: .milliseconds(Int(100 * pow(2, Double(min(attempt, 8) - 1)) * Double.random(in: 0.75...1.25))))
     }
 
     func sendOnce(_ method: HTTPMethod, key: String?, query: [(String, String)], headers: [String: String], body: ByteBuffer?,
@@ -126,9 +135,13 @@ struct S3Client: Sendable {
         return Response(status: status, headers: response.headers, body: bytes)
     }
 
-    /// HEAD bucket: the endpoint answers, the keys are right, the bucket is there.
+    /// HEAD bucket: the endpoint answers, the keys are right, the bucket is there. Asked with a
+    /// short deadline and one retry: a wrong endpoint is said within a minute, not after every back-off.
     func checkBucket() async throws {
-        _ = try await send(.HEAD, key: nil)
+        var quick = self
+        quick.timeout = min(timeout, .seconds(30))
+        quick.attempts = 2
+        _ = try await quick.send(.HEAD, key: nil)
     }
 
     /// One page of ListObjectsV2 under `prefix` (keys URL-encoded by the server, so any key survives).
