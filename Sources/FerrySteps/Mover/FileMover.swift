@@ -57,7 +57,7 @@ public final class FileMover: @unchecked Sendable {
         }
         var targetStat = stat()
         let targetExisted = options.target.withCString { stat($0, &targetStat) } == 0
-        guard mkdirAll(options.target) else { throw StepError.io("cannot create the target \(options.target): \(String(cString: strerror(errno)))") }
+        guard options.target.makeFolders() else { throw StepError.io("cannot create the target \(options.target): \(String(cString: strerror(errno)))") }
         // Folders this run created hold nothing yet: their files go straight to the workers.
         let newFolders = Locked<Set<[UInt8]>>(targetExisted ? [] : [[]])
 
@@ -227,17 +227,6 @@ public final class FileMover: @unchecked Sendable {
         }
         let (folders, differing, examples) = tally.snapshot()
         return FileVerification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
-    }
-
-    private func mkdirAll(_ path: RawPath) -> Bool {
-        var prefix: [UInt8] = []
-        for (i, part) in path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
-            if i > 0 { prefix.append(UInt8(ascii: "/")) }
-            prefix += part
-            if prefix.isEmpty || part.isEmpty { continue }
-            if RawPath(prefix).withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { return false }
-        }
-        return true
     }
 
     private func removeAll(_ path: RawPath) {

@@ -61,3 +61,17 @@ func symlinkStaysInside(linkDirectory: [UInt8], target: [UInt8]) -> Bool {
     }
     return true
 }
+
+extension RawPath {
+    /// Creates the folder and every missing parent (0755), as `mkdir -p`; false with errno set when one cannot be made.
+    func makeFolders() -> Bool {
+        var prefix: [UInt8] = []
+        for (i, part) in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
+            if i > 0 { prefix.append(UInt8(ascii: "/")) }
+            prefix += part
+            if prefix.isEmpty || part.isEmpty { continue }
+            if RawPath(prefix).withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+}

@@ -53,7 +53,7 @@ final class BucketToFolder: @unchecked Sendable {
             throw StepError.beforeChange(.target("the source bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
         }
         skew = (try? blocking { try await client.skew() }) ?? 0
-        guard mkdirs(target) else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
+        guard target.makeFolders() else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
         let objects: [S3Object] = try blocking {
             var all: [S3Object] = []
             try await client.listAll(prefix: prefix) { all += $0 }
@@ -113,13 +113,8 @@ final class BucketToFolder: @unchecked Sendable {
                 if examples.count < 10 { examples.append("\(relative): object \(o.size) bytes, file \(ok ? String(st.st_size) : "missing")") }
             }
         }
-        let p = control.progress()
-        let seconds = max(0.001, Date().timeIntervalSince(started))
-        control.setPhase(.done)
-        return FileSyncResult(filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied, filesSkipped: p.filesDone - p.filesCopied,
-                              seconds: (seconds * 1000).rounded() / 1000, filesPerSecond: Int64(Double(p.filesDone) / seconds), bytesPerSecond: Int64(Double(p.bytesCopied) / seconds),
-                              parallelism: parallelism, errors: errors.withLock { $0 },
-                              verify: FileVerification(mode: "size", folders: counts, differing: differing, examples: examples, removed: 0))
+        return control.bucketResult(started: started, parallelism: parallelism, errors: errors.withLock { $0 },
+                                    verify: FileVerification(mode: "size", folders: counts, differing: differing, examples: examples, removed: 0))
     }
 
     /// `1700000000.123456789` (seconds, then nanoseconds as written by the upload) as a timespec. Pure.
@@ -150,7 +145,7 @@ final class BucketToFolder: @unchecked Sendable {
             return false
         }
         let folder = RawPath(Array(path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropLast().joined(separator: [UInt8(ascii: "/")])))
-        guard mkdirs(folder) else { throw StepError.io("cannot create \(folder): \(String(cString: strerror(errno)))") }
+        guard folder.makeFolders() else { throw StepError.io("cannot create \(folder): \(String(cString: strerror(errno)))") }
         let temporary = folder.appending(Array(".ferry-part-\(UUID().uuidString)".utf8))
         let fd = temporary.withCString { open($0, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw StepError.io("cannot create \(temporary): \(String(cString: strerror(errno)))") }
@@ -203,15 +198,4 @@ final class BucketToFolder: @unchecked Sendable {
         return true
     }
 
-    private func mkdirs(_ path: RawPath) -> Bool {
-        var prefix: [UInt8] = []
-        for (i, part) in path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
-            if i > 0 { prefix.append(UInt8(ascii: "/")) }
-            prefix += part
-            if part.isEmpty { continue }
-            let r = RawPath(prefix).withCString { mkdir($0, 0o755) }
-            if r != 0 && errno != EEXIST { return false }
-        }
-        return true
-    }
 }

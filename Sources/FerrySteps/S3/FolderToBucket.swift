@@ -173,13 +173,8 @@ final class FolderToBucket: @unchecked Sendable {
                 if examples.count < 10 { examples.append("\(String(decoding: name, as: UTF8.self)): file \(ok ? String(fs.st_size) : "gone") bytes, object \(after[name].map { String($0.size) } ?? "missing")") }
             }
         }
-        let p = control.progress()
-        let seconds = max(0.001, Date().timeIntervalSince(started))
-        control.setPhase(.done)
-        return FileSyncResult(filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied, filesSkipped: p.filesDone - p.filesCopied,
-                              seconds: (seconds * 1000).rounded() / 1000, filesPerSecond: Int64(Double(p.filesDone) / seconds), bytesPerSecond: Int64(Double(p.bytesCopied) / seconds),
-                              parallelism: parallelism, errors: errors.withLock { $0 },
-                              verify: FileVerification(mode: "size", folders: folders, differing: differing, examples: examples, removed: removed))
+        return control.bucketResult(started: started, parallelism: parallelism, errors: errors.withLock { $0 },
+                                    verify: FileVerification(mode: "size", folders: folders, differing: differing, examples: examples, removed: removed))
     }
 
     /// One file as one object (or a multipart upload), its bytes admitted by the bandwidth budget as they are read.
@@ -230,9 +225,16 @@ final class FolderToBucket: @unchecked Sendable {
     }
 }
 
-extension Date {
-    /// Whole seconds, down: a listing's LastModified has at most millisecond precision.
-    func rounded() -> Date { Date(timeIntervalSince1970: timeIntervalSince1970.rounded(.down)) }
+extension MoverControl {
+    /// The result of a copy with a bucket side, from the control's counters (the run is done).
+    func bucketResult(started: Date, parallelism: Int, errors: [String], verify: FileVerification) -> FileSyncResult {
+        let p = progress()
+        let seconds = max(0.001, Date().timeIntervalSince(started))
+        setPhase(.done)
+        return FileSyncResult(filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied, filesSkipped: p.filesDone - p.filesCopied,
+                              seconds: (seconds * 1000).rounded() / 1000, filesPerSecond: Int64(Double(p.filesDone) / seconds), bytesPerSecond: Int64(Double(p.bytesCopied) / seconds),
+                              parallelism: parallelism, errors: errors, verify: verify)
+    }
 }
 
 /// Runs async work from a thread that may block (a mover's worker), and waits for it.
