@@ -47,6 +47,13 @@ struct ClickHouseSource: Sendable {
     /// Every `host:port` named, each once.
     var allAddresses: [String] { addresses.split(separator: ",").flatMap { $0.split(separator: "|") }.map(String.init) }
 
+    /// A server named twice would have its rows read (and counted) twice.
+    func refuseRepeatedAddress() throws {
+        if let twice = Dictionary(grouping: allAddresses, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw StepError.configuration("the source names \(twice) twice: its rows would be read twice. Name each server once, the replicas of a shard together (spec.clickhouse.copy.source.shards). Nothing was changed")
+        }
+    }
+
     /// Replicas are read in the order given (the next only when one is down), and never one that lags.
     static let readSettings = ["load_balancing": "in_order", "fallback_to_stale_replicas_for_distributed_queries": "0"]
 
@@ -66,9 +73,7 @@ struct ClickHouseSource: Sendable {
     @discardableResult
     func check() async throws -> (source: Set<String>, target: String) {
         let named = allAddresses
-        if let twice = Dictionary(grouping: named, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw StepError.beforeChange(.configuration("the source names \(twice) twice: its rows would be read twice. Name each server once, the replicas of a shard together (spec.clickhouse.copy.source.shards). Nothing was changed"))
-        }
+        try refuseRepeatedAddress()
         let zones: String
         do {
             zones = try await query("SELECT DISTINCT timezone() FROM \(remote("system", "one")) FORMAT TabSeparated")
@@ -92,9 +97,7 @@ struct ClickHouseSource: Sendable {
     /// The tables the names and patterns select, as the source holds them: each on every shard,
     /// with one definition. A name that matches nothing is refused by name.
     func tables(_ patterns: [String]) async throws -> [Table] {
-        if let twice = Dictionary(grouping: allAddresses, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
-            throw StepError.configuration("the source names \(twice) twice: its rows would be read twice. Name each server once, the replicas of a shard together (spec.clickhouse.copy.source.shards)")
-        }
+        try refuseRepeatedAddress()
         let parsed = try patterns.map { p -> (String, String) in
             guard let (db, t) = ClickHouseNames.tablePattern(p) else { throw StepError.configuration("\"\(p)\" is not db.table or db.prefix* (spec.clickhouse.copy.tables)") }
             return (db, t)

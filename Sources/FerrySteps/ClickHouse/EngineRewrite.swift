@@ -75,14 +75,14 @@ enum EngineRewrite {
             let own = name == base ? args : Array(args.dropFirst(2))
             if let r = options.replicate[base] {
                 let path = r.zookeeperPath.replacingOccurrences(of: "{database}", with: database).replacingOccurrences(of: "{table}", with: table)
-                engine = "Replicated\(base)(" + (["'\(escape(path))'", "'\(escape(r.replica))'"] + own).joined(separator: ", ") + ")"
+                engine = "Replicated\(base)(" + (["'\(ClickHouseText.escape(path))'", "'\(ClickHouseText.escape(r.replica))'"] + own).joined(separator: ", ") + ")"
             } else {
                 engine = args.isEmpty && !rest.dropFirst(name.count).hasPrefix("(") ? name : "\(name)(\(args.joined(separator: ", ")))"
             }
         } else if name == "Distributed" {
             guard args.count >= 3 else { return .failure(.configuration("\(database).\(table): Distributed needs cluster, database and table")) }
             var a = args
-            if let cluster = options.cluster { a[0] = "'\(escape(cluster))'" }
+            if let cluster = options.cluster { a[0] = "'\(ClickHouseText.escape(cluster))'" }
             if a.count == 3 { a.append(options.shardingKeyDefault) }
             engine = "Distributed(\(a.joined(separator: ", ")))"
         } else {
@@ -133,6 +133,4 @@ enum EngineRewrite {
         if !last.isEmpty { out.append(last) }
         return out
     }
-
-    static func escape(_ s: String) -> String { ClickHouseText.escape(s) }
 }
