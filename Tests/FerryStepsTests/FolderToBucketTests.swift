@@ -37,8 +37,8 @@ struct FolderToBucketTests {
         return root
     }
 
-    func mover(_ root: String, _ c: S3Client, delete: Bool = false, bandwidth: Int64 = 0) -> FolderToBucket {
-        FolderToBucket(source: RawPath(root), client: c, prefix: "app/files", parallelism: 8, partSize: 5 << 20, partsAtOnce: 2, delete: delete,
+    func mover(_ root: String, _ c: S3Client, delete: Bool = false, checksum: Bool = false, bandwidth: Int64 = 0) -> FolderToBucket {
+        FolderToBucket(source: RawPath(root), client: c, prefix: "app/files", parallelism: 8, partSize: 5 << 20, partsAtOnce: 2, delete: delete, checksum: checksum,
                        control: MoverControl(bandwidth: bandwidth, window: nil), say: { _ in })
     }
 
@@ -58,7 +58,7 @@ struct FolderToBucketTests {
         return try JSONDecoder().decode([String: Int].self, from: Data(r.stdout.utf8))
     }
 
-    @Test("every regular file arrives as an object (the 12 MB one in parts), mtime and mode in its metadata; a link and a name that is not UTF-8 are named, not skipped silently; per-folder counts agree; boto3 sees the same keys and sizes; a second run uploads nothing; a changed file only that one; with delete, a removed file's object goes")
+    @Test("every regular file arrives as an object (the 12 MB one in parts), mtime and mode in its metadata; a link and a name that is not UTF-8 are named, not skipped silently; per-folder counts agree; boto3 sees the same keys and sizes; a second run uploads nothing, at once; a changed file only that one, as does a touched one; checksum mode finds what size and mtime cannot and checks every ETag; with delete, a removed file's object goes")
     func upload() async throws {
         let server = try await SwiftS3.shared()
         let c = try await bucket(server)
@@ -76,12 +76,31 @@ struct FolderToBucketTests {
         #expect(Array(buffer: try await c.get("app/files/img/big.bin")) == Array(try Data(contentsOf: URL(fileURLWithPath: "\(root)/img/big.bin"))))
         let again = try await ProcessRun.thread { try mover(root, c).run() }
         #expect(again.filesCopied == 0 && again.filesSkipped == 121, "\(again)")
-        // A changed file (same size, newer): only it goes again.
-        try await Task.sleep(for: .milliseconds(1100))
+        // A changed file (same size, written at once): only it goes again.
         try Data("docs file 7 ".utf8 + Data(repeating: 9, count: 7 * 37)).write(to: URL(fileURLWithPath: "\(root)/docs/f 7 ü.txt"))
         let changed = try await ProcessRun.thread { try mover(root, c).run() }
         #expect(changed.filesCopied == 1, "\(changed)")
         #expect(String(buffer: try await c.get("app/files/docs/f 7 ü.txt")).hasPrefix("docs file 7 \u{9}"))
+        // Touched (same bytes, another mtime): sent again, so the object keeps the file's mtime.
+        var touched = [timespec(tv_sec: 1_600_000_000, tv_nsec: 5), timespec(tv_sec: 1_600_000_000, tv_nsec: 5)]
+        _ = utimensat(AT_FDCWD, "\(root)/docs/f 8 ü.txt", &touched, 0)
+        let retouched = try await ProcessRun.thread { try mover(root, c).run() }
+        let retouchedMeta = try await c.head("app/files/docs/f 8 ü.txt")?.metadata
+        #expect(retouched.filesCopied == 1 && retouchedMeta?["mtime"] == "1600000000.000000005", "\(retouched)")
+        // Checksum mode: every ETag (the 12 MB one's of 3 parts) matches the file's bytes, so nothing is sent.
+        let same = try await ProcessRun.thread { try mover(root, c, checksum: true).run() }
+        #expect(same.filesCopied == 0 && same.filesSkipped == 121 && same.verify.mode == "checksum" && same.verify.differing == 0, "\(same)")
+        // Other bytes of the same size, the mtime put back: size and mtime cannot tell, the contents can.
+        var st9 = stat()
+        stat("\(root)/docs/f 9 ü.txt", &st9)
+        try Data("DOCS FILE 9 ".utf8 + Data(repeating: 9, count: 9 * 37)).write(to: URL(fileURLWithPath: "\(root)/docs/f 9 ü.txt"))
+        var back = [st9.st_mtim, st9.st_mtim]
+        _ = utimensat(AT_FDCWD, "\(root)/docs/f 9 ü.txt", &back, 0)
+        let quick = try await ProcessRun.thread { try mover(root, c).run() }
+        #expect(quick.filesCopied == 0, "size and mtime alone: as rsync's quick check, the same")
+        let deep = try await ProcessRun.thread { try mover(root, c, checksum: true).run() }
+        #expect(deep.filesCopied == 1 && deep.verify.differing == 0, "\(deep)")
+        #expect(String(buffer: try await c.get("app/files/docs/f 9 ü.txt")).hasPrefix("DOCS FILE 9"))
         try FileManager.default.removeItem(atPath: "\(root)/docs/f 1 ü.txt")
         let pruned = try await ProcessRun.thread { try mover(root, c, delete: true).run() }
         #expect(pruned.verify.removed == 1 && pruned.verify.differing == 0, "\(pruned)")
@@ -138,12 +157,13 @@ struct FolderToBucketTests {
         let downloaded = try await runCommand(repoRoot + "/.build/debug/ferry", down.argv, timeout: 120)
         #expect(downloaded.status == 0 && downloaded.stdout.contains(#""filesCopied":25"#), "\(downloaded.combined)")
         #expect(try String(contentsOfFile: back + "/7.txt", encoding: .utf8) == "file 7")
-        // Contents compared for buckets is not built: asked for, it is refused rather than silently skipped.
-        var checksum = FileSyncArguments(copies: [.init(source: root, target: "s3://\(c.location.bucket)/x")], verify: "checksum", controlPort: -1,
-                                         s3: .init(endpoint: server.endpoint, credentialsDir: creds), resultFile: "")
-        checksum.parallelism = 2
-        let refused = try await runCommand(repoRoot + "/.build/debug/ferry", checksum.argv, timeout: 60)
-        #expect(refused.status != 0 && refused.combined.contains("--verify checksum is not done for buckets yet"), "\(refused.combined)")
+        // Contents compared: --verify checksum both ways, nothing to send.
+        for pair in [(root, "s3://\(c.location.bucket)/up/load"), ("s3://\(c.location.bucket)/up/load", back)] {
+            let checksum = FileSyncArguments(copies: [.init(source: pair.0, target: pair.1)], parallelism: 2, verify: "checksum", controlPort: -1,
+                                             s3: .init(endpoint: server.endpoint, credentialsDir: creds), resultFile: "")
+            let compared = try await runCommand(repoRoot + "/.build/debug/ferry", checksum.argv, timeout: 60)
+            #expect(compared.status == 0 && compared.stdout.contains(#""filesCopied":0"#) && compared.stdout.contains(#""mode":"checksum""#), "\(compared.combined)")
+        }
         let badName = try await run("s3://Bad_Bucket/x", creds: creds)
         #expect(badName.status != 0 && badName.combined.contains("bucket name S3 takes"), "\(badName.combined)")
         #expect(!FileManager.default.fileExists(atPath: "s3:"), "never a local folder named s3:")
@@ -164,7 +184,7 @@ enum ProcessRun {
 /// A bucket downloaded into a folder (``BucketToFolder``) from OpenStack Swift's S3 API.
 @Suite("Bucket to folder (Swift s3api)", .serialized, .timeLimit(.minutes(5)))
 struct BucketToFolderTests {
-    @Test("every object under the prefix arrives as a file with its bytes, mode and mtime (a large one in ranged parts); keys that would escape the folder (.., //, /…) or use the mover's temporary prefix are named and never written; a second run downloads nothing; no temporary file is left")
+    @Test("every object under the prefix arrives as a file with its bytes, mode and mtime (a large one in ranged parts); keys that would escape the folder (.., //, /…) or use the mover's temporary prefix are named and never written; a second run downloads nothing, at once; a touched file comes again; checksum mode finds what size and mtime cannot, the multipart ETag's part size inferred; no temporary file is left")
     func download() async throws {
         let server = try await SwiftS3.shared()
         let c = S3Client(location: S3Location(endpoint: server.endpoint, bucket: "down-\(UUID().uuidString.prefix(8).lowercased())"),
@@ -177,11 +197,12 @@ struct BucketToFolderTests {
         for hostile in ["pre/../escape.txt", "pre/a/../../escape2.txt", "pre/a//b.txt", "pre/.ferry-part-x", "pre/" + String(repeating: "n", count: 300)] {
             try await c.put(hostile, ByteBuffer(string: "hostile"))
         }
-        try await Task.sleep(for: .milliseconds(1100))  // downloaded in a later second than the objects were written
         let root = try makeTempDir("b2f")
         let target = root + "/files"
-        func run() async throws -> FileSyncResult {
-            try await ProcessRun.thread { try BucketToFolder(client: c, prefix: "pre", target: RawPath(target), parallelism: 6, partSize: 5 << 20, control: MoverControl(bandwidth: 0, window: nil)).run() }
+        func run(checksum: Bool = false, partSize: Int = 5 << 20) async throws -> FileSyncResult {
+            try await ProcessRun.thread {
+                try BucketToFolder(client: c, prefix: "pre", target: RawPath(target), parallelism: 6, partSize: partSize, checksum: checksum, control: MoverControl(bandwidth: 0, window: nil)).run()
+            }
         }
         let r = try await run()
         #expect(r.filesCopied == 32 && r.verify.differing == 0, "\(r)")
@@ -197,6 +218,22 @@ struct BucketToFolderTests {
         #expect(try String(contentsOfFile: target + "/docs/3 ü.txt", encoding: .utf8) == "doc 3")
         let again = try await run()
         #expect(again.filesCopied == 0 && again.filesSkipped == 32, "\(again)")
+        var su2 = stat()
+        stat(target + "/docs/setuid", &su2)
+        #expect(su2.st_mtim.tv_sec > 1_700_000_000, "an object without mtime metadata: the file has its LastModified")
+        // Touched here: its mtime is not the object's, so it comes again.
+        var touched = [timespec(tv_sec: 1_600_000_000, tv_nsec: 0), timespec(tv_sec: 1_600_000_000, tv_nsec: 0)]
+        _ = utimensat(AT_FDCWD, target + "/docs/4 ü.txt", &touched, 0)
+        #expect(try await run().filesCopied == 1)
+        // Other bytes of the same size, mtime put back: only checksum mode sees it, and the 11 MB
+        // object of 5 MiB parts is compared by a mover whose own parts are 8 MiB.
+        try Data("DOC 5".utf8).write(to: URL(fileURLWithPath: target + "/docs/5 ü.txt"))
+        var back = [st.st_mtim, st.st_mtim]
+        _ = utimensat(AT_FDCWD, target + "/docs/5 ü.txt", &back, 0)
+        #expect(try await run().filesCopied == 0)
+        let deep = try await run(checksum: true, partSize: 8 << 20)
+        #expect(deep.filesCopied == 1 && deep.verify.mode == "checksum" && deep.verify.differing == 0, "\(deep)")
+        #expect(try String(contentsOfFile: target + "/docs/5 ü.txt", encoding: .utf8) == "doc 5")
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: target).filter { $0.contains(".ferry-part-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
         #expect(BucketToFolder.unsafe("a/b.txt") == nil && BucketToFolder.unsafe("a\u{0}b") != nil && BucketToFolder.unsafe("/abs") != nil)

@@ -29,9 +29,6 @@ extension FileSyncArguments {
         for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
             throw StepError.configuration("--copy: \(side) is not s3://bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
         }
-        if verify == "checksum", let side = pairs.first(where: { $0.0.hasPrefix("s3://") || $0.1.hasPrefix("s3://") }) {
-            throw StepError.configuration("--verify checksum is not done for buckets yet (\(side.0)=\(side.1)): use --verify size, which compares sizes and change times")
-        }
         if let both = pairs.first(where: { $0.0.hasPrefix("s3://") && $0.1.hasPrefix("s3://") }) {
             throw StepError.configuration("--copy \(both.0)=\(both.1): bucket to bucket is not supported yet; one side must be a folder")
         }
@@ -47,12 +44,12 @@ extension FileSyncArguments {
             var results: [FileSyncResult] = []
             for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
                 if let (client, prefix) = source {
-                    results.append(try BucketToFolder(client: client, prefix: prefix, target: RawPath(to), parallelism: parallelism, partSize: partSize, control: control).run())
+                    results.append(try BucketToFolder(client: client, prefix: prefix, target: RawPath(to), parallelism: parallelism, partSize: partSize, checksum: checksum, control: control).run())
                     continue
                 }
                 if let (client, prefix) = bucket {
                     results.append(try FolderToBucket(source: RawPath(from), client: client, prefix: prefix, parallelism: parallelism, partSize: partSize, partsAtOnce: parts,
-                                                      delete: delete, control: control).run())
+                                                      delete: delete, checksum: checksum, control: control).run())
                     continue
                 }
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)

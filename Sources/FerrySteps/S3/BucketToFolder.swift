@@ -10,24 +10,26 @@ import Glibc
 /// temporary name in its folder and renamed into place when complete (a killed run leaves no
 /// partial file). mode and mtime come back from the object's metadata. A key that is not a safe
 /// relative path on a folder (`..`, NUL, a name too long, a leading `/`) is refused by name and
-/// never written. A file is skipped when it has the object's size and was written here after
-/// the object last changed (its ctime, which nothing can set back).
+/// never written. What counts as already there is ``ObjectMatch``'s (size and mtime, or with
+/// `checksum` the file's MD5 against the ETag, every download's too).
 final class BucketToFolder: @unchecked Sendable {
     let client: S3Client
     let prefix: String
     let target: RawPath
     let parallelism: Int
     let partSize: Int
+    let checksum: Bool
     let control: MoverControl
     /// The server's clock minus ours.
     var skew: TimeInterval = 0
 
-    init(client: S3Client, prefix: String, target: RawPath, parallelism: Int, partSize: Int = 8 << 20, control: MoverControl) {
+    init(client: S3Client, prefix: String, target: RawPath, parallelism: Int, partSize: Int = 8 << 20, checksum: Bool = false, control: MoverControl) {
         self.client = client
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.target = target
         self.parallelism = parallelism
         self.partSize = partSize
+        self.checksum = checksum
         self.control = control
     }
 
@@ -114,20 +116,7 @@ final class BucketToFolder: @unchecked Sendable {
             }
         }
         return control.bucketResult(started: started, parallelism: parallelism, errors: errors.withLock { $0 },
-                                    verify: FileVerification(mode: "size", folders: counts, differing: differing, examples: examples, removed: 0))
-    }
-
-    /// `1700000000.123456789` (seconds, then nanoseconds as written by the upload) as a timespec. Pure.
-    static func timespec(_ s: String) -> timespec? {
-        let parts = s.split(separator: ".", maxSplits: 1)
-        guard let first = parts.first, let sec = Int(first) else { return nil }
-        var nanos = 0
-        if parts.count == 2 {
-            let digits = String(parts[1].prefix(9))
-            guard let n = Int(digits), digits.allSatisfy(\.isNumber) else { return nil }
-            nanos = n * Int(pow(10, Double(9 - digits.count)))
-        }
-        return Glibc.timespec(tv_sec: time_t(sec), tv_nsec: nanos)
+                                    verify: FileVerification(mode: checksum ? "checksum" : "size", folders: counts, differing: differing, examples: examples, removed: 0))
     }
 
     static func top(_ relative: String) -> String {
@@ -138,11 +127,14 @@ final class BucketToFolder: @unchecked Sendable {
     /// One object into its file: skipped when current; else ranged GETs into a temporary file, renamed into place.
     func download(_ relative: String, _ object: S3Object) throws -> Bool {
         let path = target.appending(relative: Array(relative.utf8))
-        var st = stat()
-        if path.withCString({ lstat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == object.size,
-           let modified = FolderToBucket.date(object.lastModified),
-           Date(timeIntervalSince1970: TimeInterval(st.st_ctim.tv_sec)) >= modified.addingTimeInterval(1 - skew) {
-            return false
+        if try current(path, object) { return false }
+        if checksum && !ETagHash.comparable(object.etag) {
+            throw StepError.target("its ETag \(object.etag) is not an MD5 (an encrypted object, or another store's), so verify: checksum cannot compare its contents; use verify: size")
+        }
+        // Checksum mode: the bytes hashed as they arrive, for each part size the ETag may have been made with.
+        var hashes = checksum ? ETagHash.partSizes(size: object.size, etag: object.etag, own: Int64(ETagHash.uploadPartSize(size: object.size, partSize: partSize))).map(ETagHash.init) : []
+        if checksum && hashes.isEmpty {
+            throw StepError.target("its ETag \(object.etag) is of a multipart upload whose part size cannot be told from its size, so verify: checksum cannot compare its contents; use verify: size")
         }
         let folder = RawPath(Array(path.bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropLast().joined(separator: [UInt8(ascii: "/")])))
         guard folder.makeFolders() else { throw StepError.io("cannot create \(folder): \(String(cString: strerror(errno)))") }
@@ -175,6 +167,7 @@ final class BucketToFolder: @unchecked Sendable {
             }
             if offset == 0 { metadata = meta }
             guard Int64(body.readableBytes) == (size > 0 ? end - offset + 1 : 0) else { throw StepError.target("\(key): the object changed while it was read (got \(body.readableBytes) bytes at \(offset))") }
+            for i in hashes.indices { hashes[i].update(body) }
             var written = 0
             while written < body.readableBytes {
                 guard control.admit(min(1 << 20, body.readableBytes - written)) else { throw StepError.target("stopped") }
@@ -185,17 +178,42 @@ final class BucketToFolder: @unchecked Sendable {
             }
             offset = end + 1
         } while offset < size
+        if checksum, !hashes.indices.contains(where: { hashes[$0].finalize() == object.etag }) {
+            throw StepError.target("the bytes read do not make its ETag \(object.etag); not written, fetched again on the next pass")
+        }
         // Permission bits only (never setuid, setgid or sticky from a bucket), and never none at all.
-        let mode = metadata["mode"].flatMap { mode_t($0, radix: 8) }.map { $0 & 0o777 } ?? 0o644
-        fchmod(fd, mode == 0 ? 0o644 : mode)
+        fchmod(fd, ObjectMatch.fileMode(metadata))
         fsync(fd)
-        if let t = metadata["mtime"].flatMap(Self.timespec) {
+        // Its mtime: the one it had as a file, else when the object was written.
+        if let t = metadata["mtime"].flatMap(ObjectMatch.timespec(_:)) ?? FolderToBucket.date(object.lastModified).map(ObjectMatch.timespec(_:)) {
             var times = [t, t]
             futimens(fd, &times)
         }
         guard temporary.withCString({ t in path.withCString { rename(t, $0) } }) == 0 else { throw StepError.io("cannot put \(relative) in place: \(String(cString: strerror(errno)))") }
         renamed = true
         return true
+    }
+
+    /// Whether the file at `path` already holds the object: a regular file of its size whose
+    /// mtime and mode are what a download gives (the listing, then a HEAD when it cannot tell), or
+    /// in checksum mode whose bytes make its ETag.
+    func current(_ path: RawPath, _ object: S3Object) throws -> Bool {
+        var st = stat()
+        guard path.withCString({ lstat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int64(st.st_size) == object.size else { return false }
+        if checksum {
+            guard ETagHash.comparable(object.etag) else { return false }
+            let own = Int64(ETagHash.uploadPartSize(size: object.size, partSize: partSize))
+            return try ETagHash.of(file: path, partSizes: ETagHash.partSizes(size: object.size, etag: object.etag, own: own)).contains(object.etag)
+        }
+        switch ObjectMatch.download(fileSize: Int64(st.st_size), mtime: st.st_mtim, ctime: st.st_ctim, objectSize: object.size,
+                                    modified: FolderToBucket.date(object.lastModified), skew: skew) {
+        case .same: return true
+        case .differs: return false
+        case .askMetadata:
+            let (client, key) = (self.client, object.key)
+            guard let head = try blocking({ try await client.head(key) }), head.size == object.size, head.etag == object.etag else { return false }
+            return ObjectMatch.download(mtime: st.st_mtim, mode: st.st_mode, metadata: head.metadata)
+        }
     }
 
 }

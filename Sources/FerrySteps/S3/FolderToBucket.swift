@@ -7,9 +7,9 @@ import Glibc
 
 /// `ferry mover files` with an `s3://bucket/prefix` target: a folder tree uploaded as objects
 /// (key = prefix + relative path), `parallelism` files at once, large files in multipart uploads
-/// that are aborted when they fail (no partial object is ever visible). A file is skipped when
-/// the bucket already holds an object of its size written after the file last changed. mtime
-/// and mode travel in the object's metadata. The same ``MoverControl`` as for folders: pause,
+/// that are aborted when they fail (no partial object is ever visible). mtime and mode travel in
+/// the object's metadata; what counts as already there is ``ObjectMatch``'s (size and mtime, or
+/// with `checksum` the contents' MD5 against the ETag, every upload's too). The same ``MoverControl`` as for folders: pause,
 /// live bandwidth, window, progress. Then every top-level folder's files and bytes are counted
 /// on both sides from a fresh listing; with `delete`, objects the folder no longer has are removed.
 final class FolderToBucket: @unchecked Sendable {
@@ -20,11 +20,12 @@ final class FolderToBucket: @unchecked Sendable {
     let partSize: Int
     let partsAtOnce: Int
     let delete: Bool
+    let checksum: Bool
     let control: MoverControl
     let say: @Sendable (String) -> Void
 
     init(source: RawPath, client: S3Client, prefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4, delete: Bool = false,
-         control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
+         checksum: Bool = false, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
         self.source = source
         self.client = client
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
@@ -32,6 +33,7 @@ final class FolderToBucket: @unchecked Sendable {
         self.partSize = partSize
         self.partsAtOnce = partsAtOnce
         self.delete = delete
+        self.checksum = checksum
         self.control = control
         self.say = say
     }
@@ -45,16 +47,25 @@ final class FolderToBucket: @unchecked Sendable {
         var ctime: timespec
         var inode: ino_t
         var mode: mode_t
+        /// The object of its key when the listing had one of its size.
+        var listed: Listed?
+    }
+
+    /// An object as the listing shows it.
+    struct Listed {
+        var size: Int64
+        var modified: Date?
+        var etag: String
     }
 
     /// What the bucket holds under the prefix: relative key (as bytes: two spellings of one
-    /// accented name are two keys) → size and last modification.
-    func listing() throws -> [[UInt8]: (size: Int64, modified: Date?)] {
+    /// accented name are two keys) → size, last modification and ETag.
+    func listing() throws -> [[UInt8]: Listed] {
         let client = self.client, prefix = Array(self.prefix.utf8)
         return try blocking {
-            var found: [[UInt8]: (size: Int64, modified: Date?)] = [:]
+            var found: [[UInt8]: Listed] = [:]
             try await client.listAll(prefix: self.prefix) { page in
-                for o in page where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = (o.size, Self.date(o.lastModified)) }
+                for o in page where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: Self.date(o.lastModified), etag: o.etag) }
             }
             return found
         }
@@ -83,6 +94,8 @@ final class FolderToBucket: @unchecked Sendable {
         let queue = WorkQueue<Item>(capacity: parallelism * 4)
         let errors = Locked<[String]>([])
         let counts = Locked<[String: FolderCount]>([:])
+        // The ETag each file's object must have (checksum mode): the one its bytes give.
+        let expected = Locked<[[UInt8]: String]>([:])
         var seen = Set<[UInt8]>()
         // A folder or file the walk could not read: its objects must not count as gone.
         let walkFailed = Locked(false)
@@ -94,7 +107,13 @@ final class FolderToBucket: @unchecked Sendable {
                 defer { workers.leave() }
                 while let item = queue.take() {
                     do {
-                        try upload(item)
+                        if let etag = try current(item) {
+                            if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
+                            control.fileDone(bytes: item.size, copied: false)
+                            continue
+                        }
+                        let etag = try upload(item)
+                        if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
                         control.fileDone(bytes: item.size, copied: true)
                     } catch {
                         control.error("\(item.relative): \(error)")
@@ -129,13 +148,14 @@ final class FolderToBucket: @unchecked Sendable {
             seenLock.lock(); seen.insert(rel); seenLock.unlock()
             control.scanned(files: 1, bytes: Int64(fs.st_size))
             // The file's last change: its mtime, or its ctime when later (an mtime set back, by cp -p or tar, still moves the ctime).
-            let changed = TimeInterval(max(fs.st_mtim.tv_sec, fs.st_ctim.tv_sec))
-            // LastModified is cut to the second and read on the server's clock: only an object from a later second is surely newer.
-            if let have = existing[rel], have.size == Int64(fs.st_size), let at = have.modified, at.addingTimeInterval(-skew) >= Date(timeIntervalSince1970: changed + 1) {
+            let changed = ObjectMatch.seconds(fs.st_mtim) >= ObjectMatch.seconds(fs.st_ctim) ? fs.st_mtim : fs.st_ctim
+            let have = existing[rel].flatMap { $0.size == Int64(fs.st_size) ? $0 : nil }
+            if let have, !checksum, ObjectMatch.upload(fileSize: Int64(fs.st_size), changed: changed, objectSize: have.size, modified: have.modified, skew: skew) == .same {
                 control.fileDone(bytes: Int64(fs.st_size), copied: false)
                 return control.stopped == nil
             }
-            return queue.put(Item(relative: name, path: path, size: Int64(fs.st_size), mtime: fs.st_mtim, ctime: fs.st_ctim, inode: fs.st_ino, mode: fs.st_mode & 0o7777)) && control.stopped == nil
+            return queue.put(Item(relative: name, path: path, size: Int64(fs.st_size), mtime: fs.st_mtim, ctime: fs.st_ctim, inode: fs.st_ino, mode: fs.st_mode & 0o7777,
+                                  listed: have)) && control.stopped == nil
         }, unreadable: { path, code in
             walkFailed.withLock { $0 = true }
             errors.withLock { $0.append("\(path): \(String(cString: strerror(code)))") }
@@ -165,20 +185,42 @@ final class FolderToBucket: @unchecked Sendable {
             folders[top, default: FolderCount()].targetFiles += 1
             folders[top, default: FolderCount()].targetBytes += object.size
         }
+        let etags = expected.withLock { $0 }
         for name in seen {
             var fs = stat()
             let ok = source.appending(relative: name).withCString { lstat($0, &fs) } == 0
             if !ok || after[name]?.size != Int64(fs.st_size) {
                 differing += 1
                 if examples.count < 10 { examples.append("\(String(decoding: name, as: UTF8.self)): file \(ok ? String(fs.st_size) : "gone") bytes, object \(after[name].map { String($0.size) } ?? "missing")") }
+            } else if let want = etags[name], let have = after[name]?.etag, want != have {
+                // Checksum mode: the object listed now is not the one these bytes make.
+                differing += 1
+                if examples.count < 10 { examples.append("\(String(decoding: name, as: UTF8.self)): the object's ETag \(have) is not the file's \(want)") }
             }
         }
         return control.bucketResult(started: started, parallelism: parallelism, errors: errors.withLock { $0 },
-                                    verify: FileVerification(mode: "size", folders: folders, differing: differing, examples: examples, removed: removed))
+                                    verify: FileVerification(mode: checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed))
     }
 
-    /// One file as one object (or a multipart upload), its bytes admitted by the bandwidth budget as they are read.
-    func upload(_ item: Item) throws {
+    /// Whether the bucket already holds this file, when the listing could not tell: in size mode
+    /// the object's mtime and mode metadata (a HEAD); in checksum mode the file's bytes against the
+    /// ETag. The ETag the object has when it does; nil when the file must be sent.
+    func current(_ item: Item) throws -> String? {
+        guard let listed = item.listed, listed.size == item.size else { return nil }
+        if checksum {
+            guard ETagHash.comparable(listed.etag) else { return nil }
+            let sizes = ETagHash.partSizes(size: item.size, etag: listed.etag, own: Int64(ETagHash.uploadPartSize(size: item.size, partSize: self.partSize)))
+            return try ETagHash.of(file: item.path, partSizes: sizes).contains(listed.etag) ? listed.etag : nil
+        }
+        let (client, key) = (self.client, prefix + item.relative)
+        guard let head = try blocking({ try await client.head(key) }), head.size == item.size,
+              ObjectMatch.upload(mtime: item.mtime, mode: item.mode, metadata: head.metadata) else { return nil }
+        return head.etag
+    }
+
+    /// One file as one object (or a multipart upload), its bytes admitted by the bandwidth budget
+    /// as they are read. The object's ETag; in checksum mode, one that the bytes sent make.
+    func upload(_ item: Item) throws -> String {
         // Never a link put in its place since the walk.
         let fd = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
         guard fd >= 0 else { throw StepError.io("cannot open: \(String(cString: strerror(errno)))") }
@@ -206,9 +248,9 @@ final class FolderToBucket: @unchecked Sendable {
             }
             return buffer
         }
-        let metadata = ["mtime": "\(item.mtime.tv_sec).\(String(format: "%09d", item.mtime.tv_nsec))", "mode": String(item.mode, radix: 8)]
-        let (client, key, size, partSize, parts) = (self.client, prefix + item.relative, item.size, self.partSize, self.partsAtOnce)
-        try blocking { try await client.upload(key, size: size, partSize: partSize, parallel: parts, metadata: metadata, read: read) }
+        let metadata = ObjectMatch.metadata(mtime: item.mtime, mode: item.mode)
+        let (client, key, size, partSize, parts, md5) = (self.client, prefix + item.relative, item.size, self.partSize, self.partsAtOnce, checksum)
+        let sent = try blocking { try await client.upload(key, size: size, partSize: partSize, parallel: parts, metadata: metadata, md5: md5, read: read) }
         // Changed while it was read: the object may hold a mix; removed, so the next pass sends it whole.
         var after = stat()
         if fstat(fd, &after) != 0 || after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec || after.st_mtim.tv_nsec != before.st_mtim.tv_nsec
@@ -216,6 +258,11 @@ final class FolderToBucket: @unchecked Sendable {
             try? blocking { try await client.delete(key) }
             throw StepError.io("it changed while it was uploaded; the object was removed and the file is sent again on the next pass")
         }
+        if let computed = sent.computed, ETagHash.comparable(sent.etag), computed != sent.etag {
+            try? blocking { try await client.delete(key) }
+            throw StepError.target("the object arrived with ETag \(sent.etag), not the \(computed) its bytes make; it was removed and is sent again on the next pass")
+        }
+        return sent.computed ?? sent.etag
     }
 
     static func date(_ s: String) -> Date? {

@@ -201,15 +201,20 @@ struct S3Client: Sendable {
         var meta: [String: String] = [:]
         for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
         return S3Object(key: key, size: Int64(r.headers.first(name: "content-length") ?? "") ?? 0,
-                        etag: (r.headers.first(name: "etag") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
+                        etag: Self.unquoted(r.headers.first(name: "etag") ?? ""),
                         lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta)
     }
 
     func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
 
-    func put(_ key: String, _ body: ByteBuffer, metadata: [String: String] = [:]) async throws {
-        _ = try await send(.PUT, key: key, headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }), body: body)
+    /// The object's ETag as the server gives it.
+    @discardableResult
+    func put(_ key: String, _ body: ByteBuffer, metadata: [String: String] = [:]) async throws -> String {
+        let r = try await send(.PUT, key: key, headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }), body: body)
+        return Self.unquoted(r.headers.first(name: "etag") ?? "")
     }
+
+    static func unquoted(_ etag: String) -> String { etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
 
     func delete(_ key: String) async throws {
         // DELETE on the bucket's own path would be DeleteBucket.
@@ -230,16 +235,18 @@ struct S3Client: Sendable {
         return r.headers.first(name: "etag") ?? ""
     }
 
-    func completeMultipart(_ key: String, uploadID: String, parts: [(Int, String)]) async throws {
+    /// The object's ETag as the server gives it.
+    func completeMultipart(_ key: String, uploadID: String, parts: [(Int, String)]) async throws -> String {
         do {
-            try await completeOnce(key, uploadID: uploadID, parts: parts)
+            return try await completeOnce(key, uploadID: uploadID, parts: parts)
         } catch let e as S3Error where e.code == "NoSuchUpload" {
             // A completion whose answer was lost and was sent again: done if the object carries the multipart ETag.
             guard let head = try await head(key), head.etag.hasSuffix("-\(parts.count)") else { throw e }
+            return head.etag
         }
     }
 
-    func completeOnce(_ key: String, uploadID: String, parts: [(Int, String)]) async throws {
+    func completeOnce(_ key: String, uploadID: String, parts: [(Int, String)]) async throws -> String {
         let xml = "<CompleteMultipartUpload>" + parts.sorted { $0.0 < $1.0 }.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\(XMLText.escape($0.1))</ETag></Part>" }.joined() + "</CompleteMultipartUpload>"
         let r = try await send(.POST, key: key, query: [("uploadId", uploadID)], body: ByteBuffer(string: xml))
         // S3 may answer 200 with an error inside.
@@ -247,6 +254,7 @@ struct S3Client: Sendable {
         if let code = XMLText.first("Code", in: text), text.contains("<Error>") {
             throw S3Error(status: r.status, code: code, message: XMLText.first("Message", in: text) ?? "", resource: "\(location.bucket)/\(key)")
         }
+        return Self.unquoted(XMLText.first("ETag", in: text) ?? "")
     }
 
     func abortMultipart(_ key: String, uploadID: String) async throws {
@@ -259,21 +267,30 @@ struct S3Client: Sendable {
         return XMLText.values("Upload", in: text).map { (XMLText.first("Key", in: $0) ?? "", XMLText.first("UploadId", in: $0) ?? "", XMLText.first("Initiated", in: $0) ?? "") }
     }
 
+    /// What an upload left: the server's ETag, and (when asked for) the one its bytes give.
+    struct Uploaded: Sendable {
+        var etag: String
+        var computed: String?
+    }
+
     /// `body` as one object, in parts of `partSize` bytes, `parallel` at once, when it is larger
     /// than one part; an upload that fails is aborted, so the key never shows part of it.
-    func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], read: @escaping @Sendable (Int64, Int) throws -> ByteBuffer) async throws {
+    @discardableResult
+    func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], md5: Bool = false,
+                read: @escaping @Sendable (Int64, Int) throws -> ByteBuffer) async throws -> Uploaded {
         guard size > Int64(partSize) else {
-            try await put(key, try read(0, Int(size)), metadata: metadata)
-            return
+            let body = try read(0, Int(size))
+            return Uploaded(etag: try await put(key, body, metadata: metadata), computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
         }
         guard size <= 5 << 40 else { throw S3Error(status: 0, code: "EntityTooLarge", message: "larger than 5 TiB, the most one object may hold", resource: "\(location.bucket)/\(key)") }
         // At most 10,000 parts: bigger parts for a bigger file.
-        let partSize = max(partSize, Int((size + 9_999) / 10_000 + (1 << 20) - 1) & ~((1 << 20) - 1))
+        let partSize = ETagHash.uploadPartSize(size: size, partSize: partSize)
         let id = try await createMultipart(key, metadata: metadata)
         do {
             let count = Int((size + Int64(partSize) - 1) / Int64(partSize))
             var etags: [(Int, String)] = []
-            try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            var digests: [Int: [UInt8]] = [:]
+            try await withThrowingTaskGroup(of: (Int, String, [UInt8]).self) { group in
                 var next = 1
                 func add() {
                     guard next <= count else { return }
@@ -281,17 +298,20 @@ struct S3Client: Sendable {
                     next += 1
                     group.addTask {
                         let offset = Int64(n - 1) * Int64(partSize)
-                        let length = Int(min(Int64(partSize), size - offset))
-                        return (n, try await self.uploadPart(key, uploadID: id, number: n, try read(offset, length)))
+                        let body = try read(offset, Int(min(Int64(partSize), size - offset)))
+                        let digest = md5 ? ETagHash.md5(body) : []
+                        return (n, try await self.uploadPart(key, uploadID: id, number: n, body), digest)
                     }
                 }
                 for _ in 0..<max(1, parallel) { add() }
-                while let done = try await group.next() {
-                    etags.append(done)
+                while let (n, etag, digest) = try await group.next() {
+                    etags.append((n, etag))
+                    digests[n] = digest
                     add()
                 }
             }
-            try await completeMultipart(key, uploadID: id, parts: etags)
+            let etag = try await completeMultipart(key, uploadID: id, parts: etags)
+            return Uploaded(etag: etag, computed: md5 ? ETagHash.combine((1...count).map { digests[$0] ?? [] }) : nil)
         } catch {
             try? await abortMultipart(key, uploadID: id)
             throw error
