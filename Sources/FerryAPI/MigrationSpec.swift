@@ -397,22 +397,124 @@ public struct RedisSpec: Codable, Sendable, Hashable {
     }
 }
 
-/// One folder of the package copied into a volume.
+/// A bucket, and a key prefix in it, at an S3-compatible endpoint (AWS, MinIO, Ceph, Swift).
+public struct S3Spec: Codable, Sendable, Hashable {
+    /// `https://s3.example:443`, or `http://` for a store inside the cluster.
+    public var endpoint: String
+    public var region: String?
+    public var bucket: String
+    /// Keys under this prefix (a folder: `app/files`).
+    public var prefix: String?
+    /// The bucket in the path (MinIO, Swift, Ceph; the default), else in the host name (AWS).
+    public var pathStyle: Bool?
+    /// A Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys).
+    public var credentialsSecret: String
+    /// A Secret with `ca.crt`: certificates the endpoint's TLS certificate may chain to.
+    public var caSecret: String?
+
+    public init(endpoint: String, region: String? = nil, bucket: String, prefix: String? = nil, pathStyle: Bool? = nil, credentialsSecret: String, caSecret: String? = nil) {
+        self.endpoint = endpoint
+        self.region = region
+        self.bucket = bucket
+        self.prefix = prefix
+        self.pathStyle = pathStyle
+        self.credentialsSecret = credentialsSecret
+        self.caSecret = caSecret
+    }
+}
+
+/// Where a `spec.files[]` entry's files come from: a folder of the package (`from: files`), or a
+/// bucket (`from: {s3: {…}}`). What is neither is kept as `unreadable`, for validation to name.
+public enum FileSource: Codable, Sendable, Hashable {
+    case package(String)
+    case s3(S3Spec)
+    case unreadable(String)
+
+    private enum Keys: String, CodingKey { case s3 }
+
+    public init(from decoder: Decoder) throws {
+        if let folder = try? decoder.singleValueContainer().decode(String.self) {
+            self = .package(folder)
+        } else if let c = try? decoder.container(keyedBy: AnyKey.self) {
+            guard c.allKeys.map(\.stringValue) == ["s3"] else {
+                self = .unreadable("has keys \(c.allKeys.map(\.stringValue).sorted().joined(separator: ", ")); give a folder of the package, or only s3")
+                return
+            }
+            do {
+                self = .s3(try c.decode(S3Spec.self, forKey: AnyKey("s3")))
+            } catch {
+                self = .unreadable("s3 is not {endpoint, bucket, prefix, region, pathStyle, credentialsSecret, caSecret}: \(FileSource.describe(error))")
+            }
+        } else {
+            self = .unreadable("is neither a folder of the package (a string) nor {s3: {…}}")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        switch self {
+        case .package(let folder):
+            var c = encoder.singleValueContainer()
+            try c.encode(folder)
+        case .s3(let spec):
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(spec, forKey: .s3)
+        case .unreadable:
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        }
+    }
+
+    /// The package folder, when that is the source.
+    public var folder: String? {
+        if case .package(let f) = self { return f }
+        return nil
+    }
+
+    public var bucket: S3Spec? {
+        if case .s3(let b) = self { return b }
+        return nil
+    }
+
+    static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "\(key.stringValue) is missing"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "\(c.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Any key, to read an object whose keys are not known in advance.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// One folder of the package (or a bucket) copied into a volume (or a bucket).
 public struct FileMapping: Codable, Sendable, Hashable {
     public struct Target: Codable, Sendable, Hashable {
-        public var persistentVolumeClaim: String
+        public var persistentVolumeClaim: String?
         public var subPath: String?
-        public init(persistentVolumeClaim: String, subPath: String? = nil) {
+        public var s3: S3Spec?
+        public init(persistentVolumeClaim: String? = nil, subPath: String? = nil, s3: S3Spec? = nil) {
             self.persistentVolumeClaim = persistentVolumeClaim
             self.subPath = subPath
+            self.s3 = s3
         }
     }
     public var name: String
-    /// Folder inside the package.
-    public var from: String
+    public var from: FileSource
     public var to: Target
 
     public init(name: String, from: String, to: Target) {
+        self.init(name: name, from: .package(from), to: to)
+    }
+
+    public init(name: String, from: FileSource, to: Target) {
         self.name = name
         self.from = from
         self.to = to
@@ -499,5 +601,14 @@ public struct StepsSpec: Codable, Sendable, Hashable {
     public init(skip: [String]? = nil, stallSeconds: Int? = nil) {
         self.skip = skip
         self.stallSeconds = stallSeconds
+    }
+}
+
+extension S3Spec {
+    /// Two places at one endpoint and bucket where one prefix holds the other. Pure.
+    public static func overlap(_ a: S3Spec, _ b: S3Spec) -> Bool {
+        func folder(_ p: String?) -> String { let p = p ?? ""; return p.isEmpty || p.hasSuffix("/") ? p : p + "/" }
+        guard a.endpoint == b.endpoint, a.bucket == b.bucket else { return false }
+        return folder(a.prefix).hasPrefix(folder(b.prefix)) || folder(b.prefix).hasPrefix(folder(a.prefix))
     }
 }

@@ -160,10 +160,25 @@ extension MigrationSpec {
             let field = "spec.files[\(i)]"
             if !Self.isDNSLabel(f.name) { fail("\(field).name", "\"\(f.name)\" must be a lowercase DNS label (a-z, 0-9, '-')") }
             if !fileNames.insert(f.name).inserted { fail("\(field).name", "\"\(f.name)\" is used twice; names must be unique") }
-            if !Self.isSafeRelative(f.from) { fail("\(field).from", "\"\(f.from)\" must be a folder inside the package: relative, without '..'") }
-            else if Self.isPackageRoot(f.from) { fail("\(field).from", "\"\(f.from)\" is the whole package (dumps, metadata and all); name the folder of files inside it, e.g. files") }
-            if f.to.persistentVolumeClaim.isEmpty { fail("\(field).to.persistentVolumeClaim", "is empty; name the claim to copy into") }
-            if let sub = f.to.subPath, !Self.isSafeRelative(sub) { fail("\(field).to.subPath", "\"\(sub)\" must be relative, without '..'") }
+            switch f.from {
+            case .package(let folder):
+                if !Self.isSafeRelative(folder) { fail("\(field).from", "\"\(folder)\" must be a folder inside the package: relative, without '..'") }
+                else if Self.isPackageRoot(folder) { fail("\(field).from", "\"\(folder)\" is the whole package (dumps, metadata and all); name the folder of files inside it, e.g. files") }
+            case .s3(let b): errors += Self.checkS3(b, "\(field).from.s3")
+            case .unreadable(let why): fail("\(field).from", why)
+            }
+            switch (f.to.persistentVolumeClaim, f.to.s3) {
+            case (nil, nil), (_?, _?): fail("\(field).to", "set exactly one of persistentVolumeClaim (a volume) and s3 (a bucket)")
+            case (let claim?, nil):
+                if claim.isEmpty { fail("\(field).to.persistentVolumeClaim", "is empty; name the claim to copy into") }
+                if let sub = f.to.subPath, !Self.isSafeRelative(sub) { fail("\(field).to.subPath", "\"\(sub)\" must be relative, without '..'") }
+            case (nil, let b?):
+                errors += Self.checkS3(b, "\(field).to.s3")
+                if f.to.subPath != nil { fail("\(field).to.subPath", "is for a volume; a bucket takes s3.prefix") }
+                if let a = f.from.bucket, S3Spec.overlap(a, b) {
+                    fail("\(field).to.s3.prefix", "s3://\(b.bucket)/\(b.prefix ?? "") overlaps the source s3://\(a.bucket)/\(a.prefix ?? "") at the same endpoint: the copy would read what it writes; name prefixes apart")
+                }
+            }
         }
         if let fs = fileSync {
             Self.checkRange(fs.parallelism, 1...256, "spec.fileSync.parallelism", &errors)
@@ -193,6 +208,28 @@ extension MigrationSpec {
                 fail("spec.steps.skip[\(i)]", "\"\(s)\" is not a step; use one of \(StepKind.allCases.map(\.rawValue).joined(separator: ", ")) or a full name such as mysql/project")
             }
             if kind == "validate" { fail("spec.steps.skip[\(i)]", "validate cannot be skipped: it protects your data") }
+        }
+        return errors
+    }
+
+    /// A bucket's fields: an http(s) endpoint, a bucket name S3 takes, a prefix without `..`, a credentials Secret.
+    static func checkS3(_ b: S3Spec, _ field: String) -> [ValidationError] {
+        var errors: [ValidationError] = []
+        let url = URL(string: b.endpoint)
+        if !(b.endpoint.hasPrefix("http://") || b.endpoint.hasPrefix("https://")) || url?.host?.isEmpty != false || (url?.path ?? "") .count > 1 || url?.query != nil {
+            errors.append(ValidationError("\(field).endpoint", "\"\(b.endpoint)\" must be an http(s) URL of the store, without a path, e.g. https://s3.example:443"))
+        }
+        if !(3...63).contains(b.bucket.count) || !b.bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") })
+            || b.bucket.hasPrefix("-") || b.bucket.hasPrefix(".") || b.bucket.hasSuffix("-") || b.bucket.hasSuffix(".") {
+            errors.append(ValidationError("\(field).bucket", "\"\(b.bucket)\" is not a bucket name S3 takes: 3–63 lowercase letters, digits, - and ., starting and ending with a letter or digit"))
+        }
+        if let p = b.prefix, !p.isEmpty, !Self.isSafeRelative(p) || p.utf8.count > 900 {
+            errors.append(ValidationError("\(field).prefix", "\"\(p)\" must be a key prefix like app/files: no leading /, no '..', under 900 bytes"))
+        }
+        if b.credentialsSecret.isEmpty { errors.append(ValidationError("\(field).credentialsSecret", "is empty; name a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")) }
+        if b.caSecret?.isEmpty == true { errors.append(ValidationError("\(field).caSecret", "is empty; name a Secret with ca.crt, or remove it")) }
+        if let r = b.region, r.isEmpty || !r.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) {
+            errors.append(ValidationError("\(field).region", "\"\(r)\" is not a region name like us-east-1"))
         }
         return errors
     }

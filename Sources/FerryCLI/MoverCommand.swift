@@ -58,6 +58,10 @@ struct MoverFiles: AsyncParsableCommand {
     var s3VirtualHosted = false
     @Option(help: "Folder with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY as files (a mounted Secret); else the environment.")
     var s3CredentialsDir: String?
+    @Option(help: "PEM certificates the endpoint's TLS certificate may chain to (a mounted Secret's ca.crt), besides the system's.")
+    var s3CaFile: String?
+    @Option(help: "A named store for s3://NAME@bucket/prefix sides: NAME={\"endpoint\":…,\"credentialsDir\":…} (repeatable).")
+    var s3Store: [String] = []
     @Option(help: "Files larger than this many bytes go in multipart uploads of parts this size.")
     var s3PartSize: Int = 8 << 20
     @Option(help: "Parts of one file uploaded at once.")
@@ -77,10 +81,17 @@ struct MoverFiles: AsyncParsableCommand {
             throw StepError.configuration(e.description)
         }
         if let source, let target { given.insert(.init(source: source, target: target), at: 0) }
+        let stores: [String: FileSyncArguments.S3]
+        do {
+            stores = try FileSyncArguments.stores(s3Store)
+        } catch let e as ArgvError {
+            throw StepError.configuration(e.description)
+        }
         return FileSyncArguments(copies: given, parallelism: parallelism, verify: verify, delete: delete, bandwidth: bandwidth, window: window,
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
-                                 s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, partSize: s3PartSize, parts: s3Parts) },
-                                 resultFile: result.resultFile)
+                                 s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, caFile: s3CaFile,
+                                                                 partSize: s3PartSize, parts: s3Parts) },
+                                 stores: stores, resultFile: result.resultFile)
     }
 
     func run() async throws {

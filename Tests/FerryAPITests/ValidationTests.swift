@@ -1,3 +1,4 @@
+import Foundation
 import FerryAPI
 import KubeClient
 import Testing
@@ -123,6 +124,44 @@ struct ValidationTests {
             #expect(f.contains(expected), "missing \(expected) in \(f.sorted())")
         }
         for e in s.validate() { #expect(e.message.count > 10, "message too thin: \(e)") }
+    }
+
+    @Test("buckets in spec.files: from a folder or {s3}, to a claim or s3, exactly one; each bad field named with the fix; overlapping prefixes refused; what is neither a folder nor {s3} is named, not a decoding error")
+    func buckets() throws {
+        var s = base()
+        let good = S3Spec(endpoint: "https://s3.example:443", bucket: "app-files", prefix: "app/files", credentialsSecret: "s3-creds")
+        s.files = [FileMapping(name: "up", from: "files", to: .init(s3: good)), FileMapping(name: "down", from: .s3(good), to: .init(persistentVolumeClaim: "data"))]
+        #expect(s.validate().isEmpty, "\(s.validate())")
+        var other = good
+        other.prefix = "other"
+        s.files = [FileMapping(name: "across", from: .s3(good), to: .init(s3: other))]
+        #expect(s.validate().isEmpty, "bucket to bucket, prefixes apart: \(s.validate())")
+        other.prefix = "app"
+        s.files = [FileMapping(name: "across", from: .s3(good), to: .init(s3: other))]
+        #expect(fields(s) == ["spec.files[0].to.s3.prefix"], "app holds app/files: \(s.validate())")
+        let bad = S3Spec(endpoint: "s3.example", region: "US East", bucket: "Bad_Bucket", prefix: "../x", credentialsSecret: "", caSecret: "")
+        s.files = [FileMapping(name: "a", from: .s3(bad), to: .init(persistentVolumeClaim: "p", s3: good)), FileMapping(name: "b", from: "files", to: .init())]
+        let f = Set(fields(s))
+        for expected in ["spec.files[0].from.s3.endpoint", "spec.files[0].from.s3.bucket", "spec.files[0].from.s3.prefix", "spec.files[0].from.s3.credentialsSecret",
+                         "spec.files[0].from.s3.caSecret", "spec.files[0].from.s3.region", "spec.files[0].to", "spec.files[1].to"] {
+            #expect(f.contains(expected), "missing \(expected) in \(f.sorted())")
+        }
+        s.files = [FileMapping(name: "a", from: "files", to: .init(subPath: "x", s3: good))]
+        #expect(fields(s) == ["spec.files[0].to.subPath"])
+        s.files = [FileMapping(name: "a", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3.example/bucket?x=1", bucket: "abc", credentialsSecret: "c")))]
+        #expect(fields(s) == ["spec.files[0].to.s3.endpoint"])
+        // As the API server hands it over: any shape at from (the schema preserves it), named by validation.
+        for (json, says) in [(#"{"s3": {"endpoint": "https://x", "bucket": 5, "credentialsSecret": "c"}}"#, "wrong type"), (#"{"s3": {"bucket": "abc"}}"#, "endpoint is missing"),
+                             (#"{"s3": {}, "path": "x"}"#, "only s3"), (#"42"#, "neither"), (#"["files"]"#, "neither")] {
+            let mapping = try JSONDecoder().decode(FileMapping.self, from: Data(#"{"name": "a", "from": \#(json), "to": {"persistentVolumeClaim": "p"}}"#.utf8))
+            s.files = [mapping]
+            let errors = s.validate()
+            #expect(errors.map(\.field) == ["spec.files[0].from"] && errors.first?.message.contains(says) == true, "\(json): \(errors)")
+        }
+        // Encoded back as it came: a folder as a string, a bucket as {s3}.
+        let round = try JSONDecoder().decode(FileMapping.self, from: JSONEncoder().encode(FileMapping(name: "d", from: .s3(good), to: .init(persistentVolumeClaim: "p"))))
+        #expect(round.from == .s3(good))
+        #expect(String(decoding: try JSONEncoder().encode(FileSource.package("files")), as: UTF8.self) == #""files""#)
     }
 
     @Test("careless specs that would overwrite credentials, copy the whole package or leak a password are refused, naming the field", arguments: [".", "./", "./."])

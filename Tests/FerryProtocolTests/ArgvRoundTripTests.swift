@@ -63,7 +63,11 @@ struct ArgvRoundTripTests {
                                         parallelism: g.int(0...300), verify: g.text(), delete: g.bool(), bandwidth: g.int(0...1 << 30),
                                         window: g.bool() ? .init(start: g.text(), end: g.text(), timeZone: g.text()) : nil, controlPort: g.int(-1...65535),
                                         controlHostEnv: g.maybe { $0.text() }, controlTokenFile: g.maybe { $0.text() }, startPaused: g.bool(),
-                                        s3: g.bool() ? .init(endpoint: g.text(), region: g.text(), pathStyle: g.bool(), credentialsDir: g.maybe { $0.text() }, partSize: g.int(-1...1 << 30), parts: g.int(-1...70)) : nil,
+                                        s3: g.bool() ? .init(endpoint: g.text(), region: g.text(), pathStyle: g.bool(), credentialsDir: g.maybe { $0.text() }, caFile: g.maybe { $0.text() },
+                                                             partSize: g.int(-1...1 << 30), parts: g.int(-1...70)) : nil,
+                                        stores: Dictionary((0..<g.int(0...3)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), region: g.text(), pathStyle: g.bool(),
+                                                            credentialsDir: g.maybe { $0.text() }, caFile: g.maybe { $0.text() }, partSize: g.int(-1...1 << 30), parts: g.int(-1...70))) },
+                                                           uniquingKeysWith: { a, _ in a }),
                                         resultFile: g.text()),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
             let servers = MySQLServers(sourceHost: g.text(), sourcePort: g.int(-1...70000), sourceCredentialsDir: g.maybe { $0.text() }, host: g.text(),
@@ -106,6 +110,8 @@ struct ArgvRoundTripTests {
         #expect(throws: ArgvError.self) { try KafkaArguments(argv: ["restore", "kafka", "--package", "/p", "--bootstrap", "k:1", "--tls=yes"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--copy", "=x"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--window-start", "22:00"]) }
+        #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":1}"]) }
+        #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":\"http://x\"}", "--s3-store", "a={\"endpoint\":\"http://y\"}"]) }
         #expect(throws: ArgvError.self) { try ValidateArguments(argv: ["restore", "validate", "--package", "/p", "--app-version", "1", "--endpoint", "mysql:3306"]) }
     }
 

@@ -18,12 +18,17 @@ struct ObjectMatchTests {
         #expect(ObjectMatch.upload(fileSize: 5, changed: t0, objectSize: 5, modified: at.addingTimeInterval(1), skew: 0) == .askMetadata)
         #expect(ObjectMatch.upload(fileSize: 5, changed: t0, objectSize: 5, modified: at.addingTimeInterval(3600), skew: 3600) == .askMetadata, "a server an hour ahead: its times mean an hour earlier here")
         #expect(ObjectMatch.upload(fileSize: 5, changed: t0, objectSize: 5, modified: nil, skew: 0) == .askMetadata)
-        // Bucket → folder: a file given the object's LastModified, or written here well after it.
-        let written = timespec(tv_sec: 1_700_003_600, tv_nsec: 0)
-        #expect(ObjectMatch.download(fileSize: 5, mtime: t0, ctime: t0, objectSize: 5, modified: at, skew: 0) == .same)
-        #expect(ObjectMatch.download(fileSize: 5, mtime: timespec(tv_sec: 1, tv_nsec: 0), ctime: written, objectSize: 5, modified: at, skew: 0) == .same)
-        #expect(ObjectMatch.download(fileSize: 5, mtime: timespec(tv_sec: 1, tv_nsec: 0), ctime: t0, objectSize: 5, modified: at.addingTimeInterval(1), skew: 0) == .askMetadata)
-        #expect(ObjectMatch.download(fileSize: 4, mtime: t0, ctime: written, objectSize: 5, modified: at, skew: 0) == .differs)
+        // Bucket → folder: a file that still carries its download's stamp, or was given the object's LastModified.
+        let etag = "0123456789abcdef0123456789abcdef"
+        let stamp = ObjectMatch.stamp(etag: etag, mtime: t0)
+        let other = timespec(tv_sec: 1, tv_nsec: 0)
+        #expect(ObjectMatch.download(fileSize: 5, mtime: t0, stamp: stamp, objectSize: 5, etag: etag, modified: nil) == .same)
+        #expect(ObjectMatch.download(fileSize: 5, mtime: other, stamp: stamp, objectSize: 5, etag: etag, modified: nil) == .askMetadata, "touched here since")
+        #expect(ObjectMatch.download(fileSize: 5, mtime: t0, stamp: stamp, objectSize: 5, etag: "ffff", modified: nil) == .askMetadata, "the object was written again")
+        #expect(ObjectMatch.download(fileSize: 5, mtime: t0, stamp: nil, objectSize: 5, etag: etag, modified: at) == .same)
+        #expect(ObjectMatch.download(fileSize: 5, mtime: other, stamp: nil, objectSize: 5, etag: etag, modified: at) == .askMetadata)
+        #expect(ObjectMatch.download(fileSize: 4, mtime: t0, stamp: stamp, objectSize: 5, etag: etag, modified: at) == .differs)
+        #expect(ObjectMatch.download(fileSize: 5, mtime: t0, stamp: ObjectMatch.stamp(etag: "", mtime: t0), objectSize: 5, etag: "", modified: nil) == .askMetadata, "no ETag: no stamp to go by")
     }
 
     @Test("size mode from metadata: the same mtime to the nanosecond and the same mode, else sent again; a download's mode never setuid, never none")

@@ -266,3 +266,41 @@ public struct TCPProxy: Sendable {
         _ = ProcessSpawn.waitStatus(pid)
     }
 }
+
+/// A TLS front (socat) for a local plain-HTTP port, its certificate for 127.0.0.1 signed by a CA
+/// made for it: `caFile` is what a client must be given to trust it.
+public struct TLSProxy: Sendable {
+    public let proxy: TCPProxy
+    public let caFile: String
+    public var endpoint: String { "https://127.0.0.1:\(proxy.port)" }
+
+    public static func start(to target: Int) async throws -> TLSProxy {
+        let dir = try makeTempDir("tls-proxy")
+        let steps: [[String]] = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Ferry test CA", "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr"],
+            ["x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key", "-CAcreateserial", "-days", "2",
+             "-extfile", "\(dir)/san.cnf", "-out", "\(dir)/server.crt"],
+        ]
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: "\(dir)/san.cnf", atomically: true, encoding: .utf8)
+        for args in steps {
+            let r = try await runCommand("/usr/bin/openssl", args, timeout: 60)
+            guard r.status == 0 else { throw TestServersError.startFailed("openssl: \(r.combined)") }
+        }
+        let pem = try String(contentsOfFile: "\(dir)/server.crt", encoding: .utf8) + String(contentsOfFile: "\(dir)/server.key", encoding: .utf8)
+        try pem.write(toFile: "\(dir)/server.pem", atomically: true, encoding: .utf8)
+        let local = try freeLocalPort()
+        let pid = try ProcessSpawn.spawn("socat", ["OPENSSL-LISTEN:\(local),bind=127.0.0.1,reuseaddr,fork,cert=\(dir)/server.pem,verify=0", "TCP:127.0.0.1:\(target)"],
+                                         environment: ["PATH": "/usr/bin:/bin"], fileActions: [], newSession: true)
+        let tls = TLSProxy(proxy: TCPProxy(port: local, pid: pid), caFile: "\(dir)/ca.crt")
+        // Listening once a connection is taken.
+        for _ in 0..<100 {
+            if (try? await runCommand("/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(local)", "-CAfile", tls.caFile], input: "", timeout: 10))?.status == 0 { return tls }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        tls.proxy.stop()
+        throw TestServersError.startFailed("the TLS proxy on \(local) did not answer")
+    }
+
+    public func stop() { proxy.stop() }
+}

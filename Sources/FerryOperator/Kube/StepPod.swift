@@ -34,7 +34,8 @@ enum StepPod {
     static func targets(_ spec: MigrationSpec, readOnly: Bool) -> Volumes {
         var v = Volumes()
         for (i, f) in (spec.files ?? []).enumerated() {
-            v.volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(f.to.persistentVolumeClaim)]])
+            guard let claim = f.to.persistentVolumeClaim else { continue }  // a bucket: no volume
+            v.volumes.append(["name": .string("target-\(i)"), "persistentVolumeClaim": ["claimName": .string(claim)]])
             var m: JSONValue = ["name": .string("target-\(i)"), "mountPath": .string(targetMount(f.name)), "readOnly": .bool(readOnly)]
             if let sub = f.to.subPath, !sub.isEmpty { m["subPath"] = .string(sub) }
             v.mounts.append(m)

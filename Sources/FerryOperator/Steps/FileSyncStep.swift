@@ -76,14 +76,48 @@ struct FileSyncStep: StepDriver {
         }
     }
 
-    /// The transfer pod's arguments: each `spec.files[]` folder of the package into its target claim.
+    /// The transfer pod's arguments: each `spec.files[]` entry from its package folder or bucket
+    /// into its claim or bucket. A bucket side is `s3://<entry>-from@bucket/prefix` (or `-to`),
+    /// the store of that name reading its keys and CA from the Secrets mounted for it.
     static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool) -> FileSyncArguments {
         let sync = spec.fileSync ?? FileSyncSpec()
+        var stores: [String: FileSyncArguments.S3] = [:]
+        func side(_ i: Int, _ entry: String, _ end: String, _ b: S3Spec) -> String {
+            let name = "\(entry)-\(end)"
+            stores[name] = .init(endpoint: b.endpoint, region: b.region ?? "us-east-1", pathStyle: b.pathStyle ?? true, credentialsDir: credentials(i, entry, end, b).mount,
+                                 caFile: ca(i, entry, end, b).map { "\($0.mount)/\(caKey)" })
+            return "s3://\(name)@\(b.bucket)/\(b.prefix ?? "")"
+        }
+        let copies: [FileSyncArguments.Copy] = (spec.files ?? []).enumerated().map { i, f in
+            let source = f.from.bucket.map { side(i, f.name, "from", $0) } ?? "\(StepPod.packageMount)/\(f.from.folder ?? "")"
+            let target = f.to.s3.map { side(i, f.name, "to", $0) } ?? StepPod.targetMount(f.name)
+            return .init(source: source, target: target)
+        }
         return FileSyncArguments(
-            copies: (spec.files ?? []).map { .init(source: "\(StepPod.packageMount)/\($0.from)", target: StepPod.targetMount($0.name)) },
+            copies: copies,
             parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
             bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
-            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused)
+            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores)
+    }
+
+    static let caKey = "ca.crt"
+
+    /// Mounted at /credentials/s3-<index>-<from|to> (a volume name within 63 characters whatever the entry's name).
+    static func credentials(_ i: Int, _ entry: String, _ end: String, _ b: S3Spec) -> StepSecret {
+        StepSecret(kind: "s3-\(i)-\(end)", field: "spec.files[\(i)].\(end).s3.credentialsSecret", name: b.credentialsSecret, required: ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"])
+    }
+
+    static func ca(_ i: Int, _ entry: String, _ end: String, _ b: S3Spec) -> StepSecret? {
+        b.caSecret.map { StepSecret(kind: "s3-ca-\(i)-\(end)", field: "spec.files[\(i)].\(end).s3.caSecret", name: $0, required: [caKey]) }
+    }
+
+    /// The Secrets the transfer pod mounts for its buckets (validate checks their keys first).
+    static func secrets(_ spec: MigrationSpec) -> [StepSecret] {
+        (spec.files ?? []).enumerated().flatMap { i, f in
+            [f.from.bucket.map { ($0, "from") }, f.to.s3.map { ($0, "to") }].compactMap { $0 }.flatMap { b, end in
+                [credentials(i, f.name, end, b)] + [ca(i, f.name, end, b)].compactMap { $0 }
+            }
+        }
     }
 
     private func create(_ step: StepStatus, attempt: String, _ context: StepContext) async throws {
@@ -91,6 +125,7 @@ struct FileSyncStep: StepDriver {
         guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
         let volumes = StepPod.package(spec) + StepPod.targets(spec, readOnly: false)
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
+            + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
         let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
         let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: context.filesPaused).argv, volumes: volumes, settings: settings, spec: spec,
                                    cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],

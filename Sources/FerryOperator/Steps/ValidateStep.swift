@@ -27,15 +27,15 @@ struct ValidateStep: JobStepKind {
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         let checks = StepDrivers.jobKinds.map { $0.validation(spec: spec) }
         return ValidateArguments(package: StepPod.packageMount, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
-                                 databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).map(\.from),
+                                 databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).compactMap(\.from.folder),
                                  required: checks.compactMap(\.requires), endpoints: checks.flatMap(\.endpoints),
-                                 volumes: (spec.files ?? []).map { .init(name: "files[\($0.name)]", path: StepPod.targetMount($0.name)) })
+                                 volumes: (spec.files ?? []).filter { $0.to.persistentVolumeClaim != nil }.map { .init(name: "files[\($0.name)]", path: StepPod.targetMount($0.name)) })
     }
 
     /// Every Secret a step of this spec mounts, with the keys it needs.
     static func secrets(_ spec: MigrationSpec) -> [StepSecret] {
         var seen: Set<String> = []
-        return StepDrivers.jobKinds.flatMap { $0.secrets(spec: spec) }.filter { seen.insert($0.field).inserted }
+        return (StepDrivers.jobKinds.flatMap { $0.secrets(spec: spec) } + FileSyncStep.secrets(spec)).filter { seen.insert($0.field).inserted }
     }
 
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.targets(spec, readOnly: true) }

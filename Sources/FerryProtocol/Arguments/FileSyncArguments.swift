@@ -1,3 +1,5 @@
+import Foundation
+
 /// `ferry mover files`: the file sync's transfer pod. Copies each tree into its target,
 /// pausable and bandwidth-limited through the control endpoint (``MoverAPI``), whose bearer
 /// token is read from `controlTokenFile`, never from argv.
@@ -33,30 +35,45 @@ public struct FileSyncArguments: StepArguments {
         }
     }
 
-    /// The object store an `s3://bucket/prefix` side of a copy is in.
-    public struct S3: Sendable, Equatable {
+    /// The object store an `s3://bucket/prefix` side of a copy is in (`s3://NAME@bucket/prefix`: the store named NAME).
+    public struct S3: Sendable, Equatable, Codable {
         /// `https://s3.example:443` (or `http://` for a store inside the cluster).
         public var endpoint: String
         public var region: String
         /// The bucket in the path (MinIO, Swift, Ceph), not in the host name.
         public var pathStyle: Bool
-        /// A mounted Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (else the environment).
+        /// A mounted Secret with `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, and `AWS_SESSION_TOKEN` for temporary keys (else the environment).
         public var credentialsDir: String?
+        /// PEM certificates the endpoint's TLS certificate may chain to, besides the system's.
+        public var caFile: String?
         /// Files larger than this go in multipart uploads of parts this size, `parts` at once.
         public var partSize: Int
         public var parts: Int
-        public init(endpoint: String, region: String = "us-east-1", pathStyle: Bool = true, credentialsDir: String? = nil, partSize: Int = 8 << 20, parts: Int = 4) {
+        public init(endpoint: String, region: String = "us-east-1", pathStyle: Bool = true, credentialsDir: String? = nil, caFile: String? = nil, partSize: Int = 8 << 20, parts: Int = 4) {
             self.endpoint = endpoint
             self.region = region
             self.pathStyle = pathStyle
             self.credentialsDir = credentialsDir
+            self.caFile = caFile
             self.partSize = partSize
             self.parts = parts
+        }
+
+        /// Only the endpoint is required; the rest as the flags default.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(endpoint: try c.decode(String.self, forKey: .endpoint), region: try c.decodeIfPresent(String.self, forKey: .region) ?? "us-east-1",
+                      pathStyle: try c.decodeIfPresent(Bool.self, forKey: .pathStyle) ?? true, credentialsDir: try c.decodeIfPresent(String.self, forKey: .credentialsDir),
+                      caFile: try c.decodeIfPresent(String.self, forKey: .caFile), partSize: try c.decodeIfPresent(Int.self, forKey: .partSize) ?? 8 << 20,
+                      parts: try c.decodeIfPresent(Int.self, forKey: .parts) ?? 4)
         }
     }
 
     public var copies: [Copy]
+    /// The store of `s3://bucket/prefix` sides.
     public var s3: S3?
+    /// Named stores, for `s3://NAME@bucket/prefix` sides (`--s3-store NAME=JSON`).
+    public var stores: [String: S3]
     public var parallelism: Int
     /// size (size + mtime) or checksum (contents).
     public var verify: String
@@ -73,9 +90,10 @@ public struct FileSyncArguments: StepArguments {
     public var resultFile: String
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
-                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, resultFile: String = TerminationMessage.path) {
+                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path) {
         self.copies = copies
         self.s3 = s3
+        self.stores = stores
         self.parallelism = parallelism
         self.verify = verify
         self.delete = delete
@@ -104,9 +122,11 @@ public struct FileSyncArguments: StepArguments {
             w.option("s3-region", s3.region)
             w.flag("s3-virtual-hosted", !s3.pathStyle)
             w.option("s3-credentials-dir", s3.credentialsDir)
+            w.option("s3-ca-file", s3.caFile)
             w.option("s3-part-size", s3.partSize)
             w.option("s3-parts", s3.parts)
         }
+        w.options("s3-store", stores.keys.sorted().map { "\($0)=\(Self.json(stores[$0]!))" })
         if let window {
             w.option("window-start", window.start)
             w.option("window-end", window.end)
@@ -119,11 +139,11 @@ public struct FileSyncArguments: StepArguments {
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
                                                                        "result-file", "window-start", "window-end", "window-time-zone",
-                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-part-size", "s3-parts"], flags: ["delete", "start-paused", "s3-virtual-hosted"])
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store"], flags: ["delete", "start-paused", "s3-virtual-hosted"])
         var s3: S3?
         if let endpoint = try r.optional("s3-endpoint") {
             s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
-                    partSize: try r.int("s3-part-size", default: 8 << 20), parts: try r.int("s3-parts", default: 4))
+                    caFile: try r.optional("s3-ca-file"), partSize: try r.int("s3-part-size", default: 8 << 20), parts: try r.int("s3-parts", default: 4))
         }
         let start = try r.optional("window-start"), end = try r.optional("window-end")
         var window: Window?
@@ -134,6 +154,23 @@ public struct FileSyncArguments: StepArguments {
         self.init(copies: try r.list("copy").map(Copy.init(text:)), parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
                   delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
                   controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
-                  s3: s3, resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  s3: s3, stores: try Self.stores(r.list("s3-store")), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+    }
+
+    /// `NAME=JSON` for each `--s3-store`; a name twice, or a value that is not a store, is refused.
+    public static func stores(_ texts: [String]) throws -> [String: S3] {
+        var out: [String: S3] = [:]
+        for text in texts {
+            let (name, json) = try ArgvReader.pair(text, option: "s3-store", shape: "NAME={\"endpoint\":…}")
+            guard let store = try? JSONDecoder().decode(S3.self, from: Data(json.utf8)) else { throw ArgvError("--s3-store \(name): not a store's JSON (endpoint, region, pathStyle, credentialsDir, caFile, partSize, parts)") }
+            guard out.updateValue(store, forKey: name) == nil else { throw ArgvError("--s3-store \(name) is given twice") }
+        }
+        return out
+    }
+
+    static func json(_ store: S3) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? e.encode(store)) ?? Data(), as: UTF8.self)
     }
 }

@@ -27,27 +27,30 @@ extension FileSyncArguments {
         guard !copies.isEmpty else { throw StepError.configuration("give --source and --target, or --copy SOURCE=TARGET") }
         let pairs = copies.map { ($0.source, $0.target) }
         for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
-            throw StepError.configuration("--copy: \(side) is not s3://bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
-        }
-        if let both = pairs.first(where: { $0.0.hasPrefix("s3://") && $0.1.hasPrefix("s3://") }) {
-            throw StepError.configuration("--copy \(both.0)=\(both.1): bucket to bucket is not supported yet; one side must be a folder")
+            throw StepError.configuration("--copy: \(side) is not s3://[STORE@]bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
         }
         let buckets = try pairs.map { try S3URL($0.1).map { try bucketClient($0) } }
         let sources = try pairs.map { try S3URL($0.0).map { try bucketClient($0) } }
         // Copies with a bucket side count their own totals as they list and walk.
         let roots = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") }.map { RawPath($0.0) }
-        let partSize = s3?.partSize ?? 8 << 20, parts = s3?.parts ?? 4
         let (parallelism, checksum, delete) = (parallelism, verify == "checksum", delete)
         let outcome = try await ProcessSpawn.onThread { () throws -> FileSyncResult in
             let scanner = Thread { FileMover.countTotals(roots, control: control) }
             scanner.start()
             var results: [FileSyncResult] = []
             for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
-                if let (client, prefix) = source {
+                // Parts as the writing side's store says (the reading side's for a download).
+                let (partSize, parts) = ((bucket ?? source).map { ($0.2.partSize, $0.2.parts) }) ?? (8 << 20, 4)
+                if let (client, prefix, _) = source, let (targetClient, targetPrefix, _) = bucket {
+                    results.append(try BucketToBucket(source: client, sourcePrefix: prefix, target: targetClient, targetPrefix: targetPrefix, parallelism: parallelism,
+                                                      partSize: partSize, partsAtOnce: parts, delete: delete, checksum: checksum, control: control).run())
+                    continue
+                }
+                if let (client, prefix, _) = source {
                     results.append(try BucketToFolder(client: client, prefix: prefix, target: RawPath(to), parallelism: parallelism, partSize: partSize, checksum: checksum, control: control).run())
                     continue
                 }
-                if let (client, prefix) = bucket {
+                if let (client, prefix, _) = bucket {
                     results.append(try FolderToBucket(source: RawPath(from), client: client, prefix: prefix, parallelism: parallelism, partSize: partSize, partsAtOnce: parts,
                                                       delete: delete, checksum: checksum, control: control).run())
                     continue
@@ -66,36 +69,47 @@ extension FileSyncArguments {
         return outcome
     }
 
-    /// The client and key prefix of an `s3://bucket/prefix` side, from `--s3-*` and the mounted credentials.
-    func bucketClient(_ url: S3URL) throws -> (S3Client, String) {
-        guard let s3 else { throw StepError.configuration("\(url.text) needs --s3-endpoint (spec.files[].to.s3.endpoint)") }
-        guard URL(string: s3.endpoint)?.host != nil, s3.endpoint.hasPrefix("http://") || s3.endpoint.hasPrefix("https://") else {
-            throw StepError.configuration("--s3-endpoint \"\(s3.endpoint)\" must be an http(s) URL, e.g. https://s3.example:443 (spec.files[].to.s3.endpoint)")
+    /// The client and key prefix of an `s3://[NAME@]bucket/prefix` side: the store NAME (or the
+    /// `--s3-*` one), its credentials from the mounted Secret's files (else the environment), its CA.
+    func bucketClient(_ url: S3URL) throws -> (S3Client, String, S3) {
+        let field = url.store.isEmpty ? "--s3-endpoint" : "--s3-store \(url.store)"
+        guard let s3 = url.store.isEmpty ? s3 : stores[url.store] else {
+            throw StepError.configuration(url.store.isEmpty ? "\(url.text) needs --s3-endpoint (spec.files[].to.s3.endpoint)" : "\(url.text) names the store \(url.store), which no --s3-store gives")
         }
-        guard s3.partSize >= 5 << 20, s3.partSize <= 5 << 30 else { throw StepError.configuration("--s3-part-size must be between 5 MiB and 5 GiB (S3's limits)") }
-        guard (1...64).contains(s3.parts) else { throw StepError.configuration("--s3-parts must be between 1 and 64") }
+        guard URL(string: s3.endpoint)?.host != nil, s3.endpoint.hasPrefix("http://") || s3.endpoint.hasPrefix("https://") else {
+            throw StepError.configuration("\(field): the endpoint \"\(s3.endpoint)\" must be an http(s) URL, e.g. https://s3.example:443 (spec.files[].to.s3.endpoint)")
+        }
+        guard s3.partSize >= 5 << 20, s3.partSize <= 5 << 30 else { throw StepError.configuration("\(field): the part size must be between 5 MiB and 5 GiB (S3's limits)") }
+        guard (1...64).contains(s3.parts) else { throw StepError.configuration("\(field): the parts at once must be between 1 and 64") }
         let env = ProcessInfo.processInfo.environment
-        let access = s3.credentialsDir.flatMap { Credentials.read("\($0)/AWS_ACCESS_KEY_ID") } ?? env["AWS_ACCESS_KEY_ID"]
-        let secret = s3.credentialsDir.flatMap { Credentials.read("\($0)/AWS_SECRET_ACCESS_KEY") } ?? env["AWS_SECRET_ACCESS_KEY"]
-        guard let access, !access.isEmpty, let secret, !secret.isEmpty else {
+        func value(_ key: String) -> String? { s3.credentialsDir.flatMap { Credentials.read("\($0)/\(key)") } ?? env[key] }
+        guard let access = value("AWS_ACCESS_KEY_ID"), !access.isEmpty, let secret = value("AWS_SECRET_ACCESS_KEY"), !secret.isEmpty else {
             throw StepError.configuration("no S3 credentials for \(url.text): the Secret needs keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (spec.files[].to.s3.credentialsSecret)")
         }
+        let token = value("AWS_SESSION_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
         let client = S3Client(location: S3Location(endpoint: s3.endpoint, region: s3.region, bucket: url.bucket, prefix: url.prefix, pathStyle: s3.pathStyle),
-                              credentials: .init(accessKey: access, secretKey: secret), http: .shared)
-        return (client, url.prefix)
+                              credentials: .init(accessKey: access, secretKey: secret, sessionToken: token), http: try S3HTTP.client(caFile: s3.caFile))
+        return (client, url.prefix, s3)
     }
 }
 
-/// `s3://bucket/prefix`: a side of a copy in an object store. Pure.
+/// `s3://[NAME@]bucket/prefix`: a side of a copy in an object store (the store NAME, or the default one). Pure.
 struct S3URL: Equatable {
+    var store: String = ""
     var bucket: String
     var prefix: String
-    var text: String { "s3://\(bucket)/\(prefix)" }
+    var text: String { "s3://\(store.isEmpty ? "" : store + "@")\(bucket)/\(prefix)" }
 
     /// nil when `s` is not an s3:// URL; a bucket name S3 would refuse is nil too (the caller says why).
     init?(_ s: String) {
         guard s.hasPrefix("s3://") else { return nil }
-        let rest = s.dropFirst(5)
+        var rest = s.dropFirst(5)
+        let head = rest.prefix { $0 != "/" }
+        if let at = head.firstIndex(of: "@") {
+            store = String(head[..<at])
+            guard !store.isEmpty else { return nil }
+            rest = rest[rest.index(after: at)...]
+        }
         let bucket = rest.prefix { $0 != "/" }
         guard (3...63).contains(bucket.count), bucket.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }) else { return nil }
         self.bucket = String(bucket)

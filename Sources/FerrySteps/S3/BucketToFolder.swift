@@ -20,8 +20,6 @@ final class BucketToFolder: @unchecked Sendable {
     let partSize: Int
     let checksum: Bool
     let control: MoverControl
-    /// The server's clock minus ours.
-    var skew: TimeInterval = 0
 
     init(client: S3Client, prefix: String, target: RawPath, parallelism: Int, partSize: Int = 8 << 20, checksum: Bool = false, control: MoverControl) {
         self.client = client
@@ -54,7 +52,6 @@ final class BucketToFolder: @unchecked Sendable {
         do { try blocking { try await client.checkBucket() } } catch {
             throw StepError.beforeChange(.target("the source bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
         }
-        skew = (try? blocking { try await client.skew() }) ?? 0
         guard target.makeFolders() else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
         let objects: [S3Object] = try blocking {
             var all: [S3Object] = []
@@ -146,27 +143,14 @@ final class BucketToFolder: @unchecked Sendable {
             close(fd)
             if !renamed { _ = temporary.withCString { unlink($0) } }
         }
-        let (client, key, size, part, control) = (self.client, object.key, object.size, Int64(self.partSize), self.control)
-        // Every range of the one version listed: an object overwritten mid-download fails the file, never tears it.
-        let pinned = object.etag.isEmpty ? [:] : ["If-Match": "\"\(object.etag)\""]
+        let (client, size, part, control) = (self.client, object.size, Int64(self.partSize), self.control)
         var metadata: [String: String] = [:]
         var offset: Int64 = 0
         repeat {
-            let end = min(size, offset + part) - 1
-            let range = "bytes=\(offset)-\(end)"
-            let (body, meta): (ByteBuffer, [String: String]) = try blocking {
-                let r: S3Client.Response
-                do {
-                    r = try await client.send(.GET, key: key, headers: (size > 0 ? ["Range": range] : [:]).merging(pinned) { a, _ in a }, expect: [200, 206])
-                } catch let e as S3Error where e.status == 412 {
-                    throw StepError.target("\(key) changed while it was downloaded; fetched again on the next pass")
-                }
-                var m: [String: String] = [:]
-                for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { m[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
-                return (r.body, m)
-            }
+            let length = Int(min(size - offset, part))
+            let at = offset
+            let (body, meta) = try blocking { try await client.read(object, offset: at, length: length) }
             if offset == 0 { metadata = meta }
-            guard Int64(body.readableBytes) == (size > 0 ? end - offset + 1 : 0) else { throw StepError.target("\(key): the object changed while it was read (got \(body.readableBytes) bytes at \(offset))") }
             for i in hashes.indices { hashes[i].update(body) }
             var written = 0
             while written < body.readableBytes {
@@ -176,7 +160,7 @@ final class BucketToFolder: @unchecked Sendable {
                 written += n
                 control.wrote(Int64(n))
             }
-            offset = end + 1
+            offset += Int64(length)
         } while offset < size
         if checksum, !hashes.indices.contains(where: { hashes[$0].finalize() == object.etag }) {
             throw StepError.target("the bytes read do not make its ETag \(object.etag); not written, fetched again on the next pass")
@@ -184,14 +168,24 @@ final class BucketToFolder: @unchecked Sendable {
         // Permission bits only (never setuid, setgid or sticky from a bucket), and never none at all.
         fchmod(fd, ObjectMatch.fileMode(metadata))
         fsync(fd)
-        // Its mtime: the one it had as a file, else when the object was written.
+        // Its mtime: the one it had as a file, else when the object was written; and the stamp a next run knows it by.
         if let t = metadata["mtime"].flatMap(ObjectMatch.timespec(_:)) ?? FolderToBucket.date(object.lastModified).map(ObjectMatch.timespec(_:)) {
             var times = [t, t]
             futimens(fd, &times)
         }
+        var given = stat()
+        if !object.etag.isEmpty, fstat(fd, &given) == 0 {
+            let stamp = Array(ObjectMatch.stamp(etag: object.etag, mtime: given.st_mtim).utf8)
+            ExtendedAttributes.set(fd, ObjectMatch.stampAttribute, stamp)  // a filesystem without user attributes: a HEAD next time
+        }
         guard temporary.withCString({ t in path.withCString { rename(t, $0) } }) == 0 else { throw StepError.io("cannot put \(relative) in place: \(String(cString: strerror(errno)))") }
         renamed = true
         return true
+    }
+
+    /// The stamp a download left on the file at `path` (never through a link); nil when there is none.
+    static func stamp(_ path: RawPath) -> String? {
+        ExtendedAttributes.get(path, ObjectMatch.stampAttribute).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Whether the file at `path` already holds the object: a regular file of its size whose
@@ -205,8 +199,8 @@ final class BucketToFolder: @unchecked Sendable {
             let own = Int64(ETagHash.uploadPartSize(size: object.size, partSize: partSize))
             return try ETagHash.of(file: path, partSizes: ETagHash.partSizes(size: object.size, etag: object.etag, own: own)).contains(object.etag)
         }
-        switch ObjectMatch.download(fileSize: Int64(st.st_size), mtime: st.st_mtim, ctime: st.st_ctim, objectSize: object.size,
-                                    modified: FolderToBucket.date(object.lastModified), skew: skew) {
+        switch ObjectMatch.download(fileSize: Int64(st.st_size), mtime: st.st_mtim, stamp: Self.stamp(path), objectSize: object.size, etag: object.etag,
+                                    modified: FolderToBucket.date(object.lastModified)) {
         case .same: return true
         case .differs: return false
         case .askMetadata:

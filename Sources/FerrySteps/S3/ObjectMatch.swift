@@ -46,16 +46,21 @@ enum ObjectMatch {
             && metadata["mode"].flatMap { mode_t($0, radix: 8) } == mode & 0o7777
     }
 
-    /// Bucket → folder, from the listing: a file of the object's size whose mtime is the
-    /// object's LastModified (given by an earlier download of an object without mtime metadata),
-    /// or that was written here (its ctime, which nothing sets back) surely after the object last changed.
-    static func download(fileSize: Int64, mtime: timespec, ctime: timespec, objectSize: Int64, modified: Date?, skew: TimeInterval) -> Verdict {
+    /// Bucket → folder, from the listing: a file of the object's size that still carries the
+    /// stamp its download left (the ETag it was made from and the mtime it was given, in an
+    /// extended attribute), or whose mtime is the object's LastModified (an object without mtime
+    /// metadata). A file changed here since has another mtime, so it is fetched again.
+    static func download(fileSize: Int64, mtime: timespec, stamp: String?, objectSize: Int64, etag: String, modified: Date?) -> Verdict {
         guard fileSize == objectSize else { return .differs }
-        guard let modified else { return .askMetadata }
-        if abs(seconds(mtime) - modified.timeIntervalSince1970) < 0.000_5 { return .same }
-        if seconds(ctime) >= modified.timeIntervalSince1970 - skew + margin { return .same }
+        if !etag.isEmpty, stamp == Self.stamp(etag: etag, mtime: mtime) { return .same }
+        if let modified, abs(seconds(mtime) - modified.timeIntervalSince1970) < 0.000_5 { return .same }
         return .askMetadata
     }
+
+    /// The extended attribute a download leaves on its file.
+    static let stampAttribute = "user.ferry.object"
+
+    static func stamp(etag: String, mtime: timespec) -> String { "\(etag) \(text(mtime))" }
 
     /// Bucket → folder, from the object's metadata: the file has the mtime and permission bits a download gives it.
     static func download(mtime: timespec, mode: mode_t, metadata: [String: String]) -> Bool {

@@ -38,6 +38,7 @@ struct S3Error: Error, CustomStringConvertible, Equatable {
         case "InvalidAccessKeyId", "SignatureDoesNotMatch": hint = "the access key or secret key is wrong (check the credentials Secret)"
         case "RequestTimeTooSkewed": hint = "this machine's clock is too far from the server's: signatures expire; fix the clock (NTP)"
         case "AccessDenied": hint = "these credentials may not do this"
+        case "UntrustedCertificate": hint = "the endpoint's TLS certificate does not chain to a CA this pod trusts: give its CA (spec.files[].to.s3.caSecret with ca.crt; --s3-ca-file)"
         case "EntityTooLarge": hint = "the object is larger than the server takes in one request; lower the part size"
         default: hint = message
         }
@@ -124,7 +125,13 @@ struct S3Client: Sendable {
         } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
         }
-        let response = try await http.execute(request, timeout: timeout)
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch where "\(error)".contains("CERTIFICATE_VERIFY_FAILED") || "\(error)".contains("certificate verify failed") {
+            // Permanent: never tried again.
+            throw S3Error(status: 0, code: "UntrustedCertificate", message: "\(error)", resource: location.endpoint)
+        }
         let bytes = try await response.body.collect(upTo: Self.largestBody)
         let status = Int(response.status.code)
         guard expect.contains(status) else {
@@ -135,13 +142,14 @@ struct S3Client: Sendable {
         return Response(status: status, headers: response.headers, body: bytes)
     }
 
-    /// HEAD bucket: the endpoint answers, the keys are right, the bucket is there. Asked with a
-    /// short deadline and one retry: a wrong endpoint is said within a minute, not after every back-off.
+    /// The endpoint answers, the keys are right, the bucket is there and may be listed: a listing
+    /// of one key (not a HEAD, whose refusals have no body to say which of these failed). Asked
+    /// with a short deadline and one retry: a wrong endpoint is said within a minute, not after every back-off.
     func checkBucket() async throws {
         var quick = self
         quick.timeout = min(timeout, .seconds(30))
         quick.attempts = 2
-        _ = try await quick.send(.HEAD, key: nil)
+        _ = try await quick.send(.GET, key: nil, query: [("list-type", "2"), ("max-keys", "1")])
     }
 
     /// One page of ListObjectsV2 under `prefix` (keys URL-encoded by the server, so any key survives).
@@ -206,6 +214,24 @@ struct S3Client: Sendable {
     }
 
     func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
+
+    /// Bytes `offset ..< offset + length` of the one version of `object` that was listed (an
+    /// object overwritten since fails with a message saying so, never tears what is read), and
+    /// its metadata. The body has exactly `length` bytes or this throws.
+    func read(_ object: S3Object, offset: Int64, length: Int) async throws -> (body: ByteBuffer, metadata: [String: String]) {
+        var headers = object.etag.isEmpty ? [:] : ["If-Match": "\"\(object.etag)\""]
+        if length > 0 { headers["Range"] = "bytes=\(offset)-\(offset + Int64(length) - 1)" }
+        let r: Response
+        do {
+            r = try await send(.GET, key: object.key, headers: headers, expect: [200, 206])
+        } catch let e as S3Error where e.status == 412 {
+            throw StepError.target("\(object.key) changed while it was read; fetched again on the next pass")
+        }
+        guard r.body.readableBytes == length else { throw StepError.target("\(object.key): the object changed while it was read (got \(r.body.readableBytes) bytes at \(offset), not \(length))") }
+        var metadata: [String: String] = [:]
+        for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { metadata[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
+        return (r.body, metadata)
+    }
 
     /// The object's ETag as the server gives it.
     @discardableResult
@@ -277,9 +303,9 @@ struct S3Client: Sendable {
     /// than one part; an upload that fails is aborted, so the key never shows part of it.
     @discardableResult
     func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], md5: Bool = false,
-                read: @escaping @Sendable (Int64, Int) throws -> ByteBuffer) async throws -> Uploaded {
+                read: @escaping @Sendable (Int64, Int) async throws -> ByteBuffer) async throws -> Uploaded {
         guard size > Int64(partSize) else {
-            let body = try read(0, Int(size))
+            let body = try await read(0, Int(size))
             return Uploaded(etag: try await put(key, body, metadata: metadata), computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
         }
         guard size <= 5 << 40 else { throw S3Error(status: 0, code: "EntityTooLarge", message: "larger than 5 TiB, the most one object may hold", resource: "\(location.bucket)/\(key)") }
@@ -298,7 +324,7 @@ struct S3Client: Sendable {
                     next += 1
                     group.addTask {
                         let offset = Int64(n - 1) * Int64(partSize)
-                        let body = try read(offset, Int(min(Int64(partSize), size - offset)))
+                        let body = try await read(offset, Int(min(Int64(partSize), size - offset)))
                         let digest = md5 ? ETagHash.md5(body) : []
                         return (n, try await self.uploadPart(key, uploadID: id, number: n, body), digest)
                     }

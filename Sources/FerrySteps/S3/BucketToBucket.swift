@@ -1,0 +1,191 @@
+import FerryProtocol
+import Foundation
+import NIOCore
+
+/// `ferry mover files` with buckets on both sides (`s3://…=s3://…`, each in its own store):
+/// every object under the source prefix copied under the target prefix, `parallelism` at once,
+/// streamed through the mover in ranged reads of the one listed version and written as a
+/// single PUT or a multipart upload (aborted on failure: never a partial object). The object's
+/// metadata (mtime, mode) comes along, with the source's ETag as `ferry-source-etag`. An object
+/// counts as copied when the target has its size and its ETag, or was made from that ETag; in
+/// checksum mode the bytes read must make the source's ETag and the upload's its own.
+final class BucketToBucket: @unchecked Sendable {
+    let source: S3Client
+    let sourcePrefix: String
+    let target: S3Client
+    let targetPrefix: String
+    let parallelism: Int
+    let partSize: Int
+    let partsAtOnce: Int
+    let delete: Bool
+    let checksum: Bool
+    let control: MoverControl
+
+    static let sourceETag = "ferry-source-etag"
+
+    init(source: S3Client, sourcePrefix: String, target: S3Client, targetPrefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4,
+         delete: Bool = false, checksum: Bool = false, control: MoverControl) {
+        self.source = source
+        self.sourcePrefix = Self.folder(sourcePrefix)
+        self.target = target
+        self.targetPrefix = Self.folder(targetPrefix)
+        self.parallelism = parallelism
+        self.partSize = partSize
+        self.partsAtOnce = partsAtOnce
+        self.delete = delete
+        self.checksum = checksum
+        self.control = control
+    }
+
+    static func folder(_ prefix: String) -> String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
+
+    /// Relative key → object, for every object under `prefix` (folder markers left out).
+    static func objects(_ client: S3Client, _ prefix: String) throws -> [String: S3Object] {
+        try blocking {
+            var found: [String: S3Object] = [:]
+            try await client.listAll(prefix: prefix) { page in
+                for o in page where o.key.hasPrefix(prefix) && !(o.key.hasSuffix("/") && o.size == 0) { found[String(o.key.dropFirst(prefix.count))] = o }
+            }
+            return found
+        }
+    }
+
+    func run() throws -> FileSyncResult {
+        let started = Date()
+        let (source, target) = (self.source, self.target)
+        for (client, side) in [(source, "source"), (target, "target")] {
+            do { try blocking { try await client.checkBucket() } } catch {
+                throw StepError.beforeChange(.target("the \(side) bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
+            }
+        }
+        if source.location.endpoint == target.location.endpoint && source.location.bucket == target.location.bucket
+            && (sourcePrefix.hasPrefix(targetPrefix) || targetPrefix.hasPrefix(sourcePrefix)) {
+            throw StepError.configuration("s3://\(source.location.bucket)/\(sourcePrefix) and s3://\(target.location.bucket)/\(targetPrefix) overlap: a copy would read what it writes; name prefixes apart")
+        }
+        let from = try Self.objects(source, sourcePrefix)
+        let existing = try Self.objects(target, targetPrefix)
+        var counts: [String: FolderCount] = [:]
+        for (relative, o) in from {
+            control.scanned(files: 1, bytes: o.size)
+            counts[BucketToFolder.top(relative), default: FolderCount()].sourceFiles += 1
+            counts[BucketToFolder.top(relative), default: FolderCount()].sourceBytes += o.size
+        }
+        control.scanFinished()
+        control.setPhase(.copying)
+        let errors = Locked<[String]>([])
+        // The ETag each target object must have: its own, as made from the source's bytes.
+        let expected = Locked<[String: String]>([:])
+        let queue = WorkQueue<(String, S3Object)>(capacity: parallelism * 4)
+        let workers = DispatchGroup()
+        for _ in 0..<parallelism {
+            workers.enter()
+            Thread { [self] in
+                defer { workers.leave() }
+                while let (relative, object) = queue.take() {
+                    do {
+                        if let etag = try current(object, existing[relative]) {
+                            expected.withLock { $0[relative] = etag }
+                            control.fileDone(bytes: object.size, copied: false)
+                            continue
+                        }
+                        let etag = try copy(relative, object)
+                        expected.withLock { $0[relative] = etag }
+                        control.fileDone(bytes: object.size, copied: true)
+                    } catch {
+                        control.error("\(object.key): \(error)")
+                        errors.withLock { $0.append("\(object.key): \(error)") }
+                        control.fileDone(bytes: object.size, copied: false)
+                    }
+                }
+            }.start()
+        }
+        for item in from.sorted(by: { $0.key < $1.key }) where queue.put((item.key, item.value)) && control.stopped == nil {}
+        queue.close()
+        workers.wait()
+        if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
+        var removed: Int64 = 0
+        if delete {
+            for relative in existing.keys where from[relative] == nil {
+                let key = targetPrefix + relative
+                try blocking { try await target.delete(key) }
+                removed += 1
+            }
+        }
+        control.setPhase(.verifying)
+        let after = try Self.objects(target, targetPrefix)
+        for (relative, o) in after {
+            counts[BucketToFolder.top(relative), default: FolderCount()].targetFiles += 1
+            counts[BucketToFolder.top(relative), default: FolderCount()].targetBytes += o.size
+        }
+        let etags = expected.withLock { $0 }
+        var differing: Int64 = 0
+        var examples: [String] = []
+        for (relative, o) in from.sorted(by: { $0.key < $1.key }) {
+            let have = after[relative]
+            let why: String? = have == nil ? "missing" : have!.size != o.size ? "\(have!.size) bytes, not \(o.size)"
+                : etags[relative].map { $0 != have!.etag ? "ETag \(have!.etag), not \($0)" : nil } ?? nil
+            if let why {
+                differing += 1
+                if examples.count < 10 { examples.append("\(relative): \(why)") }
+            }
+        }
+        return control.bucketResult(started: started, parallelism: parallelism, errors: errors.withLock { $0 },
+                                    verify: FileVerification(mode: checksum ? "checksum" : "size", folders: counts, differing: differing, examples: examples, removed: removed))
+    }
+
+    /// The target object's ETag when it already holds the source object: the same size, and the
+    /// same ETag or (a HEAD) made by this mover from that ETag; nil when it must be copied.
+    func current(_ object: S3Object, _ have: S3Object?) throws -> String? {
+        guard let have, have.size == object.size else { return nil }
+        if !object.etag.isEmpty && have.etag == object.etag { return have.etag }
+        let (target, key) = (self.target, have.key)
+        guard let head = try blocking({ try await target.head(key) }), head.size == object.size, head.metadata[Self.sourceETag] == object.etag, !object.etag.isEmpty else { return nil }
+        return head.etag
+    }
+
+    /// One object streamed across: its metadata from a HEAD of the listed version, then ranged
+    /// reads into a PUT or the parts of a multipart upload. The target's ETag.
+    func copy(_ relative: String, _ object: S3Object) throws -> String {
+        let (source, target, control, checksum) = (self.source, self.target, self.control, self.checksum)
+        guard let head = try blocking({ try await source.head(object.key) }), head.etag == object.etag || object.etag.isEmpty else {
+            throw StepError.target("it changed or went since it was listed; copied on the next pass")
+        }
+        if checksum && !ETagHash.comparable(object.etag) {
+            throw StepError.target("its ETag \(object.etag) is not an MD5 (an encrypted object, or another store's), so verify: checksum cannot compare its contents; use verify: size")
+        }
+        var admitted: Int64 = 0
+        while admitted < object.size {
+            let chunk = Int(min(Int64(1 << 20), object.size - admitted))
+            guard control.admit(chunk) else { throw StepError.target("stopped") }
+            admitted += Int64(chunk)
+        }
+        var metadata = head.metadata.filter { $0.key != Self.sourceETag }
+        metadata[Self.sourceETag] = object.etag
+        // The source's own part size when its ETag tells it, so the copy's ETag is the source's.
+        let own = ETagHash.uploadPartSize(size: object.size, partSize: partSize)
+        let candidates = ETagHash.partSizes(size: object.size, etag: object.etag, own: Int64(own))
+        let multipart = object.etag.contains("-")
+        let uploadPart = multipart ? candidates.compactMap { $0 }.first { $0 >= 5 << 20 && $0 <= 5 << 30 }.map(Int.init) ?? own : own
+        // Checksum mode: the bytes read must make the source's ETag, when its parts are known for sure.
+        let sameParts = multipart ? candidates == [Int64(uploadPart)] && object.size > Int64(uploadPart) : object.size <= Int64(uploadPart)
+        let (key, size, parts, carried) = (targetPrefix + relative, object.size, partsAtOnce, metadata)
+        let sent = try blocking {
+            try await target.upload(key, size: size, partSize: uploadPart, parallel: parts, metadata: carried, md5: checksum) { offset, length in
+                let body = try await source.read(object, offset: offset, length: length).body
+                control.wrote(Int64(body.readableBytes))
+                return body
+            }
+        }
+        if let computed = sent.computed {
+            if ETagHash.comparable(sent.etag), computed != sent.etag {
+                try? blocking { try await target.delete(key) }
+                throw StepError.target("the copy arrived with ETag \(sent.etag), not the \(computed) its bytes make; it was removed and is copied again on the next pass")
+            }
+            if sameParts, computed != object.etag {
+                try? blocking { try await target.delete(key) }
+                throw StepError.target("the bytes read make ETag \(computed), not the source's \(object.etag); the copy was removed and is made again on the next pass")
+            }
+        }
+        return sent.computed ?? sent.etag
+    }
+}
