@@ -163,8 +163,11 @@ final class BucketToBucket: @unchecked Sendable {
         metadata[Self.sourceETag] = object.etag
         // The source's own part size when its ETag tells it, so the copy's ETag is the source's.
         let own = ETagHash.uploadPartSize(size: object.size, partSize: partSize)
-        let candidates = ETagHash.partSizes(size: object.size, etag: object.etag, own: Int64(own))
+        var candidates = ETagHash.partSizes(size: object.size, etag: object.etag, own: Int64(own))
         let multipart = object.etag.contains("-")
+        if multipart && candidates.count > 1, let first = try blocking({ await source.firstPartSize(object) }), candidates.contains(first) {
+            candidates = [first]  // the store said which
+        }
         let uploadPart = multipart ? candidates.compactMap { $0 }.first { $0 >= 5 << 20 && $0 <= 5 << 30 }.map(Int.init) ?? own : own
         // Checksum mode: the bytes read must make the source's ETag, when its parts are known for sure.
         let sameParts = multipart ? candidates == [Int64(uploadPart)] && object.size > Int64(uploadPart) : object.size <= Int64(uploadPart)

@@ -215,6 +215,14 @@ struct S3Client: Sendable {
 
     func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
 
+    /// The size of a multipart object's first part (`HEAD ?partNumber=1`, as AWS, MinIO and moto
+    /// answer it); nil when the store does not say.
+    func firstPartSize(_ object: S3Object) async -> Int64? {
+        guard let r = try? await send(.HEAD, key: object.key, query: [("partNumber", "1")], expect: [200, 206]),
+              let length = r.headers.first(name: "content-length").flatMap(Int64.init), length > 0, length < object.size else { return nil }
+        return length
+    }
+
     /// Bytes `offset ..< offset + length` of the one version of `object` that was listed (an
     /// object overwritten since fails with a message saying so, never tears what is read), and
     /// its metadata. The body has exactly `length` bytes or this throws.
