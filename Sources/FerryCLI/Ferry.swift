@@ -8,7 +8,7 @@ public struct Ferry: AsyncParsableCommand {
         commandName: "ferry",
         abstract: "Ferry moves an application's data into Kubernetes: declarative, resumable, verifiable.",
         version: FerryVersion.current,
-        subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self, RestoreCommand.self, MySQLCommand.self, ClickHouseCommand.self, ExportCommand.self, MoverCommand.self])
+        subcommands: [VersionCommand.self, ControllerCommand.self, SandboxCommand.self, RestoreCommand.self, MySQLCommand.self, ClickHouseCommand.self, ExportCommand.self, MoverCommand.self, GatewayCommand.self])
 
     public init() {}
 

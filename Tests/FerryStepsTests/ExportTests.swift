@@ -1,4 +1,5 @@
 import Foundation
+import FerryProtocol
 import KubeClient
 import Testing
 import TestSupport
@@ -230,5 +231,55 @@ struct ExportTests {
         let noRoom = try await runCommand(Self.ferry, ["export", "--config", full, "--output", output + "-3"])
         #expect(noRoom.status == 1 && noRoom.stderr.contains("at least 99% is required") && noRoom.stderr.contains("nothing was written"), "\(noRoom.combined)")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: output + "-3")) ?? []).allSatisfy { $0 == PackageExporter.stateFile })
+    }
+}
+
+/// The cross-host mode: `ferry export` publishes a folder to a bucket (OpenStack Swift's S3 API)
+/// instead of copying it into the package.
+@Suite("Export publishing folders to a bucket (Swift s3api)", .serialized, .timeLimit(.minutes(3)))
+struct ExportPublishTests {
+    @Test("files[].bucket: every file arrives under the prefix, mtime in its metadata; the manifest says where, the package holds no copy; --verify passes; validate naming the folder says to copy from the bucket; a key in the config is refused; a wrong bucket name is named")
+    func publish() async throws {
+        let server = try await SwiftS3.shared()
+        let bucket = "pub-\(UUID().uuidString.prefix(8).lowercased())"
+        let client = S3Client(location: S3Location(endpoint: server.endpoint, bucket: bucket), credentials: .init(accessKey: SwiftS3.accessKey, secretKey: SwiftS3.secretKey), http: .shared)
+        _ = try await client.send(.PUT, key: nil)
+        let src = try makeTempDir("publish-src")
+        for i in 0..<25 {
+            try FileManager.default.createDirectory(atPath: "\(src)/d\(i % 5)", withIntermediateDirectories: true)
+            try Data("attachment \(i)".utf8).write(to: URL(fileURLWithPath: "\(src)/d\(i % 5)/a \(i).txt"))
+        }
+        let creds = try makeTempDir("publish-creds")
+        try Data(SwiftS3.accessKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_ACCESS_KEY_ID"))
+        try Data(SwiftS3.secretKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_SECRET_ACCESS_KEY"))
+        let output = try makeTempDir("publish-out") + "/package"
+        func config(_ bucketLine: String) throws -> String {
+            let path = try makeTempDir("publish-config") + "/export.yaml"
+            try """
+                output: \(output)
+                appVersion: "6.4.1"
+                files: [{name: attachments, path: "\(src)", bucket: \(bucketLine)}]
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let run = try await runCommand(ExportTests.ferry, ["export", "--config", try config("{endpoint: \"\(server.endpoint)\", bucket: \(bucket), prefix: old-host/attachments, credentialsDir: \"\(creds)\"}")],
+                                       environment: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""], timeout: 120)
+        #expect(run.status == 0 && run.combined.contains("published to s3://\(bucket)/old-host/attachments"), "\(run.combined)")
+        var keys: [String: Int64] = [:]
+        try await client.listAll(prefix: "old-host/attachments/") { for o in $0 { keys[o.key] = o.size } }
+        #expect(keys.count == 25 && keys["old-host/attachments/d3/a 8.txt"] == Int64("attachment 8".utf8.count), "\(keys.keys.sorted().prefix(3))")
+        #expect(try await client.head("old-host/attachments/d3/a 8.txt")?.metadata["mtime"] != nil)
+        #expect(!FileManager.default.fileExists(atPath: output + "/attachments"), "no copy in the package")
+        let manifest = try JSONDecoder().decode(PackageManifest.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/manifest.json")))
+        #expect(manifest.files["attachments"]?.published?.bucket == bucket && manifest.files["attachments"]?.files == 25, "\(manifest.files)")
+        let verify = try await runCommand(ExportTests.ferry, ["export", "--verify", output])
+        #expect(verify.status == 0, "\(verify.combined)")
+        let validate = try await runCommand(ExportTests.ferry, ValidateArguments(package: output, appVersion: "6.4.1", folders: ["attachments"], resultFile: "").argv, timeout: 60)
+        #expect(validate.status != 0 && validate.combined.contains("from: {s3: {endpoint: \(server.endpoint), bucket: \(bucket), prefix: old-host/attachments"), "\(validate.combined)")
+        // A key in the config file, and a bucket name S3 refuses.
+        let secret = try await runCommand(ExportTests.ferry, ["export", "--config", try config("{endpoint: \"\(server.endpoint)\", bucket: \(bucket), secret: x}")], timeout: 60)
+        #expect(secret.status != 0 && secret.combined.contains("files[0].bucket.secret"), "\(secret.combined)")
+        let badName = try await runCommand(ExportTests.ferry, ["export", "--config", try config("{endpoint: \"\(server.endpoint)\", bucket: Bad_Name}")], timeout: 60)
+        #expect(badName.status != 0 && badName.combined.contains("files[0].bucket.bucket"), "\(badName.combined)")
     }
 }

@@ -168,7 +168,7 @@ public struct FileSyncArguments: StepArguments {
         return out
     }
 
-    static func json(_ store: S3) -> String {
+    public static func json(_ store: S3) -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? e.encode(store)) ?? Data(), as: UTF8.self)

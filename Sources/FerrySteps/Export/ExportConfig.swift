@@ -79,10 +79,35 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         public var path: String
         /// Record a listing only (the files are pre-synced another way).
         public var manifestOnly: Bool?
-        public init(name: String, path: String, manifestOnly: Bool? = nil) {
+        /// Publish the folder to this bucket instead of copying it into the package (the
+        /// cross-host mode: the new side copies from the bucket, `spec.files[].from.s3`).
+        public var bucket: Bucket?
+        public init(name: String, path: String, manifestOnly: Bool? = nil, bucket: Bucket? = nil) {
             self.name = name
             self.path = path
             self.manifestOnly = manifestOnly
+            self.bucket = bucket
+        }
+    }
+
+    /// A bucket to publish a folder to. The keys come from `credentialsDir` (files
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`) or the environment.
+    public struct Bucket: Codable, Sendable, Equatable {
+        public var endpoint: String
+        public var bucket: String
+        public var prefix: String?
+        public var region: String?
+        public var pathStyle: Bool?
+        public var credentialsDir: String?
+        public var caFile: String?
+        public init(endpoint: String, bucket: String, prefix: String? = nil, region: String? = nil, pathStyle: Bool? = nil, credentialsDir: String? = nil, caFile: String? = nil) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.prefix = prefix
+            self.region = region
+            self.pathStyle = pathStyle
+            self.credentialsDir = credentialsDir
+            self.caFile = caFile
         }
     }
 
@@ -135,7 +160,8 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid"],
         "clickhouse": ["url", "user", "passwordFile", "tables"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
-        "files": ["name", "path", "manifestOnly"],
+        "files": ["name", "path", "manifestOnly", "bucket"],
+        "bucket": ["endpoint", "bucket", "prefix", "region", "pathStyle", "credentialsDir", "caFile"],
         "config": ["files", "keyFile"],
     ]
 
@@ -155,6 +181,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         }
         for (i, item) in ((top["files"] as? [Any]) ?? []).enumerated() {
             if let map = item as? [String: Any], let p = check(map, section: "files", at: "files[\(i)]") { return p }
+            if let map = (item as? [String: Any])?["bucket"] as? [String: Any], let p = check(map, section: "bucket", at: "files[\(i)].bucket") { return p }
         }
         return nil
     }
@@ -192,6 +219,14 @@ public struct ExportConfig: Codable, Sendable, Equatable {
             }
             if !names.insert(f.name).inserted { out.append("files[\(i)].name: \"\(f.name)\" is used twice") }
             if !f.path.hasPrefix("/") { out.append("files[\(i)].path: \"\(f.path)\" must be absolute") }
+            if let b = f.bucket {
+                if f.manifestOnly == true { out.append("files[\(i)]: manifestOnly and bucket both say where the files go; keep one") }
+                if !(b.endpoint.hasPrefix("http://") || b.endpoint.hasPrefix("https://")) || URL(string: b.endpoint)?.host == nil {
+                    out.append("files[\(i)].bucket.endpoint: \"\(b.endpoint)\" must be an http(s) URL, e.g. http://old-host:9000")
+                }
+                if S3URL("s3://\(b.bucket)/") == nil { out.append("files[\(i)].bucket.bucket: \"\(b.bucket)\" is not a bucket name S3 takes (3–63 lowercase letters, digits, - and .)") }
+                if let p = b.prefix, p.hasPrefix("/") || p.split(separator: "/").contains("..") { out.append("files[\(i)].bucket.prefix: \"\(p)\" must be a key prefix like app/files, without a leading / or ..") }
+            }
         }
         if let c = config, c.files.isEmpty { out.append("config.files: list the files to seal, or remove config") }
         if let c = config {

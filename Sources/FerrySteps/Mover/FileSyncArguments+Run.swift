@@ -76,20 +76,27 @@ extension FileSyncArguments {
         guard let s3 = url.store.isEmpty ? s3 : stores[url.store] else {
             throw StepError.configuration(url.store.isEmpty ? "\(url.text) needs --s3-endpoint (spec.files[].to.s3.endpoint)" : "\(url.text) names the store \(url.store), which no --s3-store gives")
         }
-        guard URL(string: s3.endpoint)?.host != nil, s3.endpoint.hasPrefix("http://") || s3.endpoint.hasPrefix("https://") else {
-            throw StepError.configuration("\(field): the endpoint \"\(s3.endpoint)\" must be an http(s) URL, e.g. https://s3.example:443 (spec.files[].to.s3.endpoint)")
+        return (try s3.client(bucket: url.bucket, prefix: url.prefix, field: field, named: url.text), url.prefix, s3)
+    }
+}
+
+extension FileSyncArguments.S3 {
+    /// A client for `bucket` in this store: its settings checked (`field` names them in a refusal),
+    /// the keys from the credentials folder's files (else the environment), its CA trusted.
+    func client(bucket: String, prefix: String, field: String, named: String) throws -> S3Client {
+        guard URL(string: endpoint)?.host != nil, endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://") else {
+            throw StepError.configuration("\(field): the endpoint \"\(endpoint)\" must be an http(s) URL, e.g. https://s3.example:443 (spec.files[].to.s3.endpoint)")
         }
-        guard s3.partSize >= 5 << 20, s3.partSize <= 5 << 30 else { throw StepError.configuration("\(field): the part size must be between 5 MiB and 5 GiB (S3's limits)") }
-        guard (1...64).contains(s3.parts) else { throw StepError.configuration("\(field): the parts at once must be between 1 and 64") }
+        guard partSize >= 5 << 20, partSize <= 5 << 30 else { throw StepError.configuration("\(field): the part size must be between 5 MiB and 5 GiB (S3's limits)") }
+        guard (1...64).contains(parts) else { throw StepError.configuration("\(field): the parts at once must be between 1 and 64") }
         let env = ProcessInfo.processInfo.environment
-        func value(_ key: String) -> String? { s3.credentialsDir.flatMap { Credentials.read("\($0)/\(key)") } ?? env[key] }
+        func value(_ key: String) -> String? { credentialsDir.flatMap { Credentials.read("\($0)/\(key)") } ?? env[key] }
         guard let access = value("AWS_ACCESS_KEY_ID"), !access.isEmpty, let secret = value("AWS_SECRET_ACCESS_KEY"), !secret.isEmpty else {
-            throw StepError.configuration("no S3 credentials for \(url.text): the Secret needs keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (spec.files[].to.s3.credentialsSecret)")
+            throw StepError.configuration("no S3 credentials for \(named): the Secret needs keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (spec.files[].to.s3.credentialsSecret)")
         }
         let token = value("AWS_SESSION_TOKEN").flatMap { $0.isEmpty ? nil : $0 }
-        let client = S3Client(location: S3Location(endpoint: s3.endpoint, region: s3.region, bucket: url.bucket, prefix: url.prefix, pathStyle: s3.pathStyle),
-                              credentials: .init(accessKey: access, secretKey: secret, sessionToken: token), http: try S3HTTP.client(caFile: s3.caFile))
-        return (client, url.prefix, s3)
+        return S3Client(location: S3Location(endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, pathStyle: pathStyle),
+                        credentials: .init(accessKey: access, secretKey: secret, sessionToken: token), http: try S3HTTP.client(caFile: caFile))
     }
 }
 

@@ -1,3 +1,4 @@
+import FerryProtocol
 import Foundation
 import ProcessSpawn
 #if canImport(Glibc)
@@ -20,6 +21,7 @@ enum FolderExport {
                     m.sha256[rel] = sum
                 }, note: "\(f.name) \(files) files, \(ManifestBuilder.human(bytes)) (listing only)")
             }
+            if let b = f.bucket { return try await publish(f, b) }
             let mover = FileMover(options: .init(source: f.path, target: packageRoot + "/" + f.name), control: MoverControl(), say: { _ in })
             let result = try await ProcessSpawn.onThread { try mover.run() }
             guard result.errors.isEmpty, result.verify.differing == 0 else {
@@ -28,6 +30,23 @@ enum FolderExport {
             let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal)
             return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes))")
         }
+    }
+
+    /// The cross-host mode: the folder uploaded to the bucket (skip-existing, so a rerun sends only
+    /// what changed), and where it went recorded in the manifest for the new side to copy from.
+    static func publish(_ f: ExportConfig.Folder, _ b: ExportConfig.Bucket) async throws -> ExportPart.Written {
+        let store = FileSyncArguments.S3(endpoint: b.endpoint, region: b.region ?? "us-east-1", pathStyle: b.pathStyle ?? true, credentialsDir: b.credentialsDir, caFile: b.caFile)
+        let prefix = b.prefix ?? f.name
+        let client = try store.client(bucket: b.bucket, prefix: prefix, field: "files[\(f.name)].bucket", named: "s3://\(b.bucket)/\(prefix)")
+        let mover = FolderToBucket(source: RawPath(f.path), client: client, prefix: prefix, parallelism: 16, partSize: store.partSize, partsAtOnce: store.parts,
+                                   control: MoverControl(), say: { _ in })
+        let result = try await ProcessSpawn.onThread { try mover.run() }
+        guard result.errors.isEmpty, result.verify.differing == 0 else {
+            throw StepError.io("files \(f.name) → s3://\(b.bucket)/\(prefix): \(result.errors.count) files could not be sent, \(result.verify.differing) differ after the upload (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is sent")
+        }
+        let published = PackageManifest.Published(endpoint: b.endpoint, bucket: b.bucket, prefix: prefix, region: store.region, pathStyle: store.pathStyle)
+        let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal, published: published)
+        return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes)) published to s3://\(b.bucket)/\(prefix)")
     }
 
     static func requireFolder(_ f: ExportConfig.Folder) throws {

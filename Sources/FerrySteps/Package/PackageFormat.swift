@@ -111,10 +111,29 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         /// Set when only a listing was recorded (the files are pre-synced another way):
         /// package-relative path of `path<TAB>size<TAB>mtime` lines.
         public var listing: String?
-        public init(files: Int, bytes: Int64, listing: String? = nil) {
+        /// Set when the folder was published to a bucket instead (the cross-host mode): where.
+        public var published: Published?
+        public init(files: Int, bytes: Int64, listing: String? = nil, published: Published? = nil) {
             self.files = files
             self.bytes = bytes
             self.listing = listing
+            self.published = published
+        }
+    }
+
+    /// A bucket a folder was published to: what `spec.files[].from.s3` names.
+    public struct Published: Codable, Sendable, Equatable {
+        public var endpoint: String
+        public var bucket: String
+        public var prefix: String
+        public var region: String
+        public var pathStyle: Bool
+        public init(endpoint: String, bucket: String, prefix: String, region: String, pathStyle: Bool) {
+            self.endpoint = endpoint
+            self.bucket = bucket
+            self.prefix = prefix
+            self.region = region
+            self.pathStyle = pathStyle
         }
     }
 

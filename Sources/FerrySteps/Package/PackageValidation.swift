@@ -84,6 +84,9 @@ public struct PackageValidation: Sendable {
         for folder in options.fileFolders {
             let path = try pkg.resolve(folder)
             var isDir: ObjCBool = false
+            if let at = pkg.manifest?.files[folder]?.published, !FileManager.default.fileExists(atPath: path) {
+                throw StepError.badPackage("the export published \(folder) to a bucket, not into the package: copy it from there with spec.files[].from: {s3: {endpoint: \(at.endpoint), bucket: \(at.bucket), prefix: \(at.prefix), credentialsSecret: …}}")
+            }
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
                 throw StepError.badPackage("the package has no folder \(folder) (spec.files[].from); it has: \(((try? FileManager.default.contentsOfDirectory(atPath: pkg.root)) ?? []).sorted().joined(separator: ", "))")
             }

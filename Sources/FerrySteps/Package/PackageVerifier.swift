@@ -61,7 +61,7 @@ public enum PackageVerifier {
                 report.problems.append("\(entry.data): \(error)")
             }
         }
-        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where entry.listing == nil {
+        for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where entry.listing == nil && entry.published == nil {
             report.checked += 1
             let path = root + "/" + name
             var isDir: ObjCBool = false

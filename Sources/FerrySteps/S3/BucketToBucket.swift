@@ -44,7 +44,10 @@ final class BucketToBucket: @unchecked Sendable {
         try blocking {
             var found: [String: S3Object] = [:]
             try await client.listAll(prefix: prefix) { page in
-                for o in page where o.key.hasPrefix(prefix) && !(o.key.hasSuffix("/") && o.size == 0) { found[String(o.key.dropFirst(prefix.count))] = o }
+                // By bytes: a key whose first character combines with the prefix's last is still under it.
+                for o in page where o.key.utf8.starts(with: prefix.utf8) && !(o.key.hasSuffix("/") && o.size == 0) {
+                    found[String(decoding: o.key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)] = o
+                }
             }
             return found
         }

@@ -243,8 +243,9 @@ struct S3Client: Sendable {
 
     /// The object's ETag as the server gives it.
     @discardableResult
-    func put(_ key: String, _ body: ByteBuffer, metadata: [String: String] = [:]) async throws -> String {
-        let r = try await send(.PUT, key: key, headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }), body: body)
+    func put(_ key: String, _ body: ByteBuffer, metadata: [String: String] = [:], headers: [String: String] = [:]) async throws -> String {
+        let all = headers.merging(metadata.map { ("x-amz-meta-\($0.key)", $0.value) }) { a, _ in a }
+        let r = try await send(.PUT, key: key, headers: all, body: body)
         return Self.unquoted(r.headers.first(name: "etag") ?? "")
     }
 

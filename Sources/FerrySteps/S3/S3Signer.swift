@@ -26,20 +26,34 @@ enum S3Signer {
         all["x-amz-content-sha256"] = payloadHash
         if let token = credentials.sessionToken { all["x-amz-security-token"] = token }
         let names = all.keys.sorted()
-        let canonicalHeaders = names.map { "\($0):\(all[$0]!.trimmingCharacters(in: .whitespaces))\n" }.joined()
-        let signedHeaders = names.joined(separator: ";")
-        let canonical = [method, path, canonicalQuery(query), canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
+        let signature = signature(method: method, path: path, canonicalQuery: canonicalQuery(query), headers: names.map { ($0, all[$0]!) }, payloadHash: payloadHash,
+                                  secretKey: credentials.secretKey, region: region, stamp: stamp)
+        let scope = "\(stamp.prefix(8))/\(region)/s3/aws4_request"
+        all["authorization"] = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKey)/\(scope), SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"
+        all.removeValue(forKey: "host")
+        return all
+    }
+
+    /// The signature of a canonical request: `headers` are the signed ones, lowercased names in
+    /// order, as the request carries them. Shared by signing and by the gateway's check.
+    static func signature(method: String, path: String, canonicalQuery: String, headers: [(String, String)], payloadHash: String,
+                          secretKey: String, region: String, stamp: String) -> String {
+        let canonicalHeaders = headers.map { "\($0.0):\(collapse($0.1))\n" }.joined()
+        let signedHeaders = headers.map(\.0).joined(separator: ";")
+        let canonical = [method, path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash].joined(separator: "\n")
         let day = String(stamp.prefix(8))
         let scope = "\(day)/\(region)/s3/aws4_request"
         let toSign = "AWS4-HMAC-SHA256\n\(stamp)\n\(scope)\n\(hex(SHA256.hash(data: Data(canonical.utf8))))"
-        var key = SymmetricKey(data: Data("AWS4\(credentials.secretKey)".utf8))
+        var key = SymmetricKey(data: Data("AWS4\(secretKey)".utf8))
         for part in [day, region, "s3", "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        let signature = hex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
-        all["authorization"] = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
-        all.removeValue(forKey: "host")
-        return all
+        return hex(HMAC<SHA256>.authenticationCode(for: Data(toSign.utf8), using: key))
+    }
+
+    /// A header value as SigV4 canonicalizes it: trimmed, inner runs of spaces as one.
+    static func collapse(_ value: String) -> String {
+        value.trimmingCharacters(in: .whitespaces).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
     }
 
     static func canonicalQuery(_ query: [(String, String)]) -> String {

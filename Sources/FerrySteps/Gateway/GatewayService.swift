@@ -1,0 +1,274 @@
+import Foundation
+import NIOCore
+
+/// An HTTP request as the gateway's server hands it over.
+struct GatewayRequest: Sendable {
+    var method: String
+    /// As sent, still percent-encoded, without the query.
+    var path: String
+    var query: String
+    /// Names lowercased.
+    var headers: [(String, String)]
+    var body: ByteBuffer
+
+    func header(_ name: String) -> String? { headers.first { $0.0 == name }?.1 }
+}
+
+struct GatewayResponse: Sendable {
+    var status: Int
+    var headers: [(String, String)] = []
+    var body: ByteBuffer = ByteBuffer()
+}
+
+/// `ferry gateway`: an S3 endpoint the application uses while its files move. Reads come from
+/// the target, else from the source (and the object is then copied to the target in the
+/// background); writes and deletes go to the target only, a delete leaving a tombstone so the
+/// source's copy stays hidden; listings merge both sides in key order. The application signs with
+/// keys of its own (``SigV4Check``); the mover has keys of its own too, and its writes land only
+/// where the key is free (never over the application's newer write, never over a delete).
+final class GatewayService: Sendable {
+    /// The bucket name the application uses (the target's).
+    let bucket: String
+    let target: BucketSide
+    let source: any ObjectSide
+    /// Access key → secret, for the application.
+    let appKeys: [String: String]
+    /// Access key → secret, for the mover's bulk copy.
+    let moverKeys: [String: String]
+    let metrics = GatewayMetrics()
+    let locks = KeyLocks()
+    let backfills = Locked<Set<String>>([])
+    let clock: @Sendable () -> Date
+
+    /// Where tombstones live, under the target's prefix; a key there is not the application's to use.
+    static let tombstones = ".ferry-tombstones/"
+
+    init(bucket: String, target: BucketSide, source: any ObjectSide, appKeys: [String: String], moverKeys: [String: String], clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.bucket = bucket
+        self.target = target
+        self.source = source
+        self.appKeys = appKeys
+        self.moverKeys = moverKeys
+        self.clock = clock
+    }
+
+    enum Role { case app, mover }
+
+    func handle(_ r: GatewayRequest) async -> GatewayResponse {
+        let check = SigV4Check.Request(method: r.method, path: r.path, query: r.query, headers: r.headers)
+        let role: Role
+        switch SigV4Check.verify(check, keys: appKeys.merging(moverKeys) { a, _ in a }, now: clock()) {
+        case .failure(let refusal): return refuse(refusal.status, refusal.code, refusal.message, kind: "auth")
+        case .success(let key): role = moverKeys[key] != nil && appKeys[key] == nil ? .mover : .app
+        }
+        if let payload = r.header("x-amz-content-sha256"), r.body.readableBytes > 0,
+           !SigV4Check.bodyMatches(payload, r.body.getBytes(at: r.body.readerIndex, length: r.body.readableBytes) ?? []) {
+            return refuse(400, "XAmzContentSHA256Mismatch", "the body is not the one signed", kind: "auth")
+        }
+        let (name, key) = Self.split(r.path)
+        guard name == bucket else { return refuse(404, "NoSuchBucket", "this gateway serves the bucket \(bucket)", kind: "request") }
+        let query = Dictionary(SigV4Check.decodeQuery(r.query), uniquingKeysWith: { a, _ in a })
+        do {
+            guard let key, !key.isEmpty else { return try await bucketRequest(r, query, role: role) }
+            if key.utf8.starts(with: Self.tombstones.utf8) { return refuse(403, "AccessDenied", "keys under \(Self.tombstones) are the gateway's", kind: "request") }
+            if BucketToFolder.unsafe(key) != nil && source is FolderSide && (r.method == "GET" || r.method == "HEAD") {
+                return refuse(404, "NoSuchKey", "no such key", kind: "request")
+            }
+            return try await objectRequest(r, key, query, role: role)
+        } catch let e as S3Error {
+            return refuse(e.status == 0 ? 502 : e.status, e.code, "\(e)", kind: "upstream")
+        } catch {
+            return refuse(502, "InternalError", "\(error)", kind: "upstream")
+        }
+    }
+
+    /// `/bucket/a%20b/c` → ("bucket", "a b/c"); the key percent-decoded, as S3 takes it.
+    static func split(_ path: String) -> (String, String?) {
+        let trimmed = path.drop { $0 == "/" }
+        guard let slash = trimmed.firstIndex(of: "/") else { return (String(trimmed), nil) }
+        let raw = String(trimmed[trimmed.index(after: slash)...])
+        return (String(trimmed[..<slash]), raw.removingPercentEncoding ?? raw)
+    }
+
+    // MARK: objects
+
+    func objectRequest(_ r: GatewayRequest, _ key: String, _ query: [String: String], role: Role) async throws -> GatewayResponse {
+        switch (r.method, query["uploadId"], query["uploads"]) {
+        case ("GET", nil, nil), ("HEAD", nil, nil): return try await read(r, key)
+        case ("PUT", nil, nil):
+            if r.header("x-amz-copy-source") != nil { return refuse(501, "NotImplemented", "CopyObject is not served by the gateway; GET then PUT", kind: "request") }
+            return try await write(key, role: role) {
+                let etag = try await self.target.client.put(self.target.prefix + key, r.body, metadata: Self.metadata(r), headers: Self.contentHeaders(r))
+                return GatewayResponse(status: 200, headers: [("ETag", "\"\(etag)\"")])
+            }
+        case ("DELETE", nil, nil):
+            guard role == .app else { return refuse(403, "AccessDenied", "the mover does not delete through the gateway", kind: "request") }
+            return try await locks.with(key) {
+                try await self.target.client.delete(self.target.prefix + key)
+                try await self.target.client.put(self.target.prefix + Self.tombstones + key, ByteBuffer())
+                self.metrics.add("ferry_gateway_writes_total")
+                return GatewayResponse(status: 204)
+            }
+        case ("POST", nil, _?):
+            let id = try await target.client.createMultipart(target.prefix + key, metadata: Self.metadata(r))
+            return xml(200, "<InitiateMultipartUploadResult><Bucket>\(XMLText.escape(bucket))</Bucket><Key>\(XMLText.escape(key))</Key><UploadId>\(XMLText.escape(id))</UploadId></InitiateMultipartUploadResult>")
+        case ("PUT", let id?, nil):
+            guard let number = query["partNumber"].flatMap(Int.init), (1...10_000).contains(number) else { return refuse(400, "InvalidArgument", "partNumber must be 1–10000", kind: "request") }
+            let etag = try await target.client.uploadPart(target.prefix + key, uploadID: id, number: number, r.body)
+            return GatewayResponse(status: 200, headers: [("ETag", etag)])
+        case ("POST", let id?, nil):
+            let parts = XMLText.values("Part", in: String(buffer: r.body)).compactMap { p -> (Int, String)? in
+                guard let n = XMLText.first("PartNumber", in: p).flatMap(Int.init), let e = XMLText.first("ETag", in: p) else { return nil }
+                return (n, e)
+            }
+            guard !parts.isEmpty else { return refuse(400, "MalformedXML", "CompleteMultipartUpload needs its parts", kind: "request") }
+            return try await write(key, role: role, abort: id) {
+                let etag = try await self.target.client.completeMultipart(self.target.prefix + key, uploadID: id, parts: parts)
+                return self.xml(200, "<CompleteMultipartUploadResult><Bucket>\(XMLText.escape(self.bucket))</Bucket><Key>\(XMLText.escape(key))</Key><ETag>\"\(XMLText.escape(etag))\"</ETag></CompleteMultipartUploadResult>")
+            }
+        case ("DELETE", let id?, nil):
+            try await target.client.abortMultipart(target.prefix + key, uploadID: id)
+            return GatewayResponse(status: 204)
+        default:
+            return refuse(501, "NotImplemented", "\(r.method) with these parameters is not served by the gateway", kind: "request")
+        }
+    }
+
+    /// A write to the target under the key's lock, the tombstone lifted after it. The mover's
+    /// writes land only on a free key: not over the application's object, not over a delete.
+    func write(_ key: String, role: Role, abort: String? = nil, _ body: @escaping @Sendable () async throws -> GatewayResponse) async throws -> GatewayResponse {
+        try await locks.with(key) {
+            if role == .mover {
+                let taken = try await self.target.head(key) != nil
+                let deleted = try await self.target.head(Self.tombstones + key) != nil
+                if taken || deleted {
+                    if let abort { try? await self.target.client.abortMultipart(self.target.prefix + key, uploadID: abort) }
+                    return self.refuse(412, "PreconditionFailed", taken ? "the key already has the application's object" : "the application deleted this key", kind: "mover")
+                }
+            }
+            let response = try await body()
+            if role == .app { try await self.target.client.delete(self.target.prefix + Self.tombstones + key) }
+            self.metrics.add("ferry_gateway_writes_total")
+            return response
+        }
+    }
+
+    /// GET or HEAD: the target's object, else the source's (then copied over in the background),
+    /// unless the application deleted it.
+    func read(_ r: GatewayRequest, _ key: String) async throws -> GatewayResponse {
+        let range: ClosedRange<Int64>?
+        do { range = try r.header("range").map(Self.range) ?? nil } catch { return self.refuse(416, "InvalidRange", "\(error)", kind: "request") }
+        let head = r.method == "HEAD"
+        if let found = head ? try await target.head(key).map({ ($0, ByteBuffer()) }) : try await target.get(key, range: range) {
+            metrics.add("ferry_gateway_target_hits_total")
+            return object(found.0, found.1, range: range, head: head)
+        }
+        if try await target.head(Self.tombstones + key) != nil {
+            metrics.add("ferry_gateway_misses_total")
+            return refuse(404, "NoSuchKey", "no such key", kind: nil)
+        }
+        guard let found = head ? try await source.head(key).map({ ($0, ByteBuffer()) }) : try await source.get(key, range: range) else {
+            metrics.add("ferry_gateway_misses_total")
+            return refuse(404, "NoSuchKey", "no such key", kind: nil)
+        }
+        metrics.add("ferry_gateway_source_hits_total")
+        backfill(key)
+        return object(found.0, found.1, range: range, head: head)
+    }
+
+    func object(_ info: ObjectInfo, _ body: ByteBuffer, range: ClosedRange<Int64>?, head: Bool) -> GatewayResponse {
+        var headers: [(String, String)] = [("Last-Modified", Self.httpDate(info.lastModified)), ("Accept-Ranges", "bytes")]
+        if !info.etag.isEmpty { headers.append(("ETag", "\"\(info.etag)\"")) }
+        for (k, v) in info.metadata.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-\(k)", v)) }
+        if let range, !head {
+            let end = range.lowerBound + Int64(body.readableBytes) - 1
+            headers.append(("Content-Range", "bytes \(range.lowerBound)-\(end)/\(info.size)"))
+            return GatewayResponse(status: 206, headers: headers, body: body)
+        }
+        if head { headers.append(("Content-Length", String(info.size))) }
+        return GatewayResponse(status: 200, headers: headers, body: body)
+    }
+
+    /// `bytes=a-b`, `bytes=a-`, `bytes=-n` (the last n bytes are asked for as a range from the end: not served).
+    static func range(_ header: String) throws -> ClosedRange<Int64>? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { throw StepError.configuration("only one bytes= range is served") }
+        let parts = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, let from = Int64(parts[0]), from >= 0 else { throw StepError.configuration("a range from the end is not served") }
+        if parts[1].isEmpty { return from...Int64.max / 2 }
+        guard let to = Int64(parts[1]), to >= from else { throw StepError.configuration("the range \(header) is not a-b with a ≤ b") }
+        return from...to
+    }
+
+    /// The object copied from the source to the target, once at a time per key, in the background.
+    func backfill(_ key: String) {
+        guard backfills.withLock({ $0.insert(key).inserted }) else { return }
+        Task {
+            defer { _ = backfills.withLock { $0.remove(key) } }
+            do {
+                try await locks.with(key) {
+                    guard try await self.target.head(key) == nil, try await self.target.head(Self.tombstones + key) == nil,
+                          let (info, body) = try await self.source.get(key, range: nil) else { return }
+                    var metadata = info.metadata
+                    if !info.etag.isEmpty { metadata[BucketToBucket.sourceETag] = info.etag }
+                    let size = Int64(body.readableBytes)
+                    try await self.target.client.upload(self.target.prefix + key, size: size, partSize: 8 << 20, parallel: 2, metadata: metadata) { offset, length in
+                        body.getSlice(at: body.readerIndex + Int(offset), length: length) ?? ByteBuffer()
+                    }
+                    self.metrics.add("ferry_gateway_backfilled_objects_total")
+                    self.metrics.add("ferry_gateway_backfilled_bytes_total", size)
+                }
+            } catch {
+                metrics.add("ferry_gateway_errors_total", kind: "backfill")
+            }
+        }
+    }
+
+    // MARK: the bucket
+
+    func bucketRequest(_ r: GatewayRequest, _ query: [String: String], role: Role) async throws -> GatewayResponse {
+        switch r.method {
+        case "HEAD": return GatewayResponse(status: 200)
+        case "GET" where query["location"] != nil: return xml(200, "<LocationConstraint/>")
+        case "GET" where query["list-type"] == "2":
+            guard let maxKeys = Int(query["max-keys"] ?? "1000"), maxKeys >= 0 else { return refuse(400, "InvalidArgument", "max-keys must be a number", kind: "request") }
+            let token = query["continuation-token"].flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            let after = [query["start-after"] ?? "", token ?? ""].max { Self.before($0, $1) } ?? ""
+            let listing = try await MergedListing(service: self, role: role).page(prefix: query["prefix"] ?? "", delimiter: query["delimiter"].flatMap { $0.isEmpty ? nil : $0 },
+                                                                                 after: after, maxKeys: min(maxKeys, 1000))
+            return xml(200, listing.xml(bucket: bucket, query: query))
+        default:
+            return refuse(501, "NotImplemented", "only ListObjectsV2, HEAD and location are served on the bucket", kind: "request")
+        }
+    }
+
+    static func before(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+    // MARK: replies
+
+    static func metadata(_ r: GatewayRequest) -> [String: String] {
+        Dictionary(r.headers.filter { $0.0.hasPrefix("x-amz-meta-") }.map { (String($0.0.dropFirst("x-amz-meta-".count)), $0.1) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    static func contentHeaders(_ r: GatewayRequest) -> [String: String] {
+        Dictionary(r.headers.filter { ["content-type", "content-encoding", "content-disposition", "cache-control"].contains($0.0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func xml(_ status: Int, _ body: String) -> GatewayResponse {
+        GatewayResponse(status: status, headers: [("Content-Type", "application/xml")], body: ByteBuffer(string: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body))
+    }
+
+    func refuse(_ status: Int, _ code: String, _ message: String, kind: String?) -> GatewayResponse {
+        if let kind { metrics.add("ferry_gateway_errors_total", kind: kind) }
+        return xml(status, "<Error><Code>\(XMLText.escape(code))</Code><Message>\(XMLText.escape(message))</Message></Error>")
+    }
+
+    /// An ISO 8601 LastModified as HTTP's date; one already in HTTP's form is kept.
+    static func httpDate(_ s: String) -> String {
+        guard let date = FolderToBucket.date(s) else { return s }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return f.string(from: date)
+    }
+}
