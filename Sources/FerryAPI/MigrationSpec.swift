@@ -509,15 +509,19 @@ public struct FileMapping: Codable, Sendable, Hashable {
     public var name: String
     public var from: FileSource
     public var to: Target
+    /// Run a gateway (an S3 endpoint over the target bucket that falls back to the source) for
+    /// the application to use while the files move; `to` must be a bucket.
+    public var fallback: Bool?
 
-    public init(name: String, from: String, to: Target) {
-        self.init(name: name, from: .package(from), to: to)
+    public init(name: String, from: String, to: Target, fallback: Bool? = nil) {
+        self.init(name: name, from: .package(from), to: to, fallback: fallback)
     }
 
-    public init(name: String, from: FileSource, to: Target) {
+    public init(name: String, from: FileSource, to: Target, fallback: Bool? = nil) {
         self.name = name
         self.from = from
         self.to = to
+        self.fallback = fallback
     }
 }
 

@@ -13,6 +13,8 @@ public struct MigrationStatus: Codable, Sendable, Hashable {
     public var conditions: [Condition]?
     public var steps: [StepStatus]?
     public var files: FilesStatus?
+    /// The gateway of a `spec.files[]` entry with `fallback`: where the application reaches it.
+    public var gateway: GatewayStatus?
     /// MySQL replication (mode replicate): how far the target is behind the source.
     public var mysql: ReplicationState?
     /// How long the application could not write: from the moment writes stopped (the source
@@ -98,6 +100,27 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public var summary: String?
 
     public init() {}
+}
+
+/// The gateway the application uses while its files move (`spec.files[].fallback`).
+public struct GatewayStatus: Codable, Sendable, Hashable {
+    /// The S3 endpoint (the Service's address), e.g. `http://10.43.0.12:9000`.
+    public var endpoint: String?
+    /// The bucket name the application uses.
+    public var bucket: String?
+    /// The Secret with the keys the application signs with (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+    public var keysSecret: String?
+    /// Every object is in the target and verified: the application may use the store directly.
+    public var copied: Bool?
+    public var message: String?
+
+    public init(endpoint: String? = nil, bucket: String? = nil, keysSecret: String? = nil, copied: Bool? = nil, message: String? = nil) {
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.keysSecret = keysSecret
+        self.copied = copied
+        self.message = message
+    }
 }
 
 /// MySQL replication from the old server, as the last look found it.

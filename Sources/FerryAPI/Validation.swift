@@ -167,6 +167,10 @@ extension MigrationSpec {
             case .s3(let b): errors += Self.checkS3(b, "\(field).from.s3")
             case .unreadable(let why): fail("\(field).from", why)
             }
+            if f.fallback == true {
+                if f.to.s3 == nil { fail("\(field).fallback", "serves a bucket to the application: it needs to.s3 (the bucket the files move into)") }
+                if (files ?? []).prefix(i).contains(where: { $0.fallback == true }) { fail("\(field).fallback", "one entry per Migration may have a gateway; split the others into another Migration") }
+            }
             switch (f.to.persistentVolumeClaim, f.to.s3) {
             case (nil, nil), (_?, _?): fail("\(field).to", "set exactly one of persistentVolumeClaim (a volume) and s3 (a bucket)")
             case (let claim?, nil):

@@ -9,7 +9,7 @@ struct GatewayCommand: AsyncParsableCommand {
         discussion: """
             GET and HEAD are served from the target, else from the source (the object is then copied to the target); \
             PUT, multipart and DELETE go to the target, a DELETE hiding the source's copy; ListObjectsV2 merges both. \
-            The application signs with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from --keys-dir, the mover with MOVER_ACCESS_KEY_ID/MOVER_SECRET_ACCESS_KEY.
+            The application signs with the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY files of --app-keys-dir, the mover with those of --mover-keys-dir.
             """)
 
     @Option(help: "The target: s3://STORE@bucket/prefix.")
@@ -20,10 +20,14 @@ struct GatewayCommand: AsyncParsableCommand {
     var s3Store: [String] = []
     @Option(help: "The bucket name the application uses (default: the target's).")
     var bucket: String?
-    @Option(help: "Folder with the application's and the mover's keys (the gateway's Secret).")
-    var keysDir: String
+    @Option(help: "Folder with the application's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (a mounted Secret).")
+    var appKeysDir: String
+    @Option(help: "Folder with the mover's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (a mounted Secret).")
+    var moverKeysDir: String
     @Option(help: "Address to listen on.")
     var host: String = "0.0.0.0"
+    @Option(help: "An environment variable holding the address to listen on (the pod's IP, POD_IP); overrides --host when set.")
+    var hostEnv: String?
     @Option(help: "Port of the S3 endpoint.")
     var port: Int = 9000
     @Option(help: "Port of /metrics and /healthz (-1: none).")
@@ -31,7 +35,7 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func arguments() throws -> GatewayArguments {
         do {
-            return GatewayArguments(target: target, source: source, stores: try FileSyncArguments.stores(s3Store), bucket: bucket, keysDir: keysDir, host: host,
+            return GatewayArguments(target: target, source: source, stores: try FileSyncArguments.stores(s3Store), bucket: bucket, appKeysDir: appKeysDir, moverKeysDir: moverKeysDir, host: host, hostEnv: hostEnv,
                                     port: port, metricsPort: metricsPort, resultFile: "")
         } catch let e as ArgvError {
             throw StepError.configuration(e.description)

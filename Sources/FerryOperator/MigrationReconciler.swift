@@ -135,6 +135,8 @@ public struct MigrationReconciler: Reconciler {
         var (status, notes) = Engine.prepare(spec: spec, status: old, generation: generation, rerun: migration.metadata.annotations?[FerryNames.rerunAnnotation],
                                              cutover: migration.metadata.annotations?[FerryNames.cutoverAnnotation])
         if let planned = Engine.plannedEvent(old: old, planned: status, generation: generation) { notes.insert(planned, at: 0) }
+        // The gateway serves the application from the start, whatever step runs.
+        status.gateway = try await Gateway.observe(client, migration: migration, spec: spec, settings: settings, status: status)
         var written = old
         var resourceVersion = object[path: ["metadata", "resourceVersion"]]
         var requeue: Double?
@@ -176,6 +178,7 @@ public struct MigrationReconciler: Reconciler {
             notes += resumed.notes
             requeue = resumed.requeue ?? requeue
         }
+        if status.gateway != nil { status.gateway = Gateway.describe(spec: spec, status: status, endpoint: status.gateway?.endpoint, migration: name) }
         status = Engine.summarize(status, spec: spec, generation: generation, now: now())
         status = Engine.summarizeFileSync(status, spec: spec, paused: filesPaused(migration), generation: generation, now: now())
         _ = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion)

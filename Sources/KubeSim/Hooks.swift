@@ -15,9 +15,25 @@ enum Hooks {
             obj["status"] = ["phase": "Active"]
         case "/secrets":
             foldStringData(&obj)
+        case "/services":
+            assignClusterIP(&obj, s)
         default:
             break
         }
+    }
+
+    /// A Service's cluster IP, as the API server assigns it: a loopback address of its own
+    /// (127.3.x.y), where ``ServiceProxy`` forwards to a ready pod the selector picks.
+    static func assignClusterIP(_ obj: inout JSONValue, _ s: ObjectStore.State) {
+        let given = obj[path: ["spec", "clusterIP"]]?.stringValue ?? ""
+        guard given.isEmpty, obj[path: ["spec", "type"]]?.stringValue ?? "ClusterIP" != "ExternalName" else { return }
+        let taken = Set((s.objects["/services"] ?? [:]).values.compactMap { $0[path: ["spec", "clusterIP"]]?.stringValue })
+        var n = 1
+        while taken.contains("127.3.\(n >> 8).\(n & 255)") || n & 255 == 0 { n += 1 }
+        var spec = obj["spec"] ?? [:]
+        spec["clusterIP"] = .string("127.3.\(n >> 8).\(n & 255)")
+        spec["clusterIPs"] = [spec["clusterIP"]!]
+        obj["spec"] = spec
     }
 
     /// Secrets: `stringData` is write-only; the server folds it into base64 `data`.
@@ -36,6 +52,13 @@ enum Hooks {
             try establish(&new, &s, type: type)
         }
         if type.key == "/secrets" { foldStringData(&new) }
+        if type.key == "/services", let ip = old[path: ["spec", "clusterIP"]] {
+            // Immutable once assigned, as in a cluster.
+            var spec = new["spec"] ?? [:]
+            spec["clusterIP"] = ip
+            spec["clusterIPs"] = [ip]
+            new["spec"] = spec
+        }
     }
 
     static func afterDelete(_ type: ResourceType, _ obj: JSONValue, _ s: inout ObjectStore.State, store: ObjectStore) {

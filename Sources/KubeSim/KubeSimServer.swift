@@ -42,6 +42,7 @@ public final class KubeSimServer: Sendable {
     let bookmarkTask: Task<Void, Never>
     let workloadTask: Task<Void, Never>?
     let podRunner: PodRunner?
+    let serviceProxy: ServiceProxy?
 
     public var port: Int { http.port }
     /// A service account's token, as the server signs it for pods (HTTPS mode; nil otherwise).
@@ -54,9 +55,10 @@ public final class KubeSimServer: Sendable {
     public var url: String { "\(options.tls ? "https" : "http")://\(options.host):\(port)" }
     var statePath: String { dataDirectory + "/state.json" }
 
-    private init(store: ObjectStore, options: KubeSimOptions, dataDirectory: String, authority: CertificateAuthority?, http: HTTPServer, bookmarkTask: Task<Void, Never>, workloadTask: Task<Void, Never>?, podRunner: PodRunner?) {
+    private init(store: ObjectStore, options: KubeSimOptions, dataDirectory: String, authority: CertificateAuthority?, http: HTTPServer, bookmarkTask: Task<Void, Never>, workloadTask: Task<Void, Never>?, podRunner: PodRunner?, serviceProxy: ServiceProxy?) {
         self.workloadTask = workloadTask
         self.podRunner = podRunner
+        self.serviceProxy = serviceProxy
         self.store = store
         self.options = options
         self.dataDirectory = dataDirectory
@@ -129,6 +131,7 @@ public final class KubeSimServer: Sendable {
             }
         }
         var runner: PodRunner?
+        var proxy: ServiceProxy?
         var workloads: Task<Void, Never>?
         if options.runWorkloads {
             let controllers = WorkloadControllers(store: store)
@@ -137,15 +140,18 @@ public final class KubeSimServer: Sendable {
             let apiAccess = authority.map { PodRunner.APIAccess(host: options.host, port: port, caPEM: $0.certificatePEM, tokens: serviceAccounts) }
             let podRunner = PodRunner(store: store, dataDirectory: dir, apiAccess: apiAccess)
             runner = podRunner
+            let services = ServiceProxy(store: store)
+            proxy = services
             workloads = Task {
                 while !Task.isCancelled {
                     controllers.reconcileAll()
                     podRunner.reconcile()
+                    services.reconcile()
                     try? await Task.sleep(nanoseconds: 200_000_000)
                 }
             }
         }
-        return KubeSimServer(store: store, options: options, dataDirectory: dir, authority: authority, http: http, bookmarkTask: bookmarks, workloadTask: workloads, podRunner: runner)
+        return KubeSimServer(store: store, options: options, dataDirectory: dir, authority: authority, http: http, bookmarkTask: bookmarks, workloadTask: workloads, podRunner: runner, serviceProxy: proxy)
     }
 
     /// Stops serving: closes watches and connections, saves state when asked.
@@ -154,6 +160,7 @@ public final class KubeSimServer: Sendable {
         workloadTask?.cancel()
         await workloadTask?.value
         podRunner?.stopAll()
+        serviceProxy?.stopAll()
         store.closeAllWatches()
         await http.stop()
         if options.persistState {

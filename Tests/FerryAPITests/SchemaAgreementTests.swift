@@ -93,7 +93,7 @@ func maximalMigration() -> Migration {
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
     spec.config = ConfigSpec(secretName: "ops", keySecret: "key")
     spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s")),
-                  FileMapping(name: "b", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3", region: "r", bucket: "bkt", prefix: "p", pathStyle: true, credentialsSecret: "c", caSecret: "ca")))]
+                  FileMapping(name: "b", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3", region: "r", bucket: "bkt", prefix: "p", pathStyle: true, credentialsSecret: "c", caSecret: "ca")), fallback: true)]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
     spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
@@ -125,6 +125,7 @@ func maximalMigration() -> Migration {
     files.state = "copying"
     files.lastProgressAt = "2026-01-01T00:00:00Z"
     status.files = files
+    status.gateway = GatewayStatus(endpoint: "http://g:9000", bucket: "b", keysSecret: "k", copied: true, message: "m")
     var mysql = ReplicationState()
     mysql.lagSeconds = 0
     mysql.transactionsBehind = 0

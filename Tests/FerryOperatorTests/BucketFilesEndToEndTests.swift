@@ -127,4 +127,84 @@ struct BucketFilesEndToEndTests {
             #expect(try await s3.contents(bucket, prefix: "").isEmpty, "nothing was written")
         }
     }
+
+    @Test("fallback: during a bandwidth-limited copy the application, through the gateway with its own keys, reads 200 random files with the right bytes; its PUT lands on the target only; a deleted file stays deleted after the copy; the gateway killed comes back and loses nothing; status says when the store can be used directly")
+    func gatewayUnderCopy() async throws {
+        let server = try await SwiftS3.shared()
+        let target = "gwe2e-\(UUID().uuidString.prefix(6).lowercased())"
+        let direct = Boto3(server)
+        try await direct.createBucket(target)
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            let package = try FilesEndToEndTests.makePackage(count: 150)  // ~15 MB at 300 kB/s: the copy lasts about 50 s
+            let controller = try FilesEndToEndTests.controller(env, "gateway", moverPort: try FilesEndToEndTests.freePort())
+            defer { controller.terminateNow() }
+            try await secret(env, "s3-creds", ["AWS_ACCESS_KEY_ID": SwiftS3.accessKey, "AWS_SECRET_ACCESS_KEY": SwiftS3.secretKey])
+            let yaml = """
+                apiVersion: ferry.dev/v1alpha1
+                kind: Migration
+                metadata: {name: fb, namespace: default}
+                spec:
+                  package: {hostPath: \(package)}
+                  appVersion: "6.4.1"
+                  files:
+                  - {name: images, from: files, fallback: true, to: {s3: {endpoint: "\(server.endpoint)", bucket: \(target), prefix: img, credentialsSecret: s3-creds}}}
+                  fileSync: {bandwidth: 300000}
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.3) { try await !env.jsonpath("migration/fb", ".status.gateway.endpoint").isEmpty })
+            let endpoint = try await env.jsonpath("migration/fb", ".status.gateway.endpoint")
+            let keysSecret = try await env.jsonpath("migration/fb", ".status.gateway.keysSecret")
+            func key(_ k: String) async throws -> String {
+                String(decoding: Data(base64Encoded: try await env.jsonpath("secret/\(keysSecret)", ".data.\(k)")) ?? Data(), as: UTF8.self)
+            }
+            let app = Boto3(endpoint: endpoint, accessKey: try await key("AWS_ACCESS_KEY_ID"), secretKey: try await key("AWS_SECRET_ACCESS_KEY"))
+            #expect(try await eventually(timeout: 60, interval: 0.5) { (try? await app.run("s3.head_bucket(Bucket=\"\(target)\")")) != nil }, "the gateway answers")
+            // 200 random reads while the copy runs.
+            var files: [String] = []
+            for p in try FileManager.default.subpathsOfDirectory(atPath: package + "/files") where p.hasSuffix(".bin") { files.append(p) }
+            let picks = (0..<200).map { _ in files.randomElement()! }
+            let sums = try await app.run("""
+                import hashlib
+                out = {}
+                for k in json.loads(\(String(decoding: try JSONEncoder().encode(Array(Set(picks))), as: UTF8.self).debugDescription)):
+                    out[k] = hashlib.sha256(s3.get_object(Bucket="\(target)", Key=k)["Body"].read()).hexdigest()
+                print(json.dumps(out))
+                """)
+            let state = try await env.jsonpath("migration/fb", ".status.phase")
+            #expect(state == "Running", "read while the copy ran: \(state)")
+            let got = try JSONDecoder().decode([String: String].self, from: Data(sums.utf8))
+            var wrong: [String] = []
+            for (k, sum) in got {
+                if try ManifestBuilder.sha256(of: package + "/files/" + k) != sum { wrong.append(k) }
+            }
+            #expect(got.count == Set(picks).count && wrong.isEmpty, "every read served with the right bytes: \(wrong.prefix(3))")
+            // A write, and a delete of a file the copy has not reached or has.
+            _ = try await app.run("s3.put_object(Bucket=\"\(target)\", Key=\"uploads/new.png\", Body=b\"written during the copy\")")
+            let gone = files.sorted().last!
+            _ = try await app.run("s3.delete_object(Bucket=\"\(target)\", Key=\"\(gone)\")")
+            #expect(try await direct.contents(target, prefix: "img/uploads/") == ["img/uploads/new.png": "written during the copy"], "on the target")
+            #expect(!FileManager.default.fileExists(atPath: package + "/files/uploads"), "never in the source")
+            // The gateway killed: a new one serves again.
+            #expect(try await env.kubectl("delete", "pod", "-l", "app=ferry-gateway", "--wait=false").status == 0)
+            #expect(try await eventually(timeout: 60, interval: 0.5) {
+                (try? await app.run("print(s3.get_object(Bucket=\"\(target)\", Key=\"uploads/new.png\")[\"Body\"].read().decode())"))?.contains("written during") == true
+            }, "served again after the restart")
+            let succeeded = try await eventually(timeout: 150, interval: 0.5) { try await env.jsonpath("migration/fb", ".status.phase") == "Succeeded" }
+            let shown = try await env.kubectl("get", "migration", "fb", "-o", "yaml").stdout
+            #expect(succeeded, "\(shown)\n\(controller.log.suffix(2000))")
+            #expect(try await env.jsonpath("migration/fb", ".status.gateway.copied") == "true", "\(shown)")
+            let all = Set(try await direct.contents(target, prefix: "img/").keys)
+            let keys = all.filter { !$0.hasPrefix("img/.ferry-tombstones/") }
+            #expect(keys.count == files.count && keys.contains("img/uploads/new.png") && !keys.contains("img/" + gone), "every file but the deleted one, and the upload: \(keys.count)")
+            #expect(all.subtracting(keys) == ["img/.ferry-tombstones/" + gone], "the delete's tombstone, and nothing else of the gateway's")
+            let after = try await app.run("""
+                try:
+                    s3.head_object(Bucket="\(target)", Key="\(gone)"); print("found")
+                except botocore.exceptions.ClientError as e: print(e.response["Error"]["Code"])
+                """)
+            #expect(after.contains("404"), "the deleted file stayed deleted: \(after)")
+        }
+    }
 }

@@ -73,7 +73,7 @@ struct ArgvRoundTripTests {
             try check(GatewayArguments(target: g.text(nonEmpty: true), source: g.text(nonEmpty: true),
                                        stores: Dictionary((0..<g.int(0...2)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), credentialsDir: g.maybe { $0.text() })) },
                                                           uniquingKeysWith: { a, _ in a }),
-                                       bucket: g.maybe { $0.text() }, keysDir: g.text(nonEmpty: true), host: g.text(nonEmpty: true), port: g.int(0...65535), metricsPort: g.int(-1...65535), resultFile: ""),
+                                       bucket: g.maybe { $0.text() }, appKeysDir: g.text(nonEmpty: true), moverKeysDir: g.text(nonEmpty: true), host: g.text(nonEmpty: true), hostEnv: g.maybe { $0.text() }, port: g.int(0...65535), metricsPort: g.int(-1...65535), resultFile: ""),
                       binary: { try GatewayCommand.parse($0).arguments() }, note)
             let servers = MySQLServers(sourceHost: g.text(), sourcePort: g.int(-1...70000), sourceCredentialsDir: g.maybe { $0.text() }, host: g.text(),
                                        port: g.int(0...70000), credentialsDir: g.maybe { $0.text() })

@@ -35,15 +35,16 @@ struct GatewayTests {
         let outside = try makeTempDir("gw-outside")
         try Data("secret".utf8).write(to: URL(fileURLWithPath: "\(outside)/passwd"))
         symlink(outside + "/passwd", source + "/img/link.png")
-        let keys = try makeTempDir("gw-keys")
-        for (k, v) in ["AWS_ACCESS_KEY_ID": "app-key", "AWS_SECRET_ACCESS_KEY": "app-secret", "MOVER_ACCESS_KEY_ID": "mover-key", "MOVER_SECRET_ACCESS_KEY": "mover-secret"] {
-            try Data(v.utf8).write(to: URL(fileURLWithPath: "\(keys)/\(k)"))
+        let appKeys = try makeTempDir("gw-app-keys"), moverKeys = try makeTempDir("gw-mover-keys")
+        for (dir, id, secret) in [(appKeys, "app-key", "app-secret"), (moverKeys, "mover-key", "mover-secret")] {
+            try Data(id.utf8).write(to: URL(fileURLWithPath: "\(dir)/AWS_ACCESS_KEY_ID"))
+            try Data(secret.utf8).write(to: URL(fileURLWithPath: "\(dir)/AWS_SECRET_ACCESS_KEY"))
         }
         let creds = try makeTempDir("gw-target-creds")
         try Data(SwiftS3.accessKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_ACCESS_KEY_ID"))
         try Data(SwiftS3.secretKey.utf8).write(to: URL(fileURLWithPath: creds + "/AWS_SECRET_ACCESS_KEY"))
         let args = GatewayArguments(target: "s3://t@\(bucket)/\(prefix)", source: source, stores: ["t": .init(endpoint: swift.endpoint, credentialsDir: creds)],
-                                    keysDir: keys, host: "127.0.0.1", port: 0, metricsPort: 0, resultFile: "")
+                                    appKeysDir: appKeys, moverKeysDir: moverKeys, host: "127.0.0.1", port: 0, metricsPort: 0, resultFile: "")
         return Setup(server: try await args.start(), target: target, source: source, bucket: bucket)
     }
 

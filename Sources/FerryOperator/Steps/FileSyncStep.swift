@@ -25,6 +25,9 @@ struct FileSyncStep: StepDriver {
         do {
             pod = try await client.get(.pods, name: name, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
+            if Gateway.entry(spec) != nil && context.status.gateway?.endpoint == nil {
+                return StepObservation(.running("waiting for the gateway's address (Service \(Gateway.name(migration.metadata.name ?? "")))"), files: previous)
+            }
             try await create(step, attempt: attempt, context)
             return StepObservation(.running(previous == nil ? "starting the data-files-transfer pod" : "the data-files-transfer pod was gone; started it again (it resumes)"), files: previous)
         }
@@ -79,7 +82,9 @@ struct FileSyncStep: StepDriver {
     /// The transfer pod's arguments: each `spec.files[]` entry from its package folder or bucket
     /// into its claim or bucket. A bucket side is `s3://<entry>-from@bucket/prefix` (or `-to`),
     /// the store of that name reading its keys and CA from the Secrets mounted for it.
-    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool) -> FileSyncArguments {
+    /// An entry with `fallback` is copied through its gateway (`gateway`: its endpoint), which
+    /// takes the mover's writes only where the application has not written or deleted since.
+    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool, gateway: String? = nil) -> FileSyncArguments {
         let sync = spec.fileSync ?? FileSyncSpec()
         var stores: [String: FileSyncArguments.S3] = [:]
         func side(_ i: Int, _ entry: String, _ end: String, _ b: S3Spec) -> String {
@@ -90,7 +95,11 @@ struct FileSyncStep: StepDriver {
         }
         let copies: [FileSyncArguments.Copy] = (spec.files ?? []).enumerated().map { i, f in
             let source = f.from.bucket.map { side(i, f.name, "from", $0) } ?? "\(StepPod.packageMount)/\(f.from.folder ?? "")"
-            let target = f.to.s3.map { side(i, f.name, "to", $0) } ?? StepPod.targetMount(f.name)
+            var target = f.to.s3.map { side(i, f.name, "to", $0) } ?? StepPod.targetMount(f.name)
+            if f.fallback == true, let gateway, let b = f.to.s3 {
+                stores["\(f.name)-gateway"] = .init(endpoint: gateway, region: b.region ?? "us-east-1", pathStyle: true, credentialsDir: Gateway.moverKeysMount, gateway: true)
+                target = "s3://\(f.name)-gateway@\(b.bucket)/"
+            }
             return .init(source: source, target: target)
         }
         return FileSyncArguments(
@@ -126,8 +135,10 @@ struct FileSyncStep: StepDriver {
         let volumes = StepPod.package(spec) + StepPod.targets(spec, readOnly: false)
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
             + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
+            + (Gateway.entry(spec) != nil ? StepPod.secret(Gateway.moverSecret(owner), volume: "gateway-mover", at: Gateway.moverKeysMount) : StepPod.Volumes())
         let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
-        let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: context.filesPaused).argv, volumes: volumes, settings: settings, spec: spec,
+        let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint).argv,
+                                   volumes: volumes, settings: settings, spec: spec,
                                    cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
                                    env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
         let pod: JSONValue = [

@@ -46,15 +46,20 @@ public struct FileSyncArguments: StepArguments {
         public var credentialsDir: String?
         /// PEM certificates the endpoint's TLS certificate may chain to, besides the system's.
         public var caFile: String?
+        /// A Ferry gateway (`spec.files[].fallback`): it takes a write only where the key is free, and
+        /// answers 412 where the application wrote or deleted since; the mover counts those as done.
+        public var gateway: Bool?
         /// Files larger than this go in multipart uploads of parts this size, `parts` at once.
         public var partSize: Int
         public var parts: Int
-        public init(endpoint: String, region: String = "us-east-1", pathStyle: Bool = true, credentialsDir: String? = nil, caFile: String? = nil, partSize: Int = 8 << 20, parts: Int = 4) {
+        public init(endpoint: String, region: String = "us-east-1", pathStyle: Bool = true, credentialsDir: String? = nil, caFile: String? = nil, partSize: Int = 8 << 20, parts: Int = 4,
+                    gateway: Bool? = nil) {
             self.endpoint = endpoint
             self.region = region
             self.pathStyle = pathStyle
             self.credentialsDir = credentialsDir
             self.caFile = caFile
+            self.gateway = gateway
             self.partSize = partSize
             self.parts = parts
         }
@@ -66,6 +71,7 @@ public struct FileSyncArguments: StepArguments {
                       pathStyle: try c.decodeIfPresent(Bool.self, forKey: .pathStyle) ?? true, credentialsDir: try c.decodeIfPresent(String.self, forKey: .credentialsDir),
                       caFile: try c.decodeIfPresent(String.self, forKey: .caFile), partSize: try c.decodeIfPresent(Int.self, forKey: .partSize) ?? 8 << 20,
                       parts: try c.decodeIfPresent(Int.self, forKey: .parts) ?? 4)
+            gateway = try c.decodeIfPresent(Bool.self, forKey: .gateway)
         }
     }
 

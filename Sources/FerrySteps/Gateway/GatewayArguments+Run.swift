@@ -25,18 +25,19 @@ extension GatewayArguments {
             }
             source = FolderSide(root: self.source)
         }
-        func pair(_ id: String, _ secret: String) throws -> [String: String] {
-            guard let a = Credentials.read("\(keysDir)/\(id)"), !a.isEmpty, let s = Credentials.read("\(keysDir)/\(secret)"), !s.isEmpty else {
-                throw StepError.configuration("--keys-dir \(keysDir) needs files \(id) and \(secret) (the gateway's Secret)")
+        func pair(_ dir: String, _ option: String) throws -> [String: String] {
+            guard let a = Credentials.read("\(dir)/AWS_ACCESS_KEY_ID"), !a.isEmpty, let s = Credentials.read("\(dir)/AWS_SECRET_ACCESS_KEY"), !s.isEmpty else {
+                throw StepError.configuration("--\(option) \(dir) needs files AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the gateway's Secrets)")
             }
             return [a: s]
         }
-        let app = try pair("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"), mover = try pair("MOVER_ACCESS_KEY_ID", "MOVER_SECRET_ACCESS_KEY")
+        let app = try pair(appKeysDir, "app-keys-dir"), mover = try pair(moverKeysDir, "mover-keys-dir")
         guard Set(app.keys).isDisjoint(with: mover.keys) else { throw StepError.configuration("the application's and the mover's access keys must differ") }
         do { try await targetClient.checkBucket() } catch {
             throw StepError.configuration("the target bucket \(url.bucket) at \(targetClient.location.endpoint): \(error)")
         }
         let service = GatewayService(bucket: bucket ?? url.bucket, target: BucketSide(client: targetClient, prefix: targetPrefix), source: source, appKeys: app, moverKeys: mover)
-        return try await GatewayServer(service: service, host: host, port: port, metricsPort: metricsPort < 0 ? nil : metricsPort)
+        let address = hostEnv.flatMap { ProcessInfo.processInfo.environment[$0] }.flatMap { $0.isEmpty ? nil : $0 } ?? host
+        return try await GatewayServer(service: service, host: address, port: port, metricsPort: metricsPort < 0 ? nil : metricsPort)
     }
 }

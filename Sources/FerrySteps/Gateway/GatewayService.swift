@@ -94,7 +94,7 @@ final class GatewayService: Sendable {
 
     func objectRequest(_ r: GatewayRequest, _ key: String, _ query: [String: String], role: Role) async throws -> GatewayResponse {
         switch (r.method, query["uploadId"], query["uploads"]) {
-        case ("GET", nil, nil), ("HEAD", nil, nil): return try await read(r, key)
+        case ("GET", nil, nil), ("HEAD", nil, nil): return try await read(r, key, role: role)
         case ("PUT", nil, nil):
             if r.header("x-amz-copy-source") != nil { return refuse(501, "NotImplemented", "CopyObject is not served by the gateway; GET then PUT", kind: "request") }
             return try await write(key, role: role) {
@@ -154,8 +154,8 @@ final class GatewayService: Sendable {
     }
 
     /// GET or HEAD: the target's object, else the source's (then copied over in the background),
-    /// unless the application deleted it.
-    func read(_ r: GatewayRequest, _ key: String) async throws -> GatewayResponse {
+    /// unless the application deleted it. The mover sees the target alone.
+    func read(_ r: GatewayRequest, _ key: String, role: Role) async throws -> GatewayResponse {
         let range: ClosedRange<Int64>?
         do { range = try r.header("range").map(Self.range) ?? nil } catch { return self.refuse(416, "InvalidRange", "\(error)", kind: "request") }
         let head = r.method == "HEAD"
@@ -163,7 +163,8 @@ final class GatewayService: Sendable {
             metrics.add("ferry_gateway_target_hits_total")
             return object(found.0, found.1, range: range, head: head)
         }
-        if try await target.head(Self.tombstones + key) != nil {
+        let deleted = role == .app ? try await target.head(Self.tombstones + key) != nil : false
+        if role == .mover || deleted {
             metrics.add("ferry_gateway_misses_total")
             return refuse(404, "NoSuchKey", "no such key", kind: nil)
         }

@@ -41,9 +41,10 @@ extension FileSyncArguments {
             for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
                 // Parts as the writing side's store says (the reading side's for a download).
                 let (partSize, parts) = ((bucket ?? source).map { ($0.2.partSize, $0.2.parts) }) ?? (8 << 20, 4)
+                let gateway = bucket?.2.gateway == true
                 if let (client, prefix, _) = source, let (targetClient, targetPrefix, _) = bucket {
                     results.append(try BucketToBucket(source: client, sourcePrefix: prefix, target: targetClient, targetPrefix: targetPrefix, parallelism: parallelism,
-                                                      partSize: partSize, partsAtOnce: parts, delete: delete, checksum: checksum, control: control).run())
+                                                      partSize: partSize, partsAtOnce: parts, delete: delete && !gateway, checksum: checksum, gateway: gateway, control: control).run())
                     continue
                 }
                 if let (client, prefix, _) = source {
@@ -52,7 +53,7 @@ extension FileSyncArguments {
                 }
                 if let (client, prefix, _) = bucket {
                     results.append(try FolderToBucket(source: RawPath(from), client: client, prefix: prefix, parallelism: parallelism, partSize: partSize, partsAtOnce: parts,
-                                                      delete: delete, checksum: checksum, control: control).run())
+                                                      delete: delete && !gateway, checksum: checksum, gateway: gateway, control: control).run())
                     continue
                 }
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)

@@ -19,12 +19,14 @@ final class BucketToBucket: @unchecked Sendable {
     let partsAtOnce: Int
     let delete: Bool
     let checksum: Bool
+    /// The target is a Ferry gateway: a 412 means the application wrote or deleted the key since, and is kept.
+    let gateway: Bool
     let control: MoverControl
 
     static let sourceETag = "ferry-source-etag"
 
     init(source: S3Client, sourcePrefix: String, target: S3Client, targetPrefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4,
-         delete: Bool = false, checksum: Bool = false, control: MoverControl) {
+         delete: Bool = false, checksum: Bool = false, gateway: Bool = false, control: MoverControl) {
         self.source = source
         self.sourcePrefix = Self.folder(sourcePrefix)
         self.target = target
@@ -34,6 +36,7 @@ final class BucketToBucket: @unchecked Sendable {
         self.partsAtOnce = partsAtOnce
         self.delete = delete
         self.checksum = checksum
+        self.gateway = gateway
         self.control = control
     }
 
@@ -41,16 +44,12 @@ final class BucketToBucket: @unchecked Sendable {
 
     /// Relative key → object, for every object under `prefix` (folder markers left out).
     static func objects(_ client: S3Client, _ prefix: String) throws -> [String: S3Object] {
-        try blocking {
-            var found: [String: S3Object] = [:]
-            try await client.listAll(prefix: prefix) { page in
-                // By bytes: a key whose first character combines with the prefix's last is still under it.
-                for o in page where o.key.utf8.starts(with: prefix.utf8) && !(o.key.hasSuffix("/") && o.size == 0) {
-                    found[String(decoding: o.key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)] = o
-                }
-            }
-            return found
+        var found: [String: S3Object] = [:]
+        // By bytes: a key whose first character combines with the prefix's last is still under it.
+        for o in try blocking({ try await client.listTree(prefix: prefix) }) where o.key.utf8.starts(with: prefix.utf8) && !(o.key.hasSuffix("/") && o.size == 0) {
+            found[String(decoding: o.key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)] = o
         }
+        return found
     }
 
     func run() throws -> FileSyncResult {
@@ -78,6 +77,7 @@ final class BucketToBucket: @unchecked Sendable {
         let errors = Locked<[String]>([])
         // The ETag each target object must have: its own, as made from the source's bytes.
         let expected = Locked<[String: String]>([:])
+        let kept = Locked<Set<String>>([])
         let queue = WorkQueue<(String, S3Object)>(capacity: parallelism * 4)
         let workers = DispatchGroup()
         for _ in 0..<parallelism {
@@ -94,6 +94,9 @@ final class BucketToBucket: @unchecked Sendable {
                         let etag = try copy(relative, object)
                         expected.withLock { $0[relative] = etag }
                         control.fileDone(bytes: object.size, copied: true)
+                    } catch let e as S3Error where gateway && e.status == 412 {
+                        kept.withLock { _ = $0.insert(relative) }
+                        control.fileDone(bytes: object.size, copied: false)
                     } catch {
                         control.error("\(object.key): \(error)")
                         errors.withLock { $0.append("\(object.key): \(error)") }
@@ -116,14 +119,14 @@ final class BucketToBucket: @unchecked Sendable {
         }
         control.setPhase(.verifying)
         let after = try Self.objects(target, targetPrefix)
-        for (relative, o) in after {
+        for (relative, o) in after where o.size >= 0 {
             counts[BucketToFolder.top(relative), default: FolderCount()].targetFiles += 1
             counts[BucketToFolder.top(relative), default: FolderCount()].targetBytes += o.size
         }
-        let etags = expected.withLock { $0 }
+        let etags = expected.withLock { $0 }, theirs = kept.withLock { $0 }
         var differing: Int64 = 0
         var examples: [String] = []
-        for (relative, o) in from.sorted(by: { $0.key < $1.key }) {
+        for (relative, o) in from.sorted(by: { $0.key < $1.key }) where !theirs.contains(relative) && after[relative]?.size != -1 {
             let have = after[relative]
             let why: String? = have == nil ? "missing" : have!.size != o.size ? "\(have!.size) bytes, not \(o.size)"
                 : etags[relative].map { $0 != have!.etag ? "ETag \(have!.etag), not \($0)" : nil } ?? nil

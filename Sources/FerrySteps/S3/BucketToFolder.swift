@@ -53,11 +53,7 @@ final class BucketToFolder: @unchecked Sendable {
             throw StepError.beforeChange(.target("the source bucket \(client.location.bucket) at \(client.location.endpoint): \(error)"))
         }
         guard target.makeFolders() else { throw StepError.io("cannot create the target \(target): \(String(cString: strerror(errno)))") }
-        let objects: [S3Object] = try blocking {
-            var all: [S3Object] = []
-            try await client.listAll(prefix: prefix) { all += $0 }
-            return all
-        }
+        let objects: [S3Object] = try blocking { try await client.listTree(prefix: prefix) }
         control.setPhase(.copying)
         let errors = Locked<[String]>([])
         var counts: [String: FolderCount] = [:]

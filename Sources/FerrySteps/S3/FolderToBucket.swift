@@ -21,11 +21,13 @@ final class FolderToBucket: @unchecked Sendable {
     let partsAtOnce: Int
     let delete: Bool
     let checksum: Bool
+    /// The target is a Ferry gateway: a 412 means the application wrote or deleted the key since, and is kept.
+    let gateway: Bool
     let control: MoverControl
     let say: @Sendable (String) -> Void
 
     init(source: RawPath, client: S3Client, prefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4, delete: Bool = false,
-         checksum: Bool = false, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
+         checksum: Bool = false, gateway: Bool = false, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
         self.source = source
         self.client = client
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
@@ -34,6 +36,7 @@ final class FolderToBucket: @unchecked Sendable {
         self.partsAtOnce = partsAtOnce
         self.delete = delete
         self.checksum = checksum
+        self.gateway = gateway
         self.control = control
         self.say = say
     }
@@ -62,13 +65,10 @@ final class FolderToBucket: @unchecked Sendable {
     /// accented name are two keys) → size, last modification and ETag.
     func listing() throws -> [[UInt8]: Listed] {
         let client = self.client, prefix = Array(self.prefix.utf8)
-        return try blocking {
-            var found: [[UInt8]: Listed] = [:]
-            try await client.listAll(prefix: self.prefix) { page in
-                for o in page where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: Self.date(o.lastModified), etag: o.etag) }
-            }
-            return found
-        }
+        let objects = try blocking { try await client.listTree(prefix: self.prefix) }
+        var found: [[UInt8]: Listed] = [:]
+        for o in objects where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: Self.date(o.lastModified), etag: o.etag) }
+        return found
     }
 
     func run() throws -> FileSyncResult {
@@ -96,6 +96,8 @@ final class FolderToBucket: @unchecked Sendable {
         let counts = Locked<[String: FolderCount]>([:])
         // The ETag each file's object must have (checksum mode): the one its bytes give.
         let expected = Locked<[[UInt8]: String]>([:])
+        // Keys the application wrote or deleted through the gateway since: theirs, not copied over.
+        let kept = Locked<Set<[UInt8]>>([])
         var seen = Set<[UInt8]>()
         // A folder or file the walk could not read: its objects must not count as gone.
         let walkFailed = Locked(false)
@@ -115,6 +117,9 @@ final class FolderToBucket: @unchecked Sendable {
                         let etag = try upload(item)
                         if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
                         control.fileDone(bytes: item.size, copied: true)
+                    } catch let e as S3Error where gateway && e.status == 412 {
+                        kept.withLock { _ = $0.insert(Array(item.relative.utf8)) }
+                        control.fileDone(bytes: item.size, copied: false)
                     } catch {
                         control.error("\(item.relative): \(error)")
                         errors.withLock { $0.append("\(item.relative): \(error)") }
@@ -175,18 +180,20 @@ final class FolderToBucket: @unchecked Sendable {
             }
         }
         control.setPhase(.verifying)
-        let after = try listing()
+        // Listed again only when something was written: a pass that sent nothing checks against the first listing.
+        let wrote = control.progress().filesCopied > 0 || removed > 0
+        let after = wrote ? try listing() : existing
         var folders = counts.withLock { $0 }
         var differing: Int64 = 0
         var examples: [String] = []
-        for (keyBytes, object) in after {
+        for (keyBytes, object) in after where object.size >= 0 {
             let key = String(decoding: keyBytes, as: UTF8.self)
             let top = key.split(separator: "/").count > 1 ? String(key.split(separator: "/")[0]) : "."
             folders[top, default: FolderCount()].targetFiles += 1
             folders[top, default: FolderCount()].targetBytes += object.size
         }
-        let etags = expected.withLock { $0 }
-        for name in seen {
+        let etags = expected.withLock { $0 }, theirs = kept.withLock { $0 }
+        for name in seen where !theirs.contains(name) && after[name]?.size != -1 {
             var fs = stat()
             let ok = source.appending(relative: name).withCString { lstat($0, &fs) } == 0
             if !ok || after[name]?.size != Int64(fs.st_size) {

@@ -192,6 +192,53 @@ struct S3Client: Sendable {
         return abs(measured) < 2 ? 0 : measured
     }
 
+    /// Every object under `prefix`, the folders (common prefixes at `/`) listed `concurrency` at
+    /// once: a store lists one page at a time per listing, so a tree of many folders comes back
+    /// in a fraction of the time. Not in key order across folders.
+    func listTree(prefix: String, concurrency: Int = 8) async throws -> [S3Object] {
+        var objects: [S3Object] = [], folders: [String] = [], token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix), ("delimiter", "/"), ("max-keys", "1000"), ("encoding-type", "url")]
+            if let token { query.append(("continuation-token", token)) }
+            let text = String(buffer: try await send(.GET, key: nil, query: query).body)
+            let page = try Self.listPage(text)
+            objects += page.objects
+            folders += try Self.commonPrefixes(text)
+            guard !page.truncated || (page.next != nil && page.next != token) else {
+                throw S3Error(status: 200, code: "BadListing", message: "the listing says it is truncated but gives no new continuation token", resource: location.bucket)
+            }
+            token = page.truncated ? page.next : nil
+        } while token != nil
+        try await withThrowingTaskGroup(of: [S3Object].self) { group in
+            var next = folders.makeIterator()
+            func add() {
+                guard let folder = next.next() else { return }
+                group.addTask {
+                    var found: [S3Object] = []
+                    try await self.listAll(prefix: folder) { found += $0 }
+                    return found
+                }
+            }
+            for _ in 0..<max(1, concurrency) { add() }
+            while let found = try await group.next() {
+                objects += found
+                add()
+            }
+        }
+        return objects
+    }
+
+    /// A listing's CommonPrefixes, url-decoded when the answer says so. Pure.
+    static func commonPrefixes(_ text: String) throws -> [String] {
+        let encoded = XMLText.first("EncodingType", in: text) == "url"
+        return try XMLText.values("CommonPrefixes", in: text).compactMap { XMLText.first("Prefix", in: $0) }.map { raw in
+            guard let p = encoded ? raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : raw, !p.isEmpty else {
+                throw S3Error(status: 200, code: "BadKey", message: "a listed prefix does not decode: \(raw.prefix(100))", resource: "listing")
+            }
+            return p
+        }
+    }
+
     /// Every object under `prefix`, page by page, in key order.
     func listAll(prefix: String, page: Int = 1000, each: ([S3Object]) async throws -> Void) async throws {
         var token: String?

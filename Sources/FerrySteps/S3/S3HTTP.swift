@@ -32,6 +32,8 @@ enum S3HTTP {
             if let known = cache[key] { return known }
             var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10)))
             configuration.connectionPool.retryConnectionEstablishment = false
+            // As many connections as the mover's files and parts in flight (the default 8 would queue them).
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             cache[key] = client
             return client

@@ -34,6 +34,13 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [apps]
   resources: [deployments, statefulsets]
   verbs: [get, list, watch, patch]
+# The gateway (spec.files[].fallback): its Deployment and Service created and removed with fallback.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [create, delete]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, create, delete]
 # ConfigMaps: rebuild triggers bump one key; the ClickHouse copy's concurrency schedule created and patched.
 - apiGroups: [""]
   resources: [configmaps]
@@ -42,7 +49,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 # because a controller can grant no more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, create, update, patch]
+  verbs: [get, create, update, patch, delete]
 # The config step's own ServiceAccount, Role and RoleBinding, owned by the Migration (create; get
 # to take an existing one only if this Migration owns it); the Role follows a changed
 # spec.config.secretName (patch).
