@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryProtocol", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "FerryProtocol", "KubeClient"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol", "FerryCLI", "FerryOperator", "FerryAPI", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "FerryProtocol", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "FerryProtocol", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "KubeSimTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
     ],
     swiftLanguageModes: [.v6]

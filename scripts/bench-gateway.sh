@@ -35,7 +35,7 @@ for i in range(n): s3.put_object(Bucket="bench-gw", Key=f"obj/{i}", Body=os.uran
 PY
 GW_PORT=$(free_port 29000)
 "$FERRY_BIN" gateway --target "s3://t@bench-gw/" --s3-store "t={\"endpoint\":\"$EP\",\"credentialsDir\":\"$WORK/store\"}" --source "$WORK/source" \
-  --app-keys-dir "$WORK/app" --mover-keys-dir "$WORK/mover" --host 127.0.0.1 --port "$GW_PORT" --metrics-port -1 >"$WORK/gateway.log" 2>&1 &
+  --app-keys-dir "$WORK/app" --mover-keys-dir "$WORK/mover" --host 127.0.0.1 --port "$GW_PORT" --metrics-port=-1 >"$WORK/gateway.log" 2>&1 &
 PIDS+=($!)
 wait_until 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$GW_PORT" || die "the gateway did not start: $(cat "$WORK/gateway.log")"
 python3 - "$EP" "http://127.0.0.1:$GW_PORT" "$OBJECTS" "$GETS" <<'PY'

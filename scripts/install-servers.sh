@@ -13,12 +13,12 @@ command -v memcached >/dev/null || need+=(memcached)
 command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)      # TLS in front of the Kafka test broker
+command -v rclone >/dev/null || need+=(rclone)    # an independent S3 client that checks what the mover wrote
 command -v openssl >/dev/null || need+=(openssl)  # test certificates
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then
   command -v myloader >/dev/null || need+=(mydumper)
   command -v hyperfine >/dev/null || need+=(hyperfine)
   command -v rsync >/dev/null || need+=(rsync)
-  command -v rclone >/dev/null || need+=(rclone)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "install-servers: apt-get install ${need[*]}" >&2

@@ -113,7 +113,8 @@ enum Gateway {
         } catch let e as KubeAPIError where e.isNotFound {
             svc = try await client.create(.services, service(migration), namespace: namespace)
         }
-        return svc[path: ["spec", "clusterIP"]]?.stringValue.map { "http://\($0):\(port)" }
+        // A headless Service has no address; an IPv6 one goes in brackets.
+        return svc[path: ["spec", "clusterIP"]]?.stringValue.flatMap { $0.isEmpty || $0 == "None" ? nil : "http://\($0.contains(":") ? "[\($0)]" : $0):\(port)" }
     }
 
     /// A Secret of generated keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), created once.

@@ -69,6 +69,13 @@ struct FolderToBucketTests {
         #expect(r.verify.folders["img"] == FolderCount(sourceFiles: 41, sourceBytes: r.verify.folders["img"]!.sourceBytes, targetFiles: 41, targetBytes: r.verify.folders["img"]!.sourceBytes))
         let seen = try await boto3(server, c)
         #expect(seen.count == 121 && seen["app/files/img/big.bin"] == 12 << 20 && seen["app/files/deep/er/f 3 ü.txt"] != nil, "\(seen.keys.sorted().prefix(5))")
+        // rclone, a second independent client, lists the same keys and sizes.
+        let rclone = try await runCommand("/usr/bin/env", ["-u", "AWS_CA_BUNDLE", "RCLONE_CONFIG=/dev/null", "RCLONE_CONFIG_SW_TYPE=s3", "RCLONE_CONFIG_SW_PROVIDER=Other",
+                                                           "RCLONE_CONFIG_SW_ENDPOINT=\(server.endpoint)", "RCLONE_CONFIG_SW_ACCESS_KEY_ID=\(SwiftS3.accessKey)",
+                                                           "RCLONE_CONFIG_SW_SECRET_ACCESS_KEY=\(SwiftS3.secretKey)", "RCLONE_CONFIG_SW_FORCE_PATH_STYLE=true",
+                                                           "rclone", "lsjson", "-R", "--files-only", "sw:\(c.location.bucket)/app/files"], timeout: 120)
+        let listed = try JSONDecoder().decode([RcloneEntry].self, from: Data(rclone.stdout.utf8))
+        #expect(rclone.status == 0 && listed.count == 121 && listed.first { $0.Path == "img/big.bin" }?.Size == 12 << 20, "\(rclone.stderr.prefix(500))")
         let meta = try #require(try await c.head("app/files/img/big.bin")).metadata
         var st = stat()
         stat("\(root)/img/big.bin", &st)
@@ -170,6 +177,12 @@ struct FolderToBucketTests {
         let noKeys = try await run("s3://\(c.location.bucket)/x", creds: try makeTempDir("empty-creds"))
         #expect(noKeys.status != 0 && noKeys.combined.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "\(noKeys.combined)")
     }
+}
+
+/// One entry of `rclone lsjson`.
+struct RcloneEntry: Decodable {
+    var Path: String
+    var Size: Int
 }
 
 /// Runs blocking mover work on a thread of its own.

@@ -3,9 +3,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The gateway's HTTP/1.1 server (SwiftNIO, keep-alive): each request is read whole (up to
-/// 5 GiB, S3's largest single PUT; larger uploads are multipart), handed to ``GatewayService``,
-/// and answered. A second port serves `/metrics` and `/healthz`.
+/// The gateway's HTTP/1.1 server (SwiftNIO, keep-alive). A request's signature is checked on its
+/// head, before any body is read (an unsigned upload costs no memory; `Expect: 100-continue` is
+/// answered then); a signed one is read whole (up to 1 GiB; larger uploads are multipart), handed
+/// to ``GatewayService``, and answered. A second port serves `/metrics` and `/healthz`.
 final class GatewayServer: Sendable {
     let service: GatewayService
     let channel: Channel
@@ -19,7 +20,10 @@ final class GatewayServer: Sendable {
 
     init(service: GatewayService, host: String, port: Int, metricsPort: Int?) async throws {
         self.service = service
-        channel = try await Self.bind(host: host, port: port) { request in await service.handle(request) }
+        channel = try await Self.bind(host: host, port: port, check: { head in
+            guard case .failure(let refusal) = service.authorize(head) else { return nil }
+            return service.refuse(refusal.status, refusal.code, refusal.message, kind: "auth")
+        }) { request in await service.handle(request) }
         if let metricsPort {
             metricsChannel = try await Self.bind(host: host, port: metricsPort) { request in
                 switch request.path {
@@ -33,7 +37,8 @@ final class GatewayServer: Sendable {
         }
     }
 
-    static func bind(host: String, port: Int, handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> Channel {
+    static func bind(host: String, port: Int, check: @escaping @Sendable (GatewayRequest) -> GatewayResponse? = { _ in nil },
+                     handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> Channel {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -41,7 +46,7 @@ final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(handle: handle))
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(check: check, handle: handle))
                 }
             }
             .bind(host: host, port: port).get()
@@ -57,12 +62,16 @@ final class GatewayServer: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
 
+        let check: @Sendable (GatewayRequest) -> GatewayResponse?
         let handle: @Sendable (GatewayRequest) async -> GatewayResponse
         var head: HTTPRequestHead?
         var body = ByteBuffer()
         var tooLarge = false
+        /// Refused on its head: the rest of the request is dropped and the connection closed.
+        var refused = false
 
-        init(handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
+        init(check: @escaping @Sendable (GatewayRequest) -> GatewayResponse?, handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
+            self.check = check
             self.handle = handle
         }
 
@@ -72,9 +81,22 @@ final class GatewayServer: Sendable {
                 head = h
                 body = context.channel.allocator.buffer(capacity: 0)
                 tooLarge = false
+                refused = false
+                let (path, query) = Self.split(h.uri)
+                if let refusal = check(GatewayRequest(method: h.method.rawValue, path: path, query: query, headers: h.headers.map { ($0.name.lowercased(), $0.value) }, body: ByteBuffer())) {
+                    refused = true
+                    respond(context, refusal, head: h.method == .HEAD, keepAlive: false)
+                } else if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                }
             case .body(var chunk):
+                if refused { return }
                 if body.readableBytes + chunk.readableBytes > GatewayServer.largestBody { tooLarge = true } else { body.writeBuffer(&chunk) }
             case .end:
+                if refused {
+                    head = nil
+                    return
+                }
                 guard let h = head else { return }
                 head = nil
                 let keepAlive = h.isKeepAlive

@@ -54,15 +54,23 @@ final class GatewayService: Sendable {
 
     enum Role { case app, mover }
 
-    func handle(_ r: GatewayRequest) async -> GatewayResponse {
+    /// Who signed the request (its head is enough): the server asks before it reads a body.
+    func authorize(_ r: GatewayRequest) -> Result<Role, SigV4Check.Refusal> {
         let check = SigV4Check.Request(method: r.method, path: r.path, query: r.query, headers: r.headers)
-        let role: Role
-        switch SigV4Check.verify(check, keys: appKeys.merging(moverKeys) { a, _ in a }, now: clock()) {
-        case .failure(let refusal): return refuse(refusal.status, refusal.code, refusal.message, kind: "auth")
-        case .success(let key): role = moverKeys[key] != nil && appKeys[key] == nil ? .mover : .app
+        return SigV4Check.verify(check, keys: appKeys.merging(moverKeys) { a, _ in a }, now: clock()).map { key in
+            moverKeys[key] != nil && appKeys[key] == nil ? .mover : .app
         }
-        if let payload = r.header("x-amz-content-sha256"), r.body.readableBytes > 0,
-           !SigV4Check.bodyMatches(payload, r.body.getBytes(at: r.body.readerIndex, length: r.body.readableBytes) ?? []) {
+    }
+
+    func handle(_ r: GatewayRequest) async -> GatewayResponse {
+        let role: Role
+        switch authorize(r) {
+        case .failure(let refusal): return refuse(refusal.status, refusal.code, refusal.message, kind: "auth")
+        case .success(let who): role = who
+        }
+        // The body is the one signed (an empty one too: a body cut to nothing is not a valid empty PUT).
+        if let payload = r.header("x-amz-content-sha256"), !payload.hasPrefix("STREAMING-"),
+           !SigV4Check.bodyMatches(payload, r.body.withUnsafeReadableBytes { Array($0) }) {
             return refuse(400, "XAmzContentSHA256Mismatch", "the body is not the one signed", kind: "auth")
         }
         let (name, key) = Self.split(r.path)
@@ -71,8 +79,9 @@ final class GatewayService: Sendable {
         do {
             guard let key, !key.isEmpty else { return try await bucketRequest(r, query, role: role) }
             if key.utf8.starts(with: Self.tombstones.utf8) { return refuse(403, "AccessDenied", "keys under \(Self.tombstones) are the gateway's", kind: "request") }
-            if BucketToFolder.unsafe(key) != nil && source is FolderSide && (r.method == "GET" || r.method == "HEAD") {
-                return refuse(404, "NoSuchKey", "no such key", kind: "request")
+            if r.header("x-amz-copy-source") != nil { return refuse(501, "NotImplemented", "server-side copies are not served by the gateway; GET then PUT", kind: "request") }
+            if let unknown = Self.unservedParameter(r.method, query) {
+                return refuse(501, "NotImplemented", "\(r.method) with ?\(unknown) is not served by the gateway", kind: "request")
             }
             return try await objectRequest(r, key, query, role: role)
         } catch let e as S3Error {
@@ -80,6 +89,20 @@ final class GatewayService: Sendable {
         } catch {
             return refuse(502, "InternalError", "\(error)", kind: "upstream")
         }
+    }
+
+    /// The query parameters each object request may carry; anything else (tagging, acl, versionId,
+    /// …) would be taken as a plain object request and change the wrong thing, so it is refused. Pure.
+    static func unservedParameter(_ method: String, _ query: [String: String]) -> String? {
+        let allowed: Set<String>
+        switch method {
+        case "GET", "HEAD": allowed = ["partNumber", "response-content-type", "response-content-disposition", "response-cache-control", "response-content-encoding"]
+        case "PUT": allowed = ["partNumber", "uploadId"]
+        case "POST": allowed = ["uploads", "uploadId"]
+        case "DELETE": allowed = ["uploadId"]
+        default: return method
+        }
+        return query.keys.sorted().first { !allowed.contains($0) && !$0.hasPrefix("X-Amz-") && $0 != "x-id" }
     }
 
     /// `/bucket/a%20b/c` → ("bucket", "a b/c"); the key percent-decoded, as S3 takes it.
@@ -94,23 +117,32 @@ final class GatewayService: Sendable {
 
     func objectRequest(_ r: GatewayRequest, _ key: String, _ query: [String: String], role: Role) async throws -> GatewayResponse {
         switch (r.method, query["uploadId"], query["uploads"]) {
-        case ("GET", nil, nil), ("HEAD", nil, nil): return try await read(r, key, role: role)
+        case ("GET", nil, nil), ("HEAD", nil, nil):
+            if query["partNumber"] != nil { return refuse(501, "NotImplemented", "reading one part is not served by the gateway; ask for a range", kind: "request") }
+            return try await read(r, key, role: role)
         case ("PUT", nil, nil):
-            if r.header("x-amz-copy-source") != nil { return refuse(501, "NotImplemented", "CopyObject is not served by the gateway; GET then PUT", kind: "request") }
-            return try await write(key, role: role) {
-                let etag = try await self.target.client.put(self.target.prefix + key, r.body, metadata: Self.metadata(r), headers: Self.contentHeaders(r))
+            return try await write(r, key, role: role) {
+                let etag = try await self.target.client.put(self.target.prefix + key, r.body, metadata: Self.metadata(r, role: role), headers: Self.contentHeaders(r))
                 return GatewayResponse(status: 200, headers: [("ETag", "\"\(etag)\"")])
             }
         case ("DELETE", nil, nil):
-            guard role == .app else { return refuse(403, "AccessDenied", "the mover does not delete through the gateway", kind: "request") }
             return try await locks.with(key) {
-                try await self.target.client.delete(self.target.prefix + key)
+                if role == .mover {
+                    // The mover takes back only a copy of its own (one it found torn), never the application's.
+                    guard let have = try await self.target.head(key), Self.copied(have) else {
+                        return self.refuse(403, "AccessDenied", "the mover deletes only its own copies", kind: "mover")
+                    }
+                    try await self.target.client.delete(self.target.prefix + key)
+                    return GatewayResponse(status: 204)
+                }
+                // The tombstone first: a gateway stopped between the two never lets the source's copy back.
                 try await self.target.client.put(self.target.prefix + Self.tombstones + key, ByteBuffer())
+                try await self.target.client.delete(self.target.prefix + key)
                 self.metrics.add("ferry_gateway_writes_total")
                 return GatewayResponse(status: 204)
             }
         case ("POST", nil, _?):
-            let id = try await target.client.createMultipart(target.prefix + key, metadata: Self.metadata(r))
+            let id = try await target.client.createMultipart(target.prefix + key, metadata: Self.metadata(r, role: role), headers: Self.contentHeaders(r))
             return xml(200, "<InitiateMultipartUploadResult><Bucket>\(XMLText.escape(bucket))</Bucket><Key>\(XMLText.escape(key))</Key><UploadId>\(XMLText.escape(id))</UploadId></InitiateMultipartUploadResult>")
         case ("PUT", let id?, nil):
             guard let number = query["partNumber"].flatMap(Int.init), (1...10_000).contains(number) else { return refuse(400, "InvalidArgument", "partNumber must be 1–10000", kind: "request") }
@@ -122,7 +154,7 @@ final class GatewayService: Sendable {
                 return (n, e)
             }
             guard !parts.isEmpty else { return refuse(400, "MalformedXML", "CompleteMultipartUpload needs its parts", kind: "request") }
-            return try await write(key, role: role, abort: id) {
+            return try await write(r, key, role: role, abort: id) {
                 let etag = try await self.target.client.completeMultipart(self.target.prefix + key, uploadID: id, parts: parts)
                 return self.xml(200, "<CompleteMultipartUploadResult><Bucket>\(XMLText.escape(self.bucket))</Bucket><Key>\(XMLText.escape(key))</Key><ETag>\"\(XMLText.escape(etag))\"</ETag></CompleteMultipartUploadResult>")
             }
@@ -134,20 +166,37 @@ final class GatewayService: Sendable {
         }
     }
 
+    /// Who wrote an object: the mover's and the gateway's own copies carry `ferry-writer`.
+    static let writer = "ferry-writer"
+
+    /// A copy of the source's (the mover's or a backfill's), not the application's own write.
+    static func copied(_ o: ObjectInfo) -> Bool { ["mover", "gateway"].contains(o.metadata[writer] ?? "") }
+
     /// A write to the target under the key's lock, the tombstone lifted after it. The mover's
-    /// writes land only on a free key: not over the application's object, not over a delete.
-    func write(_ key: String, role: Role, abort: String? = nil, _ body: @escaping @Sendable () async throws -> GatewayResponse) async throws -> GatewayResponse {
+    /// writes land only where the application has not written or deleted (its own copies it may
+    /// replace). The application's `If-None-Match: *` and `If-Match` are held to both sides.
+    func write(_ r: GatewayRequest, _ key: String, role: Role, abort: String? = nil, _ body: @escaping @Sendable () async throws -> GatewayResponse) async throws -> GatewayResponse {
         try await locks.with(key) {
+            let have = try await self.target.head(key)
+            let deleted = try await self.target.head(Self.tombstones + key) != nil
+            func refused(_ why: String, kind: String) async -> GatewayResponse {
+                if let abort { try? await self.target.client.abortMultipart(self.target.prefix + key, uploadID: abort) }
+                return self.refuse(412, "PreconditionFailed", why, kind: kind)
+            }
             if role == .mover {
-                let taken = try await self.target.head(key) != nil
-                let deleted = try await self.target.head(Self.tombstones + key) != nil
-                if taken || deleted {
-                    if let abort { try? await self.target.client.abortMultipart(self.target.prefix + key, uploadID: abort) }
-                    return self.refuse(412, "PreconditionFailed", taken ? "the key already has the application's object" : "the application deleted this key", kind: "mover")
+                if deleted { return await refused("the application deleted this key", kind: "mover") }
+                if let have, !Self.copied(have) { return await refused("the key already has the application's object", kind: "mover") }
+            } else {
+                // What the application sees: the target's object, else (unless deleted) the source's.
+                var seen = have
+                if seen == nil && !deleted { seen = try await self.source.head(key) }
+                if r.header("if-none-match") == "*", seen != nil { return await refused("the key exists", kind: "request") }
+                if let want = r.header("if-match").map(S3Client.unquoted), seen.map({ $0.etag != want && want != "*" }) ?? true {
+                    return await refused("the object's ETag is not \(want)", kind: "request")
                 }
             }
             let response = try await body()
-            if role == .app { try await self.target.client.delete(self.target.prefix + Self.tombstones + key) }
+            if role == .app && deleted { try await self.target.client.delete(self.target.prefix + Self.tombstones + key) }
             self.metrics.add("ferry_gateway_writes_total")
             return response
         }
@@ -179,8 +228,9 @@ final class GatewayService: Sendable {
 
     func object(_ info: ObjectInfo, _ body: ByteBuffer, range: ClosedRange<Int64>?, head: Bool) -> GatewayResponse {
         var headers: [(String, String)] = [("Last-Modified", Self.httpDate(info.lastModified)), ("Accept-Ranges", "bytes")]
+        for (k, v) in info.headers.sorted(by: { $0.key < $1.key }) { headers.append((k, v)) }
         if !info.etag.isEmpty { headers.append(("ETag", "\"\(info.etag)\"")) }
-        for (k, v) in info.metadata.sorted(by: { $0.key < $1.key }) { headers.append(("x-amz-meta-\(k)", v)) }
+        for (k, v) in info.metadata.sorted(by: { $0.key < $1.key }) where k != Self.writer { headers.append(("x-amz-meta-\(k)", v)) }
         if let range, !head {
             let end = range.lowerBound + Int64(body.readableBytes) - 1
             headers.append(("Content-Range", "bytes \(range.lowerBound)-\(end)/\(info.size)"))
@@ -202,7 +252,8 @@ final class GatewayService: Sendable {
 
     /// The object copied from the source to the target, once at a time per key, in the background.
     func backfill(_ key: String) {
-        guard backfills.withLock({ $0.insert(key).inserted }) else { return }
+        // A few at once: a burst of misses is served first, copied as room frees (or by the mover).
+        guard backfills.withLock({ $0.count < 8 && $0.insert(key).inserted }) else { return }
         Task {
             defer { _ = backfills.withLock { $0.remove(key) } }
             do {
@@ -211,8 +262,9 @@ final class GatewayService: Sendable {
                           let (info, body) = try await self.source.get(key, range: nil) else { return }
                     var metadata = info.metadata
                     if !info.etag.isEmpty { metadata[BucketToBucket.sourceETag] = info.etag }
+                    metadata[Self.writer] = "gateway"
                     let size = Int64(body.readableBytes)
-                    try await self.target.client.upload(self.target.prefix + key, size: size, partSize: 8 << 20, parallel: 2, metadata: metadata) { offset, length in
+                    try await self.target.client.upload(self.target.prefix + key, size: size, partSize: 8 << 20, parallel: 2, metadata: metadata, headers: info.headers) { offset, length in
                         body.getSlice(at: body.readerIndex + Int(offset), length: length) ?? ByteBuffer()
                     }
                     self.metrics.add("ferry_gateway_backfilled_objects_total")
@@ -246,12 +298,15 @@ final class GatewayService: Sendable {
 
     // MARK: replies
 
-    static func metadata(_ r: GatewayRequest) -> [String: String] {
-        Dictionary(r.headers.filter { $0.0.hasPrefix("x-amz-meta-") }.map { (String($0.0.dropFirst("x-amz-meta-".count)), $0.1) }, uniquingKeysWith: { a, _ in a })
+    /// The request's `x-amz-meta-*`; the writer tag is the gateway's to set (the mover's), never the application's.
+    static func metadata(_ r: GatewayRequest, role: Role) -> [String: String] {
+        var m = Dictionary(r.headers.filter { $0.0.hasPrefix("x-amz-meta-") }.map { (String($0.0.dropFirst("x-amz-meta-".count)), $0.1) }, uniquingKeysWith: { a, _ in a })
+        m[writer] = role == .mover ? "mover" : nil
+        return m
     }
 
     static func contentHeaders(_ r: GatewayRequest) -> [String: String] {
-        Dictionary(r.headers.filter { ["content-type", "content-encoding", "content-disposition", "cache-control"].contains($0.0) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(r.headers.filter { contentHeaderNames.contains($0.0) }, uniquingKeysWith: { a, _ in a })
     }
 
     func xml(_ status: Int, _ body: String) -> GatewayResponse {

@@ -36,22 +36,29 @@ struct MergedListing {
         }
     }
 
-    /// A side read in pages from a cursor.
+    /// A side read in pages from a cursor. `fetch` gives a page as listed and `keep` what of it
+    /// counts: the cursor moves on by what was listed, so a page of nothing but skipped keys
+    /// (tombstones) neither ends the side nor is fetched again.
     final class Cursor {
         let fetch: (String) async throws -> [ObjectInfo]
+        let keep: (ObjectInfo) -> Bool
+        /// Where to resume after a key inside a range that is skipped whole.
+        let jump: (String) -> String
         var buffer: [ObjectInfo] = []
         var after: String
         var done = false
 
-        init(after: String, fetch: @escaping (String) async throws -> [ObjectInfo]) {
+        init(after: String, keep: @escaping (ObjectInfo) -> Bool = { _ in true }, jump: @escaping (String) -> String = { $0 }, fetch: @escaping (String) async throws -> [ObjectInfo]) {
             self.after = after
+            self.keep = keep
+            self.jump = jump
             self.fetch = fetch
         }
 
         func peek() async throws -> ObjectInfo? {
             while buffer.isEmpty && !done {
                 let page = try await fetch(after)
-                if page.isEmpty { done = true } else { buffer = page; after = page.last!.key }
+                if page.isEmpty { done = true } else { buffer = page.filter(keep); after = jump(page.last!.key) }
             }
             return buffer.first
         }
@@ -69,7 +76,11 @@ struct MergedListing {
         let (target, source) = (service.target, service.source)
         let stones = GatewayService.tombstones
         let batch = max(100, min(1000, maxKeys + 1))
-        let targetSide = Cursor(after: after) { try await target.list(prefix: prefix, after: $0, limit: batch).filter { !$0.key.utf8.starts(with: stones.utf8) } }
+        // The tombstones sit among the target's keys (under the prefix ""): left out, and leapt over whole.
+        let isStone: (ObjectInfo) -> Bool = { $0.key.utf8.starts(with: stones.utf8) }
+        let targetSide = Cursor(after: after, keep: { !isStone($0) }, jump: { $0.utf8.starts(with: stones.utf8) ? stones + "\u{10FFFF}" : $0 }) {
+            try await target.list(prefix: prefix, after: $0, limit: batch)
+        }
         let sourceSide = Cursor(after: after) { try await source.list(prefix: prefix, after: $0, limit: batch) }
         let deleted = Cursor(after: after) { a in
             try await target.list(prefix: stones + prefix, after: a.isEmpty ? "" : stones + a, limit: batch).map {
@@ -87,13 +98,13 @@ struct MergedListing {
             var chosen = pickTarget ? t! : s!
             if pickTarget {
                 targetSide.pop()
-                if let s, s.key == chosen.key { role == .app ? sourceSide.pop() : deleted.pop() }
+                if let s, s.key.utf8.elementsEqual(chosen.key.utf8) { role == .app ? sourceSide.pop() : deleted.pop() }
             } else {
                 role == .app ? sourceSide.pop() : deleted.pop()
                 if role == .app {
                     // A source object the application deleted is not listed.
                     while let d = try await deleted.peek(), GatewayService.before(d.key, chosen.key) { deleted.pop() }
-                    if let d = try await deleted.peek(), d.key == chosen.key { deleted.pop(); continue }
+                    if let d = try await deleted.peek(), d.key.utf8.elementsEqual(chosen.key.utf8) { deleted.pop(); continue }
                 } else {
                     chosen.size = -1  // deleted: never the source's size, so the mover tries it and is told no
                 }

@@ -12,6 +12,8 @@ struct ObjectInfo: Sendable, Equatable {
     /// ISO 8601, as a listing shows it.
     var lastModified: String
     var metadata: [String: String] = [:]
+    /// Content-Type and the like (``contentHeaderNames``).
+    var headers: [String: String] = [:]
 }
 
 /// One side the gateway reads: the target bucket, or the source (a bucket, or a folder). Keys
@@ -35,7 +37,7 @@ struct BucketSide: ObjectSide {
     }
 
     func head(_ key: String) async throws -> ObjectInfo? {
-        try await client.head(prefix + key).map { ObjectInfo(key: key, size: $0.size, etag: $0.etag, lastModified: $0.lastModified, metadata: $0.metadata) }
+        try await client.head(prefix + key).map { ObjectInfo(key: key, size: $0.size, etag: $0.etag, lastModified: $0.lastModified, metadata: $0.metadata, headers: $0.headers) }
     }
 
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ByteBuffer)? {
@@ -47,7 +49,9 @@ struct BucketSide: ObjectSide {
         var meta: [String: String] = [:]
         for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
         let total = r.headers.first(name: "content-range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) } ?? Int64(r.body.readableBytes)
-        return (ObjectInfo(key: key, size: total, etag: S3Client.unquoted(r.headers.first(name: "etag") ?? ""), lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta), r.body)
+        let content = Dictionary(contentHeaderNames.compactMap { n in r.headers.first(name: n).map { (n, $0) } }, uniquingKeysWith: { a, _ in a })
+        return (ObjectInfo(key: key, size: total, etag: S3Client.unquoted(r.headers.first(name: "etag") ?? ""), lastModified: r.headers.first(name: "last-modified") ?? "",
+                           metadata: meta, headers: content), r.body)
     }
 
     func list(prefix p: String, after: String, limit: Int) async throws -> [ObjectInfo] {
@@ -80,7 +84,8 @@ struct FolderSide: ObjectSide {
         let parts = key.split(separator: "/").map(String.init)
         for (i, part) in parts.enumerated() {
             let last = i == parts.count - 1
-            let next = openat(fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY))
+            // Never through a link; never blocked by a FIFO (refused below as not a regular file).
+            let next = openat(fd, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (last ? O_NONBLOCK : O_DIRECTORY))
             close(fd)
             guard next >= 0 else { return nil }
             fd = next

@@ -42,12 +42,13 @@ final class BucketToBucket: @unchecked Sendable {
 
     static func folder(_ prefix: String) -> String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 
-    /// Relative key → object, for every object under `prefix` (folder markers left out).
-    static func objects(_ client: S3Client, _ prefix: String) throws -> [String: S3Object] {
-        var found: [String: S3Object] = [:]
+    /// Relative key → object, for every object under `prefix` (folder markers left out). Keyed by
+    /// bytes: two spellings of one accented name are two keys, as S3 has them.
+    static func objects(_ client: S3Client, _ prefix: String) throws -> [[UInt8]: S3Object] {
+        var found: [[UInt8]: S3Object] = [:]
         // By bytes: a key whose first character combines with the prefix's last is still under it.
         for o in try blocking({ try await client.listTree(prefix: prefix) }) where o.key.utf8.starts(with: prefix.utf8) && !(o.key.hasSuffix("/") && o.size == 0) {
-            found[String(decoding: o.key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)] = o
+            found[Array(o.key.utf8.dropFirst(prefix.utf8.count))] = o
         }
         return found
     }
@@ -67,7 +68,8 @@ final class BucketToBucket: @unchecked Sendable {
         let from = try Self.objects(source, sourcePrefix)
         let existing = try Self.objects(target, targetPrefix)
         var counts: [String: FolderCount] = [:]
-        for (relative, o) in from {
+        for (k, o) in from {
+            let relative = String(decoding: k, as: UTF8.self)
             control.scanned(files: 1, bytes: o.size)
             counts[BucketToFolder.top(relative), default: FolderCount()].sourceFiles += 1
             counts[BucketToFolder.top(relative), default: FolderCount()].sourceBytes += o.size
@@ -76,26 +78,32 @@ final class BucketToBucket: @unchecked Sendable {
         control.setPhase(.copying)
         let errors = Locked<[String]>([])
         // The ETag each target object must have: its own, as made from the source's bytes.
-        let expected = Locked<[String: String]>([:])
-        let kept = Locked<Set<String>>([])
-        let queue = WorkQueue<(String, S3Object)>(capacity: parallelism * 4)
+        let expected = Locked<[[UInt8]: String]>([:])
+        let kept = Locked<Set<[UInt8]>>([])
+        let queue = WorkQueue<([UInt8], S3Object)>(capacity: parallelism * 4)
         let workers = DispatchGroup()
         for _ in 0..<parallelism {
             workers.enter()
             Thread { [self] in
                 defer { workers.leave() }
-                while let (relative, object) = queue.take() {
+                while let (k, object) = queue.take() {
+                    let relative = String(decoding: k, as: UTF8.self)
                     do {
-                        if let etag = try current(object, existing[relative]) {
-                            expected.withLock { $0[relative] = etag }
+                        if gateway, existing[k]?.size == -1 {
+                            kept.withLock { _ = $0.insert(k) }  // deleted by the application: nothing to send
+                            control.fileDone(bytes: object.size, copied: false)
+                            continue
+                        }
+                        if let etag = try current(object, existing[k]) {
+                            expected.withLock { $0[k] = etag }
                             control.fileDone(bytes: object.size, copied: false)
                             continue
                         }
                         let etag = try copy(relative, object)
-                        expected.withLock { $0[relative] = etag }
+                        expected.withLock { $0[k] = etag }
                         control.fileDone(bytes: object.size, copied: true)
                     } catch let e as S3Error where gateway && e.status == 412 {
-                        kept.withLock { _ = $0.insert(relative) }
+                        kept.withLock { _ = $0.insert(k) }
                         control.fileDone(bytes: object.size, copied: false)
                     } catch {
                         control.error("\(object.key): \(error)")
@@ -105,31 +113,33 @@ final class BucketToBucket: @unchecked Sendable {
                 }
             }.start()
         }
-        for item in from.sorted(by: { $0.key < $1.key }) where queue.put((item.key, item.value)) && control.stopped == nil {}
+        for item in from.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where queue.put((item.key, item.value)) && control.stopped == nil {}
         queue.close()
         workers.wait()
         if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
         var removed: Int64 = 0
         if delete {
-            for relative in existing.keys where from[relative] == nil {
-                let key = targetPrefix + relative
+            for k in existing.keys where from[k] == nil {
+                let key = targetPrefix + String(decoding: k, as: UTF8.self)
                 try blocking { try await target.delete(key) }
                 removed += 1
             }
         }
         control.setPhase(.verifying)
         let after = try Self.objects(target, targetPrefix)
-        for (relative, o) in after where o.size >= 0 {
+        for (k, o) in after where o.size >= 0 {
+            let relative = String(decoding: k, as: UTF8.self)
             counts[BucketToFolder.top(relative), default: FolderCount()].targetFiles += 1
             counts[BucketToFolder.top(relative), default: FolderCount()].targetBytes += o.size
         }
         let etags = expected.withLock { $0 }, theirs = kept.withLock { $0 }
         var differing: Int64 = 0
         var examples: [String] = []
-        for (relative, o) in from.sorted(by: { $0.key < $1.key }) where !theirs.contains(relative) && after[relative]?.size != -1 {
-            let have = after[relative]
+        for (k, o) in from.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where !theirs.contains(k) && after[k]?.size != -1 {
+            let relative = String(decoding: k, as: UTF8.self)
+            let have = after[k]
             let why: String? = have == nil ? "missing" : have!.size != o.size ? "\(have!.size) bytes, not \(o.size)"
-                : etags[relative].map { $0 != have!.etag ? "ETag \(have!.etag), not \($0)" : nil } ?? nil
+                : etags[k].map { $0 != have!.etag ? "ETag \(have!.etag), not \($0)" : nil } ?? nil
             if let why {
                 differing += 1
                 if examples.count < 10 { examples.append("\(relative): \(why)") }
@@ -177,9 +187,9 @@ final class BucketToBucket: @unchecked Sendable {
         let uploadPart = multipart ? candidates.compactMap { $0 }.first { $0 >= 5 << 20 && $0 <= 5 << 30 }.map(Int.init) ?? own : own
         // Checksum mode: the bytes read must make the source's ETag, when its parts are known for sure.
         let sameParts = multipart ? candidates == [Int64(uploadPart)] && object.size > Int64(uploadPart) : object.size <= Int64(uploadPart)
-        let (key, size, parts, carried) = (targetPrefix + relative, object.size, partsAtOnce, metadata)
+        let (key, size, parts, carried, content) = (targetPrefix + relative, object.size, partsAtOnce, metadata, head.headers)
         let sent = try blocking {
-            try await target.upload(key, size: size, partSize: uploadPart, parallel: parts, metadata: carried, md5: checksum) { offset, length in
+            try await target.upload(key, size: size, partSize: uploadPart, parallel: parts, metadata: carried, headers: content, md5: checksum) { offset, length in
                 let body = try await source.read(object, offset: offset, length: length).body
                 control.wrote(Int64(body.readableBytes))
                 return body

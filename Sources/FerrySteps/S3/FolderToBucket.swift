@@ -154,6 +154,12 @@ final class FolderToBucket: @unchecked Sendable {
             control.scanned(files: 1, bytes: Int64(fs.st_size))
             // The file's last change: its mtime, or its ctime when later (an mtime set back, by cp -p or tar, still moves the ctime).
             let changed = ObjectMatch.seconds(fs.st_mtim) >= ObjectMatch.seconds(fs.st_ctim) ? fs.st_mtim : fs.st_ctim
+            if gateway, existing[rel]?.size == -1 {
+                // The application deleted it through the gateway: nothing to send.
+                kept.withLock { _ = $0.insert(rel) }
+                control.fileDone(bytes: Int64(fs.st_size), copied: false)
+                return control.stopped == nil
+            }
             let have = existing[rel].flatMap { $0.size == Int64(fs.st_size) ? $0 : nil }
             if let have, !checksum, ObjectMatch.upload(fileSize: Int64(fs.st_size), changed: changed, objectSize: have.size, modified: have.modified, skew: skew) == .same {
                 control.fileDone(bytes: Int64(fs.st_size), copied: false)

@@ -53,6 +53,8 @@ enum ObjectMatch {
     static func download(fileSize: Int64, mtime: timespec, stamp: String?, objectSize: Int64, etag: String, modified: Date?) -> Verdict {
         guard fileSize == objectSize else { return .differs }
         if !etag.isEmpty, stamp == Self.stamp(etag: etag, mtime: mtime) { return .same }
+        // Made here from another version of the object: it changed since, whatever its metadata says.
+        if !etag.isEmpty, let stamp, !stamp.hasPrefix(etag + " ") { return .differs }
         if let modified, abs(seconds(mtime) - modified.timeIntervalSince1970) < 0.000_5 { return .same }
         return .askMetadata
     }

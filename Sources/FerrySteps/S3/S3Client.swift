@@ -22,7 +22,12 @@ struct S3Object: Sendable, Equatable {
     var lastModified: String
     /// `x-amz-meta-*` (HEAD only), names without the prefix.
     var metadata: [String: String] = [:]
+    /// Content-Type, Content-Encoding, Cache-Control, Content-Disposition (HEAD only): what a copy must keep.
+    var headers: [String: String] = [:]
 }
+
+/// The headers that describe an object's content, kept wherever it is copied.
+let contentHeaderNames = ["content-type", "content-encoding", "cache-control", "content-disposition", "content-language", "expires"]
 
 /// What S3 said no to, with its code: the message names the bucket or key and the likely fix.
 struct S3Error: Error, CustomStringConvertible, Equatable {
@@ -257,7 +262,8 @@ struct S3Client: Sendable {
         for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
         return S3Object(key: key, size: Int64(r.headers.first(name: "content-length") ?? "") ?? 0,
                         etag: Self.unquoted(r.headers.first(name: "etag") ?? ""),
-                        lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta)
+                        lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta,
+                        headers: Dictionary(contentHeaderNames.compactMap { n in r.headers.first(name: n).map { (n, $0) } }, uniquingKeysWith: { a, _ in a }))
     }
 
     func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
@@ -306,8 +312,9 @@ struct S3Client: Sendable {
 
     // MARK: multipart
 
-    func createMultipart(_ key: String, metadata: [String: String] = [:]) async throws -> String {
-        let r = try await send(.POST, key: key, query: [("uploads", "")], headers: Dictionary(uniqueKeysWithValues: metadata.map { ("x-amz-meta-\($0.key)", $0.value) }))
+    func createMultipart(_ key: String, metadata: [String: String] = [:], headers: [String: String] = [:]) async throws -> String {
+        let all = headers.merging(metadata.map { ("x-amz-meta-\($0.key)", $0.value) }) { a, _ in a }
+        let r = try await send(.POST, key: key, query: [("uploads", "")], headers: all)
         guard let id = XMLText.first("UploadId", in: String(buffer: r.body)) else { throw S3Error(status: r.status, code: "NoUploadId", message: "", resource: "\(location.bucket)/\(key)") }
         return id
     }
@@ -358,16 +365,16 @@ struct S3Client: Sendable {
     /// `body` as one object, in parts of `partSize` bytes, `parallel` at once, when it is larger
     /// than one part; an upload that fails is aborted, so the key never shows part of it.
     @discardableResult
-    func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], md5: Bool = false,
+    func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], headers: [String: String] = [:], md5: Bool = false,
                 read: @escaping @Sendable (Int64, Int) async throws -> ByteBuffer) async throws -> Uploaded {
         guard size > Int64(partSize) else {
             let body = try await read(0, Int(size))
-            return Uploaded(etag: try await put(key, body, metadata: metadata), computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
+            return Uploaded(etag: try await put(key, body, metadata: metadata, headers: headers), computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
         }
         guard size <= 5 << 40 else { throw S3Error(status: 0, code: "EntityTooLarge", message: "larger than 5 TiB, the most one object may hold", resource: "\(location.bucket)/\(key)") }
         // At most 10,000 parts: bigger parts for a bigger file.
         let partSize = ETagHash.uploadPartSize(size: size, partSize: partSize)
-        let id = try await createMultipart(key, metadata: metadata)
+        let id = try await createMultipart(key, metadata: metadata, headers: headers)
         do {
             let count = Int((size + Int64(partSize) - 1) / Int64(partSize))
             var etags: [(Int, String)] = []
