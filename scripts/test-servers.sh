@@ -201,6 +201,18 @@ CONF
   setsid swift-proxy-server "$d/etc/proxy-server.conf" </dev/null >"$d/run/proxy.log" 2>&1 &
   SWIFT_PIDS="$SWIFT_PIDS $!"
   wait_until 60 curl -sf "http://127.0.0.1:$SWIFT_PORT/healthcheck" || { cat "$d/run/"*.log >&2; die "swift did not become ready"; }
+  # The proxy answers before the account and container servers do (S3 then says 503 "reduce your
+  # request rate"): ready once a container can be made and read back through tempauth.
+  wait_until 60 swift_writable "$SWIFT_PORT" || { cat "$d/run/"*.log >&2; die "swift's account and container servers did not become ready"; }
+}
+
+swift_writable() { # PORT — a container made and read back
+  local auth url token
+  auth=$(curl -sfi -H "X-Auth-User: test:tester" -H "X-Auth-Key: testing" "http://127.0.0.1:$1/auth/v1.0") || return 1
+  url=$(printf '%s\n' "$auth" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-storage-url"{print $2}')
+  token=$(printf '%s\n' "$auth" | tr -d '\r' | awk -F': ' 'tolower($1)=="x-auth-token"{print $2}')
+  [ -n "$url" ] && [ -n "$token" ] || return 1
+  curl -sf -X PUT -H "X-Auth-Token: $token" "$url/ferry-ready" >/dev/null && curl -sf -I -H "X-Auth-Token: $token" "$url/ferry-ready" >/dev/null
 }
 
 start_redis() { # DIR PORT

@@ -217,4 +217,25 @@ struct FilesColumnTests {
         #expect(FileSyncStatus.summary(percent: 1, rate: 200_000_000, eta: 7300, state: "copying") == "1% 191MiB/s ETA 2h1m")
     }
 
+
+    @Test("the transfer pod: bucket sides become named stores with their Secrets mounted (never a key in argv); a fallback entry copies through the gateway with the mover's keys; a spec edit changes the pod's digest, pause and bandwidth do not")
+    func transferPod() throws {
+        var spec = MigrationSpec(package: PackageSource(hostPath: "/srv/backup", nodeName: "node-1"), appVersion: "6.4.1")
+        let b = S3Spec(endpoint: "https://s3.example:443", bucket: "ones-files", prefix: "att", credentialsSecret: "s3-keys", caSecret: "s3-ca")
+        spec.files = [FileMapping(name: "attachments", from: "files", to: .init(s3: b))]
+        let settings = StepSettings()
+        let plain = FileSyncStep.arguments(spec, settings: settings, paused: false)
+        #expect(plain.copies.map(\.target) == ["s3://attachments-to@ones-files/att"])
+        #expect(plain.stores["attachments-to"]?.credentialsDir == "/credentials/s3-0-to" && plain.stores["attachments-to"]?.caFile == "/credentials/s3-ca-0-to/ca.crt")
+        #expect(FileSyncStep.secrets(spec).map(\.name) == ["s3-keys", "s3-ca"])
+        #expect(!plain.argv.joined(separator: " ").contains("s3-keys"), "the Secret's name is a mount, its keys files")
+        var paused = FileSyncStep.arguments(spec, settings: settings, paused: true)
+        paused.bandwidth = 1000
+        #expect(FileSyncStep.digest(paused) == FileSyncStep.digest(plain), "pause and bandwidth are pushed live")
+        spec.files?[0].fallback = true
+        let through = FileSyncStep.arguments(spec, settings: settings, paused: false, gateway: "http://127.3.0.1:9000")
+        #expect(through.copies.map(\.target) == ["s3://attachments-gateway@ones-files/"] && through.stores["attachments-gateway"]?.gateway == true
+                && through.stores["attachments-gateway"]?.credentialsDir == Gateway.moverKeysMount)
+        #expect(FileSyncStep.digest(through) != FileSyncStep.digest(plain), "fallback turned on mid-run replaces the pod")
+    }
 }

@@ -14,6 +14,18 @@ import NIOCore
 struct FileSyncStep: StepDriver {
     static func podName(_ migration: String) -> String { "\(migration)-data-files-transfer" }
     static let attemptLabel = "ferry.dev/attempt"
+    /// What the pod copies, as a digest: a spec edit mid-run (a new entry, a bucket, fallback
+    /// turned on) replaces the pod, which resumes. Pause and bandwidth are pushed live instead.
+    static let argumentsLabel = "ferry.dev/arguments"
+
+    /// The digest of what a transfer pod copies and how, without what changes live. Pure.
+    static func digest(_ a: FileSyncArguments) -> String {
+        var stable = a
+        stable.startPaused = false
+        stable.bandwidth = 0
+        let bytes = stable.argv.joined(separator: "\u{0}").utf8
+        return String(bytes.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16)
+    }
 
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
         let (client, migration, spec, paused, previous) = (context.client, context.migration, context.spec, context.filesPaused, context.status.files)
@@ -39,6 +51,11 @@ struct FileSyncStep: StepDriver {
             // Left from presync or an earlier attempt: replace it.
             _ = try? await client.delete(.pods, name: name, namespace: namespace)
             return StepObservation(.running("replacing the previous data-files-transfer pod"), files: previous)
+        }
+        let wanted = Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint))
+        if labels?[Self.argumentsLabel]?.stringValue != wanted, ["Pending", "Running"].contains(pod[path: ["status", "phase"]]?.stringValue ?? "") {
+            _ = try? await client.delete(.pods, name: name, namespace: namespace)
+            return StepObservation(.running("spec.files or spec.fileSync changed: replacing the data-files-transfer pod (it resumes; what is copied is skipped)"), files: previous)
         }
         switch pod[path: ["status", "phase"]]?.stringValue {
         case "Succeeded", "Failed":
@@ -136,8 +153,10 @@ struct FileSyncStep: StepDriver {
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
             + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
             + (Gateway.entry(spec) != nil ? StepPod.secret(Gateway.moverSecret(owner), volume: "gateway-mover", at: Gateway.moverKeysMount) : StepPod.Volumes())
-        let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt)]
-        let podSpec = StepPod.spec(container: "mover", argv: Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint).argv,
+        let arguments = Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint)
+        let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt),
+                                 Self.argumentsLabel: .string(Self.digest(arguments))]
+        let podSpec = StepPod.spec(container: "mover", argv: arguments.argv,
                                    volumes: volumes, settings: settings, spec: spec,
                                    cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
                                    env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])

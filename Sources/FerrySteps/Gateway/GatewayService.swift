@@ -289,9 +289,44 @@ final class GatewayService: Sendable {
             let listing = try await MergedListing(service: self, role: role).page(prefix: query["prefix"] ?? "", delimiter: query["delimiter"].flatMap { $0.isEmpty ? nil : $0 },
                                                                                  after: after, maxKeys: min(maxKeys, 1000))
             return xml(200, listing.xml(bucket: bucket, query: query))
+        case "GET" where Set(query.keys.filter { !$0.hasPrefix("X-Amz-") && $0 != "x-id" }).isSubset(of: ["prefix", "delimiter", "marker", "max-keys", "encoding-type"]):
+            // ListObjects (v1), as rclone and s3fs ask by default.
+            guard let maxKeys = Int(query["max-keys"] ?? "1000"), maxKeys >= 0 else { return refuse(400, "InvalidArgument", "max-keys must be a number", kind: "request") }
+            let listing = try await MergedListing(service: self, role: role).page(prefix: query["prefix"] ?? "", delimiter: query["delimiter"].flatMap { $0.isEmpty ? nil : $0 },
+                                                                                 after: query["marker"] ?? "", maxKeys: min(maxKeys, 1000))
+            return xml(200, listing.xmlV1(bucket: bucket, query: query))
+        case "POST" where query["delete"] != nil:
+            return try await deleteObjects(r, role: role)
         default:
-            return refuse(501, "NotImplemented", "only ListObjectsV2, HEAD and location are served on the bucket", kind: "request")
+            return refuse(501, "NotImplemented", "only ListObjects (v1, v2), DeleteObjects, HEAD and location are served on the bucket", kind: "request")
         }
+    }
+
+    /// DeleteObjects (`aws s3 rm --recursive`): each key as a DELETE of its own, tombstone first.
+    func deleteObjects(_ r: GatewayRequest, role: Role) async throws -> GatewayResponse {
+        guard role == .app else { return refuse(403, "AccessDenied", "the mover does not delete through the gateway", kind: "mover") }
+        let text = String(buffer: r.body)
+        let keys = XMLText.values("Object", in: text).compactMap { XMLText.first("Key", in: $0) }
+        guard !keys.isEmpty, keys.count <= 1000 else { return refuse(400, "MalformedXML", "DeleteObjects takes 1–1000 keys", kind: "request") }
+        let quiet = XMLText.first("Quiet", in: text) == "true"
+        var out = "<DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for key in keys {
+            if key.utf8.starts(with: Self.tombstones.utf8) || key.isEmpty {
+                out += "<Error><Key>\(XMLText.escape(key))</Key><Code>AccessDenied</Code><Message>not the application's key</Message></Error>"
+                continue
+            }
+            do {
+                try await locks.with(key) {
+                    try await self.target.client.put(self.target.prefix + Self.tombstones + key, ByteBuffer())
+                    try await self.target.client.delete(self.target.prefix + key)
+                }
+                metrics.add("ferry_gateway_writes_total")
+                if !quiet { out += "<Deleted><Key>\(XMLText.escape(key))</Key></Deleted>" }
+            } catch {
+                out += "<Error><Key>\(XMLText.escape(key))</Key><Code>InternalError</Code><Message>\(XMLText.escape("\(error)"))</Message></Error>"
+            }
+        }
+        return xml(200, out + "</DeleteResult>")
     }
 
     static func before(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }

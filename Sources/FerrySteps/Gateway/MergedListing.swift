@@ -34,6 +34,25 @@ struct MergedListing {
             for p in commonPrefixes { out += "<CommonPrefixes><Prefix>\(enc(p))</Prefix></CommonPrefixes>" }
             return out + "</ListBucketResult>"
         }
+
+        /// The ListObjects (v1) answer: a marker instead of a token (NextMarker always given, so a
+        /// client without a delimiter pages as well).
+        func xmlV1(bucket: String, query: [String: String]) -> String {
+            let url = query["encoding-type"] == "url"
+            func enc(_ s: String) -> String { XMLText.escape(url ? S3Signer.encode(s, slash: false) : s) }
+            var out = "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>\(XMLText.escape(bucket))</Name><Prefix>\(enc(prefix))</Prefix>"
+            out += "<Marker>\(enc(query["marker"] ?? ""))</Marker><MaxKeys>\(maxKeys)</MaxKeys>"
+            if let d = delimiter { out += "<Delimiter>\(enc(d))</Delimiter>" }
+            if url { out += "<EncodingType>url</EncodingType>" }
+            out += "<IsTruncated>\(next != nil)</IsTruncated>"
+            if let next { out += "<NextMarker>\(enc(next))</NextMarker>" }
+            for o in objects {
+                out += "<Contents><Key>\(enc(o.key))</Key><LastModified>\(XMLText.escape(o.lastModified))</LastModified>"
+                out += "<ETag>\"\(XMLText.escape(o.etag))\"</ETag><Size>\(o.size)</Size><StorageClass>STANDARD</StorageClass></Contents>"
+            }
+            for p in commonPrefixes { out += "<CommonPrefixes><Prefix>\(enc(p))</Prefix></CommonPrefixes>" }
+            return out + "</ListBucketResult>"
+        }
     }
 
     /// A side read in pages from a cursor. `fetch` gives a page as listed and `keep` what of it

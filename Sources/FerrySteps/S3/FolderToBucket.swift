@@ -278,11 +278,7 @@ final class FolderToBucket: @unchecked Sendable {
         return sent.computed ?? sent.etag
     }
 
-    static func date(_ s: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.date(from: s) ?? ISO8601DateFormatter().date(from: s)
-    }
+    static func date(_ s: String) -> Date? { S3Time.iso(s) }
 }
 
 extension MoverControl {

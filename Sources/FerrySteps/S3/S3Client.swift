@@ -64,11 +64,20 @@ struct S3Client: Sendable {
 
     /// The Host header as the HTTP client sends it: no port when it is the scheme's default
     /// (signing `s3.example:443` while `s3.example` is sent would break every signature).
-    var host: String {
+    let host: String
+    /// `scheme://host`, what every request's URL starts with.
+    let base: String
+
+    init(location: S3Location, credentials: S3Signer.Credentials, http: HTTPClient, timeout: TimeAmount = .minutes(10)) {
+        self.location = location
+        self.credentials = credentials
+        self.http = http
+        self.timeout = timeout
         let u = URL(string: location.endpoint)
         let standard = u?.scheme == "https" ? 443 : 80
         let port = u?.port.flatMap { $0 == standard ? nil : ":\($0)" } ?? ""
-        return location.pathStyle ? "\(u?.host ?? "")\(port)" : "\(location.bucket).\(u?.host ?? "")\(port)"
+        host = location.pathStyle ? "\(u?.host ?? "")\(port)" : "\(location.bucket).\(u?.host ?? "")\(port)"
+        base = "\(u?.scheme ?? "https")://\(host)"
     }
 
     /// The request path for a key (encoded as SigV4 wants it); nil key: the bucket.
@@ -118,8 +127,6 @@ struct S3Client: Sendable {
         let hash = payloadHash ?? (body.map { S3Signer.hex(Array(SHA256Hash.of($0))) } ?? S3Signer.emptyPayload)
         let signed = S3Signer.sign(method: method.rawValue, host: host, path: p, query: query, headers: headers, payloadHash: hash,
                                    credentials: credentials, region: location.region, date: clock())
-        let u = URL(string: location.endpoint)
-        let base = "\(u?.scheme ?? "https")://\(host)"
         let q = query.isEmpty ? "" : "?" + S3Signer.canonicalQuery(query)
         var request = HTTPClientRequest(url: base + p + q)
         request.method = method

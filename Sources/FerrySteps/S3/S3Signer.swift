@@ -20,7 +20,7 @@ enum S3Signer {
     static func sign(method: String, host: String, path: String, query: [(String, String)], headers: [String: String], payloadHash: String,
                      credentials: Credentials, region: String, date: Date) -> [String: String] {
         var all = Dictionary(uniqueKeysWithValues: headers.map { ($0.key.lowercased(), $0.value) })
-        let stamp = amzDate(date)
+        let stamp = S3Time.stamp(date)
         all["host"] = host
         all["x-amz-date"] = stamp
         all["x-amz-content-sha256"] = payloadHash
@@ -80,13 +80,6 @@ enum S3Signer {
         return out
     }
 
-    static func amzDate(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.string(from: date)
-    }
 
     static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
     static func hex(_ digest: SHA256.Digest) -> String { hex(Array(digest)) }
