@@ -27,12 +27,18 @@ struct MergedListing {
             if let s = query["start-after"] { out += "<StartAfter>\(enc(s))</StartAfter>" }
             out += "<IsTruncated>\(next != nil)</IsTruncated>"
             if let next { out += "<NextContinuationToken>\(Data(next.utf8).base64EncodedString())</NextContinuationToken>" }
+            return out + entries(enc) + "</ListBucketResult>"
+        }
+
+        /// The objects and common prefixes, as both versions list them.
+        func entries(_ enc: (String) -> String) -> String {
+            var out = ""
             for o in objects {
                 out += "<Contents><Key>\(enc(o.key))</Key><LastModified>\(XMLText.escape(o.lastModified))</LastModified>"
                 out += "<ETag>\"\(XMLText.escape(o.etag))\"</ETag><Size>\(o.size)</Size><StorageClass>STANDARD</StorageClass></Contents>"
             }
             for p in commonPrefixes { out += "<CommonPrefixes><Prefix>\(enc(p))</Prefix></CommonPrefixes>" }
-            return out + "</ListBucketResult>"
+            return out
         }
 
         /// The ListObjects (v1) answer: a marker instead of a token (NextMarker always given, so a
@@ -46,12 +52,7 @@ struct MergedListing {
             if url { out += "<EncodingType>url</EncodingType>" }
             out += "<IsTruncated>\(next != nil)</IsTruncated>"
             if let next { out += "<NextMarker>\(enc(next))</NextMarker>" }
-            for o in objects {
-                out += "<Contents><Key>\(enc(o.key))</Key><LastModified>\(XMLText.escape(o.lastModified))</LastModified>"
-                out += "<ETag>\"\(XMLText.escape(o.etag))\"</ETag><Size>\(o.size)</Size><StorageClass>STANDARD</StorageClass></Contents>"
-            }
-            for p in commonPrefixes { out += "<CommonPrefixes><Prefix>\(enc(p))</Prefix></CommonPrefixes>" }
-            return out + "</ListBucketResult>"
+            return out + entries(enc) + "</ListBucketResult>"
         }
     }
 
