@@ -61,6 +61,8 @@ struct GatewayTests {
         #expect(try await s.target.head("app/img/1/p 4.png")?.metadata["mtime"] != nil)
         let ranged = try await app.run("print(s3.get_object(Bucket=\"\(s.bucket)\", Key=\"readme.txt\", Range=\"bytes=1-2\")[\"Body\"].read().decode())")
         #expect(ranged.trimmingCharacters(in: .whitespacesAndNewlines) == "op")
+        let tail = try await app.run("print(s3.get_object(Bucket=\"\(s.bucket)\", Key=\"readme.txt\", Range=\"bytes=-2\")[\"Body\"].read().decode())")
+        #expect(tail.trimmingCharacters(in: .whitespacesAndNewlines) == "op", "the last two bytes, from the source")
         // A write: on the target, not in the source folder.
         _ = try await app.run("s3.put_object(Bucket=\"\(s.bucket)\", Key=\"img/new.png\", Body=b\"fresh\", ContentType=\"image/png\")")
         #expect(String(buffer: try await s.target.get("app/img/new.png")) == "fresh")

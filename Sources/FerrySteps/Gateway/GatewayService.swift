@@ -205,8 +205,18 @@ final class GatewayService: Sendable {
     /// GET or HEAD: the target's object, else the source's (then copied over in the background),
     /// unless the application deleted it. The mover sees the target alone.
     func read(_ r: GatewayRequest, _ key: String, role: Role) async throws -> GatewayResponse {
-        let range: ClosedRange<Int64>?
-        do { range = try r.header("range").map(Self.range) ?? nil } catch { return self.refuse(416, "InvalidRange", "\(error)", kind: "request") }
+        var range: ClosedRange<Int64>?
+        if let header = r.header("range"), let last = Self.suffix(header) {
+            // The last n bytes (Parquet footers): where they start needs the size of the object served.
+            var size = try await target.head(key)?.size
+            if size == nil && role == .app { size = try await source.head(key)?.size }
+            if let size {
+                guard size > 0 else { return refuse(416, "InvalidRange", "the object is empty", kind: "request") }
+                range = max(0, size - last)...(size - 1)
+            }
+        } else {
+            do { range = try r.header("range").map(Self.range) ?? nil } catch { return self.refuse(416, "InvalidRange", "\(error)", kind: "request") }
+        }
         let head = r.method == "HEAD"
         if let found = head ? try await target.head(key).map({ ($0, ByteBuffer()) }) : try await target.get(key, range: range) {
             metrics.add("ferry_gateway_target_hits_total")
@@ -241,6 +251,12 @@ final class GatewayService: Sendable {
     }
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n` (the last n bytes are asked for as a range from the end: not served).
+    /// `bytes=-n` → n (n > 0); nil when the header is not that. Pure.
+    static func suffix(_ header: String) -> Int64? {
+        guard header.hasPrefix("bytes=-"), let n = Int64(header.dropFirst(7)), n > 0 else { return nil }
+        return n
+    }
+
     static func range(_ header: String) throws -> ClosedRange<Int64>? {
         guard header.hasPrefix("bytes="), !header.contains(",") else { throw StepError.configuration("only one bytes= range is served") }
         let parts = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
