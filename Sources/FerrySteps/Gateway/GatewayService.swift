@@ -135,10 +135,7 @@ final class GatewayService: Sendable {
                     try await self.target.client.delete(self.target.prefix + key)
                     return GatewayResponse(status: 204)
                 }
-                // The tombstone first: a gateway stopped between the two never lets the source's copy back.
-                try await self.target.client.put(self.target.prefix + Self.tombstones + key, ByteBuffer())
-                try await self.target.client.delete(self.target.prefix + key)
-                self.metrics.add("ferry_gateway_writes_total")
+                try await self.remove(key)
                 return GatewayResponse(status: 204)
             }
         case ("POST", nil, _?):
@@ -164,6 +161,14 @@ final class GatewayService: Sendable {
         default:
             return refuse(501, "NotImplemented", "\(r.method) with these parameters is not served by the gateway", kind: "request")
         }
+    }
+
+    /// The application's delete (under the key's lock): the tombstone first, so a gateway stopped
+    /// between the two never lets the source's copy back, then the target's object.
+    func remove(_ key: String) async throws {
+        try await target.client.put(target.prefix + Self.tombstones + key, ByteBuffer())
+        try await target.client.delete(target.prefix + key)
+        metrics.add("ferry_gateway_writes_total")
     }
 
     /// Who wrote an object: the mover's and the gateway's own copies carry `ferry-writer`.
@@ -332,11 +337,7 @@ final class GatewayService: Sendable {
                 continue
             }
             do {
-                try await locks.with(key) {
-                    try await self.target.client.put(self.target.prefix + Self.tombstones + key, ByteBuffer())
-                    try await self.target.client.delete(self.target.prefix + key)
-                }
-                metrics.add("ferry_gateway_writes_total")
+                try await locks.with(key) { try await self.remove(key) }
                 if !quiet { out += "<Deleted><Key>\(XMLText.escape(key))</Key></Deleted>" }
             } catch {
                 out += "<Error><Key>\(XMLText.escape(key))</Key><Code>InternalError</Code><Message>\(XMLText.escape("\(error)"))</Message></Error>"
@@ -371,7 +372,7 @@ final class GatewayService: Sendable {
 
     /// An ISO 8601 LastModified as HTTP's date; one already in HTTP's form is kept.
     static func httpDate(_ s: String) -> String {
-        guard let date = FolderToBucket.date(s) else { return s }
+        guard let date = S3Time.iso(s) else { return s }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")

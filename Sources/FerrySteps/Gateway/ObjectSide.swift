@@ -46,12 +46,9 @@ struct BucketSide: ObjectSide {
         let r = try await client.send(.GET, key: prefix + key, headers: headers, expect: [200, 206, 404, 416])
         if r.status == 404 { return nil }
         if r.status == 416 { throw S3Error(status: 416, code: "InvalidRange", message: "the range is not within the object", resource: key) }
-        var meta: [String: String] = [:]
-        for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
         let total = r.headers.first(name: "content-range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) } ?? Int64(r.body.readableBytes)
-        let content = Dictionary(contentHeaderNames.compactMap { n in r.headers.first(name: n).map { (n, $0) } }, uniquingKeysWith: { a, _ in a })
         return (ObjectInfo(key: key, size: total, etag: S3Client.unquoted(r.headers.first(name: "etag") ?? ""), lastModified: r.headers.first(name: "last-modified") ?? "",
-                           metadata: meta, headers: content), r.body)
+                           metadata: S3Client.metadata(r.headers), headers: S3Client.contentHeaders(r.headers)), r.body)
     }
 
     func list(prefix p: String, after: String, limit: Int) async throws -> [ObjectInfo] {

@@ -184,3 +184,19 @@ final class WorkQueue<T>: @unchecked Sendable {
         condition.unlock()
     }
 }
+
+extension WorkQueue {
+    /// `count` threads of their own (a blocked read or upload never holds Swift's shared pool),
+    /// each taking items until the queue is closed and empty. Wait on the group they leave.
+    func workers(_ count: Int, _ body: @escaping @Sendable (T) -> Void) -> DispatchGroup {
+        let group = DispatchGroup()
+        for _ in 0..<count {
+            group.enter()
+            Thread { [self] in
+                defer { group.leave() }
+                while let item = take() { body(item) }
+            }.start()
+        }
+        return group
+    }
+}

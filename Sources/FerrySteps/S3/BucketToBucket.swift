@@ -81,37 +81,28 @@ final class BucketToBucket: @unchecked Sendable {
         let expected = Locked<[[UInt8]: String]>([:])
         let kept = Locked<Set<[UInt8]>>([])
         let queue = WorkQueue<([UInt8], S3Object)>(capacity: parallelism * 4)
-        let workers = DispatchGroup()
-        for _ in 0..<parallelism {
-            workers.enter()
-            Thread { [self] in
-                defer { workers.leave() }
-                while let (k, object) = queue.take() {
-                    let relative = String(decoding: k, as: UTF8.self)
-                    do {
-                        if gateway, existing[k]?.size == -1 {
-                            kept.withLock { _ = $0.insert(k) }  // deleted by the application: nothing to send
-                            control.fileDone(bytes: object.size, copied: false)
-                            continue
-                        }
-                        if let etag = try current(object, existing[k]) {
-                            expected.withLock { $0[k] = etag }
-                            control.fileDone(bytes: object.size, copied: false)
-                            continue
-                        }
-                        let etag = try copy(relative, object)
-                        expected.withLock { $0[k] = etag }
-                        control.fileDone(bytes: object.size, copied: true)
-                    } catch let e as S3Error where gateway && e.status == 412 {
-                        kept.withLock { _ = $0.insert(k) }
-                        control.fileDone(bytes: object.size, copied: false)
-                    } catch {
-                        control.error("\(object.key): \(error)")
-                        errors.withLock { $0.append("\(object.key): \(error)") }
-                        control.fileDone(bytes: object.size, copied: false)
-                    }
+        let workers = queue.workers(parallelism) { [self] (k, object) in
+            let relative = String(decoding: k, as: UTF8.self)
+            do {
+                if gateway, existing[k]?.size == -1 {
+                    kept.withLock { _ = $0.insert(k) }  // deleted by the application: nothing to send
+                    control.fileDone(bytes: object.size, copied: false)
+                    return
                 }
-            }.start()
+                if let etag = try current(object, existing[k]) {
+                    expected.withLock { $0[k] = etag }
+                    control.fileDone(bytes: object.size, copied: false)
+                    return
+                }
+                let etag = try copy(relative, object)
+                expected.withLock { $0[k] = etag }
+                control.fileDone(bytes: object.size, copied: true)
+            } catch let e as S3Error where gateway && e.status == 412 {
+                kept.withLock { _ = $0.insert(k) }
+                control.fileDone(bytes: object.size, copied: false)
+            } catch {
+                control.failed(object.key, error, bytes: object.size, into: errors)
+            }
         }
         for item in from.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) where queue.put((item.key, item.value)) && control.stopped == nil {}
         queue.close()

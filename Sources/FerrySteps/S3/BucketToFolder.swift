@@ -72,22 +72,13 @@ final class BucketToFolder: @unchecked Sendable {
         }
         control.scanFinished()
         let queue = WorkQueue<(String, S3Object)>(capacity: parallelism * 4)
-        let workers = DispatchGroup()
-        for _ in 0..<parallelism {
-            workers.enter()
-            Thread { [self] in
-                defer { workers.leave() }
-                while let (relative, object) = queue.take() {
-                    do {
-                        let copied = try download(relative, object)
-                        control.fileDone(bytes: object.size, copied: copied)
-                    } catch {
-                        control.error("\(object.key): \(error)")
-                        errors.withLock { $0.append("\(object.key): \(error)") }
-                        control.fileDone(bytes: object.size, copied: false)
-                    }
-                }
-            }.start()
+        let workers = queue.workers(parallelism) { [self] (relative, object) in
+            do {
+                let copied = try download(relative, object)
+                control.fileDone(bytes: object.size, copied: copied)
+            } catch {
+                control.failed(object.key, error, bytes: object.size, into: errors)
+            }
         }
         for w in work where queue.put(w) && control.stopped == nil {}
         queue.close()
@@ -165,7 +156,7 @@ final class BucketToFolder: @unchecked Sendable {
         fchmod(fd, ObjectMatch.fileMode(metadata))
         fsync(fd)
         // Its mtime: the one it had as a file, else when the object was written; and the stamp a next run knows it by.
-        if let t = metadata["mtime"].flatMap(ObjectMatch.timespec(_:)) ?? FolderToBucket.date(object.lastModified).map(ObjectMatch.timespec(_:)) {
+        if let t = metadata["mtime"].flatMap(ObjectMatch.timespec(_:)) ?? S3Time.iso(object.lastModified).map(ObjectMatch.timespec(_:)) {
             var times = [t, t]
             futimens(fd, &times)
         }
@@ -196,7 +187,7 @@ final class BucketToFolder: @unchecked Sendable {
             return try ETagHash.of(file: path, partSizes: ETagHash.partSizes(size: object.size, etag: object.etag, own: own)).contains(object.etag)
         }
         switch ObjectMatch.download(fileSize: Int64(st.st_size), mtime: st.st_mtim, stamp: Self.stamp(path), objectSize: object.size, etag: object.etag,
-                                    modified: FolderToBucket.date(object.lastModified)) {
+                                    modified: S3Time.iso(object.lastModified)) {
         case .same: return true
         case .differs: return false
         case .askMetadata:

@@ -67,7 +67,7 @@ final class FolderToBucket: @unchecked Sendable {
         let client = self.client, prefix = Array(self.prefix.utf8)
         let objects = try blocking { try await client.listTree(prefix: self.prefix) }
         var found: [[UInt8]: Listed] = [:]
-        for o in objects where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: Self.date(o.lastModified), etag: o.etag) }
+        for o in objects where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: S3Time.iso(o.lastModified), etag: o.etag) }
         return found
     }
 
@@ -85,7 +85,7 @@ final class FolderToBucket: @unchecked Sendable {
         let skew = (try? blocking { try await client.skew() }) ?? 0
         let prefix = self.prefix, runStart = Date()
         let orphans = (try? blocking { try await client.incompleteUploads(prefix: prefix) }) ?? []
-        for o in orphans where (Self.date(o.initiated) ?? runStart) < runStart {
+        for o in orphans where (S3Time.iso(o.initiated) ?? runStart) < runStart {
             do { try blocking { try await client.abortMultipart(o.key, uploadID: o.uploadID) } } catch { say("could not abort the unfinished upload of \(o.key): \(error)") }
         }
         if !orphans.isEmpty { say("aborted \(orphans.count) unfinished multipart uploads an earlier run left under \(prefix)") }
@@ -102,31 +102,22 @@ final class FolderToBucket: @unchecked Sendable {
         // A folder or file the walk could not read: its objects must not count as gone.
         let walkFailed = Locked(false)
         let seenLock = NSLock()
-        let workers = DispatchGroup()
-        for _ in 0..<parallelism {
-            workers.enter()
-            Thread { [self] in
-                defer { workers.leave() }
-                while let item = queue.take() {
-                    do {
-                        if let etag = try current(item) {
-                            if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
-                            control.fileDone(bytes: item.size, copied: false)
-                            continue
-                        }
-                        let etag = try upload(item)
-                        if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
-                        control.fileDone(bytes: item.size, copied: true)
-                    } catch let e as S3Error where gateway && e.status == 412 {
-                        kept.withLock { _ = $0.insert(Array(item.relative.utf8)) }
-                        control.fileDone(bytes: item.size, copied: false)
-                    } catch {
-                        control.error("\(item.relative): \(error)")
-                        errors.withLock { $0.append("\(item.relative): \(error)") }
-                        control.fileDone(bytes: item.size, copied: false)
-                    }
+        let workers = queue.workers(parallelism) { [self] item in
+            do {
+                if let etag = try current(item) {
+                    if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
+                    control.fileDone(bytes: item.size, copied: false)
+                    return
                 }
-            }.start()
+                let etag = try upload(item)
+                if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
+                control.fileDone(bytes: item.size, copied: true)
+            } catch let e as S3Error where gateway && e.status == 412 {
+                kept.withLock { _ = $0.insert(Array(item.relative.utf8)) }
+                control.fileDone(bytes: item.size, copied: false)
+            } catch {
+                control.failed(item.relative, error, bytes: item.size, into: errors)
+            }
         }
         TreeWalker(root: source).walk(visit: { [self] entry in
             let rel = entry.relative
@@ -278,10 +269,16 @@ final class FolderToBucket: @unchecked Sendable {
         return sent.computed ?? sent.etag
     }
 
-    static func date(_ s: String) -> Date? { S3Time.iso(s) }
 }
 
 extension MoverControl {
+    /// One file or object that could not be copied: said on the progress, listed in the result, counted as done.
+    func failed(_ name: String, _ error: Error, bytes: Int64, into errors: Locked<[String]>) {
+        self.error("\(name): \(error)")
+        errors.withLock { $0.append("\(name): \(error)") }
+        fileDone(bytes: bytes, copied: false)
+    }
+
     /// The result of a copy with a bucket side, from the control's counters (the run is done).
     func bucketResult(started: Date, parallelism: Int, errors: [String], verify: FileVerification) -> FileSyncResult {
         let p = progress()

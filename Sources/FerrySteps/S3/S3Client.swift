@@ -265,12 +265,10 @@ struct S3Client: Sendable {
     func head(_ key: String) async throws -> S3Object? {
         let r = try await send(.HEAD, key: key, expect: [200, 404])
         guard r.status == 200 else { return nil }
-        var meta: [String: String] = [:]
-        for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { meta[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
         return S3Object(key: key, size: Int64(r.headers.first(name: "content-length") ?? "") ?? 0,
                         etag: Self.unquoted(r.headers.first(name: "etag") ?? ""),
-                        lastModified: r.headers.first(name: "last-modified") ?? "", metadata: meta,
-                        headers: Dictionary(contentHeaderNames.compactMap { n in r.headers.first(name: n).map { (n, $0) } }, uniquingKeysWith: { a, _ in a }))
+                        lastModified: r.headers.first(name: "last-modified") ?? "", metadata: Self.metadata(r.headers),
+                        headers: Self.contentHeaders(r.headers))
     }
 
     func get(_ key: String) async throws -> ByteBuffer { try await send(.GET, key: key).body }
@@ -296,9 +294,7 @@ struct S3Client: Sendable {
             throw StepError.target("\(object.key) changed while it was read; fetched again on the next pass")
         }
         guard r.body.readableBytes == length else { throw StepError.target("\(object.key): the object changed while it was read (got \(r.body.readableBytes) bytes at \(offset), not \(length))") }
-        var metadata: [String: String] = [:]
-        for h in r.headers where h.name.lowercased().hasPrefix("x-amz-meta-") { metadata[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
-        return (r.body, metadata)
+        return (r.body, Self.metadata(r.headers))
     }
 
     /// The object's ETag as the server gives it.
@@ -307,6 +303,18 @@ struct S3Client: Sendable {
         let all = headers.merging(metadata.map { ("x-amz-meta-\($0.key)", $0.value) }) { a, _ in a }
         let r = try await send(.PUT, key: key, headers: all, body: body)
         return Self.unquoted(r.headers.first(name: "etag") ?? "")
+    }
+
+    /// An answer's `x-amz-meta-*`, names without the prefix.
+    static func metadata(_ headers: HTTPHeaders) -> [String: String] {
+        var m: [String: String] = [:]
+        for h in headers where h.name.lowercased().hasPrefix("x-amz-meta-") { m[String(h.name.lowercased().dropFirst("x-amz-meta-".count))] = h.value }
+        return m
+    }
+
+    /// An answer's Content-Type and the like (``contentHeaderNames``).
+    static func contentHeaders(_ headers: HTTPHeaders) -> [String: String] {
+        Dictionary(contentHeaderNames.compactMap { n in headers.first(name: n).map { (n, $0) } }, uniquingKeysWith: { a, _ in a })
     }
 
     static func unquoted(_ etag: String) -> String { etag.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
