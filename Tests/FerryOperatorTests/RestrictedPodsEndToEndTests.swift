@@ -1,5 +1,5 @@
 import FerryAPI
-import FerryOperator
+@testable import FerryOperator
 import Foundation
 import KubeClient
 import TestSupport
@@ -33,6 +33,15 @@ struct RestrictedPodsEndToEndTests {
             let pod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "ferry-like"], "spec": podSpec]
             let admitted = try await env.kubectl("apply", "-f", "-", input: String(decoding: JSONWire.serialize(pod), as: UTF8.self))
             #expect(admitted.status == 0, "\(admitted.combined)")
+            // The gateway's pod (spec.files[].fallback) passes too: its template, as the Deployment would create it.
+            var spec = MigrationSpec(package: PackageSource(persistentVolumeClaim: "backup"), appVersion: "6.4.1")
+            spec.files = [FileMapping(name: "images", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3.example", bucket: "imgs", credentialsSecret: "s3", caSecret: "ca")), fallback: true)]
+            var owner = Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec)
+            owner.metadata.uid = "u-1"
+            let template = try #require(Gateway.deployment(owner, spec: spec, settings: StepSettings())?[path: ["spec", "template", "spec"]])
+            let gatewayPod: JSONValue = ["apiVersion": "v1", "kind": "Pod", "metadata": ["name": "gateway-like"], "spec": template]
+            let gateway = try await env.kubectl("apply", "-f", "-", input: String(decoding: JSONWire.serialize(gatewayPod), as: UTF8.self))
+            #expect(gateway.status == 0, "\(gateway.combined)")
         }
     }
 
