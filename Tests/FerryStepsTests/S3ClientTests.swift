@@ -43,6 +43,36 @@ struct S3ClientTests {
         }
     }
 
+    @Test("XML: the one-pass reader finds what a plain search finds, in generated documents (names that start alike, empty and unclosed elements, non-ASCII text); a 1,000-object page reads in one pass")
+    func xmlFuzz() throws {
+        // The reference: search for `<name>` and `<name/>`, take the earlier, then `</name>`.
+        func plain(_ name: String, _ xml: String) -> [String] {
+            var out: [String] = [], rest = xml[...]
+            while true {
+                let a = rest.range(of: "<\(name)>"), b = rest.range(of: "<\(name)/>")
+                guard let start = [a, b].compactMap({ $0 }).min(by: { $0.lowerBound < $1.lowerBound }) else { break }
+                if start == b { out.append(""); rest = rest[start.upperBound...]; continue }
+                guard let end = rest[start.upperBound...].range(of: "</\(name)>") else { break }
+                out.append(String(rest[start.upperBound..<end.lowerBound]))
+                rest = rest[end.upperBound...]
+            }
+            return out
+        }
+        let pieces = ["<Key>", "</Key>", "<Key/>", "<KeyCount>", "</KeyCount>", "<Ke", "<Key", "/>", ">", "<", "é", "x", "ü/ß", "<Contents>", "</Contents>", "&amp;"]
+        var random = Seeded(11)
+        for _ in 0..<3000 {
+            var doc = ""
+            for _ in 0..<Int.random(in: 0...30, using: &random) { doc += pieces[Int.random(in: 0..<pieces.count, using: &random)] }
+            for name in ["Key", "Contents", "KeyCount"] {
+                #expect(XMLText.values(name, in: doc).map(String.init) == plain(name, doc), "\(name) in \(doc)")
+                #expect(XMLText.first(name, in: doc) == plain(name, doc).first.map { XMLText.decode($0[...]) }, "\(name) in \(doc)")
+            }
+        }
+        let page = "<ListBucketResult><IsTruncated>false</IsTruncated>" + (0..<1000).map { "<Contents><Key>d/é\($0)</Key><Size>\($0)</Size><ETag>&quot;e\($0)&quot;</ETag><LastModified>2026-12-01T00:00:00.000Z</LastModified></Contents>" }.joined() + "</ListBucketResult>"
+        let listed = try S3Client.listPage(page).objects
+        #expect(listed.count == 1000 && listed[999].key == "d/é999" && listed[999].size == 999 && listed[999].etag == "e999")
+    }
+
     @Test("a listing's keys: url-encoded as AWS and MinIO send them (+ is a space, %2B a plus) only when the answer says so; a key that does not decode is refused, never taken as empty; the Host signed is the one sent (no default port)")
     func listingAndHost() throws {
         let aws = "<ListBucketResult><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated><NextContinuationToken>t1</NextContinuationToken>"
@@ -212,5 +242,18 @@ struct S3ClientTests {
         back.stop()
         await #expect(throws: (any Error).self) { _ = try await client.createMultipart("never") }
         #expect(try await direct.incompleteUploads(prefix: "never").isEmpty, "no upload was begun by a retry")
+    }
+}
+
+/// A repeatable generator for generated inputs (splitmix64).
+struct Seeded: RandomNumberGenerator {
+    var state: UInt64
+    init(_ seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
