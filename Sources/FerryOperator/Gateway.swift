@@ -45,6 +45,24 @@ enum Gateway {
 
     static func labels(_ migration: String) -> JSONValue { ["app": .string(appLabel), FerryNames.migrationLabel: .string(migration)] }
 
+    /// Whether the gateway keeps the package's claim mounted for the whole migration (a folder source on a claim).
+    static func holdsPackageClaim(_ spec: MigrationSpec) -> Bool {
+        guard let (_, f) = entry(spec) else { return false }
+        return f.from.folder != nil && spec.package.hostPath == nil && spec.package.persistentVolumeClaim != nil
+    }
+
+    static let nodeTopology = "kubernetes.io/hostname"
+
+    /// A step pod that mounts the package runs on the gateway's node while the gateway holds the
+    /// package's claim: a ReadWriteOnce volume is mounted by one node at a time, and a pod elsewhere
+    /// would wait on it for good (Multi-Attach). Pure.
+    static func colocate(_ podSpec: inout JSONValue, migration: String, spec: MigrationSpec) {
+        guard holdsPackageClaim(spec) else { return }
+        podSpec["affinity"] = ["podAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [
+            ["labelSelector": ["matchLabels": labels(migration)], "topologyKey": .string(nodeTopology)],
+        ]]]
+    }
+
     static func deployment(_ migration: Migration, spec: MigrationSpec, settings: StepSettings) -> JSONValue? {
         guard let (i, f) = entry(spec), let owner = migration.metadata.name else { return nil }
         let stores = FileSyncStep.secrets(spec).filter { $0.kind.hasPrefix("s3-\(i)-") || $0.kind.hasPrefix("s3-ca-\(i)-") }
@@ -56,6 +74,12 @@ enum Gateway {
                                ports: [["name": "s3", "containerPort": .int(Int64(port))], ["name": "metrics", "containerPort": .int(Int64(metricsPort))]],
                                env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
         pod["restartPolicy"] = "Always"
+        if holdsPackageClaim(spec) {
+            // Started again (a crash, a spec edit), it goes where the migration's pods already hold the claim.
+            pod["affinity"] = ["podAffinity": ["preferredDuringSchedulingIgnoredDuringExecution": [
+                ["weight": 100, "podAffinityTerm": ["labelSelector": ["matchLabels": [FerryNames.migrationLabel: .string(owner)]], "topologyKey": .string(nodeTopology)]],
+            ]]]
+        }
         return [
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": ["name": .string(name(owner)), "namespace": .string(migration.metadata.namespace ?? "default"), "labels": labels(owner),

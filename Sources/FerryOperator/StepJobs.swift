@@ -46,8 +46,9 @@ public enum StepJobs {
             volumes = volumes + StepPod.secret(secret.name, volume: i == 0 ? "credentials" : "credentials-\(i)", at: secret.mount)
         }
         volumes = volumes + kind.extraVolumes(spec: spec, migration: name)
-        let podSpec = StepPod.spec(container: "step", argv: args.argv, volumes: volumes, settings: settings, spec: spec, cpu: "100m",
+        var podSpec = StepPod.spec(container: "step", argv: args.argv, volumes: volumes, settings: settings, spec: spec, cpu: "100m",
                                    serviceAccount: kind.serviceAccount(migration: name))
+        if kind.readsPackage { Gateway.colocate(&podSpec, migration: name, spec: spec) }
         return [
             "apiVersion": "batch/v1",
             "kind": "Job",

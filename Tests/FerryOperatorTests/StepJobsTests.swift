@@ -55,6 +55,38 @@ struct StepJobsTests {
         #expect(job[path: ["metadata", "labels", FerryNames.migrationLabel]]?.stringValue == "ones")
     }
 
+    @Test("while the gateway holds a package claim (a folder source with fallback), every pod mounting the package runs on the gateway's node (a ReadWriteOnce claim is one node's); the gateway prefers the migration's node; a hostPath package or a bucket source pins nothing")
+    func colocatedWithGateway() throws {
+        let (m, base) = migration()
+        var spec = base
+        spec.package = PackageSource(persistentVolumeClaim: "ones-package")
+        spec.files = [FileMapping(name: "attachments", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3.example", bucket: "b", credentialsSecret: "k")), fallback: true)]
+        let settings = StepSettings()
+        func affinity(_ job: JSONValue?) -> JSONValue? { job?[path: ["spec", "template", "spec", "affinity", "podAffinity"]] }
+        for step in ["mysql/project", "validate"] {
+            let term = affinity(StepJobs.job(for: step, attempt: 1, migration: m, spec: spec, settings: settings))?["requiredDuringSchedulingIgnoredDuringExecution"]?.arrayValue?.first
+            #expect(term?["topologyKey"]?.stringValue == "kubernetes.io/hostname", "\(step)")
+            #expect(term?[path: ["labelSelector", "matchLabels"]] == Gateway.labels("ones"), "\(step): the gateway's own labels")
+        }
+        var mover: JSONValue = ["containers": []]
+        Gateway.colocate(&mover, migration: "ones", spec: spec)
+        #expect(mover[path: ["affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"]]?.arrayValue?.count == 1)
+        let gateway = try #require(Gateway.deployment(m, spec: spec, settings: settings))
+        let preferred = gateway[path: ["spec", "template", "spec", "affinity", "podAffinity", "preferredDuringSchedulingIgnoredDuringExecution"]]?.arrayValue?.first
+        #expect(preferred?[path: ["podAffinityTerm", "labelSelector", "matchLabels", FerryNames.migrationLabel]]?.stringValue == "ones")
+        #expect(gateway[path: ["spec", "template", "spec", "affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"]] == nil, "never waits on a step")
+        // Nothing to share: a node folder (already pinned by nodeName), or a bucket source (the gateway mounts no package).
+        var onNode = spec
+        onNode.package = base.package
+        #expect(affinity(StepJobs.job(for: "mysql/project", attempt: 1, migration: m, spec: onNode, settings: settings)) == nil)
+        var fromBucket = spec
+        fromBucket.files?[0].from = .s3(S3Spec(endpoint: "https://old.example", bucket: "old", credentialsSecret: "k"))
+        #expect(affinity(StepJobs.job(for: "mysql/project", attempt: 1, migration: m, spec: fromBucket, settings: settings)) == nil)
+        var noFallback = spec
+        noFallback.files?[0].fallback = false
+        #expect(affinity(StepJobs.job(for: "mysql/project", attempt: 1, migration: m, spec: noFallback, settings: settings)) == nil)
+    }
+
     @Test("validate mounts the target volumes and names each endpoint by its spec field")
     func validateJob() throws {
         let (m, spec) = migration()

@@ -118,6 +118,80 @@ struct GatewayTests {
         #expect(text.contains("ferry_gateway_source_hits_total ") && text.contains("ferry_gateway_backfilled_bytes_total "), "\(text)")
     }
 
+    @Test("objects larger than the gateway holds are streamed whole from either side (a 6 MiB target object, a 12 MiB source file), ranges across a piece's edge included; a large source miss is copied to the target in parts, intact; a source file replaced mid-copy is never copied torn")
+    func largeObjects() async throws {
+        let s = try await setup()
+        defer { Task { await s.server.close() } }
+        var random = SystemRandomNumberGenerator()
+        let big = Data((0..<(12 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        try big.write(to: URL(fileURLWithPath: s.source + "/video.bin"))
+        let onTarget = Data((0..<(6 << 20)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        try await s.target.put("app/clip.bin", ByteBuffer(bytes: onTarget))
+        func digest(_ key: String, range: String? = nil) async throws -> String {
+            try await s.app.run("""
+                import hashlib
+                kw = dict(Range="\(range ?? "")") if "\(range ?? "")" else {}
+                r = s3.get_object(Bucket="\(s.bucket)", Key="\(key)", **kw)
+                b = r["Body"].read(); print(hashlib.sha256(b).hexdigest(), len(b), r["ContentLength"])
+                """).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func sha(_ d: Data) -> String { SHA256Hash.of(ByteBuffer(bytes: d)).map { String(format: "%02x", $0) }.joined() }
+        #expect(try await digest("clip.bin") == "\(sha(onTarget)) \(onTarget.count) \(onTarget.count)", "a target hit, streamed")
+        #expect(try await digest("video.bin") == "\(sha(big)) \(big.count) \(big.count)", "a source hit, streamed")
+        let edge = big[1_048_000..<3_200_000]
+        #expect(try await digest("video.bin", range: "bytes=1048000-3199999") == "\(sha(edge)) \(edge.count) \(edge.count)", "a range across pieces")
+        let tail = onTarget.suffix(3_000_000)
+        #expect(try await digest("clip.bin", range: "bytes=-3000000") == "\(sha(Data(tail))) \(tail.count) \(tail.count)")
+        // The miss was copied over in parts: the target's bytes are the file's.
+        #expect(try await eventually(timeout: 60) { try await s.target.head("app/video.bin") != nil }, "backfilled")
+        let copied = try await s.target.head("app/video.bin")
+        #expect(copied?.size == Int64(big.count) && copied?.etag.hasSuffix("-2") == true, "\(String(describing: copied))")
+        #expect(Data(try await s.target.get("app/video.bin").readableBytesView) == big)
+        // Held by neither side: a 6 MiB object and a 1.5 GiB (sparse) file come as streams of pieces of at most 1 MiB.
+        guard case .stream(let length, _)? = try await BucketSide(client: s.target, prefix: "app").open("clip.bin", range: nil)?.1 else {
+            Issue.record("the target's 6 MiB object was held, not streamed")
+            return
+        }
+        #expect(length == Int64(onTarget.count))
+        let huge = s.source + "/huge.iso"
+        #expect(FileManager.default.createFile(atPath: huge, contents: nil) && truncate(huge, 3 << 29) == 0)
+        guard case .stream(let size, let stream)? = try await FolderSide(root: s.source).open("huge.iso", range: nil)?.1 else {
+            Issue.record("a 1.5 GiB file was not streamed")
+            return
+        }
+        let seen = Locked((bytes: Int64(0), largest: 0))
+        try await stream { piece in seen.withLock { $0.bytes += Int64(piece.readableBytes); $0.largest = max($0.largest, piece.readableBytes) } }
+        #expect(size == 3 << 29 && seen.withLock { $0.bytes } == 3 << 29 && seen.withLock { $0.largest } <= 1 << 20)
+        // Replaced between two parts: the copy is refused, not torn.
+        let first = FolderSide.info("k", { var st = stat(); st.st_size = 10; st.st_mtim.tv_sec = 1; return st }())
+        var later = first
+        later.metadata["mtime"] = "2.000000000"
+        #expect(GatewayService.sameVersion(first, first) && !GatewayService.sameVersion(first, later))
+        #expect(!GatewayService.sameVersion(ObjectInfo(key: "k", size: 1, etag: "a", lastModified: ""), ObjectInfo(key: "k", size: 1, etag: "b", lastModified: "")))
+    }
+
+    @Test("request bodies held at once have a budget: past it an upload is asked to come back (503 SlowDown) before its body is read, a body over 1 GiB is refused on its Content-Length (413), a chunked body over the budget is dropped as it comes; room is given back once answered")
+    func bodyBudget() async throws {
+        let budget = GatewayServer.BodyBudget(limit: 4096)
+        let channel = try await GatewayServer.bind(host: "127.0.0.1", port: 0, budget: budget) { r in GatewayResponse(status: 200, body: ByteBuffer(string: "\(r.body.readableBytes)")) }
+        defer { channel.close(promise: nil) }
+        let url = "http://127.0.0.1:\(channel.localAddress!.port!)/b/k"
+        let file = try makeTempDir("gw-budget") + "/body"
+        func put(_ size: Int, _ extra: [String] = []) async throws -> String {
+            try Data(repeating: 7, count: size).write(to: URL(fileURLWithPath: file))
+            return try await runCommand("/usr/bin/curl", ["-s", "-X", "PUT", "-H", "Expect: 100-continue", "--data-binary", "@" + file, "-w", " %{http_code}", url] + extra, timeout: 30).stdout
+        }
+        #expect(try await put(3000) == "3000 200")
+        #expect(try await put(3000) == "3000 200", "room given back after the first")
+        let over = try await put(5000)
+        #expect(over.hasSuffix(" 503") && over.contains("SlowDown"), "\(over)")
+        let huge = try await runCommand("/usr/bin/curl", ["-s", "-X", "PUT", "-H", "Content-Length: \(2 << 30)", "-H", "Expect: 100-continue", "-d", "", "-w", " %{http_code}", "-m", "20", url], timeout: 30).stdout
+        #expect(huge.contains("EntityTooLarge") && huge.hasSuffix(" 413"), "\(huge)")
+        let chunked = try await put(6000, ["-H", "Transfer-Encoding: chunked"])
+        #expect(chunked.hasSuffix(" 503"), "\(chunked)")
+        #expect(try await eventually(timeout: 30) { budget.held == 0 }, "everything given back: \(budget.held)")
+    }
+
     @Test("hostile requests: a wrong secret, no signature, a stale date and a body other than the one signed are refused; a key that climbs out of the folder or goes through a link is not there; the tombstones' keys are not the application's; the mover never writes over the application's object or a deleted key, and sees the target alone")
     func hostile() async throws {
         let s = try await setup(prefix: "")

@@ -156,10 +156,11 @@ struct FileSyncStep: StepDriver {
         let arguments = Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint)
         let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt),
                                  Self.argumentsLabel: .string(Self.digest(arguments))]
-        let podSpec = StepPod.spec(container: "mover", argv: arguments.argv,
+        var podSpec = StepPod.spec(container: "mover", argv: arguments.argv,
                                    volumes: volumes, settings: settings, spec: spec,
                                    cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
                                    env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
+        Gateway.colocate(&podSpec, migration: owner, spec: spec)
         let pod: JSONValue = [
             "apiVersion": "v1", "kind": "Pod",
             "metadata": [

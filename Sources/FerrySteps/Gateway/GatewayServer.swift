@@ -6,7 +6,8 @@ import NIOPosix
 /// The gateway's HTTP/1.1 server (SwiftNIO, keep-alive). A request's signature is checked on its
 /// head, before any body is read (an unsigned upload costs no memory; `Expect: 100-continue` is
 /// answered then); a signed one is read whole (up to 1 GiB; larger uploads are multipart), handed
-/// to ``GatewayService``, and answered. A second port serves `/metrics` and `/healthz`.
+/// to ``GatewayService``, and answered: an object larger than 1 MiB is streamed, never held.
+/// A second port serves `/metrics` and `/healthz`.
 final class GatewayServer: Sendable {
     let service: GatewayService
     let channel: Channel
@@ -14,6 +15,18 @@ final class GatewayServer: Sendable {
 
     /// The largest body taken in one request.
     static let largestBody = 1 << 30
+
+    /// The request bodies held at once, across connections. Past it an upload is asked to come
+    /// back later (503 SlowDown, which the SDKs retry), so many large PUTs at once cannot
+    /// exhaust the pod's memory.
+    final class BodyBudget: Sendable {
+        let limit: Int
+        private let used = Locked(0)
+        init(limit: Int) { self.limit = limit }
+        func take(_ n: Int) -> Bool { used.withLock { if $0 + n > limit { return false }; $0 += n; return true } }
+        func give(_ n: Int) { used.withLock { $0 -= n } }
+        var held: Int { used.withLock { $0 } }
+    }
 
     var port: Int { channel.localAddress?.port ?? 0 }
     var metricsPort: Int? { metricsChannel?.localAddress?.port }
@@ -37,7 +50,7 @@ final class GatewayServer: Sendable {
         }
     }
 
-    static func bind(host: String, port: Int, check: @escaping @Sendable (GatewayRequest) -> GatewayResponse? = { _ in nil },
+    static func bind(host: String, port: Int, budget: BodyBudget = BodyBudget(limit: 2 * largestBody), check: @escaping @Sendable (GatewayRequest) -> GatewayResponse? = { _ in nil },
                      handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) async throws -> Channel {
         try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.backlog, value: 256)
@@ -46,7 +59,7 @@ final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RequestHandler(check: check, handle: handle))
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(budget: budget, check: check, handle: handle))
                 }
             }
             .bind(host: host, port: port).get()
@@ -62,17 +75,38 @@ final class GatewayServer: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
 
+        let budget: BodyBudget
         let check: @Sendable (GatewayRequest) -> GatewayResponse?
         let handle: @Sendable (GatewayRequest) async -> GatewayResponse
         var head: HTTPRequestHead?
         var body = ByteBuffer()
-        var tooLarge = false
+        /// The body's bytes taken from the budget (given back once the request is answered).
+        var reserved = 0
+        /// Why the body was dropped as it came (413 too large, 503 no room): answered at its end.
+        var dropped: GatewayResponse?
         /// Refused on its head: the rest of the request is dropped and the connection closed.
         var refused = false
 
-        init(check: @escaping @Sendable (GatewayRequest) -> GatewayResponse?, handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
+        init(budget: BodyBudget, check: @escaping @Sendable (GatewayRequest) -> GatewayResponse?, handle: @escaping @Sendable (GatewayRequest) async -> GatewayResponse) {
+            self.budget = budget
             self.check = check
             self.handle = handle
+        }
+
+        static let tooLarge = GatewayResponse(status: 413, body: ByteBuffer(string: "<Error><Code>EntityTooLarge</Code><Message>use a multipart upload above 1 GiB</Message></Error>"))
+        static let noRoom = GatewayResponse(status: 503, body: ByteBuffer(string: "<Error><Code>SlowDown</Code><Message>the gateway holds as many uploads as it may; send again later</Message></Error>"))
+
+        func handlerRemoved(context: ChannelHandlerContext) {
+            budget.give(reserved)
+            reserved = 0
+        }
+
+        /// Room for `n` more bytes of this request's body, or the answer it gets instead.
+        func room(_ n: Int) -> GatewayResponse? {
+            if reserved + n > GatewayServer.largestBody { return Self.tooLarge }
+            guard budget.take(n) else { return Self.noRoom }
+            reserved += n
+            return nil
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -80,18 +114,28 @@ final class GatewayServer: Sendable {
             case .head(let h):
                 head = h
                 body = context.channel.allocator.buffer(capacity: 0)
-                tooLarge = false
+                dropped = nil
                 refused = false
                 let (path, query) = Self.split(h.uri)
-                if let refusal = check(GatewayRequest(method: h.method.rawValue, path: path, query: query, headers: h.headers.map { ($0.name.lowercased(), $0.value) }, body: ByteBuffer())) {
+                let declared = h.headers.first(name: "content-length").flatMap(Int.init) ?? 0
+                if let refusal = check(GatewayRequest(method: h.method.rawValue, path: path, query: query, headers: h.headers.map { ($0.name.lowercased(), $0.value) }, body: ByteBuffer()))
+                    ?? (declared > 0 ? room(declared) : nil) {
+                    // Refused on its head (a bad signature, a body too large or without room): never read.
                     refused = true
                     respond(context, refusal, head: h.method == .HEAD, keepAlive: false)
                 } else if h.headers.first(name: "expect")?.lowercased() == "100-continue" {
                     context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
                 }
             case .body(var chunk):
-                if refused { return }
-                if body.readableBytes + chunk.readableBytes > GatewayServer.largestBody { tooLarge = true } else { body.writeBuffer(&chunk) }
+                if refused || dropped != nil { return }
+                // A body longer than its Content-Length said, or one sent in chunks, takes room as it comes.
+                let more = body.readableBytes + chunk.readableBytes - reserved
+                if more > 0, let refusal = room(more) {
+                    dropped = refusal
+                    body.clear()
+                    return
+                }
+                body.writeBuffer(&chunk)
             case .end:
                 if refused {
                     head = nil
@@ -102,16 +146,19 @@ final class GatewayServer: Sendable {
                 let keepAlive = h.isKeepAlive
                 let (path, query) = Self.split(h.uri)
                 let request = GatewayRequest(method: h.method.rawValue, path: path, query: query, headers: h.headers.map { ($0.name.lowercased(), $0.value) }, body: body)
-                let handle = self.handle, tooLarge = self.tooLarge
+                let handle = self.handle, dropped = self.dropped, budget = self.budget, held = reserved
+                // The body's room now goes with the request, given back once it is answered.
+                reserved = 0
+                body = ByteBuffer()
                 let loop = context.eventLoop
                 let bound = NIOLoopBound((self, context), eventLoop: loop)
                 Task {
-                    let response = tooLarge
-                        ? GatewayResponse(status: 413, body: ByteBuffer(string: "<Error><Code>EntityTooLarge</Code><Message>use a multipart upload above 1 GiB</Message></Error>"))
-                        : await handle(request)
+                    let response: GatewayResponse
+                    if let dropped { response = dropped } else { response = await handle(request) }
+                    budget.give(held)
                     loop.execute {
                         let (handler, context) = bound.value
-                        handler.respond(context, response, head: request.method == "HEAD", keepAlive: keepAlive && !tooLarge)
+                        handler.respond(context, response, head: request.method == "HEAD", keepAlive: keepAlive && dropped == nil)
                     }
                 }
             }
@@ -123,9 +170,39 @@ final class GatewayServer: Sendable {
             headers.add(name: "x-amz-request-id", value: String(UInt64.random(in: 0...UInt64.max), radix: 16))
             headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers))), promise: nil)
+            if let stream = r.stream, !head {
+                self.stream(context, stream, keepAlive: keepAlive)
+                return
+            }
             if !head && r.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(r.body))), promise: nil) }
             let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
             if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+        }
+
+        /// A body written piece by piece, each once the last is on the wire (a slow client holds
+        /// one piece in memory, not the object). Cut short, the connection is closed: the client
+        /// sees fewer bytes than the Content-Length said, never a body that looks whole.
+        func stream(_ context: ChannelHandlerContext, _ stream: @escaping @Sendable (_ write: BodyWrite) async throws -> Void, keepAlive: Bool) {
+            context.flush()
+            let loop = context.eventLoop
+            let bound = NIOLoopBound((self, context), eventLoop: loop)
+            Task {
+                do {
+                    try await stream { piece in
+                        try await loop.flatSubmit {
+                            let (handler, context) = bound.value
+                            return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(piece))))
+                        }.get()
+                    }
+                    loop.execute {
+                        let (handler, context) = bound.value
+                        let done = context.writeAndFlush(handler.wrapOutboundOut(.end(nil)))
+                        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+                    }
+                } catch {
+                    loop.execute { bound.value.1.close(promise: nil) }
+                }
+            }
         }
 
         static func split(_ uri: String) -> (String, String) {

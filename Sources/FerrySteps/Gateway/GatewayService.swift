@@ -18,6 +18,8 @@ struct GatewayResponse: Sendable {
     var status: Int
     var headers: [(String, String)] = []
     var body: ByteBuffer = ByteBuffer()
+    /// A body too large to hold, written as it is read (its Content-Length is in `headers`).
+    var stream: (@Sendable (_ write: BodyWrite) async throws -> Void)?
 }
 
 /// `ferry gateway`: an S3 endpoint the application uses while its files move. Reads come from
@@ -223,7 +225,7 @@ final class GatewayService: Sendable {
             do { range = try r.header("range").map(Self.range) ?? nil } catch { return self.refuse(416, "InvalidRange", "\(error)", kind: "request") }
         }
         let head = r.method == "HEAD"
-        if let found = head ? try await target.head(key).map({ ($0, ByteBuffer()) }) : try await target.get(key, range: range) {
+        if let found = head ? try await target.head(key).map({ ($0, ObjectBody.bytes(ByteBuffer())) }) : try await target.open(key, range: range) {
             metrics.add("ferry_gateway_target_hits_total")
             return object(found.0, found.1, range: range, head: head)
         }
@@ -232,7 +234,7 @@ final class GatewayService: Sendable {
             metrics.add("ferry_gateway_misses_total")
             return refuse(404, "NoSuchKey", "no such key", kind: nil)
         }
-        guard let found = head ? try await source.head(key).map({ ($0, ByteBuffer()) }) : try await source.get(key, range: range) else {
+        guard let found = head ? try await source.head(key).map({ ($0, ObjectBody.bytes(ByteBuffer())) }) : try await source.open(key, range: range) else {
             metrics.add("ferry_gateway_misses_total")
             return refuse(404, "NoSuchKey", "no such key", kind: nil)
         }
@@ -241,18 +243,22 @@ final class GatewayService: Sendable {
         return object(found.0, found.1, range: range, head: head)
     }
 
-    func object(_ info: ObjectInfo, _ body: ByteBuffer, range: ClosedRange<Int64>?, head: Bool) -> GatewayResponse {
+    func object(_ info: ObjectInfo, _ body: ObjectBody, range: ClosedRange<Int64>?, head: Bool) -> GatewayResponse {
         var headers: [(String, String)] = [("Last-Modified", Self.httpDate(info.lastModified)), ("Accept-Ranges", "bytes")]
         for (k, v) in info.headers.sorted(by: { $0.key < $1.key }) { headers.append((k, v)) }
         if !info.etag.isEmpty { headers.append(("ETag", "\"\(info.etag)\"")) }
         for (k, v) in info.metadata.sorted(by: { $0.key < $1.key }) where k != Self.writer { headers.append(("x-amz-meta-\(k)", v)) }
-        if let range, !head {
-            let end = range.lowerBound + Int64(body.readableBytes) - 1
-            headers.append(("Content-Range", "bytes \(range.lowerBound)-\(end)/\(info.size)"))
-            return GatewayResponse(status: 206, headers: headers, body: body)
+        headers.append(("Content-Length", String(head ? info.size : body.length)))
+        var response = GatewayResponse(status: 200, headers: headers)
+        switch body {
+        case .bytes(let bytes): response.body = bytes
+        case .stream(_, let stream): response.stream = stream
         }
-        if head { headers.append(("Content-Length", String(info.size))) }
-        return GatewayResponse(status: 200, headers: headers, body: body)
+        if let range, !head {
+            response.status = 206
+            response.headers.append(("Content-Range", "bytes \(range.lowerBound)-\(range.lowerBound + body.length - 1)/\(info.size)"))
+        }
+        return response
     }
 
     /// `bytes=a-b`, `bytes=a-`, `bytes=-n` (the last n bytes are asked for as a range from the end: not served).
@@ -280,21 +286,35 @@ final class GatewayService: Sendable {
             do {
                 try await locks.with(key) {
                     guard try await self.target.head(key) == nil, try await self.target.head(Self.tombstones + key) == nil,
-                          let (info, body) = try await self.source.get(key, range: nil) else { return }
+                          let info = try await self.source.head(key) else { return }
                     var metadata = info.metadata
                     if !info.etag.isEmpty { metadata[BucketToBucket.sourceETag] = info.etag }
                     metadata[Self.writer] = "gateway"
-                    let size = Int64(body.readableBytes)
-                    try await self.target.client.upload(self.target.prefix + key, size: size, partSize: 8 << 20, parallel: 2, metadata: metadata, headers: info.headers) { offset, length in
-                        body.getSlice(at: body.readerIndex + Int(offset), length: length) ?? ByteBuffer()
+                    // Read a part at a time (a large object is never held whole), each from the version first seen.
+                    let source = self.source
+                    try await self.target.client.upload(self.target.prefix + key, size: info.size, partSize: Self.backfillPart, parallel: 2, metadata: metadata, headers: info.headers) { offset, length in
+                        guard length > 0 else { return ByteBuffer() }
+                        guard let (now, body) = try await source.get(key, range: offset...(offset + Int64(length) - 1)),
+                              Self.sameVersion(now, info), body.readableBytes == length else {
+                            throw StepError.target("\(key) changed on the source while it was copied; copied again on the next miss or by the mover")
+                        }
+                        return body
                     }
                     self.metrics.add("ferry_gateway_backfilled_objects_total")
-                    self.metrics.add("ferry_gateway_backfilled_bytes_total", size)
+                    self.metrics.add("ferry_gateway_backfilled_bytes_total", info.size)
                 }
             } catch {
                 metrics.add("ferry_gateway_errors_total", kind: "backfill")
             }
         }
+    }
+
+    /// The part size of a backfill copy: what one copy holds in memory at once, twice.
+    static let backfillPart = 8 << 20
+
+    /// The same version of an object: its ETag (a bucket), else its size and mtime (a folder). Pure.
+    static func sameVersion(_ a: ObjectInfo, _ b: ObjectInfo) -> Bool {
+        a.size == b.size && a.etag == b.etag && (a.etag.isEmpty ? a.lastModified == b.lastModified && a.metadata == b.metadata : true)
     }
 
     // MARK: the bucket

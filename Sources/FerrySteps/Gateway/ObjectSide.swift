@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import NIOCore
 #if canImport(Glibc)
@@ -16,12 +17,33 @@ struct ObjectInfo: Sendable, Equatable {
     var headers: [String: String] = [:]
 }
 
+/// Writes one piece of a body on its way to the client; returns once it is on the wire.
+typealias BodyWrite = @Sendable (ByteBuffer) async throws -> Void
+
+/// The bytes of an answer: held, or (an object too large to hold) written piece by piece as they are read.
+enum ObjectBody: Sendable {
+    case bytes(ByteBuffer)
+    case stream(length: Int64, @Sendable (_ write: BodyWrite) async throws -> Void)
+
+    var length: Int64 {
+        switch self {
+        case .bytes(let b): Int64(b.readableBytes)
+        case .stream(let length, _): length
+        }
+    }
+
+    /// Bodies up to this size are held; larger ones are streamed.
+    static let held = 1 << 20
+}
+
 /// One side the gateway reads: the target bucket, or the source (a bucket, or a folder). Keys
 /// are relative to the side's prefix or root.
 protocol ObjectSide: Sendable {
     func head(_ key: String) async throws -> ObjectInfo?
-    /// The whole object, or bytes `range` of it; nil when there is none.
+    /// The whole object, or bytes `range` of it, held in memory (at most 1 GiB); nil when there is none.
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ByteBuffer)?
+    /// The same, to serve: a body larger than ``ObjectBody/held`` comes as a stream.
+    func open(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ObjectBody)?
     /// Up to `limit` objects whose keys start with `prefix` and sort after `after`, in key order.
     func list(prefix: String, after: String, limit: Int) async throws -> [ObjectInfo]
 }
@@ -41,14 +63,34 @@ struct BucketSide: ObjectSide {
     }
 
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ByteBuffer)? {
+        try await fetch(key, range: range, hold: S3Client.largestBody).map { ($0.0, $0.1.body) }
+    }
+
+    func open(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ObjectBody)? {
+        guard let (info, response, stream) = try await fetch(key, range: range, hold: ObjectBody.held) else { return nil }
+        guard let stream else { return (info, .bytes(response.body)) }
+        let length = response.headers.first(name: "content-length").flatMap(Int64.init) ?? 0
+        return (info, .stream(length: length) { write in
+            var sent: Int64 = 0
+            for try await piece in stream {
+                sent += Int64(piece.readableBytes)
+                try await write(piece)
+            }
+            guard sent == length else { throw S3Error(status: 0, code: "IncompleteBody", message: "the store sent \(sent) of \(length) bytes", resource: key) }
+        })
+    }
+
+    /// A GET of the object (or a range), its body held when it has at most `hold` bytes; nil when there is none.
+    func fetch(_ key: String, range: ClosedRange<Int64>?, hold: Int) async throws -> (ObjectInfo, S3Client.Response, HTTPClientResponse.Body?)? {
         var headers: [String: String] = [:]
         if let range { headers["Range"] = "bytes=\(range.lowerBound)-\(range.upperBound)" }
-        let r = try await client.send(.GET, key: prefix + key, headers: headers, expect: [200, 206, 404, 416])
+        let (r, stream) = try await client.fetch(prefix + key, headers: headers, expect: [200, 206, 404, 416], hold: hold)
         if r.status == 404 { return nil }
         if r.status == 416 { throw S3Error(status: 416, code: "InvalidRange", message: "the range is not within the object", resource: key) }
-        let total = r.headers.first(name: "content-range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) } ?? Int64(r.body.readableBytes)
+        let length = r.headers.first(name: "content-length").flatMap(Int64.init) ?? Int64(r.body.readableBytes)
+        let total = r.headers.first(name: "content-range").flatMap { $0.split(separator: "/").last }.flatMap { Int64($0) } ?? length
         return (ObjectInfo(key: key, size: total, etag: S3Client.unquoted(r.headers.first(name: "etag") ?? ""), lastModified: r.headers.first(name: "last-modified") ?? "",
-                           metadata: S3Client.metadata(r.headers), headers: S3Client.contentHeaders(r.headers)), r.body)
+                           metadata: S3Client.metadata(r.headers), headers: S3Client.contentHeaders(r.headers)), r, stream)
     }
 
     func list(prefix p: String, after: String, limit: Int) async throws -> [ObjectInfo] {
@@ -112,11 +154,34 @@ struct FolderSide: ObjectSide {
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ByteBuffer)? {
         guard let (fd, st) = open(key) else { return nil }
         defer { close(fd) }
-        let size = Int64(st.st_size)
+        let (from, length) = try Self.span(key, range, size: Int64(st.st_size))
+        guard length <= S3Client.largestBody else { throw S3Error(status: 400, code: "InvalidRange", message: "ask for at most 1 GiB at once", resource: key) }
+        return (Self.info(key, st), try Self.read(fd, key, from: from, length: length))
+    }
+
+    func open(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ObjectBody)? {
+        guard let (fd, st) = open(key) else { return nil }
+        let file = OpenFile(fd)
+        let (from, length) = try Self.span(key, range, size: Int64(st.st_size))
+        guard length > ObjectBody.held else { return (Self.info(key, st), .bytes(try Self.read(file.fd, key, from: from, length: length))) }
+        return (Self.info(key, st), .stream(length: Int64(length)) { write in
+            var done = 0
+            while done < length {
+                let piece = min(ObjectBody.held, length - done)
+                try await write(try Self.read(file.fd, key, from: from + Int64(done), length: piece))
+                done += piece
+            }
+        })
+    }
+
+    /// Where a range starts in a file of `size` bytes, and how many bytes it has. Pure.
+    static func span(_ key: String, _ range: ClosedRange<Int64>?, size: Int64) throws -> (Int64, Int) {
         let from = range?.lowerBound ?? 0, to = min(range?.upperBound ?? size - 1, size - 1)
         if range != nil && from >= size { throw S3Error(status: 416, code: "InvalidRange", message: "the range is not within the object", resource: key) }
-        let length = Int(max(0, to - from + 1))
-        guard length <= S3Client.largestBody else { throw S3Error(status: 400, code: "InvalidRange", message: "ask for at most 1 GiB at once", resource: key) }
+        return (from, Int(max(0, to - from + 1)))
+    }
+
+    static func read(_ fd: Int32, _ key: String, from: Int64, length: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         var done = 0
         while done < length {
@@ -124,7 +189,14 @@ struct FolderSide: ObjectSide {
             guard n > 0 else { throw StepError.io("\(key): short read at \(from + Int64(done))") }
             done += n
         }
-        return (Self.info(key, st), buffer)
+        return buffer
+    }
+
+    /// A file kept open while its body streams, closed when the last reference goes.
+    final class OpenFile: Sendable {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
     }
 
     func list(prefix: String, after: String, limit: Int) async throws -> [ObjectInfo] {

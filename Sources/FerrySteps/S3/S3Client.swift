@@ -100,10 +100,33 @@ struct S3Client: Sendable {
 
     func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers: [String: String] = [:], body: ByteBuffer? = nil,
               payloadHash: String? = nil, expect: Set<Int> = [200]) async throws -> Response {
+        try await retrying(method) {
+            try await sendOnce(method, key: key, query: query, headers: headers, body: body, payloadHash: payloadHash, expect: expect)
+        }
+    }
+
+    /// A GET whose answer is read whole when it holds at most `hold` bytes, else handed over with
+    /// its body unread (the gateway streams an object too large to hold). Tried again as ``send``
+    /// is, until the answer's head has come.
+    func fetch(_ key: String, headers: [String: String] = [:], expect: Set<Int> = [200], hold: Int) async throws -> (Response, HTTPClientResponse.Body?) {
+        try await retrying(.GET) {
+            let response = try await start(.GET, key: key, query: [], headers: headers, body: nil, payloadHash: nil)
+            let status = Int(response.status.code)
+            guard expect.contains(status) else { throw try await refusal(response, key: key) }
+            let length = response.headers.first(name: "content-length").flatMap(Int.init)
+            guard let length, length > hold else {
+                return (Response(status: status, headers: response.headers, body: try await response.body.collect(upTo: Self.largestBody)), nil)
+            }
+            return (Response(status: status, headers: response.headers, body: ByteBuffer()), response.body)
+        }
+    }
+
+    /// `operation` until it succeeds, or fails in a way another attempt will not mend.
+    func retrying<T>(_ method: HTTPMethod, _ operation: () async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
-                return try await sendOnce(method, key: key, query: query, headers: headers, body: body, payloadHash: payloadHash, expect: expect)
+                return try await operation()
             } catch let e as S3Error where [500, 502, 503, 504].contains(e.status) && attempt < attempts {
                 try await backOff(attempt)
                 attempt += 1
@@ -123,6 +146,15 @@ struct S3Client: Sendable {
 
     func sendOnce(_ method: HTTPMethod, key: String?, query: [(String, String)], headers: [String: String], body: ByteBuffer?,
                   payloadHash: String?, expect: Set<Int>) async throws -> Response {
+        let response = try await start(method, key: key, query: query, headers: headers, body: body, payloadHash: payloadHash)
+        let status = Int(response.status.code)
+        guard expect.contains(status) else { throw try await refusal(response, key: key) }
+        return Response(status: status, headers: response.headers, body: try await response.body.collect(upTo: Self.largestBody))
+    }
+
+    /// The request signed and sent: the answer's head, its body not yet read.
+    func start(_ method: HTTPMethod, key: String?, query: [(String, String)], headers: [String: String], body: ByteBuffer?,
+               payloadHash: String?) async throws -> HTTPClientResponse {
         let p = path(key)
         let hash = payloadHash ?? (body.map { S3Signer.hex(Array(SHA256Hash.of($0))) } ?? S3Signer.emptyPayload)
         let signed = S3Signer.sign(method: method.rawValue, host: host, path: p, query: query, headers: headers, payloadHash: hash,
@@ -137,21 +169,19 @@ struct S3Client: Sendable {
         } else if method == .PUT || method == .POST {
             request.headers.add(name: "Content-Length", value: "0")
         }
-        let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, timeout: timeout)
+            return try await http.execute(request, timeout: timeout)
         } catch where "\(error)".contains("CERTIFICATE_VERIFY_FAILED") || "\(error)".contains("certificate verify failed") {
             // Permanent: never tried again.
             throw S3Error(status: 0, code: "UntrustedCertificate", message: "\(error)", resource: location.endpoint)
         }
-        let bytes = try await response.body.collect(upTo: Self.largestBody)
-        let status = Int(response.status.code)
-        guard expect.contains(status) else {
-            let text = String(buffer: bytes)
-            let resource = "\(location.bucket)\(key.map { "/\($0)" } ?? "")"
-            throw S3Error(status: status, code: XMLText.first("Code", in: text) ?? response.status.reasonPhrase, message: XMLText.first("Message", in: text) ?? "", resource: resource)
-        }
-        return Response(status: status, headers: response.headers, body: bytes)
+    }
+
+    /// An answer the caller did not expect, as the error its body names (its code and message).
+    func refusal(_ response: HTTPClientResponse, key: String?) async throws -> S3Error {
+        let text = String(buffer: (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer())
+        let resource = "\(location.bucket)\(key.map { "/\($0)" } ?? "")"
+        return S3Error(status: Int(response.status.code), code: XMLText.first("Code", in: text) ?? response.status.reasonPhrase, message: XMLText.first("Message", in: text) ?? "", resource: resource)
     }
 
     /// The endpoint answers, the keys are right, the bucket is there and may be listed: a listing
