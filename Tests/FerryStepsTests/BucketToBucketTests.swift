@@ -32,8 +32,12 @@ struct BucketToBucketTests {
                                    delete: delete, checksum: checksum, control: MoverControl(bandwidth: 0, window: nil)).run()
             }
         }
+        // A killed run's unfinished upload on the target: aborted by the next run.
+        _ = try await target.createMultipart("dst/big.bin")
+        try await Task.sleep(for: .seconds(1.1))
         let first = try await run()
         #expect(first.filesCopied == 22 && first.verify.differing == 0 && first.errors.isEmpty, "\(first)")
+        #expect(try await target.incompleteUploads(prefix: "dst/").isEmpty, "the earlier run's upload was aborted")
         #expect(Array(buffer: try await target.get("dst/big.bin")) == big)
         let bigSource = try #require(try await source.head("src/big.bin")), bigTarget = try #require(try await target.head("dst/big.bin"))
         #expect(bigTarget.etag == bigSource.etag && bigSource.etag.hasSuffix("-7"), "5 MiB parts kept, not the mover's 8: \(bigSource.etag) → \(bigTarget.etag)")

@@ -22,11 +22,12 @@ final class BucketToBucket: @unchecked Sendable {
     /// The target is a Ferry gateway: a 412 means the application wrote or deleted the key since, and is kept.
     let gateway: Bool
     let control: MoverControl
+    let say: @Sendable (String) -> Void
 
     static let sourceETag = "ferry-source-etag"
 
     init(source: S3Client, sourcePrefix: String, target: S3Client, targetPrefix: String, parallelism: Int, partSize: Int = 8 << 20, partsAtOnce: Int = 4,
-         delete: Bool = false, checksum: Bool = false, gateway: Bool = false, control: MoverControl) {
+         delete: Bool = false, checksum: Bool = false, gateway: Bool = false, control: MoverControl, say: @escaping @Sendable (String) -> Void = { print($0) }) {
         self.source = source
         self.sourcePrefix = Self.folder(sourcePrefix)
         self.target = target
@@ -38,6 +39,7 @@ final class BucketToBucket: @unchecked Sendable {
         self.checksum = checksum
         self.gateway = gateway
         self.control = control
+        self.say = say
     }
 
     static func folder(_ prefix: String) -> String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
@@ -65,6 +67,9 @@ final class BucketToBucket: @unchecked Sendable {
             && (sourcePrefix.hasPrefix(targetPrefix) || targetPrefix.hasPrefix(sourcePrefix)) {
             throw StepError.configuration("s3://\(source.location.bucket)/\(sourcePrefix) and s3://\(target.location.bucket)/\(targetPrefix) overlap: a copy would read what it writes; name prefixes apart")
         }
+        // The uploads a killed run left unfinished on the target (never visible; cleaned).
+        let (prefix, say) = (targetPrefix, self.say)
+        try blocking { await target.abortUnfinished(prefix: prefix, before: started, say: say) }
         let from = try Self.objects(source, sourcePrefix)
         let existing = try Self.objects(target, targetPrefix)
         var counts: [String: FolderCount] = [:]

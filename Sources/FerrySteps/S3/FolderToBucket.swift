@@ -84,11 +84,8 @@ final class FolderToBucket: @unchecked Sendable {
         // The server's clock against ours, and the uploads a killed run left unfinished (never visible; cleaned).
         let skew = (try? blocking { try await client.skew() }) ?? 0
         let prefix = self.prefix, runStart = Date()
-        let orphans = (try? blocking { try await client.incompleteUploads(prefix: prefix) }) ?? []
-        for o in orphans where (S3Time.iso(o.initiated) ?? runStart) < runStart {
-            do { try blocking { try await client.abortMultipart(o.key, uploadID: o.uploadID) } } catch { say("could not abort the unfinished upload of \(o.key): \(error)") }
-        }
-        if !orphans.isEmpty { say("aborted \(orphans.count) unfinished multipart uploads an earlier run left under \(prefix)") }
+        let say = self.say
+        try blocking { await client.abortUnfinished(prefix: prefix, before: runStart, say: say) }
         let existing = try listing()
         control.setPhase(.copying)
         let queue = WorkQueue<Item>(capacity: parallelism * 4)

@@ -401,6 +401,23 @@ struct S3Client: Sendable {
         return XMLText.values("Upload", in: text).map { (XMLText.first("Key", in: $0) ?? "", XMLText.first("UploadId", in: $0) ?? "", XMLText.first("Initiated", in: $0) ?? "") }
     }
 
+    /// Aborts the multipart uploads under `prefix` begun before `before` (a killed run's: never
+    /// visible, but stored and billed). Those begun since are someone's upload in progress. What
+    /// was done, said through `say`; a store that does not list uploads is left as it is.
+    func abortUnfinished(prefix: String, before: Date, say: (String) -> Void) async {
+        guard let uploads = try? await incompleteUploads(prefix: prefix) else { return }
+        var aborted = 0
+        for o in uploads where (S3Time.iso(o.initiated) ?? before) < before {
+            do {
+                try await abortMultipart(o.key, uploadID: o.uploadID)
+                aborted += 1
+            } catch {
+                say("could not abort the unfinished upload of \(o.key): \(error)")
+            }
+        }
+        if aborted > 0 { say("aborted \(aborted) unfinished multipart uploads an earlier run left under \(location.bucket)/\(prefix)") }
+    }
+
     /// What an upload left: the server's ETag, and (when asked for) the one its bytes give.
     struct Uploaded: Sendable {
         var etag: String
