@@ -133,6 +133,29 @@ struct FolderToBucketTests {
         #expect(Date().timeIntervalSince(started) >= 2.0, "a lower bound only: it holds however slow the machine is")
     }
 
+    @Test("the gateway removed before the copy ended: a file the application deleted through it (its tombstone in the bucket) is not brought back, even with delete; the tombstone stays; an object the application wrote through it is neither replaced by the folder's file nor removed by delete")
+    func tombstonesHeldWithoutGateway() async throws {
+        let server = try await SwiftS3.shared()
+        let c = try await bucket(server)
+        let root = try makeTempDir("f2b-stones")
+        for name in ["kept.txt", "gone.txt", "again.txt"] { try Data("old \(name)".utf8).write(to: URL(fileURLWithPath: "\(root)/\(name)")) }
+        try await c.put("app/files/.ferry-tombstones/gone.txt", ByteBuffer())
+        // What the gateway leaves for the application's writes: its tag.
+        try await c.put("app/files/again.txt", ByteBuffer(string: "the application's"), metadata: [GatewayService.writer: "app"])
+        try await c.put("app/files/new-upload.txt", ByteBuffer(string: "only the application has it"), metadata: [GatewayService.writer: "app"])
+        try await c.put("app/files/removed-from-folder.txt", ByteBuffer(string: "a copy the mover made"), metadata: ["mtime": "1.000000000", "mode": "644"])
+        let r = try await ProcessRun.thread { try mover(root, c, delete: true).run() }
+        #expect(r.errors.isEmpty && r.verify.differing == 0 && r.verify.removed == 1, "\(r)")
+        #expect(try await c.head("app/files/new-upload.txt") != nil, "the application's own object: not removed by delete")
+        #expect(try await c.head("app/files/removed-from-folder.txt") == nil, "the mover's copy of a file gone from the folder: removed")
+        #expect(try await c.head("app/files/kept.txt") != nil)
+        #expect(try await c.head("app/files/gone.txt") == nil, "deleted by the application: not copied again")
+        #expect(try await c.head("app/files/.ferry-tombstones/gone.txt") != nil, "the tombstone stays")
+        #expect(String(buffer: try await c.get("app/files/again.txt")) == "the application's", "the application's write is not replaced by the folder's file")
+        let folded = ObjectMatch.foldTombstones([Array(".ferry-tombstones/a".utf8): 1, Array(".ferry-tombstones/b".utf8): 1, Array("b".utf8): 5, Array(".ferry-tombstones/".utf8): 1]) { -1 }
+        #expect(folded == [Array("a".utf8): -1, Array("b".utf8): 5])
+    }
+
     @Test("a missing bucket is refused before anything is read or written, naming it")
     func missingBucket() async throws {
         let server = try await SwiftS3.shared()

@@ -370,10 +370,12 @@ final class GatewayService: Sendable {
 
     // MARK: replies
 
-    /// The request's `x-amz-meta-*`; the writer tag is the gateway's to set (the mover's), never the application's.
+    /// The request's `x-amz-meta-*`; the writer tag is the gateway's to set, never the client's:
+    /// `mover` for the bulk copy, `app` for the application (so a mover that later writes to the
+    /// store directly still knows whose an object is).
     static func metadata(_ r: GatewayRequest, role: Role) -> [String: String] {
         var m = Dictionary(r.headers.filter { $0.0.hasPrefix("x-amz-meta-") }.map { (String($0.0.dropFirst("x-amz-meta-".count)), $0.1) }, uniquingKeysWith: { a, _ in a })
-        m[writer] = role == .mover ? "mover" : nil
+        m[writer] = role == .mover ? "mover" : "app"
         return m
     }
 

@@ -55,6 +55,12 @@ final class BucketToBucket: @unchecked Sendable {
         return found
     }
 
+    /// The target's objects; read directly, the keys the application deleted through a gateway marked deleted (size -1).
+    func targetObjects() throws -> [[UInt8]: S3Object] {
+        let found = try Self.objects(target, targetPrefix)
+        return gateway ? found : ObjectMatch.foldTombstones(found) { S3Object(key: "", size: -1, etag: "", lastModified: "") }
+    }
+
     func run() throws -> FileSyncResult {
         let started = Date()
         let (source, target) = (self.source, self.target)
@@ -71,7 +77,7 @@ final class BucketToBucket: @unchecked Sendable {
         let (prefix, say) = (targetPrefix, self.say)
         try blocking { await target.abortUnfinished(prefix: prefix, before: started, say: say) }
         let from = try Self.objects(source, sourcePrefix)
-        let existing = try Self.objects(target, targetPrefix)
+        let existing = try targetObjects()
         var counts: [String: FolderCount] = [:]
         for (k, o) in from {
             let relative = String(decoding: k, as: UTF8.self)
@@ -89,13 +95,19 @@ final class BucketToBucket: @unchecked Sendable {
         let workers = queue.workers(parallelism) { [self] (k, object) in
             let relative = String(decoding: k, as: UTF8.self)
             do {
-                if gateway, existing[k]?.size == -1 {
+                if existing[k]?.size == -1 {
                     kept.withLock { _ = $0.insert(k) }  // deleted by the application: nothing to send
                     control.fileDone(bytes: object.size, copied: false)
                     return
                 }
                 if let etag = try current(object, existing[k]) {
                     expected.withLock { $0[k] = etag }
+                    control.fileDone(bytes: object.size, copied: false)
+                    return
+                }
+                // Written by the application through a gateway since removed: its, not replaced.
+                if !gateway, existing[k] != nil, try blocking({ [target, targetPrefix] in try await target.applicationWrote(targetPrefix + relative) }) {
+                    kept.withLock { _ = $0.insert(k) }
                     control.fileDone(bytes: object.size, copied: false)
                     return
                 }
@@ -115,14 +127,13 @@ final class BucketToBucket: @unchecked Sendable {
         if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
         var removed: Int64 = 0
         if delete {
-            for k in existing.keys where from[k] == nil {
+            for (k, o) in existing where from[k] == nil && o.size >= 0 {
                 let key = targetPrefix + String(decoding: k, as: UTF8.self)
-                try blocking { try await target.delete(key) }
-                removed += 1
+                if try blocking({ [target, gateway] in try await target.removeCopy(key, gateway: gateway) }) { removed += 1 }
             }
         }
         control.setPhase(.verifying)
-        let after = try Self.objects(target, targetPrefix)
+        let after = try targetObjects()
         for (k, o) in after where o.size >= 0 {
             let relative = String(decoding: k, as: UTF8.self)
             counts[BucketToFolder.top(relative), default: FolderCount()].targetFiles += 1

@@ -68,7 +68,8 @@ final class FolderToBucket: @unchecked Sendable {
         let objects = try blocking { try await client.listTree(prefix: self.prefix) }
         var found: [[UInt8]: Listed] = [:]
         for o in objects where o.key.utf8.starts(with: prefix) { found[Array(o.key.utf8.dropFirst(prefix.count))] = Listed(size: o.size, modified: S3Time.iso(o.lastModified), etag: o.etag) }
-        return found
+        // Through the gateway its listing marks them already.
+        return gateway ? found : ObjectMatch.foldTombstones(found) { Listed(size: -1, modified: nil, etag: "") }
     }
 
     func run() throws -> FileSyncResult {
@@ -103,6 +104,12 @@ final class FolderToBucket: @unchecked Sendable {
             do {
                 if let etag = try current(item) {
                     if checksum { expected.withLock { $0[Array(item.relative.utf8)] = etag } }
+                    control.fileDone(bytes: item.size, copied: false)
+                    return
+                }
+                // Written by the application through a gateway since removed: its, not replaced.
+                if !gateway, existing[Array(item.relative.utf8)] != nil, try blocking({ [client, prefix] in try await client.applicationWrote(prefix + item.relative) }) {
+                    kept.withLock { _ = $0.insert(Array(item.relative.utf8)) }
                     control.fileDone(bytes: item.size, copied: false)
                     return
                 }
@@ -142,7 +149,7 @@ final class FolderToBucket: @unchecked Sendable {
             control.scanned(files: 1, bytes: Int64(fs.st_size))
             // The file's last change: its mtime, or its ctime when later (an mtime set back, by cp -p or tar, still moves the ctime).
             let changed = ObjectMatch.seconds(fs.st_mtim) >= ObjectMatch.seconds(fs.st_ctim) ? fs.st_mtim : fs.st_ctim
-            if gateway, existing[rel]?.size == -1 {
+            if existing[rel]?.size == -1 {
                 // The application deleted it through the gateway: nothing to send.
                 kept.withLock { _ = $0.insert(rel) }
                 control.fileDone(bytes: Int64(fs.st_size), copied: false)
@@ -167,10 +174,9 @@ final class FolderToBucket: @unchecked Sendable {
         var removed: Int64 = 0
         // Never after a walk that failed somewhere: an unread folder's objects are not "gone from the folder".
         if delete, !walkFailed.withLock({ $0 }) {
-            for key in existing.keys where !seen.contains(key) {
+            for (key, object) in existing where !seen.contains(key) && object.size >= 0 {
                 let full = prefix + String(decoding: key, as: UTF8.self)
-                try blocking { try await client.delete(full) }
-                removed += 1
+                if try blocking({ [gateway] in try await client.removeCopy(full, gateway: gateway) }) { removed += 1 }
             }
         }
         control.setPhase(.verifying)

@@ -12,6 +12,25 @@ import Glibc
 /// settles most: a copy made here well after the other side last changed is current.
 /// `checksum` mode: the contents' MD5 against the ETag (``ETagHash``).
 enum ObjectMatch {
+    /// A target listed directly (the gateway removed before the copy ended): the tombstones the
+    /// gateway left for the application's deletes come out of the listing, and each key they
+    /// name is marked deleted (`mark`), so the mover never brings a deleted file back. A key
+    /// with an object of its own (written after its delete) keeps it. Pure.
+    static func foldTombstones<V>(_ listing: [[UInt8]: V], mark: () -> V) -> [[UInt8]: V] {
+        let stones = Array(GatewayService.tombstones.utf8)
+        var out: [[UInt8]: V] = [:]
+        var deleted: [[UInt8]] = []
+        for (key, value) in listing {
+            if key.starts(with: stones) { deleted.append(Array(key.dropFirst(stones.count))) } else { out[key] = value }
+        }
+        for key in deleted where out[key] == nil && !key.isEmpty { out[key] = mark() }
+        return out
+    }
+
+    /// An object the application wrote through a gateway (`ferry-writer: app`): a mover reading
+    /// the bucket directly (the gateway removed mid-copy) neither replaces nor removes it. Pure.
+    static func applicationWrote(_ metadata: [String: String]) -> Bool { metadata[GatewayService.writer] == "app" }
+
     enum Verdict: Equatable {
         case same
         case differs

@@ -335,6 +335,23 @@ struct S3Client: Sendable {
         return Self.unquoted(r.headers.first(name: "etag") ?? "")
     }
 
+    /// Whether the object at `key` is one the application wrote through a gateway (one HEAD).
+    func applicationWrote(_ key: String) async throws -> Bool {
+        try await head(key).map { ObjectMatch.applicationWrote($0.metadata) } ?? false
+    }
+
+    /// A mover's delete (`--delete`: gone from the source) of its own copy: never the
+    /// application's object, whether a gateway refuses it (403) or the metadata says so. Whether it went.
+    func removeCopy(_ key: String, gateway: Bool) async throws -> Bool {
+        if gateway {
+            do { try await delete(key) } catch let e as S3Error where e.status == 403 { return false }
+            return true
+        }
+        if try await applicationWrote(key) { return false }
+        try await delete(key)
+        return true
+    }
+
     /// An answer's `x-amz-meta-*`, names without the prefix.
     static func metadata(_ headers: HTTPHeaders) -> [String: String] {
         var m: [String: String] = [:]
