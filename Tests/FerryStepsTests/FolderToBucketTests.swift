@@ -66,12 +66,14 @@ struct FolderToBucketTests {
         // What a killed run leaves: an upload begun and never finished (invisible), cleaned by the next run; one elsewhere in the bucket is not the mover's.
         let orphan = try await c.createMultipart("app/files/img/big.bin")
         let elsewhere = try await c.createMultipart("other/upload.bin")
+        let theirs = try await c.createMultipart("app/files/uploading-now.bin")
         try await Task.sleep(for: .seconds(1.1))
         let r = try await ProcessRun.thread { try mover(root, c).run() }
         #expect(r.filesCopied == 121 && r.verify.differing == 0, "\(r)")
-        #expect(try await c.incompleteUploads(prefix: "app/").isEmpty, "the orphan \(orphan) was aborted")
+        #expect(try await c.incompleteUploads(prefix: "app/").map(\.uploadID) == [theirs], "the orphan \(orphan) was aborted; an upload of a key the folder does not have is someone else's")
         #expect(try await c.incompleteUploads(prefix: "other/").map(\.uploadID) == [elsewhere], "outside the prefix: left alone")
         try await c.abortMultipart("other/upload.bin", uploadID: elsewhere)
+        try await c.abortMultipart("app/files/uploading-now.bin", uploadID: theirs)
         #expect(r.errors.count == 2 && r.errors.contains { $0.hasPrefix("link: not a regular file") } && r.errors.contains { $0.contains("not UTF-8") }, "\(r.errors)")
         #expect(r.verify.folders["img"] == FolderCount(sourceFiles: 41, sourceBytes: r.verify.folders["img"]!.sourceBytes, targetFiles: 41, targetBytes: r.verify.folders["img"]!.sourceBytes))
         let seen = try await boto3(server, c)

@@ -118,7 +118,7 @@ struct GatewayTests {
         #expect(text.contains("ferry_gateway_source_hits_total ") && text.contains("ferry_gateway_backfilled_bytes_total "), "\(text)")
     }
 
-    @Test("objects larger than the gateway holds are streamed whole from either side (a 6 MiB target object, a 12 MiB source file), ranges across a piece's edge included; a large source miss is copied to the target in parts, intact; a source file replaced mid-copy is never copied torn")
+    @Test("objects larger than the gateway holds are streamed whole from either side (a 6 MiB target object, a 12 MiB source file), ranges across a piece's edge included; a large source miss is copied to the target in parts, intact, and an application write during that copy stands; a source file replaced mid-copy is never copied torn")
     func largeObjects() async throws {
         let s = try await setup()
         defer { Task { await s.server.close() } }
@@ -147,6 +147,14 @@ struct GatewayTests {
         let copied = try await s.target.head("app/video.bin")
         #expect(copied?.size == Int64(big.count) && copied?.etag.hasSuffix("-2") == true, "\(String(describing: copied))")
         #expect(Data(try await s.target.get("app/video.bin").readableBytesView) == big)
+        // The application writes a key while its large backfill is under way: its write stands, whatever the timing.
+        try big.write(to: URL(fileURLWithPath: s.source + "/video2.bin"))
+        _ = try await digest("video2.bin")
+        _ = try await s.app.run("s3.put_object(Bucket=\"\(s.bucket)\", Key=\"video2.bin\", Body=b\"the application's\")")
+        #expect(try await eventually(timeout: 60) { s.server.service.backfills.withLock { $0.isEmpty } }, "the backfill ended")
+        #expect(String(buffer: try await s.target.get("app/video2.bin")) == "the application's")
+        #expect(try await s.target.head("app/video2.bin")?.metadata[GatewayService.writer] == "app", "tagged as the application's")
+        #expect(try await s.target.incompleteUploads(prefix: "app/").isEmpty, "a superseded copy leaves no upload behind")
         // Held by neither side: a 6 MiB object and a 1.5 GiB (sparse) file come as streams of pieces of at most 1 MiB.
         guard case .stream(let length, _)? = try await BucketSide(client: s.target, prefix: "app").open("clip.bin", range: nil)?.1 else {
             Issue.record("the target's 6 MiB object was held, not streamed")

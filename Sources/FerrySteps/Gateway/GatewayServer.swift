@@ -59,6 +59,8 @@ final class GatewayServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // A connection with nothing read or written for 15 minutes (a client that stopped reading a body) is closed.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .minutes(15)))
                     try channel.pipeline.syncOperations.addHandler(RequestHandler(budget: budget, check: check, handle: handle))
                 }
             }
@@ -96,9 +98,22 @@ final class GatewayServer: Sendable {
         static let tooLarge = GatewayResponse(status: 413, body: ByteBuffer(string: "<Error><Code>EntityTooLarge</Code><Message>use a multipart upload above 1 GiB</Message></Error>"))
         static let noRoom = GatewayResponse(status: 503, body: ByteBuffer(string: "<Error><Code>SlowDown</Code><Message>the gateway holds as many uploads as it may; send again later</Message></Error>"))
 
+        /// The body being streamed, if any: stopped when the client goes (its store read with it).
+        var streaming: Task<Void, Never>?
+
         func handlerRemoved(context: ChannelHandlerContext) {
             budget.give(reserved)
             reserved = 0
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            streaming?.cancel()
+            streaming = nil
+            context.fireChannelInactive()
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
         }
 
         /// Room for `n` more bytes of this request's body, or the answer it gets instead.
@@ -186,7 +201,7 @@ final class GatewayServer: Sendable {
             context.flush()
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)
-            Task {
+            streaming = Task {
                 do {
                     try await stream { piece in
                         try await loop.flatSubmit {
@@ -196,11 +211,15 @@ final class GatewayServer: Sendable {
                     }
                     loop.execute {
                         let (handler, context) = bound.value
+                        handler.streaming = nil
                         let done = context.writeAndFlush(handler.wrapOutboundOut(.end(nil)))
                         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
                     }
                 } catch {
-                    loop.execute { bound.value.1.close(promise: nil) }
+                    loop.execute {
+                        bound.value.0.streaming = nil
+                        bound.value.1.close(promise: nil)
+                    }
                 }
             }
         }

@@ -132,7 +132,8 @@ final class GatewayService: Sendable {
                 if role == .mover {
                     // The mover takes back only a copy of its own (one it found torn), never the application's.
                     guard let have = try await self.target.head(key), Self.copied(have) else {
-                        return self.refuse(403, "AccessDenied", "the mover deletes only its own copies", kind: "mover")
+                        // As for its writes: a precondition (the key is the application's), not a lack of rights.
+                        return self.refuse(412, "PreconditionFailed", "the mover deletes only its own copies", kind: "mover")
                     }
                     try await self.target.client.delete(self.target.prefix + key)
                     return GatewayResponse(status: 204)
@@ -255,6 +256,8 @@ final class GatewayService: Sendable {
         case .stream(_, let stream): response.stream = stream
         }
         if let range, !head {
+            // A range of an empty object has no bytes to name: not a 206 with an impossible Content-Range.
+            guard body.length > 0 else { return refuse(416, "InvalidRange", "the object is empty", kind: "request") }
             response.status = 206
             response.headers.append(("Content-Range", "bytes \(range.lowerBound)-\(range.lowerBound + body.length - 1)/\(info.size)"))
         }
@@ -284,30 +287,47 @@ final class GatewayService: Sendable {
         Task {
             defer { _ = backfills.withLock { $0.remove(key) } }
             do {
-                try await locks.with(key) {
-                    guard try await self.target.head(key) == nil, try await self.target.head(Self.tombstones + key) == nil,
-                          let info = try await self.source.head(key) else { return }
-                    var metadata = info.metadata
-                    if !info.etag.isEmpty { metadata[BucketToBucket.sourceETag] = info.etag }
-                    metadata[Self.writer] = "gateway"
-                    // Read a part at a time (a large object is never held whole), each from the version first seen.
-                    let source = self.source
-                    try await self.target.client.upload(self.target.prefix + key, size: info.size, partSize: Self.backfillPart, parallel: 2, metadata: metadata, headers: info.headers) { offset, length in
-                        guard length > 0 else { return ByteBuffer() }
-                        guard let (now, body) = try await source.get(key, range: offset...(offset + Int64(length) - 1)),
-                              Self.sameVersion(now, info), body.readableBytes == length else {
-                            throw StepError.target("\(key) changed on the source while it was copied; copied again on the next miss or by the mover")
-                        }
-                        return body
+                // Read and sent without the key's lock (a large object takes a while; the application's
+                // writes to it must not wait); the lock is taken for the request that makes it visible.
+                guard try await self.free(key), let info = try await self.source.head(key) else { return }
+                var metadata = info.metadata
+                if !info.etag.isEmpty { metadata[BucketToBucket.sourceETag] = info.etag }
+                metadata[Self.writer] = "gateway"
+                // Read a part at a time (a large object is never held whole), each from the version first seen.
+                let source = self.source
+                try await self.target.client.upload(self.target.prefix + key, size: info.size, partSize: Self.backfillPart, parallel: 2, metadata: metadata, headers: info.headers,
+                                                    commit: { visible in
+                    try await self.locks.with(key) {
+                        // Written or deleted by the application meanwhile: its version stands (the upload is aborted).
+                        guard try await self.free(key) else { throw Superseded() }
+                        return try await visible()
                     }
-                    self.metrics.add("ferry_gateway_backfilled_objects_total")
-                    self.metrics.add("ferry_gateway_backfilled_bytes_total", info.size)
+                }) { offset, length in
+                    guard length > 0 else { return ByteBuffer() }
+                    guard let (now, body) = try await source.get(key, range: offset...(offset + Int64(length) - 1)),
+                          Self.sameVersion(now, info), body.readableBytes == length else {
+                        throw StepError.target("\(key) changed on the source while it was copied; copied again on the next miss or by the mover")
+                    }
+                    return body
                 }
+                self.metrics.add("ferry_gateway_backfilled_objects_total")
+                self.metrics.add("ferry_gateway_backfilled_bytes_total", info.size)
+            } catch is Superseded {
+                // Superseded by the application's write or delete: nothing to copy.
             } catch {
                 metrics.add("ferry_gateway_errors_total", kind: "backfill")
             }
         }
     }
+
+    /// Neither an object on the target nor a tombstone: a copy from the source may land.
+    func free(_ key: String) async throws -> Bool {
+        guard try await target.head(key) == nil else { return false }
+        return try await target.head(Self.tombstones + key) == nil
+    }
+
+    /// A background copy the application's write or delete overtook.
+    struct Superseded: Error {}
 
     /// The part size of a backfill copy: what one copy holds in memory at once, twice.
     static let backfillPart = 8 << 20

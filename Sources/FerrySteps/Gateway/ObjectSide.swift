@@ -63,7 +63,9 @@ struct BucketSide: ObjectSide {
     }
 
     func get(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ByteBuffer)? {
-        try await fetch(key, range: range, hold: S3Client.largestBody).map { ($0.0, $0.1.body) }
+        guard let (info, response, stream) = try await fetch(key, range: range, hold: S3Client.largestBody) else { return nil }
+        guard stream == nil else { throw S3Error(status: 400, code: "InvalidRange", message: "ask for at most 1 GiB at once", resource: key) }
+        return (info, response.body)
     }
 
     func open(_ key: String, range: ClosedRange<Int64>?) async throws -> (ObjectInfo, ObjectBody)? {

@@ -73,10 +73,10 @@ final class BucketToBucket: @unchecked Sendable {
             && (sourcePrefix.hasPrefix(targetPrefix) || targetPrefix.hasPrefix(sourcePrefix)) {
             throw StepError.configuration("s3://\(source.location.bucket)/\(sourcePrefix) and s3://\(target.location.bucket)/\(targetPrefix) overlap: a copy would read what it writes; name prefixes apart")
         }
-        // The uploads a killed run left unfinished on the target (never visible; cleaned).
-        let (prefix, say) = (targetPrefix, self.say)
-        try blocking { await target.abortUnfinished(prefix: prefix, before: started, say: say) }
         let from = try Self.objects(source, sourcePrefix)
+        // The uploads a killed run left unfinished on the target (never visible; cleaned): of the source's keys only.
+        let (prefix, say) = (targetPrefix, self.say)
+        try blocking { await target.abortUnfinished(prefix: prefix, before: started, ours: { from[Array($0.utf8)] != nil }, say: say) }
         let existing = try targetObjects()
         var counts: [String: FolderCount] = [:]
         for (k, o) in from {

@@ -85,8 +85,6 @@ final class FolderToBucket: @unchecked Sendable {
         // The server's clock against ours, and the uploads a killed run left unfinished (never visible; cleaned).
         let skew = (try? blocking { try await client.skew() }) ?? 0
         let prefix = self.prefix, runStart = Date()
-        let say = self.say
-        try blocking { await client.abortUnfinished(prefix: prefix, before: runStart, say: say) }
         let existing = try listing()
         control.setPhase(.copying)
         let queue = WorkQueue<Item>(capacity: parallelism * 4)
@@ -170,6 +168,9 @@ final class FolderToBucket: @unchecked Sendable {
         queue.close()
         workers.wait()
         if let reason = control.stopped { throw StepError.target("stopped: \(reason)") }
+        // The uploads a killed run left unfinished (never visible; cleaned): of the folder's files only.
+        let say = self.say, files = seen
+        try blocking { await client.abortUnfinished(prefix: prefix, before: runStart, ours: { files.contains(Array($0.utf8)) }, say: say) }
         // Removed from the folder: removed from the bucket (only with delete).
         var removed: Int64 = 0
         // Never after a walk that failed somewhere: an unread folder's objects are not "gone from the folder".

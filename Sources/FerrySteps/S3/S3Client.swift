@@ -341,10 +341,11 @@ struct S3Client: Sendable {
     }
 
     /// A mover's delete (`--delete`: gone from the source) of its own copy: never the
-    /// application's object, whether a gateway refuses it (403) or the metadata says so. Whether it went.
+    /// application's object, whether a gateway refuses it (412, as it refuses the mover's writes
+    /// over the application's) or the metadata says so. Whether it went; any other refusal throws.
     func removeCopy(_ key: String, gateway: Bool) async throws -> Bool {
         if gateway {
-            do { try await delete(key) } catch let e as S3Error where e.status == 403 { return false }
+            do { try await delete(key) } catch let e as S3Error where e.status == 412 { return false }
             return true
         }
         if try await applicationWrote(key) { return false }
@@ -418,13 +419,14 @@ struct S3Client: Sendable {
         return XMLText.values("Upload", in: text).map { (XMLText.first("Key", in: $0) ?? "", XMLText.first("UploadId", in: $0) ?? "", XMLText.first("Initiated", in: $0) ?? "") }
     }
 
-    /// Aborts the multipart uploads under `prefix` begun before `before` (a killed run's: never
-    /// visible, but stored and billed). Those begun since are someone's upload in progress. What
-    /// was done, said through `say`; a store that does not list uploads is left as it is.
-    func abortUnfinished(prefix: String, before: Date, say: (String) -> Void) async {
+    /// Aborts the multipart uploads under `prefix` begun before `before`, of keys the mover
+    /// writes (`ours`, given the key after the prefix): a killed run's, never visible but stored
+    /// and billed. Those begun since, or of other keys, may be someone's upload in progress.
+    /// What was done, said through `say`; a store that does not list uploads is left as it is.
+    func abortUnfinished(prefix: String, before: Date, ours: (String) -> Bool, say: (String) -> Void) async {
         guard let uploads = try? await incompleteUploads(prefix: prefix) else { return }
         var aborted = 0
-        for o in uploads where (S3Time.iso(o.initiated) ?? before) < before {
+        for o in uploads where (S3Time.iso(o.initiated) ?? before) < before && o.key.hasPrefix(prefix) && ours(String(o.key.dropFirst(prefix.count))) {
             do {
                 try await abortMultipart(o.key, uploadID: o.uploadID)
                 aborted += 1
@@ -443,12 +445,17 @@ struct S3Client: Sendable {
 
     /// `body` as one object, in parts of `partSize` bytes, `parallel` at once, when it is larger
     /// than one part; an upload that fails is aborted, so the key never shows part of it.
+    /// `commit` runs the one request that makes the object visible (the PUT, or the multipart
+    /// completion): the gateway takes the key's lock there, not for the whole copy; a commit
+    /// that throws leaves nothing.
     @discardableResult
     func upload(_ key: String, size: Int64, partSize: Int, parallel: Int, metadata: [String: String] = [:], headers: [String: String] = [:], md5: Bool = false,
+                commit: @Sendable (_ visible: @Sendable () async throws -> String) async throws -> String = { try await $0() },
                 read: @escaping @Sendable (Int64, Int) async throws -> ByteBuffer) async throws -> Uploaded {
         guard size > Int64(partSize) else {
             let body = try await read(0, Int(size))
-            return Uploaded(etag: try await put(key, body, metadata: metadata, headers: headers), computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
+            let etag = try await commit { try await put(key, body, metadata: metadata, headers: headers) }
+            return Uploaded(etag: etag, computed: md5 ? S3Signer.hex(ETagHash.md5(body)) : nil)
         }
         guard size <= 5 << 40 else { throw S3Error(status: 0, code: "EntityTooLarge", message: "larger than 5 TiB, the most one object may hold", resource: "\(location.bucket)/\(key)") }
         // At most 10,000 parts: bigger parts for a bigger file.
@@ -478,7 +485,8 @@ struct S3Client: Sendable {
                     add()
                 }
             }
-            let etag = try await completeMultipart(key, uploadID: id, parts: etags)
+            let parts = etags
+            let etag = try await commit { try await completeMultipart(key, uploadID: id, parts: parts) }
             return Uploaded(etag: etag, computed: md5 ? ETagHash.combine((1...count).map { digests[$0] ?? [] }) : nil)
         } catch {
             try? await abortMultipart(key, uploadID: id)

@@ -30,7 +30,8 @@ enum S3HTTP {
     private static func made(_ key: String, _ tls: TLSConfiguration) -> HTTPClient {
         clients.withLock { cache in
             if let known = cache[key] { return known }
-            var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10)))
+            // A store that goes silent mid-answer (a stalled body) is given up after 5 minutes, never waited on for good.
+            var configuration = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .minutes(5)))
             configuration.connectionPool.retryConnectionEstablishment = false
             // As many connections as the mover's files and parts in flight (the default 8 would queue them).
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
