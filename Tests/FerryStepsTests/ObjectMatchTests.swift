@@ -81,7 +81,7 @@ struct ObjectMatchTests {
         #expect(ETagHash.uploadPartSize(size: 200_000 * mib, partSize: Int(8 * mib)) == Int(20 * mib), "10,000 parts at most")
     }
 
-    @Test("S3's times without a formatter per call: SigV4 stamps and listing dates agree with Foundation's formatters on generated dates; what is not a date is nil")
+    @Test("S3's times without a formatter per call: SigV4 stamps (both ways), listing dates (both ways) and HTTP dates agree with Foundation's formatters on generated dates; what is not a date is nil")
     func times() {
         let iso = ISO8601DateFormatter()
         iso.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -89,13 +89,25 @@ struct ObjectMatchTests {
         stampFormat.locale = Locale(identifier: "en_US_POSIX")
         stampFormat.timeZone = TimeZone(identifier: "UTC")
         stampFormat.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let httpFormat = DateFormatter()
+        httpFormat.locale = Locale(identifier: "en_US_POSIX")
+        httpFormat.timeZone = TimeZone(identifier: "GMT")
+        httpFormat.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
         var g = SystemRandomNumberGenerator()
         for _ in 0..<500 {
             let d = Date(timeIntervalSince1970: (Double(Int.random(in: 0...4_000_000_000, using: &g)) * 1000 + Double(Int.random(in: 0...999, using: &g))) / 1000)
             #expect(S3Time.stamp(d) == stampFormat.string(from: d))
+            #expect(S3Time.fromStamp(S3Time.stamp(d)) == Date(timeIntervalSince1970: d.timeIntervalSince1970.rounded(.down)))
             let text = iso.string(from: d)
             #expect(abs((S3Time.iso(text)?.timeIntervalSince1970 ?? 0) - d.timeIntervalSince1970) < 0.001, "\(text)")
+            let whole = Date(timeIntervalSince1970: d.timeIntervalSince1970.rounded(.down))
+            #expect(S3Time.isoString(whole) == iso.string(from: whole))
+            #expect(S3Time.http(d) == httpFormat.string(from: d))
         }
+        for bad in ["", "20261201T052600", "20261301T052600Z", "2026120105260Z0", "20261201X052600Z"] {
+            #expect(S3Time.fromStamp(bad) == nil, "\(bad)")
+        }
+        #expect(ObjectMatch.text(timespec(tv_sec: 1_700_000_000, tv_nsec: 7)) == "1700000000.000000007")
         #expect(S3Time.iso("2026-12-01T05:26:00Z")?.timeIntervalSince1970 == 1_796_102_760)
         #expect(S3Time.iso("2026-12-01T05:26:00.500+00:00")?.timeIntervalSince1970 == 1_796_102_760.5)
         for bad in ["", "2026-12-01", "2026-13-01T05:26:00Z", "2026-12-01T05:26:00", "Tue, 01 Dec 2026 05:26:00 GMT", "2026-12-01T05:26:00+02:00", "２０２６-12-01T05:26:00Z"] {

@@ -414,11 +414,6 @@ final class GatewayService: Sendable {
 
     /// An ISO 8601 LastModified as HTTP's date; one already in HTTP's form is kept.
     static func httpDate(_ s: String) -> String {
-        guard let date = S3Time.iso(s) else { return s }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return f.string(from: date)
+        S3Time.iso(s).map(S3Time.http) ?? s
     }
 }

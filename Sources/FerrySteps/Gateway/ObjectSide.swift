@@ -141,9 +141,7 @@ struct FolderSide: ObjectSide {
 
     static func info(_ key: String, _ st: stat) -> ObjectInfo {
         let modified = Date(timeIntervalSince1970: ObjectMatch.seconds(st.st_mtim))
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return ObjectInfo(key: key, size: Int64(st.st_size), etag: "", lastModified: f.string(from: modified),
+        return ObjectInfo(key: key, size: Int64(st.st_size), etag: "", lastModified: S3Time.isoString(modified),
                           metadata: ObjectMatch.metadata(mtime: st.st_mtim, mode: st.st_mode & 0o7777))
     }
 

@@ -112,13 +112,7 @@ enum SigV4Check {
         }
     }
 
-    static func date(_ stamp: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.date(from: stamp)
-    }
+    static func date(_ stamp: String) -> Date? { S3Time.fromStamp(stamp) }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }

@@ -47,7 +47,7 @@ enum ObjectMatch {
         ["mtime": text(mtime), "mode": String(mode & 0o7777, radix: 8)]
     }
 
-    static func text(_ t: timespec) -> String { "\(t.tv_sec).\(String(format: "%09d", t.tv_nsec))" }
+    static func text(_ t: timespec) -> String { "\(t.tv_sec).\(S3Time.pad(Int(t.tv_nsec), 9))" }
 
     static func seconds(_ t: timespec) -> TimeInterval { TimeInterval(t.tv_sec) + TimeInterval(t.tv_nsec) / 1e9 }
 

@@ -74,14 +74,26 @@ enum S3Signer {
             case UInt8(ascii: "/") where !slash:
                 out.append("/")
             default:
-                out += String(format: "%%%02X", b)
+                out.append("%")
+                out.unicodeScalars.append(Unicode.Scalar(upperDigits[Int(b >> 4)]))
+                out.unicodeScalars.append(Unicode.Scalar(upperDigits[Int(b & 0xF)]))
             }
         }
         return out
     }
 
 
-    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 { bytes.map { String(format: "%02x", $0) }.joined() }
+    static let upperDigits = Array("0123456789ABCDEF".utf8), lowerDigits = Array("0123456789abcdef".utf8)
+
+    static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for b in bytes {
+            out.append(lowerDigits[Int(b >> 4)])
+            out.append(lowerDigits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
     static func hex(_ digest: SHA256.Digest) -> String { hex(Array(digest)) }
     static func hex(_ code: HMAC<SHA256>.MAC) -> String { hex(Array(code)) }
 }

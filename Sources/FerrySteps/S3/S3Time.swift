@@ -8,11 +8,45 @@ import Glibc
 enum S3Time {
     /// `20261201T052600Z`, SigV4's stamp.
     static func stamp(_ date: Date) -> String {
+        let p = parts(date)
+        return pad(Int(p.tm_year) + 1900, 4) + pad(Int(p.tm_mon) + 1, 2) + pad(Int(p.tm_mday), 2) + "T" + pad(Int(p.tm_hour), 2) + pad(Int(p.tm_min), 2) + pad(Int(p.tm_sec), 2) + "Z"
+    }
+
+    /// A SigV4 stamp read back (`x-amz-date`); nil when it is not one.
+    static func fromStamp(_ s: String) -> Date? {
+        let u = Array(s.utf8)
+        guard u.count == 16, u[8] == UInt8(ascii: "T"), u[15] == UInt8(ascii: "Z") else { return nil }
+        // The same fields, rewritten as ISO 8601.
+        let d = { (a: Int, b: Int) in String(decoding: u[a..<b], as: UTF8.self) }
+        return iso("\(d(0, 4))-\(d(4, 6))-\(d(6, 8))T\(d(9, 11)):\(d(11, 13)):\(d(13, 15))Z")
+    }
+
+    /// `2026-12-01T05:26:00.123Z`, as a listing shows LastModified.
+    static func isoString(_ date: Date) -> String {
+        let p = parts(date)
+        let millis = Int(((date.timeIntervalSince1970 - date.timeIntervalSince1970.rounded(.down)) * 1000).rounded(.down))
+        return pad(Int(p.tm_year) + 1900, 4) + "-" + pad(Int(p.tm_mon) + 1, 2) + "-" + pad(Int(p.tm_mday), 2) + "T" + pad(Int(p.tm_hour), 2) + ":"
+            + pad(Int(p.tm_min), 2) + ":" + pad(Int(p.tm_sec), 2) + "." + pad(millis, 3) + "Z"
+    }
+
+    /// `Tue, 01 Dec 2026 05:26:00 GMT`, HTTP's date (Last-Modified).
+    static func http(_ date: Date) -> String {
+        let p = parts(date)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"], months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return "\(days[Int(p.tm_wday)]), \(pad(Int(p.tm_mday), 2)) \(months[Int(p.tm_mon)]) \(pad(Int(p.tm_year) + 1900, 4)) \(pad(Int(p.tm_hour), 2)):\(pad(Int(p.tm_min), 2)):\(pad(Int(p.tm_sec), 2)) GMT"
+    }
+
+    static func parts(_ date: Date) -> tm {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        return parts
+    }
+
+    /// `n` in `width` digits, zeros in front (n ≥ 0).
+    static func pad(_ n: Int, _ width: Int) -> String {
+        let digits = String(n)
+        return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
     }
 
     /// `2026-12-01T05:26:00.123Z` (fractions optional, `Z` or `+00:00`), a listing's LastModified; nil when it is not that.
