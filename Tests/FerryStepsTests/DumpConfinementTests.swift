@@ -329,7 +329,7 @@ extension DumpConfinementTests {
 }
 
 /// A tiny deterministic generator for the fuzz tests.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

@@ -59,7 +59,7 @@ struct S3ClientTests {
             return out
         }
         let pieces = ["<Key>", "</Key>", "<Key/>", "<KeyCount>", "</KeyCount>", "<Ke", "<Key", "/>", ">", "<", "é", "x", "ü/ß", "<Contents>", "</Contents>", "&amp;"]
-        var random = Seeded(11)
+        var random = SplitMix(seed: 11)
         for _ in 0..<3000 {
             var doc = ""
             for _ in 0..<Int.random(in: 0...30, using: &random) { doc += pieces[Int.random(in: 0..<pieces.count, using: &random)] }
@@ -242,18 +242,5 @@ struct S3ClientTests {
         back.stop()
         await #expect(throws: (any Error).self) { _ = try await client.createMultipart("never") }
         #expect(try await direct.incompleteUploads(prefix: "never").isEmpty, "no upload was begun by a retry")
-    }
-}
-
-/// A repeatable generator for generated inputs (splitmix64).
-struct Seeded: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

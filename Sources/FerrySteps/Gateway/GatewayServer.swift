@@ -197,7 +197,7 @@ final class GatewayServer: Sendable {
         /// A body written piece by piece, each once the last is on the wire (a slow client holds
         /// one piece in memory, not the object). Cut short, the connection is closed: the client
         /// sees fewer bytes than the Content-Length said, never a body that looks whole.
-        func stream(_ context: ChannelHandlerContext, _ stream: @escaping @Sendable (_ write: BodyWrite) async throws -> Void, keepAlive: Bool) {
+        func stream(_ context: ChannelHandlerContext, _ stream: @escaping BodyStream, keepAlive: Bool) {
             context.flush()
             let loop = context.eventLoop
             let bound = NIOLoopBound((self, context), eventLoop: loop)

@@ -19,7 +19,7 @@ struct GatewayResponse: Sendable {
     var headers: [(String, String)] = []
     var body: ByteBuffer = ByteBuffer()
     /// A body too large to hold, written as it is read (its Content-Length is in `headers`).
-    var stream: (@Sendable (_ write: BodyWrite) async throws -> Void)?
+    var stream: BodyStream?
 }
 
 /// `ferry gateway`: an S3 endpoint the application uses while its files move. Reads come from

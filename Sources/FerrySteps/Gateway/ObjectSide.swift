@@ -20,10 +20,13 @@ struct ObjectInfo: Sendable, Equatable {
 /// Writes one piece of a body on its way to the client; returns once it is on the wire.
 typealias BodyWrite = @Sendable (ByteBuffer) async throws -> Void
 
+/// A body too large to hold: hands its pieces, in order, to `write`.
+typealias BodyStream = @Sendable (_ write: BodyWrite) async throws -> Void
+
 /// The bytes of an answer: held, or (an object too large to hold) written piece by piece as they are read.
 enum ObjectBody: Sendable {
     case bytes(ByteBuffer)
-    case stream(length: Int64, @Sendable (_ write: BodyWrite) async throws -> Void)
+    case stream(length: Int64, BodyStream)
 
     var length: Int64 {
         switch self {

@@ -129,7 +129,7 @@ final class BucketToBucket: @unchecked Sendable {
         if delete {
             for (k, o) in existing where from[k] == nil && o.size >= 0 {
                 let key = targetPrefix + String(decoding: k, as: UTF8.self)
-                if try blocking({ [target, gateway] in try await target.removeCopy(key, gateway: gateway) }) { removed += 1 }
+                if try blocking({ try await target.removeCopy(key) }) { removed += 1 }
             }
         }
         control.setPhase(.verifying)

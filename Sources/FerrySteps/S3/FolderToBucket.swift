@@ -177,7 +177,7 @@ final class FolderToBucket: @unchecked Sendable {
         if delete, !walkFailed.withLock({ $0 }) {
             for (key, object) in existing where !seen.contains(key) && object.size >= 0 {
                 let full = prefix + String(decoding: key, as: UTF8.self)
-                if try blocking({ [gateway] in try await client.removeCopy(full, gateway: gateway) }) { removed += 1 }
+                if try blocking({ try await client.removeCopy(full) }) { removed += 1 }
             }
         }
         control.setPhase(.verifying)

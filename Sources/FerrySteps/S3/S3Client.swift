@@ -340,14 +340,10 @@ struct S3Client: Sendable {
         try await head(key).map { ObjectMatch.applicationWrote($0.metadata) } ?? false
     }
 
-    /// A mover's delete (`--delete`: gone from the source) of its own copy: never the
-    /// application's object, whether a gateway refuses it (412, as it refuses the mover's writes
-    /// over the application's) or the metadata says so. Whether it went; any other refusal throws.
-    func removeCopy(_ key: String, gateway: Bool) async throws -> Bool {
-        if gateway {
-            do { try await delete(key) } catch let e as S3Error where e.status == 412 { return false }
-            return true
-        }
+    /// A mover's delete (`--delete`: gone from the source) of what it copied, writing to the
+    /// store directly: never an object the application wrote through a gateway. Whether it went.
+    /// (Through a gateway a mover never deletes: the application's new objects are not in the source.)
+    func removeCopy(_ key: String) async throws -> Bool {
         if try await applicationWrote(key) { return false }
         try await delete(key)
         return true
