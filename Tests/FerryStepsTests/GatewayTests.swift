@@ -200,7 +200,7 @@ struct GatewayTests {
         #expect(try await eventually(timeout: 30) { budget.held == 0 }, "everything given back: \(budget.held)")
     }
 
-    @Test("hostile requests: a wrong secret, no signature, a stale date and a body other than the one signed are refused; a key that climbs out of the folder or goes through a link is not there; the tombstones' keys are not the application's; the mover never writes over the application's object or a deleted key, and sees the target alone")
+    @Test("hostile requests: a wrong secret, no signature, a stale date and a body other than the one signed are refused; a key that climbs out of the folder or goes through a link is not there; the tombstones' keys are not the application's; the mover never writes over the application's object (even one whose writer tag the application forged) or a deleted key, and sees the target alone")
     func hostile() async throws {
         let s = try await setup(prefix: "")
         defer { Task { await s.server.close() } }
@@ -234,6 +234,10 @@ struct GatewayTests {
         let over = try await mover.send(.PUT, key: "mine.txt", body: ByteBuffer(string: "the source's"), expect: [200, 412])
         let kept = String(buffer: try await s.target.get("mine.txt"))
         #expect(over.status == 412 && kept == "the application's")
+        // An application that forges the writer tag still writes as the application: the mover may not replace it.
+        try await app.put("forged.txt", ByteBuffer(string: "the application's"), metadata: [GatewayService.writer: "mover"])
+        #expect(try await s.target.head("forged.txt")?.metadata[GatewayService.writer] == "app")
+        #expect(try await mover.send(.PUT, key: "forged.txt", body: ByteBuffer(string: "the source's"), expect: [200, 412]).status == 412)
         try await app.delete("readme.txt")
         let back = try await mover.send(.PUT, key: "readme.txt", body: ByteBuffer(string: "top"), expect: [200, 412])
         #expect(back.status == 412, "a deleted key does not come back")
