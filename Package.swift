@@ -39,6 +39,8 @@ let package = Package(
             ]
         ),
         .target(name: "ProcessSpawn"),
+        // Linux interfaces Glibc's module does not carry (fanotify, file handles, FICLONE).
+        .target(name: "CLinux"),
         .target(
             name: "KubeSim",
             dependencies: [
@@ -77,6 +79,7 @@ let package = Package(
                 "FerryProtocol",
                 "KubeClient",
                 "ProcessSpawn",
+                "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -7,7 +7,33 @@ import Foundation
 struct MoverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mover", abstract: "Long-running data movers (the file sync's transfer pod).",
-        subcommands: [MoverFiles.self])
+        subcommands: [MoverFiles.self, MoverWatch.self])
+}
+
+/// `ferry mover watch`: the change journal of a folder, recorded until SIGINT or SIGTERM.
+struct MoverWatch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Record every change under a folder into a change journal, until SIGINT or SIGTERM.",
+        discussion: """
+            Start it before the first copy (`ferry mover files`); leave it running until the application has stopped and \
+            `ferry mover files --journal SOURCE=FILE` has run: that final pass asks it to flush, then copies only the recorded \
+            paths (or walks the whole tree, saying why, when the journal cannot be trusted). Uses fanotify where it may \
+            (CAP_SYS_ADMIN), else inotify.
+            """)
+
+    @Option(help: "The folder to watch.")
+    var root: String
+    @Option(help: "The journal file (appended to; created if missing).")
+    var journal: String
+
+    func run() async throws {
+        let watcher = try JournalWatcher(root: root, journal: journal)
+        watcher.start()
+        await waitForTermination()
+        watcher.stop()
+        print("stopped; \(watcher.pathsRecorded) paths recorded in \(journal)")
+    }
 }
 
 struct MoverFiles: AsyncParsableCommand {
@@ -66,6 +92,10 @@ struct MoverFiles: AsyncParsableCommand {
     var s3PartSize: Int = 8 << 20
     @Option(help: "Parts of one file uploaded at once.")
     var s3Parts: Int = 4
+    @Option(name: .customLong("journal"), help: "SOURCE=FILE, repeatable: the change journal of a source folder (see `ferry mover watch`); the final pass then copies only the paths it records, or walks the whole tree when it is not trusted.")
+    var journals: [String] = []
+    @Flag(help: "Watch each journaled source from before the first pass; after it keep watching until POST /final, then run the final pass from the journals.")
+    var watch = false
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -75,8 +105,10 @@ struct MoverFiles: AsyncParsableCommand {
             window = .init(start: s, end: e, timeZone: windowTimeZone)
         }
         var given: [FileSyncArguments.Copy]
+        var journaled: [FileSyncArguments.Copy]
         do {
-            given = try copies.map(FileSyncArguments.Copy.init(text:))
+            given = try copies.map { try FileSyncArguments.Copy(text: $0) }
+            journaled = try journals.map { try FileSyncArguments.Copy(text: $0, option: "journal") }
         } catch let e as ArgvError {
             throw StepError.configuration(e.description)
         }
@@ -91,7 +123,7 @@ struct MoverFiles: AsyncParsableCommand {
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
                                  s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, caFile: s3CaFile,
                                                                  partSize: s3PartSize, parts: s3Parts) },
-                                 stores: stores, resultFile: result.resultFile)
+                                 stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch)
     }
 
     func run() async throws {

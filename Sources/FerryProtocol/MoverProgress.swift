@@ -11,11 +11,15 @@ public enum MoverAPI {
     public static let bandwidth = "/bandwidth"
     /// GET, no token needed.
     public static let health = "/healthz"
+    /// POST, empty body: a watching mover (`--watch`) runs its final pass from the journals and ends.
+    public static let final = "/final"
 }
 
 /// What the mover is doing.
 public enum MoverState: String, Codable, Sendable {
     case scanning, copying, paused, waitingForWindow, verifying, done, failed
+    /// The first pass is done; the journals record changes until the final pass is asked for.
+    case watching
 }
 
 /// The progress document served on GET ``MoverAPI/progress``.
@@ -36,8 +40,11 @@ public struct MoverProgress: Codable, Sendable, Equatable {
     public var errorCount: Int
     public var errors: [String]
     public var seconds: Double
+    /// The change journals of the sources, while watching and after the final pass.
+    public var journals: [JournalReport]?
 
-    public init(state: MoverState, filesDone: Int64, filesTotal: Int64, filesCopied: Int64, bytesDone: Int64, bytesTotal: Int64, bytesCopied: Int64, totalsFinal: Bool, bytesPerSecond: Int64, etaSeconds: Int64? = nil, percent: Double, bandwidth: Int64, errorCount: Int, errors: [String], seconds: Double) {
+    public init(state: MoverState, filesDone: Int64, filesTotal: Int64, filesCopied: Int64, bytesDone: Int64, bytesTotal: Int64, bytesCopied: Int64, totalsFinal: Bool, bytesPerSecond: Int64, etaSeconds: Int64? = nil, percent: Double, bandwidth: Int64, errorCount: Int, errors: [String], seconds: Double, journals: [JournalReport]? = nil) {
+        self.journals = journals
         self.state = state
         self.filesDone = filesDone
         self.filesTotal = filesTotal

@@ -68,7 +68,8 @@ struct ArgvRoundTripTests {
                                         stores: Dictionary((0..<g.int(0...3)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), region: g.text(), pathStyle: g.bool(),
                                                             credentialsDir: g.maybe { $0.text() }, caFile: g.maybe { $0.text() }, partSize: g.int(-1...1 << 30), parts: g.int(-1...70))) },
                                                            uniquingKeysWith: { a, _ in a }),
-                                        resultFile: g.text()),
+                                        resultFile: g.text(),
+                                        journals: (0..<g.int(0...2)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) }, watch: g.bool()),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
             try check(GatewayArguments(target: g.text(nonEmpty: true), source: g.text(nonEmpty: true),
                                        stores: Dictionary((0..<g.int(0...2)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), credentialsDir: g.maybe { $0.text() })) },

@@ -17,8 +17,8 @@ public struct FileSyncArguments: StepArguments {
 
         public var text: String { "\(source)=\(target)" }
 
-        public init(text: String) throws {
-            let (source, target) = try ArgvReader.pair(text, option: "copy", shape: "SOURCE=TARGET")
+        public init(text: String, option: String = "copy") throws {
+            let (source, target) = try ArgvReader.pair(text, option: option, shape: option == "copy" ? "SOURCE=TARGET" : "SOURCE=FILE")
             self.init(source: source, target: target)
         }
     }
@@ -94,9 +94,18 @@ public struct FileSyncArguments: StepArguments {
     public var controlTokenFile: String?
     public var startPaused: Bool
     public var resultFile: String
+    /// `source=journal`: the change journal of a source folder. The final pass copies only the
+    /// paths it records when it is trusted, else walks the whole tree and says why.
+    public var journals: [Copy]
+    /// Watch the journaled sources from before the first pass; after it, keep watching until
+    /// POST ``MoverAPI/final``, then run the final pass from the journals and end.
+    public var watch: Bool
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
-                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path) {
+                controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path,
+                journals: [Copy] = [], watch: Bool = false) {
+        self.journals = journals
+        self.watch = watch
         self.copies = copies
         self.s3 = s3
         self.stores = stores
@@ -139,13 +148,15 @@ public struct FileSyncArguments: StepArguments {
             w.option("window-time-zone", window.timeZone)
         }
         w.flag("start-paused", startPaused)
+        w.options("journal", journals.map(\.text))
+        w.flag("watch", watch)
         return w.argv
     }
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
                                                                        "result-file", "window-start", "window-end", "window-time-zone",
-                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store"], flags: ["delete", "start-paused", "s3-virtual-hosted"])
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
         var s3: S3?
         if let endpoint = try r.optional("s3-endpoint") {
             s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
@@ -157,10 +168,11 @@ public struct FileSyncArguments: StepArguments {
             guard let start, let end else { throw ArgvError("give both --window-start and --window-end") }
             window = Window(start: start, end: end, timeZone: try r.optional("window-time-zone") ?? "UTC")
         }
-        self.init(copies: try r.list("copy").map(Copy.init(text:)), parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
+        self.init(copies: try r.list("copy").map { try Copy(text: $0) }, parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
                   delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
                   controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
-                  s3: s3, stores: try Self.stores(r.list("s3-store")), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  s3: s3, stores: try Self.stores(r.list("s3-store")), resultFile: try r.optional("result-file") ?? TerminationMessage.path,
+                  journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"))
     }
 
     /// `NAME=JSON` for each `--s3-store`; a name twice, or a value that is not a store, is refused.

@@ -42,6 +42,8 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
     public var parallelism: Int
     public var errors: [String]
     public var verify: FileVerification
+    /// One per source tree with a change journal.
+    public var journals: [JournalReport]?
 
     public init(filesTotal: Int64, bytesTotal: Int64, filesCopied: Int64, bytesCopied: Int64, filesSkipped: Int64, seconds: Double, filesPerSecond: Int64, bytesPerSecond: Int64, parallelism: Int, errors: [String], verify: FileVerification) {
         self.filesTotal = filesTotal
@@ -61,4 +63,38 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
 
 extension FileSyncResult: StepResult {
     public var summary: String { "files \(filesTotal), copied \(filesCopied), skipped \(filesSkipped)" }
+}
+
+/// The change journal of a source tree, as the watcher and the final pass see it
+/// (`status.files.journal`).
+public struct JournalReport: Codable, Sendable, Equatable, Hashable {
+    /// The source folder watched.
+    public var source: String
+    /// fanotify or inotify.
+    public var mechanism: String?
+    /// Whether the journal holds every change since the first pass began.
+    public var trusted: Bool
+    /// Paths recorded (each once).
+    public var paths: Int64
+    /// Why it is not trusted, or why the final pass walked the whole tree after all.
+    public var reason: String?
+    /// When unrecorded changes may have begun (RFC 3339).
+    public var gapSince: String?
+    /// The final pass: `journal` (only the recorded paths) or `walk` (the whole tree).
+    public var pass: String?
+    /// Untouched files compared as a check, and how many differed.
+    public var sampled: Int?
+    public var sampleDiffering: Int?
+
+    public init(source: String, mechanism: String? = nil, trusted: Bool, paths: Int64, reason: String? = nil, gapSince: String? = nil, pass: String? = nil, sampled: Int? = nil, sampleDiffering: Int? = nil) {
+        self.source = source
+        self.mechanism = mechanism
+        self.trusted = trusted
+        self.paths = paths
+        self.reason = reason
+        self.gapSince = gapSince
+        self.pass = pass
+        self.sampled = sampled
+        self.sampleDiffering = sampleDiffering
+    }
 }

@@ -25,6 +25,10 @@ public final class FileMover: @unchecked Sendable {
         /// Run the counting scan (off when the caller counts several trees up front).
         public var countTotals: Bool = true
 
+        /// The journal pass: only these paths (relative to the source; folders with all they
+        /// hold) are looked at, and with `delete` those the source no longer has are removed.
+        public var paths: [[UInt8]]?
+
         public init(source: String, target: String, parallelism: Int = 16, checksum: Bool = false, delete: Bool = false) {
             self.source = RawPath(source)
             self.target = RawPath(target)
@@ -62,7 +66,8 @@ public final class FileMover: @unchecked Sendable {
         let newFolders = Locked<Set<[UInt8]>>(targetExisted ? [] : [[]])
 
         control.setPhase(.scanning)
-        let scanner = Thread { [self] in if options.countTotals { Self.countTotals([options.source], control: control) } }
+        let scope = options.paths
+        let scanner = Thread { [self] in if options.countTotals && scope == nil { Self.countTotals([options.source], control: control) } }
         scanner.start()
 
         control.setPhase(.copying)
@@ -98,7 +103,7 @@ public final class FileMover: @unchecked Sendable {
             worker.stackSize = 256 << 10
             worker.start()
         }
-        TreeWalker(root: options.source).walk(threads: Self.walkThreads, visit: { [self] entry in
+        let visit: (TreeWalker.Entry) -> Bool = { [self] entry in
             if control.stopped != nil { return false }
             switch entry.kind {
             case .directory:
@@ -132,7 +137,17 @@ public final class FileMover: @unchecked Sendable {
                 control.error("\(options.source.appending(relative: entry.relative)): not a regular file, folder or symlink; skipped")
                 return true
             }
-        }, unreadable: { [self] path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") })
+        }
+        let unreadable: (RawPath, Int32) -> Void = { [self] path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") }
+        var removedInScope: Int64 = 0
+        if let scope {
+            let walked = walkScope(scope, visit: visit, unreadable: unreadable)
+            directories.withLock { $0 += walked.parents }
+            removedInScope = walked.removed
+            control.scanFinished()
+        } else {
+            TreeWalker(root: options.source).walk(threads: Self.walkThreads, visit: visit, unreadable: unreadable)
+        }
         queue.close()
         let reporter = startReporter()
         finished.wait()
@@ -143,7 +158,8 @@ public final class FileMover: @unchecked Sendable {
             throw StepError.target(reason)
         }
         control.setPhase(.verifying)
-        let verification = finish(tally: tally, directories: directories.withLock { $0 })
+        var verification = finish(tally: tally, directories: directories.withLock { $0 })
+        verification.removed += removedInScope
         let p = control.progress()
         control.setPhase(.done)
         let seconds = Date().timeIntervalSince(started)
@@ -199,7 +215,7 @@ public final class FileMover: @unchecked Sendable {
     /// (adding files changed their mtimes).
     func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> FileVerification {
         let source = options.source, target = options.target
-        if options.checksum {
+        if options.checksum && options.paths == nil {
             TreeWalker(root: source).walk(visit: { [self] entry in
                 if entry.kind == .file && !FileCopier.contentsEqual(source.appending(relative: entry.relative), target.appending(relative: entry.relative)) {
                     tally.add(Self.folderKey(entry), source: 0, target: nil, example: "content differs: \(RawPath(entry.relative))", count: false)
@@ -208,7 +224,7 @@ public final class FileMover: @unchecked Sendable {
             }, unreadable: { _, _ in })
         }
         var removed: Int64 = 0
-        if options.delete {
+        if options.delete && options.paths == nil {
             TreeWalker(root: target).walk(visit: { [self] entry in
                 let dst = target.appending(relative: entry.relative)
                 var s = stat()
@@ -226,10 +242,10 @@ public final class FileMover: @unchecked Sendable {
             _ = dst.withCString { utimensat(AT_FDCWD, $0, &times, 0) }
         }
         let (folders, differing, examples) = tally.snapshot()
-        return FileVerification(mode: options.checksum ? "checksum" : "size", folders: folders, differing: differing, examples: examples, removed: removed)
+        return FileVerification(mode: (options.checksum ? "checksum" : "size") + (options.paths == nil ? "" : ", journaled paths"), folders: folders, differing: differing, examples: examples, removed: removed)
     }
 
-    private func removeAll(_ path: RawPath) {
+    func removeAll(_ path: RawPath) {
         var st = stat()
         guard path.withCString({ lstat($0, &st) }) == 0 else { return }
         if (st.st_mode & S_IFMT) == S_IFDIR {

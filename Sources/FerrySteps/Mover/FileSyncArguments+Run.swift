@@ -29,15 +29,31 @@ extension FileSyncArguments {
         for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
             throw StepError.configuration("--copy: \(side) is not s3://[STORE@]bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
         }
+        let folderCopies = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") }
+        for j in journals where !folderCopies.contains(where: { JournalVerdict.canonical($0.0) == JournalVerdict.canonical(j.source) }) {
+            throw StepError.configuration("--journal \(j.text): no --copy from the folder \(j.source) into a folder (a journal records a source folder that is copied into a folder)")
+        }
+        guard !watch || !journals.isEmpty else { throw StepError.configuration("--watch needs a --journal SOURCE=FILE for each folder to watch (spec.fileSync.journal)") }
         let buckets = try pairs.map { try S3URL($0.1).map { try bucketClient($0) } }
         let sources = try pairs.map { try S3URL($0.0).map { try bucketClient($0) } }
-        // Copies with a bucket side count their own totals as they list and walk.
-        let roots = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") }.map { RawPath($0.0) }
+        let journalOf = Dictionary(journals.map { (JournalVerdict.canonical($0.source), $0.target) }, uniquingKeysWith: { a, _ in a })
+        // Watching starts before anything of the trees is read: every later change is recorded.
+        let watchers = try watch ? journals.map { try JournalWatcher(root: $0.source, journal: $0.target) } : []
+        watchers.forEach { $0.start() }
+        defer { watchers.forEach { $0.stop() } }
+        let watching = Dictionary(watchers.map { ($0.journal, $0) }, uniquingKeysWith: { a, _ in a })
         let (parallelism, checksum, delete) = (parallelism, verify == "checksum", delete)
-        let outcome = try await ProcessSpawn.onThread { () throws -> FileSyncResult in
+        // One pass over every copy. `final`: the final pass of a watching mover, whose
+        // journals it flushes itself. A journaled folder copy outside --watch judges its journal
+        // (asking its watcher, in whatever process, to flush) and copies only what it records.
+        let pass = { @Sendable (final: Bool) throws -> FileSyncResult in
+            let journaled = { (from: String) in !watch || final ? journalOf[JournalVerdict.canonical(from)] : nil }
+            // Copies with a bucket side, and journaled ones, count their own totals.
+            let roots = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") && journaled($0.0) == nil }.map { RawPath($0.0) }
             let scanner = Thread { FileMover.countTotals(roots, control: control) }
             scanner.start()
             var results: [FileSyncResult] = []
+            var reports: [JournalReport] = []
             for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
                 // Parts as the writing side's store says (the reading side's for a download).
                 let (partSize, parts) = ((bucket ?? source).map { ($0.2.partSize, $0.2.parts) }) ?? (8 << 20, 4)
@@ -58,16 +74,65 @@ extension FileSyncArguments {
                 }
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)
                 options.countTotals = false
-                results.append(try FileMover(options: options, control: control).run())
+                if let journal = journaled(from) {
+                    let verdict: JournalVerdict
+                    let watcher = watching[journal]
+                    if let watcher {
+                        let nonce = UUID().uuidString
+                        try watcher.flush(nonce: nonce)
+                        verdict = JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: watcher.root, target: JournalVerdict.canonical(to), flushed: nonce)
+                    } else {
+                        verdict = JournalWatcher.flushAndJudge(journal: journal, root: from, target: to)
+                    }
+                    let (result, report) = try FinalPass.run(options, verdict: verdict, control: control,
+                                                             record: { if let watcher { try watcher.record($0) } else { try ChangeJournal.append($0, to: journal) } }, say: { print($0) })
+                    results.append(result)
+                    reports.append(report)
+                    continue
+                }
+                let began = ChangeJournal.now()
+                let result = try FileMover(options: options, control: control).run()
+                // A complete pass: the journal's final pass may trust what it saw unchanged.
+                if let journal = journalOf[JournalVerdict.canonical(from)], let watcher = watching[journal], result.errors.isEmpty, result.verify.differing == 0 {
+                    try watcher.record(.passed(ms: began, target: JournalVerdict.canonical(to)))
+                }
+                results.append(result)
             }
             while !scanner.isFinished { usleep(10_000) }
-            return FileSyncResult.combined(results, pairs: pairs.map(\.1))
+            var combined = FileSyncResult.combined(results, pairs: pairs.map(\.1))
+            combined.journals = reports.isEmpty ? nil : reports
+            if !reports.isEmpty { control.setJournals(reports) }
+            return combined
         }
+        var outcome = try await ProcessSpawn.onThread { try pass(false) }
+        if watch {
+            try Self.requireComplete(outcome)
+            // The first pass is done: record changes until the final pass is asked for.
+            control.setPhase(.watching)
+            let live = Thread {
+                while control.progress().state == .watching {
+                    control.setJournals(watchers.map { JournalReport(source: String(decoding: $0.root, as: UTF8.self), mechanism: $0.mechanism, trusted: $0.failed == nil,
+                                                                     paths: $0.pathsRecorded, reason: $0.failed) })
+                    usleep(500_000)
+                }
+            }
+            live.start()
+            print("first pass done (\(outcome.filesCopied) files copied); watching for changes until POST \(MoverAPI.final)")
+            try await ProcessSpawn.onThread { control.waitForFinal() }
+            control.setPhase(.copying)
+            control.startPass()
+            outcome = try await ProcessSpawn.onThread { try pass(true) }
+        }
+        try Self.requireComplete(outcome)
+        return outcome
+    }
+
+    /// Fails when a file could not be copied or differs after the copy.
+    static func requireComplete(_ outcome: FileSyncResult) throws {
         if !outcome.errors.isEmpty || outcome.verify.differing > 0 {
             let list = outcome.errors.prefix(20).joined(separator: "; ")
             throw StepError.target("\(outcome.errors.count) files could not be copied (\(list)); \(outcome.verify.differing) differ after the copy (\(outcome.verify.examples.prefix(5).joined(separator: "; ")))")
         }
-        return outcome
     }
 
     /// The client and key prefix of an `s3://[NAME@]bucket/prefix` side: the store NAME (or the

@@ -112,6 +112,26 @@ public final class MoverControl: @unchecked Sendable {
     }
 
 
+    private var finalRequested = false
+    private var journalReports: [JournalReport]?
+
+    /// POST /final: the watching mover may run its final pass.
+    public func requestFinal() { condition.lock(); finalRequested = true; condition.broadcast(); condition.unlock() }
+    /// Blocks until ``requestFinal()``.
+    func waitForFinal() {
+        condition.lock()
+        while !finalRequested { condition.wait() }
+        condition.unlock()
+    }
+    /// Counters back to zero for another pass (the final pass after the watch).
+    func startPass() {
+        condition.lock()
+        (filesTotal, bytesTotal, filesDone, filesCopied, bytesDone, bytesCopied, scanComplete) = (0, 0, 0, 0, 0, 0, false)
+        samples.removeAll()
+        condition.unlock()
+    }
+    func setJournals(_ reports: [JournalReport]) { condition.lock(); journalReports = reports; condition.unlock() }
+
     public func progress() -> MoverProgress {
         condition.lock()
         defer { condition.unlock() }
@@ -134,6 +154,6 @@ public final class MoverControl: @unchecked Sendable {
             state: state, filesDone: filesDone, filesTotal: filesTotal, filesCopied: filesCopied, bytesDone: bytesDone, bytesTotal: bytesTotal,
             bytesCopied: bytesCopied, totalsFinal: scanComplete, bytesPerSecond: rate,
             etaSeconds: rate > 0 && scanComplete ? left / rate : nil, percent: min(100, percent), bandwidth: bandwidth,
-            errorCount: errorCount, errors: errors, seconds: (now.timeIntervalSince(started) * 100).rounded() / 100)
+            errorCount: errorCount, errors: errors, seconds: (now.timeIntervalSince(started) * 100).rounded() / 100, journals: journalReports)
     }
 }

@@ -140,6 +140,9 @@ public final class MoverControlServer: @unchecked Sendable {
         case ("POST", MoverAPI.resume):
             control.resume()
             return ("200 OK", "{\"paused\":false}")
+        case ("POST", MoverAPI.final):
+            control.requestFinal()
+            return ("200 OK", "{\"final\":true}")
         case ("POST", MoverAPI.bandwidth):
             let text = body.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let value = Int64(text), value >= 0 else {
@@ -148,7 +151,7 @@ public final class MoverControlServer: @unchecked Sendable {
             control.setBandwidth(value)
             return ("200 OK", "{\"bandwidth\":\(value)}")
         default:
-            return ("404 Not Found", "{\"error\":\"GET \(MoverAPI.progress), POST \(MoverAPI.pause), POST \(MoverAPI.resume), POST \(MoverAPI.bandwidth)\"}")
+            return ("404 Not Found", "{\"error\":\"GET \(MoverAPI.progress), POST \(MoverAPI.pause), POST \(MoverAPI.resume), POST \(MoverAPI.bandwidth), POST \(MoverAPI.final)\"}")
         }
     }
 
