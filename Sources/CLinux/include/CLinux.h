@@ -26,6 +26,7 @@ static const unsigned int FERRY_FAN_REPORT_DIR_FID = FAN_REPORT_DIR_FID;
 static const unsigned int FERRY_FAN_REPORT_NAME = FAN_REPORT_NAME;
 static const unsigned int FERRY_FAN_NONBLOCK = FAN_NONBLOCK;
 static const unsigned int FERRY_FAN_CLOEXEC = FAN_CLOEXEC;
+static const unsigned int FERRY_FAN_UNLIMITED_QUEUE = FAN_UNLIMITED_QUEUE;
 static const unsigned int FERRY_FAN_MARK_ADD = FAN_MARK_ADD;
 static const unsigned int FERRY_FAN_MARK_FILESYSTEM = FAN_MARK_FILESYSTEM;
 static const uint64_t FERRY_FAN_CREATE = FAN_CREATE;

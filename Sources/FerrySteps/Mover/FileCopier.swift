@@ -13,6 +13,9 @@ struct FileCopier {
     let target: RawPath
     let control: MoverControl
     let checksum: Bool
+    /// The source is in use and watched by a change journal: a file that vanishes or keeps
+    /// changing while copied is the journal's to settle (it recorded the change), not an error.
+    var live = false
     static let chunk = 1 << 20
     static let tempPrefix: [UInt8] = Array(".ferry-part-".utf8)
 
@@ -20,6 +23,8 @@ struct FileCopier {
         case copied(Int64)
         case skipped(Int64)
         case failed
+        /// Gone, or changing, under a live source (see ``live``).
+        case vanished
     }
 
     typealias CopyFileRange = @convention(c) (Int32, UnsafeMutablePointer<Int>?, Int32, UnsafeMutablePointer<Int>?, Int, UInt32) -> Int
@@ -45,6 +50,7 @@ struct FileCopier {
         let dst = target.appending(relative: relative)
         var st = stat()
         guard src.withCString({ lstat($0, &st) }) == 0 else {
+            if live && errno == ENOENT { return .vanished }
             control.error("\(src): \(String(cString: strerror(errno))); skipped")
             return .failed
         }
@@ -74,6 +80,7 @@ struct FileCopier {
         for _ in 0..<3 {
             let input = src.withCString { open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
             guard input >= 0 else {
+                if live && errno == ENOENT { return .vanished }
                 control.error("\(src): \(String(cString: strerror(errno))); skipped")
                 return .failed
             }
@@ -120,6 +127,7 @@ struct FileCopier {
             }
             return .copied(written)
         }
+        if live { return .vanished }
         control.error("\(src): kept changing while being copied (3 tries); skipped")
         return .failed
     }

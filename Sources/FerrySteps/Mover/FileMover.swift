@@ -25,6 +25,10 @@ public final class FileMover: @unchecked Sendable {
         /// Run the counting scan (off when the caller counts several trees up front).
         public var countTotals: Bool = true
 
+        /// The source is in use and watched (a journal records its changes): files that vanish
+        /// or keep changing mid-copy are left to the journal's final pass.
+        public var live = false
+
         /// The journal pass: only these paths (relative to the source; folders with all they
         /// hold) are looked at, and with `delete` those the source no longer has are removed.
         public var paths: [[UInt8]]?
@@ -73,7 +77,7 @@ public final class FileMover: @unchecked Sendable {
         control.setPhase(.copying)
         let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
         let finished = DispatchGroup()
-        let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum)
+        let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum, live: options.live)
         let tally = FolderTally()
         let directories = Locked<[([UInt8], stat)]>([])
         var rootStat = stat()
@@ -97,6 +101,8 @@ public final class FileMover: @unchecked Sendable {
                     case .failed:
                         control.fileDone(bytes: 0, copied: false)
                         tally.add(folder, source: 0, target: nil, example: "not copied: \(RawPath(entry.relative))")
+                    case .vanished:
+                        control.fileDone(bytes: 0, copied: false)
                     }
                 }
             }
@@ -138,7 +144,9 @@ public final class FileMover: @unchecked Sendable {
                 return true
             }
         }
-        let unreadable: (RawPath, Int32) -> Void = { [self] path, e in control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") }
+        let unreadable: (RawPath, Int32) -> Void = { [self] path, e in
+            if options.live && e == ENOENT { return }
+            control.error("\(path): cannot read the folder: \(String(cString: strerror(e))); skipped") }
         var removedInScope: Int64 = 0
         if let scope {
             let walked = walkScope(scope, visit: visit, unreadable: unreadable)

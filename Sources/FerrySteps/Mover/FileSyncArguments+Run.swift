@@ -74,6 +74,8 @@ extension FileSyncArguments {
                 }
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)
                 options.countTotals = false
+                // A watched source may change under the pass: the journal has what vanished.
+                options.live = watch && !final
                 if let journal = journaled(from) {
                     let verdict: JournalVerdict
                     let watcher = watching[journal]

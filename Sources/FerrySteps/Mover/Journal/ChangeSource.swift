@@ -48,6 +48,9 @@ struct SourceRefused: Error {
 /// (Linux ≥ 5.9, CAP_SYS_ADMIN): one mark sees the whole tree, however many folders it has.
 /// The parent's handle is opened (`open_by_handle_at`) and read back as a path; events
 /// outside the root are dropped. Folder paths are cached until a folder is moved or removed.
+/// The mark sees the whole filesystem, so its queue is unlimited: a burst of writes elsewhere
+/// must not overflow it and cost the journal its trust (the filesystem mark needs the same
+/// privilege, CAP_SYS_ADMIN). inotify keeps the kernel's limit, and its overflow is reported.
 final class FanotifySource: ChangeSource {
     let mechanism = "fanotify"
     let descriptor: Int32
@@ -57,8 +60,8 @@ final class FanotifySource: ChangeSource {
     private var buffer = [UInt8](repeating: 0, count: 256 << 10)
 
     init(root: [UInt8]) throws {
-        let fd = ferry_fanotify_init(FERRY_FAN_CLASS_NOTIF | FERRY_FAN_REPORT_FID | FERRY_FAN_REPORT_DIR_FID | FERRY_FAN_REPORT_NAME | FERRY_FAN_NONBLOCK | FERRY_FAN_CLOEXEC,
-                                     UInt32(O_RDONLY | O_LARGEFILE))
+        let fd = ferry_fanotify_init(FERRY_FAN_CLASS_NOTIF | FERRY_FAN_REPORT_FID | FERRY_FAN_REPORT_DIR_FID | FERRY_FAN_REPORT_NAME | FERRY_FAN_NONBLOCK | FERRY_FAN_CLOEXEC
+                                     | FERRY_FAN_UNLIMITED_QUEUE, UInt32(O_RDONLY | O_LARGEFILE))
         guard fd >= 0 else { throw SourceRefused.errno("fanotify_init") }
         let mask = FERRY_FAN_CREATE | FERRY_FAN_DELETE | FERRY_FAN_MOVED_FROM | FERRY_FAN_MOVED_TO | FERRY_FAN_CLOSE_WRITE | FERRY_FAN_MODIFY | FERRY_FAN_ATTRIB | FERRY_FAN_ONDIR
         let marked = RawPath(root).withCString { ferry_fanotify_mark(fd, FERRY_FAN_MARK_ADD | FERRY_FAN_MARK_FILESYSTEM, mask, AT_FDCWD, $0) }

@@ -42,6 +42,8 @@ enum FinalPass {
         var o = options
         o.paths = paths
         o.countTotals = paths == nil
+        // A walk under a watcher's session: what vanishes mid-walk is in the journal.
+        o.live = o.live || (paths == nil && verdict.since != nil)
         let result = try FileMover(options: o, control: control, say: say).run()
         if paths == nil, verdict.since != nil, result.errors.isEmpty, result.verify.differing == 0 {
             try record(.passed(ms: began, target: JournalVerdict.canonical(options.target.description)))
