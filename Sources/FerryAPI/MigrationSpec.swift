@@ -551,6 +551,9 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     public var window: DailyWindowSpec?
     /// Copy while the app still runs, then only a final delta after quiesce.
     public var preSync: Bool?
+    /// With preSync (default on then): a change journal from before the first pass, so the
+    /// final pass copies only what changed.
+    public var journal: Bool?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 

@@ -98,6 +98,8 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public var lastProgressAt: String?
     /// The Files printer column, e.g. `41% 118MiB/s ETA 3m`.
     public var summary: String?
+    /// The change journal of each package folder (`spec.fileSync.journal`).
+    public var journals: [JournalReport]?
 
     public init() {}
 }

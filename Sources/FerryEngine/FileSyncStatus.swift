@@ -20,6 +20,7 @@ public enum FileSyncStatus {
         let moved = f.filesDone != previous?.filesDone || f.bytesDone != previous?.bytesDone
         f.lastProgressAt = moved || previous?.lastProgressAt == nil ? Timestamps.format(now) : previous?.lastProgressAt
         f.summary = summary(percent: p.percent, rate: p.bytesPerSecond, eta: p.etaSeconds, state: f.state)
+        f.journals = p.journals ?? previous?.journals
         return f
     }
 
@@ -37,6 +38,7 @@ public enum FileSyncStatus {
             files.state = "done"
             files.paused = false
             files.summary = "100% done"
+            files.journals = done?.journals ?? files.journals
         case .failed(let m, _, _):
             files.lastError = String(m.prefix(300))
             files.state = "failed"
@@ -53,6 +55,7 @@ public enum FileSyncStatus {
         case "paused": return "\(pct) paused"
         case "waitingForWindow": return "\(pct) waiting for window"
         case "verifying": return "\(pct) verifying"
+        case "watching": return "100% watching for changes"
         default: break
         }
         let mib = Double(rate) / 1_048_576

@@ -42,9 +42,12 @@ public struct MoverProgress: Codable, Sendable, Equatable {
     public var seconds: Double
     /// The change journals of the sources, while watching and after the final pass.
     public var journals: [JournalReport]?
+    /// A watching mover's first pass, complete and verified.
+    public var firstPass: FileSyncResult?
 
-    public init(state: MoverState, filesDone: Int64, filesTotal: Int64, filesCopied: Int64, bytesDone: Int64, bytesTotal: Int64, bytesCopied: Int64, totalsFinal: Bool, bytesPerSecond: Int64, etaSeconds: Int64? = nil, percent: Double, bandwidth: Int64, errorCount: Int, errors: [String], seconds: Double, journals: [JournalReport]? = nil) {
+    public init(state: MoverState, filesDone: Int64, filesTotal: Int64, filesCopied: Int64, bytesDone: Int64, bytesTotal: Int64, bytesCopied: Int64, totalsFinal: Bool, bytesPerSecond: Int64, etaSeconds: Int64? = nil, percent: Double, bandwidth: Int64, errorCount: Int, errors: [String], seconds: Double, journals: [JournalReport]? = nil, firstPass: FileSyncResult? = nil) {
         self.journals = journals
+        self.firstPass = firstPass
         self.state = state
         self.filesDone = filesDone
         self.filesTotal = filesTotal

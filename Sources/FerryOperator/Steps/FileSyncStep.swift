@@ -11,6 +11,11 @@ import NIOCore
 /// recreates it when it dies (the mover resumes: what is complete is skipped), reads its
 /// control endpoint into `status.files` (``FileSyncStatus``), and pushes pause/resume and
 /// bandwidth changes to it.
+///
+/// With a change journal (`fileSync.journal`, on with preSync) the pod watches the package
+/// folders from before its first pass and keeps watching after it: `presync` succeeds when the
+/// pod reports `watching`, and `files` takes the same pod over (relabelled) and asks it for
+/// the final pass (POST /final), which copies only the recorded paths.
 struct FileSyncStep: StepDriver {
     static func podName(_ migration: String) -> String { "\(migration)-data-files-transfer" }
     static let attemptLabel = "ferry.dev/attempt"
@@ -47,6 +52,12 @@ struct FileSyncStep: StepDriver {
             return StepObservation(.running("waiting for the previous data-files-transfer pod to stop"), files: previous)
         }
         let labels = pod[path: ["metadata", "labels"]]
+        if StepKind(step.name) == .files, labels?[StepJobs.stepLabel]?.stringValue == StepKind.presync.family, Self.journaled(spec),
+           pod[path: ["status", "phase"]]?.stringValue == "Running", labels?[Self.argumentsLabel]?.stringValue == Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint)) {
+            // The presync pod has watched since before its first pass: its journal is the final delta.
+            _ = try await client.patch(.pods, name: name, namespace: namespace, .merge(["metadata": ["labels": [.init(StepJobs.stepLabel): .string(step.name), .init(Self.attemptLabel): .string(attempt)]]]))
+            return StepObservation(.running("the watching transfer pod takes the final pass"), files: previous)
+        }
         if labels?[StepJobs.stepLabel]?.stringValue != step.name || labels?[Self.attemptLabel]?.stringValue != attempt {
             // Left from presync or an earlier attempt: replace it.
             _ = try? await client.delete(.pods, name: name, namespace: namespace)
@@ -81,6 +92,15 @@ struct FileSyncStep: StepDriver {
                     try await post(context.http, base + MoverAPI.bandwidth, String(want), token: token)
                 }
                 let files = FileSyncStatus.running(progress, previous: previous, now: context.now)
+                if progress.state == .watching {
+                    // The first pass is complete and verified; changes since are in the journal.
+                    if StepKind(step.name) == .presync {
+                        let recorded = (progress.journals ?? []).map(\.paths).reduce(0, +)
+                        return StepObservation(.succeeded(result: progress.firstPass.flatMap { try? JSONValue(encoding: $0) }, message: "first pass done; watching for changes (\(recorded) recorded so far)"), files: files)
+                    }
+                    try await post(context.http, base + MoverAPI.final, "", token: token)
+                    return StepObservation(.running("final pass from the change journal"), files: files)
+                }
                 return StepObservation(.running(FileSyncStatus.message(files)), files: files)
             } catch {
                 var files = previous ?? FilesStatus()
@@ -119,11 +139,22 @@ struct FileSyncStep: StepDriver {
             }
             return .init(source: source, target: target)
         }
+        // The journal: each package folder copied into a claim, kept in the pod's /tmp.
+        let journals: [FileSyncArguments.Copy] = journaled(spec) ? (spec.files ?? []).enumerated().compactMap { i, f in
+            f.from.bucket == nil && f.to.s3 == nil ? .init(source: copies[i].source, target: "\(RestrictedPod.tmpMount)/ferry-journal-\(i)") : nil
+        } : []
         return FileSyncArguments(
             copies: copies,
             parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
             bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
-            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores)
+            controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores,
+            journals: journals, watch: !journals.isEmpty)
+    }
+
+    /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
+    static func journaled(_ spec: MigrationSpec) -> Bool {
+        let sync = spec.fileSync ?? FileSyncSpec()
+        return sync.preSync == true && sync.journal != false
     }
 
     static let caKey = "ca.crt"

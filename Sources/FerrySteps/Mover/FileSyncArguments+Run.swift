@@ -109,6 +109,7 @@ extension FileSyncArguments {
         var outcome = try await ProcessSpawn.onThread { try pass(false) }
         if watch {
             try Self.requireComplete(outcome)
+            control.setFirstPass(outcome)
             // The first pass is done: record changes until the final pass is asked for.
             control.setPhase(.watching)
             let live = Thread {

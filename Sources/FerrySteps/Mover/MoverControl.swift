@@ -114,6 +114,8 @@ public final class MoverControl: @unchecked Sendable {
 
     private var finalRequested = false
     private var journalReports: [JournalReport]?
+    private var firstPass: FileSyncResult?
+    func setFirstPass(_ r: FileSyncResult) { condition.lock(); firstPass = r; condition.unlock() }
 
     /// POST /final: the watching mover may run its final pass.
     public func requestFinal() { condition.lock(); finalRequested = true; condition.broadcast(); condition.unlock() }
@@ -154,6 +156,6 @@ public final class MoverControl: @unchecked Sendable {
             state: state, filesDone: filesDone, filesTotal: filesTotal, filesCopied: filesCopied, bytesDone: bytesDone, bytesTotal: bytesTotal,
             bytesCopied: bytesCopied, totalsFinal: scanComplete, bytesPerSecond: rate,
             etaSeconds: rate > 0 && scanComplete ? left / rate : nil, percent: min(100, percent), bandwidth: bandwidth,
-            errorCount: errorCount, errors: errors, seconds: (now.timeIntervalSince(started) * 100).rounded() / 100, journals: journalReports)
+            errorCount: errorCount, errors: errors, seconds: (now.timeIntervalSince(started) * 100).rounded() / 100, journals: journalReports, firstPass: firstPass)
     }
 }

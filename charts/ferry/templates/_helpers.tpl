@@ -14,10 +14,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [ferry.dev]
   resources: [migrations/status]
   verbs: [get, patch, update]
-# Pods: run the data-files-transfer pod, follow it, remove it on cleanup.
+# Pods: run the data-files-transfer pod, follow it, remove it on cleanup. Relabel the watching presync pod when
+# the files step takes it over (patch).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch, create, delete, patch]
 # Job events: a step whose pod admission refused (PodSecurity, quota) is failed with the reason (list core Events of the Job).
 - apiGroups: [""]
   resources: [events]
