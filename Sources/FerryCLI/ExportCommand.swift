@@ -37,6 +37,10 @@ struct ExportPackage: AsyncParsableCommand {
     var verify: String?
     @Flag(help: "Print the summary as JSON.")
     var json = false
+    @Flag(help: "Record every change under the folders from before their copy (a change journal per folder, in <output>.journals), and keep recording after the export until SIGINT or SIGTERM. Once the application is stopped, run ferry export --final in another shell.")
+    var watch = false
+    @Flag(name: .customLong("final"), help: "The application is stopped: bring the finished package's folders up to date from their journals (only the recorded paths; the whole folder, saying why, when a journal cannot be trusted) and correct the manifest.")
+    var finalPass = false
 
     func run() async throws {
         if let verify {
@@ -65,11 +69,30 @@ struct ExportPackage: AsyncParsableCommand {
             guard let eq = f.firstIndex(of: "=") else { throw ValidationError("--files \(f) must be NAME=PATH") }
             cfg.files = (cfg.files ?? []) + [ExportConfig.Folder(name: String(f[..<eq]), path: String(f[f.index(after: eq)...]))]
         }
+        // Lines as they happen, unbuffered (a watching export runs for hours); on stderr when stdout is JSON.
+        let json = json
+        let say: @Sendable (String) -> Void = { line in
+            (json ? FileHandle.standardError : FileHandle.standardOutput).write(Data((line + "\n").utf8))
+        }
         do {
-            let exporter = PackageExporter(config: cfg, secrets: try .load(cfg))
+            if finalPass {
+                let reports = try FolderJournals.final(cfg, say: say)
+                if json { try printJSON(reports) } else { print("✓ package \(cfg.output): \(reports.count) folders brought up to date") }
+                return
+            }
+            var exporter = PackageExporter(config: cfg, secrets: try .load(cfg))
+            // Watching starts before anything of the folders is read.
+            let watchers = watch ? try FolderJournals.watch(cfg, say: say) : [:]
+            exporter.watchers = watchers
             let summary = try await exporter.run()
             if json { try printJSON(summary) } else {
                 print("✓ package \(summary.output): \(summary.mysql.count) databases, \(summary.clickhouse.count) ClickHouse tables, \(summary.kafkaGroups) Kafka groups, \(summary.files.count) folders, \(summary.configFiles) config files; \(summary.bytes) bytes in \(String(format: "%.1f", summary.seconds)) s\(summary.resumed > 0 ? " (\(summary.resumed) parts from an earlier run)" : "")")
+            }
+            if !watchers.isEmpty {
+                say("watching \(watchers.count) folders for changes (journals in \(FolderJournals.folder(output: cfg.output))); once the application is stopped, run ferry export --final with the same folders and output, then stop this (Ctrl-C)")
+                await waitForTermination()
+                for w in watchers.values { w.stop() }
+                say("stopped watching")
             }
         } catch let e as StepError {
             FileHandle.standardError.write(Data("ferry export: \(e)\n".utf8))

@@ -95,6 +95,7 @@ func maximalMigration() -> Migration {
     spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s")),
                   FileMapping(name: "b", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3", region: "r", bucket: "bkt", prefix: "p", pathStyle: true, credentialsSecret: "c", caSecret: "ca")), fallback: true)]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
+    spec.fileSync?.journal = true
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
     spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
     var status = MigrationStatus()
@@ -122,6 +123,7 @@ func maximalMigration() -> Migration {
     files.paused = false
     files.lastError = "e"
     files.summary = "s"
+    files.journals = [JournalReport(source: "/package/files", mechanism: "fanotify", trusted: true, paths: 3, reason: "r", gapSince: "2026-12-01T00:00:00Z", pass: "journal", sampled: 100, sampleDiffering: 0)]
     files.state = "copying"
     files.lastProgressAt = "2026-01-01T00:00:00Z"
     status.files = files

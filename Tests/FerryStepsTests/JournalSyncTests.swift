@@ -243,4 +243,41 @@ struct JournalSyncTests {
         #expect(status != 0 && json["error"]?.stringValue?.contains("--watch needs a --journal") == true, "\(json) \(output)")
         #expect(!FileManager.default.fileExists(atPath: base + "/dst"), "nothing was copied")
     }
+
+    @Test("ferry export --watch, then --final once the application stops: only the recorded paths are copied into the package, the manifest's counts follow, --verify passes and the folder is identical; without a live watcher --final walks the folder and says why")
+    func exportWatchFinal() async throws {
+        let base = try Self.base("journal-export")
+        let src = base + "/attachments", output = base + "/package"
+        try FileMoverTests.makeTree(src, count: 200)
+        let log = base + "/export.log"
+        let args = ["export", "--output", output, "--app-version", "6.4.1", "--files", "attachments=\(src)"]
+        let pid = try ProcessSpawn.spawn(Self.ferry, args + ["--watch"], environment: ["PATH": "/usr/bin:/bin"],
+                                         fileActions: [.open(1, path: log, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644), .open(2, path: log, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644)])
+        let watching = try await eventually(timeout: 120, interval: 0.2) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("watching 1 folders") }
+        #expect(watching, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+        // The application keeps writing after the export.
+        try Self.put(src + "/d0/e0/new.txt", "new")
+        try Self.put(src + "/late/folder/x.txt", "new folder")
+        Self.rewriteInPlace(src + "/d1/e1/f111.bin", "rewritten in place")
+        #expect(rename(src + "/d1/e2/f121.bin", src + "/d1/renamed.bin") == 0)
+        #expect(unlink(src + "/d0/e3/f31.bin") == 0)
+        let final = try await runCommand(Self.ferry, args + ["--final", "--json"], timeout: 120)
+        #expect(final.status == 0, "\(final.combined)")
+        let reports = (try? JSONWire.parse(Array(final.stdout.utf8)))?.arrayValue ?? []
+        #expect(reports.first?["pass"]?.stringValue == "journal" && reports.first?["trusted"]?.boolValue == true, "\(final.stdout)")
+        let verify = try await runCommand(Self.ferry, ["export", "--verify", output], timeout: 120)
+        #expect(verify.status == 0, "the manifest's counts follow the changes: \(verify.combined)")
+        #expect(try await Self.differences(src, output + "/attachments").isEmpty, "the package's folder is the application's, deletes and renames included")
+        kill(pid, SIGINT)
+        let status = await Task.detached { ProcessSpawn.waitStatus(pid) }.value
+        #expect(status == 0, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+
+        // The watcher has stopped: a change now is not recorded, and --final walks, saying why.
+        try Self.put(src + "/d2/after-the-watcher.txt", "unrecorded")
+        let again = try await runCommand(Self.ferry, args + ["--final", "--json"], timeout: 120)
+        let report = (try? JSONWire.parse(Array(again.stdout.utf8)))?.arrayValue?.first
+        #expect(again.status == 0 && report?["pass"]?.stringValue == "walk" && report?["reason"]?.stringValue?.contains("the watcher stopped") == true, "\(again.combined)")
+        #expect(try await runCommand(Self.ferry, ["export", "--verify", output], timeout: 120).status == 0)
+        #expect(try await Self.differences(src, output + "/attachments").isEmpty)
+    }
 }

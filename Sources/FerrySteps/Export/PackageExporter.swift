@@ -81,6 +81,8 @@ public struct PackageExporter: Sendable {
     public let config: ExportConfig
     public let secrets: Secrets
     public let progress: ExportProgress
+    /// `--watch`: the change journal's watcher of each folder, by name (``FolderJournals``).
+    public var watchers: [String: JournalWatcher] = [:]
 
     public init(config: ExportConfig, secrets: Secrets, progress: ExportProgress = ExportProgress()) {
         self.config = config
@@ -160,7 +162,7 @@ public struct PackageExporter: Sendable {
         if let k = config.kafka {
             try await export("kafka", unit: "offsets file", [KafkaExport.part(bootstrap: k.bootstrap, security: secrets.kafka, groups: k.groups, packageRoot: output)], state: state)
         }
-        try await export("files", unit: "folders", folders.map { FolderExport.part($0, packageRoot: output) }, state: state)
+        try await export("files", unit: "folders", folders.map { FolderExport.part($0, packageRoot: output, watcher: watchers[$0.name]) }, state: state)
         if let c = config.config {
             try await export("config", unit: "sealed bundle", [ConfigSeal.part(files: c.files, keyBase64: secrets.configKey ?? "", keySource: c.keyFile ?? "FERRY_CONFIG_KEY", packageRoot: output)],
                              state: state)

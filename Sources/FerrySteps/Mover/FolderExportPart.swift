@@ -7,8 +7,10 @@ import Glibc
 
 /// The export part of one file folder: copied into the package by the mover (skip-existing, so
 /// a rerun copies only what is missing), or, `manifestOnly`, a listing of what is there.
+/// With a `watcher` (`ferry export --watch`) the folder is live: what vanishes mid-copy is the
+/// journal's, and a complete copy is recorded in the journal for `--final` to trust.
 enum FolderExport {
-    static func part(_ f: ExportConfig.Folder, packageRoot: String) -> ExportPart {
+    static func part(_ f: ExportConfig.Folder, packageRoot: String, watcher: JournalWatcher? = nil) -> ExportPart {
         ExportPart(id: "files/\(f.name)", label: f.name) {
             try requireFolder(f)
             if f.manifestOnly == true {
@@ -22,12 +24,16 @@ enum FolderExport {
                 }, note: "\(f.name) \(files) files, \(ManifestBuilder.human(bytes)) (listing only)")
             }
             if let b = f.bucket { return try await publish(f, b) }
-            let mover = FileMover(options: .init(source: f.path, target: packageRoot + "/" + f.name), control: MoverControl(), say: { _ in })
+            var options = FileMover.Options(source: f.path, target: packageRoot + "/" + f.name)
+            options.live = watcher != nil
+            let mover = FileMover(options: options, control: MoverControl(), say: { _ in })
+            let began = ChangeJournal.now()
             let result = try await ProcessSpawn.onThread { try mover.run() }
             guard result.errors.isEmpty, result.verify.differing == 0 else {
                 throw StepError.io("files \(f.name): \(result.errors.count) files could not be copied, \(result.verify.differing) differ after the copy (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is copied")
             }
             let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal)
+            try watcher?.record(.passed(ms: began, target: JournalVerdict.canonical(packageRoot + "/" + f.name)))
             return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes))")
         }
     }
