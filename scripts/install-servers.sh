@@ -15,6 +15,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)      # TLS in front of the Kafka test broker
 command -v rclone >/dev/null || need+=(rclone)    # an independent S3 client that checks what the mover wrote
 command -v openssl >/dev/null || need+=(openssl)  # test certificates
+[ -x /usr/sbin/mkfs.xfs ] || [ -x /sbin/mkfs.xfs ] || need+=(xfsprogs)   # a loop-mounted XFS for the reflink test
 if [ "${WITH_BENCH_TOOLS:-0}" = 1 ]; then
   command -v myloader >/dev/null || need+=(mydumper)
   command -v hyperfine >/dev/null || need+=(hyperfine)

@@ -554,6 +554,8 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     /// With preSync (default on then): a change journal from before the first pass, so the
     /// final pass copies only what changed.
     public var journal: Bool?
+    /// copy, reflink or move; left out: a reflink where the filesystem can, else a copy.
+    public var method: String?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 

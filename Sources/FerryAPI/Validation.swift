@@ -193,6 +193,7 @@ extension MigrationSpec {
                 Self.checkWindow(w, "spec.fileSync.window", &errors)
             }
             if fs.preSync == true && (files ?? []).isEmpty { fail("spec.fileSync.preSync", "needs spec.files to copy") }
+            if let m = fs.method { Self.checkMethod(m, self, &errors) }
         }
         var rebuildNames = Set<String>()
         for (i, r) in (rebuilds ?? []).enumerated() {
@@ -296,6 +297,31 @@ extension MigrationSpec {
 
     static func checkPort(_ port: Int?, _ field: String, _ errors: inout [ValidationError]) {
         checkRange(port, 1...65535, field, &errors)
+    }
+
+    /// `spec.fileSync.method`: reflink and move between volumes; move within the package's own
+    /// claim (one mount, so rename(2) can), without a change journal.
+    static func checkMethod(_ method: String, _ spec: MigrationSpec, _ errors: inout [ValidationError]) {
+        let field = "spec.fileSync.method"
+        guard ["copy", "reflink", "move"].contains(method) else {
+            errors.append(ValidationError(field, "\"\(method)\" is not one of copy, reflink, move; leave it out to reflink where the filesystem can and copy elsewhere"))
+            return
+        }
+        guard method != "copy" else { return }
+        for (i, f) in (spec.files ?? []).enumerated() where f.from.bucket != nil || f.to.s3 != nil {
+            errors.append(ValidationError(field, "\(method) works between volumes, but spec.files[\(i)] (\(f.name)) has a bucket side; leave the method out, or use copy"))
+        }
+        guard method == "move" else { return }
+        if spec.fileSync?.journal == true {
+            errors.append(ValidationError("spec.fileSync.journal", "a change journal would record the move itself as changes; with method move, leave journal out"))
+        }
+        guard let claim = spec.package.persistentVolumeClaim else {
+            errors.append(ValidationError(field, "move renames within one volume: put the package on the target's claim (spec.package.persistentVolumeClaim), or use reflink or copy"))
+            return
+        }
+        for (i, f) in (spec.files ?? []).enumerated() where f.to.s3 == nil && f.to.persistentVolumeClaim != claim {
+            errors.append(ValidationError("spec.files[\(i)].to.persistentVolumeClaim", "method move renames within one volume, but \(f.to.persistentVolumeClaim ?? "nothing") is not the package's claim \(claim); use reflink or copy (spec.fileSync.method)"))
+        }
     }
 
     static func checkRange(_ value: Int?, _ range: ClosedRange<Int>, _ field: String, _ errors: inout [ValidationError]) {

@@ -96,6 +96,8 @@ struct MoverFiles: AsyncParsableCommand {
     var journals: [String] = []
     @Flag(help: "Watch each journaled source from before the first pass; after it keep watching until POST /final, then run the final pass from the journals.")
     var watch = false
+    @Option(help: "copy, reflink or move. Left out: a reflink (FICLONE: the copy shares the source's blocks until either side writes) where the filesystem can, else a copy. reflink: every file, refused up front where the filesystem cannot. move: rename within one filesystem, the source emptied; refused across filesystems or mounts.")
+    var method: String?
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -113,6 +115,9 @@ struct MoverFiles: AsyncParsableCommand {
             throw StepError.configuration(e.description)
         }
         if let source, let target { given.insert(.init(source: source, target: target), at: 0) }
+        guard let chosen = FileSyncMethod(rawValue: method ?? "auto") else {
+            throw StepError.configuration("--method \(method ?? ""): give copy, reflink or move, or leave it out (spec.fileSync.method)")
+        }
         let stores: [String: FileSyncArguments.S3]
         do {
             stores = try FileSyncArguments.stores(s3Store)
@@ -123,7 +128,7 @@ struct MoverFiles: AsyncParsableCommand {
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
                                  s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, caFile: s3CaFile,
                                                                  partSize: s3PartSize, parts: s3Parts) },
-                                 stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch)
+                                 stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch, method: chosen)
     }
 
     func run() async throws {

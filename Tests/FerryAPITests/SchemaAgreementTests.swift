@@ -96,6 +96,7 @@ func maximalMigration() -> Migration {
                   FileMapping(name: "b", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3", region: "r", bucket: "bkt", prefix: "p", pathStyle: true, credentialsSecret: "c", caSecret: "ca")), fallback: true)]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.fileSync?.journal = true
+    spec.fileSync?.method = "reflink"
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
     spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
     var status = MigrationStatus()

@@ -270,4 +270,45 @@ struct FilesColumnTests {
                 && through.stores["attachments-gateway"]?.credentialsDir == Gateway.moverKeysMount)
         #expect(FileSyncStep.digest(through) != FileSyncStep.digest(plain), "fallback turned on mid-run replaces the pod")
     }
+
+    @Test("fileSync.method: move mounts the package's claim once, writable, and renames between paths of that one mount (no journal); reflink is passed on; move across claims, to a bucket or with a journal is refused by field")
+    func sameDisk() throws {
+        var spec = MigrationSpec(package: PackageSource(persistentVolumeClaim: "data", subPath: "backup/ones-2026"), appVersion: "6.4.1")
+        spec.files = [FileMapping(name: "attachments", from: "files", to: .init(persistentVolumeClaim: "data", subPath: "ones/files/"))]
+        spec.fileSync = FileSyncSpec(preSync: true)
+        spec.fileSync?.method = "move"
+        #expect(spec.validate().isEmpty, "\(spec.validate())")
+        let moving = FileSyncStep.arguments(spec, settings: StepSettings(), paused: false)
+        #expect(moving.method == .move && moving.copies.map(\.text) == ["/volume/backup/ones-2026/files=/volume/ones/files"])
+        #expect(moving.journals.isEmpty && !moving.watch, "a journal would record the move itself")
+        let volumes = StepPod.sharedVolume(spec)
+        #expect(volumes.volumes.count == 1 && volumes.volumes[0][path: ["persistentVolumeClaim", "claimName"]]?.stringValue == "data"
+                && volumes.mounts[0]["readOnly"] == nil && volumes.mounts[0]["subPath"] == nil, "\(volumes)")
+
+        var other = spec
+        other.files?[0].to.persistentVolumeClaim = "files"
+        #expect(other.validate().map(\.field) == ["spec.files[0].to.persistentVolumeClaim"])
+        #expect(other.validate().first?.message.contains("is not the package's claim data") == true)
+        other = spec
+        other.fileSync?.journal = true
+        #expect(other.validate().map(\.field) == ["spec.fileSync.journal"])
+        other = spec
+        other.package = PackageSource(hostPath: "/srv/backup", nodeName: "n1")
+        #expect(other.validate().map(\.field) == ["spec.fileSync.method"])
+        other = spec
+        other.files?[0].to = .init(s3: S3Spec(endpoint: "https://s3.example:443", bucket: "ones", credentialsSecret: "k"))
+        #expect(other.validate().map(\.field).contains("spec.fileSync.method"))
+        other = spec
+        other.fileSync?.method = "hardlink"
+        #expect(other.validate().first?.message.contains("not one of copy, reflink, move") == true)
+
+        var cloning = spec
+        cloning.fileSync?.method = "reflink"
+        cloning.files?[0].to.persistentVolumeClaim = "files"
+        #expect(cloning.validate().isEmpty)
+        let args = FileSyncStep.arguments(cloning, settings: StepSettings(), paused: false)
+        #expect(args.method == .reflink && args.argv.contains("--method") && args.copies.map(\.text) == ["/package/files=/targets/attachments"] && args.watch)
+        cloning.fileSync?.method = nil
+        #expect(!FileSyncStep.arguments(cloning, settings: StepSettings(), paused: false).argv.contains("--method"), "left out: reflink where it can")
+    }
 }

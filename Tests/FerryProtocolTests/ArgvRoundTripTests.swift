@@ -69,7 +69,8 @@ struct ArgvRoundTripTests {
                                                             credentialsDir: g.maybe { $0.text() }, caFile: g.maybe { $0.text() }, partSize: g.int(-1...1 << 30), parts: g.int(-1...70))) },
                                                            uniquingKeysWith: { a, _ in a }),
                                         resultFile: g.text(),
-                                        journals: (0..<g.int(0...2)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) }, watch: g.bool()),
+                                        journals: (0..<g.int(0...2)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) }, watch: g.bool(),
+                                        method: FileSyncMethod.allCases[g.int(0...3)]),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
             try check(GatewayArguments(target: g.text(nonEmpty: true), source: g.text(nonEmpty: true),
                                        stores: Dictionary((0..<g.int(0...2)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), credentialsDir: g.maybe { $0.text() })) },
@@ -116,6 +117,7 @@ struct ArgvRoundTripTests {
         #expect(throws: ArgvError.self) { try KafkaArguments(argv: ["restore", "kafka", "--package", "/p", "--bootstrap", "k:1", "--tls=yes"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--copy", "=x"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--window-start", "22:00"]) }
+        #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--method", "hardlink"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":1}"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":\"http://x\"}", "--s3-store", "a={\"endpoint\":\"http://y\"}"]) }
         #expect(throws: ArgvError.self) { try ValidateArguments(argv: ["restore", "validate", "--package", "/p", "--app-version", "1", "--endpoint", "mysql:3306"]) }

@@ -30,6 +30,20 @@ enum StepPod {
         return Volumes(volumes: [["name": "package", "persistentVolumeClaim": ["claimName": .string(claim), "readOnly": true]]], mounts: [m])
     }
 
+    /// `fileSync.method: move`: the package's claim, once and writable, at /volume. The package
+    /// folders and the targets are then paths of one mount, where rename(2) can move them.
+    static let volumeMount = "/volume"
+    static func sharedVolume(_ spec: MigrationSpec) -> Volumes {
+        guard let claim = spec.package.persistentVolumeClaim else { return Volumes() }
+        return Volumes(volumes: [["name": "volume", "persistentVolumeClaim": ["claimName": .string(claim)]]],
+                       mounts: [["name": "volume", "mountPath": .string(volumeMount)]])
+    }
+
+    /// A path under /volume from subPath-like parts (empty parts and stray slashes dropped).
+    static func volumePath(_ parts: String?...) -> String {
+        ([volumeMount] + parts.compactMap { $0 }.flatMap { $0.split(separator: "/").map(String.init) }).joined(separator: "/")
+    }
+
     /// Each `spec.files[]` target claim (+ subPath) at /targets/<name>.
     static func targets(_ spec: MigrationSpec, readOnly: Bool) -> Volumes {
         var v = Volumes()

@@ -130,7 +130,11 @@ struct FileSyncStep: StepDriver {
                                  caFile: ca(i, entry, end, b).map { "\($0.mount)/\(caKey)" })
             return "s3://\(name)@\(b.bucket)/\(b.prefix ?? "")"
         }
+        let method = FileSyncMethod(rawValue: sync.method ?? "auto") ?? .auto
         let copies: [FileSyncArguments.Copy] = (spec.files ?? []).enumerated().map { i, f in
+            if method == .move {  // one mount: the package's claim (validation refuses anything else)
+                return .init(source: StepPod.volumePath(spec.package.subPath, f.from.folder), target: StepPod.volumePath(f.to.subPath))
+            }
             let source = f.from.bucket.map { side(i, f.name, "from", $0) } ?? "\(StepPod.packageMount)/\(f.from.folder ?? "")"
             var target = f.to.s3.map { side(i, f.name, "to", $0) } ?? StepPod.targetMount(f.name)
             if f.fallback == true, let gateway, let b = f.to.s3 {
@@ -148,13 +152,13 @@ struct FileSyncStep: StepDriver {
             parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
             bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
             controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores,
-            journals: journals, watch: !journals.isEmpty)
+            journals: journals, watch: !journals.isEmpty, method: method)
     }
 
     /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
     static func journaled(_ spec: MigrationSpec) -> Bool {
         let sync = spec.fileSync ?? FileSyncSpec()
-        return sync.preSync == true && sync.journal != false
+        return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue
     }
 
     static let caKey = "ca.crt"
@@ -180,7 +184,8 @@ struct FileSyncStep: StepDriver {
     private func create(_ step: StepStatus, attempt: String, _ context: StepContext) async throws {
         let (client, migration, spec, settings) = (context.client, context.migration, context.spec, context.settings)
         guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
-        let volumes = StepPod.package(spec) + StepPod.targets(spec, readOnly: false)
+        let moving = spec.fileSync?.method == FileSyncMethod.move.rawValue
+        let volumes = (moving ? StepPod.sharedVolume(spec) : StepPod.package(spec) + StepPod.targets(spec, readOnly: false))
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
             + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
             + (Gateway.entry(spec) != nil ? StepPod.secret(Gateway.moverSecret(owner), volume: "gateway-mover", at: Gateway.moverKeysMount) : StepPod.Volumes())

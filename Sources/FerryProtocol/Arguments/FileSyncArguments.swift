@@ -100,10 +100,13 @@ public struct FileSyncArguments: StepArguments {
     /// Watch the journaled sources from before the first pass; after it, keep watching until
     /// POST ``MoverAPI/final``, then run the final pass from the journals and end.
     public var watch: Bool
+    /// How a folder's files reach a folder target (`spec.fileSync.method`).
+    public var method: FileSyncMethod
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
                 controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path,
-                journals: [Copy] = [], watch: Bool = false) {
+                journals: [Copy] = [], watch: Bool = false, method: FileSyncMethod = .auto) {
+        self.method = method
         self.journals = journals
         self.watch = watch
         self.copies = copies
@@ -150,13 +153,14 @@ public struct FileSyncArguments: StepArguments {
         w.flag("start-paused", startPaused)
         w.options("journal", journals.map(\.text))
         w.flag("watch", watch)
+        w.option("method", method == .auto ? nil : method.rawValue)
         return w.argv
     }
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
                                                                        "result-file", "window-start", "window-end", "window-time-zone",
-                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal", "method"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
         var s3: S3?
         if let endpoint = try r.optional("s3-endpoint") {
             s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
@@ -168,11 +172,15 @@ public struct FileSyncArguments: StepArguments {
             guard let start, let end else { throw ArgvError("give both --window-start and --window-end") }
             window = Window(start: start, end: end, timeZone: try r.optional("window-time-zone") ?? "UTC")
         }
+        let methodText = try r.optional("method")
+        guard let method = FileSyncMethod(rawValue: methodText ?? "auto") else {
+            throw ArgvError("--method \(methodText ?? ""): give copy, reflink or move (spec.fileSync.method); leave it out to reflink where the filesystem can and copy elsewhere")
+        }
         self.init(copies: try r.list("copy").map { try Copy(text: $0) }, parallelism: try r.int("parallelism", default: 16), verify: try r.optional("verify") ?? "size",
                   delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
                   controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
                   s3: s3, stores: try Self.stores(r.list("s3-store")), resultFile: try r.optional("result-file") ?? TerminationMessage.path,
-                  journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"))
+                  journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"), method: method)
     }
 
     /// `NAME=JSON` for each `--s3-store`; a name twice, or a value that is not a store, is refused.
@@ -191,4 +199,18 @@ public struct FileSyncArguments: StepArguments {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? e.encode(store)) ?? Data(), as: UTF8.self)
     }
+}
+
+/// How the mover puts a folder's files into a folder target (`--method`, `spec.fileSync.method`).
+public enum FileSyncMethod: String, Codable, Sendable, CaseIterable {
+    /// A reflink where the filesystem can make one, else a copy of the bytes (the default).
+    case auto
+    /// Always a copy of the bytes: the target owns its blocks.
+    case copy
+    /// FICLONE (XFS, btrfs): the target shares the source's blocks until either side writes, so
+    /// each side can change without touching the other. Refused when the filesystem cannot.
+    case reflink
+    /// rename(2) within one filesystem: instant, and the source folder is emptied. Asked for
+    /// explicitly, for a package that is no longer needed; refused across filesystems or mounts.
+    case move
 }

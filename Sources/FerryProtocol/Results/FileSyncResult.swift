@@ -44,6 +44,12 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
     public var verify: FileVerification
     /// One per source tree with a change journal.
     public var journals: [JournalReport]?
+    /// How the files reached the target: `copy`, `reflink` (every file shares the source's
+    /// blocks), `reflink+copy` (some could not be cloned and were copied) or `move`.
+    public var method: String?
+    /// Files made as reflinks (sharing the source's blocks), or moved, counted in `filesCopied`.
+    public var filesCloned: Int64?
+    public var filesMoved: Int64?
 
     public init(filesTotal: Int64, bytesTotal: Int64, filesCopied: Int64, bytesCopied: Int64, filesSkipped: Int64, seconds: Double, filesPerSecond: Int64, bytesPerSecond: Int64, parallelism: Int, errors: [String], verify: FileVerification) {
         self.filesTotal = filesTotal

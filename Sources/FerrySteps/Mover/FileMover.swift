@@ -33,6 +33,10 @@ public final class FileMover: @unchecked Sendable {
         /// hold) are looked at, and with `delete` those the source no longer has are removed.
         public var paths: [[UInt8]]?
 
+        /// Reflink where the filesystem can (auto), always (reflink: refused up front when it
+        /// cannot), or never (copy). `move` is ``TreeMove``'s, not this type's.
+        public var method: FileSyncMethod = .auto
+
         public init(source: String, target: String, parallelism: Int = 16, checksum: Bool = false, delete: Bool = false) {
             self.source = RawPath(source)
             self.target = RawPath(target)
@@ -77,7 +81,9 @@ public final class FileMover: @unchecked Sendable {
         control.setPhase(.copying)
         let queue = WorkQueue<TreeWalker.Entry>(capacity: 4096)
         let finished = DispatchGroup()
-        let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum, live: options.live)
+        if options.method == .reflink { try ReflinkProbe.require(source: options.source, target: options.target) }
+        let copier = FileCopier(source: options.source, target: options.target, control: control, checksum: options.checksum, live: options.live,
+                                clone: options.method == .copy ? .never : options.method == .reflink ? .require : .attempt)
         let tally = FolderTally()
         let directories = Locked<[([UInt8], stat)]>([])
         var rootStat = stat()
@@ -171,16 +177,27 @@ public final class FileMover: @unchecked Sendable {
         let p = control.progress()
         control.setPhase(.done)
         let seconds = Date().timeIntervalSince(started)
-        let result = FileSyncResult(
+        var result = FileSyncResult(
             filesTotal: p.filesTotal, bytesTotal: p.bytesTotal, filesCopied: p.filesCopied, bytesCopied: p.bytesCopied,
             filesSkipped: p.filesDone - p.filesCopied - Int64(p.errorCount), seconds: (seconds * 1000).rounded() / 1000,
             filesPerSecond: seconds > 0 ? Int64(Double(p.filesCopied) / seconds) : 0, bytesPerSecond: seconds > 0 ? Int64(Double(p.bytesCopied) / seconds) : 0,
             parallelism: options.parallelism, errors: p.errors, verify: verification)
+        let cloned = control.clonedFiles
+        result.filesCloned = cloned
+        result.method = Self.methodUsed(asked: options.method, cloned: cloned, copied: p.filesCopied)
         say("files: \(p.filesCopied) copied, \(result.filesSkipped) already there, \(p.errorCount) errors, \(p.bytesCopied) bytes in \(String(format: "%.1f", seconds)) s; verify: \(verification.differing) differing")
         return result
     }
 
-    /// The counting scan: totals of regular files and their bytes.
+    /// What the result says was done: `reflink` when every copied file is one, `reflink+copy`
+    /// when some could not be, else `copy` (auto on a filesystem that cannot clone). Pure.
+    static func methodUsed(asked: FileSyncMethod, cloned: Int64, copied: Int64) -> String {
+        if asked == .copy { return "copy" }
+        if cloned > 0 && cloned >= copied { return "reflink" }
+        if cloned > 0 { return "reflink+copy" }
+        return asked == .reflink ? "reflink" : "copy"
+    }
+
     /// The counting scan over one or more source trees: totals of files and bytes, then `scanFinished`.
     public static func countTotals(_ roots: [RawPath], control: MoverControl) {
         for root in roots {

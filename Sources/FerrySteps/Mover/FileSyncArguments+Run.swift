@@ -33,6 +33,7 @@ extension FileSyncArguments {
         for j in journals where !folderCopies.contains(where: { JournalVerdict.canonical($0.0) == JournalVerdict.canonical(j.source) }) {
             throw StepError.configuration("--journal \(j.text): no --copy from the folder \(j.source) into a folder (a journal records a source folder that is copied into a folder)")
         }
+        try checkMethod(folderCopies: folderCopies.count, all: pairs.count)
         guard !watch || !journals.isEmpty else { throw StepError.configuration("--watch needs a --journal SOURCE=FILE for each folder to watch (spec.fileSync.journal)") }
         let buckets = try pairs.map { try S3URL($0.1).map { try bucketClient($0) } }
         let sources = try pairs.map { try S3URL($0.0).map { try bucketClient($0) } }
@@ -49,7 +50,7 @@ extension FileSyncArguments {
         let pass = { @Sendable (final: Bool) throws -> FileSyncResult in
             let journaled = { (from: String) in !watch || final ? journalOf[JournalVerdict.canonical(from)] : nil }
             // Copies with a bucket side, and journaled ones, count their own totals.
-            let roots = pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") && journaled($0.0) == nil }.map { RawPath($0.0) }
+            let roots = method == .move ? [] : pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") && journaled($0.0) == nil }.map { RawPath($0.0) }
             let scanner = Thread { FileMover.countTotals(roots, control: control) }
             scanner.start()
             var results: [FileSyncResult] = []
@@ -72,7 +73,12 @@ extension FileSyncArguments {
                                                       delete: delete && !gateway, checksum: checksum, gateway: gateway, control: control).run())
                     continue
                 }
+                if method == .move {
+                    results.append(try TreeMove(source: RawPath(from), target: RawPath(to), control: control).run())
+                    continue
+                }
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)
+                options.method = method
                 options.countTotals = false
                 // A watched source may change under the pass: the journal has what vanished.
                 options.live = watch && !final
@@ -128,6 +134,21 @@ extension FileSyncArguments {
         }
         try Self.requireComplete(outcome)
         return outcome
+    }
+
+    /// `--method` against the rest, before anything is read: reflink and move are between
+    /// folders; move empties its source, so it takes no --delete (everything would be an extra)
+    /// and no journal (the watcher would record the move itself as changes).
+    func checkMethod(folderCopies: Int, all: Int) throws {
+        guard method == .reflink || method == .move else { return }
+        guard folderCopies == all else {
+            throw StepError.configuration("--method \(method.rawValue) works between folders; a bucket side is copied (spec.fileSync.method: leave it out, or copy)")
+        }
+        guard method == .move else { return }
+        guard !delete else { throw StepError.configuration("--method move empties the source: --delete would then remove everything it moved; leave --delete out") }
+        guard journals.isEmpty && !watch else {
+            throw StepError.configuration("--method move and a change journal (--journal, --watch; spec.fileSync.journal) do not go together: the journal would record the move itself; turn the journal off")
+        }
     }
 
     /// Fails when a file could not be copied or differs after the copy.

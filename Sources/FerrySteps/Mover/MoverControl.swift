@@ -34,6 +34,8 @@ public final class MoverControl: @unchecked Sendable {
     private(set) var filesCopied: Int64 = 0
     private(set) var bytesDone: Int64 = 0
     private(set) var bytesCopied: Int64 = 0
+    /// Files made as reflinks in this pass (counted in filesCopied too).
+    private(set) var filesCloned: Int64 = 0
     private(set) var errors: [String] = []
     private(set) var errorCount = 0
     private var phase: MoverState = .scanning
@@ -104,6 +106,14 @@ public final class MoverControl: @unchecked Sendable {
         condition.unlock()
     }
     func wrote(_ bytes: Int64) { condition.lock(); bytesCopied += bytes; condition.unlock() }
+    /// Files moved by rename (a folder: everything under it at once).
+    func moved(files: Int64, bytes: Int64) {
+        condition.lock()
+        (filesDone, filesCopied, bytesDone, bytesCopied) = (filesDone + files, filesCopied + files, bytesDone + bytes, bytesCopied + bytes)
+        condition.unlock()
+    }
+    func cloned() { condition.lock(); filesCloned += 1; condition.unlock() }
+    var clonedFiles: Int64 { condition.lock(); defer { condition.unlock() }; return filesCloned }
     func error(_ message: String) {
         condition.lock()
         errorCount += 1
@@ -128,7 +138,7 @@ public final class MoverControl: @unchecked Sendable {
     /// Counters back to zero for another pass (the final pass after the watch).
     func startPass() {
         condition.lock()
-        (filesTotal, bytesTotal, filesDone, filesCopied, bytesDone, bytesCopied, scanComplete) = (0, 0, 0, 0, 0, 0, false)
+        (filesTotal, bytesTotal, filesDone, filesCopied, bytesDone, bytesCopied, scanComplete, filesCloned) = (0, 0, 0, 0, 0, 0, false, 0)
         samples.removeAll()
         condition.unlock()
     }
