@@ -98,6 +98,8 @@ struct MoverFiles: AsyncParsableCommand {
     var watch = false
     @Option(help: "copy, reflink or move. Left out: a reflink (FICLONE: the copy shares the source's blocks until either side writes) where the filesystem can, else a copy. reflink: every file, refused up front where the filesystem cannot. move: rename within one filesystem, the source emptied; refused across filesystems or mounts.")
     var method: String?
+    @Option(help: "I/N: this process copies the I-th (from 0) of N shares of each folder tree (whole top-level folders balanced by size, or each file by a hash of its path when one folder dominates); N processes with 0/N … N-1/N copy everything once.")
+    var shard: String?
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -128,7 +130,9 @@ struct MoverFiles: AsyncParsableCommand {
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
                                  s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, caFile: s3CaFile,
                                                                  partSize: s3PartSize, parts: s3Parts) },
-                                 stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch, method: chosen)
+                                 stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch, method: chosen, shard: try shard.map { text in
+                                    do { return try Shard(text: text) } catch let e as ArgvError { throw StepError.configuration(e.description) }
+                                 })
     }
 
     func run() async throws {

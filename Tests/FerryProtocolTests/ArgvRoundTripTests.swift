@@ -59,6 +59,7 @@ struct ArgvRoundTripTests {
                                         endpoints: (0..<g.int(0...3)).map { _ in .init(name: g.text(allowEquals: false), host: g.text(), port: g.int(0...65535)) },
                                         volumes: (0..<g.int(0...3)).map { _ in .init(name: g.text(allowEquals: false, nonEmpty: true), path: g.text()) }, resultFile: g.text()),
                       binary: { try RestoreValidate.parse($0).arguments() }, note)
+            let (shardCount, shardIndex) = (g.int(1...64), g.int(0...63))
             try check(FileSyncArguments(copies: (0..<g.int(0...3)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) },
                                         parallelism: g.int(0...300), verify: g.text(), delete: g.bool(), bandwidth: g.int(0...1 << 30),
                                         window: g.bool() ? .init(start: g.text(), end: g.text(), timeZone: g.text()) : nil, controlPort: g.int(-1...65535),
@@ -70,7 +71,7 @@ struct ArgvRoundTripTests {
                                                            uniquingKeysWith: { a, _ in a }),
                                         resultFile: g.text(),
                                         journals: (0..<g.int(0...2)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) }, watch: g.bool(),
-                                        method: FileSyncMethod.allCases[g.int(0...3)]),
+                                        method: FileSyncMethod.allCases[g.int(0...3)], shard: g.bool() ? Shard(index: shardIndex % shardCount, count: shardCount) : nil),
                       binary: { try MoverFiles.parse($0).arguments() }, note)
             try check(GatewayArguments(target: g.text(nonEmpty: true), source: g.text(nonEmpty: true),
                                        stores: Dictionary((0..<g.int(0...2)).map { _ in (g.text(allowEquals: false, nonEmpty: true), FileSyncArguments.S3(endpoint: g.text(), credentialsDir: g.maybe { $0.text() })) },
@@ -118,6 +119,9 @@ struct ArgvRoundTripTests {
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--copy", "=x"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--window-start", "22:00"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--method", "hardlink"]) }
+        for bad in ["4/4", "-1/2", "1/0", "1/65", "a/b", "1", "1/2/3"] {
+            #expect(throws: ArgvError.self, "\(bad)") { try FileSyncArguments(argv: ["mover", "files", "--shard", bad]) }
+        }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":1}"]) }
         #expect(throws: ArgvError.self) { try FileSyncArguments(argv: ["mover", "files", "--s3-store", "a={\"endpoint\":\"http://x\"}", "--s3-store", "a={\"endpoint\":\"http://y\"}"]) }
         #expect(throws: ArgvError.self) { try ValidateArguments(argv: ["restore", "validate", "--package", "/p", "--app-version", "1", "--endpoint", "mysql:3306"]) }

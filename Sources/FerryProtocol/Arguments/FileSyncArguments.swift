@@ -102,11 +102,14 @@ public struct FileSyncArguments: StepArguments {
     public var watch: Bool
     /// How a folder's files reach a folder target (`spec.fileSync.method`).
     public var method: FileSyncMethod
+    /// This pod's share of the trees, one of several transfer pods (`spec.fileSync.shards`).
+    public var shard: Shard?
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
                 controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path,
-                journals: [Copy] = [], watch: Bool = false, method: FileSyncMethod = .auto) {
+                journals: [Copy] = [], watch: Bool = false, method: FileSyncMethod = .auto, shard: Shard? = nil) {
         self.method = method
+        self.shard = shard
         self.journals = journals
         self.watch = watch
         self.copies = copies
@@ -154,13 +157,14 @@ public struct FileSyncArguments: StepArguments {
         w.options("journal", journals.map(\.text))
         w.flag("watch", watch)
         w.option("method", method == .auto ? nil : method.rawValue)
+        w.option("shard", shard?.text)
         return w.argv
     }
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
                                                                        "result-file", "window-start", "window-end", "window-time-zone",
-                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal", "method"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal", "method", "shard"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
         var s3: S3?
         if let endpoint = try r.optional("s3-endpoint") {
             s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
@@ -180,7 +184,8 @@ public struct FileSyncArguments: StepArguments {
                   delete: r.flag("delete"), bandwidth: try r.int("bandwidth", default: 0), window: window, controlPort: try r.int("control-port", default: 8086),
                   controlHostEnv: try r.optional("control-host-env"), controlTokenFile: try r.optional("control-token-file"), startPaused: r.flag("start-paused"),
                   s3: s3, stores: try Self.stores(r.list("s3-store")), resultFile: try r.optional("result-file") ?? TerminationMessage.path,
-                  journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"), method: method)
+                  journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"), method: method,
+                  shard: try r.optional("shard").map { try Shard(text: $0) })
     }
 
     /// `NAME=JSON` for each `--s3-store`; a name twice, or a value that is not a store, is refused.
@@ -213,4 +218,22 @@ public enum FileSyncMethod: String, Codable, Sendable, CaseIterable {
     /// rename(2) within one filesystem: instant, and the source folder is emptied. Asked for
     /// explicitly, for a package that is no longer needed; refused across filesystems or mounts.
     case move
+}
+
+/// `I/N`: the I-th (from 0) of N transfer pods; each copies the files ``ShardPlan`` gives it.
+public struct Shard: Codable, Sendable, Equatable, Hashable {
+    public var index: Int
+    public var count: Int
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+    public var text: String { "\(index)/\(count)" }
+    public init(text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), (1...64).contains(n), (0..<n).contains(i) else {
+            throw ArgvError("--shard \(text): give I/N, the I-th (from 0) of N shards, N from 1 to 64 (spec.fileSync.shards)")
+        }
+        self.init(index: i, count: n)
+    }
 }

@@ -50,6 +50,8 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
     /// Files made as reflinks (sharing the source's blocks), or moved, counted in `filesCopied`.
     public var filesCloned: Int64?
     public var filesMoved: Int64?
+    /// The share of the trees this pod copied, and the plan every shard must agree on.
+    public var shard: ShardReport?
 
     public init(filesTotal: Int64, bytesTotal: Int64, filesCopied: Int64, bytesCopied: Int64, filesSkipped: Int64, seconds: Double, filesPerSecond: Int64, bytesPerSecond: Int64, parallelism: Int, errors: [String], verify: FileVerification) {
         self.filesTotal = filesTotal
@@ -102,5 +104,21 @@ public struct JournalReport: Codable, Sendable, Equatable, Hashable {
         self.pass = pass
         self.sampled = sampled
         self.sampleDiffering = sampleDiffering
+    }
+}
+
+/// A transfer pod's share (`--shard I/N`): how the trees were split, and the plan's digest,
+/// the same on every shard that scanned the same trees.
+public struct ShardReport: Codable, Sendable, Equatable, Hashable {
+    public var index: Int
+    public var count: Int
+    /// `folders` (whole top-level folders per shard) or `hash` (each file by its path).
+    public var mode: String
+    public var digest: String
+    public init(index: Int, count: Int, mode: String, digest: String) {
+        self.index = index
+        self.count = count
+        self.mode = mode
+        self.digest = digest
     }
 }

@@ -37,6 +37,9 @@ public final class FileMover: @unchecked Sendable {
         /// cannot), or never (copy). `move` is ``TreeMove``'s, not this type's.
         public var method: FileSyncMethod = .auto
 
+        /// One of several transfer pods: only the files the plan gives shard `index`.
+        public var shard: (index: Int, plan: ShardPlan)?
+
         public init(source: String, target: String, parallelism: Int = 16, checksum: Bool = false, delete: Bool = false) {
             self.source = RawPath(source)
             self.target = RawPath(target)
@@ -115,8 +118,11 @@ public final class FileMover: @unchecked Sendable {
             worker.stackSize = 256 << 10
             worker.start()
         }
+        let shard = options.shard
         let visit: (TreeWalker.Entry) -> Bool = { [self] entry in
             if control.stopped != nil { return false }
+            // Another shard's file; with whole folders per shard, another shard's folder too.
+            if let shard, entry.kind != .directory || shard.plan.mode == .folders, shard.plan.shard(of: entry.relative) != shard.index { return true }
             switch entry.kind {
             case .directory:
                 var st = stat()

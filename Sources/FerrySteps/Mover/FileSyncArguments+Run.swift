@@ -51,10 +51,20 @@ extension FileSyncArguments {
             let journaled = { (from: String) in !watch || final ? journalOf[JournalVerdict.canonical(from)] : nil }
             // Copies with a bucket side, and journaled ones, count their own totals.
             let roots = method == .move ? [] : pairs.filter { !$0.0.hasPrefix("s3://") && !$0.1.hasPrefix("s3://") && journaled($0.0) == nil }.map { RawPath($0.0) }
-            let scanner = Thread { FileMover.countTotals(roots, control: control) }
+            // One of several pods: the counting scan makes each tree's plan, the same on every
+            // shard for the same tree, and counts only this shard's share.
+            let plans = shard.map { s in
+                Dictionary(roots.map { root in
+                    let (plan, files, bytes) = ShardPlan.scan(root, shard: s.index, count: s.count)
+                    control.scanned(files: files, bytes: bytes)
+                    return (root.description, plan)
+                }, uniquingKeysWith: { a, _ in a })
+            }
+            let scanner = Thread { if shard == nil { FileMover.countTotals(roots, control: control) } else { control.scanFinished() } }
             scanner.start()
             var results: [FileSyncResult] = []
             var reports: [JournalReport] = []
+            var shardReports: [ShardReport] = []
             for (((from, to), bucket), source) in zip(zip(pairs, buckets), sources) {
                 // Parts as the writing side's store says (the reading side's for a download).
                 let (partSize, parts) = ((bucket ?? source).map { ($0.2.partSize, $0.2.parts) }) ?? (8 << 20, 4)
@@ -80,6 +90,14 @@ extension FileSyncArguments {
                 var options = FileMover.Options(source: from, target: to, parallelism: parallelism, checksum: checksum, delete: delete)
                 options.method = method
                 options.countTotals = false
+                if let shard, let plan = plans?[RawPath(from).description] {
+                    options.shard = (shard.index, plan)
+                    var result = try FileMover(options: options, control: control).run()
+                    result.shard = ShardReport(index: shard.index, count: shard.count, mode: plan.mode.rawValue, digest: plan.digest)
+                    shardReports.append(result.shard!)
+                    results.append(result)
+                    continue
+                }
                 // A watched source may change under the pass: the journal has what vanished.
                 options.live = watch && !final
                 if let journal = journaled(from) {
@@ -109,6 +127,11 @@ extension FileSyncArguments {
             while !scanner.isFinished { usleep(10_000) }
             var combined = FileSyncResult.combined(results, pairs: pairs.map(\.1))
             combined.journals = reports.isEmpty ? nil : reports
+            if let shard, !shardReports.isEmpty {
+                // One digest for all the trees: the plan of each, in order.
+                combined.shard = ShardReport(index: shard.index, count: shard.count, mode: Set(shardReports.map(\.mode)).sorted().joined(separator: "+"),
+                                             digest: shardReports.map(\.digest).joined(separator: "."))
+            }
             if !reports.isEmpty { control.setJournals(reports) }
             return combined
         }
@@ -140,6 +163,11 @@ extension FileSyncArguments {
     /// folders; move empties its source, so it takes no --delete (everything would be an extra)
     /// and no journal (the watcher would record the move itself as changes).
     func checkMethod(folderCopies: Int, all: Int) throws {
+        if let shard, shard.count > 1 {
+            guard folderCopies == all else { throw StepError.configuration("--shard splits folders; a bucket side is copied by one pod (spec.fileSync.shards: leave it out)") }
+            guard journals.isEmpty && !watch else { throw StepError.configuration("--shard and a change journal (--journal, --watch; spec.fileSync.journal) do not go together yet: one pod keeps the journal; leave shards out or turn the journal off") }
+            guard method != .move && !delete else { throw StepError.configuration("--shard copies a share of each tree: --method move and --delete need the whole tree in one pod") }
+        }
         guard method == .reflink || method == .move else { return }
         guard folderCopies == all else {
             throw StepError.configuration("--method \(method.rawValue) works between folders; a bucket side is copied (spec.fileSync.method: leave it out, or copy)")
