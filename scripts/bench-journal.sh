@@ -94,6 +94,24 @@ row "first pass, $N files (full copy)" median_s min_s "" ""
 row "without a watcher" "$om" "$on" "" ""
 row "with the watcher (fanotify)" "$wm2" "$wn2" "" "overhead $(awk -v a="$wm2" -v b="$om" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}') median, $(awk -v a="$wn2" -v b="$on" 'BEGIN{printf "%+.1f%%", (a/b-1)*100}') min (goal <= 5%)"
 
+# Sharded sync: the first tree copied cold into an empty folder by one mover, and by two at once
+# (--shard 0/2 and 1/2), interleaved; per-shard throughput from each result.
+declare -a ONE=() TWO=() PER=()
+for run in $(seq 1 "$RUNS"); do
+  rm -rf "$WORK/one" "$WORK/two"; DROP
+  t0=$(now); "${MOVE[@]}" --source "$SRC" --target "$WORK/one" --parallelism 16 >/dev/null; sync; t1=$(now)
+  ONE+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')")
+  DROP; t0=$(now)
+  for i in 0 1; do "$FERRY_BIN" mover files --control-port=-1 --result-file "$WORK/shard-$i.json" --source "$SRC" --target "$WORK/two" --parallelism 8 --shard "$i/2" >/dev/null & done
+  wait; sync; t1=$(now)
+  TWO+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')")
+  PER+=("$(python3 -c 'import json,sys; print(" ".join("shard %d: %d files, %d files/s, %s" % (r["shard"]["index"], r["filesCopied"], r["filesPerSecond"], r["shard"]["mode"]) for r in (json.load(open(f))["result"] for f in sys.argv[1:])))' "$WORK/shard-0.json" "$WORK/shard-1.json")")
+done
+read -r sm1 sn1 < <(stats "${ONE[@]}"); read -r sm2 sn2 < <(stats "${TWO[@]}")
+row "first pass, $N files, sharded (cold)" median_s min_s files_differing ""
+row "1 mover (parallelism 16)" "$sm1" "$sn1" "$(rsync -rn --out-format='%n' "$SRC/" "$WORK/one/" | grep -vc '/$' || true)" ""
+row "2 shards at once (parallelism 8 each)" "$sm2" "$sn2" "$(rsync -rn --out-format='%n' "$SRC/" "$WORK/two/" | grep -vc '/$' || true)" "last run: ${PER[-1]}"
+rm -rf "$WORK/one" "$WORK/two"
+
 echo "== change journal: runs=$RUNS, cold cache, $(nproc) cores, fs=$(df -T "$WORK" | awk 'NR==2{print $2}'), kernel $(uname -r)"
 printf '%s\n' "${ROWS[@]}"
-echo "sharding (fileSync.shards) is not built yet: no 1- against 2-shard figures"

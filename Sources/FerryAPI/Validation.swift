@@ -319,8 +319,18 @@ extension MigrationSpec {
             errors.append(ValidationError(field, "move renames within one volume: put the package on the target's claim (spec.package.persistentVolumeClaim), or use reflink or copy"))
             return
         }
-        for (i, f) in (spec.files ?? []).enumerated() where f.to.s3 == nil && f.to.persistentVolumeClaim != claim {
-            errors.append(ValidationError("spec.files[\(i)].to.persistentVolumeClaim", "method move renames within one volume, but \(f.to.persistentVolumeClaim ?? "nothing") is not the package's claim \(claim); use reflink or copy (spec.fileSync.method)"))
+        let package = (spec.package.subPath ?? "").split(separator: "/").filter { $0 != "." }
+        for (i, f) in (spec.files ?? []).enumerated() where f.to.s3 == nil {
+            guard f.to.persistentVolumeClaim == claim else {
+                errors.append(ValidationError("spec.files[\(i)].to.persistentVolumeClaim", "method move renames within one volume, but \(f.to.persistentVolumeClaim ?? "nothing") is not the package's claim \(claim); use reflink or copy (spec.fileSync.method)"))
+                continue
+            }
+            // One claim: the target is a folder of it apart from the package (and its folder).
+            let to = (f.to.subPath ?? "").split(separator: "/").filter { $0 != "." }
+            let from = package + (f.from.folder ?? "").split(separator: "/").filter { $0 != "." }
+            if to.isEmpty || to.starts(with: from) || from.starts(with: to) {
+                errors.append(ValidationError("spec.files[\(i)].to.subPath", "with method move the target is a folder of the package's claim \(claim): give a subPath that neither holds the package's folder \(from.joined(separator: "/")) nor lies inside it"))
+            }
         }
     }
 

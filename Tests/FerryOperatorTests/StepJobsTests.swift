@@ -289,6 +289,11 @@ struct FilesColumnTests {
         other.files?[0].to.persistentVolumeClaim = "files"
         #expect(other.validate().map(\.field) == ["spec.files[0].to.persistentVolumeClaim"])
         #expect(other.validate().first?.message.contains("is not the package's claim data") == true)
+        for bad in [nil, "backup", "backup/ones-2026/files/x", "."] {
+            other = spec
+            other.files?[0].to.subPath = bad
+            #expect(other.validate().map(\.field) == ["spec.files[0].to.subPath"], "\(bad ?? "nil")")
+        }
         other = spec
         other.fileSync?.journal = true
         #expect(other.validate().map(\.field) == ["spec.fileSync.journal"])

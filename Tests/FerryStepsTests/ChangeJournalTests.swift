@@ -50,6 +50,28 @@ struct ChangeJournalTests {
         let flushOfEarlierSession = verdict([.session(ms: 1000, mechanism: "fanotify", root: root), .flushed("n1"), .session(ms: 2000, mechanism: "fanotify", root: root),
                                              .passed(ms: 2100, target: target)])
         #expect(!flushOfEarlierSession.trusted, "an answer from a watcher that has since been replaced is not this one's")
+
+        // A pass that removes what the source lacks needs a complete pass that removed too.
+        let keptExtras = JournalVerdict.of(base, root: root, target: target, flushed: "n1", removing: true)
+        #expect(!keptExtras.trusted && keptExtras.reason?.contains("and removed what the source lacks") == true, "\(keptExtras)")
+        let removed = JournalVerdict.of([.session(ms: 1000, mechanism: "fanotify", root: root), .passed(ms: 1500, target: target, removed: true), .flushed("n1")],
+                                        root: root, target: target, flushed: "n1", removing: true)
+        #expect(removed.trusted)
+        #expect(ChangeJournal.decode(ChangeJournal.encode(.passed(ms: 5, target: target, removed: true))) == [.passed(ms: 5, target: target, removed: true)])
+    }
+
+    @Test("other filesystems mounted inside the tree are found in mountinfo (escapes undone), so fanotify's one filesystem mark is not relied on")
+    func innerMounts() {
+        let info = """
+            22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw
+            40 22 0:35 / /data/app/media rw shared:2 - xfs /dev/vdb rw
+            41 22 0:36 / /data/app\\040files/x rw shared:3 - tmpfs tmpfs rw
+            42 22 0:37 / /data/application rw shared:4 - tmpfs tmpfs rw
+            43 22 0:38 / /data/app rw shared:5 - tmpfs tmpfs rw
+            """
+        #expect(ChangeSources.mounts(below: Array("/data/app".utf8), in: info) == [Array("/data/app/media".utf8)], "the root's own mount and a sibling with a longer name are not inside")
+        #expect(ChangeSources.mounts(below: Array("/data/app files".utf8), in: info) == [Array("/data/app files/x".utf8)])
+        #expect(ChangeSources.mounts(below: Array("/srv".utf8), in: info).isEmpty)
     }
 
     @Test("records survive encoding, paths with any byte but NUL included; a torn last record is left out")
@@ -79,7 +101,7 @@ struct ChangeJournalTests {
                 switch record {
                 case .changed(let p): #expect(!p.isEmpty && !p.contains(0))
                 case .session(let ms, _, let root): #expect(ms >= 0 && !root.isEmpty)
-                case .passed(let ms, let t): #expect(ms >= 0 && !t.isEmpty)
+                case .passed(let ms, let t, _): #expect(ms >= 0 && !t.isEmpty)
                 default: break
                 }
             }

@@ -100,7 +100,7 @@ struct JournalSyncTests {
         let watcher = try await Self.watch(src, journal: journal, as: user)
 
         // The first pass, slowed to a few seconds so the changes below land while it runs.
-        let first = Task { try await Self.sync(src, dst, journal: journal, as: user, extra: ["--bandwidth", "12000000"]) }
+        let first = Task { try await Self.sync(src, dst, journal: journal, as: user, extra: ["--bandwidth", "12000000", "--delete"]) }
         try await Task.sleep(nanoseconds: 300_000_000)
         try Self.put(src + "/new/deep/x.txt", "new folder")
         try Self.put(src + "/d0/added.bin", "new file")
@@ -147,7 +147,7 @@ struct JournalSyncTests {
         let src = base + "/src", dst = base + "/dst", journal = base + "/j"
         try FileMoverTests.makeTree(src, count: 40)
         let watcher = try await Self.watch(src, journal: journal)
-        #expect(try await Self.sync(src, dst, journal: journal).0 == 0)
+        #expect(try await Self.sync(src, dst, journal: journal, extra: ["--delete"]).0 == 0)
         await Self.stop(watcher, SIGKILL)
         try Self.put(src + "/d0/e0/changed-while-nobody-watched.txt", "unrecorded")
         let (status, _, report, output) = try await Self.sync(src, dst, journal: journal, extra: ["--delete"])
@@ -242,6 +242,46 @@ struct JournalSyncTests {
         (status, json, output) = try await FileMoverTests.move(["--source", src, "--target", base + "/dst", "--watch"])
         #expect(status != 0 && json["error"]?.stringValue?.contains("--watch needs a --journal") == true, "\(json) \(output)")
         #expect(!FileManager.default.fileExists(atPath: base + "/dst"), "nothing was copied")
+    }
+
+    @Test("a folder replacing a symlink to another folder: the final pass with --delete replaces the target's link with a folder and never removes or writes through it (the linked folder's files stay); the same on a full walk")
+    func symlinkReplacedByFolder() async throws {
+        for journaled in [true, false] {
+            let base = try Self.base("journal-symlink")
+            let src = base + "/src", dst = base + "/dst", journal = base + "/j"
+            try Self.put(src + "/e/1", "one")
+            try Self.put(src + "/e/2", "two")
+            #expect(symlink("e", src + "/d") == 0)
+            let watcher = try await Self.watch(src, journal: journal)
+            #expect(try await Self.sync(src, dst, journal: journal, extra: ["--delete"]).0 == 0)
+            #expect(unlink(src + "/d") == 0)
+            try Self.put(src + "/d/new", "a folder now")
+            let (status, _, report, output) = journaled ? try await Self.sync(src, dst, journal: journal, extra: ["--delete"])
+                : try await { let r = try await FileMoverTests.move(["--source", src, "--target", dst, "--delete"]); return (r.0, r.1, JSONValue.null, r.2) }()
+            #expect(status == 0, "\(output)")
+            if journaled { #expect(report["pass"]?.stringValue == "journal", "\(report)") }
+            #expect(FileManager.default.fileExists(atPath: dst + "/e/1") && FileManager.default.fileExists(atPath: dst + "/e/2"), "the linked folder's files stay: \(output)")
+            #expect(!FileManager.default.fileExists(atPath: dst + "/e/new"), "nothing written through the old link")
+            #expect(try await Self.differences(src, dst).isEmpty)
+            await Self.stop(watcher)
+        }
+    }
+
+    @Test("a journaled path the mover cannot read (a folder closed to its user) is an error, never taken for copied")
+    func unreadableJournaledPath() async throws {
+        let base = try Self.base("journal-unreadable")
+        let src = base + "/src", dst = base + "/dst", journal = base + "/j"
+        try FileMoverTests.makeTree(src, count: 10)
+        _ = try await runCommand("/bin/chmod", ["-R", "a+rwX", base])
+        let watcher = try await Self.watch(src, journal: journal)
+        chmod(journal, 0o666)
+        #expect(try await Self.sync(src, dst, journal: journal, as: "65534").0 == 0)
+        try Self.put(src + "/closed/inner/secret.txt", "for root only")
+        chmod(src + "/closed", 0o700)
+        let (status, json, _, output) = try await Self.sync(src, dst, journal: journal, as: "65534")
+        #expect(output.contains("3 journaled paths"), "the journal pass itself finds it: \(output)")
+        #expect(status != 0 && json["error"]?.stringValue?.contains("closed") == true, "\(json) \(output)")
+        await Self.stop(watcher)
     }
 
     @Test("ferry export --watch, then --final once the application stops: only the recorded paths are copied into the package, the manifest's counts follow, --verify passes and the folder is identical; without a live watcher --final walks the folder and says why")

@@ -79,10 +79,10 @@ public enum FolderJournals {
             try FolderExport.requireFolder(f)
             let target = output + "/" + f.name
             let journal = journal(f, output: output)
-            let verdict = JournalWatcher.flushAndJudge(journal: journal, root: f.path, target: target)
+            let verdict = JournalWatcher.flushAndJudge(journal: journal, root: f.path, target: target, removing: true)
             let before = measure(RawPath(target), verdict.paths)
             let options = FileMover.Options(source: f.path, target: target, delete: true)
-            let (result, report) = try FinalPass.run(options, verdict: verdict, control: MoverControl(), record: { record in
+            let (result, report) = try FinalPass.run(options, verdict: verdict, final: true, control: MoverControl(), record: { record in
                 if FileManager.default.fileExists(atPath: journal) { try ChangeJournal.append(record, to: journal) }
             }, say: say)
             guard result.errors.isEmpty, result.verify.differing == 0 else {

@@ -132,6 +132,13 @@ public final class FileMover: @unchecked Sendable {
                 let dst = options.target.appending(relative: entry.relative)
                 if dst.withCString({ mkdir($0, 0o700) }) == 0 {
                     newFolders.withLock { _ = $0.insert(entry.relative) }
+                } else if errno == EEXIST, !dst.isFolder {
+                    // A file or a symlink where the source has a folder: never write (or remove)
+                    // through it; it is replaced by the folder.
+                    removeAll(dst)
+                    if dst.withCString({ mkdir($0, 0o700) }) == 0 { newFolders.withLock { _ = $0.insert(entry.relative) } } else {
+                        control.error("\(dst): cannot replace with a folder: \(String(cString: strerror(errno)))")
+                    }
                 } else if errno != EEXIST {
                     if errno == ENOSPC || errno == EDQUOT { control.stop("the target is full (creating \(dst))"); return false }
                     control.error("\(dst): cannot create the folder: \(String(cString: strerror(errno)))")

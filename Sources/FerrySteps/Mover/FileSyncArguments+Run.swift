@@ -106,11 +106,11 @@ extension FileSyncArguments {
                     if let watcher {
                         let nonce = UUID().uuidString
                         try watcher.flush(nonce: nonce)
-                        verdict = JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: watcher.root, target: JournalVerdict.canonical(to), flushed: nonce)
+                        verdict = JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: watcher.root, target: JournalVerdict.canonical(to), flushed: nonce, removing: delete)
                     } else {
-                        verdict = JournalWatcher.flushAndJudge(journal: journal, root: from, target: to)
+                        verdict = JournalWatcher.flushAndJudge(journal: journal, root: from, target: to, removing: delete)
                     }
-                    let (result, report) = try FinalPass.run(options, verdict: verdict, control: control,
+                    let (result, report) = try FinalPass.run(options, verdict: verdict, final: watch, control: control,
                                                              record: { if let watcher { try watcher.record($0) } else { try ChangeJournal.append($0, to: journal) } }, say: { print($0) })
                     results.append(result)
                     reports.append(report)
@@ -120,7 +120,7 @@ extension FileSyncArguments {
                 let result = try FileMover(options: options, control: control).run()
                 // A complete pass: the journal's final pass may trust what it saw unchanged.
                 if let journal = journalOf[JournalVerdict.canonical(from)], let watcher = watching[journal], result.errors.isEmpty, result.verify.differing == 0 {
-                    try watcher.record(.passed(ms: began, target: JournalVerdict.canonical(to)))
+                    try watcher.record(.passed(ms: began, target: JournalVerdict.canonical(to), removed: delete))
                 }
                 results.append(result)
             }

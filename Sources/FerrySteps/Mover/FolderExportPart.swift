@@ -24,7 +24,10 @@ enum FolderExport {
                 }, note: "\(f.name) \(files) files, \(ManifestBuilder.human(bytes)) (listing only)")
             }
             if let b = f.bucket { return try await publish(f, b) }
-            var options = FileMover.Options(source: f.path, target: packageRoot + "/" + f.name)
+            // Watched: the package's folder becomes the source's exactly (what an interrupted
+            // earlier run left that the source no longer holds is removed), so --final may
+            // trust the journal for deletes too.
+            var options = FileMover.Options(source: f.path, target: packageRoot + "/" + f.name, delete: watcher != nil)
             options.live = watcher != nil
             let mover = FileMover(options: options, control: MoverControl(), say: { _ in })
             let began = ChangeJournal.now()
@@ -33,7 +36,7 @@ enum FolderExport {
                 throw StepError.io("files \(f.name): \(result.errors.count) files could not be copied, \(result.verify.differing) differ after the copy (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is copied")
             }
             let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal)
-            try watcher?.record(.passed(ms: began, target: JournalVerdict.canonical(packageRoot + "/" + f.name)))
+            try watcher?.record(.passed(ms: began, target: JournalVerdict.canonical(packageRoot + "/" + f.name), removed: true))
             return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes))")
         }
     }

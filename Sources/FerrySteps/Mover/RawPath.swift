@@ -64,6 +64,27 @@ func symlinkStaysInside(linkDirectory: [UInt8], target: [UInt8]) -> Bool {
 
 extension RawPath {
     /// Creates the folder and every missing parent (0755), as `mkdir -p`; false with errno set when one cannot be made.
+    /// A real folder (lstat: a symlink to one is not).
+    var isFolder: Bool {
+        var st = stat()
+        return withCString { lstat($0, &st) } == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Makes the folders of `relative` below this path as real folders: a file or symlink in the
+    /// way is removed (`remove`), never followed. False with errno when one cannot be made.
+    func makeRealFolders(_ relative: [UInt8], remove: (RawPath) -> Void) -> Bool {
+        var prefix: [UInt8] = []
+        for part in relative.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
+            prefix = prefix.isEmpty ? Array(part) : prefix + [UInt8(ascii: "/")] + part
+            let path = appending(relative: prefix)
+            if path.isFolder { continue }
+            var st = stat()
+            if path.withCString({ lstat($0, &st) }) == 0 { remove(path) }
+            if path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+
     func makeFolders() -> Bool {
         var prefix: [UInt8] = []
         for (i, part) in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {

@@ -51,7 +51,10 @@ struct TreeMove {
                 if left.count < 20 { left.append("still in the source: \(RawPath(e.relative))") }
             }
             return true
-        }, unreadable: { path, e in left.append("\(path): \(String(cString: strerror(e)))") })
+        }, unreadable: { path, e in
+            leftCount += 1
+            left.append("cannot read \(path) to check it was emptied: \(String(cString: strerror(e)))")
+        })
         var folders: [String: FolderCount] = [:]
         for (key, count) in scan.subtree where key.firstIndex(of: UInt8(ascii: "/")) == nil {
             let name = key.isEmpty ? "." : String(decoding: key, as: UTF8.self)
@@ -106,7 +109,8 @@ struct TreeMove {
     /// A file made in the source and renamed into the target: the one test of "one filesystem,
     /// one mount" the kernel answers for sure (a bind mount of the same disk is EXDEV too).
     func probe(from: String, to: String) throws {
-        let name = "/.ferry-move-probe-\(getpid())"
+        // A temporary name (a rerun's walk or --delete removes a leftover), unique per run.
+        let name = "/" + String(decoding: FileCopier.tempPrefix, as: UTF8.self) + "move-probe-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(from + name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno
@@ -161,12 +165,19 @@ struct TreeMove {
 
     /// Moves the entries of the source folder `relative` into the target's.
     func merge(_ relative: [UInt8], scan: Scan, failed: inout [String]) {
-        for name in entries(relative) {
+        guard let names = entries(relative) else {
+            failed.append("\(source.appending(relative: relative)): cannot read the folder: \(String(cString: strerror(errno))); its entries were not moved")
+            return
+        }
+        for name in names {
             guard control.admit(0) else { return }
             let rel = relative.isEmpty ? name : relative + [UInt8(ascii: "/")] + name
             let src = source.appending(relative: rel), dst = target.appending(relative: rel)
             var s = stat(), t = stat()
-            guard src.withCString({ lstat($0, &s) }) == 0 else { continue }
+            guard src.withCString({ lstat($0, &s) }) == 0 else {
+                if errno != ENOENT { failed.append("\(RawPath(rel)): \(String(cString: strerror(errno))); not moved") }
+                continue
+            }
             let srcIsDir = (s.st_mode & S_IFMT) == S_IFDIR
             let exists = dst.withCString { lstat($0, &t) } == 0
             let dstIsDir = exists && (t.st_mode & S_IFMT) == S_IFDIR
@@ -188,9 +199,9 @@ struct TreeMove {
         }
     }
 
-    /// The names in a source folder (`.` and `..` left out).
-    func entries(_ relative: [UInt8]) -> [[UInt8]] {
-        guard let dir = source.appending(relative: relative).withCString({ opendir($0) }) else { return [] }
+    /// The names in a source folder (`.` and `..` left out); nil with errno when it cannot be read.
+    func entries(_ relative: [UInt8]) -> [[UInt8]]? {
+        guard let dir = source.appending(relative: relative).withCString({ opendir($0) }) else { return nil }
         defer { closedir(dir) }
         var names: [[UInt8]] = []
         while let e = readdir(dir) {

@@ -12,6 +12,7 @@ import Glibc
 ///     U<ms> <reason>             untrusted from here (queue overflow, root gone)
 ///     F<nonce>                   everything up to a flush request with this nonce is above
 ///     P<ms> <target>             a pass that began at ms copied the whole tree into target, every file
+///     R<ms> <target>             the same, and it removed from target what the tree does not hold
 ///     E<ms>                      the watcher stopped cleanly
 ///
 /// A record torn by a crash (no NUL before the end of the file) is left out.
@@ -22,7 +23,7 @@ public enum ChangeJournal {
         case alive(ms: Int64)
         case untrusted(ms: Int64, reason: String)
         case flushed(String)
-        case passed(ms: Int64, target: [UInt8])
+        case passed(ms: Int64, target: [UInt8], removed: Bool = false)
         case ended(ms: Int64)
     }
 
@@ -35,7 +36,7 @@ public enum ChangeJournal {
         case .alive(let ms): out = [UInt8(ascii: "T")] + Array(String(ms).utf8)
         case .untrusted(let ms, let reason): out = [UInt8(ascii: "U")] + Array("\(ms) \(reason)".utf8)
         case .flushed(let nonce): out = [UInt8(ascii: "F")] + Array(nonce.utf8)
-        case .passed(let ms, let target): out = [UInt8(ascii: "P")] + Array("\(ms) ".utf8) + target
+        case .passed(let ms, let target, let removed): out = [UInt8(ascii: removed ? "R" : "P")] + Array("\(ms) ".utf8) + target
         case .ended(let ms): out = [UInt8(ascii: "E")] + Array(String(ms).utf8)
         }
         out.removeAll { $0 == 0 }
@@ -62,9 +63,9 @@ public enum ChangeJournal {
                 let f = fields(2)
                 if f.count == 2, let t = ms(f[0]) { records.append(.untrusted(ms: t, reason: String(decoding: f[1], as: UTF8.self))) }
             case UInt8(ascii: "F"): records.append(.flushed(String(decoding: body, as: UTF8.self)))
-            case UInt8(ascii: "P"):
+            case UInt8(ascii: "P"), UInt8(ascii: "R"):
                 let f = fields(2)
-                if f.count == 2, let t = ms(f[0]), !f[1].isEmpty { records.append(.passed(ms: t, target: f[1])) }
+                if f.count == 2, let t = ms(f[0]), !f[1].isEmpty { records.append(.passed(ms: t, target: f[1], removed: bytes[start] == UInt8(ascii: "R"))) }
             case UInt8(ascii: "E"): if let t = ms(body) { records.append(.ended(ms: t)) }
             default: continue
             }
@@ -111,8 +112,10 @@ public struct JournalVerdict: Equatable, Sendable {
     /// watcher still runs (it answered the flush `flushed`: nil, none was answered), and a
     /// complete pass into `target` began after its session started and after anything that
     /// broke the record (a queue overflow, a gap while no watcher ran): whatever that pass did
-    /// not see change since is in the journal.
-    public static func of(_ records: [ChangeJournal.Record], root: [UInt8], target: [UInt8], flushed nonce: String?) -> JournalVerdict {
+    /// not see change since is in the journal. A pass that will remove what the source lacks
+    /// (`removing`) needs a complete pass that removed too: else the target may still hold
+    /// files no change of the source will ever name.
+    public static func of(_ records: [ChangeJournal.Record], root: [UInt8], target: [UInt8], flushed nonce: String?, removing: Bool = false) -> JournalVerdict {
         var seen = Set<[UInt8]>()
         var v = JournalVerdict(paths: [], trusted: false)
         var sessionStart: Int64?
@@ -144,8 +147,8 @@ public struct JournalVerdict: Equatable, Sendable {
                 broken = (ms, reason)
                 passed = false
             case .flushed(let n): if n == nonce { answered = true }
-            case .passed(let ms, let t):
-                if t == target, let start = sessionStart, ms >= start, ms >= broken?.ms ?? ms {
+            case .passed(let ms, let t, let removed):
+                if t == target, removed || !removing, let start = sessionStart, ms >= start, ms >= broken?.ms ?? ms {
                     passed = true
                     broken = nil
                 }
@@ -160,7 +163,7 @@ public struct JournalVerdict: Equatable, Sendable {
             v.reason = broken.reason
             v.gapSince = broken.ms
         } else if !passed {
-            v.reason = "no pass has copied the whole tree into \(String(decoding: target, as: UTF8.self)) since the watcher started"
+            v.reason = "no pass has copied the whole tree into \(String(decoding: target, as: UTF8.self))\(removing ? " and removed what the source lacks" : "") since the watcher started"
         } else if let ended {
             v.reason = "the watcher stopped at \(Self.text(ended)): changes since were not recorded"
             v.gapSince = ended
@@ -176,7 +179,7 @@ public struct JournalVerdict: Equatable, Sendable {
     public static func canonical(_ path: String) -> [UInt8] {
         guard let p = realpath(path, nil) else { return Array(path.utf8) }
         defer { free(p) }
-        return Array(String(cString: p).utf8)
+        return Array(UnsafeRawBufferPointer(start: p, count: strlen(p)).bindMemory(to: UInt8.self))
     }
 
     static func text(_ ms: Int64) -> String { S3Time.isoString(Date(timeIntervalSince1970: Double(ms) / 1000)) }

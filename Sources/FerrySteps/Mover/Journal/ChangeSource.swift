@@ -25,16 +25,53 @@ enum ChangeSources {
     /// fanotify where the kernel and privileges allow a filesystem mark, else inotify; the
     /// reason fanotify was passed over goes to `note`.
     static func open(root: [UInt8], note: (String) -> Void) throws -> ChangeSource {
-        do {
-            return try FanotifySource(root: root)
-        } catch let why as SourceRefused {
-            note("fanotify: \(why.reason); using inotify")
+        // A filesystem mark sees one filesystem: another mounted inside the tree would go unseen.
+        let inner = mounts(below: root, in: (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "")
+        if let first = inner.first {
+            note("fanotify: \(inner.count) other filesystem(s) mounted inside the tree (\(String(decoding: first, as: UTF8.self))…), which one filesystem mark would not see; using inotify")
+        } else {
+            do {
+                return try FanotifySource(root: root)
+            } catch let why as SourceRefused {
+                note("fanotify: \(why.reason); using inotify")
+            }
         }
         do {
             return try InotifySource(root: root)
         } catch let why as SourceRefused {
             throw StepError.configuration("cannot watch \(String(decoding: root, as: UTF8.self)): \(why.reason)")
         }
+    }
+}
+
+extension ChangeSources {
+    /// Mount points strictly below `root`, from /proc/self/mountinfo's text (field 5, with
+    /// its octal escapes). Pure.
+    static func mounts(below root: [UInt8], in mountinfo: String) -> [[UInt8]] {
+        let prefix = root.last == UInt8(ascii: "/") ? root : root + [UInt8(ascii: "/")]
+        return mountinfo.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count > 4 else { return nil }
+            let point = unescape(Array(fields[4].utf8))
+            return point.count > prefix.count && point.starts(with: prefix) ? point : nil
+        }
+    }
+
+    /// mountinfo's `\NNN` octal escapes (space, tab, newline, backslash) undone.
+    static func unescape(_ s: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        while i < s.count {
+            if s[i] == UInt8(ascii: "\\"), i + 3 < s.count, s[(i + 1)...(i + 3)].allSatisfy({ $0 >= 48 && $0 <= 55 }) {
+                let (a, b, c) = (Int(s[i + 1]) - 48, Int(s[i + 2]) - 48, Int(s[i + 3]) - 48)
+                out.append(UInt8(truncatingIfNeeded: a * 64 + b * 8 + c))
+                i += 4
+            } else {
+                out.append(s[i])
+                i += 1
+            }
+        }
+        return out
     }
 }
 
@@ -127,7 +164,15 @@ final class FanotifySource: ChangeSource {
     }
 
     private func report(handle: [UInt8], name: [UInt8], _ sink: (ChangeEvent) -> Void) {
-        guard let folder = path(of: handle), let relative = Self.relative(folder, to: root) else { return }
+        let folder: [UInt8]
+        switch path(of: handle) {
+        case .path(let p): folder = p
+        case .gone: return  // its removal is reported on its parent
+        case .unresolved(let e):
+            sink(.untrusted("a changed folder could not be resolved (\(String(cString: strerror(e)))): changes may have been lost"))
+            return
+        }
+        guard let relative = Self.relative(folder, to: root) else { return }
         if name.isEmpty || name == [UInt8(ascii: ".")] {
             if !relative.isEmpty { sink(.changed(relative)) }
         } else {
@@ -135,20 +180,24 @@ final class FanotifySource: ChangeSource {
         }
     }
 
-    /// The folder's path now; nil when it is gone (its removal is reported on its parent).
-    private func path(of handle: [UInt8]) -> [UInt8]? {
-        if let p = cache[handle] { return p }
+    enum Resolved { case path([UInt8]), gone, unresolved(Int32) }
+
+    /// The folder's path now; gone when it was removed (its removal is reported on its parent).
+    private func path(of handle: [UInt8]) -> Resolved {
+        if let p = cache[handle] { return .path(p) }
         let fd = handle.withUnsafeBytes { ferry_open_by_handle(mountFd, $0.baseAddress, O_PATH | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return errno == ESTALE || errno == ENOENT ? .gone : .unresolved(errno) }
         defer { Glibc.close(fd) }
+        // Removed but still open somewhere: no links left (a name ending in " (deleted)" is only a name).
+        var st = stat()
+        if fstat(fd, &st) == 0 && st.st_nlink == 0 { return .gone }
         var out = [UInt8](repeating: 0, count: 4096)
         let n = out.withUnsafeMutableBytes { b in "/proc/self/fd/\(fd)".withCString { readlink($0, b.baseAddress!.assumingMemoryBound(to: CChar.self), b.count) } }
-        guard n > 0 else { return nil }
+        guard n > 0 else { return .unresolved(errno) }
         let p = Array(out[0..<n])
-        if p.count > 10 && Array(p.suffix(10)) == Array(" (deleted)".utf8) { return nil }
         if cache.count > 65536 { cache.removeAll(keepingCapacity: true) }
         cache[handle] = p
-        return p
+        return .path(p)
     }
 
     /// `path` relative to `root` ([] for the root itself); nil outside it. Pure.
@@ -206,7 +255,7 @@ final class InotifySource: ChangeSource {
         }
         if errno == ENOSPC {
             refused = "the inotify watch limit (fs.inotify.max_user_watches, \(folders.count) folders watched) is reached; raise it, or run the watcher with CAP_SYS_ADMIN for fanotify"
-        } else if errno != ENOENT && errno != ENOTDIR {
+        } else if relative.isEmpty || (errno != ENOENT && errno != ENOTDIR) {
             refused = "cannot watch \(String(decoding: join(root, relative), as: UTF8.self)): \(String(cString: strerror(errno)))"
         }
         return false
@@ -239,7 +288,9 @@ final class InotifySource: ChangeSource {
             sink(.untrusted("the kernel's event queue overflowed (inotify): changes may have been lost"))
             return
         }
-        if mask & UInt32(IN_IGNORED) != 0 {
+        if mask & UInt32(IN_IGNORED | IN_UNMOUNT) != 0 {
+            // The root's own watch gone (unmounted, removed): nothing more would be seen.
+            if folders[wd] == [] { sink(.untrusted("the watched folder's watch ended (unmounted or removed): changes since were not seen")) }
             folders[wd] = nil
             return
         }

@@ -32,7 +32,9 @@ enum FinalPass {
 
     /// Runs the pass `plan` chose for one tree. A complete walk is recorded in the journal
     /// (`record`): the next pass may then trust it.
-    static func run(_ options: FileMover.Options, verdict: JournalVerdict, control: MoverControl, record: (ChangeJournal.Record) throws -> Void,
+    /// `final`: the application is stopped and no pass follows, so a file that vanishes or keeps
+    /// changing is an error; otherwise a walk under a live watcher leaves those to the journal.
+    static func run(_ options: FileMover.Options, verdict: JournalVerdict, final: Bool, control: MoverControl, record: (ChangeJournal.Record) throws -> Void,
                     say: @escaping @Sendable (String) -> Void) throws -> (FileSyncResult, JournalReport) {
         let began = ChangeJournal.now()
         let (paths, report) = plan(verdict, source: options.source.description, target: options.target, checksum: options.checksum)
@@ -42,11 +44,10 @@ enum FinalPass {
         var o = options
         o.paths = paths
         o.countTotals = paths == nil
-        // A walk under a watcher's session: what vanishes mid-walk is in the journal.
-        o.live = o.live || (paths == nil && verdict.since != nil)
+        o.live = !final && paths == nil && verdict.since != nil
         let result = try FileMover(options: o, control: control, say: say).run()
         if paths == nil, verdict.since != nil, result.errors.isEmpty, result.verify.differing == 0 {
-            try record(.passed(ms: began, target: JournalVerdict.canonical(options.target.description)))
+            try record(.passed(ms: began, target: JournalVerdict.canonical(options.target.description), removed: options.delete))
         }
         return (result, report)
     }

@@ -16,9 +16,19 @@ extension FileMover {
         var removed: Int64 = 0
         let slash = UInt8(ascii: "/")
         for path in paths.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            let parts = path.split(separator: slash, omittingEmptySubsequences: true).map(Array.init)
+            var parts = path.split(separator: slash, omittingEmptySubsequences: true).map(Array.init)
             // Journal paths come from the kernel; one that climbs out of the tree is not ours.
             guard !parts.isEmpty, !parts.contains([46, 46]), !parts.contains([46]) else { continue }
+            // The path as the source has it now: its first ancestor that is not a real folder
+            // (a symlink, a file, gone) stands for it; nothing is read through a symlink.
+            var reach: [UInt8] = []
+            for (i, part) in parts.dropLast().enumerated() {
+                reach = join(reach, part)
+                if !source.appending(relative: reach).isFolder {
+                    parts = Array(parts.prefix(i + 1))
+                    break
+                }
+            }
             var ancestors: [[UInt8]] = []
             for part in parts.dropLast() { ancestors.append(join(ancestors.last ?? [], part)) }
             if ancestors.contains(where: walkedFolders.contains) { continue }
@@ -30,17 +40,24 @@ extension FileMover {
             }
             var st = stat()
             guard source.appending(relative: relative).withCString({ lstat($0, &st) }) == 0 else {
-                if errno == ENOENT || errno == ENOTDIR, options.delete {
-                    var t = stat()
-                    if target.appending(relative: relative).withCString({ lstat($0, &t) }) == 0 {
-                        removeAll(target.appending(relative: relative))
-                        removed += 1
-                    }
+                let e = errno
+                guard e == ENOENT || e == ENOTDIR else {
+                    // Not gone: unreadable. Never taken for copied.
+                    unreadable(source.appending(relative: relative), e)
+                    continue
+                }
+                // Gone from the source: removed from the target, only below real folders there.
+                var t = stat()
+                if options.delete, ancestors.allSatisfy({ target.appending(relative: $0).isFolder }),
+                   target.appending(relative: relative).withCString({ lstat($0, &t) }) == 0 {
+                    removeAll(target.appending(relative: relative))
+                    removed += 1
                 }
                 continue
             }
-            // The target's folders above the path: the walk's visit creates only the path's own.
-            guard target.appending(relative: directory).makeFolders() else {
+            // The target's folders above the path, real folders as the source's are (a symlink
+            // there is replaced, never written through); the walk's visit creates the path's own.
+            guard target.makeRealFolders(directory, remove: removeAll) else {
                 control.error("\(target.appending(relative: directory)): cannot create the folder: \(String(cString: strerror(errno)))")
                 continue
             }
@@ -76,7 +93,13 @@ extension FileMover {
     /// Removes what the target's folder `relative` holds and the source's does not (one level).
     private func removeExtras(_ relative: [UInt8]) -> Int64 {
         let source = options.source.appending(relative: relative), target = options.target.appending(relative: relative)
-        guard let dir = target.withCString({ opendir($0) }) else { return 0 }
+        // Never through a symlink: the visit replaces one with a real folder.
+        let fd = target.withCString { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard fd >= 0 else { return 0 }
+        guard let dir = fdopendir(fd) else {
+            close(fd)
+            return 0
+        }
         var names: [[UInt8]] = []
         while let entry = readdir(dir) {
             let name: [UInt8] = withUnsafePointer(to: &entry.pointee.d_name) { p in

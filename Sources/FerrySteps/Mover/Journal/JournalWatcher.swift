@@ -31,7 +31,8 @@ public final class JournalWatcher: @unchecked Sendable {
     /// written or is held by another watcher, or the tree cannot be watched.
     public init(root: String, journal: String, say: @escaping @Sendable (String) -> Void = { print($0) }) throws {
         guard let real = realpath(root, nil) else { throw StepError.configuration("the watched folder \(root) cannot be resolved: \(String(cString: strerror(errno)))") }
-        self.root = Array(String(cString: real).utf8)
+        // The bytes as they are (a name need not be UTF-8).
+        self.root = Array(UnsafeRawBufferPointer(start: real, count: strlen(real)).bindMemory(to: UInt8.self))
         free(real)
         self.journal = journal
         let fd = open(journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
@@ -175,8 +176,16 @@ public final class JournalWatcher: @unchecked Sendable {
         while offset < pending.count {
             let n = pending.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
-                if errno == EINTR { continue }
-                throw StepError.io("the journal \(journal) cannot be written: \(String(cString: strerror(errno)))")
+                let e = errno
+                if e == EINTR { continue }
+                // What is on disk stays; the rest is written next time, starting with the whole
+                // record that was cut (a NUL first ends the cut piece as a record of its own).
+                let cut = pending[..<offset].lastIndex(of: 0).map { $0 + 1 } ?? 0
+                if offset > 0 {
+                    pending = (cut < offset ? [0] : []) + Array(pending[cut...])
+                    pendingRecords = max(1, pendingRecords)
+                }
+                throw StepError.io("the journal \(journal) cannot be written: \(String(cString: strerror(e)))")
             }
             offset += n
         }
@@ -208,9 +217,9 @@ public final class JournalWatcher: @unchecked Sendable {
     /// Asks the watcher of `journal` (in any process) to flush, and waits up to `timeout` for
     /// its answer. Returns the verdict on the journal for `root`: untrusted at once when no
     /// watcher holds the journal.
-    public static func flushAndJudge(journal: String, root: String, target: String, timeout: TimeInterval = 30) -> JournalVerdict {
+    public static func flushAndJudge(journal: String, root: String, target: String, removing: Bool = false, timeout: TimeInterval = 30) -> JournalVerdict {
         let rootBytes = JournalVerdict.canonical(root), target = JournalVerdict.canonical(target)
-        guard FileManager.default.fileExists(atPath: journal) else { return JournalVerdict.of([], root: rootBytes, target: target, flushed: nil) }
+        guard FileManager.default.fileExists(atPath: journal) else { return JournalVerdict.of([], root: rootBytes, target: target, flushed: nil, removing: removing) }
         var answered: String?
         if isHeld(journal) {
             let nonce = UUID().uuidString
@@ -234,6 +243,6 @@ public final class JournalWatcher: @unchecked Sendable {
                 }
             }
         }
-        return JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: rootBytes, target: target, flushed: answered)
+        return JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: rootBytes, target: target, flushed: answered, removing: removing)
     }
 }
