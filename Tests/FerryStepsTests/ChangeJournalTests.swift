@@ -29,6 +29,11 @@ struct ChangeJournalTests {
         #expect(!otherTarget.trusted, "a pass into another target says nothing about this one")
         let wrongRoot = JournalVerdict.of(base, root: Array("/other".utf8), target: target, flushed: "n1")
         #expect(wrongRoot.reason == "the journal watches /src, not /other")
+        let replaced = JournalVerdict.of([.session(ms: 1000, mechanism: "fanotify", root: Array("2049:77:/src".utf8)), .passed(ms: 1500, target: target), .flushed("n1")],
+                                         root: Array("2049:78:/src".utf8), target: target, flushed: "n1")
+        #expect(replaced.reason?.contains("the watched folder /src was replaced") == true, "another folder at the same path: \(replaced)")
+        let otherDisk = verdict([.session(ms: 1000, mechanism: "fanotify", root: root), .passed(ms: 1500, target: Array("2049:5:/dst".utf8)), .flushed("n1")])
+        #expect(!otherDisk.trusted, "a pass into what was at the target's path then is not one into what is there now")
         let passBeforeSession = verdict([.session(ms: 1000, mechanism: "inotify", root: root), .passed(ms: 900, target: target), .flushed("n1")])
         #expect(!passBeforeSession.trusted, "a pass that began before the watcher may have missed changes")
 

@@ -267,6 +267,25 @@ struct JournalSyncTests {
         }
     }
 
+    @Test("the watched folder moved away and a new one made at its path, or the target replaced by a copy: the journal is not trusted for them, and the final pass walks")
+    func replacedFolders() async throws {
+        let base = try Self.base("journal-replaced")
+        let src = base + "/src", dst = base + "/dst", journal = base + "/j"
+        try FileMoverTests.makeTree(src, count: 20)
+        let watcher = try await Self.watch(src, journal: journal)
+        #expect(try await Self.sync(src, dst, journal: journal, extra: ["--delete"]).0 == 0)
+        _ = try await runCommand("/bin/cp", ["-a", dst, base + "/dst-copy"])
+        #expect(rename(dst, base + "/dst-old") == 0 && rename(base + "/dst-copy", dst) == 0)
+        var (status, _, report, output) = try await Self.sync(src, dst, journal: journal, extra: ["--delete"])
+        #expect(status == 0 && report["pass"]?.stringValue == "walk" && report["reason"]?.stringValue?.contains("no pass has copied the whole tree into \(dst)") == true, "\(report) \(output)")
+        #expect(rename(src, base + "/src-old") == 0)
+        try Self.put(src + "/only-this.txt", "a new tree at the old path")
+        (status, _, report, output) = try await Self.sync(src, dst, journal: journal, extra: ["--delete"])
+        #expect(status == 0 && report["reason"]?.stringValue?.contains("was replaced since the watcher started") == true, "\(report) \(output)")
+        #expect(try await Self.differences(src, dst).isEmpty, "the walk with --delete makes the target the new tree")
+        await Self.stop(watcher)
+    }
+
     @Test("a journaled path the mover cannot read (a folder closed to its user) is an error, never taken for copied")
     func unreadableJournaledPath() async throws {
         let base = try Self.base("journal-unreadable")

@@ -106,7 +106,7 @@ extension FileSyncArguments {
                     if let watcher {
                         let nonce = UUID().uuidString
                         try watcher.flush(nonce: nonce)
-                        verdict = JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: watcher.root, target: JournalVerdict.canonical(to), flushed: nonce, removing: delete)
+                        verdict = JournalVerdict.of(ChangeJournal.read(journal) ?? [], root: JournalVerdict.place(from), target: JournalVerdict.place(to), flushed: nonce, removing: delete)
                     } else {
                         verdict = JournalWatcher.flushAndJudge(journal: journal, root: from, target: to, removing: delete)
                     }
@@ -120,7 +120,7 @@ extension FileSyncArguments {
                 let result = try FileMover(options: options, control: control).run()
                 // A complete pass: the journal's final pass may trust what it saw unchanged.
                 if let journal = journalOf[JournalVerdict.canonical(from)], let watcher = watching[journal], result.errors.isEmpty, result.verify.differing == 0 {
-                    try watcher.record(.passed(ms: began, target: JournalVerdict.canonical(to), removed: delete))
+                    try watcher.record(.passed(ms: began, target: JournalVerdict.place(to), removed: delete))
                 }
                 results.append(result)
             }

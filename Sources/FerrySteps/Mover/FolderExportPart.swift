@@ -36,7 +36,7 @@ enum FolderExport {
                 throw StepError.io("files \(f.name): \(result.errors.count) files could not be copied, \(result.verify.differing) differ after the copy (\(result.errors.prefix(3).joined(separator: "; "))); fix them and run the export again: only what is missing is copied")
             }
             let entry = PackageManifest.FileFolder(files: Int(result.filesTotal), bytes: result.bytesTotal)
-            try watcher?.record(.passed(ms: began, target: JournalVerdict.canonical(packageRoot + "/" + f.name), removed: true))
+            try watcher?.record(.passed(ms: began, target: JournalVerdict.place(packageRoot + "/" + f.name), removed: true))
             return .init(record: { m in m.files[f.name] = entry }, note: "\(f.name) \(entry.files) files, \(ManifestBuilder.human(entry.bytes))")
         }
     }

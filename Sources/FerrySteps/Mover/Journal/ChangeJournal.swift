@@ -158,12 +158,14 @@ public struct JournalVerdict: Equatable, Sendable {
         if sessionStart == nil {
             v.reason = "no watcher has written to the journal"
         } else if let wrongRoot {
-            v.reason = "the journal watches \(String(decoding: wrongRoot, as: UTF8.self)), not \(String(decoding: root, as: UTF8.self))"
+            v.reason = Self.display(wrongRoot) == Self.display(root)
+                ? "the watched folder \(Self.display(root)) was replaced since the watcher started (another folder, or another filesystem, now has its path)"
+                : "the journal watches \(Self.display(wrongRoot)), not \(Self.display(root))"
         } else if let broken {
             v.reason = broken.reason
             v.gapSince = broken.ms
         } else if !passed {
-            v.reason = "no pass has copied the whole tree into \(String(decoding: target, as: UTF8.self))\(removing ? " and removed what the source lacks" : "") since the watcher started"
+            v.reason = "no pass has copied the whole tree into \(Self.display(target))\(removing ? " and removed what the source lacks" : "") since the watcher started"
         } else if let ended {
             v.reason = "the watcher stopped at \(Self.text(ended)): changes since were not recorded"
             v.gapSince = ended
@@ -173,6 +175,24 @@ public struct JournalVerdict: Equatable, Sendable {
         }
         v.trusted = v.reason == nil
         return v
+    }
+
+    /// A folder as sessions and passes record it: `<device>:<inode>:` and its resolved path, so
+    /// another folder put at the same path (the tree moved away and a new one made, another
+    /// disk mounted there) is not taken for it. The path alone when it does not exist.
+    public static func place(_ path: String) -> [UInt8] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return canonical(path) }
+        return Array("\(st.st_dev):\(st.st_ino):".utf8) + canonical(path)
+    }
+
+    /// A place's path, for messages. Pure.
+    static func display(_ place: [UInt8]) -> String {
+        let colons = place.indices.filter { place[$0] == UInt8(ascii: ":") }
+        if colons.count >= 2, place[..<colons[1]].allSatisfy({ ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: ":") }) {
+            return String(decoding: place[(colons[1] + 1)...], as: UTF8.self)
+        }
+        return String(decoding: place, as: UTF8.self)
     }
 
     /// A path as journals record it: resolved (`realpath`), or as given when it does not exist.

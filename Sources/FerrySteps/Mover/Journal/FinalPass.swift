@@ -47,7 +47,7 @@ enum FinalPass {
         o.live = !final && paths == nil && verdict.since != nil
         let result = try FileMover(options: o, control: control, say: say).run()
         if paths == nil, verdict.since != nil, result.errors.isEmpty, result.verify.differing == 0 {
-            try record(.passed(ms: began, target: JournalVerdict.canonical(options.target.description), removed: options.delete))
+            try record(.passed(ms: began, target: JournalVerdict.place(options.target.description), removed: options.delete))
         }
         return (result, report)
     }

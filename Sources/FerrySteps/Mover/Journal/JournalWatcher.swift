@@ -10,6 +10,8 @@ import Glibc
 /// ``flush(nonce:)`` in this one) is answered once every event queued before it is on disk.
 public final class JournalWatcher: @unchecked Sendable {
     public let root: [UInt8]
+    /// The root as the session records it (``JournalVerdict/place(_:)``).
+    public let place: [UInt8]
     public let journal: String
     public var mechanism: String { source.mechanism }
 
@@ -34,6 +36,7 @@ public final class JournalWatcher: @unchecked Sendable {
         // The bytes as they are (a name need not be UTF-8).
         self.root = Array(UnsafeRawBufferPointer(start: real, count: strlen(real)).bindMemory(to: UInt8.self))
         free(real)
+        place = JournalVerdict.place(root)
         self.journal = journal
         let fd = open(journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -53,7 +56,7 @@ public final class JournalWatcher: @unchecked Sendable {
             source = UnwatchedSource()
             refusal = "\(error)"
         }
-        append(.session(ms: ChangeJournal.now(), mechanism: source.mechanism, root: self.root))
+        append(.session(ms: ChangeJournal.now(), mechanism: source.mechanism, root: place))
         if let refusal { append(.untrusted(ms: ChangeJournal.now(), reason: refusal)) }
         do {
             try writeOut()
@@ -218,7 +221,7 @@ public final class JournalWatcher: @unchecked Sendable {
     /// its answer. Returns the verdict on the journal for `root`: untrusted at once when no
     /// watcher holds the journal.
     public static func flushAndJudge(journal: String, root: String, target: String, removing: Bool = false, timeout: TimeInterval = 30) -> JournalVerdict {
-        let rootBytes = JournalVerdict.canonical(root), target = JournalVerdict.canonical(target)
+        let rootBytes = JournalVerdict.place(root), target = JournalVerdict.place(target)
         guard FileManager.default.fileExists(atPath: journal) else { return JournalVerdict.of([], root: rootBytes, target: target, flushed: nil, removing: removing) }
         var answered: String?
         if isHeld(journal) {
