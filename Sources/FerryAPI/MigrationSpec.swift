@@ -556,6 +556,8 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     public var journal: Bool?
     /// copy, reflink or move; left out: a reflink where the filesystem can, else a copy.
     public var method: String?
+    /// Transfer pods splitting the package folders between them (1–64; default 1).
+    public var shards: Int?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 

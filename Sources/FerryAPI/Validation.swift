@@ -194,6 +194,14 @@ extension MigrationSpec {
             }
             if fs.preSync == true && (files ?? []).isEmpty { fail("spec.fileSync.preSync", "needs spec.files to copy") }
             if let m = fs.method { Self.checkMethod(m, self, &errors) }
+            Self.checkRange(fs.shards, 1...64, "spec.fileSync.shards", &errors)
+            if let n = fs.shards, n > 1 {
+                if fs.journal == true { fail("spec.fileSync.journal", "with shards above 1 each pod copies a share of each folder, and one pod keeps the journal: turn the journal off or leave shards out") }
+                if fs.method == "move" { fail("spec.fileSync.shards", "move renames whole folders in one pod; leave shards out") }
+                for (i, f) in (files ?? []).enumerated() where f.from.bucket != nil || f.to.s3 != nil {
+                    fail("spec.fileSync.shards", "shards split package folders copied into claims, but spec.files[\(i)] (\(f.name)) has a bucket side; leave shards out")
+                }
+            }
         }
         var rebuildNames = Set<String>()
         for (i, r) in (rebuilds ?? []).enumerated() {

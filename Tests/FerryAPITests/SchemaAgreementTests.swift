@@ -97,6 +97,7 @@ func maximalMigration() -> Migration {
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.fileSync?.journal = true
     spec.fileSync?.method = "reflink"
+    spec.fileSync?.shards = 2
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
     spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
     var status = MigrationStatus()

@@ -271,6 +271,36 @@ struct FilesColumnTests {
         #expect(FileSyncStep.digest(through) != FileSyncStep.digest(plain), "fallback turned on mid-run replaces the pod")
     }
 
+    @Test("fileSync.shards: each transfer pod copies its share (--shard i/N, the bandwidth split), named by index; spread over nodes only when every claim takes several, else kept on one node; refused with a journal, move or a bucket")
+    func shards() throws {
+        var spec = MigrationSpec(package: PackageSource(persistentVolumeClaim: "backup"), appVersion: "6.4.1")
+        spec.files = [FileMapping(name: "attachments", from: "files", to: .init(persistentVolumeClaim: "files"))]
+        spec.fileSync = FileSyncSpec(bandwidth: 1_000_000, preSync: true)
+        spec.fileSync?.shards = 4
+        #expect(spec.validate().isEmpty, "\(spec.validate())")
+        #expect(FileSyncStep.shardCount(spec) == 4 && !FileSyncStep.journaled(spec), "one pod keeps a journal: none with shards")
+        let two = FileSyncStep.arguments(spec, settings: StepSettings(), paused: false, shard: Shard(index: 2, count: 4))
+        #expect(two.shard == Shard(index: 2, count: 4) && two.bandwidth == 250_000 && two.argv.contains("2/4") && !two.watch)
+        #expect(FileSyncStep.podName("ones", shard: Shard(index: 2, count: 4)) == "ones-data-files-transfer-2" && FileSyncStep.podName("ones", shard: nil) == "ones-data-files-transfer")
+        #expect(FileSyncStep.digest(two) != FileSyncStep.digest(FileSyncStep.arguments(spec, settings: StepSettings(), paused: false, shard: Shard(index: 1, count: 4))))
+
+        var pod: JSONValue = [:]
+        FileSyncStep.place(&pod, migration: "ones", shared: true)
+        #expect(pod[path: ["affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"]] != nil, "\(pod)")
+        FileSyncStep.place(&pod, migration: "ones", shared: false)
+        #expect(pod[path: ["affinity", "podAffinity", "requiredDuringSchedulingIgnoredDuringExecution"]]?.arrayValue?.first?[path: ["labelSelector", "matchLabels", "ferry.dev/migration"]] == "ones")
+
+        var other = spec
+        other.fileSync?.journal = true
+        #expect(other.validate().map(\.field) == ["spec.fileSync.journal"])
+        other = spec
+        other.fileSync?.shards = 65
+        #expect(other.validate().map(\.field) == ["spec.fileSync.shards"])
+        other = spec
+        other.files?[0].to = .init(s3: S3Spec(endpoint: "https://s3.example:443", bucket: "ones", credentialsSecret: "k"))
+        #expect(other.validate().map(\.field).contains("spec.fileSync.shards"))
+    }
+
     @Test("fileSync.method: move mounts the package's claim once, writable, and renames between paths of that one mount (no journal); reflink is passed on; move across claims, to a bucket or with a journal is refused by field")
     func sameDisk() throws {
         var spec = MigrationSpec(package: PackageSource(persistentVolumeClaim: "data", subPath: "backup/ones-2026"), appVersion: "6.4.1")

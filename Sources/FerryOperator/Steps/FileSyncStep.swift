@@ -18,7 +18,13 @@ import NIOCore
 /// the final pass (POST /final), which copies only the recorded paths.
 struct FileSyncStep: StepDriver {
     static func podName(_ migration: String) -> String { "\(migration)-data-files-transfer" }
+    /// With `fileSync.shards` above 1: `<migration>-data-files-transfer-<index>`.
+    static func podName(_ migration: String, shard: Shard?) -> String { shard.map { "\(podName(migration))-\($0.index)" } ?? podName(migration) }
     static let attemptLabel = "ferry.dev/attempt"
+    static let shardLabel = "ferry.dev/shard"
+
+    /// Transfer pods: `fileSync.shards`, 1 unless set. Pure.
+    static func shardCount(_ spec: MigrationSpec) -> Int { max(1, min(64, spec.fileSync?.shards ?? 1)) }
     /// What the pod copies, as a digest: a spec edit mid-run (a new entry, a bucket, fallback
     /// turned on) replaces the pod, which resumes. Pause and bandwidth are pushed live instead.
     static let argumentsLabel = "ferry.dev/arguments"
@@ -33,9 +39,41 @@ struct FileSyncStep: StepDriver {
     }
 
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
+        let count = Self.shardCount(context.spec)
+        let shards = count > 1 ? (0..<count).map { Shard(index: $0, count: count) } : [nil]
+        try await removeOthers(keeping: Set(shards.map { Self.podName(context.migration.metadata.name ?? "", shard: $0) }), context)
+        guard count > 1 else { return try await drivePod(step, context, shard: nil).observation }
+        // Every shard looked at in one pass: pause, resume and bandwidth reach each within it.
+        var seen: [FileSyncShards.Shard] = []
+        for shard in shards {
+            let (observation, progress) = try await drivePod(step, context, shard: shard)
+            seen.append(.init(observation.outcome, progress: progress))
+        }
+        let outcome = FileSyncShards.outcome(seen)
+        let previous = context.status.files
+        let files = FileSyncShards.progress(seen).map { FileSyncStatus.running($0, previous: previous, now: context.now) } ?? previous
+        if case .running = outcome {
+            return StepObservation(.running("\(count) transfer pods: " + (files.map(FileSyncStatus.message) ?? "starting")), files: files)
+        }
+        return StepObservation(outcome, files: FileSyncStatus.ended(outcome, previous: files))
+    }
+
+    /// Transfer pods of this Migration that no longer fit `fileSync.shards` (it was edited) are removed.
+    private func removeOthers(keeping names: Set<String>, _ context: StepContext) async throws {
+        guard let owner = context.migration.metadata.name else { return }
+        let selector = ListOptions(labelSelector: "app=data-files-transfer,\(FerryNames.migrationLabel)=\(owner)")
+        for pod in try await context.client.list(.pods, namespace: context.namespace, options: selector).items {
+            guard let name = pod[path: ["metadata", "name"]]?.stringValue, !names.contains(name), pod[path: ["metadata", "deletionTimestamp"]] == nil else { continue }
+            _ = try? await context.client.delete(.pods, name: name, namespace: context.namespace)
+        }
+    }
+
+    /// One transfer pod (one shard, or the only pod): created, replaced, followed, steered.
+    /// Its progress too while it runs, for the shards' sum.
+    private func drivePod(_ step: StepStatus, _ context: StepContext, shard: Shard?) async throws -> (observation: StepObservation, progress: MoverProgress?) {
         let (client, migration, spec, paused, previous) = (context.client, context.migration, context.spec, context.filesPaused, context.status.files)
         let namespace = context.namespace
-        let name = Self.podName(migration.metadata.name ?? "")
+        let name = Self.podName(migration.metadata.name ?? "", shard: shard)
         let attempt = String(step.attempts ?? 1)
         let pod: JSONValue
         let token = try await MoverToken.ensure(client, migration: migration)
@@ -43,39 +81,39 @@ struct FileSyncStep: StepDriver {
             pod = try await client.get(.pods, name: name, namespace: namespace)
         } catch let e as KubeAPIError where e.isNotFound {
             if Gateway.entry(spec) != nil && context.status.gateway?.endpoint == nil {
-                return StepObservation(.running("waiting for the gateway's address (Service \(Gateway.name(migration.metadata.name ?? "")))"), files: previous)
+                return (StepObservation(.running("waiting for the gateway's address (Service \(Gateway.name(migration.metadata.name ?? "")))"), files: previous), nil)
             }
-            try await create(step, attempt: attempt, context)
-            return StepObservation(.running(previous == nil ? "starting the data-files-transfer pod" : "the data-files-transfer pod was gone; started it again (it resumes)"), files: previous)
+            try await create(step, attempt: attempt, context, shard: shard)
+            return (StepObservation(.running(previous == nil ? "starting the data-files-transfer pod" : "the data-files-transfer pod was gone; started it again (it resumes)"), files: previous), nil)
         }
         if pod[path: ["metadata", "deletionTimestamp"]] != nil {
-            return StepObservation(.running("waiting for the previous data-files-transfer pod to stop"), files: previous)
+            return (StepObservation(.running("waiting for the previous data-files-transfer pod to stop"), files: previous), nil)
         }
         let labels = pod[path: ["metadata", "labels"]]
-        if StepKind(step.name) == .files, labels?[StepJobs.stepLabel]?.stringValue == StepKind.presync.family, Self.journaled(spec),
-           pod[path: ["status", "phase"]]?.stringValue == "Running", labels?[Self.argumentsLabel]?.stringValue == Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint)) {
+        if shard == nil, StepKind(step.name) == .files, labels?[StepJobs.stepLabel]?.stringValue == StepKind.presync.family, Self.journaled(spec),
+           pod[path: ["status", "phase"]]?.stringValue == "Running", labels?[Self.argumentsLabel]?.stringValue == Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint, shard: shard)) {
             // The presync pod has watched since before its first pass: its journal is the final delta.
             _ = try await client.patch(.pods, name: name, namespace: namespace, .merge(["metadata": ["labels": [.init(StepJobs.stepLabel): .string(step.name), .init(Self.attemptLabel): .string(attempt)]]]))
-            return StepObservation(.running("the watching transfer pod takes the final pass"), files: previous)
+            return (StepObservation(.running("the watching transfer pod takes the final pass"), files: previous), nil)
         }
         if labels?[StepJobs.stepLabel]?.stringValue != step.name || labels?[Self.attemptLabel]?.stringValue != attempt {
             // Left from presync or an earlier attempt: replace it.
             _ = try? await client.delete(.pods, name: name, namespace: namespace)
-            return StepObservation(.running("replacing the previous data-files-transfer pod"), files: previous)
+            return (StepObservation(.running("replacing the previous data-files-transfer pod"), files: previous), nil)
         }
-        let wanted = Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint))
+        let wanted = Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint, shard: shard))
         if labels?[Self.argumentsLabel]?.stringValue != wanted, ["Pending", "Running"].contains(pod[path: ["status", "phase"]]?.stringValue ?? "") {
             _ = try? await client.delete(.pods, name: name, namespace: namespace)
-            return StepObservation(.running("spec.files or spec.fileSync changed: replacing the data-files-transfer pod (it resumes; what is copied is skipped)"), files: previous)
+            return (StepObservation(.running("spec.files or spec.fileSync changed: replacing the data-files-transfer pod (it resumes; what is copied is skipped)"), files: previous), nil)
         }
         switch pod[path: ["status", "phase"]]?.stringValue {
         case "Succeeded", "Failed":
             let outcome = StepPodOutcome.outcome(pod: pod)
             let files = FileSyncStatus.ended(outcome, previous: previous)
-            return StepObservation(outcome, files: files)
+            return (StepObservation(outcome, files: files), nil)
         case "Running":
             guard let ip = pod[path: ["status", "podIP"]]?.stringValue else {
-                return StepObservation(.running("data-files-transfer pod running, no IP yet"), files: previous)
+                return (StepObservation(.running("data-files-transfer pod running, no IP yet"), files: previous), nil)
             }
             let base = "http://\(ip.contains(":") ? "[\(ip)]" : ip):\(context.settings.moverPort)"
             do {
@@ -87,7 +125,7 @@ struct FileSyncStep: StepDriver {
                     try await post(context.http, base + MoverAPI.resume, "", token: token)
                     progress = try await get(context.http, base + MoverAPI.progress, token: token)
                 }
-                let want = spec.fileSync?.bandwidth ?? 0
+                let want = FileSyncShards.bandwidth(spec.fileSync?.bandwidth ?? 0, shards: shard?.count ?? 1)
                 if progress.bandwidth != want {
                     try await post(context.http, base + MoverAPI.bandwidth, String(want), token: token)
                 }
@@ -96,23 +134,23 @@ struct FileSyncStep: StepDriver {
                     // The first pass is complete and verified; changes since are in the journal.
                     if StepKind(step.name) == .presync {
                         let recorded = (progress.journals ?? []).map(\.paths).reduce(0, +)
-                        return StepObservation(.succeeded(result: progress.firstPass.flatMap { try? JSONValue(encoding: $0) }, message: "first pass done; watching for changes (\(recorded) recorded so far)"), files: files)
+                        return (StepObservation(.succeeded(result: progress.firstPass.flatMap { try? JSONValue(encoding: $0) }, message: "first pass done; watching for changes (\(recorded) recorded so far)"), files: files), nil)
                     }
                     try await post(context.http, base + MoverAPI.final, "", token: token)
-                    return StepObservation(.running("final pass from the change journal"), files: files)
+                    return (StepObservation(.running("final pass from the change journal"), files: files), nil)
                 }
-                return StepObservation(.running(FileSyncStatus.message(files)), files: files)
+                return (StepObservation(.running(FileSyncStatus.message(files)), files: files), progress)
             } catch {
                 var files = previous ?? FilesStatus()
                 files.lastError = "the data-files-transfer pod's progress endpoint does not answer: \(error)"
-                return StepObservation(.running("data-files-transfer pod running; waiting for its progress endpoint"), files: files)
+                return (StepObservation(.running("data-files-transfer pod running; waiting for its progress endpoint"), files: files), nil)
             }
         default:
             let waiting = pod[path: ["status", "containerStatuses"]]?.arrayValue?.first?[path: ["state", "waiting"]]
             var files = previous ?? FilesStatus()
             files.state = "podNotRunning"
             let why = waiting.map { "\($0["reason"]?.stringValue ?? ""): \($0["message"]?.stringValue ?? "")" } ?? "pending"
-            return StepObservation(.running("data-files-transfer pod not running yet (\(why))"), files: files)
+            return (StepObservation(.running("data-files-transfer pod not running yet (\(why))"), files: files), nil)
         }
     }
 
@@ -121,7 +159,7 @@ struct FileSyncStep: StepDriver {
     /// the store of that name reading its keys and CA from the Secrets mounted for it.
     /// An entry with `fallback` is copied through its gateway (`gateway`: its endpoint), which
     /// takes the mover's writes only where the application has not written or deleted since.
-    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool, gateway: String? = nil) -> FileSyncArguments {
+    static func arguments(_ spec: MigrationSpec, settings: StepSettings, paused: Bool, gateway: String? = nil, shard: Shard? = nil) -> FileSyncArguments {
         let sync = spec.fileSync ?? FileSyncSpec()
         var stores: [String: FileSyncArguments.S3] = [:]
         func side(_ i: Int, _ entry: String, _ end: String, _ b: S3Spec) -> String {
@@ -150,15 +188,15 @@ struct FileSyncStep: StepDriver {
         return FileSyncArguments(
             copies: copies,
             parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
-            bandwidth: Int(sync.bandwidth ?? 0), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
+            bandwidth: Int(FileSyncShards.bandwidth(sync.bandwidth ?? 0, shards: shard?.count ?? 1)), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
             controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores,
-            journals: journals, watch: !journals.isEmpty, method: method)
+            journals: journals, watch: !journals.isEmpty, method: method, shard: shard)
     }
 
     /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
     static func journaled(_ spec: MigrationSpec) -> Bool {
         let sync = spec.fileSync ?? FileSyncSpec()
-        return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue
+        return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue && shardCount(spec) == 1
     }
 
     static let caKey = "ca.crt"
@@ -181,7 +219,7 @@ struct FileSyncStep: StepDriver {
         }
     }
 
-    private func create(_ step: StepStatus, attempt: String, _ context: StepContext) async throws {
+    private func create(_ step: StepStatus, attempt: String, _ context: StepContext, shard: Shard?) async throws {
         let (client, migration, spec, settings) = (context.client, context.migration, context.spec, context.settings)
         guard let owner = migration.metadata.name, migration.metadata.uid != nil else { return }
         let moving = spec.fileSync?.method == FileSyncMethod.move.rawValue
@@ -189,18 +227,22 @@ struct FileSyncStep: StepDriver {
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
             + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
             + (Gateway.entry(spec) != nil ? StepPod.secret(Gateway.moverSecret(owner), volume: "gateway-mover", at: Gateway.moverKeysMount) : StepPod.Volumes())
-        let arguments = Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint)
-        let labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt),
+        let arguments = Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint, shard: shard)
+        var labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt),
                                  Self.argumentsLabel: .string(Self.digest(arguments))]
+        if let shard { labels[Self.shardLabel] = .string(String(shard.index)) }
         var podSpec = StepPod.spec(container: "mover", argv: arguments.argv,
                                    volumes: volumes, settings: settings, spec: spec,
                                    cpu: "200m", ports: [["name": "control", "containerPort": .int(Int64(settings.moverPort))]],
                                    env: [["name": "POD_IP", "valueFrom": ["fieldRef": ["fieldPath": "status.podIP"]]]])
         Gateway.colocate(&podSpec, migration: owner, spec: spec)
+        if let shard, shard.count > 1, podSpec["affinity"] == nil, spec.package.hostPath == nil {
+            Self.place(&podSpec, migration: owner, shared: try await Self.sharedVolumes(spec, context))
+        }
         let pod: JSONValue = [
             "apiVersion": "v1", "kind": "Pod",
             "metadata": [
-                "name": .string(Self.podName(owner)), "namespace": .string(migration.metadata.namespace ?? "default"), "labels": labels,
+                "name": .string(Self.podName(owner, shard: shard)), "namespace": .string(migration.metadata.namespace ?? "default"), "labels": labels,
                 "ownerReferences": [OwnerReference.controller(of: migration)],
             ],
             "spec": podSpec,
@@ -208,6 +250,28 @@ struct FileSyncStep: StepDriver {
         do {
             _ = try await client.create(.pods, pod, namespace: migration.metadata.namespace)
         } catch let e as KubeAPIError where e.isAlreadyExists {}
+    }
+
+    /// Where shard pods run: spread over the nodes (preferred) when every claim they mount can be
+    /// mounted on several nodes at once (ReadWriteMany, or ReadOnlyMany for the package); else
+    /// together on one node (required: a ReadWriteOnce claim is one node's). Pure.
+    static func place(_ podSpec: inout JSONValue, migration: String, shared: Bool) {
+        let term: JSONValue = ["labelSelector": ["matchLabels": ["app": "data-files-transfer", .init(FerryNames.migrationLabel): .string(migration)]], "topologyKey": "kubernetes.io/hostname"]
+        podSpec["affinity"] = shared
+            ? ["podAntiAffinity": ["preferredDuringSchedulingIgnoredDuringExecution": [["weight": 100, "podAffinityTerm": term]]]]
+            : ["podAffinity": ["requiredDuringSchedulingIgnoredDuringExecution": [term]]]
+    }
+
+    /// Whether every claim a shard pod mounts takes several nodes (read from the claims' access modes).
+    static func sharedVolumes(_ spec: MigrationSpec, _ context: StepContext) async throws -> Bool {
+        var claims = (spec.files ?? []).compactMap(\.to.persistentVolumeClaim).map { ($0, ["ReadWriteMany"]) }
+        if let p = spec.package.persistentVolumeClaim { claims.append((p, ["ReadWriteMany", "ReadOnlyMany"])) }
+        for (claim, modes) in claims {
+            let pvc = try? await context.client.get(.persistentVolumeClaims, name: claim, namespace: context.namespace)
+            let have = pvc?[path: ["spec", "accessModes"]]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !have.contains(where: modes.contains) { return false }
+        }
+        return true
     }
 
     private func get(_ http: HTTPClient, _ url: String, token: String) async throws -> MoverProgress {

@@ -46,6 +46,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, create, patch]
+# Claims: with fileSync.shards, the transfer pods spread over nodes only when every claim they mount takes several nodes (get, its accessModes).
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get]
 # Secrets: credentials keys read (get); the mover token Secret created (create). update/patch only
 # because a controller can grant no more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
