@@ -140,6 +140,81 @@ struct FilesEndToEndTests {
         }
     }
 
+    @Test("fileSync.shards: 4 transfer pods copy their shares at once; a pause reaches every shard (each one's reaction printed) and no bytes are written for 3 s; a shard pod killed mid-way is recreated, paused, and resumes its share; Succeeded with the trees identical and the shards' results adding up")
+    func fourShards() async throws {
+        try await KubectlEnv.with { env in
+            #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
+            let package = try Self.makePackage(count: 280)  // 7 folders of ~4 MB: ~14 s at 2 MB/s
+            let port = try Self.freePort()
+            let controller = try Self.controller(env, "shards", moverPort: port)
+            defer { controller.terminateNow() }
+            let target = env.fixture.server.dataDirectory + "/volumes/default/app-files/attachments"
+            let yaml = """
+                apiVersion: ferry.dev/v1alpha1
+                kind: Migration
+                metadata: {name: sync, namespace: default}
+                spec:
+                  package: {hostPath: \(package)}
+                  appVersion: "6.4.1"
+                  files:
+                  - {name: attachments, from: files, to: {persistentVolumeClaim: app-files, subPath: attachments}}
+                  fileSync: {bandwidth: 2000000, parallelism: 2, shards: 4}
+
+                """
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await eventually(timeout: 30, interval: 0.2) { (Int(try await env.jsonpath("migration/sync", ".status.files.bytesDone")) ?? 0) > 0 }, "\(controller.log.suffix(2000))")
+            let pods = (0..<4).map { "sync-data-files-transfer-\($0)" }
+            for pod in pods { #expect(try await env.jsonpath("pod/\(pod)", ".metadata.labels.ferry\\.dev/shard") == String(pod.last!), "\(pod)") }
+            #expect(try await env.jsonpath("pod/\(pods[1])", ".spec.containers[0].command").contains("1/4"))
+
+            func mover(_ pod: String) async throws -> (url: String, token: String) {
+                let ip = try await env.jsonpath("pod/\(pod)", ".status.podIP")
+                let b64 = try await env.jsonpath("secret/sync-mover", ".data.token")
+                return ("http://\(ip):\(port)", Data(base64Encoded: b64).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            }
+            func paused(_ pod: String) async throws -> Bool {
+                let m = try await mover(pod)
+                return ((try? await httpGet(m.url + "/progress", bearer: m.token).body) ?? "").contains("\"state\":\"paused\"")
+            }
+            // Each shard's bandwidth is a quarter of the limit.
+            let first = try await mover(pods[0])
+            #expect(try await eventually(timeout: 20, interval: 0.2) { ((try? await httpGet(first.url + "/progress", bearer: first.token).body) ?? "").contains("\"bandwidth\":500000") })
+
+            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=paused").status == 0)
+            let asked = Date()
+            var reactions: [String] = []
+            for pod in pods {
+                #expect(try await eventually(timeout: 30, interval: 0.05) { try await paused(pod) }, "\(pod) paused")
+                reactions.append(String(format: "%.2f", Date().timeIntervalSince(asked)))
+            }
+            print("file sync shards: every shard paused by \(reactions.joined(separator: ", ")) s after the annotation")
+            #expect(try await eventually(timeout: 30, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Paused" })
+            try await Task.sleep(nanoseconds: 500_000_000)
+            let before = Self.bytes(under: target)
+            try await Task.sleep(nanoseconds: 3_000_000_000)
+            #expect(Self.bytes(under: target) == before, "bytes written while every shard is paused")
+            #expect(before > 0 && before < 28_000_000, "mid-way: \(before) bytes")
+
+            // One shard pod killed: it comes back, paused, and its share resumes.
+            let uid = try await env.jsonpath("pod/\(pods[2])", ".metadata.uid")
+            #expect(try await env.kubectl("delete", "pod", pods[2], "--wait=false").status == 0)
+            #expect(try await eventually(timeout: 20, interval: 0.2) {
+                let now = try await env.jsonpath("pod/\(pods[2])", ".metadata.uid")
+                return !now.isEmpty && now != uid
+            }, "the shard pod was recreated: \(controller.log.suffix(1500))")
+            #expect(try await eventually(timeout: 20, interval: 0.2) { try await paused(pods[2]) }, "the recreated shard starts paused")
+
+            #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=running", "--overwrite").status == 0)
+            let finished = try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/sync", ".status.phase") == "Succeeded" }
+            let finalYAML = try await env.kubectl("get", "migration", "sync", "-o", "yaml").stdout
+            #expect(finished, "\(finalYAML)\n\(controller.log.suffix(2000))")
+            #expect(try await Self.identical(package + "/files", target))
+            #expect(try await env.jsonpath("migration/sync", #".status.steps[?(@.name=="files")].result.filesTotal"#) == "280", "each file in exactly one share")
+            #expect(try await env.jsonpath("migration/sync", #".status.steps[?(@.name=="files")].result.shard.count"#) == "4")
+            #expect(try await env.jsonpath("migration/sync", ".status.files.summary") == "100% done")
+        }
+    }
+
     @Test("preSync with the change journal: the copy runs while the app still serves and the package changes under it; the same pod keeps watching; after quiesce the final pass copies only the recorded paths; both durations are in status; the trees end identical")
     func preSyncThenDelta() async throws {
         try await KubectlEnv.with { env in
