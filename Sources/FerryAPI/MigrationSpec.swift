@@ -556,8 +556,8 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     public var journal: Bool?
     /// copy, reflink or move; left out: a reflink where the filesystem can, else a copy.
     public var method: String?
-    /// Transfer pods splitting the package folders between them (1–64; default 1).
-    public var shards: Int?
+    /// Transfer pods splitting the package folders between them (1–64, or auto; default 1).
+    public var shards: ShardCount?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 
@@ -568,6 +568,37 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
         self.window = window
         self.preSync = preSync
         self.stallSeconds = stallSeconds
+    }
+}
+
+/// `fileSync.shards`: a number of transfer pods, or `auto` (one per node that can mount the
+/// volumes; one when they are one node's, or with the change journal). Anything else is kept
+/// as written, for validation to name.
+public enum ShardCount: Codable, Sendable, Hashable, ExpressibleByIntegerLiteral {
+    case count(Int)
+    case auto
+    case invalid(String)
+
+    public init(integerLiteral value: Int) { self = .count(value) }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if let n = try? c.decode(Int.self) {
+            self = .count(n)
+        } else if let s = try? c.decode(String.self) {
+            self = s == "auto" ? .auto : Int(s).map(ShardCount.count) ?? .invalid(s)
+        } else {
+            self = .invalid("(not a number or a string)")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .count(let n): try c.encode(n)
+        case .auto: try c.encode("auto")
+        case .invalid(let s): try c.encode(s)
+        }
     }
 }
 

@@ -100,6 +100,8 @@ public struct FilesStatus: Codable, Sendable, Hashable {
     public var summary: String?
     /// The change journal of each package folder (`spec.fileSync.journal`).
     public var journals: [JournalReport]?
+    /// Transfer pods in this run (`fileSync.shards`, auto resolved once and kept).
+    public var shards: Int?
 
     public init() {}
 }

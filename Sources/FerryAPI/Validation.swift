@@ -194,8 +194,9 @@ extension MigrationSpec {
             }
             if fs.preSync == true && (files ?? []).isEmpty { fail("spec.fileSync.preSync", "needs spec.files to copy") }
             if let m = fs.method { Self.checkMethod(m, self, &errors) }
-            Self.checkRange(fs.shards, 1...64, "spec.fileSync.shards", &errors)
-            if let n = fs.shards, n > 1 {
+            if case .invalid(let text) = fs.shards { fail("spec.fileSync.shards", "\"\(text)\" is neither a number of pods (1…64) nor auto") }
+            if case .count(let n) = fs.shards { Self.checkRange(n, 1...64, "spec.fileSync.shards", &errors) }
+            if case .count(let n) = fs.shards, n > 1 {
                 if fs.journal == true { fail("spec.fileSync.journal", "with shards above 1 each pod copies a share of each folder, and one pod keeps the journal: turn the journal off or leave shards out") }
                 if fs.method == "move" { fail("spec.fileSync.shards", "move renames whole folders in one pod; leave shards out") }
                 for (i, f) in (files ?? []).enumerated() where f.from.bucket != nil || f.to.s3 != nil {

@@ -37,6 +37,7 @@ public struct ResourceDescriptor: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension ResourceDescriptor {
+    public static let nodes = ResourceDescriptor(group: "", version: "v1", plural: "nodes", kind: "Node", namespaced: false)
     public static let namespaces = ResourceDescriptor(group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false)
     public static let pods = ResourceDescriptor(group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true)
     public static let configMaps = ResourceDescriptor(group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true)

@@ -128,6 +128,7 @@ func maximalMigration() -> Migration {
     files.journals = [JournalReport(source: "/package/files", mechanism: "fanotify", trusted: true, paths: 3, reason: "r", gapSince: "2026-12-01T00:00:00Z", pass: "journal", sampled: 100, sampleDiffering: 0)]
     files.state = "copying"
     files.lastProgressAt = "2026-01-01T00:00:00Z"
+    files.shards = 2
     status.files = files
     status.gateway = GatewayStatus(endpoint: "http://g:9000", bucket: "b", keysSecret: "k", copied: true, message: "m")
     var mysql = ReplicationState()

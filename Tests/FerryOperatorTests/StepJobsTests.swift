@@ -1,6 +1,7 @@
 import FerryAPI
 import FerryEngine
 import FerryProtocol
+import Foundation
 @testable import FerryOperator
 import KubeClient
 import Testing
@@ -279,6 +280,22 @@ struct FilesColumnTests {
         spec.fileSync?.shards = 4
         #expect(spec.validate().isEmpty, "\(spec.validate())")
         #expect(FileSyncStep.shardCount(spec) == 4 && !FileSyncStep.journaled(spec), "one pod keeps a journal: none with shards")
+        var auto = spec
+        auto.fileSync?.shards = .auto
+        #expect(auto.validate().isEmpty && FileSyncStep.shardCount(auto) == nil && FileSyncStep.journaled(auto), "auto with the journal on: one pod, which keeps it")
+        let ready: JSONValue = ["status": ["conditions": [["type": "Ready", "status": "True"]]]]
+        let notReady: JSONValue = ["status": ["conditions": [["type": "Ready", "status": "False"]]]]
+        let tainted: JSONValue = ["spec": ["taints": [["key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"]]], "status": ready["status"]!]
+        let cordoned: JSONValue = ["spec": ["unschedulable": true], "status": ready["status"]!]
+        #expect(FileSyncStep.autoShards(nodes: [ready, ready, notReady, tainted, cordoned, ready], shared: true) == 3)
+        #expect(FileSyncStep.autoShards(nodes: [ready, ready, ready], shared: false) == 1, "a ReadWriteOnce claim is one node's")
+        #expect(FileSyncStep.autoShards(nodes: [], shared: true) == 1)
+        var bad = spec
+        bad.fileSync?.shards = .invalid("many")
+        #expect(bad.validate().first?.message.contains("neither a number of pods") == true)
+        let decoded = try JSONDecoder().decode(FileSyncSpec.self, from: Data(#"{"shards":"auto"}"#.utf8))
+        let three = try JSONDecoder().decode(FileSyncSpec.self, from: Data(#"{"shards":3}"#.utf8))
+        #expect(decoded.shards == .auto && three.shards == 3)
         let two = FileSyncStep.arguments(spec, settings: StepSettings(), paused: false, shard: Shard(index: 2, count: 4))
         #expect(two.shard == Shard(index: 2, count: 4) && two.bandwidth == 250_000 && two.argv.contains("2/4") && !two.watch)
         #expect(FileSyncStep.podName("ones", shard: Shard(index: 2, count: 4)) == "ones-data-files-transfer-2" && FileSyncStep.podName("ones", shard: nil) == "ones-data-files-transfer")

@@ -23,8 +23,36 @@ struct FileSyncStep: StepDriver {
     static let attemptLabel = "ferry.dev/attempt"
     static let shardLabel = "ferry.dev/shard"
 
-    /// Transfer pods: `fileSync.shards`, 1 unless set. Pure.
-    static func shardCount(_ spec: MigrationSpec) -> Int { max(1, min(64, spec.fileSync?.shards ?? 1)) }
+    /// Transfer pods as the spec fixes them: 1 unless set; nil for auto (``resolveShards``). Pure.
+    static func shardCount(_ spec: MigrationSpec) -> Int? {
+        switch spec.fileSync?.shards {
+        case .count(let n): return max(1, min(64, n))
+        case .auto: return nil
+        case .invalid, nil: return 1
+        }
+    }
+
+    /// `auto`: one pod per node that can take one (Ready, schedulable, no NoSchedule taint)
+    /// when every claim can be mounted on several nodes at once; else one. Pure.
+    static func autoShards(nodes: [JSONValue], shared: Bool) -> Int {
+        guard shared else { return 1 }
+        let usable = nodes.filter { n in
+            let ready = n[path: ["status", "conditions"]]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } ?? false
+            let tainted = n[path: ["spec", "taints"]]?.arrayValue?.contains { ["NoSchedule", "NoExecute"].contains($0["effect"]?.stringValue ?? "") } ?? false
+            return ready && !tainted && n[path: ["spec", "unschedulable"]]?.boolValue != true
+        }
+        return max(1, min(64, usable.count))
+    }
+
+    /// The pods of this run: fixed by the spec, or auto resolved once (then kept in status.files.shards).
+    private func resolveShards(_ context: StepContext) async throws -> Int {
+        if let n = Self.shardCount(context.spec) { return n }
+        if let kept = context.status.files?.shards { return kept }
+        guard !Self.journaled(context.spec), context.spec.package.hostPath == nil else { return 1 }
+        let shared = try await Self.sharedVolumes(context.spec, context)
+        let nodes = (try? await context.client.list(.nodes).items) ?? []
+        return Self.autoShards(nodes: nodes, shared: shared)
+    }
     /// What the pod copies, as a digest: a spec edit mid-run (a new entry, a bucket, fallback
     /// turned on) replaces the pod, which resumes. Pause and bandwidth are pushed live instead.
     static let argumentsLabel = "ferry.dev/arguments"
@@ -39,10 +67,14 @@ struct FileSyncStep: StepDriver {
     }
 
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
-        let count = Self.shardCount(context.spec)
+        let count = try await resolveShards(context)
         let shards = count > 1 ? (0..<count).map { Shard(index: $0, count: count) } : [nil]
         try await removeOthers(keeping: Set(shards.map { Self.podName(context.migration.metadata.name ?? "", shard: $0) }), context)
-        guard count > 1 else { return try await drivePod(step, context, shard: nil).observation }
+        guard count > 1 else {
+            var observation = try await drivePod(step, context, shard: nil).observation
+            if context.spec.fileSync?.shards == .auto { observation.files = (observation.files ?? FilesStatus()).with(shards: 1) }
+            return observation
+        }
         // Every shard looked at in one pass: pause, resume and bandwidth reach each within it.
         var seen: [FileSyncShards.Shard] = []
         for shard in shards {
@@ -51,9 +83,9 @@ struct FileSyncStep: StepDriver {
         }
         let outcome = FileSyncShards.outcome(seen)
         let previous = context.status.files
-        let files = FileSyncShards.progress(seen).map { FileSyncStatus.running($0, previous: previous, now: context.now) } ?? previous
+        let files = (FileSyncShards.progress(seen).map { FileSyncStatus.running($0, previous: previous, now: context.now) } ?? previous ?? FilesStatus()).with(shards: count)
         if case .running = outcome {
-            return StepObservation(.running("\(count) transfer pods: " + (files.map(FileSyncStatus.message) ?? "starting")), files: files)
+            return StepObservation(.running("\(count) transfer pods: " + FileSyncStatus.message(files)), files: files)
         }
         return StepObservation(outcome, files: FileSyncStatus.ended(outcome, previous: files))
     }
@@ -196,7 +228,7 @@ struct FileSyncStep: StepDriver {
     /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
     static func journaled(_ spec: MigrationSpec) -> Bool {
         let sync = spec.fileSync ?? FileSyncSpec()
-        return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue && shardCount(spec) == 1
+        return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue && (shardCount(spec) ?? 1) == 1
     }
 
     static let caKey = "ca.crt"
@@ -291,5 +323,13 @@ struct FileSyncStep: StepDriver {
         let response = try await http.execute(request, timeout: .seconds(2))
         _ = try await response.body.collect(upTo: 1 << 16)
         guard response.status == .ok else { throw KubeClientError.transport(method: "POST", url: url, detail: "HTTP \(response.status.code)") }
+    }
+}
+
+extension FilesStatus {
+    func with(shards: Int) -> FilesStatus {
+        var f = self
+        f.shards = shards
+        return f
     }
 }

@@ -50,6 +50,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [persistentvolumeclaims]
   verbs: [get]
+# Nodes: fileSync.shards auto runs one transfer pod per node that can take one (list).
+- apiGroups: [""]
+  resources: [nodes]
+  verbs: [list]
 # Secrets: credentials keys read (get); the mover token Secret created (create). update/patch only
 # because a controller can grant no more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
