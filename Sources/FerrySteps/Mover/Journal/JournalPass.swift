@@ -11,6 +11,9 @@ extension FileMover {
     /// parents: adding or removing an entry changed them) and how many paths were removed.
     func walkScope(_ paths: [[UInt8]], visit: @escaping (TreeWalker.Entry) -> Bool, unreadable: @escaping (RawPath, Int32) -> Void) -> (parents: [([UInt8], stat)], removed: Int64) {
         let source = options.source, target = options.target
+        // The walk below looks at each path one after another; on a cold cache each look is a
+        // disk read. Looked at first by many threads at once, they are all in memory by then.
+        Self.prefetch(paths, roots: [source, target], threads: 16)
         var walkedFolders = Set<[UInt8]>()
         var parents: [[UInt8]: stat] = [:]
         var removed: Int64 = 0
@@ -90,6 +93,31 @@ extension FileMover {
         return (Array(parents), removed)
     }
 
+    /// lstat of each path and its folders under each root, on `threads` threads: the inodes
+    /// read from disk in parallel. Only warms the cache; nothing is decided here.
+    static func prefetch(_ paths: [[UInt8]], roots: [RawPath], threads: Int) {
+        guard paths.count > 8 else { return }
+        let next = Locked(0)
+        let group = DispatchGroup()
+        for _ in 0..<max(1, min(threads, paths.count / 4)) {
+            group.enter()
+            let t = Thread {
+                defer { group.leave() }
+                while true {
+                    let i = next.withLock { n in defer { n += 1 }; return n }
+                    guard i < paths.count else { return }
+                    for root in roots {
+                        var st = stat()
+                        _ = root.appending(relative: paths[i]).withCString { lstat($0, &st) }
+                    }
+                }
+            }
+            t.stackSize = 128 << 10
+            t.start()
+        }
+        group.wait()
+    }
+
     /// Removes what the target's folder `relative` holds and the source's does not (one level).
     private func removeExtras(_ relative: [UInt8]) -> Int64 {
         let source = options.source.appending(relative: relative), target = options.target.appending(relative: relative)
@@ -125,17 +153,41 @@ extension FileMover {
 /// (size and mtime, or contents). One that differs means the journal missed a change.
 enum JournalSample {
     /// The first sampled file that differs, and how many were compared.
-    static func check(source: RawPath, target: RawPath, journaled: Set<[UInt8]>, count: Int, checksum: Bool) -> (differing: [UInt8]?, compared: Int) {
-        var rng = SystemRandomNumberGenerator()
-        var compared = 0
-        var attempts = 0
-        while compared < count && attempts < count * 8 {
-            attempts += 1
-            guard let (relative, st) = pick(source, journaled: journaled, using: &rng) else { continue }
-            compared += 1
-            if !FileCopier.sameFile(source.appending(relative: relative), target.appending(relative: relative), st, checksum: checksum) { return (relative, compared) }
+    /// On several threads at once (each descent is a few cold reads; they overlap).
+    static func check(source: RawPath, target: RawPath, journaled: Set<[UInt8]>, count: Int, checksum: Bool, threads: Int = 8) -> (differing: [UInt8]?, compared: Int) {
+        struct Tally: Sendable {
+            var compared = 0
+            var attempts = 0
+            var differing: [UInt8]?
         }
-        return (nil, compared)
+        let tally = Locked(Tally())
+        let group = DispatchGroup()
+        for _ in 0..<max(1, threads) {
+            group.enter()
+            let t = Thread {
+                defer { group.leave() }
+                var rng = SystemRandomNumberGenerator()
+                while true {
+                    let go = tally.withLock { t -> Bool in
+                        guard t.differing == nil, t.compared < count, t.attempts < count * 8 else { return false }
+                        t.attempts += 1
+                        return true
+                    }
+                    guard go else { return }
+                    guard let (relative, st) = pick(source, journaled: journaled, using: &rng) else { continue }
+                    let same = FileCopier.sameFile(source.appending(relative: relative), target.appending(relative: relative), st, checksum: checksum)
+                    tally.withLock { t in
+                        t.compared += 1
+                        if !same && t.differing == nil { t.differing = relative }
+                    }
+                }
+            }
+            t.stackSize = 256 << 10
+            t.start()
+        }
+        group.wait()
+        let t = tally.withLock { $0 }
+        return (t.differing, t.compared)
     }
 
     /// One regular file reached by random steps down from the root, not under a journaled path.

@@ -120,7 +120,8 @@ public final class JournalWatcher: @unchecked Sendable {
         var poller = pollfd(fd: source.descriptor, events: Int16(POLLIN), revents: 0)
         var lastWrite = ChangeJournal.now()
         while true {
-            _ = poll(&poller, 1, 100)
+            // Woken by the kernel's events, else every 20 ms: a flush request is answered soon.
+            _ = poll(&poller, 1, 20)
             lock.lock()
             if stopping {
                 lock.unlock()
@@ -242,7 +243,7 @@ public final class JournalWatcher: @unchecked Sendable {
                         answered = nonce
                         break
                     }
-                    usleep(50_000)
+                    usleep(10_000)
                 }
             }
         }
