@@ -64,6 +64,24 @@ func symlinkStaysInside(linkDirectory: [UInt8], target: [UInt8]) -> Bool {
 
 extension RawPath {
     /// Creates the folder and every missing parent (0755), as `mkdir -p`; false with errno set when one cannot be made.
+    /// The names in this folder (`.` and `..` left out); nil with errno when it cannot be read.
+    /// `following: false`: nil when the path is a symlink, never its target's names.
+    func names(following: Bool = true) -> [[UInt8]]? {
+        let fd = withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (following ? 0 : O_NOFOLLOW)) }
+        guard fd >= 0 else { return nil }
+        guard let dir = fdopendir(fd) else {
+            close(fd)
+            return nil
+        }
+        defer { closedir(dir) }
+        var names: [[UInt8]] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if name != [46] && name != [46, 46] { names.append(name) }
+        }
+        return names
+    }
+
     /// A real folder (lstat: a symlink to one is not).
     var isFolder: Bool {
         var st = stat()

@@ -165,7 +165,7 @@ struct TreeMove {
 
     /// Moves the entries of the source folder `relative` into the target's.
     func merge(_ relative: [UInt8], scan: Scan, failed: inout [String]) {
-        guard let names = entries(relative) else {
+        guard let names = source.appending(relative: relative).names() else {
             failed.append("\(source.appending(relative: relative)): cannot read the folder: \(String(cString: strerror(errno))); its entries were not moved")
             return
         }
@@ -197,18 +197,5 @@ struct TreeMove {
             let count: (files: Int64, bytes: Int64) = srcIsDir ? (scan.subtree[rel] ?? (0, 0)) : (1, (s.st_mode & S_IFMT) == S_IFREG ? Int64(s.st_size) : 0)
             control.moved(files: count.files, bytes: count.bytes)
         }
-    }
-
-    /// The names in a source folder (`.` and `..` left out); nil with errno when it cannot be read.
-    func entries(_ relative: [UInt8]) -> [[UInt8]]? {
-        guard let dir = source.appending(relative: relative).withCString({ opendir($0) }) else { return nil }
-        defer { closedir(dir) }
-        var names: [[UInt8]] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
-            if name == [46] || name == [46, 46] { continue }
-            names.append(name)
-        }
-        return names
     }
 }

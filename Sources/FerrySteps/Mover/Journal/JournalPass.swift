@@ -122,20 +122,7 @@ extension FileMover {
     private func removeExtras(_ relative: [UInt8]) -> Int64 {
         let source = options.source.appending(relative: relative), target = options.target.appending(relative: relative)
         // Never through a symlink: the visit replaces one with a real folder.
-        let fd = target.withCString { open($0, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { return 0 }
-        guard let dir = fdopendir(fd) else {
-            close(fd)
-            return 0
-        }
-        var names: [[UInt8]] = []
-        while let entry = readdir(dir) {
-            let name: [UInt8] = withUnsafePointer(to: &entry.pointee.d_name) { p in
-                p.withMemoryRebound(to: UInt8.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)))) }
-            }
-            if name != [46] && name != [46, 46] { names.append(name) }
-        }
-        closedir(dir)
+        guard let names = target.names(following: false) else { return 0 }
         var removed: Int64 = 0
         for name in names {
             var st = stat()
@@ -194,16 +181,7 @@ enum JournalSample {
     private static func pick(_ root: RawPath, journaled: Set<[UInt8]>, using rng: inout SystemRandomNumberGenerator) -> ([UInt8], stat)? {
         var relative: [UInt8] = []
         for _ in 0..<64 {
-            guard let dir = root.appending(relative: relative).withCString({ opendir($0) }) else { return nil }
-            var names: [[UInt8]] = []
-            while let entry = readdir(dir) {
-                let name: [UInt8] = withUnsafePointer(to: &entry.pointee.d_name) { p in
-                    p.withMemoryRebound(to: UInt8.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)))) }
-                }
-                if name != [46] && name != [46, 46] { names.append(name) }
-            }
-            closedir(dir)
-            guard let name = names.randomElement(using: &rng) else { return nil }
+            guard let name = root.appending(relative: relative).names()?.randomElement(using: &rng) else { return nil }
             relative = join(relative, name)
             if journaled.contains(relative) { return nil }
             var st = stat()
