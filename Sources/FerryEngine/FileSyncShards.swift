@@ -40,6 +40,11 @@ public enum FileSyncShards {
             }
             results.append(r)
         }
+        // Each result is its own share's, of this number of shards (a pod left from another
+        // count, or another index, copied another share).
+        for (i, r) in results.enumerated() where r.shard?.index != i || r.shard?.count != n {
+            return .failed("transfer pod \(i) reported the share \(r.shard.map { "\($0.index)/\($0.count)" } ?? "of no shard"), not \(i)/\(n); the files step runs again", permanent: false)
+        }
         let digests = Set(results.map { $0.shard?.digest ?? "" })
         guard digests.count == 1, !digests.contains("") else {
             return .failed("the \(n) shards split the folders by different plans (the package changed while they scanned it): some files may have been copied by none; the files step runs again", permanent: false)
@@ -90,7 +95,8 @@ public enum FileSyncShards {
         }
         guard !parts.isEmpty else { return nil }
         func sum(_ k: KeyPath<MoverProgress, Int64>) -> Int64 { parts.map { $0[keyPath: k] }.reduce(0, +) }
-        let states = Set(parts.map(\.state))
+        // A shard not heard from is not known to be paused or done.
+        let states = Set(parts.map(\.state) + (parts.count < shards.count ? [MoverState.scanning] : []))
         let state: MoverState = states.count == 1 ? states.first! : states.contains(.copying) ? .copying : states.contains(.scanning) ? .scanning
             : states.contains(.paused) ? .paused : states.contains(.waitingForWindow) ? .waitingForWindow : .verifying
         let (bytesDone, bytesTotal, rate) = (sum(\.bytesDone), sum(\.bytesTotal), sum(\.bytesPerSecond))

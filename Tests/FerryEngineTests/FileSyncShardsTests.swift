@@ -7,12 +7,12 @@ import Testing
 /// `spec.fileSync.shards`: the step's outcome and progress from N transfer pods.
 @Suite("file sync shards: outcome and progress", .timeLimit(.minutes(1)))
 struct FileSyncShardsTests {
-    static func result(files: Int64, copied: Int64, digest: String, folder: String) -> JSONValue {
+    static func result(files: Int64, copied: Int64, digest: String, folder: String, index: Int = 0, count: Int = 2) -> JSONValue {
         var r = FileSyncResult(filesTotal: files, bytesTotal: files * 10, filesCopied: copied, bytesCopied: copied * 10, filesSkipped: files - copied, seconds: Double(files),
                                filesPerSecond: 1, bytesPerSecond: 10, parallelism: 8, errors: [],
                                verify: FileVerification(mode: "size", folders: [folder: FolderCount(sourceFiles: files, sourceBytes: files * 10, targetFiles: files, targetBytes: files * 10)],
                                                         differing: 0, examples: [], removed: 0))
-        r.shard = ShardReport(index: 0, count: 2, mode: "folders", digest: digest)
+        r.shard = ShardReport(index: index, count: count, mode: "folders", digest: digest)
         return try! JSONValue(encoding: r)
     }
 
@@ -23,7 +23,7 @@ struct FileSyncShardsTests {
 
     @Test("succeeded only when every shard did with one plan digest; the results add up; one failed shard fails the step by name; different plans fail it to run again")
     func outcome() throws {
-        let a = Self.result(files: 30, copied: 30, digest: "d1", folder: "x"), b = Self.result(files: 12, copied: 2, digest: "d1", folder: "y")
+        let a = Self.result(files: 30, copied: 30, digest: "d1", folder: "x"), b = Self.result(files: 12, copied: 2, digest: "d1", folder: "y", index: 1)
         let done = FileSyncShards.outcome([.init(.succeeded(result: a, message: nil)), .init(.succeeded(result: b, message: nil))])
         guard case .succeeded(let json, let message) = done, let total = try json?.decode(as: FileSyncResult.self) else {
             Issue.record("\(done)")
@@ -36,9 +36,25 @@ struct FileSyncShardsTests {
         #expect(running == .running("2 transfer pods, 1 done"))
         let failed = FileSyncShards.outcome([.init(.running(nil)), .init(.failed("the target is full", permanent: false))])
         #expect(failed == .failed("shard 1/2: the target is full", permanent: false, untouched: false))
-        let split = FileSyncShards.outcome([.init(.succeeded(result: a, message: nil)), .init(.succeeded(result: Self.result(files: 1, copied: 1, digest: "d2", folder: "y"), message: nil))])
+        let split = FileSyncShards.outcome([.init(.succeeded(result: a, message: nil)), .init(.succeeded(result: Self.result(files: 1, copied: 1, digest: "d2", folder: "y", index: 1), message: nil))])
         guard case .failed(let why, let permanent, _) = split else { Issue.record("\(split)"); return }
         #expect(why.contains("different plans") && !permanent)
+        // A pod left from another shard count (the spec was edited) copied another share.
+        let stale = FileSyncShards.outcome([.init(.succeeded(result: a, message: nil)), .init(.succeeded(result: Self.result(files: 1, copied: 1, digest: "d1", folder: "y", index: 1, count: 4), message: nil))])
+        guard case .failed(let staleWhy, _, _) = stale else { Issue.record("\(stale)"); return }
+        #expect(staleWhy.contains("reported the share 1/4, not 1/2"), "\(staleWhy)")
+    }
+
+    @Test("a result with many folders fits a termination message: the largest kept, the rest summed, the counts whole")
+    func compacted() throws {
+        var r = FileSyncResult(filesTotal: 4000, bytesTotal: 1, filesCopied: 1, bytesCopied: 1, filesSkipped: 0, seconds: 1, filesPerSecond: 1, bytesPerSecond: 1, parallelism: 1,
+                               errors: (0..<50).map { "error \($0) " + String(repeating: "x", count: 300) }, verify: FileVerification(mode: "size", folders: [:], differing: 0, examples: [], removed: 0))
+        for i in 0..<400 { r.verify.folders["folder-with-a-long-name-\(i)"] = FolderCount(sourceFiles: Int64(i), sourceBytes: Int64(i) * 10, targetFiles: Int64(i), targetBytes: Int64(i) * 10) }
+        let c = r.compacted()
+        let kept = c.verify.folders.count - 1
+        #expect(kept >= 5 && c.verify.folders["folder-with-a-long-name-399"] != nil && c.verify.folders["(\(400 - kept) more folders)"]?.sourceFiles == Int64((0..<(400 - kept)).reduce(0, +)), "\(c.verify.folders.keys.sorted())")
+        #expect(c.verify.folders.values.map(\.sourceFiles).reduce(0, +) == r.verify.folders.values.map(\.sourceFiles).reduce(0, +))
+        #expect(try JSONEncoder().encode(c).count < 3500, "with the report's envelope it fits 4 KiB")
     }
 
     @Test("progress adds up; paused only when every shard is; an ended shard counts as done; the bandwidth is split evenly, 0 staying unlimited")

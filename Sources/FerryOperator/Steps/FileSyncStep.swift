@@ -48,7 +48,10 @@ struct FileSyncStep: StepDriver {
     private func resolveShards(_ context: StepContext) async throws -> Int {
         if let n = Self.shardCount(context.spec) { return n }
         if let kept = context.status.files?.shards { return kept }
-        guard !Self.journaled(context.spec), context.spec.package.hostPath == nil else { return 1 }
+        // What a fixed count above 1 is refused with, auto does not try.
+        let spec = context.spec
+        let buckets = (spec.files ?? []).contains { $0.from.bucket != nil || $0.to.s3 != nil }
+        guard !Self.journaled(spec), spec.package.hostPath == nil, !buckets, spec.fileSync?.method != FileSyncMethod.move.rawValue else { return 1 }
         let shared = try await Self.sharedVolumes(context.spec, context)
         let nodes = (try? await context.client.list(.nodes).items) ?? []
         return Self.autoShards(nodes: nodes, shared: shared)
@@ -75,19 +78,47 @@ struct FileSyncStep: StepDriver {
             if context.spec.fileSync?.shards == .auto { observation.files = (observation.files ?? FilesStatus()).with(shards: 1) }
             return observation
         }
-        // Every shard looked at in one pass: pause, resume and bandwidth reach each within it.
-        var seen: [FileSyncShards.Shard] = []
-        for shard in shards {
-            let (observation, progress) = try await drivePod(step, context, shard: shard)
-            seen.append(.init(observation.outcome, progress: progress))
+        // Every shard looked at in one pass, all at once: pause, resume and bandwidth reach each
+        // within it, and a slow or failing shard holds up none of the others. The bandwidth is
+        // split among the shards still copying.
+        let finished = try await finishedShards(context)
+        let active = max(1, count - finished.count)
+        let seen = await withTaskGroup(of: (Int, FileSyncShards.Shard).self) { group in
+            for shard in shards.compactMap({ $0 }) {
+                group.addTask {
+                    do {
+                        let (observation, progress) = try await drivePod(step, context, shard: shard, activeShards: active)
+                        return (shard.index, .init(observation.outcome, progress: progress))
+                    } catch {
+                        return (shard.index, .init(.running("transfer pod \(shard.index): \(error)")))
+                    }
+                }
+            }
+            var out = [FileSyncShards.Shard](repeating: .init(.running(nil)), count: count)
+            for await (i, s) in group { out[i] = s }
+            return out
+        }
+        let trouble = seen.enumerated().compactMap { i, s -> String? in
+            if case .running(let m?) = s.outcome, s.progress == nil, m.hasPrefix("transfer pod \(i):") { return m }
+            return nil
         }
         let outcome = FileSyncShards.outcome(seen)
         let previous = context.status.files
         let files = (FileSyncShards.progress(seen).map { FileSyncStatus.running($0, previous: previous, now: context.now) } ?? previous ?? FilesStatus()).with(shards: count)
         if case .running = outcome {
-            return StepObservation(.running("\(count) transfer pods: " + FileSyncStatus.message(files)), files: files)
+            var shown = files
+            if let first = trouble.first { shown.lastError = first }
+            return StepObservation(.running("\(count) transfer pods: " + FileSyncStatus.message(files) + (trouble.isEmpty ? "" : "; \(trouble.count) not answering: \(trouble[0])")), files: shown)
         }
         return StepObservation(outcome, files: FileSyncStatus.ended(outcome, previous: files))
+    }
+
+    /// Shard pods that ended well (their share is copied): the bandwidth goes to the others.
+    private func finishedShards(_ context: StepContext) async throws -> Set<String> {
+        guard let owner = context.migration.metadata.name else { return [] }
+        let selector = ListOptions(labelSelector: "app=data-files-transfer,\(FerryNames.migrationLabel)=\(owner)")
+        let pods = (try? await context.client.list(.pods, namespace: context.namespace, options: selector).items) ?? []
+        return Set(pods.filter { $0[path: ["status", "phase"]]?.stringValue == "Succeeded" }.compactMap { $0[path: ["metadata", "name"]]?.stringValue })
     }
 
     /// Transfer pods of this Migration that no longer fit `fileSync.shards` (it was edited) are removed.
@@ -102,7 +133,7 @@ struct FileSyncStep: StepDriver {
 
     /// One transfer pod (one shard, or the only pod): created, replaced, followed, steered.
     /// Its progress too while it runs, for the shards' sum.
-    private func drivePod(_ step: StepStatus, _ context: StepContext, shard: Shard?) async throws -> (observation: StepObservation, progress: MoverProgress?) {
+    private func drivePod(_ step: StepStatus, _ context: StepContext, shard: Shard?, activeShards: Int = 1) async throws -> (observation: StepObservation, progress: MoverProgress?) {
         let (client, migration, spec, paused, previous) = (context.client, context.migration, context.spec, context.filesPaused, context.status.files)
         let namespace = context.namespace
         let name = Self.podName(migration.metadata.name ?? "", shard: shard)
@@ -134,7 +165,8 @@ struct FileSyncStep: StepDriver {
             return (StepObservation(.running("replacing the previous data-files-transfer pod"), files: previous), nil)
         }
         let wanted = Self.digest(Self.arguments(spec, settings: context.settings, paused: paused, gateway: context.status.gateway?.endpoint, shard: shard))
-        if labels?[Self.argumentsLabel]?.stringValue != wanted, ["Pending", "Running"].contains(pod[path: ["status", "phase"]]?.stringValue ?? "") {
+        // A shard pod that ended copying another share (the shard count was edited) is stale too.
+        if labels?[Self.argumentsLabel]?.stringValue != wanted, shard != nil || ["Pending", "Running"].contains(pod[path: ["status", "phase"]]?.stringValue ?? "") {
             _ = try? await client.delete(.pods, name: name, namespace: namespace)
             return (StepObservation(.running("spec.files or spec.fileSync changed: replacing the data-files-transfer pod (it resumes; what is copied is skipped)"), files: previous), nil)
         }
@@ -157,7 +189,7 @@ struct FileSyncStep: StepDriver {
                     try await post(context.http, base + MoverAPI.resume, "", token: token)
                     progress = try await get(context.http, base + MoverAPI.progress, token: token)
                 }
-                let want = FileSyncShards.bandwidth(spec.fileSync?.bandwidth ?? 0, shards: shard?.count ?? 1)
+                let want = FileSyncShards.bandwidth(spec.fileSync?.bandwidth ?? 0, shards: shard == nil ? 1 : activeShards)
                 if progress.bandwidth != want {
                     try await post(context.http, base + MoverAPI.bandwidth, String(want), token: token)
                 }

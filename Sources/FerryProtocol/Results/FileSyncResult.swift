@@ -69,6 +69,37 @@ public struct FileSyncResult: Codable, Sendable, Equatable {
 }
 
 
+extension FileSyncResult {
+    /// Small enough for a pod's termination message (4 KiB, where the controller reads it):
+    /// the largest folders kept while their names fit about 1.2 KiB (at most `limit`), the rest
+    /// summed under `(N more folders)`; 5 errors and examples of 160 characters at most (the
+    /// counts stay whole).
+    public func compacted(folders limit: Int = 16) -> FileSyncResult {
+        var r = self
+        let sorted = r.verify.folders.sorted { $0.value.sourceFiles != $1.value.sourceFiles ? $0.value.sourceFiles > $1.value.sourceFiles : $0.key < $1.key }
+        var fits = 0, size = 0
+        while fits < sorted.count, fits < limit - 1, size + sorted[fits].key.utf8.count + 100 <= 1200 {
+            size += sorted[fits].key.utf8.count + 100
+            fits += 1
+        }
+        if fits < sorted.count {
+            var kept = Dictionary(uniqueKeysWithValues: sorted.prefix(fits).map { ($0.key, $0.value) })
+            var rest = FolderCount()
+            for (_, v) in sorted.dropFirst(fits) {
+                rest.sourceFiles += v.sourceFiles
+                rest.sourceBytes += v.sourceBytes
+                rest.targetFiles += v.targetFiles
+                rest.targetBytes += v.targetBytes
+            }
+            kept["(\(sorted.count - fits) more folders)"] = rest
+            r.verify.folders = kept
+        }
+        r.errors = Array(r.errors.prefix(5)).map { String($0.prefix(160)) }
+        r.verify.examples = Array(r.verify.examples.prefix(5)).map { String($0.prefix(160)) }
+        return r
+    }
+}
+
 extension FileSyncResult: StepResult {
     public var summary: String { "files \(filesTotal), copied \(filesCopied), skipped \(filesSkipped)" }
 }

@@ -134,7 +134,14 @@ public final class FileMover: @unchecked Sendable {
                     newFolders.withLock { _ = $0.insert(entry.relative) }
                 } else if errno == EEXIST, !dst.isFolder {
                     // A file or a symlink where the source has a folder: never write (or remove)
-                    // through it; it is replaced by the folder.
+                    // through it; it is replaced by the folder. Among shards, by the one whose
+                    // share the path is; the others wait for its folder.
+                    if let shard, shard.plan.shard(of: entry.relative) != shard.index {
+                        var waited = 0
+                        while !dst.isFolder && waited < 600 { usleep(100_000); waited += 1 }
+                        if !dst.isFolder { control.error("\(dst): another shard did not replace it with a folder within 60 s; skipped") }
+                        return true
+                    }
                     removeAll(dst)
                     if dst.withCString({ mkdir($0, 0o700) }) == 0 { newFolders.withLock { _ = $0.insert(entry.relative) } } else {
                         control.error("\(dst): cannot replace with a folder: \(String(cString: strerror(errno)))")
@@ -254,7 +261,10 @@ public final class FileMover: @unchecked Sendable {
     func finish(tally: FolderTally, directories: [([UInt8], stat)]) -> FileVerification {
         let source = options.source, target = options.target
         if options.checksum && options.paths == nil {
+            let shard = options.shard
             TreeWalker(root: source).walk(visit: { [self] entry in
+                // A shard compares its own share: the others' may not be copied yet.
+                if let shard, shard.plan.shard(of: entry.relative) != shard.index { return true }
                 if entry.kind == .file && !FileCopier.contentsEqual(source.appending(relative: entry.relative), target.appending(relative: entry.relative)) {
                     tally.add(Self.folderKey(entry), source: 0, target: nil, example: "content differs: \(RawPath(entry.relative))", count: false)
                 }
@@ -275,7 +285,8 @@ public final class FileMover: @unchecked Sendable {
         }
         for (relative, st) in directories.sorted(by: { $0.0.count > $1.0.count }) {
             let dst = target.appending(relative: relative)
-            _ = dst.withCString { chmod($0, st.st_mode & 0o7777) }
+            // Shards share folders: one that ends first must not close a folder to the others.
+            _ = dst.withCString { chmod($0, (st.st_mode & 0o7777) | (options.shard == nil ? 0 : 0o700)) }
             var times = [st.st_atim, st.st_mtim]
             _ = dst.withCString { utimensat(AT_FDCWD, $0, &times, 0) }
         }

@@ -156,7 +156,7 @@ extension FileSyncArguments {
             outcome = try await ProcessSpawn.onThread { try pass(true) }
         }
         try Self.requireComplete(outcome)
-        return outcome
+        return outcome.compacted()
     }
 
     /// `--method` against the rest, before anything is read: reflink and move are between

@@ -28,8 +28,16 @@ public struct ShardPlan: Equatable, Sendable {
             self.files = files
             self.bytes = bytes
         }
-        /// A file costs about as much as 64 KiB of data (create, rename, metadata).
-        var weight: Int64 { bytes + files * 65_536 }
+        /// A file costs about as much as 64 KiB of data (create, rename, metadata). Rounded
+        /// down to a step of 1/16 of its power of two, so that pods scanning a tree that changes
+        /// a little between their scans still weigh its folders alike and make one plan.
+        var weight: Int64 { Self.coarse(bytes + files * 65_536) }
+
+        static func coarse(_ w: Int64) -> Int64 {
+            guard w > 16 else { return w }
+            let step = (Int64(1) << (63 - w.leadingZeroBitCount)) / 16
+            return w / step * step
+        }
     }
 
     public static func make(_ folders: [Folder], rootWeight: Int64 = 0, count: Int) -> ShardPlan {
