@@ -177,7 +177,7 @@ struct KubectlTests {
             try await k.ok("apply", "-f", "-", input: Self.crd)
             try await k.ok("apply", "-f", "-", input: Self.widget)
             try await k.ok("patch", "widget", "w1", "--type=merge", "-p", #"{"metadata":{"finalizers":["example.com/hold"]}}"#)
-            let (proc, pipe) = try k.start(["delete", "widget", "w1", "--timeout=20s"])
+            let (proc, pipe) = try k.start(["delete", "widget", "w1", "--timeout=180s"])  // long: each kubectl below may take seconds on a loaded box
             try await Task.sleep(nanoseconds: 1_500_000_000)
             #expect(proc.isRunning, "delete must wait while the finalizer is present")
             #expect(try await k.ok("get", "widget", "w1", "-o", "jsonpath={.metadata.deletionTimestamp}").hasPrefix("20"))
