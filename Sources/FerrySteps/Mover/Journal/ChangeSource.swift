@@ -186,7 +186,10 @@ final class FanotifySource: ChangeSource {
     private func path(of handle: [UInt8]) -> Resolved {
         if let p = cache[handle] { return .path(p) }
         let fd = handle.withUnsafeBytes { ferry_open_by_handle(mountFd, $0.baseAddress, O_PATH | O_CLOEXEC) }
-        guard fd >= 0 else { return errno == ESTALE || errno == ENOENT ? .gone : .unresolved(errno) }
+        // Gone: a folder removed since (ESTALE; ENOMEM when the kernel cannot reconnect a
+        // removed folder's path, as after rm -rf). Anything else (EMFILE, EPERM…) may hide
+        // changes to a folder that is still there.
+        guard fd >= 0 else { return [ESTALE, ENOENT, ENOMEM].contains(errno) ? .gone : .unresolved(errno) }
         defer { Glibc.close(fd) }
         // Removed but still open somewhere: no links left (a name ending in " (deleted)" is only a name).
         var st = stat()
