@@ -126,7 +126,8 @@ struct FilesEndToEndTests {
 
             // Resume: it carries on from where it was.
             #expect(try await env.kubectl("annotate", "migration", "sync", "ferry.dev/files=running", "--overwrite").status == 0)
-            #expect(try await eventually(timeout: 120, interval: 0.1) { try await env.jsonpath("migration/sync", ".status.phase") == "Running" })
+            // The phase leaves Paused (on a loaded box the rest may be copied before a look sees Running).
+            #expect(try await eventually(timeout: 120, interval: 0.1) { ["Running", "Succeeded"].contains(try await env.jsonpath("migration/sync", ".status.phase")) })
             #expect(try await eventually(timeout: 60, interval: 0.1) { Self.bytes(under: target) > beforeResume }, "bytes flow again after resume")
             // The limit removed, live: it finishes.
             #expect(try await env.kubectl("patch", "migration", "sync", "--type=merge", "-p", #"{"spec":{"fileSync":{"bandwidth":null}}}"#).status == 0)
