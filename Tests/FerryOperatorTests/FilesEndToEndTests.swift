@@ -46,8 +46,8 @@ struct FilesEndToEndTests {
     }
 
     /// The transfer pod's control endpoint (its own address) and the token it wants.
-    static func mover(_ env: KubectlEnv, _ migration: String, port: Int) async throws -> (url: String, token: String) {
-        let ip = try await env.jsonpath("pod/\(migration)-data-files-transfer", ".status.podIP")
+    static func mover(_ env: KubectlEnv, _ migration: String, port: Int, pod: String? = nil) async throws -> (url: String, token: String) {
+        let ip = try await env.jsonpath("pod/\(pod ?? "\(migration)-data-files-transfer")", ".status.podIP")
         let b64 = try await env.jsonpath("secret/\(migration)-mover", ".data.token")
         return ("http://\(ip):\(port)", Data(base64Encoded: b64).map { String(decoding: $0, as: UTF8.self) } ?? "")
     }
@@ -168,11 +168,7 @@ struct FilesEndToEndTests {
             for pod in pods { #expect(try await env.jsonpath("pod/\(pod)", ".metadata.labels.ferry\\.dev/shard") == String(pod.last!), "\(pod)") }
             #expect(try await env.jsonpath("pod/\(pods[1])", ".spec.containers[0].command").contains("1/4"))
 
-            func mover(_ pod: String) async throws -> (url: String, token: String) {
-                let ip = try await env.jsonpath("pod/\(pod)", ".status.podIP")
-                let b64 = try await env.jsonpath("secret/sync-mover", ".data.token")
-                return ("http://\(ip):\(port)", Data(base64Encoded: b64).map { String(decoding: $0, as: UTF8.self) } ?? "")
-            }
+            func mover(_ pod: String) async throws -> (url: String, token: String) { try await Self.mover(env, "sync", port: port, pod: pod) }
             func paused(_ pod: String) async throws -> Bool {
                 let m = try await mover(pod)
                 return ((try? await httpGet(m.url + "/progress", bearer: m.token).body) ?? "").contains("\"state\":\"paused\"")

@@ -72,7 +72,9 @@ struct FileSyncStep: StepDriver {
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
         let count = try await resolveShards(context)
         let shards = count > 1 ? (0..<count).map { Shard(index: $0, count: count) } : [nil]
-        try await removeOthers(keeping: Set(shards.map { Self.podName(context.migration.metadata.name ?? "", shard: $0) }), context)
+        let wanted = Set(shards.map { Self.podName(context.migration.metadata.name ?? "", shard: $0) })
+        let pods = try await transferPods(context)
+        await removeOthers(pods, keeping: wanted, context)
         guard count > 1 else {
             var observation = try await drivePod(step, context, shard: nil).observation
             if context.spec.fileSync?.shards == .auto { observation.files = (observation.files ?? FilesStatus()).with(shards: 1) }
@@ -81,7 +83,7 @@ struct FileSyncStep: StepDriver {
         // Every shard looked at in one pass, all at once: pause, resume and bandwidth reach each
         // within it, and a slow or failing shard holds up none of the others. The bandwidth is
         // split among the shards still copying.
-        let finished = try await finishedShards(context)
+        let finished = pods.filter { wanted.contains(Self.name(of: $0)) && $0[path: ["status", "phase"]]?.stringValue == "Succeeded" }
         let active = max(1, count - finished.count)
         let seen = await withTaskGroup(of: (Int, FileSyncShards.Shard).self) { group in
             for shard in shards.compactMap({ $0 }) {
@@ -113,21 +115,19 @@ struct FileSyncStep: StepDriver {
         return StepObservation(outcome, files: FileSyncStatus.ended(outcome, previous: files))
     }
 
-    /// Shard pods that ended well (their share is copied): the bandwidth goes to the others.
-    private func finishedShards(_ context: StepContext) async throws -> Set<String> {
+    /// This Migration's transfer pods, listed once per pass: which to remove, which have finished.
+    private func transferPods(_ context: StepContext) async throws -> [JSONValue] {
         guard let owner = context.migration.metadata.name else { return [] }
         let selector = ListOptions(labelSelector: "app=data-files-transfer,\(FerryNames.migrationLabel)=\(owner)")
-        let pods = (try? await context.client.list(.pods, namespace: context.namespace, options: selector).items) ?? []
-        return Set(pods.filter { $0[path: ["status", "phase"]]?.stringValue == "Succeeded" }.compactMap { $0[path: ["metadata", "name"]]?.stringValue })
+        return try await context.client.list(.pods, namespace: context.namespace, options: selector).items
     }
 
-    /// Transfer pods of this Migration that no longer fit `fileSync.shards` (it was edited) are removed.
-    private func removeOthers(keeping names: Set<String>, _ context: StepContext) async throws {
-        guard let owner = context.migration.metadata.name else { return }
-        let selector = ListOptions(labelSelector: "app=data-files-transfer,\(FerryNames.migrationLabel)=\(owner)")
-        for pod in try await context.client.list(.pods, namespace: context.namespace, options: selector).items {
-            guard let name = pod[path: ["metadata", "name"]]?.stringValue, !names.contains(name), pod[path: ["metadata", "deletionTimestamp"]] == nil else { continue }
-            _ = try? await context.client.delete(.pods, name: name, namespace: context.namespace)
+    static func name(of pod: JSONValue) -> String { pod[path: ["metadata", "name"]]?.stringValue ?? "" }
+
+    /// Transfer pods that no longer fit `fileSync.shards` (it was edited) are removed.
+    private func removeOthers(_ pods: [JSONValue], keeping names: Set<String>, _ context: StepContext) async {
+        for pod in pods where !names.contains(Self.name(of: pod)) && pod[path: ["metadata", "deletionTimestamp"]] == nil {
+            _ = try? await context.client.delete(.pods, name: Self.name(of: pod), namespace: context.namespace)
         }
     }
 
