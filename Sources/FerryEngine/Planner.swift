@@ -62,7 +62,7 @@ public enum Planner {
     }
 
     /// "3/11 steps": finished (succeeded, skipped, or failed but optional) of all planned; while a
-    /// ClickHouse copy runs, what it has copied too ("3/11 steps, events 5/12 copied, 81234 rows/s, ETA 40 s").
+    /// ClickHouse copy runs, what it has copied too ("3/11 steps, events 5/12 partitions, 81234 rows/s, ETA 40 s").
     public static func progress(_ steps: [StepStatus], spec: MigrationSpec) -> String {
         let finished = steps.filter { isFinished($0, spec: spec) }.count
         let copying = steps.first { s in s.state == .running && ["clickhouse-sync", "clickhouse-copy"].contains(StepKind(s.name).family) }
@@ -71,16 +71,16 @@ public enum Planner {
 
     /// The short form of a copy's progress line. Pure.
     ///
-    ///     db.t: partition 202503 copied; 5/12 done, 81234 rows/s, ETA 40 s, 2 at once → t 5/12 copied, 81234 rows/s, ETA 40 s
-    ///     in step: round 7 at …                                                    → in step (round 7)
+    ///     db.t: partition 202503 copied; 5/12 partitions, 81234 rows/s, ETA 40 s, 2 at once → t 5/12 partitions, 81234 rows/s, ETA 40 s
+    ///     in step: round 7 at …                                                          → in step (round 7)
     public static func copyProgress(_ line: String) -> String? {
         if line.hasPrefix("in step: round ") { return "in step (round \(line.dropFirst("in step: round ".count).prefix { $0.isNumber }))" }
         if line.hasPrefix("behind: round ") { return "behind (round \(line.dropFirst("behind: round ".count).prefix { $0.isNumber }))" }
         guard let semi = line.range(of: " copied; "), let colon = line.range(of: ": partition ") else { return nil }
         let table = line[..<colon.lowerBound].split(separator: ".").last.map(String.init) ?? ""
         let parts = line[semi.upperBound...].components(separatedBy: ", ").filter { !$0.hasSuffix(" at once") }
-        guard let done = parts.first, done.hasSuffix(" done") else { return nil }
-        return ([table + " " + done.dropLast(" done".count) + " copied"] + parts.dropFirst()).joined(separator: ", ")
+        guard let done = parts.first, done.hasSuffix(" partitions") else { return nil }
+        return ([table + " " + done] + parts.dropFirst()).joined(separator: ", ")
     }
 
     /// A step the plan has moved past: succeeded, skipped, or an optional step that failed for good.

@@ -42,9 +42,9 @@ struct ClickHouseCopyTests {
             let again = try await copier(pair, db).run()
             #expect(again.copied == 0 && again.partitions == 12, "\(again)")
             try await pair.sql(pair.targetHTTP, "SYSTEM FLUSH LOGS")
-            let logged = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%s3cret%' AND query NOT LIKE '%query_log%'")
+            let logged = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%s3cret%' AND query LIKE '%\(db)%' AND query NOT LIKE '%query_log%'")
             #expect(logged == "0", "the source's password is in the target's query log")
-            let others = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%system.parts%' AND query NOT LIKE '%query_log%'")
+            let others = try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.query_log WHERE query LIKE '%system.parts%' AND query LIKE '%\(db)%' AND query NOT LIKE '%query_log%'")
             #expect((Int(others) ?? 0) > 0, "the target logs queries (else the check above proves nothing)")
         }
     }
@@ -65,6 +65,87 @@ struct ClickHouseCopyTests {
         }
     }
 
+    /// A statement run to its end from a synchronous callback (curl, so no async thread is waited on).
+    static func sqlNow(_ port: Int, _ sql: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-sS", "--fail", "http://127.0.0.1:\(port)/", "--data-binary", sql]
+        try? p.run()
+        p.waitUntilExit()
+    }
+
+    @Test("rows written on the source into a partition after its copy: the verification after the pass finds it, round 2 copies it again, the result names the round; written again after every copy: the run fails after its rounds naming the partition and both counts, and nothing is doubled")
+    func rounds() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            let january = "SELECT count() FROM \(db).events WHERE toYYYYMM(d) = 202501"
+            let before = Int(try await pair.sql(pair.sourceHTTP, january)) ?? 0
+            // After January's first copy (and, in the second run, after every copy of it), 100 rows more on the source.
+            let writes = Locked(0)
+            func writer(limit: Int) -> @Sendable (String) -> Void {
+                { line in
+                    guard line.contains("partition 202501 copied"), writes.withLock({ $0 += 1; return $0 }) <= limit else { return }
+                    let n = writes.withLock { $0 }
+                    Self.sqlNow(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-15'), 50000000 + \(n) * 1000 + number, 'late' FROM system.numbers LIMIT 100")
+                }
+            }
+            var copy = try await copier(pair, db, concurrency: 1)
+            copy.say = writer(limit: 1)
+            let r = try await copy.run()
+            #expect(r.rounds == ["\(db).events 202501: source \(before + 100) rows, target \(before); copied again (round 2)"], "\(r.rounds)")
+            #expect(r.copied == 12 && writes.withLock { $0 } == 2, "\(r)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+            // Through the command's result too: the round line is in the step's report.
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DROP PARTITION 202501")
+            copy.rounds = 2
+            copy.say = writer(limit: .max)
+            do { _ = try await copy.run(); Issue.record("a partition written after every copy was taken as equal") } catch {
+                let now = Int(try await pair.sql(pair.sourceHTTP, january)) ?? 0
+                #expect("\(error)".contains("\(db).events: 1 partitions still differ after 2 rounds (202501: source \(now), target \(now - 100))"), "\(error)")
+                #expect((error as? StepError)?.changedNothing != true, "partitions were dropped and copied: not 'nothing was changed'")
+            }
+            let now = Int(try await pair.sql(pair.sourceHTTP, january)) ?? 0
+            #expect(try await pair.sql(pair.targetHTTP, january) == "\(now - 100)", "January on the target: the source as of the last copy, no row twice")
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() - uniqExact(id) FROM \(db).events") == "0", "no row doubled")
+        }
+    }
+
+    @Test("ferry clickhouse copy killed (SIGKILL) while its INSERT runs on the target (which goes on without it): the next run stops that INSERT before it drops anything, copies again, every partition equal, no row doubled")
+    func killedMidInsert() async throws {
+        try await ClickHousePair.exclusive { pair in
+            let db = try await setUp(pair)
+            // January big, and the target slow to take rows (40 µs a row): its INSERT runs for about 12 s.
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-05'), 20000000 + number, 'bulk' FROM system.numbers LIMIT 300000")
+            try await pair.sql(pair.targetHTTP, "CREATE DATABASE \(db)")
+            try await pair.sql(pair.targetHTTP, "CREATE TABLE \(db).events (d Date, id UInt64, s String, slow UInt8 MATERIALIZED sleepEachRow(0.00004)) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY (d, id)")
+            let creds = try makeTempDir("ch-source-creds")
+            try Data("ferry".utf8).write(to: URL(fileURLWithPath: creds + "/username"))
+            try Data("s3cret pass".utf8).write(to: URL(fileURLWithPath: creds + "/password"))
+            let args = ClickHouseCopyArguments(tables: ["\(db).events"], source: "127.0.0.1:\(pair.sourceTCP)", sourceCredentialsDir: creds,
+                                               url: "http://127.0.0.1:\(pair.targetHTTP)", concurrency: 3, resultFile: "")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.ferry)
+            process.arguments = args.argv
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let running = "SELECT query_id FROM system.processes WHERE query_id LIKE 'ferry-copy-%' AND elapsed > 1 FORMAT TabSeparated"
+            var insert = ""
+            let started = try await eventually(timeout: 120, interval: 0.2) {
+                insert = try await pair.sql(pair.targetHTTP, running)
+                return !insert.isEmpty
+            }
+            #expect(started, "January's INSERT never ran on the target")
+            kill(process.processIdentifier, SIGKILL)
+            await waitForExit(process)
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.processes WHERE query_id = '\(insert)'") == "1", "the target goes on with the INSERT of a killed client")
+            let again = try await cli(pair, db)
+            #expect(again.status == 0 && again.output.contains("\"ok\":true"), "\(again.output)")
+            #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() - uniqExact(id) FROM \(db).events") == "0", "no row doubled")
+            #expect(again.output.contains("stopped 1 INSERT an earlier run left running on the target (\(insert)), before anything is dropped"), "the killed run's INSERT stopped by the next run, not left to finish after its drop: \(again.output)")
+        }
+    }
+
     @Test("a writer inserting into the newest partition during the copy: once it stops, a run ends with equal verified counts")
     func concurrentInserts() async throws {
         try await ClickHousePair.exclusive { pair in
@@ -75,7 +156,9 @@ struct ClickHouseCopyTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
-            _ = try? await copier(pair, db, concurrency: 1).run()
+            do { _ = try await copier(pair, db, concurrency: 1).run() } catch {
+                #expect("\(error)".contains("still differ after 3 rounds"), "the only way a copy under writes may fail: \(error)")
+            }
             try await writer.value
             let r = try await copier(pair, db).run()
             #expect(r.rows == 124_000, "\(r)")
@@ -94,9 +177,15 @@ struct ClickHouseCopyTests {
             copy.say = { line in lines.withLock { $0.append(line) } }
             let r = try await copy.run()
             #expect(r.copied == 12 && r.rows == 110_000, "\(r)")
-            #expect(lines.withLock { $0 }.filter { $0.contains("partition 202502 piece") }.count == 4, "\(lines.withLock { $0 })")
-            let last = lines.withLock { $0 }.last { $0.contains(" done, ") } ?? ""
-            #expect(last.contains("\(12 + 3)/\(12 + 3) done") && last.contains("rows/s") && last.contains("ETA 0 s"), "the progress line: \(last)")
+            let all = lines.withLock { $0 }
+            #expect(all.filter { $0.contains("partition 202502 piece") }.count == 4, "\(all)")
+            // Progress counts partitions: the split one once, after its last piece.
+            let progress = all.filter { $0.contains(" copied; ") }
+            #expect(progress.count == 11 + 4, "\(all)")
+            let counts = progress.compactMap { $0.components(separatedBy: "; ").last?.split(separator: "/").first.flatMap { Int($0) } }
+            #expect(counts == counts.sorted() && Set(counts).isSuperset(of: 1...12) && counts.last == 12, "\(counts)")
+            let last = progress.last ?? ""
+            #expect(last.contains("12/12 partitions, ") && last.contains("rows/s") && last.contains("ETA 0 s"), "the progress line: \(last)")
             #expect(try await perPartition(pair, pair.targetHTTP, db) == perPartition(pair, pair.sourceHTTP, db))
         }
     }
@@ -131,6 +220,17 @@ struct ClickHouseCopyTests {
             byCount.verify = .count
             let counted = try await byCount.run()
             #expect(counted.copied == 3, "by row counts every partition looks different: \(counted)")
+            // distinct(id) as the spec writes it: run on the servers as uniqExact(`id`) per partition.
+            var byID = copy
+            byID.verify = PartitionCopy.VerifyMode.parse("distinct(id)", sortingKey: copy.table.sortingKey)
+            let lines = Locked<[String]>([])
+            byID.say = { line in lines.withLock { $0.append(line) } }
+            let counted0 = try await byID.run()
+            #expect(byID.mode.text == "uniqExact(`id`)" && counted0.copied == 0, "\(counted0)")
+            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DELETE WHERE id = 5")
+            #expect(try await eventually(timeout: 30) { try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.mutations WHERE database = '\(db)' AND NOT is_done") == "0" })
+            let byIDAgain = try await byID.run()
+            #expect(byIDAgain.copied == 1 && lines.withLock { $0 }.contains { $0.contains("copying 1") }, "one id gone: found by distinct(id), its partition copied again: \(byIDAgain)")
         }
     }
 
@@ -148,20 +248,19 @@ struct ClickHouseCopyTests {
                 #expect("\(error)".contains("on 1 of the source's 2 shards"), "\(error)")
             }
             do { _ = try await source(pair).tables(["\(db).nothing_*"]); Issue.record("a pattern matching nothing") } catch { #expect("\(error)".contains("matches no table"), "\(error)") }
-            // A partition expression its values cannot be written back for (here: a Date key taken for a number): refused before anything is dropped.
-            try await pair.sql(pair.sourceHTTP, "DROP TABLE \(db).events")
-            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (d Date, id UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY id")
-            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-01') + number % 3, number FROM system.numbers LIMIT 30")
-            let right = try await copier(pair, db)
-            _ = try await right.run()
-            var wrongTable = right.table
-            wrongTable.partitionKeyType = "UInt32"
-            try await pair.sql(pair.targetHTTP, "ALTER TABLE \(db).events DELETE WHERE d = '2025-01-02'")
-            #expect(try await eventually(timeout: 30) { try await pair.sql(pair.targetHTTP, "SELECT count() FROM system.mutations WHERE database = '\(db)' AND NOT is_done") == "0" })
-            do { _ = try await PartitionCopy(source: right.source, table: wrongTable, say: { _ in }).run(); Issue.record("copied with a partition expression it cannot write") } catch {
-                #expect("\(error)".contains("partition expression d (UInt32) cannot be copied") && (error as? StepError)?.changedNothing == true, "\(error)")
+            // A partition expression whose values cannot be written back as SQL (an Array key: system.parts prints [1,2],
+            // and a string cannot be compared with an array): refused before anything on the target is dropped.
+            try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).tagged (tags Array(UInt8), id UInt64) ENGINE = MergeTree PARTITION BY tags ORDER BY id")
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).tagged VALUES ([1,2], 1), ([3], 2), ([3], 3)")
+            try await pair.sql(pair.targetHTTP, "CREATE DATABASE \(db)")
+            try await pair.sql(pair.targetHTTP, "CREATE TABLE \(db).tagged (tags Array(UInt8), id UInt64) ENGINE = MergeTree PARTITION BY tags ORDER BY id")
+            try await pair.sql(pair.targetHTTP, "INSERT INTO \(db).tagged VALUES ([1,2], 7), ([9], 8)")
+            let src = try source(pair)
+            let tagged = try #require(try await src.tables(["\(db).tagged"]).first)
+            do { _ = try await PartitionCopy(source: src, table: tagged, say: { _ in }).run(); Issue.record("copied with a partition expression it cannot write") } catch {
+                #expect("\(error)".contains("partition expression tags (Array(UInt8)) cannot be copied") && (error as? StepError)?.changedNothing == true, "\(error)")
             }
-            #expect(try await pair.sql(pair.targetHTTP, "SELECT count() FROM \(db).events") == "20", "nothing dropped")
+            #expect(try await pair.sql(pair.targetHTTP, "SELECT id FROM \(db).tagged ORDER BY id") == "7\n8", "nothing dropped or copied")
             try await pair.sql(pair.targetHTTP, "DROP DATABASE \(db)")
             // The target named as the source: refused before a partition is dropped.
             for addresses in ["127.0.0.1:\(pair.targetTCP)", "127.0.0.1:\(pair.sourceTCP)|127.0.0.1:\(pair.targetTCP)", "127.0.0.1:\(pair.targetTCP)|127.0.0.1:\(pair.sourceTCP)"] {
@@ -275,7 +374,7 @@ struct ClickHouseCopyTests {
             let r = try await args.run(say: { line in
                 lines.withLock { $0.append(line) }
                 // After the first partition of daily: a rule that holds all day, every day, says 4.
-                if line.contains("daily: partition") && line.contains(" 1/36 done") {
+                if line.contains("daily: partition") && line.contains(" 1/36 partitions") {
                     try? ConcurrencySchedule(default: 1, timeZone: "Europe/Berlin", schedule: [.init(from: "00:00", to: "00:00", value: 4)]).json.write(toFile: file, atomically: true, encoding: .utf8)
                 }
             })

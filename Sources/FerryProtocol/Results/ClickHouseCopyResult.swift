@@ -36,6 +36,33 @@ public struct ClickHouseCopyResult: Codable, Sendable, Equatable {
     }
 }
 
+extension ClickHouseCopyResult {
+    /// The result cut to fit the 4 KiB termination message however many tables, partitions and
+    /// rounds there were (the step's log has every line): round lines and Distributed names kept
+    /// while they fit, each cut to 200 characters, then `… and N more`. Pure.
+    public func compacted() -> ClickHouseCopyResult {
+        var r = self
+        r.table = Self.cut(table, 200)
+        r.rounds = Self.fit(rounds, budget: 1_200, noun: "more (the step's log has them all)")
+        r.schemaOnly = schemaOnly.map { Self.fit($0, budget: 600, noun: "more Distributed tables") }
+        return r
+    }
+
+    static func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
+
+    /// Lines while they fit in `budget` bytes, then one line counting the rest. Pure.
+    static func fit(_ lines: [String], budget: Int, noun: String) -> [String] {
+        var kept: [String] = [], used = 0
+        for line in lines {
+            let l = cut(line, 200)
+            guard used + l.utf8.count + 3 <= budget else { break }
+            kept.append(l)
+            used += l.utf8.count + 3
+        }
+        return kept.count == lines.count ? kept : kept + ["… and \(lines.count - kept.count) \(noun)"]
+    }
+}
+
 extension ClickHouseCopyResult: StepResult {
     public var summary: String {
         "\(table): \(tables > 1 ? "\(tables) tables, " : "")\(partitions) partitions (\(copied) copied, \(skipped) already there), rows \(rows), \(rowsPerSecond) rows/s; \(verified)"
@@ -62,20 +89,45 @@ public struct ClickHouseSchemaResult: Codable, Sendable, Equatable {
             self.target = target
         }
     }
+    /// The tables, while they fit in the report (the step's log lists them all).
     public var tables: [Table]
     /// The DDL ran `ON CLUSTER` this cluster (every replica got the tables).
     public var cluster: String?
+    /// Counts over every table, listed or not.
+    public var created: Int
+    public var kept: Int
+    /// Tables left out of `tables` to fit the report.
+    public var unlisted: Int?
     public init(tables: [Table], cluster: String? = nil) {
         self.tables = tables
         self.cluster = cluster
+        self.created = tables.filter { $0.action == "created" }.count
+        self.kept = tables.count - created
+    }
+
+    /// The result cut to fit the 4 KiB termination message however many tables there are: the
+    /// statements side by side while they fit (2,400 bytes), then the tables without them, then
+    /// only the counts. Pure.
+    public func compacted() -> ClickHouseSchemaResult {
+        var r = self
+        var ddl = 2_400, list = 3_000
+        r.tables = []
+        for var t in tables {
+            ddl -= (t.source?.utf8.count ?? 0) + (t.target?.utf8.count ?? 0)
+            if ddl < 0 { t.source = nil; t.target = nil }
+            list -= t.table.utf8.count + t.sourceEngine.utf8.count + t.targetEngine.utf8.count + 80 + (t.source?.utf8.count ?? 0) + (t.target?.utf8.count ?? 0)
+            guard list >= 0 else { break }
+            r.tables.append(t)
+        }
+        r.unlisted = r.tables.count < tables.count ? tables.count - r.tables.count : nil
+        return r
     }
 }
 
 extension ClickHouseSchemaResult: StepResult {
     public var summary: String {
-        let created = tables.filter { $0.action == "created" }.count
         let rewritten = tables.filter { $0.sourceEngine != $0.targetEngine }.map { "\($0.sourceEngine) → \($0.targetEngine)" }
-        return "\(tables.count) tables (\(created) created, \(tables.count - created) kept)\(cluster.map { " on cluster \($0)" } ?? "")"
+        return "\(created + kept) tables (\(created) created, \(kept) kept)\(cluster.map { " on cluster \($0)" } ?? "")"
             + (rewritten.isEmpty ? "" : "; engines: " + Set(rewritten).sorted().joined(separator: ", "))
     }
 }

@@ -59,11 +59,10 @@ extension ClickHouseCopyArguments {
         }
         let modes = Set(copies.map(\.mode.text)).sorted().joined(separator: " / ")
         total.verified = "\(modes) of each table and of each of its \(total.partitions) partitions equal on both sides"
-        if total.rounds.count > 20 { total.rounds = Array(total.rounds.prefix(20)) + ["… and \(total.rounds.count - 20) more (the step's log has them all)"] }
         let seconds = max(0.001, Date().timeIntervalSince(started))
         total.seconds = (seconds * 1000).rounded() / 1000
         total.rowsPerSecond = Int(Double(total.rows) / seconds)
-        guard syncLast > 0 else { return total }
+        guard syncLast > 0 else { return total.compacted() }
         try await keepInStep(copies, say: say)
     }
 

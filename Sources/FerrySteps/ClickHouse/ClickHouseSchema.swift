@@ -30,17 +30,15 @@ struct ClickHouseSchema {
         for db in Set(plans.filter { !$0.exists }.map(\.table.database)).sorted() {
             try await target.query("CREATE DATABASE IF NOT EXISTS `\(db)`\(onCluster)")
         }
-        var budget = 2_400
         for p in plans {
             say("\(p.table.fullName): \(p.exists ? "kept (the target has it with the same columns)" : "creating")\n  source: \(p.table.create)\n  target: \(p.statement)")
             if !p.exists {
                 try await target.query(Self.ifNotExists(Self.onCluster(p.statement, options.cluster)))
             }
-            budget -= p.table.create.utf8.count + p.statement.utf8.count
             report.append(.init(table: p.table.fullName, sourceEngine: p.table.engine, targetEngine: p.targetEngine, action: p.exists ? "kept" : "created",
-                                source: budget > 0 ? p.table.create : nil, target: budget > 0 ? p.statement : nil))
+                                source: p.table.create, target: p.statement))
         }
-        return ClickHouseSchemaResult(tables: report, cluster: options.cluster)
+        return ClickHouseSchemaResult(tables: report, cluster: options.cluster).compacted()
     }
 
     /// Every table's statement, checked; nothing changed yet.
