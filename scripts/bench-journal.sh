@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The final file delta with the change journal, against ferry's full walk and rsync -a, same run.
 #
-#   scripts/bench-journal.sh   (env: SIZES="20000 1000000" RUNS=3 FERRY_BIN=.build/release/ferry BENCH_TMP=/tmp)
+#   scripts/bench-journal.sh   (env: SIZES="20000 1000000" RUNS=3 CACHE=cold FERRY_BIN=.build/release/ferry BENCH_TMP=/tmp)
+#
+# CACHE=cold (the default) drops the page cache before each timed pass; CACHE=warm leaves it,
+# as on a source host where the changes were just written and the tree was walked before.
 #
 # For each tree size: ../shared/bench/gen-tree.sh's tree (1 KiB–256 KiB files at 20,000;
 # 64 B–1 KiB at 1,000,000), copied into three targets, one per contender. Each run then:
@@ -22,7 +25,8 @@ FERRY_BIN=${FERRY_BIN:-$root/.build/release/ferry}
 [ -x "$FERRY_BIN" ] || die "build it first: swift build -c release --product ferry"
 command -v rsync >/dev/null || die "rsync missing"
 make_work ferry-journal
-DROP() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+CACHE=${CACHE:-cold}
+DROP() { sync; [ "$CACHE" = warm ] || echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 now() { date +%s.%N; }
 MOVE=("$FERRY_BIN" mover files --control-port=-1 --result-file /dev/null)
 stats() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.3f %.3f" % (statistics.median(v), min(v)))' "$@"; }
@@ -73,7 +77,7 @@ for N in $SIZES; do
   row "ferry, change journal" "$jm" "$jn" "$(differ "$WORK/dst-$N-journal")" "pass:looked/recorded ${LOOKED[*]}"
   row "ferry, full walk" "$wm" "$wn" "$(differ "$WORK/dst-$N-walk")" ""
   row "rsync -a" "$rm_" "$rn" "$(differ "$WORK/dst-$N-rsync")" ""
-  row "floor: rsync --files-from (changed only)" "$fm" "$fn" "$(differ "$WORK/dst-$N-floor")" "copying only what changed, cold: no pass can be faster"
+  row "floor: rsync --files-from (changed only)" "$fm" "$fn" "$(differ "$WORK/dst-$N-floor")" "copying only what changed ($CACHE): no pass can be faster"
   row "journal / rsync -a" "$(awk -v a="$jm" -v b="$rm_" 'BEGIN{printf "%.4fx", a/b}')" "$(awk -v a="$jn" -v b="$rn" 'BEGIN{printf "%.4fx", a/b}')" "" "goal: <= $([ "$N" -ge 1000000 ] && echo 0.01 || echo 0.1)x"
   row "watcher peak RSS (VmHWM), fanotify" "$((WATCH_RSS / 1024)) MiB" "" "" "goal: <= 32 MiB at 1,000,000 files"
   row "" "" "" "" ""
@@ -119,5 +123,5 @@ row "1 mover (parallelism 16)" "$sm1" "$sn1" "$(rsync -rn --out-format='%n' "$SR
 row "2 shards at once (parallelism 8 each)" "$sm2" "$sn2" "$(rsync -rn --out-format='%n' "$SRC/" "$WORK/two/" | grep -vc '/$' || true)" "last run: ${PER[-1]}"
 rm -rf "$WORK/one" "$WORK/two"
 
-echo "== change journal: runs=$RUNS, cold cache, $(nproc) cores, fs=$(df -T "$WORK" | awk 'NR==2{print $2}'), kernel $(uname -r)"
+echo "== change journal: runs=$RUNS, $CACHE cache, $(nproc) cores, fs=$(df -T "$WORK" | awk 'NR==2{print $2}'), kernel $(uname -r)"
 printf '%s\n' "${ROWS[@]}"

@@ -1,3 +1,4 @@
+import Foundation
 import FerryAPI
 import FerryProtocol
 import KubeClient
@@ -76,11 +77,19 @@ public enum Planner {
     public static func copyProgress(_ line: String) -> String? {
         if line.hasPrefix("in step: round ") { return "in step (round \(line.dropFirst("in step: round ".count).prefix { $0.isNumber }))" }
         if line.hasPrefix("behind: round ") { return "behind (round \(line.dropFirst("behind: round ".count).prefix { $0.isNumber }))" }
-        guard let semi = line.range(of: " copied; "), let colon = line.range(of: ": partition ") else { return nil }
-        let table = line[..<colon.lowerBound].split(separator: ".").last.map(String.init) ?? ""
-        let parts = line[semi.upperBound...].components(separatedBy: ", ").filter { !$0.hasSuffix(" at once") }
-        guard let done = parts.first, done.hasSuffix(" partitions") else { return nil }
-        return ([table + " " + done] + parts.dropFirst()).joined(separator: ", ")
+        // The counts follow the last "copied; " (a partition's value cannot push them aside); a
+        // line cut short (the controller keeps 200 characters) loses its partial parts, never shows them.
+        guard let semi = line.range(of: " copied; ", options: .backwards), let colon = line.range(of: ": partition ") else { return nil }
+        let name = line[..<colon.lowerBound]
+        let table = name.firstIndex(of: ".").map { String(name[name.index(after: $0)...]) } ?? String(name)
+        let shapes = [#"^\d+/\d+ partitions$"#, #"^\d+ rows/s$"#, #"^ETA \d+ s$"#]
+        var kept: [String] = []
+        for (part, shape) in zip(line[semi.upperBound...].components(separatedBy: ", "), shapes) {
+            guard part.range(of: shape, options: .regularExpression) != nil else { break }
+            kept.append(part)
+        }
+        guard let done = kept.first else { return nil }
+        return ([table + " " + done] + kept.dropFirst()).joined(separator: ", ")
     }
 
     /// A step the plan has moved past: succeeded, skipped, or an optional step that failed for good.

@@ -29,13 +29,18 @@ public struct StepReport: Codable, Equatable, Sendable {
         return "{\"ok\":true,\"result\":\(body)}"
     }
 
-    /// The report line of a failure (the message cut to fit the termination message).
+    /// The report line of a failure (the message cut until the line, as encoded, fits the termination message).
     public static func failure(_ message: String, retryable: Bool = true, changed: Bool = true) -> String {
-        let trimmed = message.count > 3500 ? String(message.prefix(3500)) + "…" : message
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let report = StepReport(ok: false, error: trimmed, retryable: retryable, changed: changed)
-        return (try? encoder.encode(report)).map { String(decoding: $0, as: UTF8.self) } ?? "{\"ok\":false}"
+        var trimmed = message, keep = message.count
+        while true {
+            let report = StepReport(ok: false, error: trimmed, retryable: retryable, changed: changed)
+            guard let line = (try? encoder.encode(report)).map({ String(decoding: $0, as: UTF8.self) }) else { return "{\"ok\":false}" }
+            if line.utf8.count <= ReportSize.limit || keep == 0 { return line }
+            keep = keep * 7 / 8
+            trimmed = String(message.prefix(keep)) + "…"
+        }
     }
 
     /// The last report line in a termination message (which may be the whole output, with
@@ -55,4 +60,16 @@ public struct StepReport: Codable, Equatable, Sendable {
         guard FileManager.default.fileExists(atPath: path) || FileManager.default.isWritableFile(atPath: dir) else { return }
         try? Data(json.utf8).write(to: URL(fileURLWithPath: path))
     }
+}
+
+/// The size of a step's report line, as Kubernetes keeps it (4,096 bytes of the termination message).
+public enum ReportSize {
+    /// What a report line may take, with room to spare.
+    public static let limit = 3_900
+
+    /// The bytes of `StepReport.success(result)`.
+    public static func of<R: Encodable>(_ result: R) -> Int { StepReport.success(result).utf8.count }
+
+    /// `s` cut to `n` characters, marked with `…`. Pure.
+    public static func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
 }

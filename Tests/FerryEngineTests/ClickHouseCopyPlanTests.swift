@@ -82,6 +82,12 @@ struct ClickHouseCopyPlanTests {
         #expect(Planner.copyProgress("db.t: partition 202503 piece 2/4 copied; 15/48 partitions, 12 rows/s, ETA 3 s, 4 at once") == "t 15/48 partitions, 12 rows/s, ETA 3 s")
         #expect(Planner.copyProgress("db.t: partition 1 copied; 1/1 partitions, 0 rows/s, 2 at once") == "t 1/1 partitions, 0 rows/s")
         #expect(Planner.copyProgress("db.t: partition 1 copied; weird") == nil)
+        // Cut at 200 characters by the controller: partial parts left out, never shown half.
+        #expect(Planner.copyProgress("db.t: partition 1 copied; 3/12 partitions, 81234 row") == "t 3/12 partitions")
+        #expect(Planner.copyProgress("db.t: partition 1 copied; 3/12 partitions, 81234 rows/s, ETA 12") == "t 3/12 partitions, 81234 rows/s")
+        // A partition's value that looks like the counts cannot stand in for them; a table name with a dot stays whole.
+        #expect(Planner.copyProgress("db.t: partition x copied; 99/99 partitions, 1 rows/s copied; 1/2 partitions, 5 rows/s, 1 at once") == "t 1/2 partitions, 5 rows/s")
+        #expect(Planner.copyProgress("db.my.t: partition 1 copied; 1/2 partitions, 5 rows/s, ETA 0 s, 1 at once") == "my.t 1/2 partitions, 5 rows/s, ETA 0 s")
         #expect(Planner.copyProgress("behind: round 12 at x failed") == "behind (round 12)")
         #expect(Planner.copyProgress("db.t: 12 partitions, 0 already on the target, copying 12") == nil)
     }

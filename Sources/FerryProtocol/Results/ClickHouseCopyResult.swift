@@ -38,28 +38,24 @@ public struct ClickHouseCopyResult: Codable, Sendable, Equatable {
 
 extension ClickHouseCopyResult {
     /// The result cut to fit the 4 KiB termination message however many tables, partitions and
-    /// rounds there were (the step's log has every line): round lines and Distributed names kept
-    /// while they fit, each cut to 200 characters, then `… and N more`. Pure.
-    public func compacted() -> ClickHouseCopyResult {
+    /// rounds there were, whatever their names (the step's log has every line): each text cut to
+    /// 200 characters, then round lines and Distributed names dropped from the end (counted in a
+    /// last `… and N more` line) until the report, as encoded, fits. The counts stay whole. Pure.
+    public func compacted(limit: Int = ReportSize.limit) -> ClickHouseCopyResult {
         var r = self
-        r.table = Self.cut(table, 200)
-        r.rounds = Self.fit(rounds, budget: 1_200, noun: "more (the step's log has them all)")
-        r.schemaOnly = schemaOnly.map { Self.fit($0, budget: 600, noun: "more Distributed tables") }
-        return r
-    }
-
-    static func cut(_ s: String, _ n: Int) -> String { s.count > n ? String(s.prefix(n - 1)) + "…" : s }
-
-    /// Lines while they fit in `budget` bytes, then one line counting the rest. Pure.
-    static func fit(_ lines: [String], budget: Int, noun: String) -> [String] {
-        var kept: [String] = [], used = 0
-        for line in lines {
-            let l = cut(line, 200)
-            guard used + l.utf8.count + 3 <= budget else { break }
-            kept.append(l)
-            used += l.utf8.count + 3
+        r.table = ReportSize.cut(table, 200)
+        r.verified = ReportSize.cut(verified, 300)
+        var rounds = self.rounds.map { ReportSize.cut($0, 200) }, distributed = (schemaOnly ?? []).map { ReportSize.cut($0, 200) }
+        func assemble() {
+            r.rounds = rounds.count == self.rounds.count ? rounds : rounds + ["… and \(self.rounds.count - rounds.count) more (the step's log has them all)"]
+            r.schemaOnly = schemaOnly == nil ? nil : distributed.count == schemaOnly?.count ? distributed : distributed + ["… and \((schemaOnly?.count ?? 0) - distributed.count) more Distributed tables"]
         }
-        return kept.count == lines.count ? kept : kept + ["… and \(lines.count - kept.count) \(noun)"]
+        assemble()
+        while ReportSize.of(r) > limit, !rounds.isEmpty || !distributed.isEmpty {
+            if rounds.count >= distributed.count { rounds.removeLast(max(1, rounds.count / 8)) } else { distributed.removeLast(max(1, distributed.count / 8)) }
+            assemble()
+        }
+        return r
     }
 }
 
@@ -105,22 +101,47 @@ public struct ClickHouseSchemaResult: Codable, Sendable, Equatable {
         self.kept = tables.count - created
     }
 
-    /// The result cut to fit the 4 KiB termination message however many tables there are: the
-    /// statements side by side while they fit (2,400 bytes), then the tables without them, then
-    /// only the counts. Pure.
-    public func compacted() -> ClickHouseSchemaResult {
+    /// The result cut to fit the 4 KiB termination message however many tables there are and
+    /// whatever their names and statements: the statements side by side for the first tables
+    /// (at most 2,400 bytes of them), then the tables without statements, dropped from the end
+    /// until the report, as encoded, fits; only the counts cover them all. Pure.
+    public func compacted(limit: Int = ReportSize.limit) -> ClickHouseSchemaResult {
         var r = self
-        var ddl = 2_400, list = 3_000
-        r.tables = []
-        for var t in tables {
+        var ddl = 2_400
+        r.tables = tables.map { t in
+            var t = t
+            t.table = ReportSize.cut(t.table, 200)
+            t.sourceEngine = ReportSize.cut(t.sourceEngine, 100)
+            t.targetEngine = ReportSize.cut(t.targetEngine, 100)
             ddl -= (t.source?.utf8.count ?? 0) + (t.target?.utf8.count ?? 0)
             if ddl < 0 { t.source = nil; t.target = nil }
-            list -= t.table.utf8.count + t.sourceEngine.utf8.count + t.targetEngine.utf8.count + 80 + (t.source?.utf8.count ?? 0) + (t.target?.utf8.count ?? 0)
-            guard list >= 0 else { break }
-            r.tables.append(t)
+            return t
         }
-        r.unlisted = r.tables.count < tables.count ? tables.count - r.tables.count : nil
+        while ReportSize.of(r) > limit, !r.tables.isEmpty {
+            // Statements first, from the end; then whole entries.
+            if let i = r.tables.lastIndex(where: { $0.source != nil || $0.target != nil }) {
+                r.tables[i].source = nil
+                r.tables[i].target = nil
+            } else {
+                r.tables.removeLast(max(1, r.tables.count / 8))
+            }
+            r.unlisted = r.tables.count < tables.count ? tables.count - r.tables.count : nil
+        }
         return r
+    }
+}
+
+extension ClickHouseSchemaResult {
+    enum CodingKeys: String, CodingKey { case tables, cluster, created, kept, unlisted }
+
+    /// A result written before the counts were kept: counted from its tables.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tables = try c.decode([Table].self, forKey: .tables)
+        cluster = try c.decodeIfPresent(String.self, forKey: .cluster)
+        created = try c.decodeIfPresent(Int.self, forKey: .created) ?? tables.filter { $0.action == "created" }.count
+        kept = try c.decodeIfPresent(Int.self, forKey: .kept) ?? tables.filter { $0.action != "created" }.count
+        unlisted = try c.decodeIfPresent(Int.self, forKey: .unlisted)
     }
 }
 

@@ -197,7 +197,13 @@ struct PartitionCopy {
     /// not stop them): stopped before anything is dropped, so none adds rows after a new copy.
     func stopEarlierCopies() async throws {
         let killed = try await target.query("KILL QUERY WHERE query_id LIKE '\(queryPrefix)%' SYNC FORMAT TabSeparated")
-        let ids = killed.split(separator: "\n").compactMap { $0.split(separator: "\t", omittingEmptySubsequences: false).dropFirst().first.map(String.init) }
+        // kill_status, query_id, user, query (the query's own tabs and newlines come escaped).
+        let rows = killed.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }.filter { $0.count >= 2 }
+        if let stuck = rows.first(where: { $0[0] != "finished" }) {
+            throw StepError.beforeChange(.target("\(name): an INSERT an earlier run left running on the target (\(stuck[1])) could not be stopped (\(stuck[0])); "
+                + "copying now could add its rows a second time. Stop it (KILL QUERY WHERE query_id = '\(stuck[1])') and run again. Nothing was changed"))
+        }
+        let ids = rows.map { $0[1] }
         if !ids.isEmpty { say("\(name): stopped \(ids.count) INSERT\(ids.count == 1 ? "" : "s") an earlier run left running on the target (\(ids.joined(separator: ", "))), before anything is dropped") }
     }
 
@@ -393,7 +399,9 @@ struct CopyProgress {
     }
 
     mutating func finished(_ w: PartitionCopy.Work) {
-        copiedRows += (rows[w.partition] ?? 0) / w.of
+        let all = rows[w.partition] ?? 0
+        // Each piece its share; the last one the remainder too, so a finished table reads ETA 0 s.
+        copiedRows += all / w.of + (w.piece == w.of - 1 ? all % w.of : 0)
         piecesLeft[w.partition, default: 1] -= 1
         if piecesLeft[w.partition] == 0 { done += 1 }
     }
