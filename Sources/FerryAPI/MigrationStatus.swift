@@ -37,6 +37,8 @@ public enum Phase: String, Codable, Sendable, Hashable, CaseIterable {
     case syncing = "Syncing"
     case succeeded = "Succeeded"
     case failed = "Failed"
+    /// `ferry.dev/cancel=true`: the running step stopped, the workloads back, nothing runs until the annotation goes.
+    case cancelled = "Cancelled"
 }
 
 /// One planned step and what happened to it.
@@ -184,6 +186,9 @@ public enum FerryNames {
     /// `now`: cut over to the replicated MySQL target as soon as its lag allows.
     public static let cutoverAnnotation = "ferry.dev/cutover"
     public static let rerunAnnotation = "ferry.dev/rerun"
+    /// `true`: stop the running step, bring the workloads back, run nothing more until it is removed
+    /// (then the Migration continues from its checkpoint, stopping the workloads again first).
+    public static let cancelAnnotation = "ferry.dev/cancel"
     public static let replicasAnnotation = "ferry.dev/replicas"
     /// On a workload a Migration stopped: `<namespace>/<name>/<uid>` of that Migration. A second
     /// Migration selecting it is refused while the claim holds.

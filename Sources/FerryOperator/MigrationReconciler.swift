@@ -137,12 +137,19 @@ public struct MigrationReconciler: Reconciler {
         if let planned = Engine.plannedEvent(old: old, planned: status, generation: generation) { notes.insert(planned, at: 0) }
         // The gateway serves the application from the start, whatever step runs.
         status.gateway = try await Gateway.observe(client, migration: migration, spec: spec, settings: settings, status: status)
+        if let cancelled = try await ensureCancelled(object, migration, spec: spec, status: status) { return cancelled }
+        // A cancel waiting for a step that is not stopped halfway: that step is driven to its end, nothing after it starts.
+        let cancelling = Cancel.requested(migration.metadata.annotations)
         var written = old
         var resourceVersion = object[path: ["metadata", "resourceVersion"]]
         var requeue: Double?
 
         for _ in 0..<16 {
             guard let step = Engine.current(status, spec: spec) else { break }
+            if cancelling && step.state == .pending {
+                requeue = 0.2
+                break
+            }
             if step.state == .pending {
                 let wait = Engine.waitBeforeStart(step, now: now())
                 if wait > 0 {
@@ -181,6 +188,9 @@ public struct MigrationReconciler: Reconciler {
         if status.gateway != nil { status.gateway = Gateway.describe(spec: spec, status: status, endpoint: status.gateway?.endpoint, migration: name) }
         status = Engine.summarize(status, spec: spec, generation: generation, now: now())
         status = Engine.summarizeFileSync(status, spec: spec, paused: filesPaused(migration), generation: generation, now: now())
+        if cancelling, let waiting = Cancel.waitsFor(status) {
+            status.message = "\(FerryNames.cancelAnnotation)=true waits for \(waiting.name) to end (it is not stopped halfway); then nothing more runs. " + (status.message ?? "")
+        }
         _ = try await writeStatus(status, old: written, object: object, resourceVersion: resourceVersion)
         for note in notes {
             await events.record(object, note.warning ? .warning : .normal, reason: note.reason, note: note.note)
