@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
         .executable(name: "ferry-controller", targets: ["ferry-controller"]),
+        .executable(name: "kubectl-ferry", targets: ["kubectl-ferry"]),
         .library(name: "KubeClient", targets: ["KubeClient"]),
         .library(name: "KubeSim", targets: ["KubeSim"]),
     ],
@@ -114,6 +115,18 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "ferry-controller", dependencies: ["FerryController"]),
+        // The kubectl plugin: `kubectl ferry status|plan|pause|resume|rerun|cancel|cutover|logs`.
+        .target(
+            name: "FerryPlugin",
+            dependencies: [
+                "FerryAPI", "FerryEngine", "FerryOperator", "FerryProtocol", "FerrySteps", "KubeClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(name: "kubectl-ferry", dependencies: ["FerryPlugin"]),
         .executableTarget(name: "ferry", dependencies: ["FerryCLI"]),
         .target(
             name: "FerryCLI",
@@ -164,7 +177,7 @@ let package = Package(
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeSim", "TestSupport", "ProcessSpawn", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .testTarget(name: "FerryAPITests", dependencies: ["FerryAPI", "FerryProtocol", "KubeClient", "KubeSim", "TestSupport", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "KubeRuntimeTests", dependencies: ["KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
-        .testTarget(name: "FerryOperatorTests", dependencies: ["FerryOperator", "FerryEngine", "FerryProtocol", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
+        .testTarget(name: "FerryOperatorTests", dependencies: ["FerryPlugin", "FerryOperator", "FerryEngine", "FerryProtocol", "FerryAPI", "FerrySteps", "KubeRuntime", "KubeClient", "KubeSim", "TestSupport", "ProcessSpawn"]),
         .testTarget(name: "FerryEngineTests", dependencies: ["FerryEngine", "FerryAPI", "FerryProtocol", "KubeClient"]),
         .testTarget(name: "FerryProtocolTests", dependencies: ["FerryProtocol", "FerryCLI", "FerryOperator", "FerryAPI", "KubeClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "FerryStepsTests", dependencies: ["FerrySteps", "FerryProtocol", "KubeClient", "TestSupport", "ProcessSpawn", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),

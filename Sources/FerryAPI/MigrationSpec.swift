@@ -19,6 +19,9 @@ public struct MigrationSpec: Codable, Sendable, Hashable {
     public var fileSync: FileSyncSpec?
     public var rebuilds: [RebuildSpec]?
     public var steps: StepsSpec?
+    /// Validate, plan and estimate only: nothing is stopped or written (phase Planned, `status.estimate`).
+    /// Set it to false (or remove it) to run the migration.
+    public var dryRun: Bool?
 
     public init(package: PackageSource, appVersion: String) {
         self.package = package

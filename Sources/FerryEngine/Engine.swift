@@ -358,6 +358,7 @@ public enum Engine {
         let running = current(status, spec: spec)
         if phase == .running, let r = running, StepKind(r.name) == .mysqlReplicate, r.state == .running { phase = .replicating }
         if phase == .running, let r = running, StepKind(r.name) == .clickhouseSync, r.state == .running { phase = .syncing }
+        if phase == .succeeded, Planner.isDryRun(spec, existing: steps) { phase = .planned }
         status.phase = phase
         status.downtime = downtime(status)
         status.observedGeneration = generation
@@ -377,12 +378,15 @@ public enum Engine {
             }
         case .succeeded: status.message = failedOptional.isEmpty ? "all \(steps.count) steps finished" : "finished; optional steps failed: \(failedOptional.map(\.name).joined(separator: ", "))"
         case .pending: status.message = "planned \(steps.count) steps"
+        case .planned:
+            let e = status.estimate
+            status.message = "dry run: validated; \(e.map { "\($0.steps.count) steps, about \(Int($0.seconds.rounded())) s, downtime about \(Int($0.downtimeSeconds.rounded())) s" } ?? "estimating") — nothing was stopped or written; set spec.dryRun: false to run it"
         default: status.message = active.map { "\($0.name): \($0.message ?? ($0.state == .running ? "running" : "next"))" }
         }
         var conditions = status.conditions ?? []
         typealias C = FerryNames.ConditionType
         conditions.set(type: C.specValid, status: true, reason: "Valid", message: "the spec is valid", observedGeneration: generation, now: stamp)
-        conditions.set(type: C.ready, status: phase == .succeeded, reason: phase == .succeeded ? "Succeeded" : (phase == .failed ? "Failed" : "InProgress"),
+        conditions.set(type: C.ready, status: phase == .succeeded, reason: phase == .succeeded ? "Succeeded" : (phase == .failed ? "Failed" : phase == .planned ? "Planned" : "InProgress"),
                        message: phase == .succeeded ? "all steps finished" : status.message ?? "", observedGeneration: generation, now: stamp)
         conditions.set(type: C.progressing, status: phase == .pending || phase == .running, reason: phase == .failed ? "StepFailed" : phase.rawValue,
                        message: active.map { "step \($0.name)" } ?? "no step to run", observedGeneration: generation, now: stamp)

@@ -14,6 +14,11 @@ public enum Planner {
         StepKind.all.flatMap { StepKind.planned($0, in: spec, contents: contents) }
     }
 
+    /// `spec.dryRun` before anything but validate has run: validate, plan and estimate only.
+    public static func isDryRun(_ spec: MigrationSpec, existing: [StepStatus]) -> Bool {
+        spec.dryRun == true && !existing.contains { $0.name != "validate" && ($0.attempts ?? 0) > 0 }
+    }
+
     /// Whether `spec.steps.skip` names this step (by full name or by kind).
     public static func isSkipped(_ step: String, spec: MigrationSpec) -> Bool {
         let kind = StepKind(step).family
@@ -26,6 +31,8 @@ public enum Planner {
         let byName = Dictionary(existing.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let validated = byName["validate"].flatMap { $0.state == .succeeded ? StepResults.contents(ofValidate: $0.result) : nil }
         var names = stepNames(for: spec, contents: validated)
+        // A dry run validates only (the estimate covers the whole plan); once more than validate has run it no longer holds steps back.
+        if isDryRun(spec, existing: existing) { names = names.filter { $0 == "validate" } }
         // Workloads stopped by quiesce come back through resume even if spec.workloads went away.
         if spec.workloads == nil, (byName["quiesce"]?.attempts ?? 0) > 0, byName["resume"]?.state != .succeeded {
             let at = names.firstIndex { StepKind($0).order > StepKind.quiesce.order } ?? names.count

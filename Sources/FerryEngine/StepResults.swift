@@ -44,6 +44,11 @@ public enum StepResults {
         try? result?["package"]?.decode(as: PackageContents.self)
     }
 
+    /// The free space validate measured on the target volumes.
+    public static func volumes(ofValidate result: JSONValue?) -> [VolumeSpace] {
+        (try? result?["volumes"]?.decode(as: [VolumeSpace].self)) ?? []
+    }
+
     public static func quiesce(_ result: JSONValue?) -> QuiesceResult? {
         try? result?.decode(as: QuiesceResult.self)
     }

@@ -186,6 +186,7 @@ public struct MigrationReconciler: Reconciler {
             requeue = resumed.requeue ?? requeue
         }
         if status.gateway != nil { status.gateway = Gateway.describe(spec: spec, status: status, endpoint: status.gateway?.endpoint, migration: name) }
+        status.estimate = await estimated(status, migration, spec: spec)
         status = Engine.summarize(status, spec: spec, generation: generation, now: now())
         status = Engine.summarizeFileSync(status, spec: spec, paused: filesPaused(migration), generation: generation, now: now())
         if cancelling, let waiting = Cancel.waitsFor(status) {

@@ -100,6 +100,7 @@ func maximalMigration() -> Migration {
     spec.fileSync?.shards = 2
     spec.rebuilds = [RebuildSpec(name: "r", configMap: .init(name: "c", key: "k"), job: .init(template: ["x": 1]), rolloutRestart: .init(deployment: "d"))]
     spec.steps = StepsSpec(skip: ["files"], stallSeconds: 60)
+    spec.dryRun = true
     var status = MigrationStatus()
     status.observedGeneration = 1
     status.phase = .running
@@ -145,6 +146,7 @@ func maximalMigration() -> Migration {
     mysql.verification?.passes = 1
     status.mysql = mysql
     status.downtime = Downtime(from: "2026-01-01T00:00:00Z", to: "2026-01-01T00:00:04Z", seconds: 4)
+    status.estimate = Estimate(steps: [.init(name: "quiesce", seconds: 10, basis: "default: 10 s", downtime: true)], seconds: 10, downtimeSeconds: 10, blockers: ["b"])
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
 }
 

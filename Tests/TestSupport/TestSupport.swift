@@ -177,6 +177,12 @@ public struct KubectlEnv: Sendable {
         try await runCommand("kubectl", args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home], input: input)
     }
 
+    /// `kubectl ferry …`: the plugin found by kubectl's plugin discovery (`kubectl-ferry` on PATH, this build's).
+    public func ferry(_ args: String..., input: String? = nil, environment: [String: String] = [:]) async throws -> CommandResult {
+        let path = repoRoot + "/.build/debug:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        return try await runCommand("kubectl", ["ferry"] + args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home, "PATH": path].merging(environment) { _, b in b }, input: input)
+    }
+
     /// `kubectl get OBJECT -o jsonpath={PATH}`.
     public func jsonpath(_ object: String, _ path: String) async throws -> String {
         try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout

@@ -9,19 +9,26 @@ import KubeClient
 /// package, endpoints and volumes, and reports what the package holds.
 struct ValidateStep: JobStepKind {
     func drive(_ step: StepStatus, _ context: StepContext) async throws -> StepObservation {
-        let namespace = context.namespace
-        for wanted in Self.secrets(context.spec) {
-            do {
-                let secret = try await context.client.get(.secrets, name: wanted.name, namespace: namespace)
-                let keys = Set((secret["data"]?.objectValue ?? [:]).keys).union((secret["stringData"]?.objectValue ?? [:]).keys)
-                if let problem = wanted.problem(keys: keys) {
-                    return StepObservation(.failed(problem, permanent: true))
-                }
-            } catch let e as KubeAPIError where e.isNotFound {
-                return StepObservation(.failed("Secret \(wanted.name) (\(wanted.field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate", permanent: true))
-            }
+        if let problem = try await Self.secretProblems(context.spec, client: context.client, namespace: context.namespace).first {
+            return StepObservation(.failed(problem, permanent: true))
         }
         return try await JobStep(kind: self).run(step, context)
+    }
+
+    /// Each Secret the spec names that is missing or lacks a key its step reads, said with the
+    /// field and the fix (also what `kubectl ferry plan` names as blocking).
+    static func secretProblems(_ spec: MigrationSpec, client: KubeClient, namespace: String) async throws -> [String] {
+        var problems: [String] = []
+        for wanted in secrets(spec) {
+            do {
+                let secret = try await client.get(.secrets, name: wanted.name, namespace: namespace)
+                let keys = Set((secret["data"]?.objectValue ?? [:]).keys).union((secret["stringData"]?.objectValue ?? [:]).keys)
+                if let problem = wanted.problem(keys: keys) { problems.append(problem) }
+            } catch let e as KubeAPIError where e.isNotFound {
+                problems.append("Secret \(wanted.name) (\(wanted.field)) does not exist in namespace \(namespace); create it, then annotate \(FerryNames.rerunAnnotation)=validate")
+            }
+        }
+        return problems
     }
 
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
@@ -39,4 +46,11 @@ struct ValidateStep: JobStepKind {
     }
 
     func extraVolumes(spec: MigrationSpec) -> StepPod.Volumes { StepPod.targets(spec, readOnly: true) }
+}
+
+/// The Secrets a spec names, checked as validate checks them (for `kubectl ferry plan`).
+public enum SpecSecrets {
+    public static func problems(_ spec: MigrationSpec, client: KubeClient, namespace: String) async throws -> [String] {
+        try await ValidateStep.secretProblems(spec, client: client, namespace: namespace)
+    }
 }

@@ -6,12 +6,22 @@ public struct PackageContents: Codable, Sendable, Equatable {
     public var clickhouse: [String]
     public var kafka: Bool
     public var files: [String]
+    /// Bytes of what each step restores, by step name (`mysql/crm`, `clickhouse/db.t`,
+    /// `files/attachments`), for the downtime estimate; the largest 60 when there are more.
+    public var sizes: [String: Int64]?
 
-    public init(mysql: [String], clickhouse: [String], kafka: Bool, files: [String]) {
+    public init(mysql: [String], clickhouse: [String], kafka: Bool, files: [String], sizes: [String: Int64]? = nil) {
         self.mysql = mysql
         self.clickhouse = clickhouse
         self.kafka = kafka
         self.files = files
+        self.sizes = sizes.map(Self.largest)
+    }
+
+    /// The 60 largest entries (the report must fit 4 KiB). Pure.
+    public static func largest(_ sizes: [String: Int64]) -> [String: Int64] {
+        guard sizes.count > 60 else { return sizes }
+        return Dictionary(uniqueKeysWithValues: sizes.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(60).map { ($0.key, $0.value) })
     }
 
     /// Missing lists read as empty (a result written by an older Ferry).
@@ -21,6 +31,7 @@ public struct PackageContents: Codable, Sendable, Equatable {
         clickhouse = try c.decodeIfPresent([String].self, forKey: .clickhouse) ?? []
         kafka = try c.decodeIfPresent(Bool.self, forKey: .kafka) ?? false
         files = try c.decodeIfPresent([String].self, forKey: .files) ?? []
+        sizes = try c.decodeIfPresent([String: Int64].self, forKey: .sizes)
     }
 }
 

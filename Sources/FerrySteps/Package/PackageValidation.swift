@@ -28,7 +28,7 @@ public struct PackageValidation: Sendable {
         /// without it is refused, naming what is missing.
         public var required: Set<String>
 
-        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = []) {
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = [], checksums: Bool = true) {
             self.required = required
             self.packagePath = packagePath
             self.appVersion = appVersion
@@ -39,7 +39,10 @@ public struct PackageValidation: Sendable {
             self.endpoints = endpoints
             self.volumes = volumes
             self.minFreePercent = minFreePercent
+            self.checksums = checksums
         }
+        /// Read every file the manifest lists against its sha256 (validate does; a plan from a laptop need not).
+        public var checksums: Bool
     }
 
 
@@ -78,7 +81,7 @@ public struct PackageValidation: Sendable {
             }
         }
         // Every file the manifest lists must be as exported: a corrupt dump is caught here, before the app stops.
-        if let first = PackageVerifier.checksumProblems(pkg).first {
+        if options.checksums, let first = PackageVerifier.checksumProblems(pkg).first {
             throw StepError.badPackage(first.message)
         }
         for folder in options.fileFolders {
@@ -109,8 +112,20 @@ public struct PackageValidation: Sendable {
         }
         return ValidateResult(
             packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
-            package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files),
+            package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files,
+                           sizes: Self.sizes(pkg, databases: databases, tables: tables, folders: options.fileFolders)),
             notes: notes, endpoints: reached, volumes: spaces)
+    }
+
+    /// Bytes each step restores (the dumps' and data files' sizes, the folders' from the manifest),
+    /// for the downtime estimate. What cannot be sized cheaply is left out.
+    static func sizes(_ pkg: BackupPackage, databases: [String], tables: [String], folders: [String]) -> [String: Int64] {
+        func size(_ path: String) -> Int64? { (try? FileManager.default.attributesOfItem(atPath: path))?[.size].flatMap { ($0 as? NSNumber)?.int64Value } }
+        var out: [String: Int64] = [:]
+        for db in databases { out["mysql/\(db)"] = (try? pkg.mysql(db)).flatMap { size($0.dumpPath) } }
+        for t in tables { out["clickhouse/\(t)"] = (try? pkg.clickhouse(t)).flatMap { size($0.dataPath) } }
+        for f in folders { out["files/\(f)"] = pkg.manifest?.files[f]?.bytes }
+        return out
     }
 
     /// A spec section with nothing in the package to restore is a failure, not an empty success.

@@ -1,0 +1,112 @@
+import FerryAPI
+import FerryProtocol
+import Foundation
+import KubeClient
+
+/// How long each step and the downtime should take (`status.estimate`, `kubectl ferry plan`).
+/// Pure: the plan's steps, the package's sizes (validate), and what earlier Migrations measured.
+///
+/// A data step takes `fixed + bytes / rate`. With earlier runs of its kind, the median of their
+/// runs scaled to this size (their fixed part kept, the rest scaled by the bytes); without,
+/// the documented defaults below. Other steps take the median of their earlier runs, else a
+/// default. The downtime is the sum of the steps from the moment writes stop (quiesce, or the
+/// old application's stop, or the cutover) to resume.
+public enum Estimator {
+    /// Defaults when no earlier run measured a kind: seconds of fixed cost, and bytes per second.
+    public static let defaults: [String: (fixed: Double, bytesPerSecond: Double?)] = [
+        "validate": (5, nil), "presync": (5, 100e6), "quiesce": (10, nil), "mysql-snapshot": (10, 25e6), "mysql-replicate": (0, nil),
+        "mysql-stop-source": (10, nil), "mysql-cutover": (5, nil), "mysql": (5, 25e6), "clickhouse": (5, 60e6), "clickhouse-schema": (5, nil),
+        "clickhouse-sync": (0, nil), "clickhouse-copy": (10, 100e6), "kafka": (5, nil), "config": (5, nil), "resume": (15, nil), "mysql-reverse": (10, nil),
+        "cache": (3, nil), "rebuild": (30, nil), "files": (5, 100e6),
+    ]
+
+    /// One earlier run of a step: how long it took and how many bytes it moved.
+    public struct Sample: Sendable, Equatable {
+        public var seconds: Double
+        public var bytes: Int64?
+        public init(seconds: Double, bytes: Int64?) {
+            self.seconds = seconds
+            self.bytes = bytes
+        }
+    }
+
+    /// Earlier runs by kind (`StepKind.family`), from the steps other Migrations finished.
+    public static func history(_ statuses: [MigrationStatus]) -> [String: [Sample]] {
+        var out: [String: [Sample]] = [:]
+        for status in statuses {
+            for s in status.steps ?? [] where s.state == .succeeded {
+                guard let a = s.startedAt.flatMap(Timestamps.parse), let b = s.finishedAt.flatMap(Timestamps.parse), b >= a else { continue }
+                out[StepKind(s.name).family, default: []].append(Sample(seconds: b.timeIntervalSince(a), bytes: bytes(s.result)))
+            }
+        }
+        return out
+    }
+
+    /// Bytes a finished step moved, from its result whatever its kind.
+    static func bytes(_ result: JSONValue?) -> Int64? {
+        for key in ["bytes", "bytesTotal", "sourceBytes"] {
+            switch result?[key] {
+            case .int(let n)?: return n
+            case .double(let d)?: return Int64(d)
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    /// The bytes a step restores, from validate's sizes (`files` and `presync`: every folder).
+    static func size(of step: String, in sizes: [String: Int64]) -> Int64? {
+        if step == "files" || step == "presync" {
+            let folders = sizes.filter { $0.key.hasPrefix("files/") }
+            return folders.isEmpty ? nil : folders.values.reduce(0, +)
+        }
+        return sizes[step]
+    }
+
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        guard !s.isEmpty else { return 0 }
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// One step's estimate and where it comes from.
+    static func seconds(_ step: String, bytes: Int64?, history: [String: [Sample]]) -> (Double, String) {
+        let family = StepKind(step).family
+        if ["mysql-replicate", "clickhouse-sync"].contains(family) { return (0, "runs while the application writes, until the cutover is asked for") }
+        let d = defaults[family] ?? (10, nil)
+        let runs = history[family] ?? []
+        if let bytes, d.bytesPerSecond != nil {
+            let sized = runs.filter { ($0.bytes ?? 0) > 0 }
+            if !sized.isEmpty {
+                let scaled = sized.map { r in min(r.seconds, d.fixed) + max(0, r.seconds - d.fixed) * Double(bytes) / Double(r.bytes ?? 1) }
+                return (median(scaled), "\(sized.count) earlier run\(sized.count == 1 ? "" : "s") scaled to \(bytes) bytes")
+            }
+            return (d.fixed + Double(bytes) / (d.bytesPerSecond ?? 1), "default: \(Int(d.fixed)) s + \(Int((d.bytesPerSecond ?? 0) / 1e6)) MB/s over \(bytes) bytes")
+        }
+        if !runs.isEmpty { return (median(runs.map(\.seconds)), "median of \(runs.count) earlier run\(runs.count == 1 ? "" : "s")") }
+        return (d.fixed, bytes == nil && d.bytesPerSecond != nil ? "default: \(Int(d.fixed)) s (size unknown)" : "default: \(Int(d.fixed)) s")
+    }
+
+    /// The steps while the application cannot write: from the first step that stops writes to
+    /// resume (or, without workloads, to the cutover).
+    public static func downtimeSteps(_ steps: [String]) -> Set<String> {
+        let starts = ["mysql-stop-source", "mysql-cutover", "quiesce"]
+        guard let from = starts.compactMap({ s in steps.firstIndex(of: s) }).min() else { return [] }
+        var first = from
+        // An incremental ClickHouse sync runs while the application writes; the downtime starts at its end.
+        if let sync = steps.firstIndex(of: "clickhouse-sync"), sync >= first { first = sync + 1 }
+        let to = steps.firstIndex(of: "resume") ?? steps.firstIndex(of: "mysql-cutover") ?? steps.count - 1
+        guard first <= to else { return [] }
+        return Set(steps[first...to].filter { !["mysql-replicate", "clickhouse-sync"].contains($0) })
+    }
+
+    public static func estimate(steps: [String], sizes: [String: Int64], history: [String: [Sample]], blockers: [String] = []) -> Estimate {
+        let down = downtimeSteps(steps)
+        let out = steps.map { name in
+            let (s, basis) = seconds(name, bytes: size(of: name, in: sizes), history: history)
+            return Estimate.Step(name: name, seconds: (s * 10).rounded() / 10, basis: basis, downtime: down.contains(name))
+        }
+        let total = out.map(\.seconds).reduce(0, +), downtime = out.filter(\.downtime).map(\.seconds).reduce(0, +)
+        return Estimate(steps: out, seconds: (total * 10).rounded() / 10, downtimeSeconds: (downtime * 10).rounded() / 10, blockers: blockers.isEmpty ? nil : blockers)
+    }
+}
