@@ -27,7 +27,10 @@ scripts/install-tools.sh kubectl helm >/dev/null
 scripts/install-servers.sh
 scripts/install-kafka-tools.sh
 swift build --product ferry 2>&1 | tail -1
+swift build --product kubectl-ferry 2>&1 | tail -1
 ferry="$root/.build/debug/ferry"
+# kubectl finds the plugin (kubectl ferry …) on PATH.
+export PATH="$root/.build/debug:$PATH"
 py="$root/.tools/python"
 export PYTHONPATH="$(ls "$py"/kafka_python-*.whl)"
 
@@ -279,14 +282,22 @@ check "config: Secret ones-operations-config holds ones.yaml as exported" "$(sha
 check "Redis: cache flushed" "0" "$(redis-cli -h 127.0.0.1 -p "$DST_REDIS" -a 'redis pass' --no-auth-warning DBSIZE)"
 check "rebuild: search schema hash bumped" "changed" "$([ "$(kubectl get configmap ones-config -o jsonpath='{.data.kilobSyncSchemaHash}')" != b7e1d0 ] && echo changed)"
 check "workloads: ones-web back at 2 replicas" "2" "$(kubectl get deployment ones-web -o jsonpath='{.spec.replicas}')"
+estimated=$(kubectl get migration ones -o jsonpath='{.status.estimate.downtimeSeconds}')
+measured=$(kubectl get migration ones -o jsonpath='{.status.downtime.seconds}')
+check "estimate: downtime ${estimated:-?} s estimated before quiesce, ${measured:-?} s measured (within 2×)" "yes" \
+  "$(awk -v e="${estimated:-0}" -v m="${measured:-0}" 'BEGIN { print (m > 0 && e >= m / 2 && e <= m * 2) ? "yes" : "no" }')"
 echo
 kubectl get migrations
+echo
+kubectl ferry status ones
 say "(${SECONDS}s in all, $((SECONDS - started))s after the build)"
 [ $fail = 0 ] || die "verification failed"
 
 cat <<EOF
 
 Where to look next
+   kubectl ferry status ones                 the report above: steps, downtime, events, what to do next
+   kubectl ferry plan ones                   the steps with an estimate each, and the downtime
    kubectl get migration ones -o yaml        every step with its result, attempts and times
    kubectl describe migration ones           the Events of each transition
    kubectl get jobs,pods                     the step Jobs (kubectl logs job/<name> shows a step's output)

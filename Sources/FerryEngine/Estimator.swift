@@ -30,6 +30,12 @@ public enum Estimator {
         }
     }
 
+    /// How long a finished step ran.
+    public static func duration(_ s: StepStatus?) -> Double? {
+        guard let a = s?.startedAt.flatMap(Timestamps.parse), let b = s?.finishedAt.flatMap(Timestamps.parse), b >= a else { return nil }
+        return b.timeIntervalSince(a)
+    }
+
     /// Earlier runs by kind (`StepKind.family`), from the steps other Migrations finished.
     public static func history(_ statuses: [MigrationStatus]) -> [String: [Sample]] {
         var out: [String: [Sample]] = [:]
@@ -69,8 +75,9 @@ public enum Estimator {
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
     }
 
-    /// One step's estimate and where it comes from.
-    static func seconds(_ step: String, bytes: Int64?, history: [String: [Sample]]) -> (Double, String) {
+    /// One step's estimate and where it comes from. `pace`: this cluster's validate run against the
+    /// default's 5 s (how fast it starts and stops pods), applied to the defaults' fixed parts.
+    static func seconds(_ step: String, bytes: Int64?, history: [String: [Sample]], pace: Double = 1) -> (Double, String) {
         let family = StepKind(step).family
         if ["mysql-replicate", "clickhouse-sync"].contains(family) { return (0, "runs while the application writes, until the cutover is asked for") }
         let d = defaults[family] ?? (10, nil)
@@ -81,17 +88,26 @@ public enum Estimator {
                 let scaled = sized.map { r in min(r.seconds, d.fixed) + max(0, r.seconds - d.fixed) * Double(bytes) / Double(r.bytes ?? 1) }
                 return (median(scaled), "\(sized.count) earlier run\(sized.count == 1 ? "" : "s") scaled to \(bytes) bytes")
             }
-            return (d.fixed + Double(bytes) / (d.bytesPerSecond ?? 1), "default: \(Int(d.fixed)) s + \(Int((d.bytesPerSecond ?? 0) / 1e6)) MB/s over \(bytes) bytes")
+            return (d.fixed * pace + Double(bytes) / (d.bytesPerSecond ?? 1), "default: \(Int(d.fixed)) s\(paced(pace)) + \(Int((d.bytesPerSecond ?? 0) / 1e6)) MB/s over \(bytes) bytes")
         }
         if !runs.isEmpty { return (median(runs.map(\.seconds)), "median of \(runs.count) earlier run\(runs.count == 1 ? "" : "s")") }
-        return (d.fixed, bytes == nil && d.bytesPerSecond != nil ? "default: \(Int(d.fixed)) s (size unknown)" : "default: \(Int(d.fixed)) s")
+        return (d.fixed * pace, "default: \(Int(d.fixed)) s\(paced(pace))" + (bytes == nil && d.bytesPerSecond != nil ? " (size unknown)" : ""))
+    }
+
+    static func paced(_ pace: Double) -> String { pace == 1 ? "" : String(format: " × %.2f (this cluster's validate run)", pace) }
+
+    /// How fast this cluster runs a step against the defaults: its validate run over the default's
+    /// 5 s, kept within 0.05…4. Pure.
+    public static func pace(validateSeconds: Double?) -> Double {
+        guard let s = validateSeconds, s > 0 else { return 1 }
+        return min(4, max(0.05, s / (defaults["validate"]?.fixed ?? 5)))
     }
 
     /// The steps while the application cannot write: from the first step that stops writes to
     /// resume (or, without workloads, to the cutover).
     public static func downtimeSteps(_ steps: [String]) -> Set<String> {
-        let starts = ["mysql-stop-source", "mysql-cutover", "quiesce"]
-        guard let from = starts.compactMap({ s in steps.firstIndex(of: s) }).min() else { return [] }
+        // As Engine.downtime counts it: the old application's stop, else the cutover (the source read-only), else quiesce.
+        guard let from = ["mysql-stop-source", "mysql-cutover", "quiesce"].lazy.compactMap({ s in steps.firstIndex(of: s) }).first else { return [] }
         var first = from
         // An incremental ClickHouse sync runs while the application writes; the downtime starts at its end.
         if let sync = steps.firstIndex(of: "clickhouse-sync"), sync >= first { first = sync + 1 }
@@ -100,10 +116,10 @@ public enum Estimator {
         return Set(steps[first...to].filter { !["mysql-replicate", "clickhouse-sync"].contains($0) })
     }
 
-    public static func estimate(steps: [String], sizes: [String: Int64], history: [String: [Sample]], blockers: [String] = []) -> Estimate {
+    public static func estimate(steps: [String], sizes: [String: Int64], history: [String: [Sample]], blockers: [String] = [], pace: Double = 1) -> Estimate {
         let down = downtimeSteps(steps)
         let out = steps.map { name in
-            let (s, basis) = seconds(name, bytes: size(of: name, in: sizes), history: history)
+            let (s, basis) = seconds(name, bytes: size(of: name, in: sizes), history: history, pace: pace)
             return Estimate.Step(name: name, seconds: (s * 10).rounded() / 10, basis: basis, downtime: down.contains(name))
         }
         let total = out.map(\.seconds).reduce(0, +), downtime = out.filter(\.downtime).map(\.seconds).reduce(0, +)

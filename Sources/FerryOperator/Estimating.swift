@@ -15,7 +15,8 @@ extension MigrationReconciler {
         let blockers = validate.state == .failed ? ["validate: \(validate.message ?? "failed")"] : []
         if let e = status.estimate, e.steps.map(\.name) == names, (e.blockers ?? []) == blockers { return e }
         let others = await otherMigrations(than: migration)
-        return Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others), blockers: blockers)
+        return Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others), blockers: blockers,
+                                  pace: Estimator.pace(validateSeconds: validate.state == .succeeded ? Estimator.duration(validate) : nil))
     }
 
     /// The statuses of every other Migration the controller may read (the cluster's, else this namespace's).

@@ -90,7 +90,8 @@ struct PlanReport: Codable {
         }
         let names = Planner.stepNames(for: spec, contents: contents).filter { !Planner.isSkipped($0, spec: spec) }
         let others = try await otherStatuses(client, except: migration)
-        let estimate = Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others))
+        let estimate = Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others),
+                                          pace: Estimator.pace(validateSeconds: validate?.state == .succeeded ? Estimator.duration(validate) : nil))
         return PlanReport(namespace: namespace, name: migration.metadata.name ?? "", package: source, estimate: estimate, blockers: blockers)
     }
 

@@ -1,0 +1,56 @@
+import FerryAPI
+@testable import FerryEngine
+import Foundation
+import KubeClient
+import Testing
+
+/// `status.estimate` and `kubectl ferry plan`: each step from the package's sizes and earlier
+/// runs, the downtime window.
+@Suite("estimates")
+struct EstimatorTests {
+    func finished(_ name: String, seconds: Double, bytes: Int64? = nil, state: StepStatus.State = .succeeded) -> StepStatus {
+        var s = StepStatus(name: name, state: state, attempts: 1, startedAt: "2026-12-01T10:00:00Z",
+                           finishedAt: Timestamps.format(Timestamps.parse("2026-12-01T10:00:00Z")!.addingTimeInterval(seconds)))
+        s.result = bytes.map { ["bytes": .int($0)] }
+        return s
+    }
+
+    @Test("without earlier runs: the documented defaults, fixed part plus the bytes at the default rate; size unknown says so")
+    func defaults() {
+        let e = Estimator.estimate(steps: ["validate", "quiesce", "mysql/crm", "clickhouse/db.t", "resume", "files"], sizes: ["mysql/crm": 100_000_000, "files/a": 200_000_000], history: [:])
+        let by = Dictionary(uniqueKeysWithValues: e.steps.map { ($0.name, $0) })
+        #expect(by["mysql/crm"]?.seconds == 9 && by["mysql/crm"]?.basis.hasPrefix("default: 5 s + 25 MB/s") == true)
+        #expect(by["files"]?.seconds == 7, "5 s + 200 MB at 100 MB/s")
+        #expect(by["clickhouse/db.t"]?.basis.contains("size unknown") == true)
+        #expect(by["quiesce"]?.seconds == 10 && by["resume"]?.seconds == 15)
+        #expect(e.downtimeSeconds == 10 + 9 + 5 + 15, "quiesce through resume; files runs after resume")
+        #expect(by["files"]?.downtime == false && by["validate"]?.downtime == false)
+    }
+
+    @Test("earlier runs: a data step's scaled to this size (their fixed part kept), the median; other steps the median; failed or unfinished runs ignored")
+    func history() {
+        var a = MigrationStatus(), b = MigrationStatus()
+        a.steps = [finished("mysql/x", seconds: 25, bytes: 100_000_000), finished("quiesce", seconds: 4), finished("resume", seconds: 8)]
+        b.steps = [finished("mysql/y", seconds: 45, bytes: 100_000_000), finished("quiesce", seconds: 6), finished("resume", seconds: 99, state: .failed),
+                   StepStatus(name: "cache", state: .succeeded, attempts: 1)]
+        let h = Estimator.history([a, b])
+        #expect(h["mysql"]?.count == 2 && h["quiesce"]?.count == 2 && h["resume"]?.count == 1 && h["cache"] == nil)
+        let e = Estimator.estimate(steps: ["quiesce", "mysql/crm", "resume"], sizes: ["mysql/crm": 200_000_000], history: h)
+        let by = Dictionary(uniqueKeysWithValues: e.steps.map { ($0.name, $0) })
+        // 5 + 20×2 = 45 and 5 + 40×2 = 85: median 65.
+        #expect(by["mysql/crm"]?.seconds == 65 && by["mysql/crm"]?.basis == "2 earlier runs scaled to 200000000 bytes", "\(String(describing: by["mysql/crm"]))")
+        #expect(by["quiesce"]?.seconds == 5 && by["resume"]?.seconds == 8)
+        #expect(e.downtimeSeconds == 78)
+    }
+
+    @Test("the downtime window: from the old application's stop or the cutover in replicate mode, after an incremental ClickHouse sync; replication and the sync themselves cost no downtime")
+    func window() {
+        #expect(Estimator.downtimeSteps(["validate", "quiesce", "mysql-snapshot", "mysql-replicate", "mysql-stop-source", "mysql-cutover", "resume", "files"])
+                == ["mysql-stop-source", "mysql-cutover", "resume"])
+        #expect(Estimator.downtimeSteps(["validate", "mysql-snapshot", "mysql-replicate", "mysql-cutover"]) == ["mysql-cutover"], "no workloads: to the cutover")
+        #expect(Estimator.downtimeSteps(["validate", "quiesce", "clickhouse-schema", "clickhouse-sync", "clickhouse-copy/db.*", "resume"]) == ["clickhouse-copy/db.*", "resume"])
+        #expect(Estimator.downtimeSteps(["validate", "files"]).isEmpty)
+        let e = Estimator.estimate(steps: ["mysql-replicate", "clickhouse-sync"], sizes: [:], history: ["mysql-replicate": [.init(seconds: 86_400, bytes: nil)]])
+        #expect(e.steps.allSatisfy { $0.seconds == 0 && $0.basis.contains("until the cutover") })
+    }
+}
