@@ -51,12 +51,18 @@ public struct Estimate: Codable, Sendable, Hashable {
     public var downtimeSeconds: Double
     /// What would stop the migration (from validate): a missing Secret, a version mismatch, too little space.
     public var blockers: [String]?
+    /// How the downtime was reckoned: the steps' sum, and the time between steps earlier Migrations showed.
+    public var downtimeBasis: String?
+    /// The validate run whose package sizes it used (made again after validate runs again).
+    public var validatedAt: String?
 
-    public init(steps: [Step], seconds: Double, downtimeSeconds: Double, blockers: [String]? = nil) {
+    public init(steps: [Step], seconds: Double, downtimeSeconds: Double, blockers: [String]? = nil, downtimeBasis: String? = nil, validatedAt: String? = nil) {
         self.steps = steps
         self.seconds = seconds
         self.downtimeSeconds = downtimeSeconds
         self.blockers = blockers
+        self.downtimeBasis = downtimeBasis
+        self.validatedAt = validatedAt
     }
 }
 

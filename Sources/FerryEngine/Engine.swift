@@ -383,6 +383,9 @@ public enum Engine {
             status.message = "dry run: validated; \(e.map { "\($0.steps.count) steps, about \(Int($0.seconds.rounded())) s, downtime about \(Int($0.downtimeSeconds.rounded())) s" } ?? "estimating") — nothing was stopped or written; set spec.dryRun: false to run it"
         default: status.message = active.map { "\($0.name): \($0.message ?? ($0.state == .running ? "running" : "next"))" }
         }
+        if spec.dryRun == true, phase != .planned {
+            status.message = (status.message ?? "") + "; spec.dryRun is ignored: steps beyond validate have run"
+        }
         var conditions = status.conditions ?? []
         typealias C = FerryNames.ConditionType
         conditions.set(type: C.specValid, status: true, reason: "Valid", message: "the spec is valid", observedGeneration: generation, now: stamp)

@@ -116,13 +116,32 @@ public enum Estimator {
         return Set(steps[first...to].filter { !["mysql-replicate", "clickhouse-sync"].contains($0) })
     }
 
-    public static func estimate(steps: [String], sizes: [String: Int64], history: [String: [Sample]], blockers: [String] = [], pace: Double = 1) -> Estimate {
+    /// What earlier Migrations' downtimes were against the sum of their steps in the window: the
+    /// time between steps (the controller's looks, pods starting), as a factor of 1…3. Pure.
+    public static func downtimeFactor(_ statuses: [MigrationStatus]) -> (factor: Double, runs: Int) {
+        let ratios: [Double] = statuses.compactMap { s in
+            guard let measured = s.downtime?.seconds, measured > 0, let steps = s.steps else { return nil }
+            let window = downtimeSteps(steps.map(\.name))
+            let sum = steps.filter { window.contains($0.name) }.compactMap(duration).reduce(0, +)
+            return sum > 0 ? measured / sum : nil
+        }
+        return ratios.isEmpty ? (1, 0) : (min(3, max(1, median(ratios))), ratios.count)
+    }
+
+    public static func estimate(steps: [String], sizes: [String: Int64], history: [String: [Sample]], blockers: [String] = [], pace: Double = 1,
+                                between: (factor: Double, runs: Int) = (1, 0), validatedAt: String? = nil) -> Estimate {
+        // The way back runs only when asked for.
+        let steps = steps.filter { StepKind($0) != .mysqlCutback }
         let down = downtimeSteps(steps)
         let out = steps.map { name in
             let (s, basis) = seconds(name, bytes: size(of: name, in: sizes), history: history, pace: pace)
             return Estimate.Step(name: name, seconds: (s * 10).rounded() / 10, basis: basis, downtime: down.contains(name))
         }
-        let total = out.map(\.seconds).reduce(0, +), downtime = out.filter(\.downtime).map(\.seconds).reduce(0, +)
-        return Estimate(steps: out, seconds: (total * 10).rounded() / 10, downtimeSeconds: (downtime * 10).rounded() / 10, blockers: blockers.isEmpty ? nil : blockers)
+        let total = out.map(\.seconds).reduce(0, +), sum = out.filter(\.downtime).map(\.seconds).reduce(0, +)
+        let downtime = sum * between.factor
+        let basis = between.runs == 0 ? "the steps from quiesce (or the cutover) to resume"
+            : String(format: "the steps from quiesce (or the cutover) to resume × %.2f, ", between.factor) + "the time between steps \(between.runs) earlier Migration\(between.runs == 1 ? "" : "s") showed"
+        return Estimate(steps: out, seconds: (total * 10).rounded() / 10, downtimeSeconds: (downtime * 10).rounded() / 10, blockers: blockers.isEmpty ? nil : blockers,
+                        downtimeBasis: basis, validatedAt: validatedAt)
     }
 }

@@ -4,54 +4,82 @@ import Foundation
 import KubeClient
 import KubeRuntime
 
-/// `ferry.dev/cancel=true` (decisions in FerryEngine `Cancel`): the running step's Jobs and pods
-/// deleted and waited for, the workloads brought back, phase Cancelled.
+/// `ferry.dev/cancel=true` (decisions in FerryEngine `Cancel`): the running step marked, its Jobs
+/// and pods deleted and waited for, quiesce and resume marked, the workloads brought back, phase
+/// Cancelled. Every mark is written before the action it announces, and each pass does one thing.
 extension MigrationReconciler {
-    /// nil when no cancel is asked for, nothing is left to cancel, or a step that must not be
-    /// stopped halfway is still running (the plan drives it to its end and starts nothing after it).
+    /// nil: nothing to do here (no cancel, nothing left to cancel, or a cutover that must end
+    /// first, which the plan drives while it starts nothing after it).
     func ensureCancelled(_ object: JSONValue, _ migration: Migration, spec: MigrationSpec, status prepared: MigrationStatus) async throws -> ReconcileAction? {
-        guard Cancel.requested(migration.metadata.annotations), Cancel.applies(prepared, spec: spec), Cancel.waitsFor(prepared) == nil else { return nil }
+        let requested = Cancel.requested(migration.metadata.annotations)
+        let stopping = Cancel.stopping(prepared)
+        guard requested || stopping != nil else { return nil }
+        if stopping == nil, !Cancel.applies(prepared, spec: spec) || Cancel.waitsFor(prepared) != nil { return nil }
         let old = migration.status ?? MigrationStatus()
         let generation = migration.metadata.generation ?? 1
         var status = prepared
-        let running = status.steps?.first { $0.state == .running }?.name
-        if old.phase != .cancelled {
-            await events.record(object, .warning, reason: "Cancelling", note: "\(FerryNames.cancelAnnotation)=true: stopping \(running ?? "nothing (no step runs)"), then bringing the workloads back")
+        func finish(_ status: MigrationStatus, workloads: String, requeue: Double?) async throws -> ReconcileAction {
+            var out = Engine.summarize(status, spec: spec, generation: generation, now: now())
+            out = Cancel.summarize(out, previous: old.conditions, workloads: workloads, generation: generation, now: now())
+            try await writeStatus(out, old: old, object: object)
+            if requeue == nil, old.phase != .cancelled || old.message != out.message {
+                await events.record(object, .warning, reason: "Cancelled", note: out.message ?? "cancelled")
+            }
+            return requeue.map { .requeueAfter($0) } ?? .done
         }
-        let left = try await stopStepWork(migration, object: object)
-        if left > 0 {
-            status = Cancel.summarize(status, workloads: "stopping \(running ?? "the step's pods") (\(left) Jobs or pods still going)", generation: generation, now: now())
+
+        // 1. The running step: marked (checkpoint), then its Jobs and pods deleted and waited for, then Pending.
+        if stopping == nil, let running = status.steps?.first(where: { $0.state == .running }) {
+            status = Cancel.markStopping(status, now: now())
             try await writeStatus(status, old: old, object: object)
-            return .requeueAfter(1)
+            await events.record(object, .warning, reason: "Cancelling", note: "\(FerryNames.cancelAnnotation)=true: stopping \(running.name), then bringing the workloads back")
+            return .requeueAfter(0.05)
         }
-        status = Cancel.stopped(status, now: now())
-        let resumed = status.steps?.contains { $0.name == "resume" && $0.state == .succeeded } == true
-        var workloads = spec.workloads == nil ? "no workloads to bring back" : resumed ? "the workloads are running (resume had run)" : "the workloads were not stopped"
-        var requeue: Double?
-        if Cancel.needsResume(status, spec: spec), let w = spec.workloads {
+        if let step = stopping {
+            let left = try await stopStepWork(migration, object: object)
+            if left > 0 {
+                return requested ? try await finish(status, workloads: "stopping \(step.name) (\(left) Jobs or pods still going)", requeue: 1) : .requeueAfter(1)
+            }
+            status = Cancel.stopped(status, now: now())
+            guard requested else {
+                // The annotation went while the step was being stopped: the plan continues from here.
+                try await writeStatus(status, old: old, object: object)
+                return .requeueAfter(0.05)
+            }
+        }
+
+        // 2. The workloads: quiesce and resume marked first, then scaled up until Ready.
+        if Cancel.needsResume(status, spec: spec) {
+            let marked = Cancel.bringingBack(status, now: now())
+            if marked != status {
+                try await writeStatus(marked, old: old, object: object)
+                return .requeueAfter(0.05)
+            }
             let quiesced = StepResults.quiesce(status.steps?.first { $0.name == "quiesce" }?.result)
-            switch try await Workloads(client: client).resume(namespace: w.namespace ?? migration.metadata.namespace ?? "default", remembered: quiesced, owner: .init(migration)) {
+            let namespace = spec.workloads?.namespace ?? migration.metadata.namespace ?? "default"
+            switch try await Workloads(client: client).resume(namespace: namespace, remembered: quiesced, owner: .init(migration)) {
             case .succeeded:
                 status = Cancel.workloadsBack(status, now: now())
-                workloads = "the workloads are back"
                 await events.record(object, .normal, reason: "WorkloadsResumed", note: "restored the saved replicas (\(FerryNames.cancelAnnotation))", action: "Scale")
+                return try await finish(status, workloads: "the workloads are back", requeue: nil)
             case .running(let m):
-                workloads = "bringing the workloads back (\(m ?? "waiting for them to be Ready"))"
-                requeue = settings.pollSeconds
+                return try await finish(status, workloads: "bringing the workloads back (\(m ?? "waiting for them to be Ready"))", requeue: settings.pollSeconds)
             case .failed(let m, _, _):
-                workloads = "the workloads could not be brought back yet: \(m)"
-                requeue = 5
+                return try await finish(status, workloads: "the workloads could not be brought back yet: \(m); trying again", requeue: 5)
             }
-        } else if status.steps?.contains(where: { $0.name == "quiesce" && ($0.message ?? "").hasPrefix("the workloads were brought back") }) == true {
+        }
+        let steps = status.steps ?? []
+        let workloads: String
+        if steps.first(where: { $0.name == "resume" })?.message?.hasPrefix("the workloads were brought back") == true {
             workloads = "the workloads are back"
+        } else if spec.workloads?.leaveStoppedOnFailure == true, steps.contains(where: { $0.name == "quiesce" && ($0.attempts ?? 0) > 0 }) {
+            workloads = "the workloads stay stopped (spec.workloads.leaveStoppedOnFailure)"
+        } else if steps.contains(where: { $0.name == "resume" && $0.state == .succeeded }) {
+            workloads = "the workloads are running (resume had run)"
+        } else {
+            workloads = spec.workloads == nil ? "no workloads to bring back" : "the workloads were not stopped"
         }
-        status = Engine.summarize(status, spec: spec, generation: generation, now: now())
-        status = Cancel.summarize(status, workloads: workloads, generation: generation, now: now())
-        try await writeStatus(status, old: old, object: object)
-        if requeue == nil, old.conditions?.condition(FerryNames.ConditionType.ready)?.reason != "Cancelled" || old.message != status.message {
-            await events.record(object, .warning, reason: "Cancelled", note: status.message ?? "cancelled")
-        }
-        return requeue.map { .requeueAfter($0) } ?? .done
+        return try await finish(status, workloads: workloads, requeue: nil)
     }
 
     /// Deletes the Jobs and step pods of this Migration (not the gateway); how many are still there.

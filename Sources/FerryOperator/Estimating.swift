@@ -13,10 +13,12 @@ extension MigrationReconciler {
         whole.dryRun = nil
         let names = Planner.stepNames(for: whole, contents: contents).filter { !Planner.isSkipped($0, spec: spec) }
         let blockers = validate.state == .failed ? ["validate: \(validate.message ?? "failed")"] : []
-        if let e = status.estimate, e.steps.map(\.name) == names, (e.blockers ?? []) == blockers { return e }
+        if let e = status.estimate, e.validatedAt == validate.finishedAt, (e.blockers ?? []) == blockers,
+           e.steps.map(\.name) == names.filter({ StepKind($0) != .mysqlCutback }) { return e }
         let others = await otherMigrations(than: migration)
         return Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others), blockers: blockers,
-                                  pace: Estimator.pace(validateSeconds: validate.state == .succeeded ? Estimator.duration(validate) : nil))
+                                  pace: Estimator.pace(validateSeconds: validate.state == .succeeded ? Estimator.duration(validate) : nil),
+                                  between: Estimator.downtimeFactor(others), validatedAt: validate.finishedAt)
     }
 
     /// The statuses of every other Migration the controller may read (the cluster's, else this namespace's).

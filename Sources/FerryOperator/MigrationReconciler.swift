@@ -136,7 +136,10 @@ public struct MigrationReconciler: Reconciler {
                                              cutover: migration.metadata.annotations?[FerryNames.cutoverAnnotation])
         if let planned = Engine.plannedEvent(old: old, planned: status, generation: generation) { notes.insert(planned, at: 0) }
         // The gateway serves the application from the start, whatever step runs.
-        status.gateway = try await Gateway.observe(client, migration: migration, spec: spec, settings: settings, status: status)
+        // A dry run writes nothing: no gateway either.
+        if !Planner.isDryRun(spec, existing: status.steps ?? []) {
+            status.gateway = try await Gateway.observe(client, migration: migration, spec: spec, settings: settings, status: status)
+        }
         if let cancelled = try await ensureCancelled(object, migration, spec: spec, status: status) { return cancelled }
         // A cancel waiting for a step that is not stopped halfway: that step is driven to its end, nothing after it starts.
         let cancelling = Cancel.requested(migration.metadata.annotations)

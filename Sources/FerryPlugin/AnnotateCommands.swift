@@ -52,14 +52,38 @@ extension KubectlFerry {
         }
 
         func run() async throws {
-            try await Steering(cluster: cluster, name: name).set(FerryNames.rerunAnnotation, to: steps.joined(separator: ",")) { migration in
-                let known = (migration.status?.steps ?? []).map(\.name)
-                guard !known.isEmpty else { return }
-                let unknown = steps.filter { !known.contains($0) }
-                if !unknown.isEmpty {
-                    throw PluginError(description: "migration/\(name) has no step \(unknown.joined(separator: ", ")); its steps: \(known.joined(separator: ", "))")
+            let value = steps.joined(separator: ",")
+            let line = try await cluster.with { client, namespace in
+                let migration = try await client.migration(name, namespace: namespace)
+                let planned = migration.status?.steps ?? []
+                if !planned.isEmpty {
+                    let unknown = steps.filter { s in !planned.contains { $0.name == s } }
+                    if !unknown.isEmpty {
+                        throw PluginError(description: "migration/\(name) has no step \(unknown.joined(separator: ", ")); its steps: \(planned.map(\.name).joined(separator: ", "))")
+                    }
+                    for s in planned where steps.contains(s.name) && (s.state == .running || s.state == .skipped) {
+                        throw PluginError(description: "migration/\(name): \(s.name) is \(s.state == .running ? "running now; run it again once it ends" : "skipped (spec.steps.skip, or it runs only when asked for)")")
+                    }
                 }
+                let before = migration.metadata.annotations?[FerryNames.rerunAnnotation]
+                let patch = { (v: String?) async throws in
+                    _ = try await client.patch(Migration.resource, name: name, namespace: namespace, .merge(["metadata": ["annotations": [FerryNames.rerunAnnotation: v.map { .string($0) } ?? .null]]]))
+                }
+                // The same request again: the controller acts on a request once, so it must see it removed first.
+                if before == value {
+                    try await patch(nil)
+                    let deadline = Date().addingTimeInterval(60)
+                    while try await client.migration(name, namespace: namespace).status?.handledRerun == value {
+                        guard Date() < deadline else { throw PluginError(description: "migration/\(name): the controller has not seen the earlier request go in 60 s; is it running?") }
+                        try await Task.sleep(for: .milliseconds(300))
+                    }
+                    try await patch(value)
+                    return "migration/\(name): \(FerryNames.rerunAnnotation)=\(value) asked for again"
+                }
+                try await patch(value)
+                return "migration/\(name): \(FerryNames.rerunAnnotation)=\(value) (was \(before ?? "unset"))"
             }
+            print(line)
         }
     }
 
@@ -68,7 +92,13 @@ extension KubectlFerry {
         @OptionGroup var cluster: ClusterOptions
         @Argument(help: "The Migration.") var name: String
         @Flag(help: "Remove the cancel: the Migration continues from its checkpoint, stopping the workloads again first.") var undo = false
-        func run() async throws { try await Steering(cluster: cluster, name: name).set(FerryNames.cancelAnnotation, to: undo ? nil : "true") }
+        func run() async throws {
+            try await Steering(cluster: cluster, name: name).set(FerryNames.cancelAnnotation, to: undo ? nil : "true") { migration in
+                if !undo, migration.status?.phase == .succeeded {
+                    throw PluginError(description: "migration/\(name) has finished (Succeeded): nothing to cancel")
+                }
+            }
+        }
     }
 
     struct Cutover: AsyncParsableCommand {

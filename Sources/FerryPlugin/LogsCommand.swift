@@ -18,15 +18,22 @@ extension KubectlFerry {
             let text = try await cluster.with { client, namespace in
                 let migration = try await client.migration(name, namespace: namespace)
                 let steps = migration.status?.steps ?? []
-                guard let wanted = step ?? migration.status?.step ?? steps.last(where: { $0.state != .pending })?.name else {
-                    throw PluginError(description: "migration/\(name) has not run a step yet")
+                if let step, !steps.isEmpty, !steps.contains(where: { $0.name == step }) {
+                    throw PluginError(description: "migration/\(name) has no step \(step); its steps: \(steps.map(\.name).joined(separator: ", "))")
                 }
-                guard steps.isEmpty || steps.contains(where: { $0.name == wanted }) else {
-                    throw PluginError(description: "migration/\(name) has no step \(wanted); its steps: \(steps.map(\.name).joined(separator: ", "))")
+                // The step asked for; else the current one, then the others that ran, newest first, until one has a pod left.
+                let ran = steps.filter { ($0.attempts ?? 0) > 0 }.sorted { ($0.startedAt ?? "") > ($1.startedAt ?? "") }.map(\.name)
+                let candidates = step.map { [$0] } ?? ([migration.status?.step].compactMap { $0 } + ran)
+                guard !candidates.isEmpty else { throw PluginError(description: "migration/\(name) has not run a step yet") }
+                var pods: [JSONValue] = []
+                var wanted = candidates[0]
+                for c in candidates {
+                    let selector = "\(FerryNames.migrationLabel)=\(name),ferry.dev/step=\(JobNames.slug(c))"
+                    pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector)).items
+                        .sorted { ($0[path: ["metadata", "creationTimestamp"]]?.stringValue ?? "", $0.name ?? "") < ($1[path: ["metadata", "creationTimestamp"]]?.stringValue ?? "", $1.name ?? "") }
+                    wanted = c
+                    if !pods.isEmpty { break }
                 }
-                let selector = "\(FerryNames.migrationLabel)=\(name),ferry.dev/step=\(JobNames.slug(wanted))"
-                let pods = try await client.list(.pods, namespace: namespace, options: ListOptions(labelSelector: selector)).items
-                    .sorted { ($0[path: ["metadata", "creationTimestamp"]]?.stringValue ?? "", $0.name ?? "") < ($1[path: ["metadata", "creationTimestamp"]]?.stringValue ?? "", $1.name ?? "") }
                 guard !pods.isEmpty else {
                     throw PluginError(description: "no pod of step \(wanted) is left (a finished step's Job is removed with its pods; its result is in kubectl ferry status \(name))")
                 }

@@ -63,7 +63,12 @@ struct PlanReport: Codable {
         }
         var spec = migration.spec.withDefaults(namespace: namespace)
         spec.dryRun = nil
-        var blockers = try await SpecSecrets.problems(spec, client: client, namespace: namespace)
+        var blockers: [String]
+        do {
+            blockers = try await SpecSecrets.problems(spec, client: client, namespace: namespace)
+        } catch let e as KubeAPIError {
+            blockers = ["the Secrets the spec names could not be checked from here (\(e)); validate checks them in the cluster"]
+        }
         // The package: read here when this machine reaches it, else what validate found in the cluster.
         var contents: PackageContents?
         var source: String
@@ -72,7 +77,7 @@ struct PlanReport: Codable {
             let args = ValidateArguments(package: root, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
                                          databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).compactMap(\.from.folder))
             do {
-                contents = try args.run(checksums: false).package
+                contents = try args.run(checksums: false, say: { _ in }).package
                 source = "read from \(root) on this machine"
             } catch {
                 blockers.append("the package: \(error)")
@@ -91,7 +96,8 @@ struct PlanReport: Codable {
         let names = Planner.stepNames(for: spec, contents: contents).filter { !Planner.isSkipped($0, spec: spec) }
         let others = try await otherStatuses(client, except: migration)
         let estimate = Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others),
-                                          pace: Estimator.pace(validateSeconds: validate?.state == .succeeded ? Estimator.duration(validate) : nil))
+                                          pace: Estimator.pace(validateSeconds: validate?.state == .succeeded ? Estimator.duration(validate) : nil),
+                                          between: Estimator.downtimeFactor(others))
         return PlanReport(namespace: namespace, name: migration.metadata.name ?? "", package: source, estimate: estimate, blockers: blockers)
     }
 

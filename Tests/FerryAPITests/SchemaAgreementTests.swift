@@ -146,7 +146,7 @@ func maximalMigration() -> Migration {
     mysql.verification?.passes = 1
     status.mysql = mysql
     status.downtime = Downtime(from: "2026-01-01T00:00:00Z", to: "2026-01-01T00:00:04Z", seconds: 4)
-    status.estimate = Estimate(steps: [.init(name: "quiesce", seconds: 10, basis: "default: 10 s", downtime: true)], seconds: 10, downtimeSeconds: 10, blockers: ["b"])
+    status.estimate = Estimate(steps: [.init(name: "quiesce", seconds: 10, basis: "default: 10 s", downtime: true)], seconds: 10, downtimeSeconds: 10, blockers: ["b"], downtimeBasis: "d", validatedAt: "2026-01-01T00:00:00Z")
     return Migration(metadata: ObjectMeta(name: "m", namespace: "default"), spec: spec, status: status)
 }
 

@@ -54,3 +54,20 @@ struct EstimatorTests {
         #expect(e.steps.allSatisfy { $0.seconds == 0 && $0.basis.contains("until the cutover") })
     }
 }
+
+extension EstimatorTests {
+    @Test("the time between steps: earlier Migrations' measured downtime over their steps' sum in the window, 1…3×, applied to the downtime")
+    func between() {
+        var a = MigrationStatus()
+        a.steps = [finished("quiesce", seconds: 4), finished("mysql/x", seconds: 4), finished("resume", seconds: 2), finished("files", seconds: 50)]
+        a.downtime = Downtime(from: "2026-12-01T10:00:00Z", to: "2026-12-01T10:00:15Z", seconds: 15)
+        var b = a
+        b.downtime?.seconds = 100
+        #expect(Estimator.downtimeFactor([a]).factor == 1.5 && Estimator.downtimeFactor([a]).runs == 1)
+        #expect(Estimator.downtimeFactor([b]).factor == 3, "at most 3×")
+        #expect(Estimator.downtimeFactor([MigrationStatus()]).runs == 0)
+        let e = Estimator.estimate(steps: ["quiesce", "resume"], sizes: [:], history: [:], between: (1.5, 1))
+        #expect(e.downtimeSeconds == 37.5 && e.downtimeBasis?.contains("× 1.50") == true)
+        #expect(Estimator.estimate(steps: ["quiesce", "mysql-cutback", "resume"], sizes: [:], history: [:]).steps.map(\.name) == ["quiesce", "resume"], "the way back runs only when asked for")
+    }
+}

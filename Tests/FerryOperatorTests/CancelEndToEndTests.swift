@@ -51,6 +51,8 @@ struct CancelEndToEndTests {
                     spec: {terminationGracePeriodSeconds: 20, containers: [{name: slow, image: busybox, command: [sh, -c, "trap '' TERM; while true; do sleep 1; done"]}]}
                 """
             #expect(try await env.kubectl("apply", "-f", "-", input: slow).status == 0)
+            // Its pod running (on a loaded machine it may start late): quiesce then waits for it to stop.
+            #expect(try await eventually(timeout: 90, interval: 0.3) { try await env.kubectl("get", "pods", "-l", "app=slowstop", "-o", "jsonpath={.items[*].status.phase}").stdout == "Running" })
             let controller = try E.controller(env, "\(name)-\(UUID().uuidString.prefix(4))")
             defer { controller.terminateNow() }
             try await body(env, servers, controller)

@@ -115,15 +115,16 @@ struct ClickHouseCopyEndToEndTests {
                 let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "chinc-\(UUID().uuidString.prefix(4))", extra: steps)
                 defer { controller.terminateNow() }
                 #expect(try await env.kubectl("apply", "-f", "-", input: manifest).status == 0)
-                let seen = Mutex<[String]>([])
+                // Every value the Progress column takes (a watch sees each status write, however loaded the machine).
+                let progressWatch = try env.watch("migration/chinc", ".status.progress")
                 let inStep = try await eventually(timeout: 120, interval: 0.3) {
                     let phase = try await env.jsonpath("migration/chinc", ".status.phase"), progress = try await env.jsonpath("migration/chinc", ".status.progress")
-                    if phase == "Syncing" { seen.withLock { $0.append(progress) } }
                     return phase == "Syncing" && progress.contains("in step (round")
                 }
+                let seen = progressWatch.stop()
                 // While the first copy runs: the table, its partitions done of all, rows/s and the ETA.
-                let copying = seen.withLock { $0 }.filter { $0.range(of: #"^\d+/\d+ steps, (events \d+/12|clicks \d+/40) partitions, \d+ rows/s, ETA \d+ s$"#, options: .regularExpression) != nil }
-                #expect(!copying.isEmpty, "the Progress column while copying: \(seen.withLock { $0 })")
+                let copying = seen.filter { $0.range(of: #"^\d+/\d+ steps, (events \d+/12|clicks \d+/40) partitions, \d+ rows/s, ETA \d+ s$"#, options: .regularExpression) != nil }
+                #expect(!copying.isEmpty, "the Progress column while copying: \(seen)")
                 let syncing = try await env.kubectl("get", "migration/chinc", "-o", "yaml").stdout
                 #expect(inStep, "\(syncing)\n\(controller.log.suffix(2000))")
                 #expect(try await env.kubectl("get", "migrations").stdout.contains("Syncing"))

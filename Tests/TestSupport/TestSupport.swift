@@ -183,6 +183,38 @@ public struct KubectlEnv: Sendable {
         return try await runCommand("kubectl", ["ferry"] + args, environment: ["KUBECONFIG": fixture.kubeconfig, "HOME": home, "PATH": path].merging(environment) { _, b in b }, input: input)
     }
 
+    /// `kubectl get OBJECT --watch -o jsonpath={PATH}` in the background: every value the object
+    /// takes while it runs, one per line (`stop()` ends it and returns them). Sees each status
+    /// write, however slowly a polling test would look on a loaded machine.
+    public func watch(_ object: String, _ path: String) throws -> Watching {
+        let file = try makeTempDir("kubectl-watch") + "/out"
+        FileManager.default.createFile(atPath: file, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["kubectl", "get", object, "--watch", "-o", "jsonpath={\(path)}{\"\\n\"}"]
+        var env = ProcessInfo.processInfo.environment
+        env["KUBECONFIG"] = fixture.kubeconfig
+        env["HOME"] = home
+        p.environment = env
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return Watching(process: p, file: file)
+    }
+
+    /// A background `kubectl get --watch`.
+    public struct Watching: @unchecked Sendable {
+        let process: Process
+        let file: String
+        /// The values seen so far, one per line.
+        public var lines: [String] { ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        public func stop() -> [String] {
+            process.terminate()
+            process.waitUntilExit()
+            return lines
+        }
+    }
+
     /// `kubectl get OBJECT -o jsonpath={PATH}`.
     public func jsonpath(_ object: String, _ path: String) async throws -> String {
         try await kubectl("get", object, "-o", "jsonpath={\(path)}").stdout

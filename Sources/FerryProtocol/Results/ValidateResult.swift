@@ -47,6 +47,20 @@ public struct VolumeSpace: Codable, Sendable, Equatable {
     }
 }
 
+/// One part of a package and what the migration does with it: `restored`, `skipped` (with the
+/// reason), `read` (metadata), or `unknown` (Ferry does not know it; nothing reads it).
+public struct PackagePart: Codable, Sendable, Equatable {
+    public var path: String
+    public var verdict: String
+    public var reason: String?
+
+    public init(path: String, verdict: String, reason: String? = nil) {
+        self.path = path
+        self.verdict = verdict
+        self.reason = reason
+    }
+}
+
 public struct ValidateResult: Codable, Sendable, Equatable {
     public var packageVersion: String
     public var appVersion: String
@@ -57,8 +71,11 @@ public struct ValidateResult: Codable, Sendable, Equatable {
     public var notes: [String]
     public var endpoints: [String]
     public var volumes: [VolumeSpace]
+    /// Each part of the package and what happens to it (the first 40; the step's log has all).
+    public var parts: [PackagePart]?
 
-    public init(packageVersion: String, appVersion: String, layout: String, sourceHost: String, package: PackageContents, notes: [String], endpoints: [String], volumes: [VolumeSpace]) {
+    public init(packageVersion: String, appVersion: String, layout: String, sourceHost: String, package: PackageContents, notes: [String], endpoints: [String], volumes: [VolumeSpace],
+                parts: [PackagePart]? = nil) {
         self.packageVersion = packageVersion
         self.appVersion = appVersion
         self.layout = layout
@@ -67,6 +84,7 @@ public struct ValidateResult: Codable, Sendable, Equatable {
         self.notes = notes
         self.endpoints = endpoints
         self.volumes = volumes
+        self.parts = parts
     }
 }
 

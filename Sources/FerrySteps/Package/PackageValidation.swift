@@ -114,7 +114,9 @@ public struct PackageValidation: Sendable {
             packageVersion: version, appVersion: options.appVersion, layout: pkg.layout.rawValue, sourceHost: pkg.metadata.sourceHost,
             package: .init(mysql: databases, clickhouse: tables, kafka: pkg.metadata.contents.kafka, files: pkg.metadata.contents.files,
                            sizes: Self.sizes(pkg, databases: databases, tables: tables, folders: options.fileFolders)),
-            notes: notes, endpoints: reached, volumes: spaces)
+            notes: notes, endpoints: reached, volumes: spaces,
+            parts: pkg.layout == .legacy ? PackageParts.list(pkg.root, restoring: .init(databases: databases, tables: tables, folders: options.fileFolders,
+                                                                                          mysqlSet: options.required.contains("mysql"), kafkaSet: options.required.contains("kafka"))) : nil)
     }
 
     /// Bytes each step restores (the dumps' and data files' sizes, the folders' from the manifest),
