@@ -33,8 +33,9 @@ struct CancelEndToEndTests {
         return out
     }
 
-    /// The e2e cluster (E.makeCluster) plus `slowstop`, whose pod ignores SIGTERM for up to 20 s: quiesce waits for it.
-    func withCluster(_ name: String, _ body: (KubectlEnv, TestServers, ControllerProcess) async throws -> Void) async throws {
+    /// The e2e cluster (E.makeCluster) plus `slowstop`, whose pod is held in Terminating by a
+    /// finalizer (however fast or slow the machine): quiesce waits for it until `release`.
+    func withCluster(_ name: String, hold: Bool = false, _ body: (KubectlEnv, TestServers, ControllerProcess) async throws -> Void) async throws {
         let servers = try await TestServers.shared()
         try await KubectlEnv.with { env in
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/crd.yaml").status == 0)
@@ -48,20 +49,23 @@ struct CancelEndToEndTests {
                   selector: {matchLabels: {app: slowstop}}
                   template:
                     metadata: {labels: {app: slowstop}}
-                    spec: {terminationGracePeriodSeconds: 20, containers: [{name: slow, image: busybox, command: [sh, -c, "trap '' TERM; while true; do sleep 1; done"]}]}
+                    spec: {terminationGracePeriodSeconds: 1, containers: [{name: slow, image: busybox, command: [sleep, "3600"]}]}
                 """
             #expect(try await env.kubectl("apply", "-f", "-", input: slow).status == 0)
-            // Its pod running (on a loaded machine it may start late): quiesce then waits for it to stop.
-            #expect(try await eventually(timeout: 90, interval: 0.3) { try await env.kubectl("get", "pods", "-l", "app=slowstop", "-o", "jsonpath={.items[*].status.phase}").stdout == "Running" })
+            let podName = { () async throws -> String in try await env.kubectl("get", "pods", "-l", "app=slowstop", "-o", "jsonpath={.items[0].metadata.name}").stdout }
+            #expect(try await eventually(timeout: 90, interval: 0.3) { !(try await podName()).isEmpty })
+            let held = hold ? try await podName() : ""
+            if hold { #expect(try await env.kubectl("patch", "pod", held, "--type=merge", "-p", #"{"metadata":{"finalizers":["ferry.test/hold"]}}"#).status == 0) }
             let controller = try E.controller(env, "\(name)-\(UUID().uuidString.prefix(4))")
             defer { controller.terminateNow() }
             try await body(env, servers, controller)
+            if hold { _ = try? await env.kubectl("patch", "pod", held, "--type=merge", "-p", #"{"metadata":{"finalizers":null}}"#) }
         }
     }
 
-    @Test("cancel during quiesce (a pod that takes its time to stop): the workloads are back at their replicas, nothing restored, no Job left, quiesce Pending; phase Cancelled")
+    @Test("cancel during quiesce (a pod held in Terminating by a finalizer): the workloads are back at their replicas, nothing restored, no Job left, quiesce Pending; phase Cancelled")
     func duringQuiesce() async throws {
-        try await withCluster("cq") { env, servers, controller in
+        try await withCluster("cq", hold: true) { env, servers, controller in
             let db = "cq_\(UUID().uuidString.prefix(4).lowercased())"
             try await S.makeDatabase(servers, db, rows: 500)
             let package = try await S.legacyPackage(servers, [db])
