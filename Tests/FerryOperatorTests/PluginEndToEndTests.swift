@@ -148,4 +148,27 @@ struct PluginEndToEndTests {
             _ = try await E.sql(servers, "DROP DATABASE `\(db)`;")
         }
     }
+
+    @Test("plan of a Migration whose package this machine cannot read (on a volume claim): it says so and plans from the in-cluster validate result, sizes included; a dry run validated it")
+    func planFromClusterValidate() async throws {
+        try await withCluster("remote") { env, servers, controller in
+            let db = "rp_\(UUID().uuidString.prefix(4).lowercased())"
+            try await S.makeDatabase(servers, db, rows: 3_000)
+            let package = try await S.legacyPackage(servers, [db])
+            _ = try await E.sql(servers, "DROP DATABASE `\(db)`;")
+            let claim = env.fixture.server.dataDirectory + "/volumes/default/backup"
+            try FileManager.default.createDirectory(atPath: env.fixture.server.dataDirectory + "/volumes/default", withIntermediateDirectories: true)
+            try FileManager.default.moveItem(atPath: package, toPath: claim)
+            var yaml = S.migration("remote", package: package, servers).replacingOccurrences(of: "package: {hostPath: \(package)}", with: "package: {persistentVolumeClaim: backup}")
+            yaml += "  dryRun: true\n"
+            #expect(try await env.kubectl("apply", "-f", "-", input: yaml).status == 0)
+            #expect(try await phase(env, "remote", "Planned"), "\(controller.log.suffix(1500))")
+            let plan = try await env.ferry("plan", "remote")
+            #expect(plan.status == 0, "\(plan.stderr)")
+            #expect(plan.stdout.contains("not reachable from this machine (claim backup); from the in-cluster validate result"), "\(plan.stdout)")
+            let row = plan.stdout.split(separator: "\n").first { $0.hasPrefix("mysql/\(db) ") } ?? ""
+            #expect(row.contains(" bytes"), "sized from validate's result: \(plan.stdout)")
+            _ = try await E.sql(servers, "DROP DATABASE IF EXISTS `\(db)`;")
+        }
+    }
 }
