@@ -116,6 +116,21 @@ public enum Estimator {
         return Set(steps[first...to].filter { !["mysql-replicate", "clickhouse-sync"].contains($0) })
     }
 
+    /// The steps a spec's whole plan runs, for an estimate: a dry run's too, never the skipped
+    /// ones nor the way back (it runs only when asked for).
+    public static func steps(for spec: MigrationSpec, contents: PackageContents?) -> [String] {
+        var whole = spec
+        whole.dryRun = nil
+        return Planner.stepNames(for: whole, contents: contents).filter { !Planner.isSkipped($0, spec: spec) && StepKind($0) != .mysqlCutback }
+    }
+
+    /// The estimate of a spec's whole plan: what validate found (sizes, and how fast this cluster
+    /// ran it) and what the `others` Migrations measured. The controller's and `kubectl ferry plan`'s.
+    public static func forPlan(_ spec: MigrationSpec, contents: PackageContents?, validate: StepStatus?, others: [MigrationStatus], blockers: [String] = []) -> Estimate {
+        estimate(steps: steps(for: spec, contents: contents), sizes: contents?.sizes ?? [:], history: history(others), blockers: blockers,
+                 pace: pace(validateSeconds: validate?.state == .succeeded ? duration(validate) : nil), between: downtimeFactor(others), validatedAt: validate?.finishedAt)
+    }
+
     /// What earlier Migrations' downtimes were against the sum of their steps in the window: the
     /// time between steps (the controller's looks, pods starting), as a factor of 1…3. Pure.
     public static func downtimeFactor(_ statuses: [MigrationStatus]) -> (factor: Double, runs: Int) {

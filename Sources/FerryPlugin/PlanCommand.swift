@@ -61,8 +61,7 @@ struct PlanReport: Codable {
             return PlanReport(namespace: namespace, name: migration.metadata.name ?? "", package: "not read: the spec is invalid",
                               estimate: Estimate(steps: [], seconds: 0, downtimeSeconds: 0), blockers: problems.map { "\($0)" })
         }
-        var spec = migration.spec.withDefaults(namespace: namespace)
-        spec.dryRun = nil
+        let spec = migration.spec.withDefaults(namespace: namespace)
         var blockers: [String]
         do {
             blockers = try await SpecSecrets.problems(spec, client: client, namespace: namespace)
@@ -93,11 +92,7 @@ struct PlanReport: Codable {
         for v in StepResults.volumes(ofValidate: validate?.result) where v.freePercent < 20 {
             blockers.append("volume \(v.name) has \(String(format: "%.1f", v.freePercent))% free; at least 20% is needed")
         }
-        let names = Planner.stepNames(for: spec, contents: contents).filter { !Planner.isSkipped($0, spec: spec) }
-        let others = try await otherStatuses(client, except: migration)
-        let estimate = Estimator.estimate(steps: names, sizes: contents?.sizes ?? [:], history: Estimator.history(others),
-                                          pace: Estimator.pace(validateSeconds: validate?.state == .succeeded ? Estimator.duration(validate) : nil),
-                                          between: Estimator.downtimeFactor(others))
+        let estimate = Estimator.forPlan(spec, contents: contents, validate: validate, others: await MigrationHistory.statuses(client, except: migration))
         return PlanReport(namespace: namespace, name: migration.metadata.name ?? "", package: source, estimate: estimate, blockers: blockers)
     }
 
@@ -107,16 +102,6 @@ struct PlanReport: Codable {
         let root = spec.package.subPath.map { host + "/" + $0 } ?? host
         var isDir: ObjCBool = false
         return FileManager.default.fileExists(atPath: root, isDirectory: &isDir) && isDir.boolValue ? root : nil
-    }
-
-    /// Every other Migration's status this user may read (the cluster's, else the namespace's).
-    static func otherStatuses(_ client: KubeClient, except migration: Migration) async throws -> [MigrationStatus] {
-        let items: [JSONValue]
-        if let all = try? await client.list(Migration.resource).items { items = all } else {
-            items = (try? await client.list(Migration.resource, namespace: migration.metadata.namespace).items) ?? []
-        }
-        return items.filter { !($0.name == migration.metadata.name && $0.namespace == migration.metadata.namespace) }
-            .compactMap { try? $0["status"]?.decode(as: MigrationStatus.self) }
     }
 
     func text(color: Bool) -> String {
