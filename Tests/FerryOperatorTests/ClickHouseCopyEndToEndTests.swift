@@ -69,9 +69,9 @@ struct ClickHouseCopyEndToEndTests {
             try await pair.sql(pair.sourceHTTP, "CREATE DATABASE \(db)")
             try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).events (d Date, id UInt64, s String) ENGINE = MergeTree PARTITION BY toYYYYMM(d) ORDER BY (d, id)")
             try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).events SELECT toDate('2025-01-01') + (number % 360), number, toString(number) FROM system.numbers LIMIT 60000")
-            // Daily partitions: 40 copies one at a time, long enough to watch the Progress column count them.
+            // Daily partitions: 200 copies one at a time, long enough for the controller's looks to show the Progress column counting them on a loaded machine.
             try await pair.sql(pair.sourceHTTP, "CREATE TABLE \(db).clicks (d Date, id UInt64) ENGINE = MergeTree PARTITION BY d ORDER BY id")
-            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).clicks SELECT toDate('2025-06-01') + (number % 40), number FROM system.numbers LIMIT 8000")
+            try await pair.sql(pair.sourceHTTP, "INSERT INTO \(db).clicks SELECT toDate('2025-06-01') + (number % 200), number FROM system.numbers LIMIT 8000")
             let package = try makeTempDir("chinc-package")
             try Data(#"{"version":"6.4.1","host":"old-box"}"#.utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
             // The old application: inserts into the newest partition until it is stopped for the cutover.
@@ -123,7 +123,7 @@ struct ClickHouseCopyEndToEndTests {
                 }
                 let seen = progressWatch.stop()
                 // While the first copy runs: the table, its partitions done of all, rows/s and the ETA.
-                let copying = seen.filter { $0.range(of: #"^\d+/\d+ steps, (events \d+/12|clicks \d+/40) partitions, \d+ rows/s, ETA \d+ s$"#, options: .regularExpression) != nil }
+                let copying = seen.filter { $0.range(of: #"^\d+/\d+ steps, (events \d+/12|clicks \d+/200) partitions, \d+ rows/s, ETA \d+ s$"#, options: .regularExpression) != nil }
                 #expect(!copying.isEmpty, "the Progress column while copying: \(seen)")
                 let syncing = try await env.kubectl("get", "migration/chinc", "-o", "yaml").stdout
                 #expect(inStep, "\(syncing)\n\(controller.log.suffix(2000))")
