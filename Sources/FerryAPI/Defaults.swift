@@ -4,6 +4,8 @@ public enum MigrationDefaults {
     public static let mysqlPort = 3306
     public static let mysqlParallelism = 2
     public static let mysqlMode = "restore"
+    /// `spec.mysql.external.configRef.format`.
+    public static let configRefFormat = "{host}:{port}"
     /// Replicate mode: the cutover starts only while the target is at most this far behind.
     public static let cutoverMaxLagSeconds = 5
     /// Replicate mode: how long the target may take to apply the source's last transaction.

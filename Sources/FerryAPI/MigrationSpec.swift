@@ -124,9 +124,13 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     /// Mode replicate: compare every table on both sides while replicating, and cut over only
     /// once they compare equal (default true).
     public var verify: Bool?
+    /// The database stays where it is, outside the cluster: nothing is restored; validate checks
+    /// it answers and holds the expected schemas, and `configRef` is pointed at it. `host` and
+    /// `credentialsSecret` above are then not used.
+    public var external: MySQLExternalSpec?
 
     public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil,
-                mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil, verify: Bool? = nil) {
+                mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil, verify: Bool? = nil, external: MySQLExternalSpec? = nil) {
         self.host = host
         self.port = port
         self.credentialsSecret = credentialsSecret
@@ -137,11 +141,92 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
         self.source = source
         self.cutover = cutover
         self.verify = verify
+        self.external = external
     }
 
+    /// An external database needs neither `host` nor `credentialsSecret`: absent, they read as empty.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? ""
+        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        credentialsSecret = try c.decodeIfPresent(String.self, forKey: .credentialsSecret) ?? ""
+        databases = try c.decodeIfPresent([String].self, forKey: .databases)
+        parallelism = try c.decodeIfPresent(Int.self, forKey: .parallelism)
+        optional = try c.decodeIfPresent(Bool.self, forKey: .optional)
+        mode = try c.decodeIfPresent(String.self, forKey: .mode)
+        source = try c.decodeIfPresent(MySQLSourceSpec.self, forKey: .source)
+        cutover = try c.decodeIfPresent(MySQLCutoverSpec.self, forKey: .cutover)
+        verify = try c.decodeIfPresent(Bool.self, forKey: .verify)
+        external = try c.decodeIfPresent(MySQLExternalSpec.self, forKey: .external)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if !host.isEmpty { try c.encode(host, forKey: .host) }
+        try c.encodeIfPresent(port, forKey: .port)
+        if !credentialsSecret.isEmpty { try c.encode(credentialsSecret, forKey: .credentialsSecret) }
+        try c.encodeIfPresent(databases, forKey: .databases)
+        try c.encodeIfPresent(parallelism, forKey: .parallelism)
+        try c.encodeIfPresent(optional, forKey: .optional)
+        try c.encodeIfPresent(mode, forKey: .mode)
+        try c.encodeIfPresent(source, forKey: .source)
+        try c.encodeIfPresent(cutover, forKey: .cutover)
+        try c.encodeIfPresent(verify, forKey: .verify)
+        try c.encodeIfPresent(external, forKey: .external)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, credentialsSecret, databases, parallelism, optional, mode, source, cutover, verify, external
+    }
+
+    public var isExternal: Bool { external != nil }
+    /// The package's dumps are imported (mode restore, not external).
+    public var restoresDumps: Bool { !replicates && !isExternal }
     public var replicates: Bool { mode == "replicate" }
     public var reverses: Bool { replicates && cutover?.reverseReplication == true }
     public var verifies: Bool { verify != false }
+}
+
+/// `spec.mysql.external`: a database the application keeps using where it is.
+public struct MySQLExternalSpec: Codable, Sendable, Hashable {
+    /// Its address; default: the one the package names (the old tool's `info.json`).
+    public var host: String?
+    public var port: Int?
+    /// Secret with keys `username` and `password`: a user that may list the schemas and their tables.
+    public var credentialsSecret: String
+    /// The ConfigMap or Secret key the application reads its database address from: Ferry writes
+    /// the endpoint there while the application is stopped.
+    public var configRef: ConfigRefSpec?
+
+    public init(host: String? = nil, port: Int? = nil, credentialsSecret: String, configRef: ConfigRefSpec? = nil) {
+        self.host = host
+        self.port = port
+        self.credentialsSecret = credentialsSecret
+        self.configRef = configRef
+    }
+}
+
+/// One key of a ConfigMap or a Secret in the Migration's namespace.
+public struct ConfigRefSpec: Codable, Sendable, Hashable {
+    /// `ConfigMap` or `Secret`.
+    public var kind: String
+    public var name: String
+    public var key: String
+    /// What is written, `{host}` and `{port}` replaced (default `{host}:{port}`), e.g.
+    /// `mysql://{host}:{port}/app`.
+    public var format: String?
+
+    public init(kind: String, name: String, key: String, format: String? = nil) {
+        self.kind = kind
+        self.name = name
+        self.key = key
+        self.format = format
+    }
+
+    /// The value for an endpoint. Pure.
+    public func value(host: String, port: Int) -> String {
+        (format ?? MigrationDefaults.configRefFormat).replacingOccurrences(of: "{host}", with: host).replacingOccurrences(of: "{port}", with: String(port))
+    }
 }
 
 /// The old MySQL/MariaDB server the target replicates from.

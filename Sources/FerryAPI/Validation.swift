@@ -17,7 +17,7 @@ public enum StepKind: String, CaseIterable, Sendable {
     case validate, presync, quiesce
     case mysqlSnapshot = "mysql-snapshot", mysqlReplicate = "mysql-replicate", mysqlStopSource = "mysql-stop-source", mysqlCutover = "mysql-cutover"
     case mysqlReverse = "mysql-reverse", mysqlCutback = "mysql-cutback"
-    case mysql, clickhouse
+    case mysql, mysqlExternal = "mysql-external", clickhouse
     case clickhouseCopy = "clickhouse-copy"
     case kafka, config, resume, cache, rebuild, files
 }
@@ -60,8 +60,10 @@ extension MigrationSpec {
             }
         }
 
-        if let m = mysql {
-            if m.host.isEmpty { fail("spec.mysql.host", "is empty; set the MySQL service name, e.g. mysql.myapp") }
+        if let m = mysql, let x = m.external {
+            Self.checkExternal(m, x, &errors)
+        } else if let m = mysql {
+            if m.host.isEmpty { fail("spec.mysql.host", "is empty; set the MySQL service name, e.g. mysql.myapp (or spec.mysql.external for a database that stays outside the cluster)") }
             if m.credentialsSecret.isEmpty { fail("spec.mysql.credentialsSecret", "is empty; name a Secret with keys username and password") }
             Self.checkPort(m.port, "spec.mysql.port", &errors)
             Self.checkRange(m.parallelism, 1...64, "spec.mysql.parallelism", &errors)
@@ -261,10 +263,41 @@ extension MigrationSpec {
         }
     }
 
+    /// `spec.mysql.external`: the database stays where it is, so nothing of a restore or a replication may be asked for.
+    static func checkExternal(_ m: MySQLSpec, _ x: MySQLExternalSpec, _ errors: inout [ValidationError]) {
+        func fail(_ field: String, _ message: String) { errors.append(ValidationError(field, message)) }
+        let why = "is not used with spec.mysql.external (the database stays on its external server); remove it"
+        if !m.host.isEmpty { fail("spec.mysql.host", "\(why), or set spec.mysql.external.host") }
+        if !m.credentialsSecret.isEmpty { fail("spec.mysql.credentialsSecret", "\(why), or set spec.mysql.external.credentialsSecret") }
+        if m.replicates { fail("spec.mysql.mode", "replicate copies into the cluster; an external database is not moved: remove spec.mysql.external or the mode") }
+        if m.source != nil { fail("spec.mysql.source", why) }
+        if m.cutover != nil { fail("spec.mysql.cutover", why) }
+        if let h = x.host, h.isEmpty || h.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "'" }) {
+            fail("spec.mysql.external.host", "\"\(h)\" is not a host name or address; set it, or leave it out to use the one the package names")
+        }
+        checkPort(x.port, "spec.mysql.external.port", &errors)
+        if x.credentialsSecret.isEmpty { fail("spec.mysql.external.credentialsSecret", "is empty; name a Secret with keys username and password of a user that may list the schemas") }
+        for (i, db) in (m.databases ?? []).enumerated() where db.isEmpty || db.contains("/") || db.contains(".") || db.contains(" ") {
+            fail("spec.mysql.databases[\(i)]", "\"\(db)\" is not a database name")
+        }
+        guard let ref = x.configRef else { return }
+        if ref.kind != "ConfigMap" && ref.kind != "Secret" { fail("spec.mysql.external.configRef.kind", "\"\(ref.kind)\" is not ConfigMap or Secret") }
+        if !isDNSSubdomain(ref.name) { fail("spec.mysql.external.configRef.name", "\"\(ref.name)\" is not a \(ref.kind) name (lowercase letters, digits, - and .)") }
+        let keyBytes = Array(ref.key.utf8)
+        if keyBytes.isEmpty || keyBytes.count > 253 || ref.key == "." || ref.key == ".."
+            || !keyBytes.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 65 && $0 <= 90) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }) {
+            fail("spec.mysql.external.configRef.key", "\"\(ref.key)\" is not a key a \(ref.kind) can hold (letters, digits, -, _ and .)")
+        }
+        if let f = ref.format, !f.contains("{host}") {
+            fail("spec.mysql.external.configRef.format", "\"\(f)\" has no {host}; write what the application reads, e.g. {host}:{port} or mysql://{host}:{port}/app")
+        }
+    }
+
     /// Every credentials Secret the spec names, with its field.
     public var credentialSecrets: [(field: String, name: String)] {
         var out: [(String, String)] = []
-        if let m = mysql { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
+        if let m = mysql, !m.isExternal { out.append(("spec.mysql.credentialsSecret", m.credentialsSecret)) }
+        if let x = mysql?.external { out.append(("spec.mysql.external.credentialsSecret", x.credentialsSecret)) }
         if let s = mysql?.source { out.append(("spec.mysql.source.credentialsSecret", s.credentialsSecret)) }
         if let s = clickhouse?.credentialsSecret { out.append(("spec.clickhouse.credentialsSecret", s)) }
         if let s = clickhouse?.copy?.source.credentialsSecret { out.append(("spec.clickhouse.copy.source.credentialsSecret", s)) }

@@ -123,13 +123,20 @@ struct RestoreValidate: AsyncParsableCommand {
     var minFreePercent: Double = 20
     @Option(name: .customLong("require"), help: "A kind the spec restores (mysql, clickhouse, kafka, config; repeatable): a package without it is refused.")
     var required: [String] = []
+    @Option(help: "spec.mysql.external: the external database's address (empty: the one the package names).")
+    var externalHost: String?
+    @Option(help: "Its port (default: the package's, else 3306).")
+    var externalPort: Int?
+    @Option(help: "Folder holding its username and password as files; given, the external database is checked where it is, never restored.")
+    var externalCredentials: String?
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> ValidateArguments {
         do {
             return ValidateArguments(package: package.package, appVersion: appVersion, allowVersionMismatch: allowVersionMismatch, databases: databases, tables: tables,
                                      folders: folders, required: required, endpoints: try endpoints.map(ValidateArguments.Endpoint.init(text:)),
-                                     volumes: try volumes.map(ValidateArguments.Volume.init(text:)), resultFile: result.resultFile)
+                                     volumes: try volumes.map(ValidateArguments.Volume.init(text:)),
+                                     external: externalCredentials.map { .init(host: externalHost ?? "", port: externalPort, credentialsDir: $0) }, resultFile: result.resultFile)
         } catch let e as ArgvError {
             throw StepError.configuration(e.description)
         }

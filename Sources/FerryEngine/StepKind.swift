@@ -24,6 +24,8 @@ public enum StepKind: Equatable, Sendable {
     case mysqlCutback
     /// nil: the placeholder before validate has read which databases the package holds.
     case mysql(String?)
+    /// `spec.mysql.external`: nothing restored; the application's config pointed at the external database.
+    case mysqlExternal
     /// `db.table`; nil: the placeholder before validate.
     case clickhouse(String?)
     /// `spec.clickhouse.copy`: the source's tables created on the target, engines rewritten.
@@ -55,6 +57,7 @@ public enum StepKind: Equatable, Sendable {
         case "mysql-reverse" where argument == nil: self = .mysqlReverse
         case "mysql-cutback" where argument == nil: self = .mysqlCutback
         case "mysql": self = .mysql(argument)
+        case "mysql-external" where argument == nil: self = .mysqlExternal
         case "clickhouse": self = .clickhouse(argument)
         case "clickhouse-schema" where argument == nil: self = .clickhouseSchema
         case "clickhouse-sync" where argument == nil: self = .clickhouseSync
@@ -72,7 +75,7 @@ public enum StepKind: Equatable, Sendable {
     /// One of each kind, in plan order.
     public static let all: [StepKind] = [.validate, .presync, .quiesce, .mysqlSnapshot,
                                         // Online copies before the MySQL cutover, so one ferry.dev/cutover=now ends both.
-                                        .clickhouseSchema, .clickhouseSync, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .clickhouse(nil), .clickhouseCopy(""), .kafka, .config, .resume,
+                                        .clickhouseSchema, .clickhouseSync, .mysqlReplicate, .mysqlStopSource, .mysqlCutover, .mysql(nil), .mysqlExternal, .clickhouse(nil), .clickhouseCopy(""), .kafka, .config, .resume,
                                         // The way back is set up once the app runs again (a failure there must not hold it down).
                                         .mysqlReverse, .mysqlCutback, .cache, .rebuild(""), .files]
 
@@ -89,6 +92,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlReverse: return "mysql-reverse"
         case .mysqlCutback: return "mysql-cutback"
         case .mysql: return "mysql"
+        case .mysqlExternal: return "mysql-external"
         case .clickhouse: return "clickhouse"
         case .clickhouseSchema: return "clickhouse-schema"
         case .clickhouseSync: return "clickhouse-sync"
@@ -118,9 +122,10 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlStopSource: return spec.mysql?.replicates == true && spec.mysql?.cutover?.stopSource != nil ? [family.family] : []
         case .mysqlReverse, .mysqlCutback: return spec.mysql?.reverses == true ? [family.family] : []
         case .mysql:
-            guard let m = spec.mysql, !m.replicates else { return [] }
+            guard let m = spec.mysql, m.restoresDumps else { return [] }
             if let dbs = m.databases, !dbs.isEmpty { return dbs.map { "mysql/\($0)" } }
             return contents.map { $0.mysql.map { "mysql/\($0)" } } ?? ["mysql"]
+        case .mysqlExternal: return spec.mysql?.isExternal == true ? ["mysql-external"] : []
         case .clickhouseSchema: return spec.clickhouse?.copy != nil ? ["clickhouse-schema"] : []
         case .clickhouseSync: return spec.clickhouse?.copy?.incremental != nil ? ["clickhouse-sync"] : []
         case .clickhouseCopy: return (spec.clickhouse?.copy?.tables ?? []).map { "clickhouse-copy/\($0)" }
@@ -147,6 +152,7 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlCutover, .mysqlCutback: return MySQLCutoverResult.self
         case .mysqlReverse: return MySQLReverseResult.self
         case .mysql: return MySQLResult.self
+        case .mysqlExternal: return MySQLExternalResult.self
         case .clickhouse: return ClickHouseResult.self
         case .clickhouseSchema: return ClickHouseSchemaResult.self
         case .clickhouseCopy: return ClickHouseCopyResult.self
@@ -165,7 +171,7 @@ public enum StepKind: Equatable, Sendable {
         switch self {
         case .validate, .mysqlSnapshot, .mysqlCutover, .mysqlReverse, .mysqlCutback, .mysql, .clickhouse, .clickhouseSchema, .clickhouseCopy, .kafka, .config, .cache: return true
         // The replication monitor is a Job too, but it never ends on its own: its driver decides.
-        case .quiesce, .mysqlReplicate, .clickhouseSync, .mysqlStopSource, .resume, .rebuild, .presync, .files, .unknown: return false
+        case .quiesce, .mysqlReplicate, .clickhouseSync, .mysqlStopSource, .mysqlExternal, .resume, .rebuild, .presync, .files, .unknown: return false
         }
     }
 
@@ -182,7 +188,8 @@ public enum StepKind: Equatable, Sendable {
         case .mysqlSnapshot, .mysqlCutover, .mysqlCutback, .kafka, .config: return true
         // Reverse replication changes the old server's replication, not the data.
         // The schema step creates tables; it drops nothing.
-        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .mysqlReverse, .clickhouseSchema, .resume, .cache, .rebuild, .files, .unknown: return false
+        // Pointing the application's config at the external database keeps the value it replaced.
+        case .validate, .presync, .quiesce, .mysqlReplicate, .mysqlStopSource, .mysqlReverse, .mysqlExternal, .clickhouseSchema, .resume, .cache, .rebuild, .files, .unknown: return false
         }
     }
 
@@ -192,7 +199,7 @@ public enum StepKind: Equatable, Sendable {
     /// A failure marks the migration Degraded and the plan continues (`optional: true` in the spec section).
     public func isOptional(in spec: MigrationSpec) -> Bool {
         switch self {
-        case .mysql: return spec.mysql?.optional == true
+        case .mysql, .mysqlExternal: return spec.mysql?.optional == true
         case .clickhouse, .clickhouseSchema, .clickhouseSync, .clickhouseCopy: return spec.clickhouse?.optional == true
         case .kafka: return spec.kafka?.optional == true
         // A cutover half done is never optional.

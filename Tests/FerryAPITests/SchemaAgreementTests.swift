@@ -82,7 +82,8 @@ func maximalMigration() -> Migration {
                            cutover: .init(window: .init(start: "02:00", end: "04:00", timeZone: "UTC"), maxLagSeconds: 5, timeoutSeconds: 30, killWriters: true,
                                           stopSource: .init(template: ["template": ["spec": ["containers": [["name": "stop", "image": "busybox"]]]]]),
                                           reverseReplication: true, reverseHost: "new-db.example", reversePort: 30306),
-                           verify: false)
+                           verify: false,
+                           external: .init(host: "db.example", port: 3307, credentialsSecret: "x", configRef: .init(kind: "ConfigMap", name: "app", key: "DB", format: "{host}:{port}")))
     spec.clickhouse = ClickHouseSpec(url: "http://c", credentialsSecret: "s", tables: ["a.b"], maxInsertBlockSize: 1, parallelism: 1, optional: true,
                                      copy: .init(source: .init(shards: [["a:9000", "b:9000"]], credentialsSecret: "cs"), tables: ["a.b", "a.c*"],
                                                  engineMap: [.init(from: "MergeTree", to: "ReplicatedMergeTree", zookeeperPath: "/p/{table}", replica: "{replica}")],

@@ -24,6 +24,40 @@ struct ValidationTests {
         #expect(Set(fields(s)) == ["spec.package.hostPath", "spec.package.subPath"])
     }
 
+    @Test("mysql.external: decoded without host or credentialsSecret; either one beside it, or a mode, source or cutover, is refused by field; configRef's kind, name, key and format checked; its Secret listed")
+    func external() throws {
+        let decoded = try JSONDecoder().decode(MySQLSpec.self, from: Data(#"{"external":{"credentialsSecret":"ext-db","configRef":{"kind":"ConfigMap","name":"app","key":"DB_HOST"}}}"#.utf8))
+        #expect(decoded.host.isEmpty && decoded.credentialsSecret.isEmpty && decoded.isExternal && !decoded.restoresDumps)
+        let encoded = String(decoding: try JSONEncoder().encode(decoded), as: UTF8.self)
+        #expect(!encoded.contains("\"host\"") && !encoded.contains("\"credentialsSecret\":\"\""), "empty fields are not written back: \(encoded)")
+        var s = base()
+        s.mysql = decoded
+        s.mysql?.port = 3306
+        s.mysql?.mode = "restore"
+        #expect(s.validate().isEmpty, "\(s.validate())")
+        #expect(s.credentialSecrets.map(\.field) == ["spec.mysql.external.credentialsSecret"])
+
+        var both = s
+        both.mysql?.host = "mysql.app"
+        both.mysql?.credentialsSecret = "root"
+        both.mysql?.mode = "replicate"
+        #expect(Set(fields(both)) == ["spec.mysql.host", "spec.mysql.credentialsSecret", "spec.mysql.mode"])
+        #expect(both.validate().allSatisfy { $0.message.contains("external") })
+
+        var bad = s
+        bad.mysql?.external = MySQLExternalSpec(host: "two words", port: 0, credentialsSecret: "", configRef: ConfigRefSpec(kind: "Deployment", name: "App_Config", key: "a/b", format: "mysql://db"))
+        #expect(Set(fields(bad)) == ["spec.mysql.external.host", "spec.mysql.external.port", "spec.mysql.external.credentialsSecret", "spec.mysql.external.configRef.kind",
+                                     "spec.mysql.external.configRef.name", "spec.mysql.external.configRef.key", "spec.mysql.external.configRef.format"])
+        #expect(ConfigRefSpec(kind: "ConfigMap", name: "a", key: "k", format: "mysql://{host}:{port}/app").value(host: "db.example", port: 3307) == "mysql://db.example:3307/app")
+        #expect(ConfigRefSpec(kind: "ConfigMap", name: "a", key: "k").value(host: "db", port: 3306) == "db:3306")
+
+        // Without external, host is required again, and says how to ask for an external database.
+        var plain = base()
+        plain.mysql = try JSONDecoder().decode(MySQLSpec.self, from: Data(#"{"credentialsSecret":"root"}"#.utf8))
+        #expect(fields(plain) == ["spec.mysql.host"])
+        #expect(plain.validate()[0].message.contains("spec.mysql.external"))
+    }
+
     @Test("mode replicate: the source is required and is not the target; fields of one mode are refused in the other; names replication cannot filter on are refused")
     func replicate() {
         var s = base()

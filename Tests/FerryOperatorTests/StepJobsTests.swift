@@ -19,7 +19,7 @@ struct StepJobsTests {
 
     @Test("one of each step kind, in plan order: each has its driver, and the Job kinds are exactly those that run as Jobs")
     func kinds() {
-        #expect(StepKind.all.map(\.family) == ["validate", "presync", "quiesce", "mysql-snapshot", "clickhouse-schema", "clickhouse-sync", "mysql-replicate", "mysql-stop-source", "mysql-cutover", "mysql", "clickhouse", "clickhouse-copy", "kafka", "config", "resume", "mysql-reverse", "mysql-cutback", "cache", "rebuild", "files"])
+        #expect(StepKind.all.map(\.family) == ["validate", "presync", "quiesce", "mysql-snapshot", "clickhouse-schema", "clickhouse-sync", "mysql-replicate", "mysql-stop-source", "mysql-cutover", "mysql", "mysql-external", "clickhouse", "clickhouse-copy", "kafka", "config", "resume", "mysql-reverse", "mysql-cutback", "cache", "rebuild", "files"])
         #expect(Set(StepKind.all.map(\.family)).count == StepKind.all.count)
         for kind in StepKind.all {
             #expect(!(StepDrivers.driver(for: kind) is UnknownStep), "\(kind)")

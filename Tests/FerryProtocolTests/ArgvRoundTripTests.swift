@@ -57,7 +57,8 @@ struct ArgvRoundTripTests {
             try check(ValidateArguments(package: g.text(), appVersion: g.text(), allowVersionMismatch: g.bool(), databases: g.list { $0.text() }, tables: g.list { $0.text() },
                                         folders: g.list { $0.text() }, required: g.list { $0.text() },
                                         endpoints: (0..<g.int(0...3)).map { _ in .init(name: g.text(allowEquals: false), host: g.text(), port: g.int(0...65535)) },
-                                        volumes: (0..<g.int(0...3)).map { _ in .init(name: g.text(allowEquals: false, nonEmpty: true), path: g.text()) }, resultFile: g.text()),
+                                        volumes: (0..<g.int(0...3)).map { _ in .init(name: g.text(allowEquals: false, nonEmpty: true), path: g.text()) },
+                                        external: g.bool() ? .init(host: g.text(), port: g.bool() ? g.int(-1...70000) : nil, credentialsDir: g.text()) : nil, resultFile: g.text()),
                       binary: { try RestoreValidate.parse($0).arguments() }, note)
             let (shardCount, shardIndex) = (g.int(1...64), g.int(0...63))
             try check(FileSyncArguments(copies: (0..<g.int(0...3)).map { _ in .init(source: g.text(allowEquals: false, nonEmpty: true), target: g.text(nonEmpty: true)) },

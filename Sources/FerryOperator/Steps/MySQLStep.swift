@@ -12,11 +12,11 @@ struct MySQLStep: JobStepKind {
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] {
-        [spec.mysql.map { StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }].compactMap { $0 }
+        [spec.mysql.flatMap { $0.isExternal ? nil : StepSecret(kind: "mysql", field: "spec.mysql.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }].compactMap { $0 }
     }
 
     func validation(spec: MigrationSpec) -> StepValidation {
-        guard let m = spec.mysql, !m.replicates else { return StepValidation() }
+        guard let m = spec.mysql, m.restoresDumps else { return StepValidation() }
         return StepValidation(requires: "mysql", endpoints: [.init(name: "spec.mysql", host: m.host, port: m.port ?? MigrationDefaults.mysqlPort)])
     }
 }

@@ -61,6 +61,7 @@ enum StepDrivers {
         case .mysqlCutback: return MySQLCutbackStep()
         case .resume: return ResumeStep()
         case .mysql: return MySQLStep()
+        case .mysqlExternal: return MySQLExternalStep()
         case .clickhouse: return ClickHouseStep()
         case .kafka: return KafkaStep()
         case .config: return ConfigStep()

@@ -36,7 +36,15 @@ struct ValidateStep: JobStepKind {
         return ValidateArguments(package: StepPod.packageMount, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
                                  databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).compactMap(\.from.folder),
                                  required: checks.compactMap(\.requires), endpoints: checks.flatMap(\.endpoints),
-                                 volumes: (spec.files ?? []).filter { $0.to.persistentVolumeClaim != nil }.map { .init(name: "files[\($0.name)]", path: StepPod.targetMount($0.name)) })
+                                 volumes: (spec.files ?? []).filter { $0.to.persistentVolumeClaim != nil }.map { .init(name: "files[\($0.name)]", path: StepPod.targetMount($0.name)) },
+                                 external: spec.mysql?.external.map { .init(host: $0.host ?? "", port: $0.port, credentialsDir: StepPod.credentialsMount(Self.externalKind)) })
+    }
+
+    static let externalKind = "mysql-external"
+
+    /// `spec.mysql.external`: validate logs in there to see the schemas.
+    func secrets(spec: MigrationSpec) -> [StepSecret] {
+        [spec.mysql?.external.map { StepSecret(kind: Self.externalKind, field: "spec.mysql.external.credentialsSecret", name: $0.credentialsSecret, required: ["username", "password"]) }].compactMap { $0 }
     }
 
     /// Every Secret a step of this spec mounts, with the keys it needs.

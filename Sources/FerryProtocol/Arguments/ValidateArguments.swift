@@ -43,6 +43,21 @@ public struct ValidateArguments: StepArguments {
         }
     }
 
+    /// `spec.mysql.external`: a database checked where it is (reachable, the expected schemas there), never restored.
+    public struct External: Codable, Equatable, Sendable {
+        /// Empty: the address the package names.
+        public var host: String
+        /// nil: the package's, else 3306.
+        public var port: Int?
+        /// The mounted Secret with username and password.
+        public var credentialsDir: String
+        public init(host: String, port: Int?, credentialsDir: String) {
+            self.host = host
+            self.port = port
+            self.credentialsDir = credentialsDir
+        }
+    }
+
     public var package: String
     /// spec.appVersion.
     public var appVersion: String
@@ -57,10 +72,12 @@ public struct ValidateArguments: StepArguments {
     public var required: [String]
     public var endpoints: [Endpoint]
     public var volumes: [Volume]
+    public var external: External?
     public var resultFile: String
 
     public init(package: String, appVersion: String, allowVersionMismatch: Bool = false, databases: [String] = [], tables: [String] = [], folders: [String] = [],
-                required: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], resultFile: String = TerminationMessage.path) {
+                required: [String] = [], endpoints: [Endpoint] = [], volumes: [Volume] = [], external: External? = nil, resultFile: String = TerminationMessage.path) {
+        self.external = external
         self.package = package
         self.appVersion = appVersion
         self.allowVersionMismatch = allowVersionMismatch
@@ -84,16 +101,22 @@ public struct ValidateArguments: StepArguments {
         w.options("require", required)
         w.options("endpoint", endpoints.map(\.text))
         w.options("volume", volumes.map(\.text))
+        if let external {
+            w.option("external-host", external.host)
+            if let port = external.port { w.option("external-port", String(port)) }
+            w.option("external-credentials", external.credentialsDir)
+        }
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: ["package", "app-version", "database", "table", "folder", "require", "endpoint", "volume", "result-file"],
+        let r = try ArgvReader(argv, command: Self.command, options: ["package", "app-version", "database", "table", "folder", "require", "endpoint", "volume", "external-host", "external-port", "external-credentials", "result-file"],
                                flags: ["allow-version-mismatch"])
         self.init(package: try r.required("package"), appVersion: try r.required("app-version"), allowVersionMismatch: r.flag("allow-version-mismatch"),
                   databases: r.list("database"), tables: r.list("table"), folders: r.list("folder"), required: r.list("require"),
                   endpoints: try r.list("endpoint").map(Endpoint.init(text:)), volumes: try r.list("volume").map(Volume.init(text:)),
+                  external: try r.optional("external-credentials").map { External(host: try r.optional("external-host") ?? "", port: try r.int("external-port"), credentialsDir: $0) },
                   resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

@@ -73,9 +73,12 @@ public struct ValidateResult: Codable, Sendable, Equatable {
     public var volumes: [VolumeSpace]
     /// Each part of the package and what happens to it (the first 40; the step's log has all).
     public var parts: [PackagePart]?
+    /// `spec.mysql.external`: the database that stays where it is, as validate found it.
+    public var external: ExternalMySQLCheck?
 
     public init(packageVersion: String, appVersion: String, layout: String, sourceHost: String, package: PackageContents, notes: [String], endpoints: [String], volumes: [VolumeSpace],
-                parts: [PackagePart]? = nil) {
+                parts: [PackagePart]? = nil, external: ExternalMySQLCheck? = nil) {
+        self.external = external
         self.packageVersion = packageVersion
         self.appVersion = appVersion
         self.layout = layout

@@ -113,7 +113,7 @@ public struct BackupPackage: Sendable {
             appVersion: version,
             createdAt: info["createdAt"]?.stringValue ?? info["created_at"]?.stringValue ?? info["time"]?.stringValue ?? "",
             sourceHost: info["sourceHost"]?.stringValue ?? info["host"]?.stringValue ?? info["hostname"]?.stringValue ?? "",
-            contents: .init(mysql: databases, files: folders))
+            contents: .init(mysql: databases, files: folders), externalMySQL: LegacyInfo.externalMySQL(info))
         return BackupPackage(root: root, layout: .legacy, metadata: metadata, manifest: nil, notes: notes)
     }
 

@@ -17,6 +17,21 @@ public struct PackageMetadata: Codable, Sendable, Equatable {
     public var createdAt: String
     public var sourceHost: String
     public var contents: Contents
+    /// A MySQL database the application used where it was, not exported (the old tool's
+    /// `info.json` names it): `spec.mysql.external` checks it and keeps it.
+    public var externalMySQL: ExternalDatabase?
+
+    public struct ExternalDatabase: Codable, Sendable, Equatable {
+        public var host: String
+        public var port: Int?
+        /// The schemas the application uses there.
+        public var databases: [String]?
+        public init(host: String, port: Int? = nil, databases: [String]? = nil) {
+            self.host = host
+            self.port = port
+            self.databases = databases
+        }
+    }
 
     public struct Contents: Codable, Sendable, Equatable {
         public var mysql: [String]
@@ -33,7 +48,8 @@ public struct PackageMetadata: Codable, Sendable, Equatable {
         }
     }
 
-    public init(formatVersion: Int = 1, appVersion: String, createdAt: String, sourceHost: String, contents: Contents) {
+    public init(formatVersion: Int = 1, appVersion: String, createdAt: String, sourceHost: String, contents: Contents, externalMySQL: ExternalDatabase? = nil) {
+        self.externalMySQL = externalMySQL
         self.formatVersion = formatVersion
         self.appVersion = appVersion
         self.createdAt = createdAt

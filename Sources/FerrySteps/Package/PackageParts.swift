@@ -12,6 +12,8 @@ enum PackageParts {
         var folders: [String]
         var mysqlSet: Bool
         var kafkaSet: Bool
+        /// `spec.mysql.external`: the dumps stay unrestored, the database where it is.
+        var mysqlExternal: Bool = false
     }
 
     /// One entry of a listing: a name, whether it is a folder, and its first bytes (files only).
@@ -31,7 +33,9 @@ enum PackageParts {
             let path = e.name + (e.folder ? "/" : "")
             switch (e.name, e.folder) {
             case (PackageFiles.legacyInfo, false):
-                parts.append(.init(path: path, verdict: "read", reason: "the package's version and source host"))
+                parts.append(.init(path: path, verdict: "read", reason: "the package's version and source host" + (r.mysqlExternal ? ", and the external database it names" : "")))
+            case (let n, false) where n.hasSuffix(".sql") && r.mysqlExternal:
+                parts.append(.init(path: path, verdict: "skipped", reason: "spec.mysql.external: the database stays on its external server"))
             case (let n, false) where n.hasSuffix(".sql"):
                 let db = String(n.dropLast(4))
                 if r.mysqlSet && r.databases.contains(db) {

@@ -27,8 +27,11 @@ public struct PackageValidation: Sendable {
         /// What the spec asks to restore (`mysql`, `clickhouse`, `kafka`, `config`): a package
         /// without it is refused, naming what is missing.
         public var required: Set<String>
+        /// `spec.mysql.external`: checked where it is; the package's dumps are not restored.
+        public var external: ValidateArguments.External?
 
-        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = [], checksums: Bool = true) {
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = [], checksums: Bool = true, external: ValidateArguments.External? = nil) {
+            self.external = external
             self.required = required
             self.packagePath = packagePath
             self.appVersion = appVersion
@@ -59,8 +62,14 @@ public struct PackageValidation: Sendable {
             throw StepError.configuration("the package was exported from version \(version) but spec.appVersion is \(options.appVersion); restore a package of \(options.appVersion), or set spec.allowVersionMismatch: true to restore it anyway. Nothing was changed and the workloads were not stopped")
         }
         try Self.checkNothingMissing(pkg, required: options.required)
-        let databases = options.mysqlDatabases ?? pkg.metadata.contents.mysql
+        let databases = options.external != nil ? [] : options.mysqlDatabases ?? pkg.metadata.contents.mysql
         var notes = pkg.notes
+        var external: ExternalMySQLCheck?
+        if let x = options.external {
+            let named = pkg.metadata.externalMySQL
+            notes += ExternalDatabase.notes(x, package: named, dumps: pkg.metadata.contents.mysql)
+            external = try ExternalDatabase.check(x, package: named, expected: ExternalDatabase.expected(spec: options.mysqlDatabases, package: named, dumps: pkg.metadata.contents.mysql))
+        }
         for db in databases {
             let source = try pkg.mysql(db)
             try Self.checkCompletionLine(source.dumpPath)
@@ -68,7 +77,7 @@ public struct PackageValidation: Sendable {
         }
         let tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
         // Validate lists what it will not restore, and why.
-        for db in pkg.metadata.contents.mysql where !databases.contains(db) {
+        for db in pkg.metadata.contents.mysql where !databases.contains(db) && options.external == nil {
             notes.append("MySQL database \(db) is in the package but not restored: spec.mysql.databases does not name it")
         }
         for table in pkg.metadata.contents.clickhouse where !tables.contains(table) {
@@ -116,7 +125,9 @@ public struct PackageValidation: Sendable {
                            sizes: Self.sizes(pkg, databases: databases, tables: tables, folders: options.fileFolders)),
             notes: notes, endpoints: reached, volumes: spaces,
             parts: pkg.layout == .legacy ? PackageParts.list(pkg.root, restoring: .init(databases: databases, tables: tables, folders: options.fileFolders,
-                                                                                          mysqlSet: options.required.contains("mysql"), kafkaSet: options.required.contains("kafka"))) : nil)
+                                                                                          mysqlSet: options.required.contains("mysql"), kafkaSet: options.required.contains("kafka"),
+                                                                                          mysqlExternal: options.external != nil)) : nil,
+            external: external)
     }
 
     /// Bytes each step restores (the dumps' and data files' sizes, the folders' from the manifest),

@@ -42,7 +42,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [services]
   verbs: [get, create, delete]
-# ConfigMaps: rebuild triggers bump one key; the ClickHouse copy's concurrency schedule created and patched.
+# ConfigMaps: rebuild triggers bump one key; mysql-external writes spec.mysql.external.configRef; the ClickHouse copy's concurrency schedule created and patched.
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [get, create, patch]
@@ -54,8 +54,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [nodes]
   verbs: [list]
-# Secrets: credentials keys read (get); the mover token Secret created (create). update/patch only
-# because a controller can grant no more than it holds: the config step's Role writes one Secret.
+# Secrets: credentials keys read (get); the mover token Secret created (create); patch for a
+# spec.mysql.external.configRef that is a Secret key; update because a controller can grant no
+# more than it holds: the config step's Role writes one Secret.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, create, update, patch, delete]
