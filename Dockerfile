@@ -22,7 +22,7 @@ RUN swift build -c release --product ferry --static-swift-stdlib -Xswiftc -Osize
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mariadb-client ca-certificates tzdata \
+ && apt-get install -y --no-install-recommends mariadb-client zstd ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ferry /out/ferry-controller /usr/local/bin/
 USER 65532:65532

@@ -11,6 +11,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v swift-proxy-server >/dev/null || need+=(swift-proxy swift-object swift-container swift-account)   # S3 (s3api) for the object-storage tests
 command -v memcached >/dev/null || need+=(memcached)
 command -v redis-cli >/dev/null || need+=(redis-tools)
+command -v zstd >/dev/null || need+=(zstd)   # the old tool's clickhouse-backup/*.zst
 command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)      # TLS in front of the Kafka test broker
 command -v rclone >/dev/null || need+=(rclone)    # an independent S3 client that checks what the mover wrote

@@ -459,10 +459,11 @@ public struct KafkaTLSSpec: Codable, Sendable, Hashable {
 public struct ConfigSpec: Codable, Sendable, Hashable {
     /// The Secret to create or update; one key per config file.
     public var secretName: String
-    /// Secret holding the export's key under `key` (base64 of 32 bytes).
-    public var keySecret: String
+    /// Secret holding the export's key under `key` (base64 of 32 bytes). Not needed for the old
+    /// tool's `conf/latest_config.json` and `conf/options.json`, which are not sealed.
+    public var keySecret: String?
 
-    public init(secretName: String, keySecret: String) {
+    public init(secretName: String, keySecret: String? = nil) {
         self.secretName = secretName
         self.keySecret = keySecret
     }

@@ -146,7 +146,7 @@ extension MigrationSpec {
         }
         if let c = config {
             if !Self.isDNSSubdomain(c.secretName) { fail("spec.config.secretName", "\"\(c.secretName)\" must be a Secret name (lowercase a-z, 0-9, '-', '.')") }
-            if !Self.isDNSSubdomain(c.keySecret) { fail("spec.config.keySecret", "\"\(c.keySecret)\" must be a Secret name holding the export key under key") }
+            if let k = c.keySecret, !Self.isDNSSubdomain(k) { fail("spec.config.keySecret", "\"\(k)\" must be a Secret name holding the export key under key") }
             if c.secretName == c.keySecret { fail("spec.config.secretName", "must differ from keySecret: the key would be overwritten by the config") }
             for (field, name) in credentialSecrets where name == c.secretName {
                 fail("spec.config.secretName", "\"\(c.secretName)\" is also \(field): the config step would overwrite those credentials; name another Secret for the config")

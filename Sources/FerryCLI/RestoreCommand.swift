@@ -151,11 +151,11 @@ struct RestoreConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "config",
         abstract: "Decrypt the package's sealed config with the export's key and store it in a Secret (one key per file).",
-        discussion: "The key is the file key in --key-dir (the mounted spec.config.keySecret). The Secret is written through the API as the pod's service account (or --kubeconfig). Values are never printed.")
+        discussion: "The key is the file key in --key-dir (the mounted spec.config.keySecret); the old tool's conf/latest_config.json and conf/options.json need none. The Secret is written through the API as the pod's service account (or --kubeconfig). Values are never printed.")
 
     @OptionGroup var package: PackageOption
     @Option(help: "Folder holding the key Secret's keys as files (key: base64 of 32 bytes).")
-    var keyDir: String
+    var keyDir: String?
     @Option(help: "The Secret to create or update.")
     var secret: String
     @Option(help: "Its namespace (default: the service account's or kubeconfig's).")

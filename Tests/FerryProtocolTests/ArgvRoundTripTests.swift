@@ -50,7 +50,7 @@ struct ArgvRoundTripTests {
             try check(KafkaArguments(package: g.text(), bootstrap: g.text(), mode: g.text(), groups: g.list { $0.text() }, timestamp: g.maybe { $0.text() }, tls: g.bool(),
                                      tlsServerName: g.maybe { $0.text() }, tlsInsecureSkipVerify: g.bool(), credentialsDir: g.maybe { $0.text() }, resultFile: g.text()),
                       binary: { try RestoreKafka.parse($0).arguments }, note)
-            try check(ConfigArguments(package: g.text(), keyDir: g.text(), secret: g.text(), namespace: g.maybe { $0.text() }, resultFile: g.text()),
+            try check(ConfigArguments(package: g.text(), keyDir: g.maybe { $0.text() }, secret: g.text(), namespace: g.maybe { $0.text() }, resultFile: g.text()),
                       binary: { try RestoreConfig.parse($0).arguments }, note)
             try check(CacheArguments(host: g.text(), port: g.int(-1...70000), database: g.bool() ? g.int(-3...20) : nil, credentialsDir: g.maybe { $0.text() }, resultFile: g.text()),
                       binary: { try RestoreCache.parse($0).arguments }, note)

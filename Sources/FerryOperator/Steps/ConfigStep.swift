@@ -7,14 +7,18 @@ import FerryProtocol
 struct ConfigStep: JobStepKind {
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard let c = spec.config else { return nil }
-        return ConfigArguments(package: StepPod.packageMount, keyDir: StepPod.credentialsMount("config"), secret: c.secretName)
+        return ConfigArguments(package: StepPod.packageMount, keyDir: c.keySecret == nil ? nil : StepPod.credentialsMount("config"), secret: c.secretName)
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] {
-        [spec.config.map { StepSecret(kind: "config", field: "spec.config.keySecret", name: $0.keySecret, required: ["key"]) }].compactMap { $0 }
+        [spec.config?.keySecret.map { StepSecret(kind: "config", field: "spec.config.keySecret", name: $0, required: ["key"]) }].compactMap { $0 }
     }
 
-    func validation(spec: MigrationSpec) -> StepValidation { StepValidation(requires: spec.config == nil ? nil : "config") }
+    /// Without a key, only the old tool's unsealed config will do (`config-unsealed`).
+    func validation(spec: MigrationSpec) -> StepValidation {
+        guard let c = spec.config else { return StepValidation() }
+        return StepValidation(requires: c.keySecret == nil ? "config-unsealed" : "config")
+    }
 
     func serviceAccount(migration: String) -> String? { ConfigAccess.accountName(migration: migration) }
 

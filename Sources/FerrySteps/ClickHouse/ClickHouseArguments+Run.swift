@@ -19,6 +19,10 @@ extension ClickHouseArguments {
         }
         var results: [ClickHouseResult] = []
         for table in wanted {
+            if pkg.layout == .legacy {
+                results.append(try await LegacyClickHouseRestore(client: client, table: table, path: try pkg.legacyClickHouse(table), say: { print($0) }).run())
+                continue
+            }
             let source = try pkg.clickhouse(table)
             let restore = ClickHouseRestore(client: client, options: .init(
                 table: table, schemaPath: source.schemaPath, dataPath: source.dataPath, expected: source.entry,

@@ -77,6 +77,19 @@ public struct ClickHouseClient: Sendable {
         _ = try await post(settings: all, body: rows)
     }
 
+    /// Inserts a stream of rows in `format` into `table`, one request with a chunked body (the
+    /// server inserts blocks as they arrive; nothing is held whole in memory).
+    public func insert<Body: AsyncSequence & Sendable>(into table: String, format: String, stream: Body, settings: [String: String] = [:]) async throws where Body.Element == ByteBuffer {
+        var all = settings
+        all["query"] = "INSERT INTO \(table) FORMAT \(format)"
+        var request = request(settings: all, body: ByteBuffer())
+        request.headers.remove(name: "Content-Length")
+        request.body = .stream(stream, length: .unknown)
+        let response = try await http.execute(request, timeout: timeout)
+        let text = String(buffer: try await response.body.collect(upTo: 64 << 20))
+        guard response.status == .ok else { throw ClickHouseServerError.parse(text, masking: masking) }
+    }
+
     /// Whether the server answers `SELECT 1` with these credentials.
     public func ping() async throws {
         do {

@@ -6,7 +6,7 @@ extension ConfigArguments {
     /// Decrypts the package's config and stores it in the Secret through the API, as the pod's
     /// service account (or `kubeconfig`) (``ConfigRestore``).
     public func run(kubeconfig: String? = nil) async throws -> ConfigResult {
-        let files = try ConfigRestore.decrypt(packageRoot: package, keyDirectory: keyDir)
+        let files = try ConfigRestore.files(packageRoot: package, keyDirectory: keyDir)
         let config: ClientConfig
         do {
             config = try KubeConfigLoader.load(path: kubeconfig)

@@ -8,11 +8,16 @@ import KubeClient
 /// result names the keys only.
 public enum ConfigRestore {
 
-    /// Reads and decrypts the bundle (checks its sha256 against the manifest first).
-    public static func decrypt(packageRoot: String, keyDirectory: String) throws -> [String: Data] {
+    /// The config files: the sealed bundle decrypted (its sha256 checked against the manifest
+    /// first), or the old tool's unsealed `conf/` files decoded (``LegacyConfig``).
+    public static func files(packageRoot: String, keyDirectory: String?) throws -> [String: Data] {
         let pkg = try BackupPackage.open(packageRoot)
+        if pkg.manifest?.config == nil, !LegacyConfig.present(pkg).isEmpty { return try LegacyConfig.read(pkg) }
         guard let bundle = pkg.manifest?.config else {
-            throw StepError.badPackage("the package has no sealed config (manifest.json: config); export it with a config section, or remove spec.config")
+            throw StepError.badPackage("the package has no sealed config (manifest.json: config) and no conf/latest_config.json or conf/options.json; export it with a config section, or remove spec.config")
+        }
+        guard let keyDirectory else {
+            throw StepError.configuration("the package's config is sealed (ferry export): set spec.config.keySecret to the Secret holding the export's key")
         }
         let path = try pkg.resolve(bundle.sealed)
         if let want = pkg.manifest?.sha256[bundle.sealed], try ManifestBuilder.sha256(of: path) != want {

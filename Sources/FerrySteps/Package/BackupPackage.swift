@@ -23,7 +23,9 @@ public struct BackupPackage: Sendable {
     /// The legacy exporter's well-known folders.
     public static let legacyFolders = ["files", "plugin", "conf"]
     /// Legacy folders whose format Ferry does not read, with what they hold.
-    public static let legacyUnreadFolders = [("clickhouse-backup", "ClickHouse"), ("kafka-backup", "Kafka offsets")]
+    public static let legacyUnreadFolders = [("kafka-backup", "Kafka offsets")]
+    /// The old tool's ClickHouse dumps: `clickhouse-backup/<db>.<table>.zst`.
+    public static let legacyClickHouseFolder = "clickhouse-backup"
 
     public static func open(_ root: String) throws -> BackupPackage {
         var isDir: ObjCBool = false
@@ -103,6 +105,7 @@ public struct BackupPackage: Sendable {
             }
         }
         if databases.isEmpty { notes.append("no <database>.sql dumps at the top level") }
+        let clickhouse = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + legacyClickHouseFolder)) ?? []).compactMap(LegacyClickHouseDump.table(fileName:)).sorted()
         for (folder, what) in legacyUnreadFolders {
             var isDir: ObjCBool = false
             if FileManager.default.fileExists(atPath: root + "/" + folder, isDirectory: &isDir), isDir.boolValue {
@@ -113,7 +116,7 @@ public struct BackupPackage: Sendable {
             appVersion: version,
             createdAt: info["createdAt"]?.stringValue ?? info["created_at"]?.stringValue ?? info["time"]?.stringValue ?? "",
             sourceHost: info["sourceHost"]?.stringValue ?? info["host"]?.stringValue ?? info["hostname"]?.stringValue ?? "",
-            contents: .init(mysql: databases, files: folders), externalMySQL: LegacyInfo.externalMySQL(info))
+            contents: .init(mysql: databases, clickhouse: clickhouse, files: folders), externalMySQL: LegacyInfo.externalMySQL(info))
         return BackupPackage(root: root, layout: .legacy, metadata: metadata, manifest: nil, notes: notes)
     }
 
@@ -180,6 +183,14 @@ public struct BackupPackage: Sendable {
             }
             return MySQLSource(dumpPath: try resolve(database + ".sql"), expectedTables: nil, sha256: nil)
         }
+    }
+
+    /// The old tool's zstd dump of a ClickHouse table (legacy layout).
+    public func legacyClickHouse(_ table: String) throws -> String {
+        guard layout == .legacy, metadata.contents.clickhouse.contains(table) else {
+            throw StepError.badPackage("the package has no ClickHouse dump \(Self.legacyClickHouseFolder)/\(table).zst (it has: \(metadata.contents.clickhouse.joined(separator: ", ")))")
+        }
+        return try resolve("\(Self.legacyClickHouseFolder)/\(table).zst")
     }
 
     /// Where a ClickHouse table's schema and data are (Ferry layout only).

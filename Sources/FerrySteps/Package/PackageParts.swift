@@ -14,6 +14,10 @@ enum PackageParts {
         var kafkaSet: Bool
         /// `spec.mysql.external`: the dumps stay unrestored, the database where it is.
         var mysqlExternal: Bool = false
+        /// `spec.config`: the old tool's conf/latest_config.json and conf/options.json go into its Secret.
+        var configSet: Bool = false
+        /// `spec.clickhouse`: the tables in `tables` are restored from clickhouse-backup/.
+        var clickhouseSet: Bool = false
     }
 
     /// One entry of a listing: a name, whether it is a folder, and its first bytes (files only).
@@ -22,6 +26,8 @@ enum PackageParts {
         var folder: Bool
         var head: [UInt8] = []
         var children: [Entry] = []
+        /// A zstd file's content: Native or TabSeparated, "" when neither, nil when not looked at.
+        var inner: String?
     }
 
     static let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
@@ -52,8 +58,17 @@ enum PackageParts {
                     let p = path + f.name
                     if f.name.hasSuffix(".zst") && Array(f.head.prefix(4)) != zstdMagic {
                         parts.append(.init(path: p, verdict: "unknown", reason: "named .zst but not zstd (it starts with \(f.head.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")), not 28 b5 2f fd): a damaged or mislabelled file; export again"))
+                    } else if f.name.hasSuffix(".zst"), let table = LegacyClickHouseDump.table(fileName: f.name) {
+                        let format = f.inner ?? ""
+                        if format.isEmpty {
+                            parts.append(.init(path: p, verdict: "unknown", reason: "zstd, but its content is neither Native nor TabSeparated: ClickHouse cannot read it, so it is not restored"))
+                        } else if r.clickhouseSet && r.tables.contains(table) {
+                            parts.append(.init(path: p, verdict: "restored", reason: "step clickhouse/\(table): its \(format) rows into the existing table"))
+                        } else {
+                            parts.append(.init(path: p, verdict: "skipped", reason: r.clickhouseSet ? "spec.clickhouse.tables does not name \(table)" : "spec.clickhouse is not set (\(format) rows of \(table))"))
+                        }
                     } else if f.name.hasSuffix(".zst") {
-                        parts.append(.init(path: p, verdict: "skipped", reason: "a zstd-compressed dump of the old tool's ClickHouse backup; Ferry restores ClickHouse from a ferry export package (clickhouse/) or copies live tables (spec.clickhouse.copy)"))
+                        parts.append(.init(path: p, verdict: "unknown", reason: "not named <db>.<table>.zst, so no table is known to restore it into"))
                     } else {
                         parts.append(.init(path: p, verdict: "unknown", reason: "not a .zst dump of the old tool"))
                     }
@@ -61,10 +76,14 @@ enum PackageParts {
             case ("conf", true):
                 let files = e.children.filter { !$0.folder }.map(\.name).sorted()
                 for f in files {
-                    let known = ["latest_config.json", "options.json"].contains(f)
+                    let known = LegacyConfig.files.contains(f)
+                    if known && r.configSet {
+                        parts.append(.init(path: path + f, verdict: "restored", reason: "step config: decoded from base64 into the config Secret (spec.config)"))
+                        continue
+                    }
                     parts.append(.init(path: path + f, verdict: r.folders.contains("conf") ? "restored" : "skipped",
                                        reason: r.folders.contains("conf") ? "copied with the conf folder (spec.files)" : known
-                                        ? "the old tool's configuration (base64 JSON); Ferry restores the sealed configuration of ferry export (spec.config); copy conf/ with a spec.files entry to keep it"
+                                        ? "the old tool's configuration (base64 JSON); set spec.config to restore it into a Secret, or copy conf/ with a spec.files entry"
                                         : "no spec.files entry copies conf/"))
                 }
             case (let n, true) where BackupPackage.legacyFolders.contains(n) || r.folders.contains(n):
@@ -109,6 +128,7 @@ enum PackageParts {
                 if !isDir, depth == 1, (st.st_mode & S_IFMT) == S_IFREG, let h = FileHandle(forReadingAtPath: path) {
                     e.head = Array((try? h.read(upToCount: 4)) ?? Data())
                     try? h.close()
+                    if name.hasSuffix(".zst"), e.head == zstdMagic { e.inner = ((try? LegacyClickHouseDump.format(path)) ?? nil)?.rawValue ?? "" }
                 }
                 return e
             }

@@ -75,7 +75,24 @@ public struct PackageValidation: Sendable {
             try Self.checkCompletionLine(source.dumpPath)
             notes += try Self.checkConfined(source.dumpPath, database: db)
         }
-        let tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
+        var tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
+        if pkg.layout == .legacy {
+            // The old tool's dumps: only those whose rows ClickHouse (and Ferry) can read are restored.
+            var readable: [String] = []
+            for table in tables {
+                let path = try pkg.legacyClickHouse(table)
+                try BackupPackage.refuseSpecialFile(path)
+                if let format = try LegacyClickHouseDump.format(path) {
+                    readable.append(table)
+                    notes.append("ClickHouse table \(table): the old tool's \(format.rawValue) dump is restored into the existing table (the application's schema)")
+                } else if options.clickhouseTables != nil {
+                    throw StepError.badPackage("\(BackupPackage.legacyClickHouseFolder)/\(table).zst (spec.clickhouse.tables) is not a dump ClickHouse reads: \(try LegacyClickHouseDump.whyUnreadable(path)). Leave the table out of spec.clickhouse.tables, or export it again")
+                } else {
+                    notes.append("ClickHouse table \(table) is in the package but not restored: \(try LegacyClickHouseDump.whyUnreadable(path))")
+                }
+            }
+            tables = readable
+        }
         // Validate lists what it will not restore, and why.
         for db in pkg.metadata.contents.mysql where !databases.contains(db) && options.external == nil {
             notes.append("MySQL database \(db) is in the package but not restored: spec.mysql.databases does not name it")
@@ -83,7 +100,7 @@ public struct PackageValidation: Sendable {
         for table in pkg.metadata.contents.clickhouse where !tables.contains(table) {
             notes.append("ClickHouse table \(table) is in the package but not restored: spec.clickhouse.tables does not name it")
         }
-        for table in tables {
+        for table in tables where pkg.layout != .legacy {
             let source = try pkg.clickhouse(table)
             for path in [source.schemaPath, source.dataPath] where access(path, R_OK) != 0 {
                 throw StepError.badPackage(MappedFile.unreadable(path, errno: errno))
@@ -126,7 +143,9 @@ public struct PackageValidation: Sendable {
             notes: notes, endpoints: reached, volumes: spaces,
             parts: pkg.layout == .legacy ? PackageParts.list(pkg.root, restoring: .init(databases: databases, tables: tables, folders: options.fileFolders,
                                                                                           mysqlSet: options.required.contains("mysql"), kafkaSet: options.required.contains("kafka"),
-                                                                                          mysqlExternal: options.external != nil)) : nil,
+                                                                                          mysqlExternal: options.external != nil,
+                                                                                          configSet: options.required.contains("config") || options.required.contains("config-unsealed"),
+                                                                                          clickhouseSet: options.required.contains("clickhouse"))) : nil,
             external: external)
     }
 
@@ -136,7 +155,7 @@ public struct PackageValidation: Sendable {
         func size(_ path: String) -> Int64? { (try? FileManager.default.attributesOfItem(atPath: path))?[.size].flatMap { ($0 as? NSNumber)?.int64Value } }
         var out: [String: Int64] = [:]
         for db in databases { out["mysql/\(db)"] = (try? pkg.mysql(db)).flatMap { size($0.dumpPath) } }
-        for t in tables { out["clickhouse/\(t)"] = (try? pkg.clickhouse(t)).flatMap { size($0.dataPath) } }
+        for t in tables { out["clickhouse/\(t)"] = pkg.layout == .legacy ? (try? pkg.legacyClickHouse(t)).flatMap(size) : (try? pkg.clickhouse(t)).flatMap { size($0.dataPath) } }
         for f in folders { out["files/\(f)"] = pkg.manifest?.files[f]?.bytes }
         return out
     }
@@ -151,14 +170,23 @@ public struct PackageValidation: Sendable {
             missing.append("spec.mysql is set but the package holds no MySQL dump")
         }
         if required.contains("clickhouse") && pkg.metadata.contents.clickhouse.isEmpty {
-            missing.append("spec.clickhouse is set but the package holds no ClickHouse table\(legacyNote("clickhouse-backup"))")
+            missing.append("spec.clickhouse is set but the package holds no ClickHouse table\(pkg.layout == .legacy ? " (the old tool's dumps are clickhouse-backup/<db>.<table>.zst)" : "")")
         }
         if required.contains("kafka") && pkg.manifest?.kafkaOffsets == nil {
             missing.append("spec.kafka is set but the package holds no Kafka offsets\(legacyNote("kafka-backup"))")
         }
-        if required.contains("config") && pkg.manifest?.config == nil {
-            missing.append("spec.config is set but the package holds no sealed config")
+        let unsealed = pkg.manifest?.config == nil ? LegacyConfig.present(pkg) : []
+        if required.contains("config") && pkg.manifest?.config == nil && unsealed.isEmpty {
+            missing.append("spec.config is set but the package holds no sealed config (nor the old tool's conf/latest_config.json or conf/options.json)")
         }
+        if required.contains("config-unsealed") && pkg.manifest?.config != nil {
+            throw StepError.configuration("the package's config is sealed (ferry export): set spec.config.keySecret to the Secret holding the export's key. Nothing was stopped or changed")
+        }
+        if required.contains("config-unsealed") && unsealed.isEmpty {
+            missing.append("spec.config is set but the package holds neither the old tool's conf/latest_config.json or conf/options.json nor a sealed config")
+        }
+        // Decoded now, so a damaged file stops the migration before the app does.
+        if required.contains("config") || required.contains("config-unsealed"), !unsealed.isEmpty { _ = try LegacyConfig.read(pkg) }
         guard missing.isEmpty else {
             throw StepError.badPackage(missing.joined(separator: "; ") + ". Remove the section from the spec, or export a package that holds it (ferry export). Nothing was stopped or changed")
         }
