@@ -601,12 +601,17 @@ public struct FileMapping: Codable, Sendable, Hashable {
     /// Run a gateway (an S3 endpoint over the target bucket that falls back to the source) for
     /// the application to use while the files move; `to` must be a bucket.
     public var fallback: Bool?
+    /// The package folder holds a SaaS export's attachment folders as `<name>.tar.gz` (no folder
+    /// level inside): each is unpacked into `<name>/` in the transfer pod's staging area before
+    /// the copy; links, devices and entries that would leave their folder are refused.
+    public var unpack: Bool?
 
-    public init(name: String, from: String, to: Target, fallback: Bool? = nil) {
-        self.init(name: name, from: .package(from), to: to, fallback: fallback)
+    public init(name: String, from: String, to: Target, fallback: Bool? = nil, unpack: Bool? = nil) {
+        self.init(name: name, from: .package(from), to: to, fallback: fallback, unpack: unpack)
     }
 
-    public init(name: String, from: FileSource, to: Target, fallback: Bool? = nil) {
+    public init(name: String, from: FileSource, to: Target, fallback: Bool? = nil, unpack: Bool? = nil) {
+        self.unpack = unpack
         self.name = name
         self.from = from
         self.to = to

@@ -169,6 +169,10 @@ extension MigrationSpec {
             case .s3(let b): errors += Self.checkS3(b, "\(field).from.s3")
             case .unreadable(let why): fail("\(field).from", why)
             }
+            if f.unpack == true {
+                if f.from.folder == nil { fail("\(field).unpack", "unpacks the package folder's .tar.gz archives; from must be a package folder, not a bucket") }
+                if fileSync?.method == "move" { fail("\(field).unpack", "stages the archives' contents and copies them; spec.fileSync.method move renames the package's own files: use copy or leave the method out") }
+            }
             if f.fallback == true {
                 if f.to.s3 == nil { fail("\(field).fallback", "serves a bucket to the application: it needs to.s3 (the bucket the files move into)") }
                 if (files ?? []).prefix(i).contains(where: { $0.fallback == true }) { fail("\(field).fallback", "one entry per Migration may have a gateway; split the others into another Migration") }

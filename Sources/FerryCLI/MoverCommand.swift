@@ -100,6 +100,8 @@ struct MoverFiles: AsyncParsableCommand {
     var method: String?
     @Option(help: "I/N: this process copies the I-th (from 0) of N shares of each folder tree (whole top-level folders balanced by size, or each file by a hash of its path when one folder dominates); N processes with 0/N … N-1/N copy everything once.")
     var shard: String?
+    @Option(help: "A source folder (repeatable) whose NAME.tar.gz archives (a SaaS export's attachment folders, no folder level inside) are unpacked into NAME/ in a staging folder under TMPDIR before the copy; links, devices and entries leaving their folder are refused.")
+    var unpack: [String] = []
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -126,13 +128,15 @@ struct MoverFiles: AsyncParsableCommand {
         } catch let e as ArgvError {
             throw StepError.configuration(e.description)
         }
-        return FileSyncArguments(copies: given, parallelism: parallelism, verify: verify, delete: delete, bandwidth: bandwidth, window: window,
+        var arguments = FileSyncArguments(copies: given, parallelism: parallelism, verify: verify, delete: delete, bandwidth: bandwidth, window: window,
                                  controlPort: controlPort, controlHostEnv: controlHostEnv, controlTokenFile: controlTokenFile, startPaused: startPaused,
                                  s3: s3Endpoint.map { .init(endpoint: $0, region: s3Region, pathStyle: !s3VirtualHosted, credentialsDir: s3CredentialsDir, caFile: s3CaFile,
                                                                  partSize: s3PartSize, parts: s3Parts) },
                                  stores: stores, resultFile: result.resultFile, journals: journaled, watch: watch, method: chosen, shard: try shard.map { text in
                                     do { return try Shard(text: text) } catch let e as ArgvError { throw StepError.configuration(e.description) }
                                  })
+        arguments.unpack = unpack
+        return arguments
     }
 
     func run() async throws {

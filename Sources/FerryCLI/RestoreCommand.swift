@@ -129,14 +129,18 @@ struct RestoreValidate: AsyncParsableCommand {
     var externalPort: Int?
     @Option(help: "Folder holding its username and password as files; given, the external database is checked where it is, never restored.")
     var externalCredentials: String?
+    @Option(help: "A package folder (repeatable) whose .tar.gz archives are unpacked before the copy (spec.files[].unpack): each is read through, and a link, device or entry leaving its folder refused.")
+    var unpack: [String] = []
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> ValidateArguments {
         do {
-            return ValidateArguments(package: package.package, appVersion: appVersion, allowVersionMismatch: allowVersionMismatch, databases: databases, tables: tables,
+            var arguments = ValidateArguments(package: package.package, appVersion: appVersion, allowVersionMismatch: allowVersionMismatch, databases: databases, tables: tables,
                                      folders: folders, required: required, endpoints: try endpoints.map(ValidateArguments.Endpoint.init(text:)),
                                      volumes: try volumes.map(ValidateArguments.Volume.init(text:)),
                                      external: externalCredentials.map { .init(host: externalHost ?? "", port: externalPort, credentialsDir: $0) }, resultFile: result.resultFile)
+            arguments.unpack = unpack
+            return arguments
         } catch let e as ArgvError {
             throw StepError.configuration(e.description)
         }

@@ -93,7 +93,7 @@ func maximalMigration() -> Migration {
     spec.kafka = KafkaSpec(bootstrap: "k:1", credentialsSecret: "s", tls: KafkaTLSSpec(serverName: "kafka.example", insecureSkipVerify: false), groups: ["g"], mode: "timestamp", timestamp: "2026-01-01T00:00:00Z", optional: true)
     spec.redis = RedisSpec(host: "r", port: 1, credentialsSecret: "s", database: 0)
     spec.config = ConfigSpec(secretName: "ops", keySecret: "key")
-    spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s")),
+    spec.files = [FileMapping(name: "f", from: "files", to: .init(persistentVolumeClaim: "p", subPath: "s"), unpack: true),
                   FileMapping(name: "b", from: "files", to: .init(s3: S3Spec(endpoint: "https://s3", region: "r", bucket: "bkt", prefix: "p", pathStyle: true, credentialsSecret: "c", caSecret: "ca")), fallback: true)]
     spec.fileSync = FileSyncSpec(parallelism: 1, bandwidth: 1, verify: "size", window: .init(start: "22:00", end: "06:00", timeZone: "UTC"), preSync: true, stallSeconds: 10)
     spec.fileSync?.journal = true

@@ -249,18 +249,22 @@ struct FileSyncStep: StepDriver {
         let journals: [FileSyncArguments.Copy] = journaled(spec) ? (spec.files ?? []).enumerated().compactMap { i, f in
             f.from.bucket == nil && f.to.s3 == nil ? .init(source: copies[i].source, target: "\(RestrictedPod.tmpMount)/ferry-journal-\(i)") : nil
         } : []
-        return FileSyncArguments(
+        var arguments = FileSyncArguments(
             copies: copies,
             parallelism: sync.parallelism ?? MigrationDefaults.fileSyncParallelism, verify: sync.verify ?? MigrationDefaults.fileSyncVerify,
             bandwidth: Int(FileSyncShards.bandwidth(sync.bandwidth ?? 0, shards: shard?.count ?? 1)), window: sync.window.map { .init(start: $0.start, end: $0.end, timeZone: $0.timeZone ?? MigrationDefaults.windowTimeZone) },
             controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores,
             journals: journals, watch: !journals.isEmpty, method: method, shard: shard)
+        arguments.unpack = (spec.files ?? []).enumerated().compactMap { i, f in f.unpack == true ? copies[i].source : nil }
+        return arguments
     }
 
     /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
     static func journaled(_ spec: MigrationSpec) -> Bool {
         let sync = spec.fileSync ?? FileSyncSpec()
+        // Archives are staged anew on every pass: a journal of the package folder says nothing of them.
         return sync.preSync == true && sync.journal != false && sync.method != FileSyncMethod.move.rawValue && (shardCount(spec) ?? 1) == 1
+            && !(spec.files ?? []).contains { $0.unpack == true }
     }
 
     static let caKey = "ca.crt"

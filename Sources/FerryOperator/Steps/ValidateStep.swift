@@ -33,11 +33,13 @@ struct ValidateStep: JobStepKind {
 
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         let checks = StepDrivers.jobKinds.map { $0.validation(spec: spec) }
-        return ValidateArguments(package: StepPod.packageMount, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
+        var arguments = ValidateArguments(package: StepPod.packageMount, appVersion: spec.appVersion, allowVersionMismatch: spec.allowVersionMismatch == true,
                                  databases: spec.mysql?.databases ?? [], tables: spec.clickhouse?.tables ?? [], folders: (spec.files ?? []).compactMap(\.from.folder),
                                  required: checks.compactMap(\.requires), endpoints: checks.flatMap(\.endpoints),
                                  volumes: (spec.files ?? []).filter { $0.to.persistentVolumeClaim != nil }.map { .init(name: "files[\($0.name)]", path: StepPod.targetMount($0.name)) },
                                  external: spec.mysql?.external.map { .init(host: $0.host ?? "", port: $0.port, credentialsDir: StepPod.credentialsMount(Self.externalKind)) })
+        arguments.unpack = (spec.files ?? []).filter { $0.unpack == true }.compactMap(\.from.folder)
+        return arguments
     }
 
     static let externalKind = "mysql-external"

@@ -73,6 +73,8 @@ public struct ValidateArguments: StepArguments {
     public var endpoints: [Endpoint]
     public var volumes: [Volume]
     public var external: External?
+    /// Package folders whose `.tar.gz` archives are unpacked before the copy (`spec.files[].unpack`): each read through here.
+    public var unpack: [String] = []
     public var resultFile: String
 
     public init(package: String, appVersion: String, allowVersionMismatch: Bool = false, databases: [String] = [], tables: [String] = [], folders: [String] = [],
@@ -106,17 +108,19 @@ public struct ValidateArguments: StepArguments {
             if let port = external.port { w.option("external-port", String(port)) }
             w.option("external-credentials", external.credentialsDir)
         }
+        w.options("unpack", unpack)
         w.option("result-file", resultFile)
         return w.argv
     }
 
     public init(argv: [String]) throws {
-        let r = try ArgvReader(argv, command: Self.command, options: ["package", "app-version", "database", "table", "folder", "require", "endpoint", "volume", "external-host", "external-port", "external-credentials", "result-file"],
+        let r = try ArgvReader(argv, command: Self.command, options: ["package", "app-version", "database", "table", "folder", "require", "endpoint", "volume", "external-host", "external-port", "external-credentials", "unpack", "result-file"],
                                flags: ["allow-version-mismatch"])
         self.init(package: try r.required("package"), appVersion: try r.required("app-version"), allowVersionMismatch: r.flag("allow-version-mismatch"),
                   databases: r.list("database"), tables: r.list("table"), folders: r.list("folder"), required: r.list("require"),
                   endpoints: try r.list("endpoint").map(Endpoint.init(text:)), volumes: try r.list("volume").map(Volume.init(text:)),
                   external: try r.optional("external-credentials").map { External(host: try r.optional("external-host") ?? "", port: try r.int("external-port"), credentialsDir: $0) },
                   resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+        unpack = r.list("unpack")
     }
 }

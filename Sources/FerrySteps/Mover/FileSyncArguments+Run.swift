@@ -25,7 +25,15 @@ extension FileSyncArguments {
             print("control endpoint on \(host):\(server.port)\(token == nil ? " (no token)" : " (bearer token required)")")
         }
         guard !copies.isEmpty else { throw StepError.configuration("give --source and --target, or --copy SOURCE=TARGET") }
-        let pairs = copies.map { ($0.source, $0.target) }
+        for folder in unpack where !copies.contains(where: { $0.source == folder }) {
+            throw StepError.configuration("--unpack \(folder): no --copy from that folder")
+        }
+        // A SaaS export's archives, unpacked before the copy into a staging folder of the pod's own.
+        let pairs = try copies.enumerated().map { i, c in
+            guard unpack.contains(c.source) else { return (c.source, c.target) }
+            guard journals.isEmpty, method != .move else { throw StepError.configuration("--unpack stages archives: it goes with neither --journal nor --method move") }
+            return (try ArchiveStaging.stage(c.source, into: NSTemporaryDirectory() + "/ferry-unpack-\(i)"), c.target)
+        }
         for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
             throw StepError.configuration("--copy: \(side) is not s3://[STORE@]bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")
         }

@@ -29,8 +29,11 @@ public struct PackageValidation: Sendable {
         public var required: Set<String>
         /// `spec.mysql.external`: checked where it is; the package's dumps are not restored.
         public var external: ValidateArguments.External?
+        /// Folders whose `.tar.gz` archives are unpacked before the copy: each read through, refusals first.
+        public var unpack: [String]
 
-        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = [], checksums: Bool = true, external: ValidateArguments.External? = nil) {
+        public init(packagePath: String, appVersion: String, allowVersionMismatch: Bool = false, mysqlDatabases: [String]? = nil, clickhouseTables: [String]? = nil, fileFolders: [String] = [], endpoints: [ValidateArguments.Endpoint] = [], volumes: [ValidateArguments.Volume] = [], minFreePercent: Double = 20, required: Set<String> = [], checksums: Bool = true, external: ValidateArguments.External? = nil, unpack: [String] = []) {
+            self.unpack = unpack
             self.external = external
             self.required = required
             self.packagePath = packagePath
@@ -121,6 +124,11 @@ public struct PackageValidation: Sendable {
             }
             guard access(path, R_OK | X_OK) == 0 else {
                 throw StepError.badPackage("the folder \(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
+            }
+            if options.unpack.contains(folder) {
+                let archives = try ArchiveStaging.check(path)
+                notes.append(archives.isEmpty ? "\(folder): spec.files[].unpack is set but the folder holds no .tar.gz archive; its files are copied as they are"
+                                              : "\(folder): \(archives.count) archives checked, each unpacked into its own folder before the copy (\(archives.prefix(5).joined(separator: ", "))\(archives.count > 5 ? ", …" : ""))")
             }
         }
         var reached: [String] = []

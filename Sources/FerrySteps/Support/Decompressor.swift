@@ -4,7 +4,7 @@ import ProcessSpawn
 import Glibc
 #endif
 
-/// `zstd -dc FILE` with its output on a pipe: read it in chunks as it comes (blocking: from a
+/// `zstd -dc FILE` (or `gzip -dc FILE`) with its output on a pipe: read it in chunks as it comes (blocking: from a
 /// thread of its own, or through ``chunks()``). Its error output goes to a private file.
 final class Decompressor: @unchecked Sendable {
     let pid: pid_t
@@ -13,21 +13,24 @@ final class Decompressor: @unchecked Sendable {
     private let stderrPath: String
     private var finished = false
 
-    init(_ path: String) throws {
-        guard let program = MySQLClient.findProgram(["zstd"]) else {
-            throw StepError.configuration("zstd is not installed, and \(path) is zstd-compressed: install the zstd package (the Ferry image has it)")
+    let tool: String
+
+    init(_ path: String, tool: String = "zstd") throws {
+        guard let program = MySQLClient.findProgram([tool]) else {
+            throw StepError.configuration("\(tool) is not installed, and \(path) is \(tool)-compressed: install the \(tool) package (the Ferry image has it)")
         }
+        self.tool = tool
         let out = try ProcessSpawn.pipe()
         self.path = path
         stderrPath = NSTemporaryDirectory() + "/ferry-zstd-\(UUID().uuidString.prefix(8)).err"
         do {
-            pid = try ProcessSpawn.spawn(program, ["-dc", "-q", "--no-progress", "--", path], environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
+            pid = try ProcessSpawn.spawn(program, (tool == "zstd" ? ["-dc", "-q", "--no-progress", "--"] : ["-dc", "--"]) + [path], environment: ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"],
                                          fileActions: [.open(0, path: "/dev/null", flags: O_RDONLY, mode: 0), .dup(out.write, to: 1),
                                                        .open(2, path: stderrPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)])
         } catch {
             close(out.read)
             close(out.write)
-            throw StepError.io("cannot start zstd: \(error)")
+            throw StepError.io("cannot start \(tool): \(error)")
         }
         close(out.write)
         fd = out.read
@@ -54,7 +57,7 @@ final class Decompressor: @unchecked Sendable {
         let code = ProcessSpawn.exitCode(ProcessSpawn.waitStatus(pid))
         guard code == 0 else {
             let message = ((try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            throw StepError.badPackage("\(path) does not decompress (zstd exit \(code): \(message.suffix(300))); the file is damaged or not zstd: export it again")
+            throw StepError.badPackage("\(path) does not decompress (\(tool) exit \(code): \(message.suffix(300))); the file is damaged or not \(tool): export it again")
         }
     }
 

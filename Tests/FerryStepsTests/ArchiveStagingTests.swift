@@ -1,0 +1,129 @@
+import FerryProtocol
+@testable import FerrySteps
+import Foundation
+import KubeClient
+import Testing
+import TestSupport
+
+/// A SaaS export's `files/<name>.tar.gz` (`spec.files[].unpack`): archives made by Python's
+/// tarfile, unpacked by Ferry's own reader into a staging folder and copied by the mover; the
+/// hostile ones refused by archive and entry with nothing of them written.
+@Suite("SaaS archives unpacked before the copy", .timeLimit(.minutes(3)))
+struct ArchiveStagingTests {
+    static let ferry = repoRoot + "/.build/debug/ferry"
+
+    /// Runs Python to write `name.tar.gz` into `folder` from (path, kind, content) entries;
+    /// kind: f (file), d (folder), l (symlink to content), h (hard link), p (FIFO); `format`: gnu or pax.
+    static func archive(_ folder: String, _ name: String, _ entries: [(String, String, String)], format: String = "pax") async throws {
+        let spec = try makeTempDir("tar-spec") + "/entries.json"
+        try JSONSerialization.data(withJSONObject: entries.map { [$0.0, $0.1, $0.2] }).write(to: URL(fileURLWithPath: spec))
+        let script = """
+            import io, json, sys, tarfile
+            entries = json.load(open(sys.argv[3]))
+            fmt = tarfile.GNU_FORMAT if sys.argv[4] == "gnu" else tarfile.PAX_FORMAT
+            with tarfile.open(sys.argv[1] + "/" + sys.argv[2] + ".tar.gz", "w:gz", format=fmt) as t:
+                for path, kind, content in entries:
+                    i = tarfile.TarInfo(path); i.mtime = 1700000000
+                    if kind == "f":
+                        data = content.encode(); i.size = len(data); t.addfile(i, io.BytesIO(data))
+                    else:
+                        i.type = {"d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE, "h": tarfile.LNKTYPE, "p": tarfile.FIFOTYPE}[kind]
+                        i.linkname = content; t.addfile(i)
+            """
+        let r = try await runCommand("/usr/bin/python3", ["-c", script, folder, name, spec, format])
+        #expect(r.status == 0, "\(r.combined)")
+    }
+
+    /// Every file under `root` with its content, relative.
+    static func tree(_ root: String) -> [String: String] {
+        var out: [String: String] = [:]
+        let e = FileManager.default.enumerator(atPath: root)
+        while let p = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + p, isDirectory: &isDir), !isDir.boolValue {
+                out[p] = (try? String(contentsOfFile: root + "/" + p, encoding: .utf8)) ?? "<binary>"
+            }
+        }
+        return out
+    }
+
+    @Test("attachment archives (no folder level inside, ./ prefixes, nested folders, a 180-character name in GNU and pax form, an empty file) are unpacked into <name>/ and copied by ferry mover files --unpack; a plain file beside them is copied as it is; a second run copies nothing; validate reads them through")
+    func unpacksAndCopies() async throws {
+        let base = try makeTempDir("saas")
+        let files = base + "/package/files", target = base + "/target"
+        try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        let long = String(repeating: "deep/", count: 20) + String(repeating: "n", count: 80) + ".pdf"
+        try await Self.archive(files, "project-1", [("./", "d", ""), ("./a.png", "f", "png bytes"), ("sub", "d", ""), ("sub/b.txt", "f", "b\ttab\nline"), ("empty.txt", "f", ""), (long, "f", "long name")])
+        try await Self.archive(files, "project-2", [("c.txt", "f", "c"), (long, "f", "gnu long")], format: "gnu")
+        try Data("readme".utf8).write(to: URL(fileURLWithPath: files + "/README.txt"))
+        try Data(#"{"version":"6.4.1"}"#.utf8).write(to: URL(fileURLWithPath: base + "/package/info.json"))
+        let out = try makeTempDir("saas-out")
+        let r = try await runCommand(Self.ferry, ["mover", "files", "--copy", "\(files)=\(target)", "--unpack", files, "--control-port=-1", "--result-file", out + "/r.json"], timeout: 120)
+        #expect(r.status == 0, "\(r.combined)")
+        let got = Self.tree(target)
+        #expect(got == ["project-1/a.png": "png bytes", "project-1/sub/b.txt": "b\ttab\nline", "project-1/empty.txt": "", "project-1/\(long)": "long name",
+                        "project-2/c.txt": "c", "project-2/\(long)": "gnu long", "README.txt": "readme"], "\(got.keys.sorted())")
+        let mtime = try FileManager.default.attributesOfItem(atPath: target + "/project-1/a.png")[.modificationDate] as? Date
+        #expect(mtime == Date(timeIntervalSince1970: 1_700_000_000), "the archive's time kept: \(String(describing: mtime))")
+        let again = try await runCommand(Self.ferry, ["mover", "files", "--copy", "\(files)=\(target)", "--unpack", files, "--control-port=-1", "--result-file", out + "/r2.json"], timeout: 120)
+        let second = try JSONWire.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/r2.json"))))
+        #expect(again.status == 0 && second["result"]?["filesCopied"]?.intValue == 0, "a second pass copies nothing: \(second)")
+        // Validate reads the archives through and says so.
+        let v = try ValidateArguments(package: base + "/package", appVersion: "6.4.1", folders: ["files"]).run(say: { _ in })
+        #expect(!v.notes.contains { $0.contains("archives checked") }, "without unpack nothing is said of them")
+        var withUnpack = ValidateArguments(package: base + "/package", appVersion: "6.4.1", folders: ["files"])
+        withUnpack.unpack = ["files"]
+        #expect(try withUnpack.run(say: { _ in }).notes.contains { $0.contains("2 archives checked") })
+    }
+
+    @Test("hostile archives are refused naming the archive and the entry, before anything of them is written: ../ and absolute paths (in the name, a GNU long name and a pax path), a symlink, a hard link, a FIFO, a name twice, a cut-off archive, not gzip")
+    func hostile() async throws {
+        let cases: [(String, [(String, String, String)], String, String)] = [
+            ("dotdot", [("ok.txt", "f", "fine"), ("../escape.txt", "f", "x")], "pax", "../escape.txt"),
+            ("absolute", [("/tmp/ferry-absolute-\(UUID().uuidString.prefix(6)).txt", "f", "x")], "pax", "/tmp/ferry-absolute"),
+            ("gnulong", [(String(repeating: "a/", count: 60) + "../../" + String(repeating: "../", count: 60) + "x", "f", "x")], "gnu", "would be written outside"),
+            ("paxlong", [(String(repeating: "b/", count: 60) + String(repeating: "../", count: 70) + "y", "f", "x")], "pax", "would be written outside"),
+            ("symlink", [("link", "l", "/etc"), ("link/passwd", "f", "x")], "pax", "symbolic link to /etc"),
+            ("hardlink", [("h", "h", "/etc/passwd")], "pax", "hard link"),
+            ("fifo", [("pipe", "p", "")], "pax", "FIFO"),
+            ("twice", [("same.txt", "f", "1"), ("same.txt", "f", "2")], "pax", "twice"),
+        ]
+        for (name, entries, format, words) in cases {
+            let base = try makeTempDir("hostile")
+            let files = base + "/files"
+            try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
+            try await Self.archive(files, name, entries, format: format)
+            #expect(throws: StepError.self, "\(name): check") { try ArchiveStaging.check(files) }
+            do {
+                _ = try ArchiveStaging.stage(files, into: base + "/staging", say: { _ in })
+                Issue.record("\(name) was unpacked")
+            } catch {
+                #expect("\(error)".contains("\(name).tar.gz") && "\(error)".contains(words), "\(name): \(error)")
+            }
+            #expect(!FileManager.default.fileExists(atPath: base + "/escape.txt") && !FileManager.default.fileExists(atPath: base + "/staging/link/passwd"), "\(name): nothing escaped")
+        }
+        // Cut off, and not gzip at all.
+        let base = try makeTempDir("hostile-bytes")
+        try FileManager.default.createDirectory(atPath: base + "/files", withIntermediateDirectories: true)
+        try await Self.archive(base + "/files", "whole", [("big.bin", "f", String(repeating: "z", count: 200_000))])
+        let whole = try Data(contentsOf: URL(fileURLWithPath: base + "/files/whole.tar.gz"))
+        try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: base + "/files/whole.tar.gz"))
+        #expect(throws: StepError.self) { try ArchiveStaging.check(base + "/files") }
+        try Data("not gzip at all".utf8).write(to: URL(fileURLWithPath: base + "/files/whole.tar.gz"))
+        do { _ = try ArchiveStaging.check(base + "/files"); Issue.record("not gzip was read") } catch { #expect("\(error)".contains("whole.tar.gz"), "\(error)") }
+    }
+
+    @Test("tar headers: checksums, octal and base-256 sizes, the ustar prefix; fuzzed headers never crash and never yield a path that leaves the folder")
+    func headers() {
+        #expect(ArchiveStaging.safePath("./a//b/./c") == "a/b/c")
+        #expect(ArchiveStaging.safePath("a/../b") == nil && ArchiveStaging.safePath("/a") == nil && ArchiveStaging.safePath("") == nil && ArchiveStaging.safePath("./") == nil)
+        #expect(ArchiveStaging.folderName("p.tar.gz") == "p" && ArchiveStaging.folderName("p.tgz") == "p" && ArchiveStaging.folderName(".tar.gz") == nil && ArchiveStaging.folderName("p.zip") == nil)
+        var seed: UInt64 = 0x7A2_0019
+        for _ in 0..<3000 {
+            var h = [UInt8](repeating: 0, count: 512)
+            for i in h.indices { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; h[i] = seed % 4 == 0 ? UInt8(truncatingIfNeeded: seed >> 3) : h[i] }
+            if let e = ArchiveStaging.parse(h), let p = ArchiveStaging.safePath(e.path) { #expect(!p.split(separator: "/").contains("..") && !p.hasPrefix("/")) }
+        }
+    }
+}
