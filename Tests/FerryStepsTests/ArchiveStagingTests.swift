@@ -12,28 +12,6 @@ import TestSupport
 struct ArchiveStagingTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 
-    /// Runs Python to write `name.tar.gz` into `folder` from (path, kind, content) entries;
-    /// kind: f (file), d (folder), l (symlink to content), h (hard link), p (FIFO); `format`: gnu or pax.
-    static func archive(_ folder: String, _ name: String, _ entries: [(String, String, String)], format: String = "pax") async throws {
-        let spec = try makeTempDir("tar-spec") + "/entries.json"
-        try JSONSerialization.data(withJSONObject: entries.map { [$0.0, $0.1, $0.2] }).write(to: URL(fileURLWithPath: spec))
-        let script = """
-            import io, json, sys, tarfile
-            entries = json.load(open(sys.argv[3]))
-            fmt = tarfile.GNU_FORMAT if sys.argv[4] == "gnu" else tarfile.PAX_FORMAT
-            with tarfile.open(sys.argv[1] + "/" + sys.argv[2] + ".tar.gz", "w:gz", format=fmt) as t:
-                for path, kind, content in entries:
-                    i = tarfile.TarInfo(path); i.mtime = 1700000000
-                    if kind == "f":
-                        data = content.encode(); i.size = len(data); t.addfile(i, io.BytesIO(data))
-                    else:
-                        i.type = {"d": tarfile.DIRTYPE, "l": tarfile.SYMTYPE, "h": tarfile.LNKTYPE, "p": tarfile.FIFOTYPE}[kind]
-                        i.linkname = content; t.addfile(i)
-            """
-        let r = try await runCommand("/usr/bin/python3", ["-c", script, folder, name, spec, format])
-        #expect(r.status == 0, "\(r.combined)")
-    }
-
     /// Every file under `root` with its content, relative.
     static func tree(_ root: String) -> [String: String] {
         var out: [String: String] = [:]
@@ -54,8 +32,8 @@ struct ArchiveStagingTests {
         try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let long = String(repeating: "deep/", count: 20) + String(repeating: "n", count: 80) + ".pdf"
-        try await Self.archive(files, "project-1", [("./", "d", ""), ("./a.png", "f", "png bytes"), ("sub", "d", ""), ("sub/b.txt", "f", "b\ttab\nline"), ("empty.txt", "f", ""), (long, "f", "long name")])
-        try await Self.archive(files, "project-2", [("c.txt", "f", "c"), (long, "f", "gnu long")], format: "gnu")
+        try await ArchiveStagingHelpers.archive(files, "project-1", [("./", "d", ""), ("./a.png", "f", "png bytes"), ("sub", "d", ""), ("sub/b.txt", "f", "b\ttab\nline"), ("empty.txt", "f", ""), (long, "f", "long name")])
+        try await ArchiveStagingHelpers.archive(files, "project-2", [("c.txt", "f", "c"), (long, "f", "gnu long")], format: "gnu")
         try Data("readme".utf8).write(to: URL(fileURLWithPath: files + "/README.txt"))
         try Data(#"{"version":"6.4.1"}"#.utf8).write(to: URL(fileURLWithPath: base + "/package/info.json"))
         let out = try makeTempDir("saas-out")
@@ -93,7 +71,7 @@ struct ArchiveStagingTests {
             let base = try makeTempDir("hostile")
             let files = base + "/files"
             try FileManager.default.createDirectory(atPath: files, withIntermediateDirectories: true)
-            try await Self.archive(files, name, entries, format: format)
+            try await ArchiveStagingHelpers.archive(files, name, entries, format: format)
             #expect(throws: StepError.self, "\(name): check") { try ArchiveStaging.check(files) }
             do {
                 _ = try ArchiveStaging.stage(files, into: base + "/staging", say: { _ in })
@@ -106,7 +84,7 @@ struct ArchiveStagingTests {
         // Cut off, and not gzip at all.
         let base = try makeTempDir("hostile-bytes")
         try FileManager.default.createDirectory(atPath: base + "/files", withIntermediateDirectories: true)
-        try await Self.archive(base + "/files", "whole", [("big.bin", "f", String(repeating: "z", count: 200_000))])
+        try await ArchiveStagingHelpers.archive(base + "/files", "whole", [("big.bin", "f", String(repeating: "z", count: 200_000))])
         let whole = try Data(contentsOf: URL(fileURLWithPath: base + "/files/whole.tar.gz"))
         try whole.prefix(whole.count / 2).write(to: URL(fileURLWithPath: base + "/files/whole.tar.gz"))
         #expect(throws: StepError.self) { try ArchiveStaging.check(base + "/files") }
