@@ -223,9 +223,9 @@ public struct ConfigRefSpec: Codable, Sendable, Hashable {
         self.format = format
     }
 
-    /// The value for an endpoint. Pure.
+    /// The value for an endpoint (an IPv6 address in brackets). Pure.
     public func value(host: String, port: Int) -> String {
-        (format ?? MigrationDefaults.configRefFormat).replacingOccurrences(of: "{host}", with: host).replacingOccurrences(of: "{port}", with: String(port))
+        (format ?? MigrationDefaults.configRefFormat).replacingOccurrences(of: "{host}", with: host.contains(":") ? "[\(host)]" : host).replacingOccurrences(of: "{port}", with: String(port))
     }
 }
 

@@ -62,6 +62,9 @@ extension MigrationSpec {
 
         if let m = mysql, let x = m.external {
             Self.checkExternal(m, x, &errors)
+            if let ref = x.configRef, ref.kind == "Secret", let taken = credentialSecrets.first(where: { $0.name == ref.name })?.field ?? (config?.secretName == ref.name ? "spec.config.secretName" : nil) {
+                fail("spec.mysql.external.configRef.name", "\"\(ref.name)\" is also \(taken): Ferry would write the address into a Secret it reads or writes itself; name the Secret the application reads")
+            }
         } else if let m = mysql {
             if m.host.isEmpty { fail("spec.mysql.host", "is empty; set the MySQL service name, e.g. mysql.myapp (or spec.mysql.external for a database that stays outside the cluster)") }
             if m.credentialsSecret.isEmpty { fail("spec.mysql.credentialsSecret", "is empty; name a Secret with keys username and password") }

@@ -102,6 +102,8 @@ struct MoverFiles: AsyncParsableCommand {
     var shard: String?
     @Option(help: "A source folder (repeatable) whose NAME.tar.gz archives (a SaaS export's attachment folders, no folder level inside) are unpacked into NAME/ in a staging folder under TMPDIR before the copy; links, devices and entries leaving their folder are refused.")
     var unpack: [String] = []
+    @Option(help: "Where --unpack stages the archives' contents (default: a new folder under TMPDIR); removed when the copy ends.")
+    var staging: String?
     @OptionGroup var result: ResultOptions
 
     func arguments() throws -> FileSyncArguments {
@@ -136,6 +138,7 @@ struct MoverFiles: AsyncParsableCommand {
                                     do { return try Shard(text: text) } catch let e as ArgvError { throw StepError.configuration(e.description) }
                                  })
         arguments.unpack = unpack
+        arguments.staging = staging
         return arguments
     }
 

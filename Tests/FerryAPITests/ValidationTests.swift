@@ -51,6 +51,12 @@ struct ValidationTests {
         #expect(ConfigRefSpec(kind: "ConfigMap", name: "a", key: "k", format: "mysql://{host}:{port}/app").value(host: "db.example", port: 3307) == "mysql://db.example:3307/app")
         #expect(ConfigRefSpec(kind: "ConfigMap", name: "a", key: "k").value(host: "db", port: 3306) == "db:3306")
 
+        // The address written into one of Ferry's own Secrets would overwrite what it reads.
+        var own = s
+        own.mysql?.external?.configRef = ConfigRefSpec(kind: "Secret", name: "ext-db", key: "DB")
+        #expect(fields(own) == ["spec.mysql.external.configRef.name"])
+        #expect(own.validate()[0].message.contains("spec.mysql.external.credentialsSecret"))
+
         // Without external, host is required again, and says how to ask for an external database.
         var plain = base()
         plain.mysql = try JSONDecoder().decode(MySQLSpec.self, from: Data(#"{"credentialsSecret":"root"}"#.utf8))

@@ -19,14 +19,26 @@ struct ExternalEndpointTests {
     @Test("a ConfigMap key: the new value patched, the old one in the result and kept in the annotation beside other keys' old values")
     func configMap() throws {
         let ref = ConfigRefSpec(kind: "ConfigMap", name: "app", key: "DB_HOST")
-        let w = ExternalEndpoint.plan(ref: ref, check: check, current: "old:3306", annotations: [ExternalEndpoint.previousAnnotation: #"{"OTHER":"x"}"#])
+        let w = ExternalEndpoint.plan(ref: ref, check: check, current: "old:3306", annotations: [ExternalEndpoint.previousAnnotation: #"{"OTHER":"x"}"#], resourceVersion: "41")
         #expect(w?.patch?[path: ["data", "DB_HOST"]]?.stringValue == "db.corp:3307")
+        #expect(w?.patch?[path: ["metadata", "resourceVersion"]]?.stringValue == "41", "a concurrent writer makes the patch fail, never lose an entry")
         #expect(try remembered(w) == ["DB_HOST": "old:3306", "OTHER": "x"])
         #expect(w?.result == MySQLExternalResult(endpoint: "db.corp:3307", configRef: "ConfigMap app key DB_HOST", previous: "old:3306", value: "db.corp:3307"))
         #expect(w?.result.summary.contains("old:3306 → db.corp:3307") == true)
         // An absent key is created and said to have been absent.
         let absent = ExternalEndpoint.plan(ref: ref, check: check, current: nil, annotations: [:])
         #expect(absent?.result.previous == "(absent)" && absent?.patch != nil)
+    }
+
+    @Test("the annotation keeps the value from before Ferry first wrote the key (a second Migration or a new endpoint reports what it replaced, but does not overwrite the original); URL passwords in a ConfigMap value are masked; an IPv6 address goes in brackets")
+    func original() throws {
+        let ref = ConfigRefSpec(kind: "ConfigMap", name: "app", key: "DB_URL", format: "mysql://app:{port}@{host}")
+        let w = ExternalEndpoint.plan(ref: ref, check: check, current: "mysql://app:hunter2@db.new:3306/crm", annotations: [ExternalEndpoint.previousAnnotation: #"{"DB_URL":"mysql://app:***@db.orig:3306/crm"}"#])
+        #expect(try remembered(w) == ["DB_URL": "mysql://app:***@db.orig:3306/crm"])
+        #expect(w?.result.previous == "mysql://app:***@db.new:3306/crm", "\(String(describing: w?.result))")
+        #expect(ExternalEndpoint.maskingPasswords("https://u:p@h/x") == "https://u:***@h/x" && ExternalEndpoint.maskingPasswords("db:3306") == "db:3306" && ExternalEndpoint.maskingPasswords("a://h/p@x") == "a://h/p@x")
+        let v6 = ExternalEndpoint.plan(ref: ConfigRefSpec(kind: "ConfigMap", name: "app", key: "DB"), check: .init(endpoint: "[fd00::5]:3306", from: "", version: "", schemas: []), current: nil, annotations: [:])
+        #expect(v6?.patch?[path: ["data", "DB"]]?.stringValue == "[fd00::5]:3306")
     }
 
     @Test("a second run: the key already holds the value — nothing written; the old value the first run replaced still reported; never written before: said unchanged")

@@ -55,7 +55,8 @@ struct ExternalDatabaseEndToEndTests {
             let before = try await S.checksum(servers, db)
             let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app-db}\ndata: {DB_ADDR: \"old-db.internal:3306\", OTHER: keep}\n"
             #expect(try await env.kubectl("apply", "-f", "-", input: cm).status == 0)
-            let external = "{credentialsSecret: mysql-root, configRef: {kind: ConfigMap, name: app-db, key: DB_ADDR}}"
+            // The host confirmed in the spec; the port is the one the package's info.json names.
+            let external = "{host: 127.0.0.1, credentialsSecret: mysql-root, configRef: {kind: ConfigMap, name: app-db, key: DB_ADDR}}"
             #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration("ext", package: package, external: external)).status == 0)
             let done = try await eventually(timeout: 120, interval: 0.3) { try await env.jsonpath("migration/ext", ".status.phase") == "Succeeded" }
             let yaml = try await env.kubectl("get", "migration/ext", "-o", "yaml").stdout
@@ -72,7 +73,7 @@ struct ExternalDatabaseEndToEndTests {
             #expect(try await step(env, "ext", "mysql-external", "result.previous") == "old-db.internal:3306")
             #expect(try await step(env, "ext", "mysql-external", "result.value") == endpoint)
             let checked = try await step(env, "ext", "validate", "result.external")
-            #expect(checked.contains(endpoint) && checked.contains("\(db) (1 tables)") && checked.contains("info.json"), "\(checked)")
+            #expect(checked.contains(endpoint) && checked.contains("\(db) (1 tables)") && checked.contains("spec.mysql.external.host"), "\(checked)")
             let parts = try await step(env, "ext", "validate", "result.parts")
             #expect(parts.contains("\(db).sql") && parts.contains("spec.mysql.external"), "the dump is listed as skipped: \(parts)")
             #expect(try await replicas(env) == ["2", "3"])
@@ -107,7 +108,7 @@ struct ExternalDatabaseEndToEndTests {
         }
     }
 
-    @Test("refused at validate, before the app stops and before the ConfigMap changes, naming the field and the fix: an unreachable endpoint, a schema missing there, a package that names none and no host; host beside external is a spec error")
+    @Test("refused at validate, before the app stops and before the ConfigMap changes, naming the field and the fix: an unreachable endpoint, a schema missing there, a package that names none and no host, an address only the package names (never logged in to); host beside external is a spec error")
     func refusals() async throws {
         try await S().withCluster { env, servers, controller in
             let db = "exr_\(UUID().uuidString.prefix(4).lowercased())"
@@ -121,8 +122,10 @@ struct ExternalDatabaseEndToEndTests {
             let closed = try freeLocalPort()
             let cases: [(String, String, String, String, [String])] = [
                 ("unreachable", package, "{host: 127.0.0.1, port: \(closed), credentialsSecret: mysql-root, \(ref)}", "", ["cannot be reached", "127.0.0.1:\(closed)", "spec.mysql.external"]),
-                ("noschema", package, "{credentialsSecret: mysql-root, \(ref)}", "databases: [\(db), nope_absent]", ["has no schema nope_absent", "spec.mysql.databases"]),
+                ("noschema", package, "{host: 127.0.0.1, credentialsSecret: mysql-root, \(ref)}", "databases: [\(db), nope_absent]", ["has no schema nope_absent", "spec.mysql.databases"]),
                 ("nohost", plain, "{credentialsSecret: mysql-root, \(ref)}", "", ["spec.mysql.external.host is not set", "names no external database"]),
+                // Only the package names the address: its author would receive the credentials, so the spec must confirm it.
+                ("pkgonly", package, "{credentialsSecret: mysql-root, \(ref)}", "", ["the package's info.json", "confirm it with spec.mysql.external.host: 127.0.0.1"]),
             ]
             for (name, pkg, external, dbs, words) in cases {
                 #expect(try await env.kubectl("apply", "-f", "-", input: Self.migration(name, package: pkg, external: external, databases: dbs)).status == 0)

@@ -33,15 +33,20 @@ struct ArchiveStagingTests {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let long = String(repeating: "deep/", count: 20) + String(repeating: "n", count: 80) + ".pdf"
         try await ArchiveStagingHelpers.archive(files, "project-1", [("./", "d", ""), ("./a.png", "f", "png bytes"), ("sub", "d", ""), ("sub/b.txt", "f", "b\ttab\nline"), ("empty.txt", "f", ""), (long, "f", "long name")])
-        try await ArchiveStagingHelpers.archive(files, "project-2", [("c.txt", "f", "c"), (long, "f", "gnu long")], format: "gnu")
+        try await ArchiveStagingHelpers.archive(files, "project-2", [("c.txt", "f", "c"), (long, "f", "gnu long"), ("a", "f", "one-character name")], format: "gnu")
         try Data("readme".utf8).write(to: URL(fileURLWithPath: files + "/README.txt"))
         try Data(#"{"version":"6.4.1"}"#.utf8).write(to: URL(fileURLWithPath: base + "/package/info.json"))
         let out = try makeTempDir("saas-out")
-        let r = try await runCommand(Self.ferry, ["mover", "files", "--copy", "\(files)=\(target)", "--unpack", files, "--control-port=-1", "--result-file", out + "/r.json"], timeout: 120)
+        let tmp = try makeTempDir("saas-tmp")
+        let r = try await runCommand(Self.ferry, ["mover", "files", "--copy", "\(files)=\(target)", "--unpack", files, "--control-port=-1", "--result-file", out + "/r.json"],
+                                     environment: ["TMPDIR": tmp], timeout: 120)
         #expect(r.status == 0, "\(r.combined)")
         let got = Self.tree(target)
         #expect(got == ["project-1/a.png": "png bytes", "project-1/sub/b.txt": "b\ttab\nline", "project-1/empty.txt": "", "project-1/\(long)": "long name",
-                        "project-2/c.txt": "c", "project-2/\(long)": "gnu long", "README.txt": "readme"], "\(got.keys.sorted())")
+                        "project-2/c.txt": "c", "project-2/\(long)": "gnu long", "project-2/a": "one-character name", "README.txt": "readme"], "\(got.keys.sorted())")
+        let mode = (try FileManager.default.attributesOfItem(atPath: target + "/project-1")[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o755, "an unpacked folder is readable by the application's user: \(String(describing: mode))")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? ["?"]).filter { $0.hasPrefix("ferry-unpack") }.isEmpty, "the staging folder is removed when the copy ends")
         let mtime = try FileManager.default.attributesOfItem(atPath: target + "/project-1/a.png")[.modificationDate] as? Date
         #expect(mtime == Date(timeIntervalSince1970: 1_700_000_000), "the archive's time kept: \(String(describing: mtime))")
         let again = try await runCommand(Self.ferry, ["mover", "files", "--copy", "\(files)=\(target)", "--unpack", files, "--control-port=-1", "--result-file", out + "/r2.json"], timeout: 120)
@@ -92,6 +97,54 @@ struct ArchiveStagingTests {
         do { _ = try ArchiveStaging.check(base + "/files"); Issue.record("not gzip was read") } catch { #expect("\(error)".contains("whole.tar.gz"), "\(error)") }
     }
 
+    @Test("around the archives: a FIFO or a link beside them is refused, never waited on; names that would land on one folder (a.tgz and a.tar.gz, x and x.tar.gz) or on none (..tar.gz); a header claiming a size near Int.max — each refused by validate's check and by the copy, naming the file")
+    func aroundTheArchives() async throws {
+        func folder(_ setUp: (String) async throws -> Void) async throws -> String {
+            let f = try makeTempDir("around") + "/files"
+            try FileManager.default.createDirectory(atPath: f, withIntermediateDirectories: true)
+            try await setUp(f)
+            return f
+        }
+        let fifo = try await folder { f in
+            try await ArchiveStagingHelpers.archive(f, "ok", [("a.txt", "f", "a")])
+            #expect(mkfifo(f + "/pipe", 0o644) == 0)
+        }
+        let link = try await folder { f in try FileManager.default.createSymbolicLink(atPath: f + "/etc", withDestinationPath: "/etc") }
+        let twoNames = try await folder { f in
+            try await ArchiveStagingHelpers.archive(f, "a", [("1", "f", "1")])
+            try FileManager.default.copyItem(atPath: f + "/a.tar.gz", toPath: f + "/a.tgz")
+        }
+        let fileAndArchive = try await folder { f in
+            try await ArchiveStagingHelpers.archive(f, "x", [("1", "f", "1")])
+            try Data("x".utf8).write(to: URL(fileURLWithPath: f + "/x"))
+        }
+        let dots = try await folder { f in
+            try await ArchiveStagingHelpers.archive(f, "ok", [("1", "f", "1")])
+            try FileManager.default.moveItem(atPath: f + "/ok.tar.gz", toPath: f + "/..tar.gz")
+        }
+        let huge = try await folder { f in
+            // One ustar header whose base-256 size is Int.max - 256, checksum right, then gzip'd.
+            var h = [UInt8](repeating: 0, count: 512)
+            for (i, b) in Array("big".utf8).enumerated() { h[i] = b }
+            h.replaceSubrange(124..<136, with: [0x80, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff])
+            h[156] = UInt8(ascii: "0")
+            for (i, b) in (Array("ustar".utf8) + [0, 0x30, 0x30]).enumerated() { h[257 + i] = b }
+            for i in 148..<156 { h[i] = 32 }
+            let sum = h.reduce(0) { $0 + Int($1) }
+            for (i, b) in (Array(String(sum, radix: 8).leftPadded(6).utf8) + [0, 32]).enumerated() { h[148 + i] = b }
+            try Data(h + [UInt8](repeating: 0, count: 1024)).write(to: URL(fileURLWithPath: f + "/big.tar"))
+            let g = try await runCommand("/usr/bin/gzip", ["-n", f + "/big.tar"])
+            #expect(g.status == 0, "\(g.combined)")
+        }
+        for (name, f, words) in [("fifo", fifo, "a FIFO"), ("link", link, "a symbolic link"), ("two names", twoNames, "would both become a"),
+                                 ("file and archive", fileAndArchive, "would both become x"), ("dots", dots, "names no folder"), ("huge", huge, "not a tar archive")] {
+            do { _ = try ArchiveStaging.check(f); Issue.record("\(name): validate's check passed") } catch { #expect("\(error)".contains(words), "\(name): \(error)") }
+            let staging = try makeTempDir("around-staging")
+            do { _ = try ArchiveStaging.stage(f, into: staging + "/s", say: { _ in }); Issue.record("\(name): staged") } catch { #expect("\(error)".contains(words), "\(name): \(error)") }
+            #expect(!FileManager.default.fileExists(atPath: staging + "/s"), "\(name): nothing of it left")
+        }
+    }
+
     @Test("tar headers: checksums, octal and base-256 sizes, the ustar prefix; fuzzed headers never crash and never yield a path that leaves the folder")
     func headers() {
         #expect(ArchiveStaging.safePath("./a//b/./c") == "a/b/c")
@@ -104,4 +157,8 @@ struct ArchiveStagingTests {
             if let e = ArchiveStaging.parse(h), let p = ArchiveStaging.safePath(e.path) { #expect(!p.split(separator: "/").contains("..") && !p.hasPrefix("/")) }
         }
     }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

@@ -22,6 +22,11 @@ struct ExternalDatabaseTests {
         #expect(LegacyInfo.externalMySQL(try info(#"{"mysql":{"host":"localhost","port":3306}}"#)) == nil)
         #expect(LegacyInfo.externalMySQL(try info(#"{"external_mysql":{"port":3306}}"#)) == nil)
         #expect(LegacyInfo.externalMySQL(try info(#"{"external_mysql":"  "}"#)) == nil)
+        // An empty value does not hide a later key; ports outside 1–65535 are not ports; empty names are no names.
+        #expect(LegacyInfo.externalMySQL(try info(#"{"external_mysql":"","mysql":{"external":true,"host":"h"}}"#)) == D(host: "h"))
+        #expect(LegacyInfo.externalMySQL(try info(#"{"external_mysql":{"host":"127.0.0.1","port":78842,"databases":[""]}}"#)) == D(host: "127.0.0.1", databases: []))
+        #expect(LegacyInfo.externalMySQL(try info(#"{"external_database":"db:0"}"#)) == D(host: "db"))
+        #expect(LegacyInfo.externalMySQL(try info(#"{"external_database":":3306"}"#)) == nil)
     }
 
     @Test("fuzzed info.json values never crash the reader, and what it returns always has a host")
@@ -55,6 +60,10 @@ struct ExternalDatabaseTests {
         #expect(ExternalDatabase.expected(spec: ["a"], package: named, dumps: ["d"]) == ["a"])
         #expect(ExternalDatabase.expected(spec: nil, package: named, dumps: ["d"]) == ["crm"])
         #expect(ExternalDatabase.expected(spec: nil, package: nil, dumps: ["d"]) == ["d"])
+        #expect(ExternalDatabase.expected(spec: nil, package: .init(host: "h", databases: []), dumps: ["d"]) == ["d"], "an empty list in info.json does not turn the check off")
+        #expect(ExternalDatabase.text("fd00::5", 3306) == "[fd00::5]:3306" && ExternalDatabase.text("db", 3306) == "db:3306")
+        #expect(ExternalMySQLCheck(endpoint: "[fd00::5]:3306", from: "", version: "", schemas: []).hostAndPort! == ("fd00::5", 3306))
+        #expect(ExternalMySQLCheck(endpoint: "db:99999", from: "", version: "", schemas: []).hostAndPort == nil)
         let notes = ExternalDatabase.notes(.init(host: "db.new", port: nil, credentialsDir: "/c"), package: named, dumps: ["crm"])
         #expect(notes.contains { $0.contains("crm") && $0.contains("not restored") } && notes.contains { $0.contains("db.corp:3307") && $0.contains("db.new") })
     }

@@ -75,8 +75,15 @@ struct LegacyClickHouseTests {
         let root = try await Self.package(ch, source: source, target: "\(target)_gone", format: "Native", extra: [
             "\(target).notzstd.zst": Array("plain text, not zstd".utf8),
             "\(target).garbage.zst": try await Self.zstd(binary),
-            "\(target).cut.zst": cut,
         ])
+        // A dump cut short is found by validate, which reads every dump through before the app stops.
+        let cutRoot = try await Self.package(ch, source: source, target: "\(target)_other", format: "Native", extra: ["\(target).cut.zst": cut])
+        do {
+            _ = try ValidateArguments(package: cutRoot, appVersion: "6.4.1", required: ["clickhouse"]).run(say: { _ in })
+            Issue.record("validate passed a dump cut short")
+        } catch {
+            #expect("\(error)".contains("\(target).cut.zst") && "\(error)".contains("ends inside"), "\(error)")
+        }
         let v = try ValidateArguments(package: root, appVersion: "6.4.1", required: ["clickhouse"]).run(say: { _ in })
         let parts = Dictionary(uniqueKeysWithValues: (v.parts ?? []).map { ($0.path, $0) })
         #expect(parts["clickhouse-backup/\(target).notzstd.zst"]?.verdict == "unknown" && parts["clickhouse-backup/\(target).notzstd.zst"]?.reason?.contains("not zstd") == true)
@@ -86,8 +93,8 @@ struct LegacyClickHouseTests {
         // Named in spec.clickhouse.tables, an unreadable dump stops validate.
         #expect(throws: StepError.self) { try ValidateArguments(package: root, appVersion: "6.4.1", tables: ["\(target).garbage"], required: ["clickhouse"]).run(say: { _ in }) }
 
-        for (table, words) in [("\(target).cut", ["ends inside"]), ("\(target).garbage", ["neither Native nor TabSeparated"]), ("\(target)_gone.events", ["no table", "create it first"])] {
-            let (status, _, out) = try await C.restore(servers, package: root, table: table)
+        for (pkg, table, words) in [(cutRoot, "\(target).cut", ["ends inside"]), (root, "\(target).garbage", ["neither Native nor TabSeparated"]), (root, "\(target)_gone.events", ["no table", "create it first"])] {
+            let (status, _, out) = try await C.restore(servers, package: pkg, table: table)
             #expect(status != 0 && words.allSatisfy { out.contains($0) }, "\(table): \(out)")
         }
         for t in ["cut", "garbage"] {
@@ -107,6 +114,11 @@ struct LegacyClickHouseTests {
         #expect(LegacyClickHouseDump.detect(block) == .native)
         #expect(LegacyClickHouseDump.detect(Array("1\ta\n2\tb\n".utf8)) == .tabSeparated)
         #expect(LegacyClickHouseDump.detect([0, 1, 2, 0xff]) == nil)
+        // A block header with no columns and 2^40 rows, repeated: refused, never summed past Int.
+        var empty = NativeReader(bytes: block + Array(repeating: [0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40] as [UInt8], count: 10_000).flatMap { $0 })
+        #expect(throws: NativeReader.Problem.self) { try NativeColumns.countRows(&empty) }
+        var huge = NativeReader(bytes: Array(repeating: [1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1, UInt8(ascii: "n"), 7] + Array("Nothing".utf8), count: 3).flatMap { $0 })
+        #expect(throws: NativeReader.Problem.self) { try NativeColumns.countRows(&huge) }
         var lc = NativeReader(bytes: [1, 1, 1, UInt8(ascii: "x")] + [UInt8(Array("LowCardinality(String)".utf8).count)] + Array("LowCardinality(String)".utf8) + [0, 0])
         #expect(throws: NativeReader.Problem.self) { try NativeColumns.countRows(&lc) }
         #expect(NativeColumns.readable("Tuple(a UInt8, b Nullable(String))") && NativeColumns.readable("DateTime('Europe/Berlin')") && NativeColumns.readable("Decimal(20, 4)"))

@@ -256,7 +256,16 @@ struct FileSyncStep: StepDriver {
             controlPort: settings.moverPort, controlHostEnv: "POD_IP", controlTokenFile: "\(MoverToken.mount)/\(MoverToken.key)", startPaused: paused, stores: stores,
             journals: journals, watch: !journals.isEmpty, method: method, shard: shard)
         arguments.unpack = (spec.files ?? []).enumerated().compactMap { i, f in f.unpack == true ? copies[i].source : nil }
+        arguments.staging = arguments.unpack.isEmpty ? nil : Self.stagingMount
         return arguments
+    }
+
+    /// `spec.files[].unpack`: the archives' contents are staged on the node's disk (an emptyDir
+    /// without the 1 GiB limit of /tmp; validate says how much they hold).
+    static let stagingMount = "/staging"
+    static func staging(_ spec: MigrationSpec) -> StepPod.Volumes {
+        guard (spec.files ?? []).contains(where: { $0.unpack == true }) else { return StepPod.Volumes() }
+        return StepPod.Volumes(volumes: [["name": "staging", "emptyDir": [:]]], mounts: [["name": "staging", "mountPath": .string(stagingMount)]])
     }
 
     /// Whether the transfer pod keeps a change journal: with preSync, unless turned off. Pure.
@@ -295,6 +304,7 @@ struct FileSyncStep: StepDriver {
             + StepPod.secret(MoverToken.secretName(owner), volume: "mover-token", at: MoverToken.mount)
             + Self.secrets(spec).map { StepPod.secret($0.name, volume: $0.kind, at: $0.mount) }.reduce(StepPod.Volumes(), +)
             + (Gateway.entry(spec) != nil ? StepPod.secret(Gateway.moverSecret(owner), volume: "gateway-mover", at: Gateway.moverKeysMount) : StepPod.Volumes())
+            + Self.staging(spec)
         let arguments = Self.arguments(spec, settings: settings, paused: context.filesPaused, gateway: context.status.gateway?.endpoint, shard: shard)
         var labels: JSONValue = ["app": "data-files-transfer", FerryNames.migrationLabel: .string(owner), StepJobs.stepLabel: .string(step.name), Self.attemptLabel: .string(attempt),
                                  Self.argumentsLabel: .string(Self.digest(arguments))]

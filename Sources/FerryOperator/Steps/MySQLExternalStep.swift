@@ -30,11 +30,16 @@ struct MySQLExternalStep: StepDriver {
         let raw = object[path: ["data", ref.key]]?.stringValue
         let current = ref.kind == "Secret" ? raw.flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } : raw
         let annotations = (object[path: ["metadata", "annotations"]]?.objectValue ?? [:]).compactMapValues(\.stringValue)
-        guard let write = ExternalEndpoint.plan(ref: ref, check: check, current: current, annotations: annotations) else {
+        guard let write = ExternalEndpoint.plan(ref: ref, check: check, current: current, annotations: annotations,
+                                                resourceVersion: object[path: ["metadata", "resourceVersion"]]?.stringValue) else {
             return StepObservation(.failed("validate reported the external database as \(check.endpoint), which is not host:port", permanent: true, untouched: true))
         }
         if let patch = write.patch {
-            _ = try await context.client.patch(resource, name: ref.name, namespace: context.namespace, .merge(patch))
+            do {
+                _ = try await context.client.patch(resource, name: ref.name, namespace: context.namespace, .merge(patch))
+            } catch let e as KubeAPIError where e.isConflict {
+                return StepObservation(.running("\(ref.kind) \(ref.name) changed while it was read; reading it again"))
+            }
         }
         return StepObservation(.succeeded(result: try? JSONValue(encoding: write.result), message: nil))
     }

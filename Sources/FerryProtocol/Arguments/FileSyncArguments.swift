@@ -107,6 +107,8 @@ public struct FileSyncArguments: StepArguments {
     /// Source folders whose `<name>.tar.gz` archives are unpacked into `<name>/` in a staging
     /// folder before the copy (`spec.files[].unpack`: a SaaS export).
     public var unpack: [String] = []
+    /// Where archives are unpacked (a volume of the pod's own); nil: a new folder under TMPDIR.
+    public var staging: String?
 
     public init(copies: [Copy], parallelism: Int = 16, verify: String = "size", delete: Bool = false, bandwidth: Int = 0, window: Window? = nil,
                 controlPort: Int = 8086, controlHostEnv: String? = nil, controlTokenFile: String? = nil, startPaused: Bool = false, s3: S3? = nil, stores: [String: S3] = [:], resultFile: String = TerminationMessage.path,
@@ -162,13 +164,14 @@ public struct FileSyncArguments: StepArguments {
         w.option("method", method == .auto ? nil : method.rawValue)
         w.option("shard", shard?.text)
         w.options("unpack", unpack)
+        w.option("staging", staging)
         return w.argv
     }
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: ["copy", "parallelism", "verify", "bandwidth", "control-port", "control-host-env", "control-token-file",
                                                                        "result-file", "window-start", "window-end", "window-time-zone",
-                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal", "method", "shard", "unpack"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
+                                                                       "s3-endpoint", "s3-region", "s3-credentials-dir", "s3-ca-file", "s3-part-size", "s3-parts", "s3-store", "journal", "method", "shard", "unpack", "staging"], flags: ["delete", "start-paused", "s3-virtual-hosted", "watch"])
         var s3: S3?
         if let endpoint = try r.optional("s3-endpoint") {
             s3 = S3(endpoint: endpoint, region: try r.optional("s3-region") ?? "us-east-1", pathStyle: !r.flag("s3-virtual-hosted"), credentialsDir: try r.optional("s3-credentials-dir"),
@@ -191,6 +194,7 @@ public struct FileSyncArguments: StepArguments {
                   journals: try r.list("journal").map { try Copy(text: $0, option: "journal") }, watch: r.flag("watch"), method: method,
                   shard: try r.optional("shard").map { try Shard(text: $0) })
         unpack = r.list("unpack")
+        staging = try r.optional("staging")
     }
 
     /// `NAME=JSON` for each `--s3-store`; a name twice, or a value that is not a store, is refused.

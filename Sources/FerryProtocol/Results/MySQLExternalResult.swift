@@ -17,10 +17,12 @@ public struct ExternalMySQLCheck: Codable, Sendable, Equatable {
         self.schemas = schemas
     }
 
-    /// `host` and `port` of `endpoint` (the host may hold colons: the port is after the last). Pure.
+    /// `host` and `port` of `endpoint` (`[v6]:port` or `host:port`). Pure.
     public var hostAndPort: (host: String, port: Int)? {
-        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else { return nil }
-        return (String(endpoint[..<colon]), port)
+        guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]), (1...65_535).contains(port) else { return nil }
+        var host = String(endpoint[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return host.isEmpty ? nil : (host, port)
     }
 }
 

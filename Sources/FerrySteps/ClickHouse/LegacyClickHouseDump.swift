@@ -272,13 +272,15 @@ enum NativeColumns {
         var total = 0
         while try !r.atEnd() {
             let columns = try r.varint(), rows = try r.varint()
-            guard columns <= 10_000, rows <= 1 << 40 else { throw NativeReader.Problem(message: "a block header at byte \(r.offset) claims \(columns) columns and \(rows) rows") }
+            guard (1...10_000).contains(columns), rows <= 1 << 40 else { throw NativeReader.Problem(message: "a block header at byte \(r.offset) claims \(columns) columns and \(rows) rows") }
             for _ in 0..<columns {
                 _ = try r.string(limit: 1 << 16)
                 let type = String(decoding: try r.string(limit: 1 << 16), as: UTF8.self)
                 try skip(&r, type: type, rows: rows)
             }
-            total += rows
+            let (sum, overflow) = total.addingReportingOverflow(rows)
+            guard !overflow, sum <= 1 << 50 else { throw NativeReader.Problem(message: "the blocks claim more than 2^50 rows in all") }
+            total = sum
         }
         return total
     }

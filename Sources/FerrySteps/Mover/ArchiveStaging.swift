@@ -22,7 +22,10 @@ public enum ArchiveStaging {
 
     /// `name` for `name.tar.gz` or `name.tgz`; nil for other files.
     public static func folderName(_ file: String) -> String? {
-        for suffix in [".tar.gz", ".tgz"] where file.hasSuffix(suffix) && file.count > suffix.count { return String(file.dropLast(suffix.count)) }
+        for suffix in [".tar.gz", ".tgz"] where file.hasSuffix(suffix) {
+            let name = String(file.dropLast(suffix.count))
+            return name.isEmpty || name == "." || name == ".." || name.contains("/") ? nil : name
+        }
         return nil
     }
 
@@ -35,22 +38,51 @@ public enum ArchiveStaging {
         return parts.joined(separator: "/")
     }
 
-    /// Each archive of `folder` checked (every entry read through), nothing written: the refusals
-    /// validate reports before anything stops. Returns the archives' names.
-    public static func check(_ folder: String) throws -> [String] {
-        var names: [String] = []
-        for file in try listing(folder) where folderName(file) != nil {
-            try read(folder + "/" + file, into: nil)
-            names.append(file)
+    /// What a folder unpacks to: its archives and the bytes they hold.
+    public struct Checked: Equatable, Sendable {
+        public var archives: [String]
+        public var bytes: Int64
+    }
+
+    /// Each archive of `folder` checked (every entry read through) and the folder's other entries
+    /// looked at, nothing written: the refusals validate reports before anything stops.
+    public static func check(_ folder: String) throws -> Checked {
+        let entries = try listing(folder)
+        try refuseCollisions(entries, in: folder)
+        var checked = Checked(archives: [], bytes: 0)
+        for file in entries {
+            if folderName(file) != nil {
+                try refuseNonRegularArchive(folder + "/" + file)
+                checked.bytes += try read(folder + "/" + file, into: nil).bytes
+                checked.archives.append(file)
+            } else {
+                checked.bytes += try copyTree(folder + "/" + file, to: nil)
+            }
         }
-        return names
+        return checked
+    }
+
+    /// Two entries that would land on one name: `a.tgz` and `a.tar.gz`, or `x` and `x.tar.gz`;
+    /// and a name like an archive that names no folder (`.tar.gz`, `..tar.gz`). Pure over the listing.
+    static func refuseCollisions(_ entries: [String], in folder: String) throws {
+        var lands: [String: String] = [:]
+        for file in entries {
+            if (file.hasSuffix(".tar.gz") || file.hasSuffix(".tgz")) && folderName(file) == nil {
+                throw StepError.badPackage("\(folder)/\(printable(file)) is named like an archive but names no folder to unpack into; rename or remove it")
+            }
+            let name = folderName(file) ?? file
+            if let other = lands.updateValue(file, forKey: name) {
+                throw StepError.badPackage("\(folder) holds both \(printable(other)) and \(printable(file)), which would both become \(printable(name)); keep one")
+            }
+        }
     }
 
     /// Stages `folder` into `staging` (made anew): archives unpacked into their folders, the rest
     /// copied. Returns the staged folder.
     public static func stage(_ folder: String, into staging: String, say: (String) -> Void = { print($0) }) throws -> String {
         try? FileManager.default.removeItem(atPath: staging)
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // The staged top becomes the target's top: it keeps a folder's usual mode.
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         do {
             try unpackAll(folder, into: staging, say: say)
         } catch {
@@ -62,24 +94,33 @@ public enum ArchiveStaging {
     }
 
     static func unpackAll(_ folder: String, into staging: String, say: (String) -> Void) throws {
-        for file in try listing(folder) {
+        let entries = try listing(folder)
+        try refuseCollisions(entries, in: folder)
+        for file in entries {
             let from = folder + "/" + file
             if let name = folderName(file) {
-                var st = stat()
-                guard lstat(from, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(from) is named like an archive but is not a regular file") }
-                if FileManager.default.fileExists(atPath: staging + "/" + name) {
-                    throw StepError.badPackage("\(folder) holds both \(file) and \(name): the archive would unpack over it; keep one")
-                }
+                try refuseNonRegularArchive(from)
                 try FileManager.default.createDirectory(atPath: staging + "/" + name, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
                 let (files, bytes) = try read(from, into: staging + "/" + name)
                 say("unpacked \(file): \(files) files, \(bytes) bytes into \(name)/")
             } else {
-                guard !FileManager.default.fileExists(atPath: staging + "/" + file) else {
-                    throw StepError.badPackage("\(folder) holds both \(file) and an archive that unpacks into \(file); keep one")
-                }
-                try FileManager.default.copyItem(atPath: from, toPath: staging + "/" + file)
+                try copyTree(from, to: staging + "/" + file)
             }
         }
+    }
+
+    static func refuseNonRegularArchive(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(path) is named like an archive but is not a regular file") }
+    }
+
+    /// A new folder of this process's own under TMPDIR.
+    public static func privateFolder() throws -> String {
+        var template = Array((NSTemporaryDirectory() + "/ferry-unpack.XXXXXX").utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw StepError.io("cannot make a staging folder under \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+        }
+        return String(cString: dir)
     }
 
     static func listing(_ folder: String) throws -> [String] {
@@ -139,7 +180,7 @@ public enum ArchiveStaging {
                 case .file:
                     guard seen.insert(path).inserted else { throw StepError.badPackage("\(name) holds \(printable(path)) twice; export it again") }
                     if let target {
-                        let parent = (path as NSString).deletingLastPathComponent
+                        let parent = path.split(separator: "/").dropLast().joined(separator: "/")
                         if !parent.isEmpty { try makeFolders(target, parent) }
                         try write(&r, size: entry.size, to: target + "/" + path, mtime: entry.mtime, archive: name)
                         try r.skip(padded - entry.size)
@@ -192,9 +233,11 @@ public enum ArchiveStaging {
         guard let sum = number(148..<156) else { return nil }
         var computed = 0
         for (i, b) in h.enumerated() { computed += (148..<156).contains(i) ? 32 : Int(b) }
-        guard sum == computed, let size = number(124..<136), size >= 0 else { return nil }
+        // Sizes past 1 TiB are refused as damage, before any arithmetic on them.
+        guard sum == computed, let size = number(124..<136), size >= 0, size <= 1 << 40 else { return nil }
         var name = text(0..<100)
-        if text(257..<262) == "ustar" {
+        // POSIX ustar ("ustar\0") has a name prefix there; GNU's "ustar  " keeps times there instead.
+        if h[257..<263].elementsEqual(Array("ustar".utf8) + [0]) {
             let prefix = text(345..<500)
             if !prefix.isEmpty { name = prefix + "/" + name }
         }
@@ -214,16 +257,61 @@ public enum ArchiveStaging {
 
     /// A pax record's value (`<len> key=value\n` records). Pure.
     static func paxValue(_ bytes: [UInt8], key: String) -> String? {
+        var found: String?
+        // The last record wins, as GNU tar reads it.
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             guard let space = line.firstIndex(of: " ") else { continue }
             let record = line[line.index(after: space)...]
-            if record.hasPrefix(key + "=") { return String(record.dropFirst(key.count + 1)) }
+            if record.hasPrefix(key + "=") { found = String(record.dropFirst(key.count + 1)) }
         }
-        return nil
+        return found
     }
 
     static func printable(_ s: String) -> String {
         String(s.unicodeScalars.prefix(120).map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+    }
+
+    /// Copies a folder entry that is not an archive into the staging folder (`to`; nil: only look),
+    /// times kept so a second pass finds the target's copy equal. Only files and folders: a link,
+    /// FIFO, socket or device is refused by name (it would hang or leave the tree). Returns bytes.
+    @discardableResult
+    static func copyTree(_ from: String, to: String?) throws -> Int64 {
+        var st = stat()
+        guard lstat(from, &st) == 0 else { throw StepError.badPackage("\(from) cannot be read: \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            if let to, mkdir(to, 0o755) != 0 { throw StepError.io("cannot make \(to): \(String(cString: strerror(errno)))") }
+            var total: Int64 = 0
+            for name in try listing(from) { total += try copyTree(from + "/" + name, to: to.map { $0 + "/" + name }) }
+            return total
+        case S_IFREG:
+            if let to {
+                let input = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                guard input >= 0 else { throw StepError.badPackage("\(from) cannot be read: \(String(cString: strerror(errno)))") }
+                defer { close(input) }
+                let output = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                guard output >= 0 else { throw StepError.io("cannot write \(to): \(String(cString: strerror(errno)))") }
+                defer { close(output) }
+                var buffer = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
+                    if n == 0 { break }
+                    guard n > 0 else { throw StepError.io("reading \(from): \(String(cString: strerror(errno)))") }
+                    var done = 0
+                    while done < n {
+                        let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, n - done) }
+                        guard w > 0 else { throw StepError.io("cannot write \(to): \(String(cString: strerror(errno)))") }
+                        done += w
+                    }
+                }
+                var times = [st.st_atim, st.st_mtim]
+                futimens(output, &times)
+            }
+            return Int64(st.st_size)
+        default:
+            let what = (st.st_mode & S_IFMT) == S_IFLNK ? "a symbolic link" : (st.st_mode & S_IFMT) == S_IFIFO ? "a FIFO" : (st.st_mode & S_IFMT) == S_IFSOCK ? "a socket" : "a device"
+            throw StepError.badPackage("\(from) is \(what): a folder with spec.files[].unpack may hold only archives, files and folders; remove it")
+        }
     }
 
     /// Folders under `root` along `path`, never through a link.

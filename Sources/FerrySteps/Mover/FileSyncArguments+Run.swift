@@ -29,10 +29,12 @@ extension FileSyncArguments {
             throw StepError.configuration("--unpack \(folder): no --copy from that folder")
         }
         // A SaaS export's archives, unpacked before the copy into a staging folder of the pod's own.
+        let stagingRoot = unpack.isEmpty ? nil : try staging.map { $0 + "/ferry-unpack" } ?? ArchiveStaging.privateFolder()
+        defer { if let stagingRoot { try? FileManager.default.removeItem(atPath: stagingRoot) } }
         let pairs = try copies.enumerated().map { i, c in
-            guard unpack.contains(c.source) else { return (c.source, c.target) }
+            guard unpack.contains(c.source), let stagingRoot else { return (c.source, c.target) }
             guard journals.isEmpty, method != .move else { throw StepError.configuration("--unpack stages archives: it goes with neither --journal nor --method move") }
-            return (try ArchiveStaging.stage(c.source, into: NSTemporaryDirectory() + "/ferry-unpack-\(i)"), c.target)
+            return (try ArchiveStaging.stage(c.source, into: stagingRoot + "/\(i)"), c.target)
         }
         for side in pairs.flatMap({ [$0.0, $0.1] }) where side.hasPrefix("s3://") && S3URL(side) == nil {
             throw StepError.configuration("--copy: \(side) is not s3://[STORE@]bucket/prefix with a bucket name S3 takes (3–63 lowercase letters, digits, - and .)")

@@ -21,7 +21,7 @@ enum ExternalDatabase {
     /// The schemas that must be there: the spec's list, else the package's, else the dumps it holds
     /// (exported but not restored). Pure.
     static func expected(spec: [String]?, package: PackageMetadata.ExternalDatabase?, dumps: [String]) -> [String] {
-        spec ?? package?.databases ?? dumps
+        spec ?? package?.databases.flatMap { $0.isEmpty ? nil : $0 } ?? dumps
     }
 
     /// A note when the spec points somewhere else than the package. Pure.
@@ -33,16 +33,24 @@ enum ExternalDatabase {
         return notes
     }
 
+    /// `host:port`, an IPv6 address in brackets. Pure.
+    static func text(_ host: String, _ port: Int) -> String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
     /// Connects and looks. Throws, naming the field and the fix, when the server cannot be reached,
-    /// refuses the login, or lacks a schema.
+    /// refuses the login, or lacks a schema. An address only the package names is never logged in
+    /// to: the package's author would receive the credentials; the spec must confirm it.
     static func check(_ spec: ValidateArguments.External, package: PackageMetadata.ExternalDatabase?, expected: [String]) throws -> ExternalMySQLCheck {
         let (host, port, from) = try endpoint(spec, package: package)
-        let named = "the external database \(host):\(port) (\(from))"
+        let named = "the external database \(text(host, port)) (\(from))"
         let advice = "check the address and that pods in the cluster may reach it (DNS, NetworkPolicy, firewall). Nothing was stopped or changed"
         do {
             close(try TCPConnect.open(host: host, port: port, timeoutSeconds: 5, what: "spec.mysql.external"))
         } catch let e as StepError {
             throw StepError.beforeChange(.target("\(named) cannot be reached: \(e.description); \(advice)"))
+        }
+        guard from == "spec.mysql.external.host" else {
+            throw StepError.configuration("\(named) answers, but Ferry logs in with spec.mysql.external.credentialsSecret only at an address the spec names: "
+                + "confirm it with spec.mysql.external.host: \(host)\(port == 3306 ? "" : " and port: \(port)"). Nothing was stopped or changed")
         }
         let (user, password) = try Credentials.login(userEnv: "FERRY_MYSQL_EXTERNAL_USERNAME", passwordEnv: "FERRY_MYSQL_EXTERNAL_PASSWORD", directory: spec.credentialsDir, defaultUser: "root")
         let client = try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password))
@@ -61,6 +69,6 @@ enum ExternalDatabase {
             throw StepError.configuration("\(named) has no schema \(missing.joined(separator: ", ")) that the application expects (spec.mysql.databases, else the package's); "
                 + "it has \(has.isEmpty ? "none the user may see" : has.joined(separator: ", ")). Point spec.mysql.external at the right server, or grant the user access. Nothing was stopped or changed")
         }
-        return ExternalMySQLCheck(endpoint: "\(host):\(port)", from: from, version: version, schemas: expected.map { "\($0) (\(tables[$0] ?? 0) tables)" })
+        return ExternalMySQLCheck(endpoint: text(host, port), from: from, version: version, schemas: expected.map { "\($0) (\(tables[$0] ?? 0) tables)" })
     }
 }

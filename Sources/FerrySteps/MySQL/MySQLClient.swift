@@ -44,7 +44,7 @@ public final class MySQLClient: @unchecked Sendable {
         workDirectory = String(cString: dir)
         let text = """
         [client]
-        host=\(endpoint.host)
+        host=\(MySQLClient.optionValue(endpoint.host))
         port=\(endpoint.port)
         protocol=TCP
         user=\(MySQLClient.optionValue(endpoint.user))

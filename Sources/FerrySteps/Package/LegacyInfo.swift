@@ -9,7 +9,7 @@ enum LegacyInfo {
     /// with `"external": true`.
     static func externalMySQL(_ info: JSONValue) -> PackageMetadata.ExternalDatabase? {
         for key in ["externalMysql", "external_mysql", "externalDatabase", "external_database"] {
-            if let text = info[key]?.stringValue { return endpoint(text) }
+            if let text = info[key]?.stringValue, let found = endpoint(text) { return found }
             if let object = info[key], let found = database(object) { return found }
         }
         if let m = info["mysql"], m["external"]?.boolValue == true || m["external"]?.stringValue == "true" { return database(m) }
@@ -18,8 +18,8 @@ enum LegacyInfo {
 
     static func database(_ v: JSONValue) -> PackageMetadata.ExternalDatabase? {
         guard let host = v["host"]?.stringValue, !host.isEmpty else { return nil }
-        let port = v["port"]?.intValue.map { Int($0) } ?? v["port"]?.stringValue.flatMap { Int($0) }
-        let names = (v["databases"] ?? v["schemas"])?.arrayValue?.compactMap(\.stringValue)
+        let port = (v["port"]?.intValue.map { Int($0) } ?? v["port"]?.stringValue.flatMap { Int($0) }).flatMap { (1...65_535).contains($0) ? $0 : nil }
+        let names = (v["databases"] ?? v["schemas"])?.arrayValue?.compactMap(\.stringValue).filter { !$0.isEmpty }
         if port == nil, let split = endpoint(host), split.port != nil { return .init(host: split.host, port: split.port, databases: names) }
         return .init(host: host, port: port, databases: names)
     }
@@ -31,10 +31,12 @@ enum LegacyInfo {
         if t.hasPrefix("["), let close = t.firstIndex(of: "]") {
             let host = String(t[t.index(after: t.startIndex)..<close])
             let rest = t[t.index(after: close)...]
-            return .init(host: host, port: rest.hasPrefix(":") ? Int(rest.dropFirst()) : nil)
+            return host.isEmpty ? nil : .init(host: host, port: rest.hasPrefix(":") ? Int(rest.dropFirst()).flatMap { (1...65_535).contains($0) ? $0 : nil } : nil)
         }
         let colons = t.filter { $0 == ":" }.count
-        if colons == 1, let c = t.firstIndex(of: ":"), let port = Int(t[t.index(after: c)...]) { return .init(host: String(t[..<c]), port: port) }
+        if colons == 1, let c = t.firstIndex(of: ":"), let port = Int(t[t.index(after: c)...]) {
+            return c == t.startIndex ? nil : .init(host: String(t[..<c]), port: (1...65_535).contains(port) ? port : nil)
+        }
         return .init(host: t)
     }
 }

@@ -86,8 +86,10 @@ public struct PackageValidation: Sendable {
                 let path = try pkg.legacyClickHouse(table)
                 try BackupPackage.refuseSpecialFile(path)
                 if let format = try LegacyClickHouseDump.format(path) {
+                    // Read through now, so a dump cut short or damaged stops the migration before the app does.
+                    let rows = try LegacyClickHouseDump.countRows(path, format: format)
                     readable.append(table)
-                    notes.append("ClickHouse table \(table): the old tool's \(format.rawValue) dump is restored into the existing table (the application's schema)")
+                    notes.append("ClickHouse table \(table): the old tool's \(format.rawValue) dump of \(rows) rows is restored into the existing table (the application's schema)")
                 } else if options.clickhouseTables != nil {
                     throw StepError.badPackage("\(BackupPackage.legacyClickHouseFolder)/\(table).zst (spec.clickhouse.tables) is not a dump ClickHouse reads: \(try LegacyClickHouseDump.whyUnreadable(path)). Leave the table out of spec.clickhouse.tables, or export it again")
                 } else {
@@ -126,9 +128,11 @@ public struct PackageValidation: Sendable {
                 throw StepError.badPackage("the folder \(path) cannot be read (\(String(cString: strerror(errno)))); fix its permissions")
             }
             if options.unpack.contains(folder) {
-                let archives = try ArchiveStaging.check(path)
+                let checked = try ArchiveStaging.check(path)
+                let archives = checked.archives
                 notes.append(archives.isEmpty ? "\(folder): spec.files[].unpack is set but the folder holds no .tar.gz archive; its files are copied as they are"
-                                              : "\(folder): \(archives.count) archives checked, each unpacked into its own folder before the copy (\(archives.prefix(5).joined(separator: ", "))\(archives.count > 5 ? ", …" : ""))")
+                                              : "\(folder): \(archives.count) archives checked, each unpacked into its own folder before the copy (\(archives.prefix(5).joined(separator: ", "))\(archives.count > 5 ? ", …" : "")); "
+                                                + "\(checked.bytes) bytes in all are staged on the transfer pod's node disk first")
             }
         }
         var reached: [String] = []
