@@ -106,25 +106,44 @@ public struct ClickHouseClient: Sendable {
         }
     }
 
+    /// What ``download(_:to:)`` wrote: bytes, lines (a last line without its newline counted),
+    /// and the sha256, all taken as the bytes went by.
+    public struct Downloaded: Sendable {
+        public var bytes: Int64
+        public var lines: Int
+        public var sha256: String
+    }
+
+    /// Line ends in `bytes`.
+    static func newlines(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard let base = bytes.baseAddress else { return 0 }
+        var count = 0, offset = 0
+        while offset < bytes.count, let hit = memchr(base + offset, 0x0A, bytes.count - offset) {
+            count += 1
+            offset = base.distance(to: UnsafeRawPointer(hit)) + 1
+        }
+        return count
+    }
+
     /// Streams the answer to `sql` into a new file at `path` (mode 0644: a package file must be
-    /// readable by the step image's user, uid 65532); returns its byte count.
+    /// readable by the step image's user, uid 65532), counting its lines and hashing it as it goes.
     @discardableResult
-    public func download(_ sql: String, to path: String) async throws -> Int {
+    public func download(_ sql: String, to path: String) async throws -> Downloaded {
         let response = try await http.execute(request(settings: [:], body: ByteBuffer(string: sql)), timeout: timeout)
         guard response.status == .ok else {
             throw ClickHouseServerError.parse(String(buffer: try await response.body.collect(upTo: 1 << 20)))
         }
-        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o644]),
-              let handle = FileHandle(forWritingAtPath: path) else {
-            throw StepError.io("cannot create \(path)")
-        }
-        defer { try? handle.close() }
-        var written = 0
+        let writer = try HashingWriter(path)
+        var lines = 0, last: UInt8 = 0x0A
         for try await chunk in response.body {
-            try chunk.withUnsafeReadableBytes { try handle.write(contentsOf: Data($0)) }
-            written += chunk.readableBytes
+            try chunk.withUnsafeReadableBytes { bytes in
+                try writer.write(bytes)
+                lines += Self.newlines(bytes)
+                if let end = bytes.last { last = end }
+            }
         }
-        return written
+        if writer.count > 0 && last != 0x0A { lines += 1 }
+        return Downloaded(bytes: writer.count, lines: lines, sha256: writer.finish())
     }
 
     private func post(settings: [String: String], body: ByteBuffer) async throws -> String {

@@ -13,9 +13,9 @@ public enum ClickHouseExport {
         let dataPath = "clickhouse/\(table).tsv"
         let create = try await client.query("SHOW CREATE TABLE \(table) FORMAT TSVRaw")
         try Data((create.trimmingCharacters(in: .whitespacesAndNewlines) + "\n").utf8).write(to: URL(fileURLWithPath: packageRoot + "/" + schemaPath))
-        try await client.download("SELECT * FROM \(table) FORMAT TabSeparated", to: packageRoot + "/" + dataPath)
-        let file = try MappedFile(path: packageRoot + "/" + dataPath)
-        let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
+        // Rows counted and sha256 taken as the data is written, never by reading it back.
+        let data = try await client.download("SELECT * FROM \(table) FORMAT TabSeparated", to: packageRoot + "/" + dataPath)
+        let rows = data.lines
         let parts = try await client.query(
             "SELECT partition_id, sum(rows) FROM system.parts WHERE database = '\(database)' AND table = '\(name)' AND active GROUP BY partition_id FORMAT TabSeparated")
         var partitions: [String: Int] = [:]
@@ -26,7 +26,7 @@ public enum ClickHouseExport {
         // An unpartitioned MergeTree has the one partition "all"; other engines have none.
         let partitioned = !(partitions.isEmpty || (partitions.count == 1 && partitions["all"] != nil))
         let entry = PackageManifest.ClickHouseTable(schema: schemaPath, data: dataPath, rows: rows, partitions: partitioned ? partitions : nil)
-        return (entry, try ManifestBuilder.sha256(of: packageRoot + "/" + dataPath))
+        return (entry, data.sha256)
     }
 }
 

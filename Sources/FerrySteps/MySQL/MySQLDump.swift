@@ -23,16 +23,36 @@ extension MySQLClient {
         return Int64(rows.first?.first ?? "0") ?? 0
     }
 
-    /// Dumps `database` to `path` (via `path.part`); throws the tool's own message on failure.
-    public func dump(database: String, to path: String) throws {
+    /// Dumps `database` to `path` (via `path.part`), its sha256 taken as the dump is written;
+    /// throws the tool's own message on failure. Returns the sha256.
+    @discardableResult
+    public func dump(database: String, to path: String) throws -> String {
         let part = path + ".part"
         unlink(part)
         let program = Self.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
-        let child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--triggers", "--routines",
-                                               "--max-allowed-packet=1073741824", "--databases", database, "--result-file=\(part)"],
-                                     pipeStdin: false, outputDirectory: workDirectory, inherit: defaultsFD)
+        let writer = try HashingWriter(part)
+        let out = try ProcessSpawn.pipe()
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--triggers", "--routines",
+                                               "--max-allowed-packet=1073741824", "--databases", database],
+                                     pipeStdin: false, outputDirectory: workDirectory, inherit: defaultsFD, stdout: out.write)
+        } catch {
+            close(out.read)
+            close(out.write)
+            throw error
+        }
+        close(out.write)
         defer { child.removeOutputs() }
+        let drained = Result { try writer.drain(out.read) }
+        // A write that failed (a full disk) stops the reading: the dump must not wait on the pipe.
+        if case .failure = drained { kill(child.pid, SIGKILL) }
+        close(out.read)
         let code = child.wait()
+        if case .failure(let error) = drained {
+            unlink(part)
+            throw error
+        }
         guard code == 0 else {
             unlink(part)
             throw StepError.target(Self.failure(child, what: "dumping database \(database)", endpoint: endpoint, code: code))
@@ -42,6 +62,7 @@ extension MySQLClient {
             throw StepError.target("\(program) ended without its \"-- Dump completed\" line for \(database); nothing was kept")
         }
         guard rename(part, path) == 0 else { throw StepError.io("cannot rename \(part): \(String(cString: strerror(errno)))") }
+        return writer.finish()
     }
 }
 
@@ -63,21 +84,13 @@ extension MySQLClient {
 }
 
 extension SnapshotDump {
-    /// Database `name`'s own dump from the mapped snapshot, written to `path` straight from the mapping.
-    static func write(_ split: SnapshotDump.Split, database name: String, of file: MappedFile, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StepError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        for range in SnapshotDump.pieces(split, database: name) {
-            let bytes = file.slice(range)
-            var done = 0
-            while done < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno))) (is the scratch volume full?)") }
-                done += n
-            }
-        }
+    /// Database `name`'s own dump from the mapped snapshot, written to `path` straight from the
+    /// mapping; returns its sha256, taken as it is written.
+    @discardableResult
+    static func write(_ split: SnapshotDump.Split, database name: String, of file: MappedFile, to path: String, mode: mode_t = 0o600) throws -> String {
+        let writer = try HashingWriter(path, mode: mode)
+        for range in SnapshotDump.pieces(split, database: name) { try writer.write(file.slice(range)) }
+        return writer.finish()
     }
 }
 
@@ -95,9 +108,9 @@ extension MySQLClient {
                 var entries: [(String, PackageManifest.MySQLDatabase, String, String)] = []
                 for db in databases {
                     let rel = "mysql/\(db).sql"
-                    try SnapshotDump.write(split, database: db, of: file, to: packageRoot + "/" + rel + ".part")
+                    let sum = try SnapshotDump.write(split, database: db, of: file, to: packageRoot + "/" + rel + ".part", mode: 0o644)
                     guard rename(packageRoot + "/" + rel + ".part", packageRoot + "/" + rel) == 0 else { throw StepError.io("cannot rename \(rel).part: \(String(cString: strerror(errno)))") }
-                    entries.append((db, try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel), rel, try ManifestBuilder.sha256(of: packageRoot + "/" + rel)))
+                    entries.append((db, try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel), rel, sum))
                 }
                 let position = split.gtidPosition
                 let made = entries
@@ -118,9 +131,8 @@ extension MySQLClient {
             let rel = "mysql/\(db).sql"
             return try await ProcessSpawn.onThread {
                 try FileManager.default.createDirectory(atPath: packageRoot + "/mysql", withIntermediateDirectories: true)
-                try self.dump(database: db, to: packageRoot + "/" + rel)
+                let sum = try self.dump(database: db, to: packageRoot + "/" + rel)
                 let entry = try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel)
-                let sum = try ManifestBuilder.sha256(of: packageRoot + "/" + rel)
                 let size = ManifestBuilder.fileSize(packageRoot + "/" + rel)
                 return .init(record: { m in
                     m.mysql[db] = entry

@@ -18,7 +18,8 @@ final class ChildProcess {
 
     /// Starts `program args`. `outputDirectory` receives the stdout/stderr files.
     /// `inherit`: a descriptor the child gets as fd 3 (a secret's memory file: `/dev/fd/3`).
-    init(_ program: String, _ args: [String], pipeStdin: Bool, outputDirectory: String, environment: [String: String]? = nil, inherit: Int32? = nil) throws {
+    /// `stdout`: a descriptor the child writes its output to instead of the file (a pipe's write end).
+    init(_ program: String, _ args: [String], pipeStdin: Bool, outputDirectory: String, environment: [String: String]? = nil, inherit: Int32? = nil, stdout: Int32? = nil) throws {
         ChildProcess.ignoreSIGPIPE
         self.program = program
         let tag = UUID().uuidString.prefix(8)
@@ -26,7 +27,7 @@ final class ChildProcess {
         stderrPath = "\(outputDirectory)/\(program)-\(tag).err"
         let stdinPipe = pipeStdin ? try ProcessSpawn.pipe() : nil
         var actions: [ProcessSpawn.FileAction] = [
-            .open(1, path: stdoutPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600),
+            stdout.map { .dup($0, to: 1) } ?? .open(1, path: stdoutPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600),
             .open(2, path: stderrPath, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600),
         ]
         actions.insert(stdinPipe.map { .dup($0.read, to: 0) } ?? .open(0, path: "/dev/null", flags: O_RDONLY, mode: 0), at: 0)
