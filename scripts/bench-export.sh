@@ -3,7 +3,7 @@
 # stopped on the source host) then import (stopped on the target), for Ferry and its peers.
 #
 #   scripts/bench-export.sh    (env: ROWS=1000000 SMALL_TABLES=20 SMALL_ROWS=10000 SECOND_ROWS=200000
-#                               RUNS=3 THREADS=2 FERRY_BIN=.build/release/ferry)
+#                               RUNS=3 THREADS=2 FERRY_BIN=.build/release/ferry KEEP=1 keeps the servers and files)
 #
 # Data: ../shared/bench/bench-mysql.sh's `app` (table `big`, ROWS rows of ~100 B with a secondary
 # index, and SMALL_TABLES tables of SMALL_ROWS rows) plus a second database `crm` of SECOND_ROWS
@@ -25,7 +25,7 @@ done
 [ -x "$FERRY_BIN" ] || { echo "build it first: swift build -c release --product ferry" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-export.XXXXXX")
 cleanup() { "$here/test-servers.sh" down "$work/a" >/dev/null 2>&1 || true; "$here/test-servers.sh" down "$work/b" >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
+[ "${KEEP:-0}" = 1 ] || trap cleanup EXIT
 ONLY=mysql "$here/test-servers.sh" up "$work/a" >/dev/null
 PA=$(. "$work/a/env.sh"; echo "$FERRY_TEST_MYSQL_PORT")
 MY_PORT=$((PA + 1)) ONLY=mysql "$here/test-servers.sh" up "$work/b" >/dev/null
@@ -64,7 +64,8 @@ export -f drop_caches
 hf() { # NAME PREPARE CMD -> MED MIN
   local j="$work/hf.json"
   echo "hyperfine: $1" >&2
-  hyperfine --shell bash --style none --runs "$RUNS" --prepare "$2" --export-json "$j" "$3" >/dev/null
+  hyperfine --shell bash --style none --runs "$RUNS" --prepare "$2" --export-json "$j" "$3" >/dev/null \
+    || { echo "$1 failed; the last lines of Ferry's logs:" >&2; tail -n 20 "$work"/ferry-*.log >&2 2>/dev/null || true; exit 1; }
   read -r MED MIN < <(python3 -c '
 import json,sys; r=json.load(open(sys.argv[1]))["results"][0]
 print("%.3f %.3f" % (r["median"], r["min"]))' "$j")
