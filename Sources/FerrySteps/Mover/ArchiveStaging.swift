@@ -297,12 +297,7 @@ public enum ArchiveStaging {
                     let n = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
                     if n == 0 { break }
                     guard n > 0 else { throw StepError.io("reading \(from): \(String(cString: strerror(errno)))") }
-                    var done = 0
-                    while done < n {
-                        let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + done, n - done) }
-                        guard w > 0 else { throw StepError.io("cannot write \(to): \(String(cString: strerror(errno)))") }
-                        done += w
-                    }
+                    try buffer.withUnsafeBytes { try writeAll(output, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: to) }
                 }
                 var times = [st.st_atim, st.st_mtim]
                 futimens(output, &times)
@@ -339,12 +334,7 @@ public enum ArchiveStaging {
         while left > 0 {
             let n = min(left, chunk.count)
             for i in 0..<n { chunk[i] = try r.byte() }
-            var done = 0
-            while done < n {
-                let w = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, n - done) }
-                guard w > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
-                done += w
-            }
+            try chunk.withUnsafeBytes { try writeAll(fd, UnsafeRawBufferPointer(rebasing: $0[0..<n]), path: path) }
             left -= n
         }
         // The archive's time, so a second pass finds the target's copy already equal.

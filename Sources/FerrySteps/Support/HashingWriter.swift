@@ -23,15 +23,9 @@ final class HashingWriter {
     deinit { close(fd) }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        guard !bytes.isEmpty else { return }
         hash.update(bufferPointer: bytes)
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, base + done, bytes.count - done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno))) (is the disk full?)") }
-            done += n
-        }
+        try writeAll(fd, bytes, path: path)
         count += Int64(bytes.count)
     }
 
