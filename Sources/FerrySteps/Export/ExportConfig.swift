@@ -33,7 +33,11 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         /// the new server can replicate from it (`spec.mysql.source.snapshot: package`). Needs the
         /// binary log on the server, and a user that may read its position.
         public var gtid: Bool?
-        public init(host: String, port: Int? = nil, user: String? = nil, passwordFile: String? = nil, databases: [String]? = nil, parallelism: Int? = nil, gtid: Bool? = nil) {
+        /// `parts` (the default): per-table LOAD DATA parts read on `parallelism` connections at
+        /// one snapshot; `sql`: one mysqldump file per database (the earlier layout).
+        public var format: String?
+        public init(host: String, port: Int? = nil, user: String? = nil, passwordFile: String? = nil, databases: [String]? = nil, parallelism: Int? = nil, gtid: Bool? = nil, format: String? = nil) {
+            self.format = format
             self.host = host
             self.port = port
             self.user = user
@@ -157,7 +161,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
     /// The fields each section takes (a misspelt one would otherwise be ignored without a word).
     static let fields: [String: [String]] = [
         "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
-        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid"],
+        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid", "format"],
         "clickhouse": ["url", "user", "passwordFile", "tables"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
         "files": ["name", "path", "manifestOnly", "bucket"],
@@ -209,6 +213,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         if appVersion.isEmpty { out.append("appVersion: give the application's version (the restore checks it)") }
         if let p = minFreePercent, !(0...99).contains(p) { out.append("minFreePercent: \(p) must be 0–99") }
         if let m = mysql, let p = m.parallelism, p < 1 { out.append("mysql.parallelism: must be at least 1") }
+        if let f = mysql?.format, !["parts", "sql"].contains(f) { out.append("mysql.format: \"\(f)\" must be parts (per-table parts, the default) or sql (one mysqldump file per database)") }
         for t in clickhouse?.tables ?? [] where t.split(separator: ".").count != 2 {
             out.append("clickhouse.tables: \"\(t)\" must be db.table or db.*")
         }

@@ -76,6 +76,8 @@ public struct PackageExporter: Sendable {
         var startedAt: String
         var done: [String]
         var manifest: PackageManifest
+        /// The parallel MySQL export's plan and snapshot, once made.
+        var mysqlParts: PartsExport.Saved?
     }
 
     public let config: ExportConfig
@@ -83,6 +85,8 @@ public struct PackageExporter: Sendable {
     public let progress: ExportProgress
     /// `--watch`: the change journal's watcher of each folder, by name (``FolderJournals``).
     public var watchers: [String: JournalWatcher] = [:]
+    /// The size MySQL tables are cut at (tests; default from the data and the parallelism).
+    var partChunkBytes: Int64?
 
     public init(config: ExportConfig, secrets: Secrets, progress: ExportProgress = ExportProgress()) {
         self.config = config
@@ -150,11 +154,13 @@ public struct PackageExporter: Sendable {
 
         // The parts, each written once (the state file records it), in this order.
         let state = Locked(saved)
-        if let mysql {
+        if let mysql, config.mysql?.format == "sql" {
             let parts = config.mysql?.gtid == true ? [mysql.consistentExportPart(databases: databases, packageRoot: output)]
                 : databases.map { mysql.exportPart(database: $0, packageRoot: output) }
             try await export("mysql", unit: "databases", parts,
                              width: max(1, config.mysql?.parallelism ?? 2), state: state)
+        } else if let mysql, !databases.isEmpty {
+            try await exportParts(mysql, databases: databases, state: state)
         }
         if let clickhouse {
             try await export("clickhouse", unit: "tables", tables.map { ClickHouseExport.part($0, client: clickhouse, packageRoot: output) }, state: state)
@@ -206,6 +212,53 @@ public struct PackageExporter: Sendable {
             }
         }
         progress.end()
+    }
+
+    /// The parallel MySQL export (``PartsExport``): plan or take up the interrupted run's plan,
+    /// write the parts on `mysql.parallelism` connections, then check and total them.
+    func exportParts(_ client: MySQLClient, databases: [String], state: Locked<State>) async throws {
+        let width = max(1, config.mysql?.parallelism ?? 2)
+        let (saved, done) = state.withLock { ($0.mysqlParts, Set($0.done)) }
+        let pending = saved.map { s in s.plan.parts.contains { !done.contains($0.id) } } ?? true
+        let progress = self.progress
+        let output = self.output
+        let partChunkBytes = self.partChunkBytes
+        let gtid = config.mysql?.gtid == true
+        let (parts, restart) = try await ProcessSpawn.onThread {
+            try PartsExport.prepare(endpoint: client.endpoint, client: client, databases: databases, packageRoot: output, parallelism: width,
+                                    previous: saved, pending: pending, chunkBytes: partChunkBytes, say: { progress.say($0) })
+        }
+        if config.mysql?.gtid == true && (parts.saved.position.gtid ?? "").isEmpty {
+            parts.pool?.close()
+            throw StepError.configuration("mysql.gtid: the server reports no GTID position: is the binary log on (log_bin) on the source? Replication needs it")
+        }
+        if restart { try? FileManager.default.removeItem(atPath: output + "/mysql") }
+        let failed: Error? = state.withLock { s in
+            if restart {
+                s.done.removeAll { $0.hasPrefix("mysql/") }
+                s.manifest.mysql = [:]
+                for (path, _) in s.manifest.sha256 where path.hasPrefix("mysql/") { s.manifest.sha256[path] = nil }
+            }
+            s.mysqlParts = parts.saved
+            do { try saveState(s); return nil } catch { return error }
+        }
+        if let failed { parts.pool?.close(); throw failed }
+        let stop = Locked(false)
+        parts.ticker(say: { progress.say($0) }, stop: stop)
+        do {
+            try await export("mysql", unit: "parts", parts.exportParts(), width: width, state: state)
+        } catch {
+            stop.withLock { $0 = true }
+            parts.pool?.close()
+            throw error
+        }
+        stop.withLock { $0 = true }
+        let finished: Error? = try await ProcessSpawn.onThread {
+            state.withLock { s in
+                do { try parts.finish(&s.manifest, gtid: gtid); try saveState(s); return nil } catch { return error }
+            }
+        }
+        if let finished { throw finished }
     }
 
     func finish(_ part: ExportPart, state: Locked<State>) async throws {

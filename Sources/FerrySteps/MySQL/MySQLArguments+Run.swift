@@ -16,6 +16,7 @@ extension MySQLArguments {
             dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
             expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: loadData)
         options.packageDatabase = database
+        options.parts = source.parts
         return try await MySQLRestore(client: client, options: options).run()
     }
 }

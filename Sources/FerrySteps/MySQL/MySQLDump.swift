@@ -26,7 +26,7 @@ extension MySQLClient {
     /// Dumps `database` to `path` (via `path.part`), its sha256 taken as the dump is written;
     /// throws the tool's own message on failure. Returns the sha256.
     @discardableResult
-    public func dump(database: String, to path: String) throws -> String {
+    public func dump(database: String, to path: String, extra: [String] = []) throws -> String {
         let part = path + ".part"
         unlink(part)
         let program = Self.findProgram(["mariadb-dump", "mysqldump"]) ?? "mysqldump"
@@ -35,7 +35,7 @@ extension MySQLClient {
         let child: ChildProcess
         do {
             child = try ChildProcess(program, ["--defaults-file=\(defaultsFile)", "--single-transaction", "--triggers", "--routines",
-                                               "--max-allowed-packet=1073741824", "--databases", database],
+                                               "--max-allowed-packet=1073741824"] + extra + ["--databases", database],
                                      pipeStdin: false, outputDirectory: workDirectory, inherit: defaultsFD, stdout: out.write)
         } catch {
             close(out.read)

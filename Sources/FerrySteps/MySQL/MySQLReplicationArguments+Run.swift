@@ -58,6 +58,7 @@ extension MySQLSnapshotArguments {
             case .package(let pkg, _):
                 let source = try pkg.mysql(db)
                 options = .init(dumpPath: source.dumpPath, database: db, parallelism: parallelism, expectedTables: source.expectedTables, expectedSHA256: source.sha256)
+                options.parts = source.parts
                 options.packageDatabase = db
             }
             defer { if let written { unlink(written) } }

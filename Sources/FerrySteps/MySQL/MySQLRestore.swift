@@ -34,6 +34,9 @@ public struct MySQLRestore: Sendable {
         public var loadData: Bool
         /// The database's name in the package, when it is restored under another name.
         public var packageDatabase: String?
+        /// The rows as data parts (the parallel export's layout): `dumpPath` is then the schema
+        /// only, and each part goes to the server as LOAD DATA LOCAL on a long-lived connection.
+        public var parts: [MySQLPartFile]?
 
         public init(dumpPath: String, database: String, parallelism: Int = 2, expectedTables: [String: PackageManifest.MySQLTable]? = nil, expectedSHA256: String? = nil, chunkBytes: Int = 16 << 20, deferIndexes: Bool = true, loadData: Bool = true) {
             self.dumpPath = dumpPath
@@ -65,9 +68,11 @@ public struct MySQLRestore: Sendable {
         let db = options.database
         // 1. Check everything before anything is dropped.
         let file: MappedFile, plan: DumpPlan, databaseOptions: String?, charsetSource: String
+        var parts = options.parts
         do {
             file = try MappedFile(path: options.dumpPath)
             plan = try check(file)
+            if parts != nil { try checkParts(&parts!, plan: plan) }
             (databaseOptions, charsetSource) = try keptDatabaseOptions(plan)
         } catch {
             throw StepError.beforeChange((error as? StepError) ?? .target("\(error)"))
@@ -75,14 +80,17 @@ public struct MySQLRestore: Sendable {
         let binlogOff = disableBinlogAllowed()
         let binlog = binlogOff ? "off for the import" : "left on (no privilege to turn it off)"
         let settings = plan.sessionSettings.map { $0 + ";\n" }.joined()
-        say("mysql/\(db): dump checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(plan.totalRows) rows, \(file.count) bytes; importing on \(options.parallelism) connections")
+        let partBytes = parts?.reduce(Int64(0)) { $0 + $1.bytes } ?? 0
+        let totalRows = parts?.reduce(0) { $0 + $1.rows } ?? plan.totalRows
+        say("mysql/\(db): \(parts == nil ? "dump" : "schema and \(parts!.count) data parts") checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(totalRows) rows, \(Int64(file.count) + partBytes) bytes; importing on \(options.parallelism) connections")
 
         // 2. Database and tables, keeping the database's character set: the dump's, else the replaced database's.
         let createOptions = databaseOptions.map { " " + $0 } ?? ""
         try client.run("DROP DATABASE IF EXISTS \(MySQLClient.quoteIdentifier(db));\nCREATE DATABASE \(MySQLClient.quoteIdentifier(db))\(createOptions);\n", what: "recreating database \(db)")
         var deferred: [String: String] = [:]
         var schema = settings
-        let tablesWithRows = Dictionary(plan.tables.filter { !$0.insertRanges.isEmpty }.map { ($0.createStatement, $0) }, uniquingKeysWith: { a, _ in a })
+        let loaded = parts.map { Set($0.filter { $0.rows > 0 }.map(\.table)) }
+        let tablesWithRows = Dictionary(plan.tables.filter { loaded?.contains($0.name) ?? !$0.insertRanges.isEmpty }.map { ($0.createStatement, $0) }, uniquingKeysWith: { a, _ in a })
         for statement in plan.schemaStatements {
             if options.deferIndexes, let table = tablesWithRows[statement] {
                 let d = TableStructure.deferSecondaryKeys(statement, table: table.name)
@@ -98,13 +106,15 @@ public struct MySQLRestore: Sendable {
         let header = settings
             + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
             + (binlogOff ? "SET SESSION sql_log_bin=0;\n" : "")
-        let chunks = Self.chunks(plan, chunkBytes: options.chunkBytes)
+        let chunks = parts.map { $0.map { Chunk(table: $0.table, ranges: [], bytes: Int($0.bytes), part: $0) }.sorted { $0.bytes > $1.bytes } }
+            ?? Self.chunks(plan, chunkBytes: options.chunkBytes)
         // 4. A table's deferred indexes are built once its rows, and the rows of every table whose
         //    foreign keys point at it, are in (an ALTER on a parent waits for a child's load: a deadlock).
         let method = try importChunks(chunks, file: file, header: header, charset: Self.charset(plan.sessionSettings),
                                       afterTable: deferred.mapValues { header + $0 + ";\n" },
                                       gates: Self.indexGates(plan, deferred: Set(deferred.keys)),
-                                      totalBytes: plan.tables.reduce(0) { $0 + $1.insertBytes }, started: started)
+                                      totalBytes: parts == nil ? plan.tables.reduce(0) { $0 + $1.insertBytes } : Int(partBytes), started: started,
+                                      binlogOff: binlogOff)
         say("mysql/\(db): data and \(deferred.count) deferred index set(s) in after \(Self.seconds(since: started))")
         if !plan.postScript.isEmpty {
             try client.run(settings + plan.postScript, database: db, what: "creating views, triggers and routines in \(db)")
@@ -114,9 +124,9 @@ public struct MySQLRestore: Sendable {
         say("mysql/\(db): verifying after \(Self.seconds(since: started))")
         let verified = try verify(plan)
         let seconds = Date().timeIntervalSince(started)
-        let rows = plan.totalRows
+        let rows = totalRows
         say("mysql/\(db): restored and verified \(plan.tables.count) tables, \(rows) rows in \(String(format: "%.1f", seconds)) s")
-        return MySQLResult(database: db, tables: plan.tables.count, rows: rows, bytes: file.count, seconds: (seconds * 1000).rounded() / 1000,
+        return MySQLResult(database: db, tables: plan.tables.count, rows: rows, bytes: file.count + Int(partBytes), seconds: (seconds * 1000).rounded() / 1000,
                       rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows, parallelism: options.parallelism,
                       deferredIndexes: deferred.count, verified: verified, binlog: binlog, method: method,
                       databaseCharset: charsetSource, notes: plan.notes.isEmpty ? nil : plan.notes)
@@ -159,7 +169,7 @@ public struct MySQLRestore: Sendable {
             var problems: [String] = []
             for name in expected.keys.sorted() {
                 guard let t = inDump[name] else { problems.append("table \(name) is in the manifest but not in the dump"); continue }
-                if t.rows != expected[name]!.rows { problems.append("table \(name): the dump holds \(t.rows) rows, the manifest \(expected[name]!.rows)") }
+                if options.parts == nil && t.rows != expected[name]!.rows { problems.append("table \(name): the dump holds \(t.rows) rows, the manifest \(expected[name]!.rows)") }
                 if TableStructure.digest(t.createStatement) != expected[name]!.structureDigest { problems.append("table \(name): its CREATE TABLE does not match the manifest's structure digest") }
             }
             for name in inDump.keys.sorted() where expected[name] == nil { problems.append("table \(name) is in the dump but not in the manifest") }
@@ -219,11 +229,12 @@ public struct MySQLRestore: Sendable {
 
     // MARK: - Import
 
-    /// One connection's share: a contiguous run of one table's INSERT statements.
+    /// One connection's share: a contiguous run of one table's INSERT statements, or one data part.
     struct Chunk: Sendable {
         var table: String
         var ranges: [Range<Int>]
         var bytes: Int
+        var part: MySQLPartFile? = nil
     }
 
     /// Cuts each table's INSERT statements into runs of about `chunkBytes`, in order.
@@ -267,7 +278,7 @@ public struct MySQLRestore: Sendable {
     /// Feeds the chunks to `parallelism` client processes at a time; the first failure stops the rest.
     /// Rows go as LOAD DATA LOCAL when they convert and the server allows it, else as the INSERTs.
     /// Returns how rows were sent.
-    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, afterTable: [String: String], gates: [String: Set<String>] = [:], totalBytes: Int, started: Date) throws -> String {
+    func importChunks(_ chunks: [Chunk], file: MappedFile, header: String, charset: String, afterTable: [String: String], gates: [String: Set<String>] = [:], totalBytes: Int, started: Date, binlogOff: Bool = false) throws -> String {
         // Chunks each gated ALTER still waits for; a table without rows opens its gate at once.
         let gates = afterTable.keys.reduce(into: [String: Set<String>]()) { g, table in g[table] = (gates[table] ?? []).union([table]) }
         let perTable = Dictionary(chunks.map { ($0.table, 1) }, uniquingKeysWith: +)
@@ -327,10 +338,14 @@ public struct MySQLRestore: Sendable {
 
         let workers = max(1, min(options.parallelism, chunks.count))
         let group = DispatchGroup()
+        let restore = self
         for _ in 0..<workers {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
+                // A worker's own connection for data parts, opened at its first part.
+                var connection: WireConnection?
+                defer { connection?.close() }
                 while true {
                     let next: (Int, Bool)? = state.withLock { s in
                         guard s.failure == nil, s.next < chunks.count else { return nil }
@@ -340,7 +355,11 @@ public struct MySQLRestore: Sendable {
                     guard let (index, tryLoad) = next else { return }
                     let chunk = chunks[index]
                     do {
-                        if tryLoad, try load(chunk) {
+                        if let part = chunk.part {
+                            if connection == nil { connection = try restore.partConnection(binlogOff: binlogOff) }
+                            try restore.load(part, on: connection!)
+                            state.withLock { $0.loaded += 1 }
+                        } else if tryLoad, try load(chunk) {
                             state.withLock { $0.loaded += 1 }
                         } else {
                             try insert(chunk)
@@ -368,9 +387,66 @@ public struct MySQLRestore: Sendable {
         group.wait()
         let s = state.withLock { $0 }
         if let failure = s.failure { throw StepError.target(failure) }
+        if chunks.first?.part != nil { return "LOAD DATA LOCAL from \(chunks.count) data parts" }
         if s.inserted == 0 { return "LOAD DATA LOCAL" }
         if s.loaded == 0 { return s.refused ? "INSERT statements (the server refuses LOAD DATA LOCAL)" : (options.loadData ? "INSERT statements (rows not convertible)" : "INSERT statements") }
         return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
+    }
+
+    /// A connection for loading data parts: the session the import needs (no key or uniqueness
+    /// checks, UTC, zero keeps its value, and no binary log when allowed).
+    func partConnection(binlogOff: Bool) throws -> WireConnection {
+        let c = try WireConnection(client.endpoint, database: options.database)
+        try c.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"
+                      + (binlogOff ? ", sql_log_bin = 0" : ""))
+        return c
+    }
+
+    /// Streams one part into its table and checks the server took every row without a warning.
+    func load(_ part: MySQLPartFile, on c: WireConnection) throws {
+        let q = MySQLClient.quoteIdentifier
+        let sql = "LOAD DATA LOCAL INFILE 'part' INTO TABLE \(q(part.table)) CHARACTER SET binary "
+            + "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + part.columns.map(q).joined(separator: ", ") + ")"
+        let fd = open(part.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StepError.badPackage("cannot read \(part.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let ok: WirePackets.OK
+        do {
+            ok = try c.loadLocal(sql) { buffer in
+                while true {
+                    let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n >= 0 else { throw StepError.io("reading \(part.path): \(String(cString: strerror(errno)))") }
+                    return n
+                }
+            }
+        } catch {
+            throw StepError.target("loading \(part.file) into \(options.database).\(part.table): \(error)")
+        }
+        if ok.warnings > 0 {
+            let shown = ((try? c.query("SHOW WARNINGS LIMIT 3")) ?? []).map { $0.compactMap { $0 }.joined(separator: " ") }.joined(separator: "; ")
+            throw StepError.verification("loading \(part.file) into \(options.database).\(part.table): the server changed or refused values (\(ok.warnings) warnings: \(shown))")
+        }
+        guard ok.affectedRows == UInt64(part.rows) else {
+            throw StepError.verification("loading \(part.file) into \(options.database).\(part.table): the server took \(ok.affectedRows) rows, the part holds \(part.rows)")
+        }
+    }
+
+    /// Every part read once, before anything is dropped: rows and sha256 against the manifest;
+    /// the schema dump holds no rows of its own; the server accepts LOAD DATA LOCAL.
+    func checkParts(_ parts: inout [MySQLPartFile], plan: DumpPlan) throws {
+        let path = options.dumpPath
+        if let t = plan.tables.first(where: { !$0.insertRanges.isEmpty }) {
+            throw StepError.badPackage("\(path) is the schema of a package with data parts, yet it holds rows of \(t.name); re-export it. Nothing was changed on the target")
+        }
+        let problems = PartsCheck.problems(&parts, tables: options.expectedTables ?? [:], width: max(2, options.parallelism))
+        if !problems.isEmpty {
+            throw StepError.badPackage("the data parts of \(options.packageDatabase ?? options.database) do not match manifest.json: " + problems.joined(separator: "; ") + ". Nothing was changed on the target")
+        }
+        let local = try client.query("SELECT @@GLOBAL.local_infile").first?.first ?? "0"
+        guard local == "1" || local.uppercased() == "ON" else {
+            throw StepError.target("the server refuses LOAD DATA LOCAL (local_infile is OFF), which restoring data parts needs: set local_infile=ON on \(client.endpoint.host):\(client.endpoint.port), or restore a package exported with mysql.format: sql. Nothing was changed")
+        }
     }
 
     /// Runs a deferred-index ALTER, trying again after a deadlock or lock-wait timeout

@@ -72,7 +72,7 @@ public struct BackupPackage: Sendable {
         let manifest = try readJSON(PackageManifest.self, root + "/" + PackageFiles.manifest)
         let package = BackupPackage(root: root, layout: .ferry, metadata: metadata, manifest: manifest, notes: [])
         // Every path the manifest names must stay inside the package.
-        for path in manifest.mysql.values.map(\.dump) + manifest.clickhouse.values.flatMap({ [$0.schema, $0.data] }) + manifest.sha256.keys + (manifest.kafkaOffsets.map { [$0] } ?? []) + (manifest.config.map { [$0.sealed] } ?? []) {
+        for path in manifest.mysql.values.map(\.dump) + manifest.mysql.values.flatMap({ $0.parts?.map(\.file) ?? [] }) + manifest.clickhouse.values.flatMap({ [$0.schema, $0.data] }) + manifest.sha256.keys + (manifest.kafkaOffsets.map { [$0] } ?? []) + (manifest.config.map { [$0.sealed] } ?? []) {
             _ = try package.resolve(path)
         }
         for db in metadata.contents.mysql where manifest.mysql[db] == nil {
@@ -168,6 +168,8 @@ public struct BackupPackage: Sendable {
         public var dumpPath: String
         public var expectedTables: [String: PackageManifest.MySQLTable]?
         public var sha256: String?
+        /// The rows as data parts (the parallel export's layout); `dumpPath` then holds the schema.
+        public var parts: [MySQLPartFile]? = nil
     }
 
     public func mysql(_ database: String) throws -> MySQLSource {
@@ -176,7 +178,10 @@ public struct BackupPackage: Sendable {
             guard let entry = manifest?.mysql[database] else {
                 throw StepError.badPackage("the package has no MySQL database \(database) (it has: \(metadata.contents.mysql.joined(separator: ", ")))")
             }
-            return MySQLSource(dumpPath: try resolve(entry.dump), expectedTables: entry.tables, sha256: manifest?.sha256[entry.dump])
+            let parts = try entry.parts?.map { p in
+                MySQLPartFile(path: try resolve(p.file), file: p.file, table: p.table, rows: p.rows, columns: p.columns, sha256: manifest?.sha256[p.file])
+            }
+            return MySQLSource(dumpPath: try resolve(entry.dump), expectedTables: entry.tables, sha256: manifest?.sha256[entry.dump], parts: parts)
         case .legacy:
             guard metadata.contents.mysql.contains(database) else {
                 throw StepError.badPackage("the package has no \(database).sql (it has: \(metadata.contents.mysql.map { $0 + ".sql" }.joined(separator: ", ")))")

@@ -73,6 +73,34 @@ public struct PackageManifest: Codable, Sendable, Equatable {
     /// The MySQL server's `gtid_binlog_pos` at the one consistent snapshot every MySQL dump was
     /// taken at (export with `mysql.gtid: true`): where replication from that server starts.
     public var mysqlGTIDPosition: String?
+    /// Where the parallel export's snapshot of MySQL stands in the source's binary log.
+    public var mysqlSnapshot: MySQLSnapshot?
+
+    /// Where the parallel export's snapshot stands in the source's binary log.
+    public struct MySQLSnapshot: Codable, Equatable, Sendable {
+        public var binlogFile: String?
+        public var binlogPosition: Int64?
+        /// `@@gtid_binlog_pos` (MariaDB) or `@@gtid_executed` (MySQL); empty when none.
+        public var gtid: String?
+        public init(binlogFile: String? = nil, binlogPosition: Int64? = nil, gtid: String? = nil) {
+            self.binlogFile = binlogFile
+            self.binlogPosition = binlogPosition
+            self.gtid = gtid
+        }
+
+        /// Whether the server certainly wrote nothing between two positions (both known and equal).
+        public func unchanged(since other: MySQLSnapshot) -> Bool {
+            binlogFile != nil && binlogPosition != nil && self == other
+        }
+
+        public var summary: String {
+            var s: [String] = []
+            if let f = binlogFile, let p = binlogPosition { s.append("binlog \(f):\(p)") }
+            if let g = gtid, !g.isEmpty { s.append("GTID \(g)") }
+            return s.isEmpty ? "no binary log" : s.joined(separator: ", ")
+        }
+    }
+
 
     /// `config/config.sealed`: the listed files, sealed with the export's key.
     public struct ConfigBundle: Codable, Sendable, Equatable {
@@ -89,9 +117,29 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         /// Package-relative path of the mysqldump file.
         public var dump: String
         public var tables: [String: MySQLTable]
-        public init(dump: String, tables: [String: MySQLTable]) {
+        /// The rows as per-table data parts (the parallel export); `dump` then holds only the
+        /// schema, views, triggers and routines. Nil: the rows are in `dump`.
+        public var parts: [MySQLPart]?
+        public init(dump: String, tables: [String: MySQLTable], parts: [MySQLPart]? = nil) {
             self.dump = dump
             self.tables = tables
+            self.parts = parts
+        }
+    }
+
+    /// One data part: LOAD DATA text (tab-separated, `\\`-escaped, `\\N` for NULL) of a table's
+    /// `columns`, or of a primary-key range of it.
+    public struct MySQLPart: Codable, Sendable, Equatable {
+        public var table: String
+        /// Package-relative path.
+        public var file: String
+        public var rows: Int
+        public var columns: [String]
+        public init(table: String, file: String, rows: Int, columns: [String]) {
+            self.table = table
+            self.file = file
+            self.rows = rows
+            self.columns = columns
         }
     }
 

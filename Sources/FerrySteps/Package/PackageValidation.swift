@@ -77,6 +77,13 @@ public struct PackageValidation: Sendable {
             let source = try pkg.mysql(db)
             try Self.checkCompletionLine(source.dumpPath)
             notes += try Self.checkConfined(source.dumpPath, database: db)
+            if var parts = source.parts {
+                // Every part read now (rows and sha256), so a damaged one stops the migration before the app does.
+                let problems = PartsCheck.problems(&parts, tables: source.expectedTables ?? [:], width: 2)
+                if !problems.isEmpty {
+                    throw StepError.badPackage("the data parts of MySQL database \(db) do not match manifest.json: " + problems.joined(separator: "; ") + "; export it again")
+                }
+            }
         }
         var tables = options.clickhouseTables ?? pkg.metadata.contents.clickhouse
         if pkg.layout == .legacy {
@@ -166,7 +173,9 @@ public struct PackageValidation: Sendable {
     static func sizes(_ pkg: BackupPackage, databases: [String], tables: [String], folders: [String]) -> [String: Int64] {
         func size(_ path: String) -> Int64? { (try? FileManager.default.attributesOfItem(atPath: path))?[.size].flatMap { ($0 as? NSNumber)?.int64Value } }
         var out: [String: Int64] = [:]
-        for db in databases { out["mysql/\(db)"] = (try? pkg.mysql(db)).flatMap { size($0.dumpPath) } }
+        for db in databases {
+            out["mysql/\(db)"] = (try? pkg.mysql(db)).flatMap { s in size(s.dumpPath).map { $0 + (s.parts ?? []).reduce(0) { $0 + (size($1.path) ?? 0) } } }
+        }
         for t in tables { out["clickhouse/\(t)"] = pkg.layout == .legacy ? (try? pkg.legacyClickHouse(t)).flatMap(size) : (try? pkg.clickhouse(t)).flatMap { size($0.dataPath) } }
         for f in folders { out["files/\(f)"] = pkg.manifest?.files[f]?.bytes }
         return out

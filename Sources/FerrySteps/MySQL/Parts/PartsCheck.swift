@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One data part of a package, resolved: where it is and what the manifest says of it.
+public struct MySQLPartFile: Sendable, Equatable {
+    public var path: String
+    /// Package-relative, as the manifest names it (for messages).
+    public var file: String
+    public var table: String
+    public var rows: Int
+    public var columns: [String]
+    public var sha256: String?
+    public var bytes: Int64 = 0
+}
+
+/// Reads every data part once (in parallel): its rows (lines) and its sha256 against the
+/// manifest, and each table's rows summed over its parts against the table's count. Names
+/// every part and table that differs. Blocking.
+enum PartsCheck {
+    struct Read: Equatable {
+        var rows: Int
+        var sha256: String
+        var bytes: Int64
+        /// The last byte is not a newline: a part cut short.
+        var cut: Bool
+    }
+
+    static func read(_ path: String) throws -> Read {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StepError.badPackage("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(path) is not a regular file") }
+        var hash = SHA256()
+        var rows = 0, bytes: Int64 = 0
+        var last: UInt8 = 10
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = Glibc.read(fd, buffer, size)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw StepError.badPackage("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
+            hash.update(bufferPointer: chunk)
+            rows += lines(chunk)
+            last = chunk[n - 1]
+            bytes += Int64(n)
+        }
+        return Read(rows: rows, sha256: hash.finalize().hexString, bytes: bytes, cut: bytes > 0 && last != 10)
+    }
+
+    static func lines(_ chunk: UnsafeRawBufferPointer) -> Int {
+        guard var p = chunk.baseAddress else { return 0 }
+        let end = p + chunk.count
+        var count = 0
+        while p < end, let hit = memchr(p, 10, end - p) {
+            count += 1
+            p = UnsafeRawPointer(hit) + 1
+        }
+        return count
+    }
+
+    /// The problems, none when every part and table agrees with the manifest; `parts` get their
+    /// sizes filled in.
+    static func problems(_ parts: inout [MySQLPartFile], tables: [String: PackageManifest.MySQLTable], width: Int) -> [String] {
+        let found = Locked([Int: Result<Read, Error>]())
+        let next = Locked(0)
+        let group = DispatchGroup()
+        let list = parts
+        for _ in 0..<max(1, min(width, list.count)) {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                while true {
+                    let i = next.withLock { n -> Int in n += 1; return n - 1 }
+                    guard i < list.count else { return }
+                    let r = Result { try read(list[i].path) }
+                    found.withLock { $0[i] = r }
+                }
+            }
+        }
+        group.wait()
+        let results = found.withLock { $0 }
+        var out: [String] = []
+        var perTable: [String: Int] = [:]
+        var seen = Set<String>()
+        for (i, p) in list.enumerated() {
+            if !seen.insert(p.file).inserted { out.append("\(p.file) is listed twice in the manifest") }
+            if tables[p.table] == nil { out.append("\(p.file) holds rows of table \(p.table), which the manifest does not list") }
+            perTable[p.table, default: 0] += p.rows
+            switch results[i] {
+            case .failure(let e)?: out.append("\(e)")
+            case .success(let r)?:
+                parts[i].bytes = r.bytes
+                if let want = p.sha256, r.sha256 != want.lowercased() { out.append("\(p.file): sha256 is \(r.sha256), the manifest says \(want)") }
+                if r.cut { out.append("\(p.file) ends inside a row: the part was cut short") }
+                if r.rows != p.rows { out.append("\(p.file) (table \(p.table)) holds \(r.rows) rows, the manifest says \(p.rows)") }
+            case nil: out.append("\(p.file) was not read")
+            }
+        }
+        for (name, t) in tables.sorted(by: { $0.key < $1.key }) where (perTable[name] ?? 0) != t.rows {
+            out.append("table \(name): its parts hold \(perTable[name] ?? 0) rows, the manifest says \(t.rows)")
+        }
+        return out
+    }
+}

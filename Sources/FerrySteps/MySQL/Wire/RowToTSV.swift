@@ -1,0 +1,112 @@
+import Foundation
+
+/// A text-protocol row to one line of LOAD DATA text (`FIELDS TERMINATED BY '\t' ESCAPED BY '\\'
+/// LINES TERMINATED BY '\n'`): NULL as `\N`; backslash, tab, newline and NUL escaped, so a row
+/// is always exactly one line and the part's rows are its newline count. Pure.
+enum RowToTSV {
+    /// The most bytes one row of `payload` can become: a NULL (1 byte) becomes `\N` and a tab,
+    /// a value byte at most two, its length prefix none.
+    static func bound(_ payload: UnsafeRawBufferPointer) -> Int { payload.count * 3 + 2 }
+
+    /// Writes the row at `out` (room for ``bound(_:)`` bytes); returns the bytes written.
+    static func encode(_ payload: UnsafeRawBufferPointer, columns: Int, into out: UnsafeMutableRawPointer) throws -> Int {
+        var r = WirePackets.Reader(payload)
+        var n = 0
+        let o = out.assumingMemoryBound(to: UInt8.self)
+        for c in 0..<columns {
+            if c > 0 { o[n] = 9; n += 1 }
+            guard let value = try r.lengthEncodedBytes() else {
+                o[n] = 92; o[n + 1] = 78; n += 2  // \N
+                continue
+            }
+            for b in value {
+                switch b {
+                case 0: o[n] = 92; o[n + 1] = 48; n += 2
+                case 9: o[n] = 92; o[n + 1] = 116; n += 2
+                case 10: o[n] = 92; o[n + 1] = 110; n += 2
+                case 92: o[n] = 92; o[n + 1] = 92; n += 2
+                default: o[n] = b; n += 1
+                }
+            }
+        }
+        guard r.remaining == 0 else { throw WirePackets.Failure(message: "a row holds more values than its \(columns) columns") }
+        o[n] = 10
+        return n + 1
+    }
+
+    /// A LOAD DATA line's fields back, nil for `\N` (the inverse of ``encode``; for tests and checks).
+    static func decode(_ line: ArraySlice<UInt8>) -> [[UInt8]?] {
+        var fields: [[UInt8]?] = []
+        var current: [UInt8] = []
+        var isNull = false
+        var i = line.startIndex
+        while i < line.endIndex {
+            let b = line[i]
+            if b == 9 {
+                fields.append(isNull ? nil : current)
+                current = []
+                isNull = false
+            } else if b == 92, i + 1 < line.endIndex {
+                i += 1
+                switch line[i] {
+                case 48: current.append(0)
+                case 116: current.append(9)
+                case 110: current.append(10)
+                case 78 where current.isEmpty: isNull = true
+                default: current.append(line[i])
+                }
+            } else {
+                current.append(b)
+            }
+            i += 1
+        }
+        fields.append(isNull ? nil : current)
+        return fields
+    }
+}
+
+/// One data part being written: rows encoded into a buffer, flushed through a
+/// ``HashingWriter`` (sha256 as written), counted.
+final class TSVPartWriter {
+    private let writer: HashingWriter
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var used = 0
+    private(set) var rows = 0
+
+    init(_ path: String) throws {
+        writer = try HashingWriter(path)
+        capacity = 4 << 20
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { buffer.deallocate() }
+
+    var bytes: Int64 { writer.count + Int64(used) }
+
+    func append(row payload: UnsafeRawBufferPointer, columns: Int) throws {
+        let need = RowToTSV.bound(payload)
+        if used + need > capacity {
+            try flush()
+            if need > capacity {
+                buffer.deallocate()
+                capacity = need
+                buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            }
+        }
+        used += try RowToTSV.encode(payload, columns: columns, into: buffer + used)
+        rows += 1
+    }
+
+    func flush() throws {
+        guard used > 0 else { return }
+        try writer.write(UnsafeRawBufferPointer(start: buffer, count: used))
+        used = 0
+    }
+
+    /// Flushes; the sha256 of the whole part.
+    func finish() throws -> String {
+        try flush()
+        return writer.finish()
+    }
+}
