@@ -110,6 +110,18 @@ struct ParallelExportUnitTests {
         #expect(PartsPlan.chunkBytes(totalBytes: 1 << 40, parallelism: 2) == 256 << 20 && PartsPlan.chunkBytes(totalBytes: 1 << 20, parallelism: 8) == 8 << 20)
     }
 
+    @Test("--parallelism auto: the server's cores (else this host's), at most 8, no more than the parts worth a connection")
+    func autoParallelism() throws {
+        let mib: Int64 = 1 << 20
+        #expect(MySQLRestore.autoParallelism(serverCores: 4, localCores: 2, partBytes: [Int64](repeating: 64 * mib, count: 10)) == 4)
+        #expect(MySQLRestore.autoParallelism(serverCores: nil, localCores: 2, partBytes: [Int64](repeating: 64 * mib, count: 10)) == 2)
+        #expect(MySQLRestore.autoParallelism(serverCores: 64, localCores: 2, partBytes: [Int64](repeating: 64 * mib, count: 100)) == 8)
+        #expect(MySQLRestore.autoParallelism(serverCores: 16, localCores: 2, partBytes: [64 * mib, mib, mib, mib]) == 1, "one big part and small ones")
+        #expect(MySQLRestore.autoParallelism(serverCores: 16, localCores: 2, partBytes: []) == 1)
+        #expect(try MySQLArguments(argv: MySQLArguments(package: "/p", database: "d", parallelism: 0).argv).parallelism == 0)
+        #expect(MySQLArguments(package: "/p", database: "d", parallelism: 0).argv.joined(separator: " ").contains("--parallelism auto"))
+    }
+
     @Test("progress: rows and bytes per second and the ETA from the tables' sizes")
     func rate() {
         let line = ExportRate.line(rows: 400_000, bytes: 40 << 20, totalBytes: 100 << 20, seconds: 2)
@@ -165,6 +177,7 @@ struct ParallelExportTests {
             CREATE TABLE my (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=MyISAM;
             INSERT INTO my VALUES (1, 'myisam');
             CREATE VIEW v_odd AS SELECT id, s FROM odd;
+            ANALYZE TABLE big;
             """)
     }
 
@@ -179,8 +192,10 @@ struct ParallelExportTests {
         return out
     }
 
-    static func export(_ port: Int, _ dbs: [String], to output: String, chunk: Int64? = 64 << 10, parallelism: Int = 2) async throws -> PackageExporter.Summary {
-        let config = ExportConfig(output: output, appVersion: "1", minFreePercent: 1, mysql: .init(host: "127.0.0.1", port: port, user: "root", databases: dbs, parallelism: parallelism))
+    static func export(_ port: Int, _ dbs: [String], to output: String, chunk: Int64? = 64 << 10, parallelism: Int = 2, zstd: Bool = false) async throws -> PackageExporter.Summary {
+        var mysql = ExportConfig.MySQL(host: "127.0.0.1", port: port, user: "root", databases: dbs, parallelism: parallelism)
+        if zstd { mysql.compression = "zstd" }
+        let config = ExportConfig(output: output, appVersion: "1", minFreePercent: 1, mysql: mysql)
         var exporter = PackageExporter(config: config, secrets: .init(mysqlPassword: ""), progress: ExportProgress(tty: false, write: { _ in }))
         exporter.partChunkBytes = chunk
         return try await exporter.run()
@@ -227,6 +242,45 @@ struct ParallelExportTests {
         #expect(before == after, "before:\n\(before)\nafter:\n\(after)")
         #expect(try await Self.sql(servers.mysqlPort, "SELECT COUNT(*) FROM `\(target)`.v_odd") == "263", "the view came with the schema")
         #expect(try await Self.sql(servers.mysqlPort, "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '\(target)' AND TABLE_NAME = 'big' AND INDEX_NAME = 'k'") == "1", "the deferred index is back")
+    }
+
+    @Test("compression: zstd: every part is .tsv.zst, smaller, and restores exactly; a damaged one is refused before the database is touched")
+    func compressed() async throws {
+        let servers = try await TestServers.shared()
+        let port = servers.mysqlPort
+        let tag = UUID().uuidString.prefix(6).lowercased()
+        let db = "parz_\(tag)"
+        try await Self.makeHostile(port, db, bigRows: 10_000)
+        let plain = try makeTempDir("parallel-plain") + "/pkg"
+        let packed = try makeTempDir("parallel-zstd") + "/pkg"
+        _ = try await Self.export(port, [db], to: plain)
+        _ = try await Self.export(port, [db], to: packed, zstd: true)
+        let m = try JSONDecoder().decode(PackageManifest.self, from: Data(contentsOf: URL(fileURLWithPath: packed + "/manifest.json")))
+        let parts = try #require(m.mysql[db]?.parts)
+        #expect(parts.allSatisfy { $0.file.hasSuffix(".tsv.zst") }, "\(parts.map(\.file))")
+        #expect(PackageExporter.bytesAlreadyIn(packed + "/mysql") < PackageExporter.bytesAlreadyIn(plain + "/mysql") / 2)
+        #expect(PackageVerifier.verify(packed).ok, "\(PackageVerifier.verify(packed).problems)")
+        let target = "parz_\(tag)_r"
+        _ = try await Self.restore(port, package: packed, db: db, into: target)
+        #expect(try await Self.fingerprint(port, db) == Self.fingerprint(port, target))
+
+        // Damaged inside, its sha256 made to agree: zstd's own check names it.
+        let part = parts.first { $0.table == "big" }!
+        let path = packed + "/" + part.file
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: URL(fileURLWithPath: path))
+        var edited = m
+        edited.sha256[part.file] = String(try await runCommand("/usr/bin/sha256sum", [path]).stdout.prefix(64))
+        try ManifestBuilder.writeJSON(edited, to: packed + "/manifest.json")
+        let before = try await Self.fingerprint(port, target)
+        do {
+            _ = try await Self.restore(port, package: packed, db: db, into: target)
+            Issue.record("a damaged compressed part must be refused")
+        } catch {
+            #expect("\(error)".contains(part.file) && "\(error)".contains("Nothing was changed"), "\(error)")
+        }
+        #expect(try await Self.fingerprint(port, target) == before)
     }
 
     @Test("a table altered after the snapshot is refused by name; a part whose rows differ from the manifest, or cut short, fails the restore by name before the database is touched")

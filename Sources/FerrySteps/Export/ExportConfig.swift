@@ -36,6 +36,8 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         /// `parts` (the default): per-table LOAD DATA parts read on `parallelism` connections at
         /// one snapshot; `sql`: one mysqldump file per database (the earlier layout).
         public var format: String?
+        /// `zstd`: each data part through `zstd -1` (`.tsv.zst`); default none.
+        public var compression: String?
         public init(host: String, port: Int? = nil, user: String? = nil, passwordFile: String? = nil, databases: [String]? = nil, parallelism: Int? = nil, gtid: Bool? = nil, format: String? = nil) {
             self.format = format
             self.host = host
@@ -161,7 +163,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
     /// The fields each section takes (a misspelt one would otherwise be ignored without a word).
     static let fields: [String: [String]] = [
         "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
-        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid", "format"],
+        "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid", "format", "compression"],
         "clickhouse": ["url", "user", "passwordFile", "tables"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
         "files": ["name", "path", "manifestOnly", "bucket"],
@@ -213,6 +215,8 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         if appVersion.isEmpty { out.append("appVersion: give the application's version (the restore checks it)") }
         if let p = minFreePercent, !(0...99).contains(p) { out.append("minFreePercent: \(p) must be 0–99") }
         if let m = mysql, let p = m.parallelism, p < 1 { out.append("mysql.parallelism: must be at least 1") }
+        if let c = mysql?.compression, !["zstd", "none"].contains(c) { out.append("mysql.compression: \"\(c)\" must be zstd or none") }
+        if mysql?.compression == "zstd" && mysql?.format == "sql" { out.append("mysql.compression: zstd applies to data parts; leave it out with mysql.format: sql") }
         if let f = mysql?.format, !["parts", "sql"].contains(f) { out.append("mysql.format: \"\(f)\" must be parts (per-table parts, the default) or sql (one mysqldump file per database)") }
         for t in clickhouse?.tables ?? [] where t.split(separator: ".").count != 2 {
             out.append("clickhouse.tables: \"\(t)\" must be db.table or db.*")

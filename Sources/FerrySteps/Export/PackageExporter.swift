@@ -224,9 +224,10 @@ public struct PackageExporter: Sendable {
         let output = self.output
         let partChunkBytes = self.partChunkBytes
         let gtid = config.mysql?.gtid == true
+        let zstd = config.mysql?.compression == "zstd"
         let (parts, restart) = try await ProcessSpawn.onThread {
             try PartsExport.prepare(endpoint: client.endpoint, client: client, databases: databases, packageRoot: output, parallelism: width,
-                                    previous: saved, pending: pending, chunkBytes: partChunkBytes, say: { progress.say($0) })
+                                    previous: saved, pending: pending, chunkBytes: partChunkBytes, zstd: zstd, say: { progress.say($0) })
         }
         if config.mysql?.gtid == true && (parts.saved.position.gtid ?? "").isEmpty {
             parts.pool?.close()

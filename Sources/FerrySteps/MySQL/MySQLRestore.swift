@@ -138,6 +138,20 @@ public struct MySQLRestore: Sendable {
         return try await ProcessSpawn.onThread { try restore.runBlocking() }
     }
 
+    /// `--parallelism auto`: one connection per core of the server (MariaDB's `thread_pool_size`
+    /// defaults to them), else of this host, at most 8; no more than there are parts of 8 MiB or
+    /// more (a small database gains nothing from more connections), at least 1. Pure.
+    static func autoParallelism(serverCores: Int?, localCores: Int, partBytes: [Int64]) -> Int {
+        let cores = min(8, max(1, serverCores ?? localCores))
+        let worthIt = max(1, partBytes.filter { $0 >= 8 << 20 }.count)
+        return max(1, min(cores, worthIt, partBytes.count))
+    }
+
+    static func fileSize(_ path: String) -> Int64 {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
+    }
+
     static func seconds(since start: Date) -> String {
         String(format: "%.1f s", Date().timeIntervalSince(start))
     }
@@ -407,19 +421,11 @@ public struct MySQLRestore: Sendable {
         let q = MySQLClient.quoteIdentifier
         let sql = "LOAD DATA LOCAL INFILE 'part' INTO TABLE \(q(part.table)) CHARACTER SET binary "
             + "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (" + part.columns.map(q).joined(separator: ", ") + ")"
-        let fd = open(part.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StepError.badPackage("cannot read \(part.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         let ok: WirePackets.OK
         do {
-            ok = try c.loadLocal(sql) { buffer in
-                while true {
-                    let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n >= 0 else { throw StepError.io("reading \(part.path): \(String(cString: strerror(errno)))") }
-                    return n
-                }
-            }
+            let source = try PartReader(part.path)
+            ok = try c.loadLocal(sql) { try source.read(into: $0) }
+            try source.finish()
         } catch {
             throw StepError.target("loading \(part.file) into \(options.database).\(part.table): \(error)")
         }

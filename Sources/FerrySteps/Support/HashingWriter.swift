@@ -7,7 +7,7 @@ import Glibc
 /// A new file written in chunks, its sha256 taken as the bytes go by: a package part's digest
 /// never costs reading the part back. Mode 0644 by default: a package file must be readable by
 /// the step image's user (uid 65532).
-final class HashingWriter {
+final class HashingWriter: @unchecked Sendable {  // one thread at a time
     let path: String
     private let fd: Int32
     private var hash = SHA256()

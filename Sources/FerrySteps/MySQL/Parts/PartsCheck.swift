@@ -51,7 +51,24 @@ enum PartsCheck {
             last = chunk[n - 1]
             bytes += Int64(n)
         }
-        return Read(rows: rows, sha256: hash.finalize().hexString, bytes: bytes, cut: bytes > 0 && last != 10)
+        guard path.hasSuffix(".zst") else {
+            return Read(rows: rows, sha256: hash.finalize().hexString, bytes: bytes, cut: bytes > 0 && last != 10)
+        }
+        // The rows of a compressed part are the lines of its text.
+        let text = try PartReader(path)
+        rows = 0
+        last = 10
+        var textBytes: Int64 = 0
+        while true {
+            let n = try text.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size))
+            if n == 0 { break }
+            let chunk = UnsafeRawBufferPointer(start: buffer, count: n)
+            rows += lines(chunk)
+            last = chunk[n - 1]
+            textBytes += Int64(n)
+        }
+        try text.finish()
+        return Read(rows: rows, sha256: hash.finalize().hexString, bytes: bytes, cut: textBytes > 0 && last != 10)
     }
 
     static func lines(_ chunk: UnsafeRawBufferPointer) -> Int {
@@ -108,4 +125,39 @@ enum PartsCheck {
         }
         return out
     }
+}
+
+/// A data part's text: the file itself, or `zstd -dc` of a `.zst` part. Blocking.
+final class PartReader {
+    private let fd: Int32
+    private let decompressor: Decompressor?
+    let path: String
+
+    init(_ path: String) throws {
+        self.path = path
+        if path.hasSuffix(".zst") {
+            try BackupPackage.refuseSpecialFile(path)
+            decompressor = try Decompressor(path)
+            fd = -1
+        } else {
+            decompressor = nil
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StepError.badPackage("cannot read \(path): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Up to `buffer.count` bytes of text; 0 at the end.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if let decompressor { return try decompressor.read(into: buffer) }
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            if errno != EINTR { throw StepError.io("reading \(path): \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Throws when the decompression failed (a damaged part).
+    func finish() throws { try decompressor?.finish() }
 }

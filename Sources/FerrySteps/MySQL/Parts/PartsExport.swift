@@ -30,7 +30,7 @@ struct PartsExport: @unchecked Sendable {
     /// plan) when the server wrote nothing since; otherwise says why it starts over, and
     /// `restart` is true (the caller forgets the MySQL parts done before).
     static func prepare(endpoint: MySQLEndpoint, client: MySQLClient, databases: [String], packageRoot: String, parallelism: Int,
-                        previous: Saved?, pending: Bool, chunkBytes: Int64? = nil, say: (String) -> Void) throws -> (PartsExport, restart: Bool) {
+                        previous: Saved?, pending: Bool, chunkBytes: Int64? = nil, zstd: Bool = false, say: (String) -> Void) throws -> (PartsExport, restart: Bool) {
         for db in databases {
             if let problem = PartsPlan.folderProblem(db) { throw StepError.configuration("mysql.databases: \(problem)") }
         }
@@ -55,7 +55,7 @@ struct PartsExport: @unchecked Sendable {
         do {
             let tables = try pool.with { try Self.readTables($0, databases: databases, keysAbove: chunkBytes) }
             let total = tables.reduce(0) { $0 + $1.dataBytes }
-            let plan = PartsPlan.make(tables, chunkBytes: chunkBytes ?? PartsPlan.chunkBytes(totalBytes: total, parallelism: parallelism))
+            let plan = PartsPlan.make(tables, chunkBytes: chunkBytes ?? PartsPlan.chunkBytes(totalBytes: total, parallelism: parallelism), suffix: zstd ? ".tsv.zst" : ".tsv")
             let saved = Saved(plan: plan, tables: tables, position: pool.position)
             return (PartsExport(endpoint: endpoint, client: client, databases: databases, packageRoot: packageRoot, saved: saved, pool: pool), restart)
         } catch {
@@ -133,7 +133,7 @@ struct PartsExport: @unchecked Sendable {
     func write(_ p: PartsPlan.Part, on c: WireConnection) throws -> (Int, String, Int64) {
         let path = packageRoot + "/" + p.file
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let writer = try TSVPartWriter(path + ".part")
+        let writer = try TSVPartWriter(path + ".part", zstd: p.file.hasSuffix(".zst"))
         var columns = 0
         var flushed: Int64 = 0
         do {
@@ -155,10 +155,10 @@ struct PartsExport: @unchecked Sendable {
             unlink(path + ".part")
             throw StepError.target("table \(p.database).\(p.table) has \(columns) columns now, \(p.columns.count) when the export began: it was altered during the export; export again once the schema change is done")
         }
-        let sum = try writer.finish()
+        let (sum, size) = try writer.finish()
         counters.withLock { $0.rows += Int64(writer.rows & 0x3FFF); $0.bytes += writer.bytes - flushed }
         guard rename(path + ".part", path) == 0 else { throw StepError.io("cannot rename \(path).part: \(String(cString: strerror(errno)))") }
-        return (writer.rows, sum, writer.bytes)
+        return (writer.rows, sum, size)
     }
 
     /// A read that failed because the table changed is named as such.

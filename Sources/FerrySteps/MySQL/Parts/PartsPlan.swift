@@ -39,19 +39,19 @@ struct PartsPlan: Codable, Equatable, Sendable {
 
     /// Cuts `tables` into parts of about `chunkBytes` (a table smaller than that, or without a
     /// single integer key, is one part), biggest first.
-    static func make(_ tables: [Table], chunkBytes: Int64, maxChunks: Int = 256) -> PartsPlan {
+    static func make(_ tables: [Table], chunkBytes: Int64, maxChunks: Int = 256, suffix: String = ".tsv") -> PartsPlan {
         var parts: [Part] = []
         let ordered = tables.sorted { ($0.database, $0.name) < ($1.database, $1.name) }
         for (index, t) in ordered.enumerated() {
             let stem = "mysql/\(t.database)/\(String(format: "%04d", index))-\(fileWord(t.name))"
             let bounds = cuts(t, chunkBytes: chunkBytes, maxChunks: maxChunks)
             if bounds.isEmpty {
-                parts.append(Part(database: t.database, table: t.name, file: stem + ".tsv", columns: t.columns, estimatedBytes: t.dataBytes))
+                parts.append(Part(database: t.database, table: t.name, file: stem + suffix, columns: t.columns, estimatedBytes: t.dataBytes))
                 continue
             }
             let n = bounds.count + 1
             for k in 0..<n {
-                parts.append(Part(database: t.database, table: t.name, file: "\(stem).\(k).tsv", columns: t.columns, key: t.key,
+                parts.append(Part(database: t.database, table: t.name, file: "\(stem).\(k)\(suffix)", columns: t.columns, key: t.key,
                                   lower: k == 0 ? nil : bounds[k - 1].description, upper: k == n - 1 ? nil : bounds[k].description,
                                   estimatedBytes: t.dataBytes / Int64(n)))
             }

@@ -66,23 +66,32 @@ enum RowToTSV {
 }
 
 /// One data part being written: rows encoded into a buffer, flushed through a
-/// ``HashingWriter`` (sha256 as written), counted.
+/// ``HashingWriter`` (sha256 as written), or through zstd into one, counted.
 final class TSVPartWriter {
-    private let writer: HashingWriter
+    private let writer: HashingWriter?
+    private let compressor: Compressor?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     private var used = 0
+    private var flushed: Int64 = 0
     private(set) var rows = 0
 
-    init(_ path: String) throws {
-        writer = try HashingWriter(path)
+    init(_ path: String, zstd: Bool = false) throws {
+        if zstd {
+            compressor = try Compressor(path)
+            writer = nil
+        } else {
+            writer = try HashingWriter(path)
+            compressor = nil
+        }
         capacity = 4 << 20
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 
     deinit { buffer.deallocate() }
 
-    var bytes: Int64 { writer.count + Int64(used) }
+    /// Text bytes so far (before compression).
+    var bytes: Int64 { flushed + Int64(used) }
 
     func append(row payload: UnsafeRawBufferPointer, columns: Int) throws {
         let need = RowToTSV.bound(payload)
@@ -100,13 +109,16 @@ final class TSVPartWriter {
 
     func flush() throws {
         guard used > 0 else { return }
-        try writer.write(UnsafeRawBufferPointer(start: buffer, count: used))
+        let chunk = UnsafeRawBufferPointer(start: buffer, count: used)
+        if let compressor { try compressor.write(chunk) } else { try writer!.write(chunk) }
+        flushed += Int64(used)
         used = 0
     }
 
-    /// Flushes; the sha256 of the whole part.
-    func finish() throws -> String {
+    /// Flushes; the sha256 and size of the file as written.
+    func finish() throws -> (sha256: String, bytes: Int64) {
         try flush()
-        return writer.finish()
+        if let compressor { return try compressor.finish() }
+        return (writer!.finish(), writer!.count)
     }
 }
