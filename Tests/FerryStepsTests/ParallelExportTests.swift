@@ -84,7 +84,7 @@ struct ParallelExportUnitTests {
     }
 
     @Test("the plan: a big table with an integer key is cut into ranges that cover every key once; others stay whole; file names are safe and unique")
-    func plan() {
+    func plan() throws {
         let tables = [Self.table("big", bytes: 100 << 20), Self.table("nokey", bytes: 100 << 20, key: nil),
                       Self.table("../../etc/passwd", bytes: 10), Self.table("a/b", bytes: 10), Self.table("ÿ😀", bytes: 10),
                       Self.table("neg", bytes: 50 << 20, min: "-9223372036854775808", max: "9223372036854775807"),
@@ -98,14 +98,14 @@ struct ParallelExportUnitTests {
             #expect(ranges.count == (name == "big" ? 7 : 4), "\(name): \(ranges.count)")
             #expect(ranges.first?.lower == nil && ranges.last?.upper == nil, "the first and last ranges are open")
             for (a, b) in zip(ranges, ranges.dropFirst()) { #expect(a.upper == b.lower, "no gap, no overlap") }
-            #expect(PartsPlan.select(ranges[1]).contains("WHERE `id` >= \(ranges[1].lower!) AND `id` < \(ranges[1].upper!)"))
+            #expect(try PartsPlan.select(ranges[1]).contains("WHERE `id` >= \(ranges[1].lower!) AND `id` < \(ranges[1].upper!)"))
         }
         #expect(plan.parts.filter { $0.table == "nokey" }.count == 1 && plan.parts.filter { $0.table == "one" }.count == 1)
-        #expect(PartsPlan.select(plan.parts.first { $0.table == "a/b" }!) == "SELECT `id`, `v` FROM `app`.`a/b`")
+        #expect(try PartsPlan.select(plan.parts.first { $0.table == "a/b" }!) == "SELECT `id`, `v` FROM `app`.`a/b`")
         // Bounds from a tampered state file are read as numbers only.
         var tampered = plan.parts.first { $0.lower != nil }!
         tampered.lower = "1; DROP TABLE x"
-        #expect(!PartsPlan.select(tampered).contains("DROP"))
+        #expect(throws: StepError.self) { _ = try PartsPlan.select(tampered) }
         #expect(PartsPlan.folderProblem("a/b") != nil && PartsPlan.folderProblem("..") != nil && PartsPlan.folderProblem("shop") == nil)
         #expect(PartsPlan.chunkBytes(totalBytes: 1 << 40, parallelism: 2) == 256 << 20 && PartsPlan.chunkBytes(totalBytes: 1 << 20, parallelism: 8) == 8 << 20)
     }
@@ -358,6 +358,35 @@ struct ParallelExportTests {
             #expect("\(error)".contains("\(part.file) ends inside a row"), "\(error)")
         }
         #expect(try await Self.fingerprint(port, target) == good, "the target was not touched")
+
+        // A column the schema's table does not have (a manifest edited by hand): refused before the drop.
+        try text.write(to: URL(fileURLWithPath: path))
+        edited = m
+        edited.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.columns[1] = "nope" }; return p }
+        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        do {
+            _ = try await Self.restore(port, package: output, db: db, into: target)
+            Issue.record("a part naming a column the table lacks must be refused")
+        } catch {
+            #expect("\(error)".contains("\(part.file) holds columns nope") && "\(error)".contains("Nothing was changed"), "\(error)")
+        }
+        #expect(try await Self.fingerprint(port, target) == good, "the target was not touched")
+
+        // A state file naming a part outside its folder is refused, nothing written there.
+        var outside = pairPart
+        outside.file = "mysql/\(db)/../../escaped.tsv"
+        let (again, _) = try await ProcessSpawn.onThread {
+            try PartsExport.prepare(endpoint: endpoint, client: client, databases: [db], packageRoot: output0, parallelism: 1, previous: nil, pending: true, say: { _ in })
+        }
+        defer { again.pool?.close() }
+        #expect(throws: StepError.self) { _ = try again.pool!.with { try again.write(outside, on: $0) } }
+        #expect(!FileManager.default.fileExists(atPath: (output0 as NSString).deletingLastPathComponent + "/escaped.tsv"))
+
+        // Cut inside a row again, for --verify.
+        try cut.write(to: URL(fileURLWithPath: path))
+        edited = m
+        edited.sha256[part.file] = try PartsCheck.read(path).sha256
+        try ManifestBuilder.writeJSON(edited, to: manifestPath)
 
         // --verify and validate say the same.
         let report = PackageVerifier.verify(output)

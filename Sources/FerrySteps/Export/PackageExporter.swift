@@ -219,7 +219,8 @@ public struct PackageExporter: Sendable {
     func exportParts(_ client: MySQLClient, databases: [String], state: Locked<State>) async throws {
         let width = max(1, config.mysql?.parallelism ?? 2)
         let (saved, done) = state.withLock { ($0.mysqlParts, Set($0.done)) }
-        let pending = saved.map { s in s.plan.parts.contains { !done.contains($0.id) } } ?? true
+        // Data parts and schema parts alike: a schema written later than its snapshot is checked against it.
+        let pending = saved.map { s in s.plan.parts.contains { !done.contains($0.id) } || databases.contains { !done.contains("mysql/\($0)/schema.sql") } } ?? true
         let progress = self.progress
         let output = self.output
         let partChunkBytes = self.partChunkBytes
@@ -227,7 +228,7 @@ public struct PackageExporter: Sendable {
         let zstd = config.mysql?.compression == "zstd"
         let (parts, restart) = try await ProcessSpawn.onThread {
             try PartsExport.prepare(endpoint: client.endpoint, client: client, databases: databases, packageRoot: output, parallelism: width,
-                                    previous: saved, pending: pending, chunkBytes: partChunkBytes, zstd: zstd, say: { progress.say($0) })
+                                    previous: saved, pending: pending, chunkBytes: partChunkBytes, zstd: zstd, gtid: config.mysql?.gtid == true, say: { progress.say($0) })
         }
         if config.mysql?.gtid == true && (parts.saved.position.gtid ?? "").isEmpty {
             parts.pool?.close()

@@ -81,7 +81,7 @@ public struct MySQLRestore: Sendable {
         let binlog = binlogOff ? "off for the import" : "left on (no privilege to turn it off)"
         let settings = plan.sessionSettings.map { $0 + ";\n" }.joined()
         let partBytes = parts?.reduce(Int64(0)) { $0 + $1.bytes } ?? 0
-        let totalRows = parts?.reduce(0) { $0 + $1.rows } ?? plan.totalRows
+        let totalRows = parts?.reduce(0) { $0 &+ $1.rows } ?? plan.totalRows
         say("mysql/\(db): \(parts == nil ? "dump" : "schema and \(parts!.count) data parts") checked in \(Self.seconds(since: started)): \(plan.tables.count) tables, \(totalRows) rows, \(Int64(file.count) + partBytes) bytes; importing on \(options.parallelism) connections")
 
         // 2. Database and tables, keeping the database's character set: the dump's, else the replaced database's.
@@ -445,13 +445,29 @@ public struct MySQLRestore: Sendable {
         if let t = plan.tables.first(where: { !$0.insertRanges.isEmpty }) {
             throw StepError.badPackage("\(path) is the schema of a package with data parts, yet it holds rows of \(t.name); re-export it. Nothing was changed on the target")
         }
-        let problems = PartsCheck.problems(&parts, tables: options.expectedTables ?? [:], width: max(2, options.parallelism))
+        var problems = PartsCheck.problems(&parts, tables: options.expectedTables ?? [:], width: max(2, options.parallelism))
+        let columns = Dictionary(plan.createdTables.map { ($0.name, Set(TableStructure.columnNames($0.createStatement))) }, uniquingKeysWith: { a, _ in a })
+        for p in parts {
+            let unknown = p.columns.filter { !(columns[p.table]?.contains($0) ?? false) }
+            if !unknown.isEmpty { problems.append("\(p.file) holds columns \(unknown.joined(separator: ", ")), which the schema's table \(p.table) does not have") }
+        }
         if !problems.isEmpty {
             throw StepError.badPackage("the data parts of \(options.packageDatabase ?? options.database) do not match manifest.json: " + problems.joined(separator: "; ") + ". Nothing was changed on the target")
         }
         let local = try client.query("SELECT @@GLOBAL.local_infile").first?.first ?? "0"
         guard local == "1" || local.uppercased() == "ON" else {
             throw StepError.target("the server refuses LOAD DATA LOCAL (local_infile is OFF), which restoring data parts needs: set local_infile=ON on \(client.endpoint.host):\(client.endpoint.port), or restore a package exported with mysql.format: sql. Nothing was changed")
+        }
+        // The parts go through Ferry's own connection: it must log in before anything is dropped.
+        let probe = try WireConnection(client.endpoint)
+        defer { probe.close() }
+        let version = try probe.query("SELECT VERSION()").first?.first ?? nil
+        // MySQL (not MariaDB) builds a JSON value only from utf8 text, not from the binary bytes the parts are loaded as.
+        if let version, !version.contains("MariaDB") {
+            let json = plan.createdTables.filter { TableStructure.hasJSONColumn($0.createStatement) }.map(\.name)
+            if !json.isEmpty {
+                throw StepError.target("table(s) \(json.joined(separator: ", ")) have JSON columns, which MySQL \(version) does not load from the data parts; restore a package exported with mysql.format: sql. Nothing was changed")
+            }
         }
     }
 

@@ -12,6 +12,34 @@ public enum TableStructure {
         SHA256.hash(data: Array(normalise(createStatement).utf8)).hexString
     }
 
+    /// The column names of a CREATE TABLE as SHOW CREATE TABLE writes it (one `` `name` type``
+    /// line per column, indented; keys follow).
+    static func columnNames(_ createStatement: String) -> [String] {
+        createStatement.split(separator: "\n").compactMap { line -> String? in
+            let t = line.drop { $0 == " " }
+            guard t.first == "`", t.count < line.count else { return nil }
+            var name = "", i = t.index(after: t.startIndex)
+            while i < t.endIndex {
+                if t[i] == "`" {
+                    let next = t.index(after: i)
+                    if next < t.endIndex && t[next] == "`" { name.append("`"); i = t.index(after: next); continue }
+                    return name
+                }
+                name.append(t[i])
+                i = t.index(after: i)
+            }
+            return nil
+        }
+    }
+
+    /// Whether a column is of MySQL's native JSON type.
+    static func hasJSONColumn(_ createStatement: String) -> Bool {
+        createStatement.split(separator: "\n").contains { line in
+            let words = line.split(separator: " ")
+            return words.count >= 2 && words[0].hasPrefix("`") && words[1].lowercased().hasPrefix("json")
+        }
+    }
+
     public static func normalise(_ createStatement: String) -> String {
         var text = SQLDumpScanner.executableText(createStatement)
         if text.hasSuffix(";") { text.removeLast() }

@@ -82,7 +82,10 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         public var binlogPosition: Int64?
         /// `@@gtid_binlog_pos` (MariaDB) or `@@gtid_executed` (MySQL); empty when none.
         public var gtid: String?
-        public init(binlogFile: String? = nil, binlogPosition: Int64? = nil, gtid: String? = nil) {
+        /// What a replica has applied (`@@gtid_slave_pos`), when the server is one.
+        public var replica: String?
+        public init(binlogFile: String? = nil, binlogPosition: Int64? = nil, gtid: String? = nil, replica: String? = nil) {
+            self.replica = replica
             self.binlogFile = binlogFile
             self.binlogPosition = binlogPosition
             self.gtid = gtid

@@ -39,7 +39,7 @@ public enum PackageVerifier {
             report.checked += 1
             do {
                 let found = try ManifestBuilder.mysqlEntry(dumpPath: try pkg.resolve(entry.dump), relativePath: entry.dump)
-                if var parts = try entry.parts?.map({ MySQLPartFile(path: try pkg.resolve($0.file), file: $0.file, table: $0.table, rows: $0.rows, columns: $0.columns, sha256: nil) }) {
+                if var parts = try entry.parts?.map({ MySQLPartFile(path: try pkg.resolve($0.file), file: $0.file, table: $0.table, rows: $0.rows, columns: $0.columns, sha256: manifest.sha256[$0.file]) }) {
                     // The sha256 of each part was checked above; here its rows and each table's total.
                     report.checked += parts.count
                     report.problems += PartsCheck.problems(&parts, tables: entry.tables, width: 2)

@@ -29,11 +29,13 @@ enum PartsCheck {
     }
 
     static func read(_ path: String) throws -> Read {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking open: a FIFO put in a part's place must not hang the check.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
         guard fd >= 0 else { throw StepError.badPackage("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw StepError.badPackage("\(path) is not a regular file") }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         var hash = SHA256()
         var rows = 0, bytes: Int64 = 0
         var last: UInt8 = 10
@@ -109,7 +111,10 @@ enum PartsCheck {
         for (i, p) in list.enumerated() {
             if !seen.insert(p.file).inserted { out.append("\(p.file) is listed twice in the manifest") }
             if tables[p.table] == nil { out.append("\(p.file) holds rows of table \(p.table), which the manifest does not list") }
-            perTable[p.table, default: 0] += p.rows
+            let (sum, overflow) = perTable[p.table, default: 0].addingReportingOverflow(p.rows)
+            if overflow || p.rows < 0 { out.append("\(p.file): the manifest's row count \(p.rows) is not a count"); continue }
+            perTable[p.table] = sum
+            if p.sha256 == nil { out.append("\(p.file) has no sha256 in the manifest") }
             switch results[i] {
             case .failure(let e)?: out.append("\(e)")
             case .success(let r)?:

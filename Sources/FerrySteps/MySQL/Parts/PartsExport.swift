@@ -15,6 +15,9 @@ struct PartsExport: @unchecked Sendable {
         var plan: PartsPlan
         var tables: [PartsPlan.Table]
         var position: PackageManifest.MySQLSnapshot
+        /// What the plan was made for: a rerun asking for other databases or compression starts over.
+        var databases: [String]? = nil
+        var zstd: Bool? = nil
     }
 
     let endpoint: MySQLEndpoint
@@ -30,16 +33,19 @@ struct PartsExport: @unchecked Sendable {
     /// plan) when the server wrote nothing since; otherwise says why it starts over, and
     /// `restart` is true (the caller forgets the MySQL parts done before).
     static func prepare(endpoint: MySQLEndpoint, client: MySQLClient, databases: [String], packageRoot: String, parallelism: Int,
-                        previous: Saved?, pending: Bool, chunkBytes: Int64? = nil, zstd: Bool = false, say: (String) -> Void) throws -> (PartsExport, restart: Bool) {
+                        previous: Saved?, pending: Bool, chunkBytes: Int64? = nil, zstd: Bool = false, gtid: Bool = false, say: (String) -> Void) throws -> (PartsExport, restart: Bool) {
         for db in databases {
             if let problem = PartsPlan.folderProblem(db) { throw StepError.configuration("mysql.databases: \(problem)") }
         }
         var restart = false
-        if let previous {
+        if let previous, previous.databases != databases || (previous.zstd ?? false) != zstd {
+            say("mysql: the interrupted export was of other databases or compression; writing every MySQL part again")
+            restart = true
+        } else if let previous {
             if !pending {
                 return (PartsExport(endpoint: endpoint, client: client, databases: databases, packageRoot: packageRoot, saved: previous, pool: nil), false)
             }
-            let pool = try SnapshotPool(endpoint, count: parallelism, say: say)
+            let pool = try SnapshotPool(endpoint, count: parallelism, lock: gtid, say: say)
             let now = pool.position
             if now.unchanged(since: previous.position) {
                 say("mysql: the server wrote nothing since the interrupted export (\(now.summary)); continuing its parts")
@@ -51,12 +57,12 @@ struct PartsExport: @unchecked Sendable {
             pool.close()
             restart = true
         }
-        let pool = try SnapshotPool(endpoint, count: parallelism, say: say)
+        let pool = try SnapshotPool(endpoint, count: parallelism, lock: gtid, say: say)
         do {
             let tables = try pool.with { try Self.readTables($0, databases: databases, keysAbove: chunkBytes) }
             let total = tables.reduce(0) { $0 + $1.dataBytes }
             let plan = PartsPlan.make(tables, chunkBytes: chunkBytes ?? PartsPlan.chunkBytes(totalBytes: total, parallelism: parallelism), suffix: zstd ? ".tsv.zst" : ".tsv")
-            let saved = Saved(plan: plan, tables: tables, position: pool.position)
+            let saved = Saved(plan: plan, tables: tables, position: pool.position, databases: databases, zstd: zstd)
             return (PartsExport(endpoint: endpoint, client: client, databases: databases, packageRoot: packageRoot, saved: saved, pool: pool), restart)
         } catch {
             pool.close()
@@ -64,11 +70,14 @@ struct PartsExport: @unchecked Sendable {
         }
     }
 
-    /// The base tables of `databases`, their stored columns, sizes and integer keys, read inside
-    /// the snapshot (the key ranges are the snapshot's).
+    /// The base tables of `databases`, their stored columns, sizes, integer keys and structure
+    /// digests (`SHOW CREATE TABLE`), read inside the snapshot (the key ranges are the snapshot's).
+    /// A table's size is the larger of its statistics and its tablespace file: the statistics of a
+    /// table just loaded can say a few KiB for a gigabyte.
     static func readTables(_ c: WireConnection, databases: [String], keysAbove: Int64? = nil) throws -> [PartsPlan.Table] {
         guard !databases.isEmpty else { return [] }
         let list = databases.map(MySQLClient.quoteString).joined(separator: ",")
+        func id(_ db: String, _ name: String) -> String { db + "\u{0}" + name }
         var tables: [String: PartsPlan.Table] = [:]
         var keys: [String: [(String, String)]] = [:]
         for r in try c.query("SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, COALESCE(DATA_LENGTH, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (\(list)) AND TABLE_TYPE <> 'VIEW'") {
@@ -77,31 +86,56 @@ struct PartsExport: @unchecked Sendable {
             guard r[2] == "BASE TABLE" else {
                 throw StepError.configuration("table \(db).\(name) is a \(r[2] ?? "?") table, which the parallel export does not read; export with mysql.format: sql")
             }
-            tables["\(db).\(name)"] = .init(database: db, name: name, columns: [], signature: "", dataBytes: Int64(r[3] ?? "0") ?? 0)
+            tables[id(db, name)] = .init(database: db, name: name, columns: [], signature: "", dataBytes: Int64(r[3] ?? "0") ?? 0)
+        }
+        // The tablespace files' sizes (MariaDB, then MySQL 8); names as the server writes them on disk.
+        let files = (try? c.query("SELECT NAME, FILE_SIZE FROM information_schema.INNODB_SYS_TABLESPACES"))
+            ?? (try? c.query("SELECT NAME, FILE_SIZE FROM information_schema.INNODB_TABLESPACES")) ?? []
+        let fileSize = Dictionary(files.compactMap { r -> (String, Int64)? in
+            guard r.count == 2, let n = r[0], let v = r[1].flatMap({ Int64($0) }) else { return nil }
+            return (n, v)
+        }, uniquingKeysWith: max)
+        for (key, t) in tables {
+            if let size = fileSize["\(t.database)/\(t.name)"], size > t.dataBytes { tables[key]!.dataBytes = size }
         }
         for r in try c.query("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, EXTRA, COLUMN_KEY, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (\(list)) ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION") {
-            guard r.count == 7, let db = r[0], let name = r[1], let column = r[2], tables["\(db).\(name)"] != nil else { continue }
+            guard r.count == 7, let db = r[0], let name = r[1], let column = r[2], tables[id(db, name)] != nil else { continue }
             let extra = (r[4] ?? "").uppercased()
-            tables["\(db).\(name)"]!.signature += "\(column) \(r[3] ?? "") \(extra)\n"
             if extra.contains("VIRTUAL") || extra.contains("STORED GENERATED") || extra.contains("PERSISTENT") { continue }
-            tables["\(db).\(name)"]!.columns.append(column)
-            if r[5] == "PRI" { keys["\(db).\(name)", default: []].append((column, r[6] ?? "")) }
+            tables[id(db, name)]!.columns.append(column)
+            if r[5] == "PRI" { keys[id(db, name), default: []].append((column, r[6] ?? "")) }
         }
         let integer: Set<String> = ["tinyint", "smallint", "mediumint", "int", "integer", "bigint"]
-        for (id, pk) in keys where pk.count == 1 && integer.contains(pk[0].1.lowercased()) {
-            tables[id]!.key = pk[0].0
+        for (key, pk) in keys where pk.count == 1 && integer.contains(pk[0].1.lowercased()) {
+            tables[key]!.key = pk[0].0
+        }
+        let q = MySQLClient.quoteIdentifier
+        for (key, t) in tables {
+            guard !t.columns.isEmpty else {
+                throw StepError.configuration("table \(t.database).\(t.name) has only generated columns, which the parallel export cannot write; export with mysql.format: sql")
+            }
+            tables[key]!.signature = try structureDigest(c, t)
         }
         // A key range is needed only where a table is cut.
         let total = tables.values.reduce(0) { $0 + $1.dataBytes }
         let chunk = PartsPlan.chunkBytes(totalBytes: total, parallelism: 1)
-        for (id, t) in tables where t.key != nil && t.dataBytes > (keysAbove ?? min(chunk, 8 << 20)) {
-            let q = MySQLClient.quoteIdentifier
+        for (key, t) in tables where t.key != nil && t.dataBytes > (keysAbove ?? min(chunk, 8 << 20)) {
             if let row = try c.query("SELECT MIN(\(q(t.key!))), MAX(\(q(t.key!))) FROM \(q(t.database)).\(q(t.name))").first, row.count == 2 {
-                tables[id]!.minKey = row[0]
-                tables[id]!.maxKey = row[1]
+                tables[key]!.minKey = row[0]
+                tables[key]!.maxKey = row[1]
             }
         }
         return tables.values.sorted { ($0.database, $0.name) < ($1.database, $1.name) }
+    }
+
+    /// ``TableStructure/digest(_:)`` of the table's `SHOW CREATE TABLE`: what the schema dump's
+    /// CREATE TABLE must match, and what must not change until the export ends.
+    static func structureDigest(_ c: WireConnection, _ t: PartsPlan.Table) throws -> String {
+        let q = MySQLClient.quoteIdentifier
+        guard let row = try c.query("SHOW CREATE TABLE \(q(t.database)).\(q(t.name))").first, row.count >= 2, let create = row[1] else {
+            throw StepError.target("SHOW CREATE TABLE \(t.database).\(t.name) gave nothing")
+        }
+        return TableStructure.digest(create)
     }
 
     // MARK: - parts
@@ -131,13 +165,20 @@ struct PartsExport: @unchecked Sendable {
 
     /// Writes one part through `.part` (a killed export never leaves a part that looks whole).
     func write(_ p: PartsPlan.Part, on c: WireConnection) throws -> (Int, String, Int64) {
+        // The plan may come from the state file: its paths stay inside the database's folder.
+        guard p.file.hasPrefix("mysql/\(p.database)/"), !p.file.contains("/../"), !p.file.hasSuffix("/.."), p.file.split(separator: "/").count == 3 else {
+            throw StepError.configuration("\(PackageExporter.stateFile) names the part \(p.file), outside mysql/\(p.database)/; delete the state file to start the export over")
+        }
         let path = packageRoot + "/" + p.file
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let writer = try TSVPartWriter(path + ".part", zstd: p.file.hasSuffix(".zst"))
         var columns = 0
         var flushed: Int64 = 0
         do {
-            try c.command(PartsPlan.select(p)) { result in
+            // A savepoint per part: rolling back to it lets go of the table's metadata lock, so an
+            // ALTER by the application waits for one part, not for the whole export (as mysqldump does).
+            try c.execute("SAVEPOINT ferry_part")
+            try c.command(try PartsPlan.select(p)) { result in
                 if case .rows(let names) = result { columns = names.count }
             } row: { payload in
                 try writer.append(row: payload, columns: columns)
@@ -151,6 +192,7 @@ struct PartsExport: @unchecked Sendable {
             unlink(path + ".part")
             throw Self.explained(error, table: "\(p.database).\(p.table)")
         }
+        try? c.execute("ROLLBACK TO SAVEPOINT ferry_part")
         guard columns == p.columns.count else {
             unlink(path + ".part")
             throw StepError.target("table \(p.database).\(p.table) has \(columns) columns now, \(p.columns.count) when the export began: it was altered during the export; export again once the schema change is done")
@@ -177,13 +219,17 @@ struct PartsExport: @unchecked Sendable {
                 try FileManager.default.createDirectory(atPath: packageRoot + "/mysql/" + db, withIntermediateDirectories: true)
                 let sum = try client.dump(database: db, to: packageRoot + "/" + rel, extra: ["--no-data"])
                 let schema = try ManifestBuilder.mysqlEntry(dumpPath: packageRoot + "/" + rel, relativePath: rel)
-                let planned = Set(saved.tables.filter { $0.database == db }.map(\.name))
+                let planned = Dictionary(saved.tables.filter { $0.database == db }.map { ($0.name, $0.signature) }, uniquingKeysWith: { a, _ in a })
                 let dumped = Set(schema.tables.keys)
-                guard planned == dumped else {
-                    let gone = planned.subtracting(dumped).sorted(), new = dumped.subtracting(planned).sorted()
+                guard Set(planned.keys) == dumped else {
+                    let gone = Set(planned.keys).subtracting(dumped).sorted(), new = dumped.subtracting(planned.keys).sorted()
                     throw StepError.target("the tables of \(db) changed during the export"
                         + (gone.isEmpty ? "" : " (dropped: \(gone.joined(separator: ", ")))") + (new.isEmpty ? "" : " (created: \(new.joined(separator: ", ")))")
                         + "; export again once the schema change is done")
+                }
+                let altered = planned.filter { schema.tables[$0.key]?.structureDigest != $0.value }.keys.sorted()
+                guard altered.isEmpty else {
+                    throw StepError.target("table(s) \(altered.map { "\(db).\($0)" }.joined(separator: ", ")) were altered during the export (the schema dump's CREATE TABLE differs from the one at the snapshot); export again once the schema change is done")
                 }
                 return .init(record: { m in
                     var entry = m.mysql[db] ?? .init(dump: rel, tables: [:])
@@ -203,13 +249,25 @@ struct PartsExport: @unchecked Sendable {
     /// `gtid`: the position also goes in `mysqlGTIDPosition`, where the replicate mode starts from.
     func finish(_ manifest: inout PackageManifest, gtid: Bool = false) throws {
         defer { pool?.close() }
-        if let pool {
-            let now = try pool.with { try Self.readTables($0, databases: databases) }
-            let before = Dictionary(saved.tables.map { ("\($0.database).\($0.name)", $0.signature) }, uniquingKeysWith: { a, _ in a })
-            let altered = now.filter { t in before["\(t.database).\(t.name)"].map { $0 != t.signature } ?? false }.map { "\($0.database).\($0.name)" }
-            if !altered.isEmpty {
-                throw StepError.target("table(s) \(altered.joined(separator: ", ")) were altered during the export; export again once the schema change is done")
+        // The last look: every table's structure as at the snapshot (a rerun that wrote nothing looks too).
+        let look = { (c: WireConnection) throws -> [String] in
+            try saved.tables.filter { try Self.structureDigest(c, $0) != $0.signature }.map { "\($0.database).\($0.name)" }
+        }
+        let altered: [String]
+        do {
+            if let pool {
+                altered = try pool.with(look)
+            } else {
+                let c = try WireConnection(endpoint)
+                defer { c.close() }
+                try c.execute(SnapshotPool.session)
+                altered = try look(c)
             }
+        } catch {
+            throw Self.explained(error, table: "a table of \(databases.joined(separator: ", "))")
+        }
+        if !altered.isEmpty {
+            throw StepError.target("table(s) \(altered.joined(separator: ", ")) were altered during the export; export again once the schema change is done")
         }
         for db in databases {
             guard var entry = manifest.mysql[db] else { continue }

@@ -87,13 +87,18 @@ struct PartsPlan: Codable, Equatable, Sendable {
     }
 
     /// The `SELECT` of one part.
-    static func select(_ p: Part) -> String {
+    static func select(_ p: Part) throws -> String {
         let q = MySQLClient.quoteIdentifier
         var sql = "SELECT " + p.columns.map(q).joined(separator: ", ") + " FROM " + q(p.database) + "." + q(p.table)
         var conditions: [String] = []
         // Bounds are numbers the plan made; the state file they were kept in is read back as numbers only.
-        if let key = p.key, let lower = p.lower.flatMap({ Int128($0) }) { conditions.append("\(q(key)) >= \(lower)") }
-        if let key = p.key, let upper = p.upper.flatMap({ Int128($0) }) { conditions.append("\(q(key)) < \(upper)") }
+        for (bound, op) in [(p.lower, ">="), (p.upper, "<")] {
+            guard let text = bound else { continue }
+            guard let key = p.key, let value = Int128(text) else {
+                throw StepError.configuration("the plan of \(p.file) holds the bound \"\(text.prefix(40))\", not a number; delete \(PackageExporter.stateFile) to start the export over")
+            }
+            conditions.append("\(q(key)) \(op) \(value)")
+        }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
         return sql
     }

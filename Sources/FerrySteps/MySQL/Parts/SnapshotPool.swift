@@ -15,14 +15,19 @@ final class SnapshotPool: @unchecked Sendable {
 
     /// Opens `count` connections at one snapshot. Refuses, naming the privilege, when the lock
     /// several connections need cannot be taken.
-    init(_ endpoint: MySQLEndpoint, count: Int, say: (String) -> Void) throws {
+    /// Rows as stored (no character set conversion), TIMESTAMPs in UTC as mysqldump writes them,
+    /// string literals quoted the standard way whatever the server's sql_mode, idle connections
+    /// kept through a long export.
+    static let session = "SET NAMES binary; SET SESSION sql_mode = '', time_zone = '+00:00', net_write_timeout = 600, wait_timeout = 86400; "
+        + "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+
+    /// `lock`: take the global read lock even for one connection (the GTID position needs it).
+    init(_ endpoint: MySQLEndpoint, count: Int, lock: Bool = false, say: (String) -> Void) throws {
         var connections: [WireConnection] = []
         for _ in 0..<max(1, count) { connections.append(try WireConnection(endpoint)) }
-        // Rows as stored (no character set conversion), TIMESTAMPs in UTC as mysqldump writes them.
-        let session = "SET NAMES binary; SET SESSION time_zone = '+00:00', SESSION net_write_timeout = 600; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
-        for c in connections { try c.execute(session) }
+        for c in connections { try c.execute(Self.session) }
         var position = Position()
-        if connections.count == 1 {
+        if connections.count == 1 && !lock {
             try connections[0].execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             // MariaDB keeps the binlog position of a consistent snapshot without any lock.
             let rows = (try? connections[0].query("SHOW STATUS LIKE 'binlog_snapshot_%'")) ?? []
@@ -61,6 +66,8 @@ final class SnapshotPool: @unchecked Sendable {
         }
         if let g = (try? c.query("SELECT @@GLOBAL.gtid_binlog_pos"))?.first?.first {
             p.gtid = g
+            // A replica applies changes its own binary log may not show (log_slave_updates off).
+            p.replica = (try? c.query("SELECT @@GLOBAL.gtid_slave_pos"))?.first?.first ?? nil
         } else if let g = (try? c.query("SELECT @@GLOBAL.gtid_executed"))?.first?.first {
             p.gtid = g?.replacingOccurrences(of: "\n", with: "")
         }

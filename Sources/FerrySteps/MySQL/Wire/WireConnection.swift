@@ -50,6 +50,8 @@ final class WireConnection: @unchecked Sendable {
             }
             try send(WirePackets.handshakeResponse(capabilities: caps, user: endpoint.user, auth: auth, database: database, plugin: hello.authPlugin))
             try finishAuthentication(scramble: hello.scramble)
+            var zero = timeval(tv_sec: 0, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, socklen_t(MemoryLayout<timeval>.size))
         } catch {
             Glibc.close(fd)
             buffer.deallocate()
@@ -108,6 +110,8 @@ final class WireConnection: @unchecked Sendable {
         try command(sql) { result in
             if case .rows(let names) = result { columns = names.count }
         } row: { payload in
+            // For small results only (lists of tables, columns, settings).
+            guard rows.count < 10_000_000 else { throw WirePackets.Failure(message: "a query for a small result returned over 10 million rows") }
             rows.append(try WirePackets.row(payload, columns: columns))
         }
         return rows
@@ -167,13 +171,21 @@ final class WireConnection: @unchecked Sendable {
             throw try first.withUnsafeBytes { try WirePackets.serverError($0) }
         case 0xFB:
             // The server asks for a local file: only a LOAD DATA the caller sent gets data, and
-            // never the file the server names.
+            // never the file the server names; a second request for the same command is refused.
             if let local {
                 try sendLocal(local)
             } else {
                 try send([])
             }
-            return try readResult(result: result, row: row, local: nil)
+            let after = try readPacket()
+            switch after.first {
+            case 0x00:
+                let ok = try after.withUnsafeBytes { try WirePackets.ok($0) }
+                try result(.ok(ok))
+                return ok.status & WirePackets.moreResultsExist != 0
+            case 0xFF: throw try after.withUnsafeBytes { try WirePackets.serverError($0) }
+            default: throw WirePackets.Failure(message: "the server did not answer the LOAD DATA LOCAL with OK or an error")
+            }
         default:
             let count = try first.withUnsafeBytes { p -> Int in
                 var r = WirePackets.Reader(p)
@@ -215,13 +227,13 @@ final class WireConnection: @unchecked Sendable {
             }
             if n == 0 { break }
             header(out.baseAddress!, length: n)
-            try writeAll(fd, UnsafeRawBufferPointer(rebasing: out[0..<(n + 4)]), path: Self.where(endpoint))
+            try sendAll(UnsafeRawBufferPointer(rebasing: out[0..<(n + 4)]))
         }
         // An empty packet ends the file; after a failed read the server then sees fewer rows,
-        // and the caller's error is what is thrown.
+        // and the caller's error is what is thrown (the server's answer is read first).
         try send([])
         if let failure {
-            _ = try? readResult(result: { _ in }, row: { _ in }, local: nil)
+            _ = try? readPacket()
             throw failure
         }
     }
@@ -243,11 +255,23 @@ final class WireConnection: @unchecked Sendable {
             var packet = [UInt8](repeating: 0, count: 4)
             packet.withUnsafeMutableBytes { header($0.baseAddress!, length: n) }
             packet += payload[offset..<(offset + n)]
-            try packet.withUnsafeBytes { try writeAll(fd, $0, path: Self.where(endpoint)) }
+            try packet.withUnsafeBytes { try sendAll($0) }
             offset += n
             // A payload of exactly n·16 MiB ends with an empty packet.
             if n < 0xFFFFFF { break }
         } while true
+    }
+
+    /// Writes all of `bytes` to the socket; a closed peer is an error, never SIGPIPE.
+    private func sendAll(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.send(fd, base + done, bytes.count - done, Int32(MSG_NOSIGNAL))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw StepError.target("\(Self.where(endpoint)) stopped taking data: \(String(cString: strerror(errno)))") }
+            done += n
+        }
     }
 
     /// Makes `n` bytes available at `start`, reading more as needed.
@@ -271,6 +295,7 @@ final class WireConnection: @unchecked Sendable {
             let got = recv(fd, buffer + end, capacity - end, 0)
             if got > 0 { end += got; continue }
             if got < 0 && errno == EINTR { continue }
+            if got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { throw StepError.target("\(Self.where(endpoint)) did not answer within the connect timeout") }
             throw StepError.target("\(Self.where(endpoint)) closed the connection" + (got < 0 ? ": \(String(cString: strerror(errno)))" : ""))
         }
     }
@@ -285,6 +310,8 @@ final class WireConnection: @unchecked Sendable {
             joined.removeAll(keepingCapacity: true)
             var piece = length
             while true {
+                // MySQL's largest packet is 1 GiB (max_allowed_packet): a server sending more is refused.
+                guard joined.count + piece <= 1 << 30 else { throw WirePackets.Failure(message: "the server sent a message over 1 GiB") }
                 try fill(4 + piece)
                 joined.append(contentsOf: UnsafeRawBufferPointer(start: buffer + start + 4, count: piece))
                 start += 4 + piece
@@ -363,8 +390,18 @@ final class WireConnection: @unchecked Sendable {
             if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 {
                 var zero = timeval(tv_sec: 0, tv_usec: 0)
                 setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, socklen_t(MemoryLayout<timeval>.size))
+                // The greeting and login must come within the timeout (cleared once logged in).
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
                 var one: Int32 = 1
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                // A server that vanishes (a partition, a frozen host) ends the connection instead of
+                // leaving a read blocked forever; a busy one, silent through a long statement, does not.
+                setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+                var idle: Int32 = 60, interval: Int32 = 15, count: Int32 = 8, unacked: UInt32 = 180_000
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_TCP), 18 /* TCP_USER_TIMEOUT */, &unacked, socklen_t(MemoryLayout<UInt32>.size))
                 return fd
             }
             lastError = String(cString: strerror(errno))
