@@ -56,7 +56,10 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         public var passwordFile: String?
         /// `db.table`, or `db.*` for every table of a database.
         public var tables: [String]
-        public init(url: String, user: String? = nil, passwordFile: String? = nil, tables: [String]) {
+        /// Tables exported at once (default 2).
+        public var parallelism: Int?
+        public init(url: String, user: String? = nil, passwordFile: String? = nil, tables: [String], parallelism: Int? = nil) {
+            self.parallelism = parallelism
             self.url = url
             self.user = user
             self.passwordFile = passwordFile
@@ -164,7 +167,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
     static let fields: [String: [String]] = [
         "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
         "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid", "format", "compression"],
-        "clickhouse": ["url", "user", "passwordFile", "tables"],
+        "clickhouse": ["url", "user", "passwordFile", "tables", "parallelism"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
         "files": ["name", "path", "manifestOnly", "bucket"],
         "bucket": ["endpoint", "bucket", "prefix", "region", "pathStyle", "credentialsDir", "caFile"],
@@ -215,6 +218,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         if appVersion.isEmpty { out.append("appVersion: give the application's version (the restore checks it)") }
         if let p = minFreePercent, !(0...99).contains(p) { out.append("minFreePercent: \(p) must be 0–99") }
         if let m = mysql, let p = m.parallelism, p < 1 { out.append("mysql.parallelism: must be at least 1") }
+        if let c = clickhouse, let p = c.parallelism, p < 1 { out.append("clickhouse.parallelism: must be at least 1") }
         if let c = mysql?.compression, !["zstd", "none"].contains(c) { out.append("mysql.compression: \"\(c)\" must be zstd or none") }
         if mysql?.compression == "zstd" && mysql?.format == "sql" { out.append("mysql.compression: zstd applies to data parts; leave it out with mysql.format: sql") }
         if let f = mysql?.format, !["parts", "sql"].contains(f) { out.append("mysql.format: \"\(f)\" must be parts (per-table parts, the default) or sql (one mysqldump file per database)") }

@@ -135,7 +135,8 @@ public struct PackageExporter: Sendable {
 
         // Free space: at least minFreePercent free, and room for what is still to write.
         var estimate: Int64 = 0
-        if let mysql { estimate += try await ProcessSpawn.onThread { try mysql.dataBytes(pendingDatabases) } }
+        // The parallel export sizes its tables when it plans them, and checks the space then.
+        if let mysql, config.mysql?.format == "sql" { estimate += try await ProcessSpawn.onThread { try mysql.dataBytes(pendingDatabases) } }
         if let clickhouse {
             for t in pendingTables {
                 let (db, name) = try ClickHouseRestore.split(t)
@@ -160,10 +161,11 @@ public struct PackageExporter: Sendable {
             try await export("mysql", unit: "databases", parts,
                              width: max(1, config.mysql?.parallelism ?? 2), state: state)
         } else if let mysql, !databases.isEmpty {
-            try await exportParts(mysql, databases: databases, state: state)
+            try await exportParts(mysql, databases: databases, state: state, estimateBesideMySQL: estimate)
         }
         if let clickhouse {
-            try await export("clickhouse", unit: "tables", tables.map { ClickHouseExport.part($0, client: clickhouse, packageRoot: output) }, state: state)
+            try await export("clickhouse", unit: "tables", tables.map { ClickHouseExport.part($0, client: clickhouse, packageRoot: output) },
+                             width: max(1, config.clickhouse?.parallelism ?? 2), state: state)
         }
         if let k = config.kafka {
             try await export("kafka", unit: "offsets file", [KafkaExport.part(bootstrap: k.bootstrap, security: secrets.kafka, groups: k.groups, packageRoot: output)], state: state)
@@ -216,7 +218,7 @@ public struct PackageExporter: Sendable {
 
     /// The parallel MySQL export (``PartsExport``): plan or take up the interrupted run's plan,
     /// write the parts on `mysql.parallelism` connections, then check and total them.
-    func exportParts(_ client: MySQLClient, databases: [String], state: Locked<State>) async throws {
+    func exportParts(_ client: MySQLClient, databases: [String], state: Locked<State>, estimateBesideMySQL: Int64? = nil) async throws {
         let width = max(1, config.mysql?.parallelism ?? 2)
         let (saved, done) = state.withLock { ($0.mysqlParts, Set($0.done)) }
         // Data parts and schema parts alike: a schema written later than its snapshot is checked against it.
@@ -229,6 +231,14 @@ public struct PackageExporter: Sendable {
         let (parts, restart) = try await ProcessSpawn.onThread {
             try PartsExport.prepare(endpoint: client.endpoint, client: client, databases: databases, packageRoot: output, parallelism: width,
                                     previous: saved, pending: pending, chunkBytes: partChunkBytes, zstd: zstd, gtid: config.mysql?.gtid == true, say: { progress.say($0) })
+        }
+        do {
+            let done = state.withLock { Set($0.done) }
+            let pendingBytes = parts.saved.plan.parts.filter { !done.contains($0.id) }.reduce(Int64(0)) { $0 + $1.estimatedBytes }
+            try Self.checkSpace(output, needed: pendingBytes + (estimateBesideMySQL ?? 0), minFreePercent: config.minFreePercent ?? 20)
+        } catch {
+            parts.pool?.close()
+            throw error
         }
         if config.mysql?.gtid == true && (parts.saved.position.gtid ?? "").isEmpty {
             parts.pool?.close()
@@ -248,7 +258,8 @@ public struct PackageExporter: Sendable {
         let stop = Locked(false)
         parts.ticker(say: { progress.say($0) }, stop: stop)
         do {
-            try await export("mysql", unit: "parts", parts.exportParts(), width: width, state: state)
+            // The data parts wait for a connection of the snapshot; the schema dumps run beside them.
+            try await export("mysql", unit: "parts", parts.exportParts(), width: width + databases.count, state: state)
         } catch {
             stop.withLock { $0 = true }
             parts.pool?.close()

@@ -140,7 +140,9 @@ struct PartsExport: @unchecked Sendable {
 
     // MARK: - parts
 
-    /// The export parts: every data part (biggest first), then each database's schema.
+    /// The export parts: every data part, biggest first, then each database's schema (a
+    /// `mariadb-dump` process each; the exporter runs them beside the last data parts, once the
+    /// tables are open and their pages cached).
     func exportParts() -> [ExportPart] {
         saved.plan.parts.map { dataPart($0) } + databases.map { schemaPart($0) }
     }

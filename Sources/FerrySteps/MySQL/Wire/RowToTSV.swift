@@ -19,15 +19,19 @@ enum RowToTSV {
                 o[n] = 92; o[n + 1] = 78; n += 2  // \N
                 continue
             }
-            for b in value {
-                switch b {
-                case 0: o[n] = 92; o[n + 1] = 48; n += 2
-                case 9: o[n] = 92; o[n + 1] = 116; n += 2
-                case 10: o[n] = 92; o[n + 1] = 110; n += 2
-                case 92: o[n] = 92; o[n + 1] = 92; n += 2
-                default: o[n] = b; n += 1
-                }
+            // Runs without a byte to escape are copied whole; the four that need it are written as two.
+            guard let v = value.baseAddress?.assumingMemoryBound(to: UInt8.self) else { continue }
+            var run = 0
+            for i in 0..<value.count {
+                let b = v[i]
+                guard b <= 92, b == 0 || b == 9 || b == 10 || b == 92 else { continue }
+                if i > run { (o + n).update(from: v + run, count: i - run); n += i - run }
+                o[n] = 92
+                o[n + 1] = b == 0 ? 48 : b == 9 ? 116 : b == 10 ? 110 : 92
+                n += 2
+                run = i + 1
             }
+            if value.count > run { (o + n).update(from: v + run, count: value.count - run); n += value.count - run }
         }
         guard r.remaining == 0 else { throw WirePackets.Failure(message: "a row holds more values than its \(columns) columns") }
         o[n] = 10
