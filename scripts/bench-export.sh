@@ -3,7 +3,8 @@
 # stopped on the source host) then import (stopped on the target), for Ferry and its peers.
 #
 #   scripts/bench-export.sh    (env: ROWS=1000000 SMALL_TABLES=20 SMALL_ROWS=10000 SECOND_ROWS=200000
-#                               RUNS=3 THREADS=2 FERRY_BIN=.build/release/ferry KEEP=1 keeps the servers and files)
+#                               RUNS=3 THREADS=2 FERRY_BIN=.build/release/ferry KEEP=1 keeps the servers and files
+#                               ZSTD=0 leaves out the export and restore with mysql.compression: zstd)
 #
 # Data: ../shared/bench/bench-mysql.sh's `app` (table `big`, ROWS rows of ~100 B with a secondary
 # index, and SMALL_TABLES tables of SMALL_ROWS rows) plus a second database `crm` of SECOND_ROWS
@@ -59,6 +60,8 @@ minFreePercent: 1
 mysql: {host: 127.0.0.1, port: $PA, user: root, databases: [app, crm], parallelism: $THREADS}
 YAML
 
+sed -e "s#output: $work/ferry-pkg#output: $work/ferry-pkg-zstd#" -e 's#parallelism: \([0-9]*\)}#parallelism: \1, compression: zstd}#' "$work/export.yaml" > "$work/export-zstd.yaml"
+
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 export -f drop_caches
 hf() { # NAME PREPARE CMD -> MED MIN
@@ -83,6 +86,10 @@ line() { rows+=("$(printf '%-52s %8s %8s %10s %s' "$1" "$2" "$3" "$(awk -v n="$T
 # Exports (cold cache on the source).
 hf "ferry export" "rm -rf '$work/ferry-pkg'; drop_caches" "FERRY_MYSQL_PASSWORD= '$FERRY_BIN' export --config '$work/export.yaml' >'$work/ferry-export.log' 2>&1 || { tail -5 '$work/ferry-export.log' >&2; exit 1; }"
 FE=$MED; line "ferry export (mysql.parallelism $THREADS)" "$MED" "$MIN" "$(du -sm "$work/ferry-pkg" | cut -f1) MiB, sha256 and digests included"
+if [ "${ZSTD:-1}" = 1 ]; then
+  hf "ferry export, zstd" "rm -rf '$work/ferry-pkg-zstd'; drop_caches" "FERRY_MYSQL_PASSWORD= '$FERRY_BIN' export --config '$work/export-zstd.yaml' >'$work/ferry-export-zstd.log' 2>&1 || { tail -5 '$work/ferry-export-zstd.log' >&2; exit 1; }"
+  line "ferry export, mysql.compression: zstd" "$MED" "$MIN" "$(du -sm "$work/ferry-pkg-zstd" | cut -f1) MiB"
+fi
 hf "mysqldump" "rm -rf '$work/dumps'; mkdir -p '$work/dumps'; drop_caches" "for db in app crm; do mysqldump --no-defaults -h127.0.0.1 -P$PA -uroot --single-transaction --quick --databases \$db > '$work/dumps/'\$db.sql; done"
 DE=$MED; line "mysqldump --single-transaction --quick, per db" "$MED" "$MIN" "$(du -sm "$work/dumps" | cut -f1) MiB"
 hf "mydumper" "rm -rf '$work/mydumper'; drop_caches" "mydumper --host 127.0.0.1 --port $PA --user root --regex '^(app|crm)\\.' --threads $THREADS --rows 100000 --outputdir '$work/mydumper' >/dev/null 2>&1"
@@ -92,6 +99,10 @@ ME=$MED; line "mydumper --threads $THREADS" "$MED" "$MIN" "$(du -sm "$work/mydum
 reset_b="$CB -e 'DROP DATABASE IF EXISTS app; DROP DATABASE IF EXISTS crm'; sync"
 hf "ferry restore mysql" "$reset_b" "for db in app crm; do FERRY_MYSQL_USERNAME=root '$FERRY_BIN' restore mysql --package '$work/ferry-pkg' --database \$db --port $PB --parallelism $THREADS --result-file '$work/r.json' >>'$work/ferry-restore.log' 2>&1 || { tail -5 '$work/ferry-restore.log' >&2; exit 1; }; done"
 FI=$MED; line "ferry restore mysql --parallelism $THREADS, per db" "$MED" "$MIN" "mismatches=$(verify); includes its checks + verification"
+if [ "${ZSTD:-1}" = 1 ]; then
+  hf "ferry restore mysql, zstd" "$reset_b" "for db in app crm; do FERRY_MYSQL_USERNAME=root '$FERRY_BIN' restore mysql --package '$work/ferry-pkg-zstd' --database \$db --port $PB --parallelism $THREADS --result-file '$work/r.json' >>'$work/ferry-restore.log' 2>&1 || { tail -5 '$work/ferry-restore.log' >&2; exit 1; }; done"
+  line "ferry restore mysql --parallelism $THREADS, zstd parts" "$MED" "$MIN" "mismatches=$(verify)"
+fi
 hf "mariadb <" "$reset_b" "for db in app crm; do $CB < '$work/dumps/'\$db.sql; done"
 DI=$MED; line "mariadb < dump.sql, per db" "$MED" "$MIN" "mismatches=$(verify)"
 hf "myloader" "$reset_b" "myloader --host 127.0.0.1 --port $PB --user root --directory '$work/mydumper' --threads $THREADS"

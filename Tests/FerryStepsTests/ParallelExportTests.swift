@@ -393,3 +393,61 @@ struct ParallelExportTests {
         #expect(report.problems.contains { $0.contains(part.file) && $0.contains("ends inside a row") }, "\(report.problems)")
     }
 }
+
+/// Resuming the parallel export on a server with a binary log (the replication pair's source).
+@Suite("parallel export: killed mid-part, resumed", .serialized, .timeLimit(.minutes(4)))
+struct ParallelExportResumeTests {
+    static let ferry = repoRoot + "/.build/debug/ferry"
+
+    @Test("killed in the middle of a part: the rerun continues the parts when the server wrote nothing, writes them all again when it did, and never records a half part")
+    func killMidPart() async throws {
+        try await ReplicationPair.exclusive { pair in
+            let tag = UUID().uuidString.prefix(6).lowercased()
+            let db = "res_\(tag)"
+            var script = "CREATE DATABASE `\(db)`; USE `\(db)`;"
+            for i in 0..<6 { script += "CREATE TABLE t\(i) (id INT PRIMARY KEY, v VARCHAR(60)); INSERT INTO t\(i) SELECT seq, MD5(seq) FROM seq_1_to_\(5000 + i * 1000);" }
+            _ = try await pair.sql(pair.sourcePort, script)
+            let dir = try makeTempDir("parallel-resume")
+            let output = dir + "/pkg"
+            let config = dir + "/export.yaml"
+            try "output: \(output)\nappVersion: '1'\nminFreePercent: 1\nmysql: {host: 127.0.0.1, port: \(pair.sourcePort), user: root, databases: [\(db)], parallelism: 2}\n"
+                .write(toFile: config, atomically: true, encoding: .utf8)
+            func done() -> [String] {
+                guard let data = FileManager.default.contents(atPath: output + "/" + PackageExporter.stateFile),
+                      let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+                return json["done"] as? [String] ?? []
+            }
+            func killed(_ name: String) async throws {
+                let fp = try makeTempDir("failpoint-\(name)")
+                let r = try await runCommand(Self.ferry, ["export", "--config", config], environment: ["FERRY_TEST_FAILPOINT": "export-mid-part:kill:\(fp)"], timeout: 120)
+                #expect(r.status != 0 && FileManager.default.fileExists(atPath: fp + "/export-mid-part.fired"), "killed mid-part: \(r.combined)")
+                #expect(done().count >= 1, "parts finished before the kill: \(done())")
+                #expect(!done().contains { $0.hasSuffix(".part") })
+                let verify = try await runCommand(Self.ferry, ["export", "--verify", output])
+                #expect(verify.status != 0 && verify.stdout.contains("unfinished export"), "\(verify.combined)")
+            }
+
+            try await killed("a")
+            let before = done()
+            let resumed = try await runCommand(Self.ferry, ["export", "--config", config, "--json"], timeout: 120)
+            #expect(resumed.status == 0, "\(resumed.combined)")
+            #expect(resumed.stderr.contains("the server wrote nothing since the interrupted export") && resumed.stderr.contains("continuing its parts"), "\(resumed.stderr)")
+            #expect(resumed.stderr.components(separatedBy: "(done before)").count - 1 >= before.count, "\(before.count) parts taken from the first run: \(resumed.stderr)")
+            let files = try FileManager.default.subpathsOfDirectory(atPath: output)
+            #expect(!files.contains { $0.hasSuffix(".part") }, "\(files)")
+            #expect(PackageVerifier.verify(output).ok, "\(PackageVerifier.verify(output).problems)")
+
+            // Again, with a write on the source between the kill and the rerun.
+            try FileManager.default.removeItem(atPath: output)
+            try await killed("b")
+            _ = try await pair.sql(pair.sourcePort, "INSERT INTO `\(db)`.t0 VALUES (999999, 'after the kill')")
+            let again = try await runCommand(Self.ferry, ["export", "--config", config], timeout: 120)
+            #expect(again.status == 0, "\(again.combined)")
+            #expect(again.stderr.contains("the server wrote since the interrupted export") && again.stderr.contains("writing every MySQL part again"), "\(again.stderr)")
+            let m = try JSONDecoder().decode(PackageManifest.self, from: Data(contentsOf: URL(fileURLWithPath: output + "/manifest.json")))
+            #expect(m.mysql[db]?.tables["t0"]?.rows == 5001, "the row written after the kill is in the package")
+            #expect(m.mysqlSnapshot?.binlogFile != nil && m.mysqlSnapshot?.gtid?.isEmpty == false, "\(String(describing: m.mysqlSnapshot))")
+            #expect(PackageVerifier.verify(output).ok, "\(PackageVerifier.verify(output).problems)")
+        }
+    }
+}

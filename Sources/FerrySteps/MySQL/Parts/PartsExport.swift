@@ -28,6 +28,9 @@ struct PartsExport: @unchecked Sendable {
     /// Nil when every data part was written by an earlier run.
     let pool: SnapshotPool?
     let counters = Locked<(rows: Int64, bytes: Int64)>((0, 0))
+    /// Parts this run finished (for the test failpoint `export-mid-part`: SIGKILL in the middle of
+    /// a part once two are done).
+    let finishedParts = Locked(0)
 
     /// Opens the snapshot and plans the parts, or takes up `previous` (an interrupted run's
     /// plan) when the server wrote nothing since; otherwise says why it starts over, and
@@ -184,6 +187,7 @@ struct PartsExport: @unchecked Sendable {
                 if case .rows(let names) = result { columns = names.count }
             } row: { payload in
                 try writer.append(row: payload, columns: columns)
+                if writer.rows == 1000 && finishedParts.withLock({ $0 }) >= 2 { Failpoint.hit("export-mid-part") }
                 if writer.rows & 0x3FFF == 0 {
                     let b = writer.bytes
                     counters.withLock { $0.rows += 0x4000; $0.bytes += b - flushed }
@@ -202,6 +206,7 @@ struct PartsExport: @unchecked Sendable {
         let (sum, size) = try writer.finish()
         counters.withLock { $0.rows += Int64(writer.rows & 0x3FFF); $0.bytes += writer.bytes - flushed }
         guard rename(path + ".part", path) == 0 else { throw StepError.io("cannot rename \(path).part: \(String(cString: strerror(errno)))") }
+        finishedParts.withLock { $0 += 1 }
         return (writer.rows, sum, size)
     }
 
