@@ -107,7 +107,7 @@ struct ParallelExportUnitTests {
         tampered.lower = "1; DROP TABLE x"
         #expect(throws: StepError.self) { _ = try PartsPlan.select(tampered) }
         #expect(PartsPlan.folderProblem("a/b") != nil && PartsPlan.folderProblem("..") != nil && PartsPlan.folderProblem("shop") == nil)
-        #expect(PartsPlan.chunkBytes(totalBytes: 1 << 40, parallelism: 2) == 256 << 20 && PartsPlan.chunkBytes(totalBytes: 1 << 20, parallelism: 8) == 8 << 20)
+        #expect(PartsPlan.chunkBytes(totalBytes: 1 << 40, parallelism: 2) == 256 << 20 && PartsPlan.chunkBytes(totalBytes: 1 << 20, parallelism: 8) == 4 << 20)
     }
 
     @Test("--parallelism auto: the server's cores (else this host's), at most 8, no more than the parts worth a connection")

@@ -28,8 +28,8 @@ struct PartsExport: @unchecked Sendable {
     /// Nil when every data part was written by an earlier run.
     let pool: SnapshotPool?
     let counters = Locked<(rows: Int64, bytes: Int64)>((0, 0))
-    /// Parts this run finished (for the test failpoint `export-mid-part`: SIGKILL in the middle of
-    /// a part once two are done).
+    /// Parts this run recorded (for the test failpoint `export-mid-part`: SIGKILL in the middle of
+    /// a part once three are recorded, so at least two are saved in the state file).
     let finishedParts = Locked(0)
 
     /// Opens the snapshot and plans the parts, or takes up `previous` (an interrupted run's
@@ -64,7 +64,9 @@ struct PartsExport: @unchecked Sendable {
         do {
             let tables = try pool.with { try Self.readTables($0, databases: databases, keysAbove: chunkBytes) }
             let total = tables.reduce(0) { $0 + $1.dataBytes }
-            let plan = PartsPlan.make(tables, chunkBytes: chunkBytes ?? PartsPlan.chunkBytes(totalBytes: total, parallelism: parallelism), suffix: zstd ? ".tsv.zst" : ".tsv")
+            let perDatabase = Dictionary(tables.map { ($0.database, $0.dataBytes) }, uniquingKeysWith: +)
+            let plan = PartsPlan.make(tables, chunkBytes: { db in chunkBytes ?? PartsPlan.chunkBytes(totalBytes: perDatabase[db] ?? total, parallelism: parallelism) },
+                                      suffix: zstd ? ".tsv.zst" : ".tsv")
             let saved = Saved(plan: plan, tables: tables, position: pool.position, databases: databases, zstd: zstd)
             return (PartsExport(endpoint: endpoint, client: client, databases: databases, packageRoot: packageRoot, saved: saved, pool: pool), restart)
         } catch {
@@ -120,9 +122,7 @@ struct PartsExport: @unchecked Sendable {
             tables[key]!.signature = try structureDigest(c, t)
         }
         // A key range is needed only where a table is cut.
-        let total = tables.values.reduce(0) { $0 + $1.dataBytes }
-        let chunk = PartsPlan.chunkBytes(totalBytes: total, parallelism: 1)
-        for (key, t) in tables where t.key != nil && t.dataBytes > (keysAbove ?? min(chunk, 8 << 20)) {
+        for (key, t) in tables where t.key != nil && t.dataBytes > (keysAbove ?? 4 << 20) {
             if let row = try c.query("SELECT MIN(\(q(t.key!))), MAX(\(q(t.key!))) FROM \(q(t.database)).\(q(t.name))").first, row.count == 2 {
                 tables[key]!.minKey = row[0]
                 tables[key]!.maxKey = row[1]
@@ -155,7 +155,8 @@ struct PartsExport: @unchecked Sendable {
             try await ProcessSpawn.onThread {
                 guard let pool = self.pool else { throw StepError.io("internal: no snapshot for \(p.file)") }
                 let (rows, sum, bytes) = try pool.with { try self.write(p, on: $0) }
-                return .init(record: { m in
+                return .init(record: { [finishedParts] m in
+                    finishedParts.withLock { $0 += 1 }
                     var entry = m.mysql[p.database] ?? .init(dump: "", tables: [:])
                     var parts = entry.parts ?? []
                     parts.removeAll { $0.file == p.file }
@@ -187,7 +188,7 @@ struct PartsExport: @unchecked Sendable {
                 if case .rows(let names) = result { columns = names.count }
             } row: { payload in
                 try writer.append(row: payload, columns: columns)
-                if writer.rows == 1000 && finishedParts.withLock({ $0 }) >= 2 { Failpoint.hit("export-mid-part") }
+                if writer.rows == 1000 && finishedParts.withLock({ $0 }) >= 3 { Failpoint.hit("export-mid-part") }
                 if writer.rows & 0x3FFF == 0 {
                     let b = writer.bytes
                     counters.withLock { $0.rows += 0x4000; $0.bytes += b - flushed }
@@ -206,7 +207,6 @@ struct PartsExport: @unchecked Sendable {
         let (sum, size) = try writer.finish()
         counters.withLock { $0.rows += Int64(writer.rows & 0x3FFF); $0.bytes += writer.bytes - flushed }
         guard rename(path + ".part", path) == 0 else { throw StepError.io("cannot rename \(path).part: \(String(cString: strerror(errno)))") }
-        finishedParts.withLock { $0 += 1 }
         return (writer.rows, sum, size)
     }
 

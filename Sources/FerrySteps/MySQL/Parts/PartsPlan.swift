@@ -40,11 +40,17 @@ struct PartsPlan: Codable, Equatable, Sendable {
     /// Cuts `tables` into parts of about `chunkBytes` (a table smaller than that, or without a
     /// single integer key, is one part), biggest first.
     static func make(_ tables: [Table], chunkBytes: Int64, maxChunks: Int = 256, suffix: String = ".tsv") -> PartsPlan {
+        make(tables, chunkBytes: { _ in chunkBytes }, maxChunks: maxChunks, suffix: suffix)
+    }
+
+    /// The same with a chunk size per database (each database is restored on its own, so each
+    /// one's work is spread over the connections).
+    static func make(_ tables: [Table], chunkBytes: (String) -> Int64, maxChunks: Int = 256, suffix: String = ".tsv") -> PartsPlan {
         var parts: [Part] = []
         let ordered = tables.sorted { ($0.database, $0.name) < ($1.database, $1.name) }
         for (index, t) in ordered.enumerated() {
             let stem = "mysql/\(t.database)/\(String(format: "%04d", index))-\(fileWord(t.name))"
-            let bounds = cuts(t, chunkBytes: chunkBytes, maxChunks: maxChunks)
+            let bounds = cuts(t, chunkBytes: chunkBytes(t.database), maxChunks: maxChunks)
             if bounds.isEmpty {
                 parts.append(Part(database: t.database, table: t.name, file: stem + suffix, columns: t.columns, estimatedBytes: t.dataBytes))
                 continue
@@ -80,10 +86,10 @@ struct PartsPlan: Codable, Equatable, Sendable {
         return kept.isEmpty ? "table" : kept
     }
 
-    /// The chunk size for `totalBytes` on `parallelism` connections: about four parts per
-    /// connection for balance, none under 8 MiB, none over 256 MiB.
+    /// The chunk size for a database of `totalBytes` on `parallelism` connections: about four
+    /// parts per connection for balance, none under 4 MiB, none over 256 MiB.
     static func chunkBytes(totalBytes: Int64, parallelism: Int) -> Int64 {
-        min(256 << 20, max(8 << 20, totalBytes / Int64(max(1, parallelism) * 4)))
+        min(256 << 20, max(4 << 20, totalBytes / Int64(max(1, parallelism) * 4)))
     }
 
     /// The `SELECT` of one part.
