@@ -369,44 +369,20 @@ final class WireConnection: @unchecked Sendable {
     // MARK: - socket
 
     static func connect(host: String, port: Int, timeout: Int) throws -> Int32 {
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, String(port), &hints, &list)
-        guard rc == 0, let first = list else {
-            throw StepError.target("cannot resolve the MySQL host \(host): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(list) }
-        var lastError = "no address"
-        var node: UnsafeMutablePointer<addrinfo>? = first
-        while let a = node {
-            node = a.pointee.ai_next
-            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), a.pointee.ai_protocol)
-            guard fd >= 0 else { lastError = String(cString: strerror(errno)); continue }
-            // Linux bounds connect() by the send timeout; it is cleared once connected.
-            var tv = timeval(tv_sec: timeout, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-            if Glibc.connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen) == 0 {
-                var zero = timeval(tv_sec: 0, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, socklen_t(MemoryLayout<timeval>.size))
-                // The greeting and login must come within the timeout (cleared once logged in).
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var one: Int32 = 1
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-                // A server that vanishes (a partition, a frozen host) ends the connection instead of
-                // leaving a read blocked forever; a busy one, silent through a long statement, does not.
-                setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
-                var idle: Int32 = 60, interval: Int32 = 15, count: Int32 = 8, unacked: UInt32 = 180_000
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, socklen_t(MemoryLayout<Int32>.size))
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, socklen_t(MemoryLayout<Int32>.size))
-                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
-                setsockopt(fd, Int32(IPPROTO_TCP), 18 /* TCP_USER_TIMEOUT */, &unacked, socklen_t(MemoryLayout<UInt32>.size))
-                return fd
-            }
-            lastError = String(cString: strerror(errno))
-            Glibc.close(fd)
-        }
-        throw StepError.target("cannot connect to MySQL at \(host):\(port): \(lastError)")
+        let fd = try TCPConnect.open(host: host, port: port, timeoutSeconds: Int32(timeout), what: "the MySQL server")
+        // The greeting and login must come within the timeout (cleared once logged in).
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        // A server that vanishes (a partition, a frozen host) ends the connection instead of
+        // leaving a read blocked forever; a busy one, silent through a long statement, does not.
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+        var idle: Int32 = 60, interval: Int32 = 15, count: Int32 = 8, unacked: UInt32 = 180_000
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idle, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, Int32(IPPROTO_TCP), 18 /* TCP_USER_TIMEOUT */, &unacked, socklen_t(MemoryLayout<UInt32>.size))
+        return fd
     }
 }
