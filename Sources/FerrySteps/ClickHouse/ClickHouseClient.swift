@@ -66,8 +66,21 @@ public struct ClickHouseClient: Sendable {
     /// Runs one statement and returns the response body (TabSeparated for SELECTs).
     @discardableResult
     public func query(_ sql: String, settings: [String: String] = [:]) async throws -> String {
-        let body = try await post(settings: settings, body: ByteBuffer(string: sql))
-        return body
+        var attempt = 1
+        while true {
+            do {
+                return try await post(settings: settings, body: ByteBuffer(string: sql))
+            } catch let e as HTTPClientError where e == .remoteConnectionClosed && attempt < 3 && Self.isRead(sql) {
+                // The server closed a kept-alive connection as the request went out: a read is safe to send again.
+                attempt += 1
+            }
+        }
+    }
+
+    /// A statement that changes nothing (sent again after a dropped connection).
+    static func isRead(_ sql: String) -> Bool {
+        let word = sql.drop { $0.isWhitespace }.prefix { $0.isLetter }.uppercased()
+        return ["SELECT", "SHOW", "EXISTS", "DESCRIBE", "DESC", "WITH"].contains(word)
     }
 
     /// Inserts TabSeparated rows into `table` (`db.table`), one request.
