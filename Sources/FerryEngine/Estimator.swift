@@ -126,9 +126,13 @@ public enum Estimator {
 
     /// The estimate of a spec's whole plan: what validate found (sizes, and how fast this cluster
     /// ran it) and what the `others` Migrations measured. The controller's and `kubectl ferry plan`'s.
+    /// The pace comes from this cluster's fastest validate run, this one's or an earlier
+    /// Migration's: one run slowed by a busy moment would otherwise inflate every step.
     public static func forPlan(_ spec: MigrationSpec, contents: PackageContents?, validate: StepStatus?, others: [MigrationStatus], blockers: [String] = []) -> Estimate {
-        estimate(steps: steps(for: spec, contents: contents), sizes: contents?.sizes ?? [:], history: history(others), blockers: blockers,
-                 pace: pace(validateSeconds: validate?.state == .succeeded ? duration(validate) : nil), between: downtimeFactor(others), validatedAt: validate?.finishedAt)
+        let earlier = history(others)
+        let runs = ([validate?.state == .succeeded ? duration(validate) : nil].compactMap { $0 } + (earlier["validate"] ?? []).map(\.seconds)).filter { $0 > 0 }
+        return estimate(steps: steps(for: spec, contents: contents), sizes: contents?.sizes ?? [:], history: earlier, blockers: blockers,
+                        pace: pace(validateSeconds: runs.min()), between: downtimeFactor(others), validatedAt: validate?.finishedAt)
     }
 
     /// What earlier Migrations' downtimes were against the sum of their steps in the window: the
