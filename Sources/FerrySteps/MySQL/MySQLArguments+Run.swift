@@ -17,9 +17,9 @@ extension MySQLArguments {
         if width == 0 {
             let cores = (try? client.query("SELECT @@GLOBAL.thread_pool_size").first?.first).flatMap { $0.flatMap { Int($0) } }
             width = MySQLRestore.autoParallelism(serverCores: cores, localCores: ProcessInfo.processInfo.activeProcessorCount,
-                                                 partBytes: source.parts.map { $0.map { MySQLRestore.fileSize($0.path) } }
+                                                 partBytes: source.parts.map { $0.map { ManifestBuilder.fileSize($0.path) } }
                                                      // A single dump is imported in runs of 16 MiB.
-                                                     ?? [Int64](repeating: 16 << 20, count: max(1, Int(MySQLRestore.fileSize(source.dumpPath) >> 24))))
+                                                     ?? [Int64](repeating: 16 << 20, count: max(1, Int(ManifestBuilder.fileSize(source.dumpPath) >> 24))))
         }
         var options = MySQLRestore.Options(
             dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: width,

@@ -147,11 +147,6 @@ public struct MySQLRestore: Sendable {
         return max(1, min(cores, worthIt, partBytes.count))
     }
 
-    static func fileSize(_ path: String) -> Int64 {
-        var st = stat()
-        return stat(path, &st) == 0 ? Int64(st.st_size) : 0
-    }
-
     static func seconds(since start: Date) -> String {
         String(format: "%.1f s", Date().timeIntervalSince(start))
     }

@@ -162,13 +162,19 @@ final class WireConnection: @unchecked Sendable {
     private func readResult(result: (Result) throws -> Void, row: (UnsafeRawBufferPointer) throws -> Void,
                             local: ((UnsafeMutableRawBufferPointer) throws -> Int)?) throws -> Bool {
         let first = try readPacket()
+        /// An OK (handed to `result`; true when another result follows) or an error (thrown).
+        func okOrError(_ packet: [UInt8]) throws -> Bool? {
+            switch packet.first {
+            case 0x00:
+                let ok = try packet.withUnsafeBytes { try WirePackets.ok($0) }
+                try result(.ok(ok))
+                return ok.status & WirePackets.moreResultsExist != 0
+            case 0xFF: throw try packet.withUnsafeBytes { try WirePackets.serverError($0) }
+            default: return nil
+            }
+        }
+        if let more = try okOrError(first) { return more }
         switch first.first {
-        case 0x00:
-            let ok = try first.withUnsafeBytes { try WirePackets.ok($0) }
-            try result(.ok(ok))
-            return ok.status & WirePackets.moreResultsExist != 0
-        case 0xFF:
-            throw try first.withUnsafeBytes { try WirePackets.serverError($0) }
         case 0xFB:
             // The server asks for a local file: only a LOAD DATA the caller sent gets data, and
             // never the file the server names; a second request for the same command is refused.
@@ -177,15 +183,10 @@ final class WireConnection: @unchecked Sendable {
             } else {
                 try send([])
             }
-            let after = try readPacket()
-            switch after.first {
-            case 0x00:
-                let ok = try after.withUnsafeBytes { try WirePackets.ok($0) }
-                try result(.ok(ok))
-                return ok.status & WirePackets.moreResultsExist != 0
-            case 0xFF: throw try after.withUnsafeBytes { try WirePackets.serverError($0) }
-            default: throw WirePackets.Failure(message: "the server did not answer the LOAD DATA LOCAL with OK or an error")
+            guard let more = try okOrError(try readPacket()) else {
+                throw WirePackets.Failure(message: "the server did not answer the LOAD DATA LOCAL with OK or an error")
             }
+            return more
         default:
             let count = try first.withUnsafeBytes { p -> Int in
                 var r = WirePackets.Reader(p)
