@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(CURDIR)/.tools/bin:$(PATH)
 
-.PHONY: build test sandbox demo bench release clean tools
+.PHONY: build test sandbox demo bench release image clean tools
 
 build:
 	swift build
@@ -21,6 +21,11 @@ test: tools
 
 release:
 	swift build -c release --product ferry
+
+# The runtime image (static binaries, mmdebstrap root filesystem, buildah): local containers
+# storage and .build/image/ferry.oci.tar. Needs root, buildah and mmdebstrap.
+image:
+	scripts/build-image.sh
 
 demo:
 	scripts/demo.sh

@@ -143,11 +143,11 @@ struct PartsExport: @unchecked Sendable {
 
     // MARK: - parts
 
-    /// The export parts: every data part, biggest first, then each database's schema (a
-    /// `mariadb-dump` process each; the exporter runs them beside the last data parts, once the
-    /// tables are open and their pages cached).
+    /// The export parts: each database's schema first (a `mariadb-dump` process each, run beside
+    /// the data parts on slots of its own, so it is not left to the end), then every data part,
+    /// biggest first.
     func exportParts() -> [ExportPart] {
-        saved.plan.parts.map { dataPart($0) } + databases.map { schemaPart($0) }
+        databases.map { schemaPart($0) } + saved.plan.parts.map { dataPart($0) }
     }
 
     func dataPart(_ p: PartsPlan.Part) -> ExportPart {

@@ -1,0 +1,28 @@
+#!/bin/sh
+# What Ferry's runtime image leaves out of its Debian root filesystem. One list for both
+# builds: `make image` runs it on mmdebstrap's tree (as a customize hook), the Dockerfile
+# inside its runtime stage. Usage: trim.sh ROOT (as root; ROOT is / in the Dockerfile).
+#
+# Kept: what the steps run — mariadb and mariadb-dump (and their mysql* names), zstd, gzip,
+# the CA certificates and the time zones — with the C libraries they load.
+set -eu
+root=${1:?usage: trim.sh ROOT}
+# Perl only serves mariadb-client's Perl scripts (mytop, mariadb-report, …), which no step runs;
+# apt is for building, not running. dpkg keeps its database, so `dpkg -l` still lists the rest.
+perl_packages=$(chroot "$root" dpkg-query -W -f '${Package}\n' 'perl' 'perl-modules-*' 'libperl5*' 'lib*-perl' 2>/dev/null || true)
+chroot "$root" dpkg --purge --force-depends --force-remove-essential $perl_packages apt libapt-pkg6.0 debian-archive-keyring gpgv >/dev/null 2>&1 || \
+  chroot "$root" dpkg --purge --force-depends --force-remove-essential $perl_packages >/dev/null
+# The MariaDB client's other tools: 4–5 MB each, never run by a step.
+for tool in mariadb-admin mariadb-binlog mariadb-check mariadb-conv mariadb-import mariadb-plugin \
+            mariadb-show mariadb-slap mariadb-tzinfo-to-sql mariadb-waitpid my_print_defaults perror \
+            replace resolve_stack_dump innotop mytop mariadb-access mariadb-find-rows mariadb-fix-extensions \
+            mariadb-hotcopy mariadb-report mariadb-setpermission mariadb-secure-installation mariadb-dumpslow \
+            mariadb-convert-table-format mariadb-embedded mariadb-client-test; do
+  rm -f "$root/usr/bin/$tool"
+done
+# Symbolic links left pointing at a removed tool (mysqladmin → mariadb-admin, …).
+find "$root/usr/bin" -xtype l -delete
+# Documentation, manuals, translations, package lists and caches, logs.
+rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
+       "$root"/usr/share/lintian "$root"/usr/share/linda "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
+       "$root"/var/cache/debconf/*-old "$root"/var/log/*
