@@ -9,9 +9,12 @@ set -eu
 root=${1:?usage: trim.sh ROOT}
 # Perl only serves mariadb-client's Perl scripts (mytop, mariadb-report, …), which no step runs;
 # apt is for building, not running. dpkg keeps its database, so `dpkg -l` still lists the rest.
-perl_packages=$(chroot "$root" dpkg-query -W -f '${Package}\n' 'perl' 'perl-modules-*' 'libperl5*' 'lib*-perl' 2>/dev/null || true)
-chroot "$root" dpkg --purge --force-depends --force-remove-essential $perl_packages apt libapt-pkg6.0 debian-archive-keyring gpgv >/dev/null 2>&1 || \
-  chroot "$root" dpkg --purge --force-depends --force-remove-essential $perl_packages >/dev/null
+installed() { chroot "$root" dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' "$@" 2>/dev/null | awk '$1 == "ii" { print $2 }'; }
+purge=$(installed perl 'perl-modules-*' 'libperl5*' 'lib*-perl' apt libapt-pkg6.0 debian-archive-keyring gpgv)
+if [ -n "$purge" ]; then
+  chroot "$root" dpkg --purge --force-depends --force-remove-essential --force-remove-protected $purge >/dev/null 2>&1 \
+    || { echo "trim.sh: dpkg --purge $purge failed in $root" >&2; exit 1; }
+fi
 # The MariaDB client's other tools: 4–5 MB each, never run by a step.
 for tool in mariadb-admin mariadb-binlog mariadb-check mariadb-conv mariadb-import mariadb-plugin \
             mariadb-show mariadb-slap mariadb-tzinfo-to-sql mariadb-waitpid my_print_defaults perror \

@@ -13,7 +13,7 @@
 #    $OUT/ferry.oci.tar (push it with `skopeo copy oci-archive:… docker://registry/…`).
 #
 # What the image is — packages, user, entrypoint, command, binaries — is written here and in
-# the Dockerfile; Tests/FerryTests/ImageDefinitionTests.swift checks that both say the same.
+# the Dockerfile; Tests/FerryOperatorTests/ImageDefinitionTests.swift checks that both say the same.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
