@@ -37,6 +37,9 @@ struct SandboxAPI: AsyncParsableCommand {
     @Flag(help: "Do not save state on exit or load it on start.")
     var ephemeral = false
 
+    @Option(help: ArgumentHelp("Image mode: pods of image NAME run inside REF, a local image (a name in containers storage, or oci-archive:PATH), as its user with its read-only root (repeat; needs root and buildah).", valueName: "NAME=REF"))
+    var image: [String] = []
+
     func run() async throws {
         var options = KubeSimOptions()
         options.port = port
@@ -47,6 +50,7 @@ struct SandboxAPI: AsyncParsableCommand {
         options.historyLimit = historyLimit
         options.runWorkloads = !noWorkloads
         for t in token { options.tokens[t] = "token-user" }
+        options.images = try ImageStore.parse(image)
         let server = try await KubeSimServer.start(options)
         let kubeconfig = try server.writeKubeconfig()
         say("KubeSim listening on \(server.url)")

@@ -25,6 +25,9 @@ public struct KubeSimOptions: Sendable {
     public var runWorkloads: Bool = true
     /// Answer every N-th request 429 Too Many Requests (0: never), for tests of client back-off.
     public var throttleEvery: Int = 0
+    /// Image mode: pod image name → local image (a containers-storage name or `oci-archive:PATH`);
+    /// pods of these images run inside them (``ImageStore``). Needs root and buildah.
+    public var images: [String: String] = [:]
 
     public init() {}
 }
@@ -138,7 +141,8 @@ public final class KubeSimServer: Sendable {
             // In HTTPS mode pods get what a cluster mounts: the API address, a token for their
             // service account and the CA (FERRY_SERVICE_ACCOUNT_DIR points at the folder).
             let apiAccess = authority.map { PodRunner.APIAccess(host: options.host, port: port, caPEM: $0.certificatePEM, tokens: serviceAccounts) }
-            let podRunner = PodRunner(store: store, dataDirectory: dir, apiAccess: apiAccess)
+            let podRunner = PodRunner(store: store, dataDirectory: dir, apiAccess: apiAccess,
+                                      images: options.images.isEmpty ? nil : ImageStore(references: options.images))
             runner = podRunner
             let services = ServiceProxy(store: store)
             proxy = services

@@ -37,13 +37,16 @@ final class PodRunner: Sendable {
         var tokens: ServiceAccountTokens
     }
     let apiAccess: APIAccess?
+    /// Image mode: pods whose image is mapped here run inside it (``ImageStore``, ``ContainerSandbox``).
+    let images: ImageStore?
 
     /// Where a pod's files live: volumes, the termination message, `<container>.log`.
     static func podDirectory(_ dataDirectory: String, namespace: String, name: String, uid: String) -> String {
         "\(dataDirectory)/pods/\(namespace)/\(name)-\(uid.prefix(8))"
     }
 
-    init(store: ObjectStore, dataDirectory: String, apiAccess: APIAccess? = nil) {
+    init(store: ObjectStore, dataDirectory: String, apiAccess: APIAccess? = nil, images: ImageStore? = nil) {
+        self.images = images
         self.store = store
         self.dataDirectory = dataDirectory
         self.apiAccess = apiAccess
@@ -94,6 +97,7 @@ final class PodRunner: Sendable {
         for r in all {
             for pid in r.pids { kill(-pid, SIGKILL) }
         }
+        images?.release()
     }
 
     func terminate(_ r: Running) {
@@ -102,6 +106,13 @@ final class PodRunner: Sendable {
         DispatchQueue.global().asyncAfter(deadline: .now() + r.grace) {
             for pid in pids { kill(-pid, SIGKILL) }
         }
+    }
+
+    /// Kubernetes' rule: `command` replaces the image's entrypoint (and drops its cmd), `args`
+    /// replace its cmd.
+    static func containerCommand(command: [String], args: [String], image: ImageStore.Image) -> [String] {
+        if !command.isEmpty { return command + args }
+        return image.entrypoint + (args.isEmpty ? image.cmd : args)
     }
 
     static func findExecutable(_ name: String, path: String) -> String? {
@@ -163,16 +174,53 @@ final class PodRunner: Sendable {
         let containers = pod[path: ["spec", "containers"]]?.arrayValue ?? []
         guard let container = containers.first else { return }
         let containerName = container["name"]?.stringValue ?? "main"
-        let command = (container["command"]?.arrayValue ?? []).compactMap(\.stringValue) + (container["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let imageName = container["image"]?.stringValue ?? ""
+        var image: ImageStore.Image?
+        if let images, images.handles(imageName) {
+            switch images.image(imageName) {
+            case .success(let i): image = i
+            case .failure(let e):
+                refuse(pod, uid: uid, container: containerName, reason: "ErrImagePull", message: e.description)
+                return
+            }
+        }
+        let commandField = (container["command"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let argsField = (container["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let command = image.map { Self.containerCommand(command: commandField, args: argsField, image: $0) } ?? (commandField + argsField)
         guard let program = command.first else {
-            refuse(pod, uid: uid, container: containerName, reason: "NoCommand", message: "KubeSim runs containers as local processes and needs an explicit command; image \(container["image"]?.stringValue ?? "?") has none")
+            let message = image == nil
+                ? "KubeSim runs containers as local processes and needs an explicit command; image \(imageName) has none"
+                : "image \(imageName) has no entrypoint or command, and the container sets none"
+            refuse(pod, uid: uid, container: containerName, reason: "NoCommand", message: message)
             return
         }
         let hostPATH = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        guard let executable = Self.findExecutable(program, path: hostPATH) else {
-            refuse(pod, uid: uid, container: containerName, reason: "CommandNotFound", message: "exec: \"\(program)\": executable file not found on this machine")
-            return
+        var executable = program
+        if image == nil {
+            guard let found = Self.findExecutable(program, path: hostPATH) else {
+                refuse(pod, uid: uid, container: containerName, reason: "CommandNotFound", message: "exec: \"\(program)\": executable file not found on this machine")
+                return
+            }
+            executable = found
         }
+        let securityContext = container["securityContext"], podSecurity = pod[path: ["spec", "securityContext"]]
+        var identity: (uid: Int, gid: Int) = (0, 0)
+        if let image {
+            let passwd = (try? String(contentsOfFile: image.rootfs + "/etc/passwd", encoding: .utf8)) ?? ""
+            guard let id = ContainerSandbox.identity(runAsUser: (securityContext?["runAsUser"] ?? podSecurity?["runAsUser"])?.intValue.map(Int.init),
+                                                     runAsGroup: (securityContext?["runAsGroup"] ?? podSecurity?["runAsGroup"])?.intValue.map(Int.init),
+                                                     imageUser: image.user, passwd: passwd) else {
+                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "unable to find user \(image.user): no matching entries in the image's /etc/passwd")
+                return
+            }
+            let nonRoot = (securityContext?["runAsNonRoot"] ?? podSecurity?["runAsNonRoot"])?.boolValue == true
+            if nonRoot && id.uid == 0 {
+                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "container has runAsNonRoot and image will run as root (pod: \"\(name)\", container: \(containerName))")
+                return
+            }
+            identity = id
+        }
+        let fsGroup = podSecurity?["fsGroup"]?.intValue.map(Int.init)
         let podIP = addresses.withLock { n -> String in
             n += 1
             return "127.1.\((n >> 8) & 255).\(n & 255 == 0 ? 1 : n & 255)"
@@ -200,44 +248,72 @@ final class PodRunner: Sendable {
             } else {
                 volumes[vname] = "\(podDir)/volumes/\(vname)"
             }
-            if let dir = volumes[vname] { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+            if let dir = volumes[vname] {
+                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                // As the kubelet makes an emptyDir, and K3s's local-path provisioner a claim: writable by the pod's user.
+                if image != nil && v["hostPath"] == nil { chmod(dir, 0o777) }
+            }
             // ConfigMap and Secret volumes: their keys as files.
             if let cm = v[path: ["configMap", "name"]]?.stringValue, let dir = volumes[vname] { configMaps.append((dir, cm)) }
             if let cm = v[path: ["configMap", "name"]]?.stringValue, let obj = try? store.get(store.registry.byKey["/configmaps"]!, namespace: namespace, name: cm) {
                 for (k, val) in obj["data"]?.objectValue ?? [:] { try? (val.stringValue ?? "").write(toFile: "\(volumes[vname]!)/\(k)", atomically: true, encoding: .utf8) }
             }
             if let sec = v[path: ["secret", "secretName"]]?.stringValue, let obj = try? store.get(store.registry.byKey["/secrets"]!, namespace: namespace, name: sec) {
+                // As the kubelet: defaultMode (0644 unless set), group fsGroup; host mode keeps them 0600.
+                let mode = image == nil ? 0o600 : (v[path: ["secret", "defaultMode"]]?.intValue.map(Int.init) ?? 0o644)
                 for (k, val) in obj["data"]?.objectValue ?? [:] {
-                    FileManager.default.createFile(atPath: "\(volumes[vname]!)/\(k)", contents: Data(base64Encoded: val.stringValue ?? "") ?? Data(), attributes: [.posixPermissions: 0o600])
+                    let path = "\(volumes[vname]!)/\(k)"
+                    FileManager.default.createFile(atPath: path, contents: Data(base64Encoded: val.stringValue ?? "") ?? Data(), attributes: [.posixPermissions: mode])
+                    if image != nil, let fsGroup { chown(path, 0, gid_t(fsGroup)) }
                 }
             }
         }
         var mounts: [(String, String)] = []
+        var sandboxMounts: [ContainerSandbox.Mount] = []
         for m in container["volumeMounts"]?.arrayValue ?? [] {
             guard let path = m["mountPath"]?.stringValue, let vname = m["name"]?.stringValue, var local = volumes[vname] else { continue }
             if let sub = m["subPath"]?.stringValue, !sub.isEmpty {
                 local += "/" + sub
                 try? FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
+                if image != nil { chmod(local, 0o777) }
             }
             mounts.append((path, local))
+            sandboxMounts.append(.init(source: local, target: path, readOnly: m["readOnly"]?.boolValue == true))
         }
         let terminationPath = container["terminationMessagePath"]?.stringValue ?? "/dev/termination-log"
         let localTermination = "\(podDir)/\(containerName).termination-log"
         try? FileManager.default.createDirectory(atPath: podDir, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: localTermination, contents: nil)
+        FileManager.default.createFile(atPath: localTermination, contents: nil, attributes: image == nil ? nil : [.posixPermissions: 0o666])
         mounts.append((terminationPath, localTermination))
-        // Environment.
-        var env: [String: String] = ["PATH": hostPATH, "HOME": podDir, "HOSTNAME": name, "KUBESIM_POD_DIR": podDir]
+        sandboxMounts.append(.init(source: localTermination, target: terminationPath, file: true))
+        // Environment: in image mode the image's, else the runner's.
+        var env: [String: String] = image == nil ? ["PATH": hostPATH, "HOME": podDir, "HOSTNAME": name, "KUBESIM_POD_DIR": podDir] : ["HOSTNAME": name]
+        for pair in image?.env ?? [] {
+            guard let eq = pair.firstIndex(of: "=") else { continue }
+            env[String(pair[..<eq])] = String(pair[pair.index(after: eq)...])
+        }
+        if image != nil {
+            if env["PATH"] == nil { env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
+            // Every pod gets an /etc/hosts of the kubelet's making.
+            let hosts = podDir + "/hosts"
+            FileManager.default.createFile(atPath: hosts, contents: Data("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".utf8), attributes: [.posixPermissions: 0o644])
+            sandboxMounts.append(.init(source: hosts, target: "/etc/hosts", file: true))
+        }
         if let api = apiAccess, pod[path: ["spec", "automountServiceAccountToken"]]?.boolValue != false {
             let account = pod[path: ["spec", "serviceAccountName"]]?.stringValue ?? "default"
             let dir = podDir + "/serviceaccount"
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: dir + "/token", contents: Data(api.tokens.token(namespace: namespace, name: account).utf8), attributes: [.posixPermissions: 0o600])
+            // In image mode at the path a cluster uses, readable by the pod's user (the projected volume's 0644).
+            FileManager.default.createFile(atPath: dir + "/token", contents: Data(api.tokens.token(namespace: namespace, name: account).utf8), attributes: [.posixPermissions: image == nil ? 0o600 : 0o644])
             FileManager.default.createFile(atPath: dir + "/ca.crt", contents: Data(api.caPEM.utf8))
             FileManager.default.createFile(atPath: dir + "/namespace", contents: Data(namespace.utf8))
             env["KUBERNETES_SERVICE_HOST"] = api.host
             env["KUBERNETES_SERVICE_PORT"] = String(api.port)
-            env["FERRY_SERVICE_ACCOUNT_DIR"] = dir
+            if image == nil {
+                env["FERRY_SERVICE_ACCOUNT_DIR"] = dir
+            } else {
+                sandboxMounts.append(.init(source: dir, target: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true))
+            }
         }
         let runnerKeys = Set(env.keys)
         let runnerValues = env
@@ -274,8 +350,24 @@ final class PodRunner: Sendable {
             return
         }
         // Only what the pod spec set names container paths; the runner's own values are host paths.
-        for (k, v) in env where !runnerKeys.contains(k) || env[k] != runnerValues[k] { env[k] = Self.mapPaths(v, mounts) }
-        let args = command.dropFirst().map { Self.mapPaths($0, mounts) }
+        var args: [String]
+        if let image {
+            // In the image, paths are the container's own: nothing is mapped.
+            let sandbox = ContainerSandbox(rootfs: image.rootfs, stateDirectory: podDir + "/container-" + containerName, uid: identity.uid, gid: identity.gid,
+                                           supplementalGroups: fsGroup.map { [$0] } ?? [],
+                                           readOnlyRoot: securityContext?["readOnlyRootFilesystem"]?.boolValue == true,
+                                           mounts: sandboxMounts, workingDir: container["workingDir"]?.stringValue ?? image.workingDir)
+            do {
+                try sandbox.prepare()
+            } catch {
+                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerError", message: "\(error)")
+                return
+            }
+            (executable, args) = sandbox.launch(command)
+        } else {
+            for (k, v) in env where !runnerKeys.contains(k) || env[k] != runnerValues[k] { env[k] = Self.mapPaths(v, mounts) }
+            args = command.dropFirst().map { Self.mapPaths($0, mounts) }
+        }
         let logPath = "\(podDir)/\(containerName).log"
         let restartPolicy = pod[path: ["spec", "restartPolicy"]]?.stringValue ?? "Always"
         let grace = Double(pod[path: ["spec", "terminationGracePeriodSeconds"]]?.intValue ?? 30)
