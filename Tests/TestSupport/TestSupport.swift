@@ -238,8 +238,9 @@ public struct KubectlEnv: Sendable {
 
     /// Starts KubeSim (HTTPS with client certificates and service-account tokens for pods when `tls`),
     /// runs `body`, stops KubeSim (also when `body` throws).
-    public static func with(tls: Bool = false, _ body: (KubectlEnv) async throws -> Void) async throws {
-        let f = try await SimFixture.start { $0.tls = tls }
+    /// `images`: KubeSim's image mode (pod image name → local image).
+    public static func with(tls: Bool = false, images: [String: String] = [:], _ body: (KubectlEnv) async throws -> Void) async throws {
+        let f = try await SimFixture.start { $0.tls = tls; $0.images = images }
         let env = KubectlEnv(fixture: f, home: try makeTempDir("home"))
         do { try await body(env) } catch {
             await f.stop()
