@@ -1,4 +1,5 @@
 import Foundation
+import KubeClient
 
 /// KubeSim's image mode, the container: its process runs in a private mount namespace
 /// (`unshare --mount`) whose root is an overlay of the image's tree with a writable layer of the
@@ -75,6 +76,25 @@ struct ContainerSandbox: Equatable {
         for dir in ["upper", "work", "merged"] {
             try FileManager.default.createDirectory(atPath: stateDirectory + "/" + dir, withIntermediateDirectories: true)
         }
+    }
+
+    /// Why a container cannot start, in the kubelet's words (`CreateContainerConfigError`).
+    struct ConfigError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The user a container runs as (``identity(runAsUser:runAsGroup:imageUser:passwd:)`` from the
+    /// container's securityContext over the pod's); `runAsNonRoot` with uid 0 is refused.
+    static func user(container: JSONValue?, pod: JSONValue?, image: ImageStore.Image, passwd: String, names: (pod: String, container: String)) throws -> (uid: Int, gid: Int) {
+        func setting(_ key: String) -> JSONValue? { container?[key] ?? pod?[key] }
+        guard let id = identity(runAsUser: setting("runAsUser")?.intValue.map(Int.init), runAsGroup: setting("runAsGroup")?.intValue.map(Int.init),
+                                imageUser: image.user, passwd: passwd) else {
+            throw ConfigError(description: "unable to find user \(image.user): no matching entries in the image's /etc/passwd")
+        }
+        if setting("runAsNonRoot")?.boolValue == true && id.uid == 0 {
+            throw ConfigError(description: "container has runAsNonRoot and image will run as root (pod: \"\(names.pod)\", container: \(names.container))")
+        }
+        return id
     }
 
     /// The user and group a container runs as: `runAsUser`/`runAsGroup` (the container's

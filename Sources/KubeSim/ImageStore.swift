@@ -58,7 +58,7 @@ public final class ImageStore: Sendable {
 
     func make(_ name: String) throws -> Image {
         guard let reference = references[name] else { throw ImagePullError(image: name, reason: "not mapped to a local image") }
-        guard let buildah = PodRunner.findExecutable("buildah", path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") else {
+        guard let buildah = Self.buildah else {
             throw ImagePullError(image: name, reason: "buildah is not installed on this machine (apt-get install buildah)")
         }
         if reference.hasPrefix("oci-archive:") {
@@ -81,7 +81,7 @@ public final class ImageStore: Sendable {
 
     /// Removes the working containers (server stop).
     public func release() {
-        guard let buildah = PodRunner.findExecutable("buildah", path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") else { return }
+        guard let buildah = Self.buildah else { return }
         let all = containers.withLock { c -> [String] in defer { c.removeAll() }; return c }
         for c in all {
             _ = Self.run(buildah, ["umount", c])
@@ -90,23 +90,13 @@ public final class ImageStore: Sendable {
     }
 
     static func run(_ program: String, _ args: [String]) -> (status: Int32, out: String, err: String) {
-        let dir = NSTemporaryDirectory() + "kubesim-buildah-\(UUID().uuidString.prefix(8))"
-        FileManager.default.createFile(atPath: dir + ".out", contents: nil)
-        FileManager.default.createFile(atPath: dir + ".err", contents: nil)
-        defer { unlink(dir + ".out"); unlink(dir + ".err") }
-        do {
-            let pid = try ProcessSpawn.spawn(program, args, environment: ProcessInfo.processInfo.environment,
-                                             fileActions: [.open(0, path: "/dev/null", flags: O_RDONLY, mode: 0),
-                                                           .open(1, path: dir + ".out", flags: O_WRONLY | O_TRUNC, mode: 0o600),
-                                                           .open(2, path: dir + ".err", flags: O_WRONLY | O_TRUNC, mode: 0o600)])
-            let status = ProcessSpawn.exitCode(ProcessSpawn.waitStatus(pid))
-            let out = (try? String(contentsOfFile: dir + ".out", encoding: .utf8)) ?? ""
-            let err = (try? String(contentsOfFile: dir + ".err", encoding: .utf8)) ?? ""
-            return (status, out, err)
-        } catch {
-            return (127, "", "\(error)")
+        guard let r = try? ProcessSpawn.runBlocking(program, args, environment: ProcessInfo.processInfo.environment, timeout: 600) else {
+            return (127, "", "cannot start \(program)")
         }
+        return (r.status, String(decoding: r.stdout, as: UTF8.self), String(decoding: r.stderr, as: UTF8.self))
     }
+
+    static var buildah: String? { PodRunner.findExecutable("buildah", path: ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") }
 }
 
 /// What the pod shows as `ErrImagePull`, as a kubelet words it.

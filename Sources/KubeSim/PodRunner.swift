@@ -206,19 +206,14 @@ final class PodRunner: Sendable {
         let securityContext = container["securityContext"], podSecurity = pod[path: ["spec", "securityContext"]]
         var identity: (uid: Int, gid: Int) = (0, 0)
         if let image {
-            let passwd = (try? String(contentsOfFile: image.rootfs + "/etc/passwd", encoding: .utf8)) ?? ""
-            guard let id = ContainerSandbox.identity(runAsUser: (securityContext?["runAsUser"] ?? podSecurity?["runAsUser"])?.intValue.map(Int.init),
-                                                     runAsGroup: (securityContext?["runAsGroup"] ?? podSecurity?["runAsGroup"])?.intValue.map(Int.init),
-                                                     imageUser: image.user, passwd: passwd) else {
-                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "unable to find user \(image.user): no matching entries in the image's /etc/passwd")
+            do {
+                identity = try ContainerSandbox.user(container: securityContext, pod: podSecurity, image: image,
+                                                     passwd: (try? String(contentsOfFile: image.rootfs + "/etc/passwd", encoding: .utf8)) ?? "",
+                                                     names: (name, containerName))
+            } catch {
+                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "\(error)")
                 return
             }
-            let nonRoot = (securityContext?["runAsNonRoot"] ?? podSecurity?["runAsNonRoot"])?.boolValue == true
-            if nonRoot && id.uid == 0 {
-                refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "container has runAsNonRoot and image will run as root (pod: \"\(name)\", container: \(containerName))")
-                return
-            }
-            identity = id
         }
         let fsGroup = podSecurity?["fsGroup"]?.intValue.map(Int.init)
         let podIP = addresses.withLock { n -> String in
