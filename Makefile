@@ -38,11 +38,12 @@ bench: tools
 	swift build -c release --product ferry
 	swift build -c release --product kube-bench
 	swift build -c release --product controller-bench
-	swift build -c release --product ferry-controller --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie --scratch-path .build-static
+	swift build -c release --product ferry --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie -Xlinker -s --scratch-path .build-static
+	ln -sf ferry .build-static/release/ferry-controller
 	.build/release/kube-bench
 	@echo "--- ferry controller, dynamically linked (as built here)"
 	.build/release/controller-bench
-	@echo "--- ferry-controller, static, -Osize, non-PIE (as the Dockerfile builds it; what the Deployment runs)"
+	@echo "--- ferry-controller: the static, -Osize, non-PIE ferry called by that name (as the image holds it; what the Deployment runs)"
 	FERRY_BIN=.build-static/release/ferry-controller .build/release/controller-bench
 	@echo "--- the same with 5,000 unrelated pods in the cluster (only ferry.dev/migration pods are cached)"
 	FERRY_BIN=.build-static/release/ferry-controller UNRELATED_PODS=5000 .build/release/controller-bench

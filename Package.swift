@@ -6,7 +6,6 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ferry", targets: ["ferry"]),
-        .executable(name: "ferry-controller", targets: ["ferry-controller"]),
         .executable(name: "kubectl-ferry", targets: ["kubectl-ferry"]),
         .library(name: "KubeClient", targets: ["KubeClient"]),
         .library(name: "KubeSim", targets: ["KubeSim"]),
@@ -114,7 +113,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "ferry-controller", dependencies: ["FerryController"]),
         // The kubectl plugin: `kubectl ferry status|plan|pause|resume|rerun|cancel|cutover|logs`.
         .target(
             name: "FerryPlugin",

@@ -7,10 +7,14 @@
 # the CA certificates and the time zones — with the C libraries they load.
 set -eu
 root=${1:?usage: trim.sh ROOT}
-# Perl only serves mariadb-client's Perl scripts (mytop, mariadb-report, …), which no step runs;
-# apt is for building, not running. dpkg keeps its database, so `dpkg -l` still lists the rest.
+# Perl only serves mariadb-client's Perl scripts (mytop, mariadb-report, …), which no step runs,
+# and dpkg's and debconf's maintainer scripts, which never run in a container; apt is for building,
+# not running; nobody logs in (login, PAM and its Berkeley DB); util-linux's disk and mount tools
+# need privileges no Ferry pod has. dpkg keeps its database, so `dpkg -l` still lists the rest.
 installed() { chroot "$root" dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' "$@" 2>/dev/null | awk '$1 == "ii" { print $2 }'; }
-purge=$(installed perl 'perl-modules-*' 'libperl5*' 'lib*-perl' apt libapt-pkg6.0 debian-archive-keyring gpgv)
+purge=$(installed perl perl-base debconf 'perl-modules-*' 'libperl5*' 'lib*-perl' apt libapt-pkg6.0 debian-archive-keyring gpgv \
+        login passwd 'libpam*' libdb5.3 util-linux util-linux-extra mount bsdutils libmount1 libblkid1 libsmartcols1 \
+        libsystemd0 libudev1 libgcrypt20 libgpg-error0 libgdbm6 libgdbm-compat4)
 if [ -n "$purge" ]; then
   chroot "$root" dpkg --purge --force-depends --force-remove-essential --force-remove-protected $purge >/dev/null 2>&1 \
     || { echo "trim.sh: dpkg --purge $purge failed in $root" >&2; exit 1; }
@@ -23,9 +27,18 @@ for tool in mariadb-admin mariadb-binlog mariadb-check mariadb-conv mariadb-impo
             mariadb-convert-table-format mariadb-embedded mariadb-client-test; do
   rm -f "$root/usr/bin/$tool"
 done
+# glibc's character-set converters (iconv modules, 8 MB): the steps speak UTF-8, which glibc
+# converts without them, and the MariaDB client carries its own character sets.
+rm -rf "$root"/usr/lib/x86_64-linux-gnu/gconv
 # Symbolic links left pointing at a removed tool (mysqladmin → mariadb-admin, …).
 find "$root/usr/bin" -xtype l -delete
 # Documentation, manuals, translations, package lists and caches, logs.
 rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
        "$root"/usr/share/lintian "$root"/usr/share/linda "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
        "$root"/var/cache/debconf/*-old "$root"/var/log/*
+# Nothing kept may load a library removed above.
+broken=$(chroot "$root" /bin/sh -c 'for f in /usr/bin/* /usr/sbin/* /usr/local/bin/*; do [ -f "$f" ] && ldd "$f" 2>/dev/null | grep -q "not found" && echo "$f"; done' || true)
+if [ -n "$broken" ]; then
+  echo "trim.sh: these still load a removed library: $broken" >&2
+  exit 1
+fi

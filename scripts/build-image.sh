@@ -2,17 +2,20 @@
 # make image: Ferry's runtime image, built on this machine without Docker or a registry.
 #
 #   scripts/build-image.sh     (env: IMAGE=ferry/ferry:<chart appVersion>  OUT=.build/image
-#                               SKIP_BINARIES=1 reuses .build-static/release/{ferry,ferry-controller}
+#                               SKIP_BINARIES=1 reuses .build-static/release/ferry
 #                               MIRROR=http://deb.debian.org/debian)
 #
-# 1. The binaries, as the Dockerfile builds them: static Swift runtime, -Osize, non-PIE, stripped.
+# 1. The binary, as the Dockerfile builds it: static Swift runtime, -Osize, non-PIE, stripped.
+#    ferry-controller (what the Deployment runs) is a link to it: called by that name, ferry is
+#    `ferry controller`. One binary, because each static Swift binary carries its own Foundation
+#    and ICU (~40 MB).
 # 2. A Debian bookworm root filesystem from mmdebstrap holding what the steps run (the
 #    Dockerfile's runtime packages below), trimmed by image/trim.sh (no apt, Perl, docs).
-# 3. The image with buildah: that tree, the binaries in /usr/local/bin, user 65532:65532, the
+# 3. The image with buildah: that tree, the binary and its link in /usr/local/bin, user 65532:65532, the
 #    Dockerfile's entrypoint and command. It lands in local containers storage as $IMAGE and in
 #    $OUT/ferry.oci.tar (push it with `skopeo copy oci-archive:… docker://registry/…`).
 #
-# What the image is — packages, user, entrypoint, command, binaries — is written here and in
+# What the image is — packages, user, entrypoint, command, binaries, links — is written here and in
 # the Dockerfile; Tests/FerryOperatorTests/ImageDefinitionTests.swift checks that both say the same.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +25,8 @@ PACKAGES="mariadb-client zstd ca-certificates tzdata"
 IMAGE_USER="65532:65532"
 ENTRYPOINT='["/usr/local/bin/ferry"]'
 CMD="controller"
-BINARIES="ferry ferry-controller"
+BINARIES="ferry"
+LINKS="ferry-controller"
 SUITE=bookworm
 
 version=$(awk '/^appVersion:/ { gsub(/"/, "", $2); print $2 }' charts/ferry/Chart.yaml)
@@ -48,7 +52,7 @@ if [ "${SKIP_BINARIES:-0}" != 1 ]; then
   for product in $BINARIES; do
     swift build -c release --product "$product" --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie -Xlinker -s --scratch-path .build-static
   done
-  echo "image: binaries built in $(since "$t") s" >&2
+  echo "image: binary built in $(since "$t") s" >&2
 fi
 for product in $BINARIES; do
   [ -x "$STATIC/$product" ] || { echo "image: $STATIC/$product is missing; run without SKIP_BINARIES=1 to build it" >&2; exit 1; }
@@ -72,6 +76,9 @@ buildah add --quiet "$ctr" "$OUT/rootfs.tar" / >/dev/null
 for product in $BINARIES; do
   buildah copy --quiet --chmod 0755 "$ctr" "$STATIC/$product" "/usr/local/bin/$product" >/dev/null
 done
+mnt=$(buildah mount "$ctr")
+for link in $LINKS; do ln -s ferry "$mnt/usr/local/bin/$link"; done
+buildah umount "$ctr" >/dev/null
 buildah config --user "$IMAGE_USER" --entrypoint "$ENTRYPOINT" --cmd "$CMD" \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --label org.opencontainers.image.title=ferry --label org.opencontainers.image.version="$version" "$ctr"

@@ -12,6 +12,8 @@
 #   6. checks the target against the source and prints where to look next
 # Everything runs on 127.0.0.1 in one temporary folder, removed on exit and on Ctrl-C
 # (DEMO_KEEP=1 keeps it). DEMO_NONINTERACTIVE=1 (CI) only changes the pacing of the output.
+# DEMO_IMAGE=localhost/ferry/ferry:0.1.0 (after `make image`, as root) runs every step pod in
+# that image, as a cluster would: KubeSim's image mode, user 65532, a read-only root.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -143,7 +145,12 @@ KAFKA=0 scripts/test-servers.sh up "$demo/target" >/dev/null
 . "$demo/target/env.sh"
 DST_MY=$FERRY_TEST_MYSQL_PORT DST_CH=$FERRY_TEST_CLICKHOUSE_HTTP DST_REDIS=$FERRY_TEST_REDIS_PORT
 for i in $(seq 1 40); do redis-cli -h 127.0.0.1 -p "$DST_REDIS" -a 'redis pass' --no-auth-warning SET "cache:$i" stale >/dev/null; done
-"$ferry" sandbox api --tls --ephemeral --data-dir "$demo/kubesim" >"$demo/kubesim.log" 2>&1 &
+# Step pods (image ferry:demo) run this build's ferry on the host, or, with DEMO_IMAGE, in the image.
+step_command=$ferry images=()
+if [ -n "${DEMO_IMAGE:-}" ]; then
+  step_command=/usr/local/bin/ferry images=(--image "ferry:demo=$DEMO_IMAGE")
+fi
+"$ferry" sandbox api --tls --ephemeral --data-dir "$demo/kubesim" "${images[@]}" >"$demo/kubesim.log" 2>&1 &
 kubesim_pid=$!
 for _ in $(seq 1 100); do grep -q '^kubeconfig: ' "$demo/kubesim.log" 2>/dev/null && break; sleep 0.1; done
 KUBECONFIG=$(sed -n 's/^kubeconfig: //p' "$demo/kubesim.log")
@@ -151,7 +158,7 @@ KUBECONFIG=$(sed -n 's/^kubeconfig: //p' "$demo/kubesim.log")
 export KUBECONFIG HOME="$demo/home"
 mkdir -p "$HOME"
 mover_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$ferry" controller --kubeconfig "$KUBECONFIG" --step-command "$ferry" --step-image ferry:demo \
+"$ferry" controller --kubeconfig "$KUBECONFIG" --step-command "$step_command" --step-image ferry:demo \
     --step-poll 0.5 --step-retry-delay 1 --metrics-host 127.0.0.1 --metrics-port 0 --mover-port "$mover_port" >"$demo/controller.log" 2>&1 &
 controller_pid=$!
 kubectl apply -f manifests/crd.yaml >/dev/null
@@ -193,6 +200,7 @@ stringData: {key: "$(cat "$demo/config.key")"}
 YAML
 say "KUBECONFIG=$KUBECONFIG"
 say "target: MariaDB :$DST_MY, ClickHouse :$DST_CH, Redis :$DST_REDIS (40 stale cache keys)"
+[ -n "${DEMO_IMAGE:-}" ] && say "step pods run in the image $DEMO_IMAGE (as 65532, read-only root)"
 
 # --- 5. the Migration -------------------------------------------------------------------------
 step "5/6 kubectl apply -f manifests/examples/migration.yaml (pointed at the local servers)"
@@ -277,6 +285,9 @@ check "Kafka consumer groups: offsets as exported" "search-indexer=7,8,9,10 noti
 pvc="$demo/kubesim/volumes/default/ones-files"
 check "files: attachments identical (diff -r)" "" "$(diff -rq "$demo/app/files" "$pvc" --exclude=plugin 2>&1 | head -3)"
 check "files: plugins identical (diff -r)" "" "$(diff -rq "$demo/app/plugin" "$pvc/plugin" 2>&1 | head -3)"
+if [ -n "${DEMO_IMAGE:-}" ]; then
+  check "image: the mover wrote the files as the image's user" "65532" "$(find "$pvc" -type f -printf '%u\n' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+fi
 secret=$(kubectl get secret ones-operations-config -o jsonpath='{.data.ones\.yaml}' | base64 -d | sha256sum)
 check "config: Secret ones-operations-config holds ones.yaml as exported" "$(sha256sum <"$demo/app/conf/ones.yaml")" "$secret"
 check "Redis: cache flushed" "0" "$(redis-cli -h 127.0.0.1 -p "$DST_REDIS" -a 'redis pass' --no-auth-warning DBSIZE)"

@@ -15,11 +15,25 @@ public struct Ferry: AsyncParsableCommand {
     /// Entry point. A parent that spawned us from a Dispatch worker thread
     /// passes on a mask that blocks SIGTERM and SIGINT; unblock them so a
     /// graceful shutdown is always possible.
+    ///
+    /// Called as `ferry-controller` (the image's link to this binary, what the
+    /// Deployment runs), it is `ferry controller`: the same flags, without the subcommand.
     public static func entry() async {
         var none = sigset_t()
         sigemptyset(&none)
         pthread_sigmask(SIG_SETMASK, &none, nil)
-        await Self.main(nil)
+        switch invokedAs(CommandLine.arguments.first ?? "ferry") {
+        case .controller: await ControllerCommand.runAsRoot()
+        case .ferry: await Self.main(nil)
+        }
+    }
+
+    public enum Invocation: Equatable, Sendable { case ferry, controller }
+
+    /// Which command a process is, from the name it was started under (argv[0]).
+    public static func invokedAs(_ argv0: String) -> Invocation {
+        let name = argv0.split(separator: "/").last.map(String.init) ?? argv0
+        return name == "ferry-controller" ? .controller : .ferry
     }
 }
 

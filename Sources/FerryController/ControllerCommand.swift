@@ -11,7 +11,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 
-/// `ferry controller` (and the lean `ferry-controller` executable the Deployment runs):
+/// `ferry controller` (and `ferry-controller`, the image's link to ferry, which the Deployment runs):
 /// reconcile Migrations.
 public struct ControllerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -173,7 +173,7 @@ struct ControllerService: Service {
 }
 
 extension ControllerCommand {
-    /// Parses the process's arguments and runs, as a root command (the lean `ferry-controller`).
+    /// Parses the process's arguments and runs, as a root command (ferry called as `ferry-controller`).
     public static func runAsRoot() async {
         await Self.main(nil)
     }

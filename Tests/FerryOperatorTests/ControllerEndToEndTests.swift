@@ -9,22 +9,31 @@ import Synchronization
 import TestSupport
 import Testing
 
-/// `ferry controller` (or, `lean`, the `ferry-controller` executable the Deployment runs) as its
-/// own process, logging to a file.
+/// `ferry controller` (or, `asLink`, ferry called as `ferry-controller` through a link, as the
+/// image's Deployment runs it) as its own process, logging to a file.
 final class ControllerProcess: @unchecked Sendable {
     let process = Process()
     let logPath: String
+    private var linkDir: String?
 
-    init(kubeconfig: String, name: String, metricsPort: Int? = nil, extra: [String] = [], lean: Bool = false) throws {
-        let binary = repoRoot + (lean ? "/.build/debug/ferry-controller" : "/.build/debug/ferry")
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw KubeClientError.invalidArgument("\(binary) is missing: run swift build first")
+    init(kubeconfig: String, name: String, metricsPort: Int? = nil, extra: [String] = [], asLink: Bool = false) throws {
+        let ferry = repoRoot + "/.build/debug/ferry"
+        guard FileManager.default.isExecutableFile(atPath: ferry) else {
+            throw KubeClientError.invalidArgument("\(ferry) is missing: run swift build first")
+        }
+        var binary = ferry
+        if asLink {
+            let dir = NSTemporaryDirectory() + "ferry-link-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            linkDir = dir
+            binary = dir + "/ferry-controller"
+            try FileManager.default.createSymbolicLink(atPath: binary, withDestinationPath: ferry)
         }
         logPath = NSTemporaryDirectory() + "ferry-controller-\(name)-\(UUID().uuidString.prefix(6)).log"
         FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: binary)
         let metrics = metricsPort.map { ["--metrics-port", String($0), "--metrics-host", "127.0.0.1"] } ?? ["--metrics-port=-1"]
-        process.arguments = (lean ? [] : ["controller"]) + ["--kubeconfig", kubeconfig, "--identity", name] + metrics + extra
+        process.arguments = (asLink ? [] : ["controller"]) + ["--kubeconfig", kubeconfig, "--identity", name] + metrics + extra
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardOutput = log
         process.standardError = log
@@ -47,7 +56,10 @@ final class ControllerProcess: @unchecked Sendable {
     /// SIGTERM now, without waiting (safe in a defer: no process outlives the test).
     func terminateNow() { if process.isRunning { process.terminate() } }
 
-    deinit { terminateNow() }
+    deinit {
+        terminateNow()
+        if let linkDir { try? FileManager.default.removeItem(atPath: linkDir) }
+    }
 
     func stop() async {
         if process.isRunning { process.terminate() }
@@ -65,10 +77,10 @@ struct ControllerEndToEndTests {
         }
     }
 
-    @Test("the lean ferry-controller executable (what the Deployment runs) takes the same flags and reconciles: the example is planned and fails at validate naming the missing Secret")
-    func leanBinary() async throws {
+    @Test("ferry called as ferry-controller through a link (what the Deployment runs) takes the controller's flags without the subcommand and reconciles: the example is planned and fails at validate naming the missing Secret")
+    func calledAsFerryController() async throws {
         try await withEnv { env in
-            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "lean", lean: true)
+            let controller = try ControllerProcess(kubeconfig: env.fixture.kubeconfig, name: "link", asLink: true)
             defer { controller.terminateNow() }
             #expect(try await env.kubectl("apply", "-f", repoRoot + "/manifests/examples/migration.yaml").status == 0)
             #expect(try await eventually(timeout: 20) { try await env.jsonpath("migration/ones", ".status.phase") == "Failed" }, "\(controller.log)")

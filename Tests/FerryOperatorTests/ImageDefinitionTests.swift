@@ -9,7 +9,7 @@ import Testing
 enum ImageDefinition {
     struct Image: Equatable {
         var suite = "", packages: [String] = [], trim = "", user = "", entrypoint: [String] = [], cmd: [String] = []
-        var binaries: [String] = [], buildFlags: [String] = []
+        var binaries: [String] = [], links: [String] = [], buildFlags: [String] = []
     }
 
     static func fromDockerfile(_ text: String) -> Image {
@@ -27,6 +27,9 @@ enum ImageDefinition {
             case "COPY" where words.contains("image/trim.sh"): image.trim = "image/trim.sh"
             case "COPY" where words.last == "/usr/local/bin/":
                 image.binaries = words.dropFirst().filter { $0.hasPrefix("/out/") }.map { String($0.dropFirst(5)) }
+            case "RUN" where words.count >= 5 && words[1] == "ln" && words[2] == "-s":
+                // RUN ln -s ferry /usr/local/bin/NAME: NAME runs ferry.
+                if words[3] == "ferry", words[4].hasPrefix("/usr/local/bin/") { image.links.append(String(words[4].dropFirst(15))) }
             case "RUN":
                 if let i = words.firstIndex(of: "--no-install-recommends") {
                     image.packages = Array(words[(i + 1)...].prefix { $0 != "&&" }).sorted()
@@ -57,6 +60,7 @@ enum ImageDefinition {
         image.entrypoint = json(vars["ENTRYPOINT"] ?? "")
         image.cmd = (vars["CMD"] ?? "").split(separator: " ").map(String.init)
         image.binaries = (vars["BINARIES"] ?? "").split(separator: " ").map(String.init)
+        image.links = (vars["LINKS"] ?? "").split(separator: " ").map(String.init)
         image.trim = text.contains("--customize-hook=\"sh '$root/image/trim.sh'") ? "image/trim.sh" : ""
         if let build = text.split(separator: "\n").first(where: { $0.contains("swift build -c release --product \"$product\"") }) {
             let words = build.split(separator: " ").map(String.init)
@@ -80,6 +84,7 @@ enum ImageDefinition {
         check("entrypoint", docker.entrypoint, script.entrypoint)
         check("command", docker.cmd, script.cmd)
         check("binaries", docker.binaries, script.binaries)
+        check("links", docker.links, script.links)
         check("build flags", docker.buildFlags, script.buildFlags)
         return out
     }
@@ -90,7 +95,7 @@ struct ImageDefinitionTests {
     let dockerfile = (try? String(contentsOfFile: repoRoot + "/Dockerfile", encoding: .utf8)) ?? ""
     let script = (try? String(contentsOfFile: repoRoot + "/scripts/build-image.sh", encoding: .utf8)) ?? ""
 
-    @Test("same Debian suite, packages, trimming, user, entrypoint, command, binaries and build flags; the user is the one Ferry's pods run as")
+    @Test("same Debian suite, packages, trimming, user, entrypoint, command, binaries, links and build flags; the user is the one Ferry's pods run as")
     func same() {
         let docker = ImageDefinition.fromDockerfile(dockerfile), made = ImageDefinition.fromScript(script)
         #expect(ImageDefinition.differences(docker, made) == [])
@@ -99,10 +104,10 @@ struct ImageDefinitionTests {
         #expect(docker.packages.contains("mariadb-client") && docker.packages.contains("zstd"))
         #expect(docker.trim == "image/trim.sh")
         #expect(docker.entrypoint == ["/usr/local/bin/ferry"] && docker.cmd == ["controller"])
-        #expect(docker.binaries == ["ferry", "ferry-controller"])
+        #expect(docker.binaries == ["ferry"] && docker.links == ["ferry-controller"])
         #expect(docker.buildFlags.contains("-Osize") && docker.buildFlags.contains("--static-swift-stdlib"))
         #expect(docker.user == "\(RestrictedPod.uid):\(RestrictedPod.uid)")
-        // The Deployment runs a binary the image holds.
+        // The Deployment runs a name the image holds.
         let deployment = (try? String(contentsOfFile: repoRoot + "/manifests/deployment.yaml", encoding: .utf8)) ?? ""
         #expect(deployment.contains("command: [/usr/local/bin/ferry-controller]"))
     }
@@ -113,8 +118,9 @@ struct ImageDefinitionTests {
         let cases: [(String, String, String)] = [
             ("USER 65532:65532", "USER 1000:1000", "user"),
             ("mariadb-client zstd", "mariadb-client", "packages"),
-            ("/out/ferry /out/ferry-controller /usr/local/bin/", "/out/ferry /usr/local/bin/", "binaries"),
-            ("-Xlinker -no-pie -Xlinker -s \\\n && swift build -c release --product ferry-controller", "-Xlinker -s \\\n && swift build -c release --product ferry-controller", "build flags"),
+            ("COPY --from=build /out/ferry /usr/local/bin/", "COPY --from=build /out/ferry /out/ferry-controller /usr/local/bin/", "binaries"),
+            ("RUN ln -s ferry /usr/local/bin/ferry-controller", "RUN ln -s ferry /usr/local/bin/ferry-ctl", "links"),
+            ("-Xlinker -no-pie -Xlinker -s \\\n", "-Xlinker -s \\\n", "build flags"),
             ("CMD [\"controller\"]", "CMD [\"version\"]", "command"),
             ("COPY image/trim.sh", "COPY other/trim.sh", "trimming"),
         ]
