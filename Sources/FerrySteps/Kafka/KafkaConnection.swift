@@ -65,7 +65,7 @@ final class KafkaConnection: @unchecked Sendable {
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
-                .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(ChannelOptions.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls, let handshake {
