@@ -348,11 +348,12 @@ final class PodRunner: Sendable {
         var args: [String]
         if let image {
             // In the image, paths are the container's own: nothing is mapped.
-            let sandbox = ContainerSandbox(rootfs: image.rootfs, stateDirectory: podDir + "/container-" + containerName, uid: identity.uid, gid: identity.gid,
+            var sandbox = ContainerSandbox(rootfs: image.rootfs, stateDirectory: podDir + "/container-" + containerName, uid: identity.uid, gid: identity.gid,
                                            supplementalGroups: fsGroup.map { [$0] } ?? [],
                                            readOnlyRoot: securityContext?["readOnlyRootFilesystem"]?.boolValue == true,
                                            mounts: sandboxMounts, workingDir: container["workingDir"]?.stringValue ?? image.workingDir)
             do {
+                sandbox = try sandbox.resolvingTargets()
                 try sandbox.prepare()
             } catch {
                 refuse(pod, uid: uid, container: containerName, reason: "CreateContainerError", message: "\(error)")

@@ -73,6 +73,49 @@ struct ImageModeUnitTests {
         #expect(s.launch(["ferry", "version"]).args.suffix(2) == ["ferry", "version"])
     }
 
+    @Test("mount targets follow the container's links inside its root: /var/run → /run, relative links, .. stopping at the root, a loop refused")
+    func containerPaths() throws {
+        let links = ["/var/run": "/run", "/a/b": "../c", "/up": "../../../../etc", "/l1": "/l2", "/l2": "/l1", "/etc/hosts": "/tmp/../../host-file", "/vol/escape": "/"]
+        func resolve(_ p: String) throws -> String { try ContainerPath.resolve(p) { links[$0] } }
+        #expect(try resolve("/var/run/secrets/kubernetes.io/serviceaccount") == "/run/secrets/kubernetes.io/serviceaccount")
+        #expect(try resolve("/a/b/d") == "/c/d")
+        #expect(try resolve("/up/passwd") == "/etc/passwd", ".. never climbs above the container's root")
+        #expect(try resolve("/etc/hosts") == "/host-file")
+        #expect(try resolve("/vol/escape/x") == "/x")
+        #expect(try resolve("/./data//sub/") == "/data/sub")
+        #expect(throws: ContainerPath.TooManyLinks.self) { try resolve("/l1/x") }
+        // A path inside a volume is looked up in the volume's source, else in the image's tree.
+        #expect(ContainerPath.host("/data/sub", rootfs: "/img", mounts: [(target: "/data", source: "/host/claim")]) == "/host/claim/sub")
+        #expect(ContainerPath.host("/database", rootfs: "/img", mounts: [(target: "/data", source: "/host/claim")]) == "/img/database")
+        #expect(ContainerPath.host("/data", rootfs: "/img", mounts: [(target: "/data", source: "/host/claim"), (target: "/", source: "/x")]) == "/host/claim")
+    }
+
+    @Test("a hostile image tree: absolute links in the image or in a volume land inside the container, never on the host's /run, /etc or /tmp")
+    func hostileImageTree() throws {
+        let root = try makeTempDir("hostile-image")
+        let claim = try makeTempDir("hostile-claim")
+        for dir in ["var", "etc", "usr"] { try FileManager.default.createDirectory(atPath: root + "/" + dir, withIntermediateDirectories: true) }
+        try FileManager.default.createSymbolicLink(atPath: root + "/var/run", withDestinationPath: "/run")
+        try FileManager.default.createSymbolicLink(atPath: root + "/etc/hosts", withDestinationPath: "/tmp/kubesim-victim")
+        try FileManager.default.createSymbolicLink(atPath: root + "/usr/share", withDestinationPath: "../../../../../../etc")
+        try FileManager.default.createSymbolicLink(atPath: claim + "/inner", withDestinationPath: "/etc/cron.d")
+        let sandbox = ContainerSandbox(rootfs: root, stateDirectory: root + "-state", uid: 65532, gid: 65532, readOnlyRoot: true, mounts: [
+            .init(source: "/host/sa", target: "/var/run/secrets/kubernetes.io/serviceaccount", readOnly: true),
+            .init(source: "/host/hosts", target: "/etc/hosts", file: true),
+            .init(source: "/host/claim", target: "/usr/share/data"),
+            .init(source: claim, target: "/data"),
+            .init(source: "/host/cache", target: "/data/inner/cache"),
+        ])
+        let targets = try sandbox.resolvingTargets().mounts.map(\.target)
+        #expect(targets.contains("/run/secrets/kubernetes.io/serviceaccount"))
+        #expect(targets.contains("/tmp/kubesim-victim"), "the image's own /tmp, under the container's root")
+        #expect(targets.contains("/etc/data"))
+        #expect(targets.contains("/etc/cron.d/cache"), "a link inside a volume resolves inside the container too")
+        let script = try sandbox.resolvingTargets().script()
+        #expect(!script.contains("/var/run/"), "\(script)")
+        #expect(script.contains("mkdir -p '\(root)-state/merged''/run/secrets/kubernetes.io/serviceaccount'"), "\(script)")
+    }
+
     @Test("an image KubeSim cannot resolve: the pod waits in ErrImagePull naming the image, as a cluster shows it")
     func unresolvable() async throws {
         try await KubectlEnv.with(images: ["ferry/missing:1": "oci-archive:/nonexistent/ferry.oci.tar", "ferry/gone:1": "localhost/ferry/no-such-image:1"]) { env in
@@ -99,7 +142,7 @@ struct ImageSmokeTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 
     static func withImage(_ body: (KubectlEnv) async throws -> Void) async throws {
-        try await KubectlEnv.with(images: ["ferry/ferry:under-test": testImage ?? ""], body)
+        try await KubectlEnv.with(tls: true, images: ["ferry/ferry:under-test": testImage ?? ""], body)
     }
 
     /// Runs a pod to its end; its phase, log and termination message.
@@ -124,6 +167,7 @@ struct ImageSmokeTests {
         try await Self.withImage { env in
             let script = """
                 set -e; id -u; id -g; ferry version; ferry-controller --help | head -1; mariadb --version; mariadb-dump --version; zstd --version
+                echo "namespace: $(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace)"; test -s /var/run/secrets/kubernetes.io/serviceaccount/token
                 for p in /x /etc/x /usr/local/bin/x /var/tmp/x; do if touch $p 2>/dev/null; then echo "wrote $p"; fi; done
                 touch /tmp/ok && echo tmp-writable
                 """
@@ -136,6 +180,8 @@ struct ImageSmokeTests {
             #expect(r.log.contains("mariadb  Ver") && r.log.contains("mariadb-dump  Ver") && r.log.contains("Zstandard"), "\(r.log)")
             #expect(!r.log.contains("wrote "), "nothing outside the volumes is writable: \(r.log)")
             #expect(r.log.contains("tmp-writable"))
+            // The service account at the path a cluster uses, through Debian's /var/run → /run link.
+            #expect(r.log.contains("namespace: default"), "\(r.log)")
         }
     }
 
