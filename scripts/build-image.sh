@@ -50,7 +50,7 @@ mkdir -p "$OUT"
 if [ "${SKIP_BINARIES:-0}" != 1 ]; then
   t=$(now)
   for product in $BINARIES; do
-    swift build -c release --product "$product" --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie -Xlinker -s --scratch-path .build-static
+    swift build -c release --product "$product" --static-swift-stdlib -Xswiftc -Osize -Xlinker -no-pie -Xlinker -s --scratch-path .build-static >&2
   done
   echo "image: binary built in $(since "$t") s" >&2
 fi
