@@ -14,10 +14,10 @@ root=${1:?usage: trim.sh ROOT}
 installed() { chroot "$root" dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' "$@" 2>/dev/null | awk '$1 == "ii" { print $2 }'; }
 purge=$(installed perl perl-base debconf 'perl-modules-*' 'libperl5*' 'lib*-perl' apt libapt-pkg6.0 debian-archive-keyring gpgv \
         login passwd 'libpam*' libdb5.3 util-linux util-linux-extra mount bsdutils libmount1 libblkid1 libsmartcols1 \
-        libsystemd0 libudev1 libgcrypt20 libgpg-error0 libgdbm6 libgdbm-compat4)
+        libsystemd0 libudev1 libgcrypt20 libgpg-error0 libgdbm6 libgdbm-compat4 e2fsprogs libext2fs2 libss2 libcom-err2 logsave)
 if [ -n "$purge" ]; then
-  chroot "$root" dpkg --purge --force-depends --force-remove-essential --force-remove-protected $purge >/dev/null 2>&1 \
-    || { echo "trim.sh: dpkg --purge $purge failed in $root" >&2; exit 1; }
+  out=$(chroot "$root" dpkg --purge --force-depends --force-remove-essential --force-remove-protected $purge 2>&1) \
+    || { echo "trim.sh: dpkg --purge $purge failed in $root: $out" >&2; exit 1; }
 fi
 # The MariaDB client's other tools: 4–5 MB each, never run by a step.
 for tool in mariadb-admin mariadb-binlog mariadb-check mariadb-conv mariadb-import mariadb-plugin \
@@ -36,8 +36,14 @@ find "$root/usr/bin" -xtype l -delete
 rm -rf "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* \
        "$root"/usr/share/lintian "$root"/usr/share/linda "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin \
        "$root"/var/cache/debconf/*-old "$root"/var/log/*
-# Nothing kept may load a library removed above.
-broken=$(chroot "$root" /bin/sh -c 'for f in /usr/bin/* /usr/sbin/* /usr/local/bin/*; do [ -f "$f" ] && ldd "$f" 2>/dev/null | grep -q "not found" && echo "$f"; done' || true)
+# Nothing kept may load a library removed above: the programs, the libraries, and the MariaDB
+# client's authentication plugins (loaded with dlopen, so no program names them).
+[ -x "$root/usr/bin/ldd" ] || { echo "trim.sh: $root/usr/bin/ldd is gone; cannot check the libraries" >&2; exit 1; }
+broken=$(chroot "$root" /bin/sh -c 'for f in /usr/bin/* /usr/sbin/* /usr/local/bin/* /usr/lib/x86_64-linux-gnu/*.so* /usr/lib/x86_64-linux-gnu/libmariadb3/plugin/*.so; do
+  [ -f "$f" ] && [ ! -L "$f" ] || continue
+  out=$(ldd "$f" 2>&1) || case $out in *"not a dynamic executable"*|*"statically linked"*) continue ;; *) echo "$f"; continue ;; esac
+  case $out in *"not found"*) echo "$f" ;; esac
+done')
 if [ -n "$broken" ]; then
   echo "trim.sh: these still load a removed library: $broken" >&2
   exit 1

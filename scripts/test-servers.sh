@@ -115,7 +115,8 @@ start_zookeeper() { # DIR PORT — ZooKeeper 3.8 from Debian's zookeeper package
       </dev/null >"$d/stdout.log" 2>&1 &
   ZK_PID=$!
   # srvr answers "not currently serving requests" until sessions can be made (ruok says imok earlier).
-  wait_until 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf srvr >&3; grep -q '^Mode:' <&3" \
+  # Each try has its own deadline: a server that accepts and never answers must not hang the wait.
+  wait_until 60 timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf srvr >&3; grep -q '^Mode:' <&3" \
       || { cat "$d/stdout.log" "$d/zookeeper.log" >&2 2>/dev/null; die "zookeeper did not become ready"; }
 }
 

@@ -13,7 +13,7 @@ enum ContainerPath {
 
     /// `path` with every symbolic link resolved inside the container; `readlink` gives the target
     /// of a container path that is a link (nil for anything else, missing included).
-    static func resolve(_ path: String, readlink: (String) -> String?) throws -> String {
+    static func resolve(_ path: String, readlink: (String) throws -> String?) throws -> String {
         var pending = components(path)
         var done: [String] = []
         var links = 0
@@ -24,7 +24,7 @@ enum ContainerPath {
                 continue
             }
             let candidate = "/" + (done + [part]).joined(separator: "/")
-            guard let target = readlink(candidate) else {
+            guard let target = try readlink(candidate) else {
                 done.append(part)
                 continue
             }
@@ -49,26 +49,48 @@ enum ContainerPath {
     }
 
     /// The symbolic link at `path` on the host, if it is one.
-    static func hostReadlink(_ path: String) -> String? {
+    static func hostReadlink(_ path: String) throws -> String? {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK else { return nil }
-        return try? FileManager.default.destinationOfSymbolicLink(atPath: path)
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n >= 0 else { throw UnreadableLink(path: path, reason: String(cString: strerror(errno))) }
+        return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    struct UnreadableLink: Error, CustomStringConvertible {
+        var path: String, reason: String
+        var description: String { "cannot read the symbolic link \(path): \(reason)" }
+    }
+
+    /// A volume's `subPath` as a path inside the volume, its links resolved inside the volume
+    /// (the API server refuses absolute ones and `..`; so does this).
+    static func subPath(_ sub: String, in volume: String) throws -> String {
+        if sub.hasPrefix("/") || components(sub).contains("..") {
+            throw ContainerSandbox.ConfigError(description: "subPath \"\(sub)\" must be a relative path without '..'")
+        }
+        return volume + (try resolve("/" + sub) { try hostReadlink(volume + $0) })
     }
 }
 
 extension ContainerSandbox {
     /// The sandbox with each mount's target resolved inside the container: through the image's
-    /// tree and the volumes mounted before it (shorter targets first, as the script mounts them).
+    /// tree and the volumes mounted at a resolved target above it, until nothing changes (a
+    /// resolved target can move a mount before or after another); the script mounts them
+    /// shortest first, and checks again on the spot that no target passes through a link.
     func resolvingTargets() throws -> ContainerSandbox {
-        var resolved: [Mount] = []
-        for mount in mounts.sorted(by: { $0.target.count < $1.target.count }) {
-            let earlier = resolved.filter { !$0.file }.map { (target: $0.target, source: $0.source) }
-            var m = mount
-            m.target = try ContainerPath.resolve(mount.target) { ContainerPath.hostReadlink(ContainerPath.host($0, rootfs: rootfs, mounts: earlier)) }
-            resolved.append(m)
+        var resolved = mounts.map(\.target)
+        for _ in 0...mounts.count {
+            let current = resolved
+            let next = try mounts.indices.map { i in
+                let others = mounts.indices.filter { $0 != i && !mounts[$0].file }.map { (target: current[$0], source: mounts[$0].source) }
+                return try ContainerPath.resolve(mounts[i].target) { try ContainerPath.hostReadlink(ContainerPath.host($0, rootfs: rootfs, mounts: others)) }
+            }
+            if next == current { break }
+            resolved = next
         }
         var copy = self
-        copy.mounts = resolved
+        copy.mounts = zip(mounts, resolved).map { m, t in var m = m; m.target = t; return m }
         return copy
     }
 }

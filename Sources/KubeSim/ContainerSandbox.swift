@@ -37,6 +37,10 @@ struct ContainerSandbox: Equatable {
         var lines = [
             "set -eu",
             "mount -t overlay overlay -o \(q("lowerdir=\(rootfs),upperdir=\(stateDirectory)/upper,workdir=\(stateDirectory)/work")) \(m)",
+            // Every path made or mounted on must lie in the container: no link on the way.
+            "root=$(realpath -- \(m))",
+            "inside() { [ \"$(realpath -m -- \"$root$1\")\" = \"$root$1\" ] || { echo \"kubesim: $1 in the container passes through a symbolic link\" >&2; exit 1; }; }",
+            "inside /proc; inside /dev; inside /tmp",
             "mkdir -p \(m)/proc \(m)/dev \(m)/tmp",
             "mount -t proc -o nosuid,nodev,noexec proc \(m)/proc",
             "mount -t tmpfs -o nosuid,mode=755,size=1m dev \(m)/dev",
@@ -47,6 +51,7 @@ struct ContainerSandbox: Equatable {
         // Shorter targets first: a volume inside another volume is mounted over it.
         for mount in mounts.sorted(by: { $0.target.count < $1.target.count }) {
             let t = m + q(mount.target)
+            lines.append("inside \(q(mount.target))")
             if mount.file {
                 lines.append("mkdir -p \"$(dirname \(t))\"; [ -e \(t) ] || : > \(t)")
             } else {
@@ -71,8 +76,10 @@ struct ContainerSandbox: Equatable {
         ("/usr/bin/unshare", ["--mount", "--propagation", "private", "--", "/bin/sh", "-c", script(), "kubesim-container"] + command)
     }
 
-    /// Makes the folders the overlay needs.
+    /// Makes the folders the overlay needs; a restarted container starts from a fresh
+    /// writable layer, as the kubelet gives it.
     func prepare() throws {
+        for dir in ["upper", "work"] { try? FileManager.default.removeItem(atPath: stateDirectory + "/" + dir) }
         for dir in ["upper", "work", "merged"] {
             try FileManager.default.createDirectory(atPath: stateDirectory + "/" + dir, withIntermediateDirectories: true)
         }

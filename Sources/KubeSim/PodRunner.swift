@@ -268,7 +268,12 @@ final class PodRunner: Sendable {
         for m in container["volumeMounts"]?.arrayValue ?? [] {
             guard let path = m["mountPath"]?.stringValue, let vname = m["name"]?.stringValue, var local = volumes[vname] else { continue }
             if let sub = m["subPath"]?.stringValue, !sub.isEmpty {
-                local += "/" + sub
+                do {
+                    local = try ContainerPath.subPath(sub, in: local)
+                } catch {
+                    refuse(pod, uid: uid, container: containerName, reason: "CreateContainerConfigError", message: "\(error)")
+                    return
+                }
                 try? FileManager.default.createDirectory(atPath: local, withIntermediateDirectories: true)
                 if image != nil { chmod(local, 0o777) }
             }

@@ -10,7 +10,8 @@ import TestSupport
 /// SOL_SOCKET, where TCP_NODELAY's number means SO_DEBUG) works here and fails every connection
 /// in a cluster. These run each network role of the binary as that user: a client (Kafka), a
 /// server (the gateway), and KubeSim's API server (`make sandbox` as a normal user).
-@Suite("Network code as the pods' user (65532, no capabilities)", .serialized, .timeLimit(.minutes(3)))
+@Suite("Network code as the pods' user (65532, no capabilities)", .serialized, .timeLimit(.minutes(3)),
+       .enabled(if: getuid() == 0, "runs ferry as 65532 through setpriv, which needs root"))
 struct NonRootNetworkTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
     static let user = "65532"

@@ -107,6 +107,7 @@ struct ImageModeUnitTests {
             .init(source: "/host/cache", target: "/data/inner/cache"),
         ])
         let targets = try sandbox.resolvingTargets().mounts.map(\.target)
+        #expect(targets.count == 5)
         #expect(targets.contains("/run/secrets/kubernetes.io/serviceaccount"))
         #expect(targets.contains("/tmp/kubesim-victim"), "the image's own /tmp, under the container's root")
         #expect(targets.contains("/etc/data"))
@@ -114,6 +115,63 @@ struct ImageModeUnitTests {
         let script = try sandbox.resolvingTargets().script()
         #expect(!script.contains("/var/run/"), "\(script)")
         #expect(script.contains("mkdir -p '\(root)-state/merged''/run/secrets/kubernetes.io/serviceaccount'"), "\(script)")
+    }
+
+    @Test("a link planted in a volume where another mount's target lies is seen, whichever order the targets resolve in")
+    func plantedInVolume() throws {
+        let root = try makeTempDir("planted-image"), claim = try makeTempDir("planted-claim")
+        try FileManager.default.createDirectory(atPath: root + "/var", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/var/run", withDestinationPath: "/run")
+        // An earlier pod (the claim is 0777) left t → /etc/nologin; the claim goes at /var/run/aaaaaaaa
+        // (17 characters, /run/aaaaaaaa once resolved), the termination file at /run/aaaaaaaa/t (15).
+        try FileManager.default.createSymbolicLink(atPath: claim + "/t", withDestinationPath: "/etc/nologin")
+        let sandbox = ContainerSandbox(rootfs: root, stateDirectory: root + "-state", uid: 65532, gid: 65532, readOnlyRoot: false, mounts: [
+            .init(source: claim, target: "/var/run/aaaaaaaa"),
+            .init(source: "/host/termination", target: "/run/aaaaaaaa/t", file: true),
+        ])
+        let targets = try sandbox.resolvingTargets().mounts.map(\.target)
+        #expect(targets == ["/run/aaaaaaaa", "/etc/nologin"], "the container's /etc/nologin, not the host's")
+    }
+
+    @Test("the script's own check: a target reached through a link is refused on the spot (a link swapped in after the resolution), a plain one passes")
+    func insideCheck() async throws {
+        let root = try makeTempDir("inside-check")
+        try FileManager.default.createDirectory(atPath: root + "/data/plain", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/data/swapped", withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: root + "/dangling", withDestinationPath: "/nonexistent-\(UUID().uuidString)")
+        let script = ContainerSandbox(rootfs: "/", stateDirectory: "/x", uid: 1, gid: 1, readOnlyRoot: false, mounts: []).script()
+        let inside = try #require(script.split(separator: "\n").first { $0.hasPrefix("inside() {") })
+        func check(_ path: String) async throws -> CommandResult {
+            try await runCommand("/bin/sh", ["-c", "root=\(ContainerSandbox.quote(root)); \(inside); inside \(ContainerSandbox.quote(path)); echo ok"])
+        }
+        #expect(try await check("/data/plain/new/dir").stdout == "ok\n")
+        let swapped = try await check("/data/swapped/cron.d")
+        #expect(swapped.status != 0 && swapped.stderr.contains("/data/swapped/cron.d in the container passes through a symbolic link"), "\(swapped.combined)")
+        #expect(try await check("/dangling").status != 0)
+        #expect(script.contains("inside /proc; inside /dev; inside /tmp"))
+    }
+
+    @Test("subPath: absolute or '..' is refused as the API server does; a link inside the volume stays inside it")
+    func subPaths() throws {
+        let volume = try makeTempDir("subpath-volume")
+        try FileManager.default.createSymbolicLink(atPath: volume + "/x", withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: volume + "/up", withDestinationPath: "../../..")
+        #expect(try ContainerPath.subPath("logs/app", in: volume) == volume + "/logs/app")
+        #expect(try ContainerPath.subPath("x", in: volume) == volume + "/etc")
+        #expect(try ContainerPath.subPath("up/etc", in: volume) == volume + "/etc")
+        for bad in ["/etc", "../x", "a/../../b"] {
+            #expect(throws: ContainerSandbox.ConfigError.self) { try ContainerPath.subPath(bad, in: volume) }
+        }
+    }
+
+    @Test("a restarted container starts from a fresh writable layer")
+    func freshLayer() throws {
+        let state = try makeTempDir("fresh-layer")
+        let sandbox = ContainerSandbox(rootfs: "/", stateDirectory: state, uid: 1, gid: 1, readOnlyRoot: false, mounts: [])
+        try sandbox.prepare()
+        try FileManager.default.createSymbolicLink(atPath: state + "/upper/etc", withDestinationPath: "/tmp")
+        try sandbox.prepare()
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: state + "/upper")) == [])
     }
 
     @Test("an image KubeSim cannot resolve: the pod waits in ErrImagePull naming the image, as a cluster shows it")
