@@ -22,7 +22,7 @@ public struct Rebuilds: Sendable {
             return try await TemplateJob(client: client).run(job.template, field: "rebuilds[\(rebuild.name)].job.template", step: "rebuild/\(rebuild.name)", migration: migration, attempt: attempt)
         }
         if let restart = rebuild.rolloutRestart {
-            return try await rolloutRestart(restart.deployment, namespace: namespace, now: now)
+            return try await rolloutRestart(restart.deployment, namespace: namespace, mark: Self.restartMark(migration: migration, attempt: attempt), now: now)
         }
         return .failed("rebuilds[\(rebuild.name)] has none of configMap, job, rolloutRestart", permanent: true)
     }
@@ -49,11 +49,34 @@ public struct Rebuilds: Sendable {
                           message: "\(cm.name).\(cm.key): \(old ?? "(unset)") → \(new)")
     }
 
-    func rolloutRestart(_ deployment: String, namespace: String, now: Date) async throws -> StepOutcome {
+    /// The annotation on a restarted Deployment naming the Migration and attempt that restarted it:
+    /// the step run again for the same attempt (from a stale cache, or after a status write that
+    /// was lost) finds it, and neither restarts the application twice nor records a stamp the
+    /// Deployment does not hold.
+    static let restartedBy = "ferry.dev/restarted-by"
+    static let restartedAt = "kubectl.kubernetes.io/restartedAt"
+
+    static func restartMark(migration: Migration, attempt: Int) -> String {
+        "\(migration.metadata.uid ?? migration.metadata.name ?? "")/\(attempt)"
+    }
+
+    func rolloutRestart(_ deployment: String, namespace: String, mark: String, now: Date) async throws -> StepOutcome {
+        let current: JSONValue
+        do {
+            current = try await client.get(.deployments, name: deployment, namespace: namespace)
+        } catch let e as KubeAPIError where e.isNotFound {
+            return .failed("Deployment \(deployment) (rebuilds[].rolloutRestart.deployment) does not exist in namespace \(namespace)", permanent: true)
+        }
+        if current[path: ["metadata", "annotations", Self.restartedBy]]?.stringValue == mark,
+           let stamp = current[path: ["spec", "template", "metadata", "annotations", Self.restartedAt]]?.stringValue {
+            return .succeeded(result: ["deployment": .string(deployment), "restartedAt": .string(stamp)], message: "restarted Deployment \(deployment) (by this attempt already)")
+        }
         let stamp = Timestamps.format(now)
         do {
+            // One merge patch: the mark and the restart land together or not at all.
             _ = try await client.patch(.deployments, name: deployment, namespace: namespace, .merge([
-                "spec": ["template": ["metadata": ["annotations": ["kubectl.kubernetes.io/restartedAt": .string(stamp)]]]],
+                "metadata": ["annotations": [Self.restartedBy: .string(mark)]],
+                "spec": ["template": ["metadata": ["annotations": [Self.restartedAt: .string(stamp)]]]],
             ]))
         } catch let e as KubeAPIError where e.isNotFound {
             return .failed("Deployment \(deployment) (rebuilds[].rolloutRestart.deployment) does not exist in namespace \(namespace)", permanent: true)
