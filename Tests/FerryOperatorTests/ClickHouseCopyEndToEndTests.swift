@@ -7,7 +7,7 @@ import Testing
 
 /// `spec.clickhouse.copy` through kubectl against KubeSim: the controller as its own process,
 /// the copy Job a real `ferry clickhouse copy` process, two real ClickHouse servers.
-@Suite("ClickHouse live copy end to end (kubectl, KubeSim, two ClickHouse)", .serialized, .timeLimit(.minutes(5)))
+@Suite("ClickHouse live copy end to end (kubectl, KubeSim, two ClickHouse)", .serialized, .takingTurns)
 struct ClickHouseCopyEndToEndTests {
     @Test("a Migration with clickhouse.copy: validate, quiesce, clickhouse-schema, clickhouse-copy/<db.table> (12 partitions through remote(), verified), resume; every partition equal on the target; the source's password only in its Secret")
     func copy() async throws {

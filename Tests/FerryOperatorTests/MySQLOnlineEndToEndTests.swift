@@ -8,7 +8,7 @@ import Testing
 /// `spec.mysql.mode: replicate` through kubectl against KubeSim, the controller as its own
 /// process, step Jobs as real `ferry mysql …` processes, two real MariaDB servers and the old
 /// application writing to the source as a non-admin user the whole time.
-@Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .timeLimit(.minutes(10)))
+@Suite("MySQL online end to end (kubectl, KubeSim, two MariaDB)", .serialized, .takingTurns)
 struct MySQLOnlineEndToEndTests {
     static func migration(_ name: String, _ pair: ReplicationPair, db: String, package: String, verify: Bool = true, stopSource: String? = nil, reverse: Bool = false, snapshot: String = "live") -> String {
         """

@@ -6,7 +6,7 @@ import Testing
 
 /// Copying a live ClickHouse table partition by partition between two real ClickHouse 18.16
 /// servers (``PartitionCopy``).
-@Suite("ClickHouse partition copy (two real ClickHouse servers)", .serialized, .timeLimit(.minutes(5)))
+@Suite("ClickHouse partition copy (two real ClickHouse servers)", .serialized, .takingTurns)
 struct ClickHouseCopyTests {
     /// A table of `rows` rows over 12 monthly partitions on the source; none on the target.
     func setUp(_ pair: ClickHousePair, rows: Int = 120_000) async throws -> String {

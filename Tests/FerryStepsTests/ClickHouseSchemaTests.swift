@@ -7,7 +7,7 @@ import Testing
 /// The schema reshaped on the way (``ClickHouseSchema``): a real source ClickHouse 18.16, and a
 /// target of two replicas of one shard with a real ZooKeeper 3.8 (cluster `target`, macros
 /// shard/replica, distributed DDL).
-@Suite("ClickHouse schema and engine rewrite (ClickHouse source, ZooKeeper, two target replicas)", .serialized, .timeLimit(.minutes(5)))
+@Suite("ClickHouse schema and engine rewrite (ClickHouse source, ZooKeeper, two target replicas)", .serialized, .takingTurns)
 struct ClickHouseSchemaTests {
     static let replicated = EngineRewrite.Options(replicate: ["MergeTree": .init(), "ReplacingMergeTree": .init()], cluster: "target")
 

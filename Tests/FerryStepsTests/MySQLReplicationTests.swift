@@ -5,7 +5,7 @@ import Testing
 
 /// `ferry mysql snapshot | status | cutover` against two real MariaDB servers with GTID
 /// replication, with a non-admin writer on the source.
-@Suite("MySQL by replication (two real MariaDB servers)", .serialized, .timeLimit(.minutes(5)))
+@Suite("MySQL by replication (two real MariaDB servers)", .serialized, .takingTurns)
 struct MySQLReplicationTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Verify while running (``ReplicationVerifier``) against two real MariaDB servers replicating,
 /// with the application writing on the source.
-@Suite("MySQL verify while running (two real MariaDB servers)", .serialized, .timeLimit(.minutes(5)))
+@Suite("MySQL verify while running (two real MariaDB servers)", .serialized, .takingTurns)
 struct MySQLVerifyTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 

@@ -396,7 +396,7 @@ struct ParallelExportTests {
 
 /// Resuming the parallel export on a server with a binary log (the replication pair's source).
 // The pair is shared with the replication suites, which take turns with it: the limit covers the wait.
-@Suite("parallel export: killed mid-part, resumed", .serialized, .timeLimit(.minutes(10)))
+@Suite("parallel export: killed mid-part, resumed", .serialized, .takingTurns)
 struct ParallelExportResumeTests {
     static let ferry = repoRoot + "/.build/debug/ferry"
 
