@@ -36,6 +36,15 @@ public enum Estimator {
         return b.timeIntervalSince(a)
     }
 
+    /// How long validate ran, from its process's start (its result's `startedAt`) when that falls
+    /// within the step: the pod's start before it, on a node's first pod the image pull, is a cost
+    /// later steps do not pay again, so it is no measure of this cluster's pace.
+    public static func validateRun(_ s: StepStatus?) -> Double? {
+        guard let whole = duration(s), let b = s?.finishedAt.flatMap(Timestamps.parse) else { return nil }
+        guard case .string(let text)? = s?.result?["startedAt"], let began = Timestamps.parse(text), began <= b else { return whole }
+        return min(whole, b.timeIntervalSince(began))
+    }
+
     /// Earlier runs by kind (`StepKind.family`), from the steps other Migrations finished.
     public static func history(_ statuses: [MigrationStatus]) -> [String: [Sample]] {
         var out: [String: [Sample]] = [:]
@@ -130,7 +139,9 @@ public enum Estimator {
     /// Migration's: one run slowed by a busy moment would otherwise inflate every step.
     public static func forPlan(_ spec: MigrationSpec, contents: PackageContents?, validate: StepStatus?, others: [MigrationStatus], blockers: [String] = []) -> Estimate {
         let earlier = history(others)
-        let runs = ([validate?.state == .succeeded ? duration(validate) : nil].compactMap { $0 } + (earlier["validate"] ?? []).map(\.seconds)).filter { $0 > 0 }
+        var validates: [StepStatus] = others.flatMap { $0.steps ?? [] }.filter { $0.name == "validate" }
+        if let validate { validates.append(validate) }
+        let runs: [Double] = validates.filter { $0.state == .succeeded }.compactMap { validateRun($0) }.filter { $0 > 0 }
         return estimate(steps: steps(for: spec, contents: contents), sizes: contents?.sizes ?? [:], history: earlier, blockers: blockers,
                         pace: pace(validateSeconds: runs.min()), between: downtimeFactor(others), validatedAt: validate?.finishedAt)
     }

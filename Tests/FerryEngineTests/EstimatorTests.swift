@@ -1,4 +1,5 @@
 import FerryAPI
+import FerryProtocol
 @testable import FerryEngine
 import Foundation
 import KubeClient
@@ -69,5 +70,39 @@ extension EstimatorTests {
         let e = Estimator.estimate(steps: ["quiesce", "resume"], sizes: [:], history: [:], between: (1.5, 1))
         #expect(e.downtimeSeconds == 37.5 && e.downtimeBasis?.contains("× 1.50") == true)
         #expect(Estimator.estimate(steps: ["quiesce", "mysql-cutback", "resume"], sizes: [:], history: [:]).steps.map(\.name) == ["quiesce", "resume"], "the way back runs only when asked for")
+    }
+}
+
+extension EstimatorTests {
+    @Test("this cluster's pace is validate's run from its process's start: the pod's start before it (the image pull on a node's first pod) is left out; a start outside the step (clock skew) is not trusted")
+    func paceLeavesOutThePull() {
+        var v = StepStatus(name: "validate", state: .succeeded, attempts: 1, startedAt: "2026-12-01T10:00:00.000000Z", finishedAt: "2026-12-01T10:00:02.500000Z")
+        #expect(Estimator.validateRun(v) == 2.5, "without the process's start, the whole step")
+        v.result = ["startedAt": .string("2026-12-01T10:00:02.000000Z")]
+        #expect(Estimator.validateRun(v) == 0.5)
+        v.result = ["startedAt": .string("2026-12-01T10:00:03.000000Z")]
+        #expect(Estimator.validateRun(v) == 2.5, "a start after the step's end")
+        v.result = ["startedAt": .string("2026-12-01T09:59:00.000000Z")]
+        #expect(Estimator.validateRun(v) == 2.5, "a start before the step's: at most the whole step")
+        v.result = ["startedAt": .string("yesterday")]
+        #expect(Estimator.validateRun(v) == 2.5)
+
+        // The estimate: a step's fixed part (the MySQL step's, its size unknown) at this pace.
+        v.result = ["startedAt": .string("2026-12-01T10:00:02.000000Z")]
+        var spec = MigrationSpec(package: PackageSource(hostPath: "/p"), appVersion: "1")
+        spec.mysql = MySQLSpec(host: "mysql", credentialsSecret: "mysql-creds")
+        let contents = PackageContents(mysql: ["crm"], clickhouse: [], kafka: false, files: [])
+        let fixed = Estimator.defaults["mysql"]!.fixed
+        func seconds(_ e: Estimate) -> Double? { e.steps.first { $0.name == "mysql/crm" }?.seconds }
+        func expected(_ run: Double) -> Double { (fixed * Estimator.pace(validateSeconds: run) * 10).rounded() / 10 }
+        #expect(seconds(Estimator.forPlan(spec, contents: contents, validate: v, others: [])) == expected(0.5))
+        v.result = nil
+        #expect(seconds(Estimator.forPlan(spec, contents: contents, validate: v, others: [])) == expected(2.5))
+        // An earlier Migration's validate counts the same way.
+        var earlier = MigrationStatus()
+        var old = v
+        old.result = ["startedAt": .string("2026-12-01T10:00:01.500000Z")]
+        earlier.steps = [old]
+        #expect(seconds(Estimator.forPlan(spec, contents: contents, validate: v, others: [earlier])) == expected(1.0), "the fastest run, pull left out")
     }
 }

@@ -75,10 +75,15 @@ public struct ValidateResult: Codable, Sendable, Equatable {
     public var parts: [PackagePart]?
     /// `spec.mysql.external`: the database that stays where it is, as validate found it.
     public var external: ExternalMySQLCheck?
+    /// When the validate process began (MicroTime). The estimate's pace is validate's run from
+    /// here: the pod's start before it, which on a node's first pod is the image pull, is a cost
+    /// the later steps do not pay again.
+    public var startedAt: String?
 
     public init(packageVersion: String, appVersion: String, layout: String, sourceHost: String, package: PackageContents, notes: [String], endpoints: [String], volumes: [VolumeSpace],
-                parts: [PackagePart]? = nil, external: ExternalMySQLCheck? = nil) {
+                parts: [PackagePart]? = nil, external: ExternalMySQLCheck? = nil, startedAt: String? = nil) {
         self.external = external
+        self.startedAt = startedAt
         self.packageVersion = packageVersion
         self.appVersion = appVersion
         self.layout = layout

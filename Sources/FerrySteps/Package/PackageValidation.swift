@@ -2,6 +2,7 @@ import FerryProtocol
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import KubeClient
 #endif
 
 /// The `validate` step: everything that can be checked before the
@@ -59,6 +60,7 @@ public struct PackageValidation: Sendable {
     }
 
     public func run() throws -> ValidateResult {
+        let started = Date()
         let pkg = try BackupPackage.open(options.packagePath)
         let version = pkg.metadata.appVersion
         if version != options.appVersion && !options.allowVersionMismatch {
@@ -165,7 +167,7 @@ public struct PackageValidation: Sendable {
                                                                                           mysqlExternal: options.external != nil,
                                                                                           configSet: options.required.contains("config") || options.required.contains("config-unsealed"),
                                                                                           clickhouseSet: options.required.contains("clickhouse"))) : nil,
-            external: external)
+            external: external, startedAt: Timestamps.formatMicro(started))
     }
 
     /// Bytes each step restores (the dumps' and data files' sizes, the folders' from the manifest),
