@@ -56,6 +56,35 @@ struct ParallelExportUnitTests {
         #expect(throws: (any Error).self) { try cut.withUnsafeBytes { raw in var b = [UInt8](repeating: 0, count: 64); _ = try b.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 1, into: $0.baseAddress!) } } }
     }
 
+    @Test("a byte to escape at every place in a value, and in every lane of the eight-byte scan, is escaped; a value of only such bytes too")
+    func escapedAtEveryPlace() throws {
+        let escapes: [UInt8: [UInt8]] = [0: [92, 48], 9: [92, 116], 10: [92, 110], 92: [92, 92]]
+        for length in 1...40 {
+            for place in 0..<length {
+                for (special, escaped) in escapes {
+                    // Neighbours one off the special bytes, which a careless word test could take for them.
+                    var value = (0..<length).map { [8, 11, 91, 93, 1, 0x5D, 0x89, 0xDC][$0 % 8] as UInt8 }
+                    value[place] = special
+                    let p = Self.payload([value, Array("x".utf8)])
+                    let out = try p.withUnsafeBytes { raw -> [UInt8] in
+                        var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
+                        let n = try buffer.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 2, into: $0.baseAddress!) }
+                        return Array(buffer[0..<n])
+                    }
+                    let expected = Array(value[..<place]) + escaped + Array(value[(place + 1)...]) + [9, 120, 10]
+                    #expect(out == expected, "length \(length), \(special) at \(place)")
+                }
+            }
+            let all = (0..<length).map { [0, 9, 10, 92][$0 % 4] as UInt8 }
+            let out = try Self.payload([all]).withUnsafeBytes { raw -> [UInt8] in
+                var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
+                let n = try buffer.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 1, into: $0.baseAddress!) }
+                return Array(buffer[0..<n])
+            }
+            #expect(out == all.flatMap { escapes[$0]! } + [10])
+        }
+    }
+
     @Test("the protocol's parsers never crash or read past a message, whatever a server sends; fuzzed")
     func parsersFuzz() {
         var rng = SystemRandomNumberGenerator()
