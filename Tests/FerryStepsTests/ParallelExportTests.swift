@@ -63,7 +63,7 @@ struct ParallelExportUnitTests {
             for place in 0..<length {
                 for (special, escaped) in escapes {
                     // Neighbours one off the special bytes, which a careless word test could take for them.
-                    var value = (0..<length).map { [8, 11, 91, 93, 1, 0x5D, 0x89, 0xDC][$0 % 8] as UInt8 }
+                    var value = (0..<length).map { [8, 11, 91, 93, 1, 0x8A, 0x89, 0xDC][$0 % 8] as UInt8 }
                     value[place] = special
                     let p = Self.payload([value, Array("x".utf8)])
                     let out = try p.withUnsafeBytes { raw -> [UInt8] in

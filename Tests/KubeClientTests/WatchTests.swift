@@ -42,14 +42,14 @@ struct WatchTests {
                 if e.object.name == "stop" { break }
             }
         }
-        #expect(try await eventually { f.server.store.activeWatchCount == 1 })
+        #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 1 }, "the watch is open")
         _ = try await c.create(.configMaps, ["metadata": ["name": "stop"]])
         try await task.value
         #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 0 }, "the watch connection must close when the consumer stops")
         let cancelled = Task {
             for try await _ in c.watch(.configMaps, options: WatchOptions(timeoutSeconds: 250)) {}
         }
-        #expect(try await eventually { f.server.store.activeWatchCount == 1 })
+        #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 1 }, "the watch is open")
         cancelled.cancel()
         #expect(try await eventually(timeout: 60) { f.server.store.activeWatchCount == 0 }, "task cancellation must close the watch")
     }

@@ -139,8 +139,10 @@ public func waitForExit(_ process: Process) async {
     }
 }
 
-/// Polls `condition` until it is true or `timeout` passes.
-public func eventually(timeout: Double = 10, interval: Double = 0.05, _ condition: () async throws -> Bool) async rethrows -> Bool {
+/// Polls `condition` until it is true or `timeout` passes. The default is generous: under the
+/// full suite on 2 cores a watch took more than 10 s to open in a CI run; a condition that holds
+/// returns at once, so only a failure waits the whole minute.
+public func eventually(timeout: Double = 60, interval: Double = 0.05, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await condition() { return true }
