@@ -38,7 +38,7 @@ extension MigrationSpec {
         }
         if var m = s.mysql {
             if m.port == nil { m.port = MigrationDefaults.mysqlPort }
-            if m.parallelism == nil { m.parallelism = MigrationDefaults.mysqlParallelism }
+            if m.parallelism == nil { m.parallelism = .count(MigrationDefaults.mysqlParallelism) }
             if m.optional == nil { m.optional = false }
             if m.mode == nil { m.mode = MigrationDefaults.mysqlMode }
             if m.verify == nil { m.verify = true }

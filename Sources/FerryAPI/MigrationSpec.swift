@@ -110,8 +110,9 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     public var credentialsSecret: String
     /// Databases to restore; default: all that the package holds.
     public var databases: [String]?
-    /// Connections used to import one database.
-    public var parallelism: Int?
+    /// Connections used to import one database (1–64), or auto: one per core of the server, at
+    /// most 8, and no more than there are parts worth one.
+    public var parallelism: CountOrAuto?
     /// A failure marks the migration Degraded instead of Failed.
     public var optional: Bool?
     /// `restore` (default): import the package's dumps with the app stopped. `replicate`: copy
@@ -129,7 +130,7 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
     /// `credentialsSecret` above are then not used.
     public var external: MySQLExternalSpec?
 
-    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: Int? = nil, optional: Bool? = nil,
+    public init(host: String, port: Int? = nil, credentialsSecret: String, databases: [String]? = nil, parallelism: CountOrAuto? = nil, optional: Bool? = nil,
                 mode: String? = nil, source: MySQLSourceSpec? = nil, cutover: MySQLCutoverSpec? = nil, verify: Bool? = nil, external: MySQLExternalSpec? = nil) {
         self.host = host
         self.port = port
@@ -151,7 +152,7 @@ public struct MySQLSpec: Codable, Sendable, Hashable {
         port = try c.decodeIfPresent(Int.self, forKey: .port)
         credentialsSecret = try c.decodeIfPresent(String.self, forKey: .credentialsSecret) ?? ""
         databases = try c.decodeIfPresent([String].self, forKey: .databases)
-        parallelism = try c.decodeIfPresent(Int.self, forKey: .parallelism)
+        parallelism = try c.decodeIfPresent(CountOrAuto.self, forKey: .parallelism)
         optional = try c.decodeIfPresent(Bool.self, forKey: .optional)
         mode = try c.decodeIfPresent(String.self, forKey: .mode)
         source = try c.decodeIfPresent(MySQLSourceSpec.self, forKey: .source)
@@ -651,7 +652,7 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     /// copy, reflink or move; left out: a reflink where the filesystem can, else a copy.
     public var method: String?
     /// Transfer pods splitting the package folders between them (1–64, or auto; default 1).
-    public var shards: ShardCount?
+    public var shards: CountOrAuto?
     /// No progress for this many seconds → Progressing=False.
     public var stallSeconds: Int?
 
@@ -665,22 +666,31 @@ public struct FileSyncSpec: Codable, Sendable, Hashable {
     }
 }
 
-/// `fileSync.shards`: a number of transfer pods, or `auto` (one per node that can mount the
-/// volumes; one when they are one node's, or with the change journal). Anything else is kept
-/// as written, for validation to name.
-public enum ShardCount: Codable, Sendable, Hashable, ExpressibleByIntegerLiteral {
+/// A number, or `auto` for Ferry to pick (`mysql.parallelism`: from the server's cores and the
+/// parts' sizes; `fileSync.shards`: one pod per node that can mount the volumes). Anything else
+/// is kept as written, for validation to name.
+public enum CountOrAuto: Codable, Sendable, Hashable, ExpressibleByIntegerLiteral {
     case count(Int)
     case auto
     case invalid(String)
 
     public init(integerLiteral value: Int) { self = .count(value) }
 
+    /// As step arguments spell it: the number, 0 for auto; nil when invalid.
+    public var argument: Int? {
+        switch self {
+        case .count(let n): return n
+        case .auto: return 0
+        case .invalid: return nil
+        }
+    }
+
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let n = try? c.decode(Int.self) {
             self = .count(n)
         } else if let s = try? c.decode(String.self) {
-            self = s == "auto" ? .auto : Int(s).map(ShardCount.count) ?? .invalid(s)
+            self = s == "auto" ? .auto : Int(s).map(CountOrAuto.count) ?? .invalid(s)
         } else {
             self = .invalid("(not a number or a string)")
         }

@@ -69,7 +69,8 @@ extension MigrationSpec {
             if m.host.isEmpty { fail("spec.mysql.host", "is empty; set the MySQL service name, e.g. mysql.myapp (or spec.mysql.external for a database that stays outside the cluster)") }
             if m.credentialsSecret.isEmpty { fail("spec.mysql.credentialsSecret", "is empty; name a Secret with keys username and password") }
             Self.checkPort(m.port, "spec.mysql.port", &errors)
-            Self.checkRange(m.parallelism, 1...64, "spec.mysql.parallelism", &errors)
+            if case .invalid(let text) = m.parallelism { fail("spec.mysql.parallelism", "\"\(text)\" is neither a number of connections (1…64) nor auto") }
+            if case .count(let n) = m.parallelism { Self.checkRange(n, 1...64, "spec.mysql.parallelism", &errors) }
             for (i, db) in (m.databases ?? []).enumerated() where db.isEmpty || db.contains("/") || db.contains(".") || db.contains(" ") {
                 fail("spec.mysql.databases[\(i)]", "\"\(db)\" is not a database name")
             }

@@ -38,8 +38,8 @@ struct MySQLSnapshot: AsyncParsableCommand {
     @OptionGroup var servers: MySQLServerOptions
     @Option(name: .customLong("database"), help: "A database to move (repeatable; default: every one on the source but the system ones).")
     var databases: [String] = []
-    @Option(help: "Connections used for each database's import.")
-    var parallelism: Int = 2
+    @Option(help: "Connections used for each database's import: a number, or auto.")
+    var parallelism = Connections(2)
     @Option(help: "Where the dump is kept while it is restored (default: TMPDIR).")
     var workDir: String?
     @Flag(help: "Replace databases already on the target (those an earlier run of this step wrote).")
@@ -51,7 +51,7 @@ struct MySQLSnapshot: AsyncParsableCommand {
     @OptionGroup var result: ResultOptions
 
     var arguments: MySQLSnapshotArguments {
-        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism, workDir: workDir, replaceExisting: replaceExisting, reversible: reversible, package: package, resultFile: result.resultFile)
+        MySQLSnapshotArguments(servers: servers.servers, databases: databases, parallelism: parallelism.count, workDir: workDir, replaceExisting: replaceExisting, reversible: reversible, package: package, resultFile: result.resultFile)
     }
 
     func run() async throws {

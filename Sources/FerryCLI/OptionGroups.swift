@@ -49,3 +49,23 @@ struct KafkaConnectionOptions: ParsableArguments {
         try KafkaClient(bootstrap: bootstrap, security: try security())
     }
 }
+
+/// `--parallelism`: a number of connections, or auto (0 in the step's arguments: the restore
+/// picks from the server's cores and the parts' sizes).
+struct Connections: ExpressibleByArgument {
+    var count: Int
+
+    init(_ count: Int) { self.count = count }
+
+    init?(argument: String) {
+        if argument == "auto" {
+            count = 0
+        } else if let n = Int(argument) {
+            count = n
+        } else {
+            return nil
+        }
+    }
+
+    var defaultValueDescription: String { count == 0 ? "auto" : "\(count)" }
+}

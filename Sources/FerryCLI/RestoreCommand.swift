@@ -28,8 +28,8 @@ struct RestoreMySQL: AsyncParsableCommand {
     @Option(help: "MySQL/MariaDB port.")
     var port: Int = 3306
     @OptionGroup var credentials: CredentialsOption
-    @Option(help: "Connections used for the import.")
-    var parallelism: Int = 2
+    @Option(help: "Connections used for the import: a number, or auto.")
+    var parallelism = Connections(2)
     @Option(help: ArgumentHelp("Bytes of INSERT statements per connection run.", visibility: .hidden))
     var chunkBytes: Int = 16 << 20
     @Flag(help: ArgumentHelp("Send rows as the dump's INSERT statements, not LOAD DATA LOCAL.", visibility: .hidden))
@@ -38,7 +38,7 @@ struct RestoreMySQL: AsyncParsableCommand {
 
     var arguments: MySQLArguments {
         MySQLArguments(package: package.package, database: database, targetDatabase: targetDatabase, host: host, port: port,
-                       credentialsDir: credentials.credentialsDir, parallelism: parallelism, resultFile: result.resultFile)
+                       credentialsDir: credentials.credentialsDir, parallelism: parallelism.count, resultFile: result.resultFile)
     }
 
     func run() async throws {

@@ -31,15 +31,27 @@ public enum SchemaValidator {
 
     static func walk(_ schema: JSONValue, _ value: inout JSONValue, _ path: String, strict: Bool, root: Bool, _ causes: inout [APIStatus.Cause]) {
         if case .null = value, schema["nullable"]?.boolValue == true { return }
-        if schema["x-kubernetes-int-or-string"]?.boolValue == true {
+        // An int-or-string has no type; its other checks apply as JSON Schema says: minimum and
+        // maximum to the integer, pattern and lengths to the string.
+        let intOrString = schema["x-kubernetes-int-or-string"]?.boolValue == true
+        if intOrString {
             switch value {
-            case .int, .string: return
+            case .int, .string: break
             default:
                 causes.append(cause(path, "FieldValueTypeInvalid", "Invalid value: \"\(typeName(value))\": must be an integer or a string"))
                 return
             }
         }
-        let type = schema["type"]?.stringValue
+        if let branches = schema["anyOf"]?.arrayValue, !branches.contains(where: { branch in
+            var copy = value
+            var found: [APIStatus.Cause] = []
+            walk(branch, &copy, path, strict: strict, root: false, &found)
+            return found.isEmpty
+        }) {
+            causes.append(cause(path, "FieldValueInvalid", "Invalid value: \(JSONWire.string(value)): \(path) in body must match at least one schema in anyOf"))
+            return
+        }
+        let type = intOrString ? nil : schema["type"]?.stringValue
         if let type {
             let actual = typeName(value)
             let ok = actual == type || (type == "number" && actual == "integer") || (type == "integer" && value.intValue != nil && actual == "number")

@@ -24,6 +24,7 @@ struct MySQLOnlineEndToEndTests {
             host: 127.0.0.1
             port: \(pair.targetPort)
             credentialsSecret: mysql-root
+            parallelism: auto
             mode: replicate
             source: {host: 127.0.0.1, port: \(pair.sourcePort), credentialsSecret: mysql-repl, databases: [\(db)], snapshot: \(snapshot)}
             cutover:
@@ -160,6 +161,8 @@ struct MySQLOnlineEndToEndTests {
             #expect(try await env.jsonpath("migration/online", ".status.downtime.from") == env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-cutover")].result.readOnlyAt"#))
             #expect(try await env.jsonpath("deployment/web", ".spec.replicas") == "1", "the workloads are back")
             #expect(try await env.jsonpath("migration/online", #".status.steps[*].name"#) == "validate quiesce mysql-snapshot mysql-replicate mysql-cutover resume")
+            // parallelism: auto, for a small database: one connection.
+            #expect(try await env.jsonpath("migration/online", #".status.steps[?(@.name=="mysql-snapshot")].result.databases[*].parallelism"#) == "1")
         }
         }
     }

@@ -131,7 +131,7 @@ struct ArgvRoundTripTests {
     /// A spec with every section, as a user would write it.
     func everything() -> (Migration, MigrationSpec) {
         var s = MigrationSpec(package: PackageSource(hostPath: "/srv/backup", nodeName: "node-1"), appVersion: "6.4.1")
-        s.mysql = MySQLSpec(host: "mysql.ones", credentialsSecret: "mysql-creds", parallelism: 4)
+        s.mysql = MySQLSpec(host: "mysql.ones", credentialsSecret: "mysql-creds", parallelism: .auto)
         s.clickhouse = ClickHouseSpec(url: "https://ch.ones:8443", credentialsSecret: "ch-creds")
         s.kafka = KafkaSpec(bootstrap: "k-0:9093,k-1:9093", credentialsSecret: "kafka-creds", tls: KafkaTLSSpec(serverName: "kafka.internal", insecureSkipVerify: true), groups: ["billing", "mail"])
         s.config = ConfigSpec(secretName: "app-config", keySecret: "config-key")
@@ -156,7 +156,9 @@ struct ArgvRoundTripTests {
             let parsed = try Ferry.parseAsRoot(argv)
             switch parsed {
             case let c as RestoreValidate: #expect(try c.arguments() == ValidateArguments(argv: argv)); seen.insert(step)
-            case let c as RestoreMySQL: #expect(try c.arguments == MySQLArguments(argv: argv)); seen.insert(step)
+            case let c as RestoreMySQL:
+                #expect(try c.arguments == MySQLArguments(argv: argv)); seen.insert(step)
+                #expect(c.arguments.parallelism == 0 && argv.joined(separator: " ").contains("--parallelism auto"), "spec.mysql.parallelism: auto reaches the step as --parallelism auto: \(argv)")
             case let c as RestoreClickHouse: #expect(try c.arguments == ClickHouseArguments(argv: argv)); seen.insert(step)
             case let c as RestoreKafka: #expect(try c.arguments == KafkaArguments(argv: argv)); seen.insert(step)
             case let c as RestoreConfig: #expect(try c.arguments == ConfigArguments(argv: argv)); seen.insert(step)

@@ -11,7 +11,7 @@ struct MySQLSnapshotStep: JobStepKind {
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard let m = spec.mysql, m.replicates, let servers = Self.servers(spec) else { return nil }
         // A database on the target is this Migration's only if an earlier run of this step wrote it.
-        return MySQLSnapshotArguments(servers: servers, databases: m.source?.databases ?? [], parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism,
+        return MySQLSnapshotArguments(servers: servers, databases: m.source?.databases ?? [], parallelism: m.parallelism?.argument ?? MigrationDefaults.mysqlParallelism,
                                       workDir: Self.scratch, replaceExisting: step.dataChanged == true, reversible: m.reverses,
                                       package: m.source?.fromPackage == true ? StepPod.packageMount : nil)
     }

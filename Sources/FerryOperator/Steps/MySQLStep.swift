@@ -8,7 +8,7 @@ struct MySQLStep: JobStepKind {
     func arguments(for step: StepStatus, spec: MigrationSpec) -> (any StepArguments)? {
         guard case .mysql(let db?) = StepKind(step.name), let m = spec.mysql else { return nil }
         return MySQLArguments(package: StepPod.packageMount, database: db, host: m.host, port: m.port ?? MigrationDefaults.mysqlPort,
-                              credentialsDir: StepPod.credentialsMount("mysql"), parallelism: m.parallelism ?? MigrationDefaults.mysqlParallelism)
+                              credentialsDir: StepPod.credentialsMount("mysql"), parallelism: m.parallelism?.argument ?? MigrationDefaults.mysqlParallelism)
     }
 
     func secrets(spec: MigrationSpec) -> [StepSecret] {

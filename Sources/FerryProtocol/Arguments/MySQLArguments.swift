@@ -10,6 +10,7 @@ public struct MySQLArguments: StepArguments {
     public var host: String
     public var port: Int
     public var credentialsDir: String?
+    /// Connections importing; 0: auto (`--parallelism auto`).
     public var parallelism: Int
     public var resultFile: String
 

@@ -13,19 +13,11 @@ extension MySQLArguments {
         let source = try pkg.mysql(database)
         let (user, password) = try Credentials.login(userEnv: "FERRY_MYSQL_USERNAME", passwordEnv: "FERRY_MYSQL_PASSWORD", directory: credentialsDir, defaultUser: "root")
         let client = try MySQLClient(MySQLEndpoint(host: host, port: port, user: user, password: password))
-        var width = parallelism
-        if width == 0 {
-            let cores = (try? client.query("SELECT @@GLOBAL.thread_pool_size").first?.first).flatMap { $0.flatMap { Int($0) } }
-            width = MySQLRestore.autoParallelism(serverCores: cores, localCores: ProcessInfo.processInfo.activeProcessorCount,
-                                                 partBytes: source.parts.map { $0.map { ManifestBuilder.fileSize($0.path) } }
-                                                     // A single dump is imported in runs of 16 MiB.
-                                                     ?? [Int64](repeating: 16 << 20, count: max(1, Int(ManifestBuilder.fileSize(source.dumpPath) >> 24))))
-        }
         var options = MySQLRestore.Options(
-            dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: width,
+            dumpPath: source.dumpPath, database: targetDatabase ?? database, parallelism: parallelism,
             expectedTables: source.expectedTables, expectedSHA256: source.sha256, chunkBytes: chunkBytes, loadData: loadData)
         options.packageDatabase = database
         options.parts = source.parts
-        return try await MySQLRestore(client: client, options: options).run()
+        return try await MySQLRestore(client: client, options: MySQLRestore.resolvingAuto(options, client: client)).run()
     }
 }

@@ -20,7 +20,7 @@ extension MySQLSnapshotArguments {
     /// dumps and the position they recorded — each database restored and verified (in parallel
     /// inside each database), and the target replicating from that position.
     public func run(say: @escaping @Sendable (String) -> Void = { print($0) }) async throws -> MySQLSnapshotResult {
-        guard parallelism >= 1 && parallelism <= 64 else { throw StepError.configuration("--parallelism must be between 1 and 64 (spec.mysql.parallelism)") }
+        guard parallelism >= 0 && parallelism <= 64 else { throw StepError.configuration("--parallelism must be auto or between 1 and 64 (spec.mysql.parallelism)") }
         let started = Date()
         let r = try servers.replication()
         let folder = (workDir ?? NSTemporaryDirectory()) + "/ferry-snapshot-\(getpid())"
@@ -62,7 +62,7 @@ extension MySQLSnapshotArguments {
                 options.packageDatabase = db
             }
             defer { if let written { unlink(written) } }
-            restored.append(try await MySQLRestore(client: r.target, options: options, say: say).run())
+            restored.append(try await MySQLRestore(client: r.target, options: MySQLRestore.resolvingAuto(options, client: r.target), say: say).run())
         }
         try await ProcessSpawn.onThread { try r.startReplica(from: copy.position, databases: databases) }
         say("\(r.targetName) replicates \(databases.joined(separator: ", ")) from \(r.sourceName) at \(copy.position)")

@@ -138,6 +138,18 @@ public struct MySQLRestore: Sendable {
         return try await ProcessSpawn.onThread { try restore.runBlocking() }
     }
 
+    /// The options with `parallelism` 0 (auto) made a number: ``autoParallelism(serverCores:localCores:partBytes:)``
+    /// over the server's `thread_pool_size` and the parts (a single dump counts as runs of 16 MiB).
+    public static func resolvingAuto(_ options: Options, client: MySQLClient) -> Options {
+        guard options.parallelism == 0 else { return options }
+        var resolved = options
+        let cores = (try? client.query("SELECT @@GLOBAL.thread_pool_size").first?.first).flatMap { $0.flatMap { Int($0) } }
+        let partBytes = options.parts.map { $0.map { ManifestBuilder.fileSize($0.path) } }
+            ?? [Int64](repeating: 16 << 20, count: max(1, Int(ManifestBuilder.fileSize(options.dumpPath) >> 24)))
+        resolved.parallelism = autoParallelism(serverCores: cores, localCores: ProcessInfo.processInfo.activeProcessorCount, partBytes: partBytes)
+        return resolved
+    }
+
     /// `--parallelism auto`: one connection per core of the server (MariaDB's `thread_pool_size`
     /// defaults to them), else of this host, at most 8; no more than there are parts of 8 MiB or
     /// more (a small database gains nothing from more connections), at least 1. Pure.
