@@ -24,9 +24,10 @@ extension ClickHouseArguments {
                 continue
             }
             let source = try pkg.clickhouse(table)
-            let restore = ClickHouseRestore(client: client, options: .init(
-                table: table, schemaPath: source.schemaPath, dataPath: source.dataPath, expected: source.entry,
-                expectedSHA256: source.sha256, blockSize: maxInsertBlockSize, parallelism: parallelism))
+            var options = ClickHouseRestore.Options(table: table, schemaPath: source.schemaPath, dataPath: source.dataPath, expected: source.entry,
+                                                    expectedSHA256: source.sha256, blockSize: maxInsertBlockSize, parallelism: parallelism)
+            options.parts = source.parts
+            let restore = ClickHouseRestore(client: client, options: options)
             results.append(try await restore.run())
         }
         return results

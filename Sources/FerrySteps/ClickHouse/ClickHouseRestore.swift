@@ -30,6 +30,8 @@ public struct ClickHouseRestore: Sendable {
         public var blockSize: Int
         public var minimumBlockSize: Int
         public var parallelism: Int
+        /// A split table's partition files (each checked, then inserted in turn); `dataPath` is then their folder.
+        public var parts: [PartFile]?
 
         public init(table: String, schemaPath: String, dataPath: String, expected: PackageManifest.ClickHouseTable, expectedSHA256: String? = nil, blockSize: Int = 1_048_576, minimumBlockSize: Int = 1_000, parallelism: Int = 2) {
             self.table = table
@@ -44,6 +46,16 @@ public struct ClickHouseRestore: Sendable {
     }
 
 
+    /// One partition's file of a split table, as the manifest lists it.
+    public struct PartFile: Sendable, Equatable {
+        public var path: String
+        /// Package-relative, as the manifest names it (for messages).
+        public var file: String
+        public var partition: String
+        public var rows: Int
+        public var sha256: String?
+    }
+
     public let client: ClickHouseClient
     public let options: Options
     public let say: @Sendable (String) -> Void
@@ -57,10 +69,16 @@ public struct ClickHouseRestore: Sendable {
     public func run() async throws -> ClickHouseResult {
         let started = Date()
         let (database, tableName) = try Self.split(options.table)
-        let file: MappedFile, schema: String
+        let files: [MappedFile], schema: String
         do {
-            file = try MappedFile(path: options.dataPath)
-            schema = try check(file, database: database, table: tableName)
+            schema = try checkSchema(database: database, table: tableName)
+            if let parts = options.parts {
+                files = try checkParts(parts, table: options.table)
+            } else {
+                let file = try MappedFile(path: options.dataPath)
+                try check(file)
+                files = [file]
+            }
             try await client.ping()
         } catch {
             throw StepError.beforeChange((error as? StepError) ?? .target("\(error)"))
@@ -71,7 +89,7 @@ public struct ClickHouseRestore: Sendable {
         while true {
             try await recreate(database: database, schema: schema)
             do {
-                try await insertAll(file, blockSize: blockSize)
+                for file in files { try await insertAll(file, blockSize: blockSize) }
                 break
             } catch let e as ClickHouseServerError where e.code == ClickHouseServerError.memoryLimitExceeded {
                 let next = blockSize / 2
@@ -92,7 +110,7 @@ public struct ClickHouseRestore: Sendable {
         let rows = options.expected.rows
         say("clickhouse \(options.table): \(rows) rows, \(partitions) partitions verified in \(String(format: "%.1f", seconds)) s")
         return ClickHouseResult(
-            table: options.table, rows: rows, bytes: file.count, partitions: partitions,
+            table: options.table, rows: rows, bytes: files.reduce(0) { $0 + $1.count }, partitions: partitions,
             seconds: (seconds * 100).rounded() / 100, rowsPerSecond: seconds > 0 ? Int(Double(rows) / seconds) : rows,
             blockSize: blockSize, parallelism: options.parallelism,
             verified: partitions > 0 ? "count() and rows of \(partitions) partitions equal the manifest" : "count() equals the manifest",
@@ -109,8 +127,8 @@ public struct ClickHouseRestore: Sendable {
         return (parts[0], parts[1])
     }
 
-    /// The package checks: schema names this table, data sha256 and row count match.
-    func check(_ file: MappedFile, database: String, table: String) throws -> String {
+    /// The schema is a CREATE TABLE of this table; returns it.
+    func checkSchema(database: String, table: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: options.schemaPath) else {
             throw StepError.badPackage("cannot read \(options.schemaPath)")
         }
@@ -118,6 +136,49 @@ public struct ClickHouseRestore: Sendable {
         guard Self.createdTable(schema).map({ $0 == "\(database).\(table)" }) == true else {
             throw StepError.badPackage("\(options.schemaPath) is not a CREATE TABLE \(database).\(table) statement; re-export the package")
         }
+        return schema
+    }
+
+    /// A split table's files: each inside the table's folder, its sha256 (required) and rows as
+    /// the manifest says, each partition once, and the parts adding up to the table's rows and
+    /// partitions. Names every file that differs; maps them for the insert.
+    func checkParts(_ parts: [PartFile], table: String) throws -> [MappedFile] {
+        var problems: [String] = []
+        var files: [MappedFile] = []
+        for p in parts {
+            guard p.file.hasPrefix("clickhouse/\(table)/"), !p.file.dropFirst("clickhouse/\(table)/".count).contains("/") else {
+                problems.append("\(p.file) is not a file of clickhouse/\(table)/")
+                continue
+            }
+            guard let expected = p.sha256 else {
+                problems.append("\(p.file) has no sha256 in the manifest")
+                continue
+            }
+            let file = try MappedFile(path: p.path)
+            let actual = SHA256.hash(data: file.bytes).hexString
+            if actual != expected.lowercased() {
+                problems.append("\(p.file) has sha256 \(actual), the manifest says \(expected)")
+            } else if Self.lineCount(file.bytes) != p.rows {
+                problems.append("\(p.file) holds \(Self.lineCount(file.bytes)) rows, the manifest says \(p.rows)")
+            }
+            files.append(file)
+        }
+        let byPartition = Dictionary(grouping: parts, by: \.partition)
+        for (id, list) in byPartition.sorted(by: { $0.key < $1.key }) where list.count > 1 { problems.append("partition \(id) has \(list.count) files") }
+        let total = parts.reduce(0) { $0 &+ $1.rows }
+        if total != options.expected.rows { problems.append("the parts hold \(total) rows, the manifest's table \(options.expected.rows)") }
+        if let expected = options.expected.partitions, expected != byPartition.mapValues({ $0.reduce(0) { $0 &+ $1.rows } }) {
+            problems.append("the parts' partitions differ from the manifest's partitions of \(table)")
+        }
+        guard problems.isEmpty else {
+            throw StepError.badPackage("ClickHouse \(table): " + problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? " and \(problems.count - 5) more" : "")
+                + ". The files changed or are incomplete; copy the package again. Nothing was changed on the target")
+        }
+        return files
+    }
+
+    /// The data file's sha256 and row count match the manifest.
+    func check(_ file: MappedFile) throws {
         if let expected = options.expectedSHA256 {
             let actual = SHA256.hash(data: file.bytes).hexString
             guard actual == expected.lowercased() else {
@@ -128,7 +189,6 @@ public struct ClickHouseRestore: Sendable {
         guard rows == options.expected.rows else {
             throw StepError.badPackage("\(options.dataPath) holds \(rows) rows but the manifest says \(options.expected.rows); copy the package again")
         }
-        return schema
     }
 
     /// The `db.table` a `CREATE TABLE [IF NOT EXISTS] db.table …` statement creates, without backquotes.

@@ -56,10 +56,14 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         public var passwordFile: String?
         /// `db.table`, or `db.*` for every table of a database.
         public var tables: [String]
-        /// Tables exported at once (default 2).
+        /// Tables, or partitions of a split table, exported at once (default 2).
         public var parallelism: Int?
-        public init(url: String, user: String? = nil, passwordFile: String? = nil, tables: [String], parallelism: Int? = nil) {
+        /// A MergeTree table with PARTITION BY and more uncompressed data than this is written one
+        /// file per partition, partitions in parallel (default 64 MiB; 0: every partitioned table).
+        public var splitAboveBytes: Int64?
+        public init(url: String, user: String? = nil, passwordFile: String? = nil, tables: [String], parallelism: Int? = nil, splitAboveBytes: Int64? = nil) {
             self.parallelism = parallelism
+            self.splitAboveBytes = splitAboveBytes
             self.url = url
             self.user = user
             self.passwordFile = passwordFile
@@ -167,7 +171,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
     static let fields: [String: [String]] = [
         "": ["output", "appVersion", "sourceHost", "minFreePercent", "mysql", "clickhouse", "kafka", "files", "config"],
         "mysql": ["host", "port", "user", "passwordFile", "databases", "parallelism", "gtid", "format", "compression"],
-        "clickhouse": ["url", "user", "passwordFile", "tables", "parallelism"],
+        "clickhouse": ["url", "user", "passwordFile", "tables", "parallelism", "splitAboveBytes"],
         "kafka": ["bootstrap", "groups", "tls", "credentialsDir"],
         "files": ["name", "path", "manifestOnly", "bucket"],
         "bucket": ["endpoint", "bucket", "prefix", "region", "pathStyle", "credentialsDir", "caFile"],
@@ -219,6 +223,7 @@ public struct ExportConfig: Codable, Sendable, Equatable {
         if let p = minFreePercent, !(0...99).contains(p) { out.append("minFreePercent: \(p) must be 0–99") }
         if let m = mysql, let p = m.parallelism, p < 1 { out.append("mysql.parallelism: must be at least 1") }
         if let c = clickhouse, let p = c.parallelism, p < 1 { out.append("clickhouse.parallelism: must be at least 1") }
+        if let c = clickhouse, let b = c.splitAboveBytes, b < 0 { out.append("clickhouse.splitAboveBytes: must be 0 (split every partitioned table) or more") }
         if let c = mysql?.compression, !["zstd", "none"].contains(c) { out.append("mysql.compression: \"\(c)\" must be zstd or none") }
         if mysql?.compression == "zstd" && mysql?.format == "sql" { out.append("mysql.compression: zstd applies to data parts; leave it out with mysql.format: sql") }
         if let f = mysql?.format, !["parts", "sql"].contains(f) { out.append("mysql.format: \"\(f)\" must be parts (per-table parts, the default) or sql (one mysqldump file per database)") }

@@ -163,9 +163,9 @@ public struct PackageExporter: Sendable {
         } else if let mysql, !databases.isEmpty {
             try await exportParts(mysql, databases: databases, state: state, estimateBesideMySQL: estimate)
         }
+        var rewritten = 0
         if let clickhouse {
-            try await export("clickhouse", unit: "tables", tables.map { ClickHouseExport.part($0, client: clickhouse, packageRoot: output) },
-                             width: max(1, config.clickhouse?.parallelism ?? 2), state: state)
+            rewritten = try await exportClickHouse(clickhouse, tables: tables, state: state)
         }
         if let k = config.kafka {
             try await export("kafka", unit: "offsets file", [KafkaExport.part(bootstrap: k.bootstrap, security: secrets.kafka, groups: k.groups, packageRoot: output)], state: state)
@@ -190,7 +190,7 @@ public struct PackageExporter: Sendable {
         }
         unlink(output + "/" + Self.stateFile)
         let bytes = Self.bytesAlreadyIn(output)
-        return Summary(output: output, parts: done.done.count, resumed: resumed, bytes: bytes, seconds: Date().timeIntervalSince(started),
+        return Summary(output: output, parts: done.done.count, resumed: resumed - rewritten, bytes: bytes, seconds: Date().timeIntervalSince(started),
                        mysql: databases, clickhouse: tables, files: folders.map(\.name), kafkaGroups: kafkaGroups, configFiles: configFiles)
     }
 
@@ -214,6 +214,45 @@ public struct PackageExporter: Sendable {
             }
         }
         progress.end()
+    }
+
+    /// The ClickHouse tables, `clickhouse.parallelism` parts at a time: a table in one stream, or a
+    /// big partitioned one split into its partitions (``ClickHouseSplit``), then totalled and checked.
+    /// Returns how many parts an earlier run wrote that were written again (they changed since).
+    func exportClickHouse(_ client: ClickHouseClient, tables: [String], state: Locked<State>) async throws -> Int {
+        var rewritten = 0
+        let splitAbove = config.clickhouse?.splitAboveBytes ?? ClickHouseSplit.defaultSplitAbove
+        var splits: [ClickHouseSplit] = []
+        var parts: [ExportPart] = []
+        for table in tables {
+            // A table an earlier run wrote in one stream stays so.
+            let whole = state.withLock { $0.done.contains("clickhouse/\(table)") }
+            let split = whole ? nil : try await ClickHouseSplit.read(table, client: client, splitAbove: splitAbove)
+            if let split {
+                splits.append(split)
+                // Partitions an earlier run wrote that changed since (or are gone) are written again.
+                let forgotten: Result<Int, Error> = state.withLock { s in
+                    let stale = Set(split.stale(s.manifest.clickhouse[table]?.parts ?? []))
+                    guard !stale.isEmpty else { return .success(0) }
+                    let before = s.done.count
+                    s.done.removeAll { id in stale.contains { id == "\(split.folder)/\($0)" } }
+                    s.manifest.clickhouse[table]?.parts?.removeAll { stale.contains($0.partition) }
+                    do { try saveState(s); return .success(before - s.done.count) } catch { return .failure(error) }
+                }
+                rewritten += try forgotten.get()
+            }
+            parts += ClickHouseExport.parts(table, split: split, client: client, packageRoot: output)
+        }
+        try await export("clickhouse", unit: splits.isEmpty ? "tables" : "parts", parts, width: max(1, config.clickhouse?.parallelism ?? 2), state: state)
+        for split in splits {
+            let (database, name) = try ClickHouseRestore.split(split.table)
+            let now = try await ClickHousePartitions.read(client, database: database, table: name)
+            let failed: Error? = state.withLock { s in
+                do { try split.finish(now: now, manifest: &s.manifest); try saveState(s); return nil } catch { return error }
+            }
+            if let failed { throw failed }
+        }
+        return rewritten
     }
 
     /// The parallel MySQL export (``PartsExport``): plan or take up the interrupted run's plan,

@@ -72,9 +72,10 @@ public struct BackupPackage: Sendable {
         let manifest = try readJSON(PackageManifest.self, root + "/" + PackageFiles.manifest)
         let package = BackupPackage(root: root, layout: .ferry, metadata: metadata, manifest: manifest, notes: [])
         // Every path the manifest names must stay inside the package.
-        for path in manifest.mysql.values.map(\.dump) + manifest.mysql.values.flatMap({ $0.parts?.map(\.file) ?? [] }) + manifest.clickhouse.values.flatMap({ [$0.schema, $0.data] }) + manifest.sha256.keys + (manifest.kafkaOffsets.map { [$0] } ?? []) + (manifest.config.map { [$0.sealed] } ?? []) {
-            _ = try package.resolve(path)
-        }
+        var named: [String] = manifest.mysql.values.flatMap { [$0.dump] + ($0.parts?.map(\.file) ?? []) }
+        named += manifest.clickhouse.values.flatMap { [$0.schema, $0.data] + ($0.parts?.map(\.file) ?? []) }
+        named += Array(manifest.sha256.keys) + [manifest.kafkaOffsets, manifest.config?.sealed].compactMap { $0 }
+        for path in named { _ = try package.resolve(path) }
         for db in metadata.contents.mysql where manifest.mysql[db] == nil {
             throw StepError.badPackage("\(root)/\(PackageFiles.manifest) has no entry for MySQL database \(db) listed in \(PackageFiles.metadata)")
         }
@@ -198,11 +199,13 @@ public struct BackupPackage: Sendable {
         return try resolve("\(Self.legacyClickHouseFolder)/\(table).zst")
     }
 
-    /// Where a ClickHouse table's schema and data are (Ferry layout only).
-    public func clickhouse(_ table: String) throws -> (schemaPath: String, dataPath: String, entry: PackageManifest.ClickHouseTable, sha256: String?) {
+    /// Where a ClickHouse table's schema and data are (Ferry layout only): one data file, or a
+    /// split table's partition files (`parts`, `dataPath` their folder).
+    public func clickhouse(_ table: String) throws -> (schemaPath: String, dataPath: String, entry: PackageManifest.ClickHouseTable, sha256: String?, parts: [ClickHouseRestore.PartFile]?) {
         guard let entry = manifest?.clickhouse[table] else {
             throw StepError.badPackage("the package has no ClickHouse table \(table) (it has: \(metadata.contents.clickhouse.joined(separator: ", ")))")
         }
-        return (try resolve(entry.schema), try resolve(entry.data), entry, manifest?.sha256[entry.data])
+        let parts = try entry.parts.map { try $0.map { ClickHouseRestore.PartFile(path: try resolve($0.file), file: $0.file, partition: $0.partition, rows: $0.rows, sha256: manifest?.sha256[$0.file]) } }
+        return (try resolve(entry.schema), try resolve(entry.data), entry, entry.parts == nil ? manifest?.sha256[entry.data] : nil, parts)
     }
 }

@@ -164,11 +164,28 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         public var rows: Int
         /// Partition ID → rows, for partitioned tables.
         public var partitions: [String: Int]?
-        public init(schema: String, data: String, rows: Int, partitions: [String: Int]? = nil) {
+        /// The data as one file per partition (a big partitioned table): `data` is then their folder.
+        public var parts: [ClickHousePart]?
+        public init(schema: String, data: String, rows: Int, partitions: [String: Int]? = nil, parts: [ClickHousePart]? = nil) {
             self.schema = schema
             self.data = data
             self.rows = rows
             self.partitions = partitions
+            self.parts = parts
+        }
+    }
+
+    /// One partition's rows of a split ClickHouse table, as TabSeparated.
+    public struct ClickHousePart: Codable, Sendable, Equatable {
+        /// Package-relative path.
+        public var file: String
+        /// Its partition ID (`system.parts.partition_id`).
+        public var partition: String
+        public var rows: Int
+        public init(file: String, partition: String, rows: Int) {
+            self.file = file
+            self.partition = partition
+            self.rows = rows
         }
     }
 

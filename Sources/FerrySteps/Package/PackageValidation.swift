@@ -116,7 +116,7 @@ public struct PackageValidation: Sendable {
         }
         for table in tables where pkg.layout != .legacy {
             let source = try pkg.clickhouse(table)
-            for path in [source.schemaPath, source.dataPath] where access(path, R_OK) != 0 {
+            for path in [source.schemaPath, source.dataPath] + (source.parts?.map(\.path) ?? []) where access(path, R_OK) != 0 {
                 throw StepError.badPackage(MappedFile.unreadable(path, errno: errno))
             }
         }
@@ -178,7 +178,7 @@ public struct PackageValidation: Sendable {
         for db in databases {
             out["mysql/\(db)"] = (try? pkg.mysql(db)).flatMap { s in size(s.dumpPath).map { $0 + (s.parts ?? []).reduce(0) { $0 + (size($1.path) ?? 0) } } }
         }
-        for t in tables { out["clickhouse/\(t)"] = pkg.layout == .legacy ? (try? pkg.legacyClickHouse(t)).flatMap(size) : (try? pkg.clickhouse(t)).flatMap { size($0.dataPath) } }
+        for t in tables { out["clickhouse/\(t)"] = pkg.layout == .legacy ? (try? pkg.legacyClickHouse(t)).flatMap(size) : (try? pkg.clickhouse(t)).flatMap { s in s.parts.map { $0.reduce(0) { $0 + (size($1.path) ?? 0) } } ?? size(s.dataPath) } }
         for f in folders { out["files/\(f)"] = pkg.manifest?.files[f]?.bytes }
         return out
     }

@@ -57,7 +57,23 @@ public enum PackageVerifier {
                 report.problems.append("\(entry.dump): \(error)")
             }
         }
-        for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) where !corrupt.contains(entry.data) {
+        for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) {
+            guard let parts = entry.parts else { continue }
+            // A split table: each partition's file by its rows (the sha256 was checked above), and the total.
+            for part in parts where !corrupt.contains(part.file) {
+                report.checked += 1
+                do {
+                    let file = try MappedFile(path: try pkg.resolve(part.file))
+                    let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
+                    if rows != part.rows { report.problems.append("\(part.file): \(rows) rows of \(table) partition \(part.partition), the manifest says \(part.rows)") }
+                } catch {
+                    report.problems.append("\(part.file): \(error)")
+                }
+            }
+            let total = parts.reduce(0) { $0 &+ $1.rows }
+            if total != entry.rows { report.problems.append("\(entry.data): the parts of \(table) hold \(total) rows, the manifest's table \(entry.rows)") }
+        }
+        for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) where entry.parts == nil && !corrupt.contains(entry.data) {
             report.checked += 1
             do {
                 let file = try MappedFile(path: try pkg.resolve(entry.data))

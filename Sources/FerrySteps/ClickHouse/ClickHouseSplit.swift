@@ -1,0 +1,113 @@
+import Foundation
+import FerryProtocol
+
+/// A big partitioned MergeTree table exported one file per partition
+/// (`clickhouse/<db>.<table>/<partition ID>.tsv`), the partitions `clickhouse.parallelism` at a
+/// time: one stream per table left a big table's export to one query's speed. Each partition is
+/// read by its key (``condition(_:)``), and its rows are checked against `system.parts`. The
+/// plan and its checks are pure; ``read(_:client:splitAbove:)`` is the I/O.
+struct ClickHouseSplit: Sendable, Equatable {
+    struct Partition: Sendable, Equatable {
+        /// `system.parts.partition_id`: the file's name.
+        var id: String
+        /// `system.parts.partition`: the key's value, as the condition compares it.
+        var value: String
+        /// Rows when planned.
+        var rows: Int
+    }
+
+    /// `db.table`.
+    var table: String
+    /// The PARTITION BY expression and its type.
+    var key: String
+    var keyType: String
+    /// A plain (or replicated) MergeTree: merges never change its rows, so what a partition's
+    /// file holds must be what `system.parts` counts. Replacing, collapsing, summing and
+    /// aggregating merges drop rows, so for those engines the file is the count.
+    var rowsFixed: Bool
+    var partitions: [Partition]
+
+    /// Tables with less uncompressed data are written in one stream.
+    static let defaultSplitAbove: Int64 = 64 << 20
+    /// More partitions than this are written in one stream (a query each would cost more than it gains).
+    static let maxPartitions = 4096
+
+    var folder: String { "clickhouse/\(table)" }
+    func file(_ p: Partition) -> String { "\(folder)/\(p.id).tsv" }
+    /// The export state's key.
+    func partId(_ p: Partition) -> String { "\(folder)/\(p.id)" }
+    /// Selects exactly the partition's rows, whatever parts a merge has made of it.
+    func condition(_ p: Partition) -> String {
+        PartitionCopy.condition(key: key, literal: PartitionCopy.literal(p.value, type: keyType))
+    }
+
+    /// The decision: split a MergeTree-family table with PARTITION BY, 2 to ``maxPartitions``
+    /// partitions whose IDs make plain file names, and more than `splitAbove` bytes (0: any size).
+    static func plan(table: String, engine: String, key: String, keyType: String, partitions: [String: ClickHousePartitions.Partition], splitAbove: Int64) -> ClickHouseSplit? {
+        let family = engine.hasPrefix("Replicated") ? String(engine.dropFirst("Replicated".count)) : engine
+        guard ClickHouseNames.mergeTrees.contains(family), !key.trimmingCharacters(in: .whitespaces).isEmpty, !keyType.isEmpty else { return nil }
+        guard (2...maxPartitions).contains(partitions.count), partitions.keys.allSatisfy(plainName) else { return nil }
+        let bytes = partitions.values.reduce(Int64(0)) { $0 + $1.bytes }
+        guard splitAbove == 0 || bytes > splitAbove else { return nil }
+        return ClickHouseSplit(table: table, key: key, keyType: keyType, rowsFixed: family == "MergeTree",
+                               partitions: partitions.map { Partition(id: $0.key, value: $0.value.value, rows: $0.value.rows) }.sorted { $0.id < $1.id })
+    }
+
+    /// Letters, digits, `_` and `-`, as ClickHouse makes partition IDs; never `.` or `/`.
+    static func plainName(_ id: String) -> Bool {
+        !id.isEmpty && id.count <= 128 && id.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || $0 == "_" || $0 == "-" }
+    }
+
+    /// Why a partition's file cannot stand: its rows differ from what `system.parts` counted.
+    func rowsProblem(_ p: Partition, written: Int) -> String? {
+        guard rowsFixed, written != p.rows else { return nil }
+        return "ClickHouse \(table) partition \(p.id): \(written) rows written, \(p.rows) in system.parts when the export planned it: "
+            + "the table changed during the export, or the stream broke. Stop the application's writers and export again"
+    }
+
+    /// The partitions an earlier run wrote that no longer stand: gone from the plan, or (plain
+    /// MergeTree) holding other rows now. Their parts are written again.
+    func stale(_ recorded: [PackageManifest.ClickHousePart]) -> [String] {
+        let planned = Dictionary(partitions.map { ($0.id, $0.rows) }, uniquingKeysWith: { a, _ in a })
+        return recorded.filter { r in planned[r.partition].map { rowsFixed && $0 != r.rows } ?? true }.map(\.partition)
+    }
+
+    /// The last look: the source holds exactly the partitions written, with (plain MergeTree) their rows.
+    func changedProblem(now: [String: ClickHousePartitions.Partition], written: [String: Int]) -> String? {
+        let created = Set(now.keys).subtracting(written.keys).sorted()
+        let dropped = Set(written.keys).subtracting(now.keys).sorted()
+        let grown = rowsFixed ? written.keys.filter { id in now[id].map { $0.rows != written[id] } ?? false }.sorted() : []
+        guard !(created.isEmpty && dropped.isEmpty && grown.isEmpty) else { return nil }
+        func list(_ ids: [String]) -> String { ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? " and \(ids.count - 5) more" : "") }
+        var what: [String] = []
+        if !created.isEmpty { what.append("partition(s) \(list(created)) created") }
+        if !dropped.isEmpty { what.append("partition(s) \(list(dropped)) dropped") }
+        if !grown.isEmpty { what.append("partition(s) \(list(grown)) changed") }
+        return "ClickHouse \(table) changed during the export: \(what.joined(separator: "; ")). Stop the application's writers and export again"
+    }
+
+    /// After every part: rows and partitions totalled from the parts, once the last look passes.
+    func finish(now: [String: ClickHousePartitions.Partition], manifest: inout PackageManifest) throws {
+        guard var entry = manifest.clickhouse[table], let parts = entry.parts, !entry.schema.isEmpty else {
+            throw StepError.io("internal: \(table) has no parts or schema recorded")
+        }
+        let written = Dictionary(parts.map { ($0.partition, $0.rows) }, uniquingKeysWith: +)
+        if let problem = changedProblem(now: now, written: written) { throw StepError.target(problem) }
+        entry.rows = written.values.reduce(0, +)
+        entry.partitions = written
+        manifest.clickhouse[table] = entry
+    }
+
+    /// Reads the table's engine, partition key and partitions, and plans. I/O.
+    static func read(_ table: String, client: ClickHouseClient, splitAbove: Int64) async throws -> ClickHouseSplit? {
+        let (database, name) = try ClickHouseRestore.split(table)
+        let row = try await client.query("SELECT engine, partition_key FROM system.tables WHERE database = '\(ClickHouseText.escape(database))' AND name = '\(ClickHouseText.escape(name))' FORMAT TabSeparated")
+        let f = row.split(separator: "\n").first.map { $0.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) } } ?? []
+        guard f.count == 2, !f[1].trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        let partitions = try await ClickHousePartitions.read(client, database: database, table: name)
+        // Cheap refusals first: the type query reads a row.
+        guard plan(table: table, engine: f[0], key: f[1], keyType: "?", partitions: partitions, splitAbove: splitAbove) != nil else { return nil }
+        let keyType = try await client.query("SELECT toTypeName(any((\(f[1])))) FROM \(table) FORMAT TabSeparated").trimmingCharacters(in: .whitespacesAndNewlines)
+        return plan(table: table, engine: f[0], key: f[1], keyType: keyType, partitions: partitions, splitAbove: splitAbove)
+    }
+}
