@@ -45,7 +45,8 @@ public enum SchemaValidator {
         if let branches = schema["anyOf"]?.arrayValue, !branches.contains(where: { branch in
             var copy = value
             var found: [APIStatus.Cause] = []
-            walk(branch, &copy, path, strict: strict, root: false, &found)
+            // A branch constrains; it does not declare the object's fields.
+            walk(branch, &copy, path, strict: false, root: false, &found)
             return found.isEmpty
         }) {
             causes.append(cause(path, "FieldValueInvalid", "Invalid value: \(JSONWire.string(value)): \(path) in body must match at least one schema in anyOf"))

@@ -82,7 +82,7 @@ extension ClickHouseExport {
                 var entry = m.clickhouse[table] ?? .init(schema: "clickhouse/\(table).sql", data: split.folder, rows: 0, parts: [])
                 var parts = entry.parts ?? []
                 parts.removeAll { $0.partition == p.id }
-                parts.append(.init(file: file, partition: p.id, rows: data.lines))
+                parts.append(.init(file: file, partition: p.id, rows: data.lines, version: p.version))
                 entry.parts = parts.sorted { $0.partition < $1.partition }
                 m.clickhouse[table] = entry
                 m.sha256[file] = data.sha256
@@ -98,15 +98,21 @@ enum ClickHousePartitions {
         var value: String
         var rows: Int
         var bytes: Int64
+        /// The highest block number or mutation version of its active parts: an insert or a
+        /// mutation raises it, a merge keeps it.
+        var version: Int64 = 0
     }
 
     static func read(_ client: ClickHouseClient, database: String, table: String) async throws -> [String: Partition] {
-        let text = try await client.query("SELECT partition_id, any(partition), sum(rows), sum(data_uncompressed_bytes) FROM system.parts WHERE active AND database = '\(ClickHouseText.escape(database))' "
-            + "AND table = '\(ClickHouseText.escape(table))' GROUP BY partition_id FORMAT TabSeparated")
+        let text = try await client.query("SELECT partition_id, any(partition), sum(rows), sum(data_uncompressed_bytes), greatest(max(max_block_number), max(data_version)) "
+            + "FROM system.parts WHERE active AND database = '\(ClickHouseText.escape(database))' AND table = '\(ClickHouseText.escape(table))' GROUP BY partition_id FORMAT TabSeparated")
         var out: [String: Partition] = [:]
         for line in text.split(separator: "\n") {
             let f = line.split(separator: "\t", omittingEmptySubsequences: false).map { TabSeparated.unescape(String($0)) }
-            if f.count == 4, let rows = Int(f[2]) { out[f[0]] = Partition(value: f[1], rows: rows, bytes: Int64(f[3]) ?? 0) }
+            guard f.count == 5, let rows = Int(f[2]), let bytes = Int64(f[3]), let version = Int64(f[4]) else {
+                throw StepError.target("ClickHouse answered system.parts for \(database).\(table) with a line Ferry cannot read: \(line.prefix(200))")
+            }
+            out[f[0]] = Partition(value: f[1], rows: rows, bytes: bytes, version: version)
         }
         return out
     }

@@ -139,36 +139,25 @@ public struct ClickHouseRestore: Sendable {
         return schema
     }
 
-    /// A split table's files: each inside the table's folder, its sha256 (required) and rows as
-    /// the manifest says, each partition once, and the parts adding up to the table's rows and
-    /// partitions. Names every file that differs; maps them for the insert.
+    /// A split table's files: the manifest's parts as ``ClickHouseSplit/partsProblems(_:table:sha256:)``
+    /// requires them, then each file's sha256 and rows. Names every file that differs; maps them
+    /// for the insert.
     func checkParts(_ parts: [PartFile], table: String) throws -> [MappedFile] {
-        var problems: [String] = []
+        var entry = options.expected
+        entry.parts = parts.map { .init(file: $0.file, partition: $0.partition, rows: $0.rows) }
+        var problems = ClickHouseSplit.partsProblems(entry, table: table, sha256: Dictionary(parts.compactMap { p in p.sha256.map { (p.file, $0) } }, uniquingKeysWith: { a, _ in a }))
         var files: [MappedFile] = []
-        for p in parts {
-            guard p.file.hasPrefix("clickhouse/\(table)/"), !p.file.dropFirst("clickhouse/\(table)/".count).contains("/") else {
-                problems.append("\(p.file) is not a file of clickhouse/\(table)/")
-                continue
+        if problems.isEmpty {
+            for p in parts {
+                let file = try MappedFile(path: p.path)
+                let actual = SHA256.hash(data: file.bytes).hexString
+                if actual != p.sha256?.lowercased() {
+                    problems.append("\(p.file) has sha256 \(actual), the manifest says \(p.sha256 ?? "nothing")")
+                } else if Self.lineCount(file.bytes) != p.rows {
+                    problems.append("\(p.file) holds \(Self.lineCount(file.bytes)) rows, the manifest says \(p.rows)")
+                }
+                files.append(file)
             }
-            guard let expected = p.sha256 else {
-                problems.append("\(p.file) has no sha256 in the manifest")
-                continue
-            }
-            let file = try MappedFile(path: p.path)
-            let actual = SHA256.hash(data: file.bytes).hexString
-            if actual != expected.lowercased() {
-                problems.append("\(p.file) has sha256 \(actual), the manifest says \(expected)")
-            } else if Self.lineCount(file.bytes) != p.rows {
-                problems.append("\(p.file) holds \(Self.lineCount(file.bytes)) rows, the manifest says \(p.rows)")
-            }
-            files.append(file)
-        }
-        let byPartition = Dictionary(grouping: parts, by: \.partition)
-        for (id, list) in byPartition.sorted(by: { $0.key < $1.key }) where list.count > 1 { problems.append("partition \(id) has \(list.count) files") }
-        let total = parts.reduce(0) { $0 &+ $1.rows }
-        if total != options.expected.rows { problems.append("the parts hold \(total) rows, the manifest's table \(options.expected.rows)") }
-        if let expected = options.expected.partitions, expected != byPartition.mapValues({ $0.reduce(0) { $0 &+ $1.rows } }) {
-            problems.append("the parts' partitions differ from the manifest's partitions of \(table)")
         }
         guard problems.isEmpty else {
             throw StepError.badPackage("ClickHouse \(table): " + problems.prefix(5).joined(separator: "; ") + (problems.count > 5 ? " and \(problems.count - 5) more" : "")
@@ -247,6 +236,7 @@ public struct ClickHouseRestore: Sendable {
     /// Sends every block, `parallelism` at a time; the first error cancels the rest.
     private func insertAll(_ file: MappedFile, blockSize: Int) async throws {
         let ranges = Self.blocks(file.bytes, rowsPerBlock: blockSize)
+        guard !ranges.isEmpty else { return }
         let settings = ["max_insert_block_size": String(blockSize)]
         let table = options.table
         let client = self.client

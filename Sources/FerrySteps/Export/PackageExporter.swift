@@ -227,20 +227,35 @@ public struct PackageExporter: Sendable {
         for table in tables {
             // A table an earlier run wrote in one stream stays so.
             let whole = state.withLock { $0.done.contains("clickhouse/\(table)") }
-            let split = whole ? nil : try await ClickHouseSplit.read(table, client: client, splitAbove: splitAbove)
-            if let split {
-                splits.append(split)
-                // Partitions an earlier run wrote that changed since (or are gone) are written again.
-                let forgotten: Result<Int, Error> = state.withLock { s in
-                    let stale = Set(split.stale(s.manifest.clickhouse[table]?.parts ?? []))
-                    guard !stale.isEmpty else { return .success(0) }
-                    let before = s.done.count
-                    s.done.removeAll { id in stale.contains { id == "\(split.folder)/\($0)" } }
-                    s.manifest.clickhouse[table]?.parts?.removeAll { stale.contains($0.partition) }
-                    do { try saveState(s); return .success(before - s.done.count) } catch { return .failure(error) }
-                }
-                rewritten += try forgotten.get()
+            var split: ClickHouseSplit? = nil
+            if !whole {
+                let (planned, note) = try await ClickHouseSplit.read(table, client: client, splitAbove: splitAbove)
+                if let note { progress.say(note) }
+                split = planned
             }
+            // What an earlier run wrote the other way, or wrote of a partition that changed since, goes.
+            let forgotten: Result<Int, Error> = state.withLock { s in
+                let folder = "clickhouse/\(table)"
+                let recorded = s.manifest.clickhouse[table]?.parts ?? []
+                let stale = split.map { Set($0.stale(recorded)) } ?? Set(recorded.map(\.partition))
+                let files = recorded.filter { stale.contains($0.partition) }.map(\.file)
+                let before = s.done.count
+                s.done.removeAll { files.contains($0) }
+                for f in files {
+                    unlink(output + "/" + f)
+                    s.manifest.sha256[f] = nil
+                }
+                s.manifest.clickhouse[table]?.parts?.removeAll { stale.contains($0.partition) }
+                if split == nil, s.manifest.clickhouse[table]?.parts != nil {
+                    s.manifest.clickhouse[table] = nil
+                    s.done.removeAll { $0.hasPrefix(folder + "/") }
+                } else if split != nil {
+                    unlink(output + "/" + folder + ".tsv")  // an earlier run's unfinished stream of the whole table
+                }
+                do { try saveState(s); return .success(before - s.done.count) } catch { return .failure(error) }
+            }
+            rewritten += try forgotten.get()
+            if let split { splits.append(split) }
             parts += ClickHouseExport.parts(table, split: split, client: client, packageRoot: output)
         }
         try await export("clickhouse", unit: splits.isEmpty ? "tables" : "parts", parts, width: max(1, config.clickhouse?.parallelism ?? 2), state: state)

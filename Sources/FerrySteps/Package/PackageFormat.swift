@@ -182,10 +182,14 @@ public struct PackageManifest: Codable, Sendable, Equatable {
         /// Its partition ID (`system.parts.partition_id`).
         public var partition: String
         public var rows: Int
-        public init(file: String, partition: String, rows: Int) {
+        /// The partition's version when written (its parts' highest block number or mutation):
+        /// a rerun writes the partition again when it differs.
+        public var version: Int64?
+        public init(file: String, partition: String, rows: Int, version: Int64? = nil) {
             self.file = file
             self.partition = partition
             self.rows = rows
+            self.version = version
         }
     }
 
