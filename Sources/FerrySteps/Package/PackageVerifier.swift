@@ -57,29 +57,25 @@ public enum PackageVerifier {
                 report.problems.append("\(entry.dump): \(error)")
             }
         }
+        // Each ClickHouse data file by its rows (the sha256 was checked above); a split table's
+        // parts also as the restore requires them.
         for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) {
-            guard let parts = entry.parts else { continue }
-            // A split table: the parts as the restore requires them, each file by its rows (the sha256 was checked above).
-            report.problems += ClickHouseSplit.partsProblems(entry, table: table, sha256: manifest.sha256).map { "\(entry.data): \($0)" }
-            for part in parts where !corrupt.contains(part.file) {
+            let files: [(file: String, rows: Int, what: String)]
+            if let parts = entry.parts {
+                report.problems += ClickHouseSplit.partsProblems(entry, table: table, sha256: manifest.sha256).map { "\(entry.data): \($0)" }
+                files = parts.map { ($0.file, $0.rows, "\(table) partition \($0.partition)") }
+            } else {
+                files = [(entry.data, entry.rows, table)]
+            }
+            for f in files where !corrupt.contains(f.file) {
                 report.checked += 1
                 do {
-                    let file = try MappedFile(path: try pkg.resolve(part.file))
+                    let file = try MappedFile(path: try pkg.resolve(f.file))
                     let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
-                    if rows != part.rows { report.problems.append("\(part.file): \(rows) rows of \(table) partition \(part.partition), the manifest says \(part.rows)") }
+                    if rows != f.rows { report.problems.append("\(f.file): \(rows) rows of \(f.what), the manifest says \(f.rows)") }
                 } catch {
-                    report.problems.append("\(part.file): \(error)")
+                    report.problems.append("\(f.file): \(error)")
                 }
-            }
-        }
-        for (table, entry) in manifest.clickhouse.sorted(by: { $0.key < $1.key }) where entry.parts == nil && !corrupt.contains(entry.data) {
-            report.checked += 1
-            do {
-                let file = try MappedFile(path: try pkg.resolve(entry.data))
-                let rows = withExtendedLifetime(file) { ClickHouseRestore.lineCount(file.bytes) }
-                if rows != entry.rows { report.problems.append("\(entry.data): \(rows) rows of \(table), the manifest says \(entry.rows)") }
-            } catch {
-                report.problems.append("\(entry.data): \(error)")
             }
         }
         for (name, entry) in manifest.files.sorted(by: { $0.key < $1.key }) where entry.listing == nil && entry.published == nil {
