@@ -58,14 +58,9 @@ struct Connections: ExpressibleByArgument {
     init(_ count: Int) { self.count = count }
 
     init?(argument: String) {
-        if argument == "auto" {
-            count = 0
-        } else if let n = Int(argument) {
-            count = n
-        } else {
-            return nil
-        }
+        guard let n = CountArgument.parse(argument) else { return nil }
+        count = n
     }
 
-    var defaultValueDescription: String { count == 0 ? "auto" : "\(count)" }
+    var defaultValueDescription: String { CountArgument.spell(count) }
 }

@@ -14,6 +14,8 @@ public struct ArgvWriter: Sendable {
     public mutating func option(_ name: String, _ value: Int) { option(name, String(value)) }
     public mutating func option(_ name: String, _ value: Int?) { if let value { option(name, String(value)) } }
     public mutating func options(_ name: String, _ values: [String]) { for v in values { option(name, v) } }
+    /// A count where 0 means auto (`--parallelism auto`).
+    public mutating func count(_ name: String, _ value: Int) { option(name, CountArgument.spell(value)) }
     public mutating func flag(_ name: String, _ on: Bool) { if on { argv.append("--\(name)") } }
 }
 
@@ -73,6 +75,12 @@ public struct ArgvReader: Sendable {
     }
 
     public func int(_ name: String, default value: Int) throws -> Int { try int(name) ?? value }
+    /// A count where `auto` reads as 0.
+    public func count(_ name: String, default value: Int) throws -> Int {
+        guard let text = try optional(name) else { return value }
+        guard let v = CountArgument.parse(text) else { throw ArgvError("--\(name) \(text) is neither a whole number nor auto") }
+        return v
+    }
     public func list(_ name: String) -> [String] { values[name] ?? [] }
     public func flag(_ name: String) -> Bool { flags.contains(name) }
 
@@ -97,4 +105,10 @@ public protocol StepArguments: Equatable, Sendable {
 /// Where every step writes its report (the container's termination message file).
 public enum TerminationMessage {
     public static let path = "/dev/termination-log"
+}
+
+/// A count option that can be `auto`, spelled 0 inside the argument structs.
+public enum CountArgument {
+    public static func parse(_ text: String) -> Int? { text == "auto" ? 0 : Int(text) }
+    public static func spell(_ value: Int) -> String { value == 0 ? "auto" : String(value) }
 }

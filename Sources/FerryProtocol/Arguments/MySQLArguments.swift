@@ -35,7 +35,7 @@ public struct MySQLArguments: StepArguments {
         w.option("port", port)
         w.option("credentials-dir", credentialsDir)
         // 0: `auto` (from the server's cores and the parts).
-        if parallelism == 0 { w.option("parallelism", "auto") } else { w.option("parallelism", parallelism) }
+        w.count("parallelism", parallelism)
         w.option("result-file", resultFile)
         return w.argv
     }
@@ -44,6 +44,6 @@ public struct MySQLArguments: StepArguments {
         let r = try ArgvReader(argv, command: Self.command, options: ["package", "database", "target-database", "host", "port", "credentials-dir", "parallelism", "result-file"])
         self.init(package: try r.required("package"), database: try r.required("database"), targetDatabase: try r.optional("target-database"),
                   host: try r.optional("host") ?? "127.0.0.1", port: try r.int("port", default: 3306), credentialsDir: try r.optional("credentials-dir"),
-                  parallelism: try r.optional("parallelism") == "auto" ? 0 : try r.int("parallelism", default: 2), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
+                  parallelism: try r.count("parallelism", default: 2), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

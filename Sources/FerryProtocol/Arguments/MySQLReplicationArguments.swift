@@ -71,7 +71,7 @@ public struct MySQLSnapshotArguments: StepArguments {
         var w = ArgvWriter(Self.command)
         servers.write(&w)
         w.options("database", databases)
-        if parallelism == 0 { w.option("parallelism", "auto") } else { w.option("parallelism", parallelism) }
+        w.count("parallelism", parallelism)
         w.option("work-dir", workDir)
         w.flag("replace-existing", replaceExisting)
         w.flag("reversible", reversible)
@@ -82,7 +82,7 @@ public struct MySQLSnapshotArguments: StepArguments {
 
     public init(argv: [String]) throws {
         let r = try ArgvReader(argv, command: Self.command, options: MySQLServers.options.union(["database", "parallelism", "work-dir", "package", "result-file"]), flags: ["replace-existing", "reversible"])
-        self.init(servers: try MySQLServers(r), databases: r.list("database"), parallelism: try r.optional("parallelism") == "auto" ? 0 : try r.int("parallelism", default: 2), workDir: try r.optional("work-dir"),
+        self.init(servers: try MySQLServers(r), databases: r.list("database"), parallelism: try r.count("parallelism", default: 2), workDir: try r.optional("work-dir"),
                   replaceExisting: r.flag("replace-existing"), reversible: r.flag("reversible"), package: try r.optional("package"), resultFile: try r.optional("result-file") ?? TerminationMessage.path)
     }
 }

@@ -52,12 +52,12 @@ extension ClickHouseExport {
     static func schemaPart(_ split: ClickHouseSplit, client: ClickHouseClient, packageRoot: String) -> ExportPart {
         let table = split.table
         return ExportPart(id: "clickhouse/\(table)/schema", label: "\(table) schema") {
-            let schema = "clickhouse/\(table).sql"
+            let schema = split.emptyEntry.schema
             try FileManager.default.createDirectory(atPath: packageRoot + "/clickhouse", withIntermediateDirectories: true)
             try await writeSchema(table, client: client, to: packageRoot + "/" + schema)
             let sum = try ManifestBuilder.sha256(of: packageRoot + "/" + schema)
             return .init(record: { m in
-                var entry = m.clickhouse[table] ?? .init(schema: schema, data: split.folder, rows: 0, parts: [])
+                var entry = m.clickhouse[table] ?? split.emptyEntry
                 entry.schema = schema
                 m.clickhouse[table] = entry
                 m.sha256[schema] = sum
@@ -79,7 +79,7 @@ extension ClickHouseExport {
             }
             Failpoint.hit("clickhouse-partition-written")
             return .init(record: { m in
-                var entry = m.clickhouse[table] ?? .init(schema: "clickhouse/\(table).sql", data: split.folder, rows: 0, parts: [])
+                var entry = m.clickhouse[table] ?? split.emptyEntry
                 var parts = entry.parts ?? []
                 parts.removeAll { $0.partition == p.id }
                 parts.append(.init(file: file, partition: p.id, rows: data.lines, version: p.version))

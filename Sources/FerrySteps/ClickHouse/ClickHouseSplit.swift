@@ -35,6 +35,8 @@ struct ClickHouseSplit: Sendable, Equatable {
     static let maxPartitions = 1024
 
     var folder: String { "clickhouse/\(table)" }
+    /// The table's manifest entry before any part is recorded.
+    var emptyEntry: PackageManifest.ClickHouseTable { .init(schema: "clickhouse/\(table).sql", data: folder, rows: 0, parts: []) }
     func file(_ p: Partition) -> String { "\(folder)/\(p.id).tsv" }
     /// The export state's key: the file (the schema's key, `<folder>/schema`, is never a file's).
     func partId(_ p: Partition) -> String { file(p) }

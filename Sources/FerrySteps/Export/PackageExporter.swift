@@ -235,23 +235,8 @@ public struct PackageExporter: Sendable {
             }
             // What an earlier run wrote the other way, or wrote of a partition that changed since, goes.
             let forgotten: Result<Int, Error> = state.withLock { s in
-                let folder = "clickhouse/\(table)"
-                let recorded = s.manifest.clickhouse[table]?.parts ?? []
-                let stale = split.map { Set($0.stale(recorded)) } ?? Set(recorded.map(\.partition))
-                let files = recorded.filter { stale.contains($0.partition) }.map(\.file)
                 let before = s.done.count
-                s.done.removeAll { files.contains($0) }
-                for f in files {
-                    unlink(output + "/" + f)
-                    s.manifest.sha256[f] = nil
-                }
-                s.manifest.clickhouse[table]?.parts?.removeAll { stale.contains($0.partition) }
-                if split == nil, s.manifest.clickhouse[table]?.parts != nil {
-                    s.manifest.clickhouse[table] = nil
-                    s.done.removeAll { $0.hasPrefix(folder + "/") }
-                } else if split != nil {
-                    unlink(output + "/" + folder + ".tsv")  // an earlier run's unfinished stream of the whole table
-                }
+                for file in s.forgetClickHouse(table, split: split) { unlink(output + "/" + file) }
                 do { try saveState(s); return .success(before - s.done.count) } catch { return .failure(error) }
             }
             rewritten += try forgotten.get()
@@ -399,5 +384,27 @@ public struct PackageExporter: Sendable {
             _ = rel
         }
         return total
+    }
+}
+
+extension PackageExporter.State {
+    /// Forgets what an earlier run wrote of `table` that this run writes again: the partitions
+    /// `split` finds stale, or, when the table now goes in one stream, every part of an earlier
+    /// split. Returns the package files to delete (with a split, also an earlier run's unfinished
+    /// stream of the whole table). Pure.
+    mutating func forgetClickHouse(_ table: String, split: ClickHouseSplit?) -> [String] {
+        let folder = "clickhouse/\(table)"
+        let recorded = manifest.clickhouse[table]?.parts ?? []
+        let stale = split.map { Set($0.stale(recorded)) } ?? Set(recorded.map(\.partition))
+        let files = recorded.filter { stale.contains($0.partition) }.map(\.file)
+        done.removeAll { files.contains($0) }
+        for f in files { manifest.sha256[f] = nil }
+        manifest.clickhouse[table]?.parts?.removeAll { stale.contains($0.partition) }
+        if split == nil, manifest.clickhouse[table]?.parts != nil {
+            manifest.clickhouse[table] = nil
+            done.removeAll { $0.hasPrefix(folder + "/") }
+            return files
+        }
+        return split == nil ? files : files + [folder + ".tsv"]
     }
 }
