@@ -13,7 +13,8 @@ import Synchronization
 ///    indexes deferred);
 /// 3. import the INSERT statements on `parallelism` connections at once
 ///    (contiguous runs of one table's statements per connection), with
-///    foreign_key_checks=0, unique_checks=0 and, when allowed, sql_log_bin=0;
+///    foreign_key_checks=0, unique_checks=0 (data parts: 1, see ``partConnection(binlogOff:)``)
+///    and, when allowed, sql_log_bin=0;
 /// 4. add the deferred indexes, run the dump's views/triggers/routines;
 /// 5. verify the table list, structure digests and row counts against the
 ///    manifest, or against the dump itself in the legacy layout.
@@ -414,11 +415,14 @@ public struct MySQLRestore: Sendable {
         return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
     }
 
-    /// A connection for loading data parts: the session the import needs (no key or uniqueness
-    /// checks, UTC, zero keeps its value, and no binary log when allowed).
+    /// A connection for loading data parts: the session the import needs (no foreign key checks,
+    /// UTC, zero keeps its value, and no binary log when allowed). Unique checks stay on: with
+    /// both checks off, MariaDB 10.6+ loads an empty table in "bulk insert" mode, which locks the
+    /// table until the statement ends, so the other parts of that table wait, and it sorts the
+    /// rows again (1,000,000 rows in 4 parts on 2 connections: 2.9 s with them on, 3.5 s off).
     func partConnection(binlogOff: Bool) throws -> WireConnection {
         let c = try WireConnection(client.endpoint, database: options.database)
-        try c.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"
+        try c.execute("SET SESSION foreign_key_checks = 0, unique_checks = 1, time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"
                       + (binlogOff ? ", sql_log_bin = 0" : ""))
         return c
     }
