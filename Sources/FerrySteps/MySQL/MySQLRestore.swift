@@ -13,8 +13,8 @@ import Synchronization
 ///    indexes deferred);
 /// 3. import the INSERT statements on `parallelism` connections at once
 ///    (contiguous runs of one table's statements per connection), with
-///    foreign_key_checks=0, unique_checks=0 (data parts: 1, see ``partConnection(binlogOff:)``)
-///    and, when allowed, sql_log_bin=0;
+///    foreign_key_checks=0 and, when allowed, sql_log_bin=0 (unique_checks stays 1: see
+///    ``partConnection(binlogOff:)``);
 /// 4. add the deferred indexes, run the dump's views/triggers/routines;
 /// 5. verify the table list, structure digests and row counts against the
 ///    manifest, or against the dump itself in the legacy layout.
@@ -104,8 +104,9 @@ public struct MySQLRestore: Sendable {
         try client.run(schema, database: db, what: "creating tables in \(db)")
 
         // 3. Data, in parallel.
+        // Unique checks on, whatever the dump set: see ``partConnection(binlogOff:)``.
         let header = settings
-            + "SET SESSION foreign_key_checks=0, unique_checks=0;\n"
+            + "SET SESSION foreign_key_checks=0, unique_checks=1;\n"
             + (binlogOff ? "SET SESSION sql_log_bin=0;\n" : "")
         let chunks = parts.map { $0.map { Chunk(table: $0.table, ranges: [], bytes: Int($0.bytes), part: $0) }.sorted { $0.bytes > $1.bytes } }
             ?? Self.chunks(plan, chunkBytes: options.chunkBytes)
@@ -417,9 +418,11 @@ public struct MySQLRestore: Sendable {
 
     /// A connection for loading data parts: the session the import needs (no foreign key checks,
     /// UTC, zero keeps its value, and no binary log when allowed). Unique checks stay on: with
-    /// both checks off, MariaDB 10.6+ loads an empty table in "bulk insert" mode, which locks the
-    /// table until the statement ends, so the other parts of that table wait, and it sorts the
-    /// rows again (1,000,000 rows in 4 parts on 2 connections: 2.9 s with them on, 3.5 s off).
+    /// both checks off, MariaDB 10.6+ loads an empty table in "bulk insert" mode (counted in
+    /// `Innodb_bulk_operations`), which locks the whole table, so the other runs of that table
+    /// wait or, when two start at once, deadlock (ERROR 1213, seen restoring 1,000,000 rows),
+    /// and it sorts the rows again (1,000,000 rows in 4 parts on 2 connections: 2.9 s with the
+    /// checks on, 3.5 s off).
     func partConnection(binlogOff: Bool) throws -> WireConnection {
         let c = try WireConnection(client.endpoint, database: options.database)
         try c.execute("SET SESSION foreign_key_checks = 0, unique_checks = 1, time_zone = '+00:00', sql_mode = 'NO_AUTO_VALUE_ON_ZERO'"
