@@ -56,25 +56,40 @@ struct ParallelExportUnitTests {
         #expect(throws: (any Error).self) { try cut.withUnsafeBytes { raw in var b = [UInt8](repeating: 0, count: 64); _ = try b.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 1, into: $0.baseAddress!) } } }
     }
 
-    @Test("a byte to escape at every place in a value, and in every lane of the eight-byte scan, is escaped; a value of only such bytes too")
+    @Test("a byte to escape at every place in a value, and in every lane of the eight-byte scan, is escaped; a value of only such bytes too; a value's scan never takes the next value's bytes for its own")
     func escapedAtEveryPlace() throws {
         let escapes: [UInt8: [UInt8]] = [0: [92, 48], 9: [92, 116], 10: [92, 110], 92: [92, 92]]
-        for length in 1...40 {
+        // The next value: one plain byte, or 24 bytes to escape, which a scan reading words past
+        // the value's end would take for the value's own.
+        let nexts: [([UInt8], [UInt8])] = [(Array("x".utf8), [120]), ((0..<24).map { [0, 9, 10, 92][$0 % 4] }, (0..<24).flatMap { escapes[[0, 9, 10, 92][$0 % 4]]! })]
+        for length in 0...40 {
+            for (next, nextEscaped) in nexts {
+                let plain = (0..<length).map { [8, 11, 91, 93, 1, 0x8A, 0x89, 0xDC][$0 % 8] as UInt8 }
+                let out = try Self.payload([plain, next]).withUnsafeBytes { raw -> [UInt8] in
+                    var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
+                    let n = try buffer.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 2, into: $0.baseAddress!) }
+                    return Array(buffer[0..<n])
+                }
+                #expect(out == plain + [9] + nextEscaped + [10], "length \(length) without a byte to escape, next \(next.count) bytes")
+            }
             for place in 0..<length {
                 for (special, escaped) in escapes {
-                    // Neighbours one off the special bytes, which a careless word test could take for them.
-                    var value = (0..<length).map { [8, 11, 91, 93, 1, 0x8A, 0x89, 0xDC][$0 % 8] as UInt8 }
-                    value[place] = special
-                    let p = Self.payload([value, Array("x".utf8)])
-                    let out = try p.withUnsafeBytes { raw -> [UInt8] in
-                        var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
-                        let n = try buffer.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 2, into: $0.baseAddress!) }
-                        return Array(buffer[0..<n])
+                    for (next, nextEscaped) in nexts {
+                        // Neighbours one off the special bytes, which a careless word test could take for them.
+                        var value = (0..<length).map { [8, 11, 91, 93, 1, 0x8A, 0x89, 0xDC][$0 % 8] as UInt8 }
+                        value[place] = special
+                        let p = Self.payload([value, next])
+                        let out = try p.withUnsafeBytes { raw -> [UInt8] in
+                            var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
+                            let n = try buffer.withUnsafeMutableBytes { try RowToTSV.encode(raw, columns: 2, into: $0.baseAddress!) }
+                            return Array(buffer[0..<n])
+                        }
+                        let expected = Array(value[..<place]) + escaped + Array(value[(place + 1)...]) + [9] + nextEscaped + [10]
+                        #expect(out == expected, "length \(length), \(special) at \(place), next \(next.count) bytes")
                     }
-                    let expected = Array(value[..<place]) + escaped + Array(value[(place + 1)...]) + [9, 120, 10]
-                    #expect(out == expected, "length \(length), \(special) at \(place)")
                 }
             }
+            guard length > 0 else { continue }
             let all = (0..<length).map { [0, 9, 10, 92][$0 % 4] as UInt8 }
             let out = try Self.payload([all]).withUnsafeBytes { raw -> [UInt8] in
                 var buffer = [UInt8](repeating: 0, count: RowToTSV.bound(raw))
