@@ -159,6 +159,37 @@ struct MySQLRestoreTests {
         _ = try await Self.sql(servers, "DROP DATABASE `\(source)`;")
     }
 
+    /// A dump whose rows break a UNIQUE key (an old server's MyISAM table, a dump edited by
+    /// hand) fails the same way on every try: the step stops at once, says the database was
+    /// changed and names the duplicate, on LOAD DATA (where the server only warns) and INSERTs.
+    @Test("rows that break a UNIQUE key stop the restore without a retry, naming the duplicate, whether sent as LOAD DATA or as the dump's INSERTs")
+    func duplicateKeyNotRetried() async throws {
+        let servers = try await TestServers.shared()
+        let source = Self.unique("dup")
+        _ = try await Self.sql(servers, """
+            CREATE DATABASE `\(source)`; USE `\(source)`;
+            CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(60) NOT NULL, KEY by_email (email)) ENGINE=InnoDB;
+            INSERT INTO people SELECT seq, CONCAT('user', seq % 4000, '@example.com') FROM seq_1_to_5000;
+            """)
+        let package = try makeTempDir("dupkey")
+        let dump = "\(package)/\(source).sql"
+        try await Self.dump(servers, source, to: dump)
+        let text = try String(contentsOfFile: dump, encoding: .utf8)
+        #expect(text.contains("KEY `by_email`"))
+        try text.replacingOccurrences(of: "  KEY `by_email`", with: "  UNIQUE KEY `by_email`").write(toFile: dump, atomically: true, encoding: .utf8)
+        try Data(Data(#"{"version":"6.4.1"}"#.utf8).base64EncodedString().utf8).write(to: URL(fileURLWithPath: package + "/info.json"))
+        for (way, extra) in [("LOAD DATA", ["--chunk-bytes", "65536"]), ("INSERT statements", ["--chunk-bytes", "65536", "--insert-statements"])] {
+            let target = Self.unique("dpt")
+            let (status, result, output) = try await Self.restore(servers, package: package, database: source, target: target, extra: ["--parallelism", "2"] + extra)
+            #expect(status != 0, "\(way): \(output)")
+            #expect(result["ok"] == false && result["retryable"] == false && result["changed"] == true, "\(way): \(result)")
+            let error = result["error"]?.stringValue ?? ""
+            #expect(error.contains("Duplicate entry") && error.contains("people") && error.contains("ferry.dev/rerun"), "\(way): \(error)")
+            _ = try await Self.sql(servers, "DROP DATABASE IF EXISTS `\(target)`;")
+        }
+        _ = try await Self.sql(servers, "DROP DATABASE `\(source)`;")
+    }
+
     /// A Ferry-layout package of one database, with its manifest.
     static func ferryPackage(_ servers: TestServers, source: String) async throws -> String {
         let package = try makeTempDir("ferrypkg")

@@ -327,7 +327,7 @@ struct ParallelExportTests {
         #expect(try await Self.fingerprint(port, target) == before)
     }
 
-    @Test("a table altered after the snapshot is refused by name; a part whose rows differ from the manifest, or cut short, fails the restore by name before the database is touched")
+    @Test("a table altered after the snapshot is refused by name; a part whose rows differ from the manifest, or cut short, fails the restore by name before the database is touched; a row twice stops the step without a retry")
     func refusals() async throws {
         let servers = try await TestServers.shared()
         let port = servers.mysqlPort
@@ -415,6 +415,26 @@ struct ParallelExportTests {
             #expect("\(error)".contains("\(part.file) holds columns nope") && "\(error)".contains("Nothing was changed"), "\(error)")
         }
         #expect(try await Self.fingerprint(port, target) == good, "the target was not touched")
+
+        // A row twice (its key taken), rows and sha256 made to agree: the checks pass, the server
+        // skips the copy with a warning after the drop, and the step stops for good, naming both.
+        try text.write(to: URL(fileURLWithPath: path))
+        let doubled = Data(lines[0] + [10] + text)
+        try doubled.write(to: URL(fileURLWithPath: path))
+        edited = m
+        edited.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.rows += 1 }; return p }
+        edited.mysql[db]!.tables["big"]!.rows += 1
+        edited.sha256[part.file] = try PartsCheck.read(path).sha256
+        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        do {
+            _ = try await Self.restore(port, package: output, db: db, into: target)
+            Issue.record("a part holding a row twice must fail the restore")
+        } catch {
+            let e = error as? StepError
+            #expect(e?.isRetryable == false && e?.changedNothing == false, "not tried again; the database was dropped: \(error)")
+            #expect("\(error)".contains(part.file) && "\(error)".contains("Duplicate entry") && "\(error)".contains("ferry.dev/rerun"), "\(error)")
+        }
+        try text.write(to: URL(fileURLWithPath: path))
 
         // A state file naming a part outside its folder is refused, nothing written there.
         var outside = pairPart

@@ -306,7 +306,7 @@ public struct MySQLRestore: Sendable {
         let gates = afterTable.keys.reduce(into: [String: Set<String>]()) { g, table in g[table] = (gates[table] ?? []).union([table]) }
         let perTable = Dictionary(chunks.map { ($0.table, 1) }, uniquingKeysWith: +)
         let remaining = Locked(gates.mapValues { members in members.reduce(0) { $0 + (perTable[$1] ?? 0) } })
-        let state = Locked<(next: Int, done: Int, failure: String?, loadData: Bool, loaded: Int, inserted: Int, refused: Bool)>((0, 0, nil, options.loadData, 0, 0, false))
+        let state = Locked<(next: Int, done: Int, failure: StepError?, loadData: Bool, loaded: Int, inserted: Int, refused: Bool)>((0, 0, nil, options.loadData, 0, 0, false))
         let db = options.database
         let client = self.client
         let say = self.say
@@ -334,7 +334,7 @@ public struct MySQLRestore: Sendable {
             for range in chunk.ranges where ok { ok = child.write(file.slice(range)) }
             let code = child.wait()
             if code != 0 || !ok {
-                throw StepError.target(MySQLClient.failure(child, what: "importing \(chunk.table) into \(db)", endpoint: client.endpoint, code: code))
+                throw Self.loadFailure(MySQLClient.failure(child, what: "importing \(chunk.table) into \(db)", endpoint: client.endpoint, code: code), stderr: child.stderr)
             }
         }
         /// Sends one chunk as LOAD DATA LOCAL; false when its rows do not convert or the server refuses LOCAL.
@@ -346,17 +346,23 @@ public struct MySQLRestore: Sendable {
                 guard let h = InsertToTSV.convert(file.slice(range), into: &tsv) else { return false }
                 if columns == nil { columns = .some(h.columns) } else if columns! != h.columns { return false }
             }
-            let script = header + Self.loadStatement(table: chunk.table, charset: charset, columns: columns ?? nil) + ";"
+            // LOAD DATA LOCAL skips a row whose key is taken, with a warning: the warnings tell.
+            let script = header + Self.loadStatement(table: chunk.table, charset: charset, columns: columns ?? nil) + ";\nSHOW WARNINGS LIMIT 20;"
             let child = try client.start(database: db, extra: ["--local-infile=1", "--execute=\(script)"])
             defer { child.removeOutputs() }
             let ok = tsv.withUnsafeBytes { child.write($0) }
             let code = child.wait()
-            if code == 0 && ok { return true }
+            if code == 0 && ok {
+                if let duplicate = Self.duplicateWarning(child.stdout) {
+                    throw StepError.badData("loading \(chunk.table) into \(db): the server skipped rows whose key was already taken (\(duplicate)). " + Self.sameRowsAgain)
+                }
+                return true
+            }
             if Self.localInfileRefused(child.stderr) {
                 state.withLock { $0.loadData = false; $0.refused = true }
                 return false
             }
-            throw StepError.target(MySQLClient.failure(child, what: "loading \(chunk.table) into \(db)", endpoint: client.endpoint, code: code))
+            throw Self.loadFailure(MySQLClient.failure(child, what: "loading \(chunk.table) into \(db)", endpoint: client.endpoint, code: code), stderr: child.stderr)
         }
 
         let workers = max(1, min(options.parallelism, chunks.count))
@@ -402,18 +408,39 @@ public struct MySQLRestore: Sendable {
                             if let script = afterTable[table] { try runRetryingDeadlocks(script, table: table) }
                         }
                     } catch {
-                        state.withLock { if $0.failure == nil { $0.failure = "\(error)" } }
+                        state.withLock { if $0.failure == nil { $0.failure = (error as? StepError) ?? .target("\(error)") } }
                     }
                 }
             }
         }
         group.wait()
         let s = state.withLock { $0 }
-        if let failure = s.failure { throw StepError.target(failure) }
+        if let failure = s.failure { throw failure }
         if chunks.first?.part != nil { return "LOAD DATA LOCAL from \(chunks.count) data parts" }
         if s.inserted == 0 { return "LOAD DATA LOCAL" }
         if s.loaded == 0 { return s.refused ? "INSERT statements (the server refuses LOAD DATA LOCAL)" : (options.loadData ? "INSERT statements (rows not convertible)" : "INSERT statements") }
         return "LOAD DATA LOCAL for \(s.loaded) runs, INSERT statements for \(s.inserted)" + (s.refused ? " (the server refused LOAD DATA LOCAL)" : "")
+    }
+
+    /// Why a step that stopped on the package's rows is not tried again.
+    static let sameRowsAgain = "Trying again would load the same rows, so the step stops here: correct the package or the table's definition, then re-run the step (annotation ferry.dev/rerun)"
+
+    /// A load that failed: the server refusing a row of the package (a duplicate key, a value
+    /// out of range, too long or not valid for its column) fails the same way every time, so it
+    /// is ``StepError/badData(_:)``; anything else (a lost connection, a lock wait) may pass on
+    /// a retry. Pure.
+    static func loadFailure(_ message: String, stderr: String) -> StepError {
+        let rowRefused = ["ERROR 1062 ", "ERROR 1048 ", "ERROR 1264 ", "ERROR 1292 ", "ERROR 1366 ", "ERROR 1406 "].contains { stderr.contains($0) }
+        return rowRefused ? .badData(message + ". " + sameRowsAgain) : .target(message)
+    }
+
+    /// The first duplicate-key warning (code 1062) in `SHOW WARNINGS` batch output, if any. Pure.
+    static func duplicateWarning(_ output: String) -> String? {
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            if fields.count >= 3 && fields[1] == "1062" { return String(fields[2...].joined(separator: " ").prefix(200)) }
+        }
+        return nil
     }
 
     /// A connection for loading data parts: the session the import needs (no foreign key checks,
@@ -446,10 +473,10 @@ public struct MySQLRestore: Sendable {
         }
         if ok.warnings > 0 {
             let shown = ((try? c.query("SHOW WARNINGS LIMIT 3")) ?? []).map { $0.compactMap { $0 }.joined(separator: " ") }.joined(separator: "; ")
-            throw StepError.verification("loading \(part.file) into \(options.database).\(part.table): the server changed or refused values (\(ok.warnings) warnings: \(shown))")
+            throw StepError.badData("loading \(part.file) into \(options.database).\(part.table): the server changed or refused values (\(ok.warnings) warnings: \(shown)). " + Self.sameRowsAgain)
         }
         guard ok.affectedRows == UInt64(part.rows) else {
-            throw StepError.verification("loading \(part.file) into \(options.database).\(part.table): the server took \(ok.affectedRows) rows, the part holds \(part.rows)")
+            throw StepError.badData("loading \(part.file) into \(options.database).\(part.table): the server took \(ok.affectedRows) rows, the part holds \(part.rows). " + Self.sameRowsAgain)
         }
     }
 

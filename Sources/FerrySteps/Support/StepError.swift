@@ -7,6 +7,9 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
     case target(String)
     /// The data arrived but does not match what the package says.
     case verification(String)
+    /// The target refused the package's rows (a duplicate key, a value that does not fit its
+    /// column): loading them again fails the same way.
+    case badData(String)
     /// Bad options or missing credentials.
     case configuration(String)
     /// Local I/O failed.
@@ -19,14 +22,14 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
     public var changedNothing: Bool {
         switch self {
         case .badPackage, .configuration, .beforeChange: return true
-        case .target, .verification, .io: return false
+        case .target, .verification, .badData, .io: return false
         }
     }
 
-    /// Whether trying again could succeed: a bad package or bad options stay bad.
+    /// Whether trying again could succeed: a bad package, bad options or rows the target refuses stay bad.
     public var isRetryable: Bool {
         switch self {
-        case .badPackage, .configuration: return false
+        case .badPackage, .configuration, .badData: return false
         case .target, .verification, .io: return true
         case .beforeChange(let e): return e.isRetryable
         }
@@ -37,6 +40,7 @@ public enum StepError: Error, CustomStringConvertible, Equatable {
         case .badPackage(let m): return "bad package: \(m)"
         case .target(let m): return m
         case .verification(let m): return "verification failed: \(m)"
+        case .badData(let m): return "the target refused the package's rows: \(m)"
         case .configuration(let m): return m
         case .io(let m): return m
         case .beforeChange(let e): return e.description
