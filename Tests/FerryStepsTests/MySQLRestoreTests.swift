@@ -1,5 +1,5 @@
 import Foundation
-import FerrySteps
+@testable import FerrySteps
 import KubeClient
 import Testing
 import TestSupport
@@ -185,9 +185,24 @@ struct MySQLRestoreTests {
             #expect(result["ok"] == false && result["retryable"] == false && result["changed"] == true, "\(way): \(result)")
             let error = result["error"]?.stringValue ?? ""
             #expect(error.contains("Duplicate entry") && error.contains("people") && error.contains("ferry.dev/rerun"), "\(way): \(error)")
+            if way == "LOAD DATA" { #expect(error.contains("skipped rows whose key was already taken"), "the server's warnings were read: \(error)") }
             _ = try await Self.sql(servers, "DROP DATABASE IF EXISTS `\(target)`;")
         }
         _ = try await Self.sql(servers, "DROP DATABASE `\(source)`;")
+    }
+
+    @Test("a load failure is permanent only on the client's own error line for a refused row, never on text the statement echoes; a duplicate-key warning is found among others")
+    func loadFailureKinds() {
+        func kind(_ stderr: String) -> String { "\(MySQLRestore.loadFailure("loading t", stderr: stderr))".hasPrefix("the target refused") ? "badData" : "target" }
+        #expect(kind("ERROR 1062 (23000) at line 13: Duplicate entry 'a' for key 'u'") == "badData")
+        #expect(kind("(1,'x'), (2,'ERROR 1062 (23000)')\nERROR 1205 (HY000) at line 9: Lock wait timeout exceeded") == "target", "an echoed value is not the error")
+        #expect(kind("INSERT INTO t VALUES ('ERROR 1366 ')\nERROR 2013 (HY000): Lost connection to server during query") == "target")
+        for code in [1048, 1264, 1292, 1366, 1406] { #expect(kind("ERROR \(code) (22007) at line 1: refused") == "badData", "\(code)") }
+        #expect(kind("") == "target")
+        let warnings = "Level\tCode\tMessage\nWarning\t1265\tData truncated for column 'v' at row 1\nWarning\t1062\tDuplicate entry 'é' for key 'u'\n"
+        #expect(MySQLRestore.duplicateWarning(warnings) == "Duplicate entry 'é' for key 'u'")
+        #expect(MySQLRestore.duplicateWarning("Level\tCode\tMessage\nWarning\t1265\tData truncated\n") == nil)
+        #expect(MySQLRestore.duplicateWarning("") == nil)
     }
 
     /// A Ferry-layout package of one database, with its manifest.

@@ -346,8 +346,9 @@ public struct MySQLRestore: Sendable {
                 guard let h = InsertToTSV.convert(file.slice(range), into: &tsv) else { return false }
                 if columns == nil { columns = .some(h.columns) } else if columns! != h.columns { return false }
             }
-            // LOAD DATA LOCAL skips a row whose key is taken, with a warning: the warnings tell.
-            let script = header + Self.loadStatement(table: chunk.table, charset: charset, columns: columns ?? nil) + ";\nSHOW WARNINGS LIMIT 20;"
+            // LOAD DATA LOCAL skips a row whose key is taken, with a warning: the warnings tell
+            // (up to the server's max_error_count, 64 by default).
+            let script = header + Self.loadStatement(table: chunk.table, charset: charset, columns: columns ?? nil) + ";\nSHOW WARNINGS;"
             let child = try client.start(database: db, extra: ["--local-infile=1", "--execute=\(script)"])
             defer { child.removeOutputs() }
             let ok = tsv.withUnsafeBytes { child.write($0) }
@@ -430,7 +431,12 @@ public struct MySQLRestore: Sendable {
     /// is ``StepError/badData(_:)``; anything else (a lost connection, a lock wait) may pass on
     /// a retry. Pure.
     static func loadFailure(_ message: String, stderr: String) -> StepError {
-        let rowRefused = ["ERROR 1062 ", "ERROR 1048 ", "ERROR 1264 ", "ERROR 1292 ", "ERROR 1366 ", "ERROR 1406 "].contains { stderr.contains($0) }
+        // Only the client's own error lines: the statement it echoes may hold any text.
+        let codes = stderr.split(separator: "\n").compactMap { line -> Int? in
+            guard line.hasPrefix("ERROR ") else { return nil }
+            return Int(line.dropFirst(6).prefix { $0.isNumber })
+        }
+        let rowRefused = codes.contains { [1062, 1048, 1264, 1292, 1366, 1406].contains($0) }
         return rowRefused ? .badData(message + ". " + sameRowsAgain) : .target(message)
     }
 

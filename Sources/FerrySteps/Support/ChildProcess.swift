@@ -75,8 +75,14 @@ final class ChildProcess {
         return ProcessSpawn.exitCode(ProcessSpawn.waitStatus(pid))
     }
 
-    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+    /// The outputs as text; bytes that are not UTF-8 (a latin1 value in a server's message) are
+    /// replaced, never the whole text lost.
+    var stdout: String { Self.text(stdoutPath) }
+    var stderr: String { Self.text(stderrPath) }
+
+    static func text(_ path: String) -> String {
+        (FileManager.default.contents(atPath: path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
 
     func removeOutputs() {
         unlink(stdoutPath)
