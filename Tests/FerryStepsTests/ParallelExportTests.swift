@@ -374,13 +374,18 @@ struct ParallelExportTests {
         let text = try Data(contentsOf: URL(fileURLWithPath: path))
         defer { try? text.write(to: URL(fileURLWithPath: path)); try? original.write(to: URL(fileURLWithPath: manifestPath)) }
 
+        /// Writes `data` as the part and the manifest as `edit` makes it, the part's sha256 made to agree.
+        func plant(_ data: Data, _ edit: (inout PackageManifest) -> Void = { _ in }) throws {
+            try data.write(to: URL(fileURLWithPath: path))
+            var edited = m
+            edit(&edited)
+            edited.sha256[part.file] = try PartsCheck.read(path).sha256
+            try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        }
+
         // One row gone, the sha256 in the manifest made to agree: only the count tells.
         let lines = text.split(separator: 10, omittingEmptySubsequences: false)
-        let shorter = Data(lines.dropFirst().joined(separator: [10]))
-        try shorter.write(to: URL(fileURLWithPath: path))
-        var edited = m
-        edited.sha256[part.file] = try PartsCheck.read(path).sha256
-        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        try plant(Data(lines.dropFirst().joined(separator: [10])))
         do {
             _ = try await Self.restore(port, package: output, db: db, into: target)
             Issue.record("a part with a row missing must be refused")
@@ -392,9 +397,7 @@ struct ParallelExportTests {
 
         // Cut inside a row.
         let cut = text.prefix(text.count - 3)
-        try cut.write(to: URL(fileURLWithPath: path))
-        edited.sha256[part.file] = try PartsCheck.read(path).sha256
-        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        try plant(cut)
         do {
             _ = try await Self.restore(port, package: output, db: db, into: target)
             Issue.record("a part cut short must be refused")
@@ -404,10 +407,7 @@ struct ParallelExportTests {
         #expect(try await Self.fingerprint(port, target) == good, "the target was not touched")
 
         // A column the schema's table does not have (a manifest edited by hand): refused before the drop.
-        try text.write(to: URL(fileURLWithPath: path))
-        edited = m
-        edited.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.columns[1] = "nope" }; return p }
-        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        try plant(text) { $0.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.columns[1] = "nope" }; return p } }
         do {
             _ = try await Self.restore(port, package: output, db: db, into: target)
             Issue.record("a part naming a column the table lacks must be refused")
@@ -418,14 +418,10 @@ struct ParallelExportTests {
 
         // A row twice (its key taken), rows and sha256 made to agree: the checks pass, the server
         // skips the copy with a warning after the drop, and the step stops for good, naming both.
-        try text.write(to: URL(fileURLWithPath: path))
-        let doubled = Data(lines[0] + [10] + text)
-        try doubled.write(to: URL(fileURLWithPath: path))
-        edited = m
-        edited.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.rows += 1 }; return p }
-        edited.mysql[db]!.tables["big"]!.rows += 1
-        edited.sha256[part.file] = try PartsCheck.read(path).sha256
-        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        try plant(Data(lines[0] + [10] + text)) {
+            $0.mysql[db]!.parts = m.mysql[db]!.parts!.map { p in var p = p; if p.file == part.file { p.rows += 1 }; return p }
+            $0.mysql[db]!.tables["big"]!.rows += 1
+        }
         do {
             _ = try await Self.restore(port, package: output, db: db, into: target)
             Issue.record("a part holding a row twice must fail the restore")
@@ -447,10 +443,7 @@ struct ParallelExportTests {
         #expect(!FileManager.default.fileExists(atPath: (output0 as NSString).deletingLastPathComponent + "/escaped.tsv"))
 
         // Cut inside a row again, for --verify.
-        try cut.write(to: URL(fileURLWithPath: path))
-        edited = m
-        edited.sha256[part.file] = try PartsCheck.read(path).sha256
-        try ManifestBuilder.writeJSON(edited, to: manifestPath)
+        try plant(cut)
 
         // --verify and validate say the same.
         let report = PackageVerifier.verify(output)
