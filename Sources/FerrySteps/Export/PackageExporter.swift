@@ -71,7 +71,7 @@ public struct PackageExporter: Sendable {
     }
 
     /// The partial state kept between runs.
-    struct State: Codable {
+    struct State: Codable, Sendable {
         var appVersion: String
         var startedAt: String
         var done: [String]
@@ -87,11 +87,14 @@ public struct PackageExporter: Sendable {
     public var watchers: [String: JournalWatcher] = [:]
     /// The size MySQL tables are cut at (tests; default from the data and the parallelism).
     var partChunkBytes: Int64?
+    /// The state file: a finished part is recorded off the parts' path (``CoalescedFile``).
+    let stateFile: CoalescedFile<State>
 
     public init(config: ExportConfig, secrets: Secrets, progress: ExportProgress = ExportProgress()) {
         self.config = config
         self.secrets = secrets
         self.progress = progress
+        stateFile = CoalescedFile((config.output.hasSuffix("/") ? String(config.output.dropLast()) : config.output) + "/" + Self.stateFile)
     }
 
     var output: String { config.output.hasSuffix("/") ? String(config.output.dropLast()) : config.output }
@@ -108,6 +111,16 @@ public struct PackageExporter: Sendable {
             throw StepError.configuration("\(output) already holds a finished package; check it with ferry export --verify \(output), or export to another folder")
         }
         let saved = try loadState()
+        do {
+            return try await export(from: saved, started: started)
+        } catch {
+            // The parts finished before the failure stay recorded for the rerun.
+            try? stateFile.flush()
+            throw error
+        }
+    }
+
+    private func export(from saved: State, started: Date) async throws -> Summary {
         let resumed = saved.done.count
         if resumed > 0 { progress.say("continuing the export in \(output): \(resumed) parts already done (\(saved.done.joined(separator: ", ")))") }
 
@@ -176,6 +189,7 @@ public struct PackageExporter: Sendable {
                              state: state)
         }
         let done = state.withLock { $0 }
+        try stateFile.flush()
         let kafkaGroups = config.kafka == nil ? 0 : KafkaExport.groupCount(packageRoot: output)
         let configFiles = done.manifest.config?.files.count ?? 0
 
@@ -237,7 +251,7 @@ public struct PackageExporter: Sendable {
             let forgotten: Result<Int, Error> = state.withLock { s in
                 let before = s.done.count
                 for file in s.forgetClickHouse(table, split: split) { unlink(output + "/" + file) }
-                do { try saveState(s); return .success(before - s.done.count) } catch { return .failure(error) }
+                do { try stateFile.sync(s); return .success(before - s.done.count) } catch { return .failure(error) }
             }
             rewritten += try forgotten.get()
             if let split { splits.append(split) }
@@ -248,7 +262,7 @@ public struct PackageExporter: Sendable {
             let (database, name) = try ClickHouseRestore.split(split.table)
             let now = try await ClickHousePartitions.read(client, database: database, table: name)
             let failed: Error? = state.withLock { s in
-                do { try split.finish(now: now, manifest: &s.manifest); try saveState(s); return nil } catch { return error }
+                do { try split.finish(now: now, manifest: &s.manifest); try stateFile.sync(s); return nil } catch { return error }
             }
             if let failed { throw failed }
         }
@@ -291,9 +305,12 @@ public struct PackageExporter: Sendable {
                 for (path, _) in s.manifest.sha256 where path.hasPrefix("mysql/") { s.manifest.sha256[path] = nil }
             }
             s.mysqlParts = parts.saved
-            do { try saveState(s); return nil } catch { return error }
+            do { try stateFile.sync(s); return nil } catch { return error }
         }
         if let failed { parts.pool?.close(); throw failed }
+        let planned = Set(parts.saved.plan.parts.map(\.id))
+        stateFile.onWritten { [savedParts = parts.savedParts] s in savedParts.withLock { $0 = s.done.filter(planned.contains).count } }
+        defer { stateFile.onWritten(nil) }
         let stop = Locked(false)
         parts.ticker(say: { progress.say($0) }, stop: stop)
         do {
@@ -307,7 +324,7 @@ public struct PackageExporter: Sendable {
         stop.withLock { $0 = true }
         let finished: Error? = try await ProcessSpawn.onThread {
             state.withLock { s in
-                do { try parts.finish(&s.manifest, gtid: gtid); try saveState(s); return nil } catch { return error }
+                do { try parts.finish(&s.manifest, gtid: gtid); try stateFile.sync(s); return nil } catch { return error }
             }
         }
         if let finished { throw finished }
@@ -318,7 +335,7 @@ public struct PackageExporter: Sendable {
         let saved: Error? = state.withLock { s in
             written.record(&s.manifest)
             s.done.append(part.id)
-            do { try saveState(s); return nil } catch { return error }
+            do { try stateFile.save(s); return nil } catch { return error }
         }
         if let saved { throw saved }
         progress.step(written.note)
@@ -338,14 +355,8 @@ public struct PackageExporter: Sendable {
             return s
         }
         let s = State(appVersion: config.appVersion, startedAt: Timestamps.format(Date()), done: [], manifest: PackageManifest())
-        try saveState(s)
+        try stateFile.sync(s)
         return s
-    }
-
-    func saveState(_ s: State) throws {
-        let path = output + "/" + Self.stateFile
-        try ManifestBuilder.writeJSON(s, to: path + ".tmp")
-        guard rename(path + ".tmp", path) == 0 else { throw StepError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     // MARK: - helpers

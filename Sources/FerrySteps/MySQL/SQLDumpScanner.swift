@@ -604,9 +604,12 @@ public enum SQLDumpScanner {
         out.reserveCapacity(min(b.count, 4096))
         var i = 0
         var inExecutable = false
-        func starts(_ s: String) -> Bool {
-            let u = Array(s.utf8)
-            return i + u.count <= b.count && Array(b[i..<(i + u.count)]) == u
+        // Byte by byte, without a copy: this runs at every byte of every statement.
+        func starts(_ s: StaticString) -> Bool {
+            let n = s.utf8CodeUnitCount
+            guard i + n <= b.count else { return false }
+            for k in 0..<n where b[i + k] != s.utf8Start[k] { return false }
+            return true
         }
         while i < b.count {
             let c = b[i]

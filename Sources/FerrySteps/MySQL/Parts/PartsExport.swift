@@ -28,9 +28,9 @@ struct PartsExport: @unchecked Sendable {
     /// Nil when every data part was written by an earlier run.
     let pool: SnapshotPool?
     let counters = Locked<(rows: Int64, bytes: Int64)>((0, 0))
-    /// Parts this run recorded (for the test failpoint `export-mid-part`: SIGKILL in the middle of
-    /// a part once three are recorded, so at least two are saved in the state file).
-    let finishedParts = Locked(0)
+    /// Data parts the state file holds as done (for the test failpoint `export-mid-part`: SIGKILL
+    /// in the middle of a part once three are, so a rerun has parts to continue from).
+    let savedParts = Locked(0)
 
     /// Opens the snapshot and plans the parts, or takes up `previous` (an interrupted run's
     /// plan) when the server wrote nothing since; otherwise says why it starts over, and
@@ -155,8 +155,7 @@ struct PartsExport: @unchecked Sendable {
             try await ProcessSpawn.onThread {
                 guard let pool = self.pool else { throw StepError.io("internal: no snapshot for \(p.file)") }
                 let (rows, sum, bytes) = try pool.with { try self.write(p, on: $0) }
-                return .init(record: { [finishedParts] m in
-                    finishedParts.withLock { $0 += 1 }
+                return .init(record: { m in
                     var entry = m.mysql[p.database] ?? .init(dump: "", tables: [:])
                     var parts = entry.parts ?? []
                     parts.removeAll { $0.file == p.file }
@@ -188,7 +187,7 @@ struct PartsExport: @unchecked Sendable {
                 if case .rows(let names) = result { columns = names.count }
             } row: { payload in
                 try writer.append(row: payload, columns: columns)
-                if writer.rows == 1000 && finishedParts.withLock({ $0 }) >= 3 { Failpoint.hit("export-mid-part") }
+                if writer.rows == 1000 && savedParts.withLock({ $0 }) >= 3 { Failpoint.hit("export-mid-part") }
                 if writer.rows & 0x3FFF == 0 {
                     let b = writer.bytes
                     counters.withLock { $0.rows += 0x4000; $0.bytes += b - flushed }

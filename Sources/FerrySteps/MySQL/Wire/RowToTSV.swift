@@ -15,6 +15,8 @@ enum RowToTSV {
         var r = WirePackets.Reader(payload)
         var n = 0
         let o = out.assumingMemoryBound(to: UInt8.self)
+        guard let base = payload.baseAddress?.assumingMemoryBound(to: UInt8.self) else { throw WirePackets.Failure(message: "an empty row") }
+        let bounds = (UnsafePointer(base), UnsafePointer(base + payload.count))
         for c in 0..<columns {
             if c > 0 { o[n] = 9; n += 1 }
             guard let value = try r.lengthEncodedBytes() else {
@@ -24,7 +26,7 @@ enum RowToTSV {
             // Runs without a byte to escape are copied whole; the four that need it are written as two.
             guard let v = value.baseAddress?.assumingMemoryBound(to: UInt8.self) else { continue }
             var run = 0
-            var i = firstEscaped(v, from: 0, count: value.count)
+            var i = firstEscaped(v, from: 0, count: value.count, bounds: bounds)
             while i < value.count {
                 let b = v[i]
                 if i > run { (o + n).update(from: v + run, count: i - run); n += i - run }
@@ -32,7 +34,7 @@ enum RowToTSV {
                 o[n + 1] = b == 0 ? 48 : b == 9 ? 116 : b == 10 ? 110 : 92
                 n += 2
                 run = i + 1
-                i = firstEscaped(v, from: run, count: value.count)
+                i = firstEscaped(v, from: run, count: value.count, bounds: bounds)
             }
             if value.count > run { (o + n).update(from: v + run, count: value.count - run); n += value.count - run }
         }
@@ -42,19 +44,37 @@ enum RowToTSV {
     }
 
     /// The index of the first byte from `from` on that must be escaped (NUL, tab, newline,
-    /// backslash), else `count`. Eight bytes at a time: a word holds one of them when the word
-    /// XORed with it has a zero byte, which `(x - 0x01…) & ~x & 0x80…` finds without a false alarm;
-    /// the bytes of a word that does are then looked at one by one. Most values have none, and
-    /// this is the export's hottest loop.
+    /// backslash), else `count`. Eight bytes at a time: a byte of word `x` is zero exactly where
+    /// the lowest flag of `(x - 0x01…) & ~x & 0x80…` is (flags above a zero byte may be false),
+    /// so the lowest flag over the four XORed words is the first byte to escape. The last bytes
+    /// of a value are read as one word too, inside `payload` (`bounds`: the row the value is in),
+    /// with the bytes outside the value made spaces. Most values have nothing to escape, and this
+    /// is the export's hottest loop.
     @inline(__always)
-    static func firstEscaped(_ v: UnsafePointer<UInt8>, from: Int, count: Int) -> Int {
-        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-        @inline(__always) func hasZero(_ x: UInt64) -> Bool { (x &- ones) & ~x & highs != 0 }
+    static func firstEscaped(_ v: UnsafePointer<UInt8>, from: Int, count: Int, bounds: (UnsafePointer<UInt8>, UnsafePointer<UInt8>)) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101, spaces: UInt64 = 0x2020_2020_2020_2020
+        @inline(__always) func zeros(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & 0x8080_8080_8080_8080 }
+        @inline(__always) func flags(_ w: UInt64) -> UInt64 { zeros(w) | zeros(w ^ (ones &* 9)) | zeros(w ^ (ones &* 10)) | zeros(w ^ (ones &* 92)) }
+        @inline(__always) func load(_ p: UnsafePointer<UInt8>) -> UInt64 { UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self)) }
         var i = from
         while i &+ 8 <= count {
-            let w = UnsafeRawPointer(v + i).loadUnaligned(as: UInt64.self)
-            if hasZero(w) || hasZero(w ^ (ones &* 9)) || hasZero(w ^ (ones &* 10)) || hasZero(w ^ (ones &* 92)) { break }
+            let m = flags(load(v + i))
+            if m != 0 { return i &+ m.trailingZeroBitCount &>> 3 }
             i &+= 8
+        }
+        let rest = count &- i  // 0…7
+        if rest == 0 { return count }
+        if v + i + 8 <= bounds.1 {
+            // The word from `i` on; its bytes past the value (the high ones) made spaces.
+            let mine = (UInt64(1) &<< UInt64(rest &* 8)) &- 1
+            let m = flags((load(v + i) & mine) | (spaces & ~mine))
+            return m == 0 ? count : i &+ m.trailingZeroBitCount &>> 3
+        }
+        if v + count - 8 >= bounds.0 {
+            // The word that ends the value; its bytes before `i` (the low ones) made spaces.
+            let before = (UInt64(1) &<< UInt64((8 &- rest) &* 8)) &- 1
+            let m = flags((load(v + count - 8) & ~before) | (spaces & before))
+            return m == 0 ? count : count &- 8 &+ m.trailingZeroBitCount &>> 3
         }
         while i < count {
             let b = v[i]
@@ -114,7 +134,7 @@ final class TSVPartWriter {
             writer = try HashingWriter(path)
             compressor = nil
         }
-        capacity = 4 << 20
+        capacity = 256 << 10
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
     }
 
